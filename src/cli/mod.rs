@@ -1,0 +1,50 @@
+//! The `nflbet` command line: one binary, one subcommand per role.
+
+pub mod crds;
+
+use clap::{Parser, Subcommand};
+
+/// nflbet runs an NFL betting operation on Kubernetes: odds scrapers, pricing models and alert
+/// routing, declared as Sportsbook, Model and AlertRoute resources.
+#[derive(Parser, Debug)]
+#[command(name = "nflbet", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// Log format: text for people, json for log pipelines.
+    #[arg(long, global = true, env = "NFLBET_LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the operator: reconcile Sportsbooks, Models and AlertRoutes.
+    Operator(crate::controller::OperatorArgs),
+    /// Run a scraper: poll one odds feed, write snapshots, export metrics.
+    Scrape(crate::scrape::ScrapeArgs),
+    /// Print the CustomResourceDefinitions, or write them into a directory.
+    Crds(crds::CrdsArgs),
+}
+
+/// Install the process-wide rustls crypto provider (ring) once, before any TLS client exists.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Structured logs to stderr; `RUST_LOG` filters (default `info`).
+pub fn init_tracing(format: LogFormat) {
+    use tracing_subscriber::{EnvFilter, fmt};
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}

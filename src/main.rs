@@ -1,0 +1,28 @@
+use clap::Parser;
+use nflbet::cli::{self, Cli, Command};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    cli::install_crypto_provider();
+    cli::init_tracing(cli.log_format);
+    let result = match cli.command {
+        Command::Crds(args) => cli::crds::run(&args),
+        Command::Operator(args) => runtime().block_on(nflbet::controller::run(args)),
+        Command::Scrape(args) => runtime().block_on(nflbet::scrape::run(args)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("the tokio runtime starts")
+}
