@@ -9,4 +9,5 @@
 pub mod cli;
 pub mod controller;
 pub mod crd;
+pub mod domain;
 pub mod scrape;

@@ -1,10 +1,312 @@
-//! The operator: one controller per custom resource.
+//! The operator (`nflbet operator`): one controller per custom resource, an HTTP server for
+//! `/metrics`, `/healthz` and `/readyz`, optional leader election, graceful shutdown.
 
+pub mod apply;
+pub mod conditions;
+pub mod config;
+pub mod context;
+pub mod leader;
+pub mod metrics;
+pub mod sportsbook;
+
+use crate::crd::Sportsbook;
+use crate::monitoring::{Capabilities, PrometheusRule, ServiceMonitor};
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
 use clap::Args;
+use config::{MANAGED_BY, OperatorConfig};
+use context::Context;
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Service;
+use kube::api::{Api, ListParams};
+use kube::core::DeserializeGuard;
+use kube::runtime::{Controller, controller, watcher};
+use kube::Client;
+use metrics::Metrics;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 #[derive(Args, Debug, Clone)]
-pub struct OperatorArgs {}
+pub struct OperatorArgs {
+    /// Watch only this namespace (empty: all namespaces).
+    #[arg(long, env = "WATCH_NAMESPACE", default_value = "")]
+    pub watch_namespace: String,
 
-pub async fn run(_args: OperatorArgs) -> anyhow::Result<()> {
-    anyhow::bail!("operator not built yet")
+    /// Image of the scraper and model workloads when a resource names none.
+    #[arg(long, env = "NFLBET_WORKLOAD_IMAGE")]
+    pub workload_image: Option<String>,
+
+    /// Pull policy of the workloads when a resource names none.
+    #[arg(long, env = "NFLBET_WORKLOAD_PULL_POLICY", default_value = "IfNotPresent")]
+    pub workload_pull_policy: String,
+
+    /// Prefix of metric names (dashboards expect `nflreadpy`).
+    #[arg(long, env = "NFLBET_METRICS_NAMESPACE", default_value = "nflreadpy")]
+    pub metrics_namespace: String,
+
+    /// Extra label on every generated PrometheusRule, as key=value; repeatable. For example
+    /// `release=kube-prometheus-stack`, without which kube-prometheus-stack ignores the rules.
+    #[arg(long = "rule-label", env = "NFLBET_RULE_LABELS", value_delimiter = ',', value_parser = parse_label)]
+    pub rule_labels: Vec<(String, String)>,
+
+    /// Base URL of the runbooks linked from every alert.
+    #[arg(long, env = "NFLBET_RUNBOOK_BASE_URL")]
+    pub runbook_base_url: Option<String>,
+
+    /// Address of the /metrics, /healthz and /readyz server.
+    #[arg(long, env = "NFLBET_OPERATOR_LISTEN", default_value = "0.0.0.0:8080")]
+    pub listen: SocketAddr,
+
+    /// Reconciles run in parallel per controller.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: u16,
+
+    /// Hold a Lease before reconciling, so only one replica writes.
+    #[arg(long, env = "NFLBET_LEADER_ELECT")]
+    pub leader_elect: bool,
+
+    /// Name of the leader-election Lease.
+    #[arg(long, default_value = "nflbet-operator")]
+    pub lease_name: String,
+
+    /// Namespace of the Lease (defaults to the pod's namespace).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    pub lease_namespace: String,
+
+    /// Identity of this replica (defaults to the pod name).
+    #[arg(long, env = "POD_NAME")]
+    pub pod_name: Option<String>,
+}
+
+fn parse_label(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
+        _ => Err(format!("expected key=value, got {s:?}")),
+    }
+}
+
+impl OperatorArgs {
+    pub fn config(&self) -> OperatorConfig {
+        let mut cfg = OperatorConfig {
+            image_pull_policy: self.workload_pull_policy.clone(),
+            metrics_namespace: self.metrics_namespace.clone(),
+            rule_labels: self.rule_labels.iter().cloned().collect::<BTreeMap<_, _>>(),
+            ..OperatorConfig::default()
+        };
+        if let Some(image) = &self.workload_image {
+            cfg.workload_image = image.clone();
+        }
+        if let Some(url) = &self.runbook_base_url {
+            cfg.runbook_base_url = url.clone();
+        }
+        cfg
+    }
+}
+
+/// Errors that stop the operator process.
+#[derive(Debug, thiserror::Error)]
+pub enum OperatorError {
+    #[error("cannot build a Kubernetes client (in-cluster config or KUBECONFIG): {0}")]
+    Client(#[source] kube::Error),
+    #[error(
+        "the Sportsbook CRD is not installed or not readable ({0}); install the CRDs first: \
+         `nflbet crds | kubectl apply --server-side -f -` or `helm install` with crds.enabled=true"
+    )]
+    CrdsMissing(#[source] kube::Error),
+    #[error("cannot listen on {0}: {1}")]
+    Listen(SocketAddr, #[source] std::io::Error),
+    #[error(transparent)]
+    Leader(#[from] leader::LeaderError),
+}
+
+pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
+    let client = Client::try_default().await.map_err(OperatorError::Client)?;
+    let shutdown = CancellationToken::new();
+    spawn_signal_handler(shutdown.clone());
+    let handle = start(client, args, shutdown.clone()).await?;
+    handle.wait().await
+}
+
+/// A running operator; tests start one in-process against the local control plane.
+pub struct OperatorHandle {
+    pub metrics: Arc<Metrics>,
+    pub shutdown: CancellationToken,
+    pub listen: SocketAddr,
+    tasks: tokio::task::JoinSet<anyhow::Result<()>>,
+}
+
+impl OperatorHandle {
+    /// Wait until shutdown is requested or a task fails.
+    pub async fn wait(mut self) -> anyhow::Result<()> {
+        let mut result = Ok(());
+        while let Some(joined) = self.tasks.join_next().await {
+            let r = joined.map_err(anyhow::Error::from).and_then(|r| r);
+            if r.is_err() && result.is_ok() {
+                result = r;
+                self.shutdown.cancel();
+            }
+        }
+        result
+    }
+
+    /// Request shutdown and wait for the controllers to drain.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        self.wait().await
+    }
+}
+
+/// Start the operator's tasks. Returns once the HTTP server listens; the controllers start after
+/// leadership is acquired.
+pub async fn start(client: Client, args: OperatorArgs, shutdown: CancellationToken) -> anyhow::Result<OperatorHandle> {
+    let namespace = (!args.watch_namespace.is_empty()).then(|| args.watch_namespace.clone());
+    let sportsbooks: Api<Sportsbook> = match &namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    sportsbooks.list(&ListParams::default().limit(1)).await.map_err(OperatorError::CrdsMissing)?;
+
+    let metrics = Arc::new(Metrics::new());
+    let ready = Arc::new(AtomicBool::new(false));
+    let listener = tokio::net::TcpListener::bind(args.listen).await.map_err(|e| OperatorError::Listen(args.listen, e))?;
+    let listen = listener.local_addr()?;
+    let mut tasks = tokio::task::JoinSet::new();
+    {
+        let app = Router::new()
+            .route("/metrics", get(|State(s): State<HttpState>| async move { s.metrics.encode() }))
+            .route("/healthz", get(|| async { "ok" }))
+            .route(
+                "/readyz",
+                get(|State(s): State<HttpState>| async move {
+                    if s.ready.load(Ordering::Relaxed) {
+                        (StatusCode::OK, "ok")
+                    } else {
+                        (StatusCode::SERVICE_UNAVAILABLE, "starting")
+                    }
+                }),
+            )
+            .with_state(HttpState { metrics: metrics.clone(), ready: ready.clone() });
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await }).await?;
+            Ok(())
+        });
+    }
+
+    let identity = args.pod_name.clone().unwrap_or_else(|| format!("nflbet-operator-{}", std::process::id()));
+    let ctx = Arc::new(Context::new(client.clone(), args.config(), metrics.clone(), Some(identity.clone())));
+    let elector = args.leader_elect.then(|| {
+        leader::LeaderElector::new(
+            client.clone(),
+            leader::LeaseSettings {
+                name: args.lease_name.clone(),
+                namespace: args.lease_namespace.clone(),
+                identity,
+                lease_duration: Duration::from_secs(15),
+                renew_every: Duration::from_secs(5),
+            },
+        )
+    });
+    let concurrency = args.concurrency;
+    let stop = shutdown.clone();
+    tasks.spawn(async move {
+        // A follower is healthy and ready: it serves metrics and waits.
+        ready.store(true, Ordering::Relaxed);
+        if let Some(elector) = &elector {
+            tokio::select! {
+                r = elector.acquire() => r?,
+                _ = stop.cancelled() => return Ok(()),
+            }
+        }
+        let caps = ctx.capabilities().await;
+        let controllers = run_controllers(ctx, sportsbooks, namespace, caps, concurrency, stop.clone());
+        match &elector {
+            Some(elector) => tokio::select! {
+                _ = controllers => Ok(()),
+                lost = elector.keep() => {
+                    stop.cancel();
+                    Err(OperatorError::Leader(lost).into())
+                }
+            },
+            None => {
+                controllers.await;
+                Ok(())
+            }
+        }
+    });
+    Ok(OperatorHandle { metrics, shutdown, listen, tasks })
+}
+
+#[derive(Clone)]
+struct HttpState {
+    metrics: Arc<Metrics>,
+    ready: Arc<AtomicBool>,
+}
+
+async fn run_controllers(
+    ctx: Arc<Context>,
+    sportsbooks: Api<Sportsbook>,
+    namespace: Option<String>,
+    caps: Capabilities,
+    concurrency: u16,
+    shutdown: CancellationToken,
+) {
+    let client = ctx.client.clone();
+    let owned = watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGED_BY}"));
+    fn scoped<K>(client: &Client, ns: &Option<String>) -> Api<K>
+    where
+        K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>,
+    {
+        match ns {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        }
+    }
+    // `DeserializeGuard` keeps one malformed object from stopping the watch of all the others.
+    let guarded: Api<DeserializeGuard<Sportsbook>> = match &namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    drop(sportsbooks);
+    let mut c = Controller::new(guarded, watcher::Config::default().any_semantic())
+        .owns(scoped::<Deployment>(&client, &namespace), owned.clone())
+        .owns(scoped::<Service>(&client, &namespace), owned.clone());
+    if caps.prometheus_rules {
+        c = c.owns(scoped::<PrometheusRule>(&client, &namespace), owned.clone());
+    }
+    if caps.service_monitors {
+        c = c.owns(scoped::<ServiceMonitor>(&client, &namespace), owned.clone());
+    }
+    ctx.metrics.register_sportsbooks(c.store(), &ctx.config.metrics_namespace);
+    c.with_config(controller::Config::default().concurrency(concurrency))
+        .graceful_shutdown_on(async move { shutdown.cancelled().await })
+        .run(sportsbook::reconcile, sportsbook::error_policy, ctx)
+        .for_each(|res| async move {
+            match res {
+                Ok((obj, _)) => tracing::debug!(object = %obj, "reconciled"),
+                Err(controller::Error::ReconcilerFailed(..)) => {} // logged by error_policy
+                Err(e) => tracing::warn!(error = %e, "controller event"),
+            }
+        })
+        .await;
+}
+
+fn spawn_signal_handler(shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler installs");
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = tokio::signal::ctrl_c() => {},
+        }
+        tracing::info!("shutdown requested; finishing in-flight reconciles");
+        shutdown.cancel();
+    });
 }

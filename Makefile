@@ -1,0 +1,35 @@
+# nflbet: the README's two commands are `make demo` and `make test`.
+SHELL := bash
+TESTENV := hack/testenv/testenv.sh
+
+.PHONY: help build test bench crds crds-check deps testenv-build testenv-up testenv-down fmt
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
+
+build: ## Build the nflbet binary (release)
+	cargo build --release --locked
+
+test: ## Build what is missing, start the local control plane, run every test, stop it
+	bash hack/test.sh
+
+bench: ## Benchmarks (speed and memory), on the local control plane where needed
+	bash hack/bench.sh
+
+crds: ## Regenerate crds/ from the Rust types
+	cargo run --quiet --locked -- crds --dir crds
+
+deps: ## Install Debian packages the tests need (promtool, amtool)
+	bash hack/install-deps.sh
+
+testenv-build: ## Build kube-apiserver, etcd, KCM, scheduler, kwok, kubectl, helm from Go modules (cached)
+	bash $(TESTENV) build
+
+testenv-up: ## Start the local control plane (prints the KUBECONFIG to export)
+	bash $(TESTENV) up
+
+testenv-down: ## Stop the local control plane
+	bash $(TESTENV) down
+
+fmt: ## Format the Rust code
+	cargo fmt

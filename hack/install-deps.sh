@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Install what the tests need beyond Rust and Go, from Debian's packages:
+#   promtool / amtool (prometheus, prometheus-alertmanager) check generated rules and routing;
+#   openssl and curl are used by hack/testenv/testenv.sh; python3 picks free ports.
+# Idempotent: does nothing when everything is present.
+set -euo pipefail
+need=()
+command -v promtool >/dev/null || need+=(prometheus)
+command -v amtool >/dev/null || need+=(prometheus-alertmanager)
+command -v openssl >/dev/null || need+=(openssl)
+command -v curl >/dev/null || need+=(curl)
+command -v python3 >/dev/null || need+=(python3)
+if ((${#need[@]})); then
+  echo "[install-deps] apt-get install ${need[*]}" >&2
+  SUDO=""; [[ $(id -u) -eq 0 ]] || SUDO=sudo
+  $SUDO apt-get update -qq
+  # The packages' services must not start here: they are only used as command-line tools.
+  DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+command -v promtool >/dev/null && command -v amtool >/dev/null
+echo "[install-deps] promtool $(promtool --version 2>&1 | head -1 | awk '{print $3}'), amtool present" >&2

@@ -1,0 +1,76 @@
+//! Server-side apply of children, shared by every controller.
+//!
+//! Each child is sent whole, with the operator's field manager and `force`: whatever a person
+//! changed with `kubectl edit` in a field the operator owns is taken back on the next reconcile
+//! (drift correction), and fields the operator does not set are left to their owners.
+
+use super::config::FIELD_MANAGER;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PropagationPolicy};
+use kube::core::NamespaceResourceScope;
+use kube::{Client, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::fmt::Debug;
+
+/// A failed write to the API server, with the kind that failed for a useful message.
+#[derive(Debug, thiserror::Error)]
+#[error("{verb} {kind} {name}: {source}")]
+pub struct ApplyError {
+    pub verb: &'static str,
+    pub kind: String,
+    pub name: String,
+    #[source]
+    pub source: kube::Error,
+}
+
+impl ApplyError {
+    /// Bounded label: the HTTP status class, or the transport failure.
+    pub fn reason(&self) -> &'static str {
+        match &self.source {
+            kube::Error::Api(s) if s.code == 409 => "Conflict",
+            kube::Error::Api(s) if s.code == 403 => "Forbidden",
+            kube::Error::Api(s) if s.code == 404 => "NotFound",
+            kube::Error::Api(s) if s.code == 422 => "Invalid",
+            kube::Error::Api(_) => "ApiError",
+            _ => "Transport",
+        }
+    }
+}
+
+/// Server-side apply `obj` into its namespace.
+pub async fn apply<K>(client: &Client, obj: &K) -> Result<K, ApplyError>
+where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope> + Clone + Debug + Serialize + DeserializeOwned,
+{
+    let ns = obj.namespace().unwrap_or_default();
+    let name = obj.name_any();
+    let api: Api<K> = Api::namespaced(client.clone(), &ns);
+    api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(obj))
+        .await
+        .map_err(|source| ApplyError { verb: "apply", kind: K::kind(&()).into_owned(), name, source })
+}
+
+/// Delete a child if it exists; a missing object is success.
+pub async fn delete<K>(client: &Client, ns: &str, name: &str) -> Result<bool, ApplyError>
+where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope> + Clone + Debug + DeserializeOwned,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), ns);
+    let dp = DeleteParams { propagation_policy: Some(PropagationPolicy::Background), ..DeleteParams::default() };
+    match api.delete(name, &dp).await {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
+        Err(source) => Err(ApplyError { verb: "delete", kind: K::kind(&()).into_owned(), name: name.into(), source }),
+    }
+}
+
+/// Read a child; a missing object is `None`.
+pub async fn get<K>(client: &Client, ns: &str, name: &str) -> Result<Option<K>, ApplyError>
+where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope> + Clone + Debug + DeserializeOwned,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), ns);
+    api.get_opt(name)
+        .await
+        .map_err(|source| ApplyError { verb: "get", kind: K::kind(&()).into_owned(), name: name.into(), source })
+}

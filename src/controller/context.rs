@@ -1,0 +1,108 @@
+//! State shared by every reconcile: the client, settings, metrics, events, and caches.
+
+use super::config::OperatorConfig;
+use super::metrics::Metrics;
+use crate::monitoring::Capabilities;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::{Client, Resource};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::RwLock;
+
+/// How long a discovery of the monitoring CRDs is trusted. Installing prometheus-operator after
+/// the operator is picked up within this time.
+const CAPABILITIES_TTL: Duration = Duration::from_secs(30);
+
+pub struct Context {
+    pub client: Client,
+    pub config: OperatorConfig,
+    pub metrics: Arc<Metrics>,
+    pub recorder: Recorder,
+    pub backoff: Backoff,
+    capabilities: RwLock<Option<(Instant, Capabilities)>>,
+    /// Fixed capabilities (tests); skips discovery.
+    fixed_capabilities: Option<Capabilities>,
+}
+
+impl Context {
+    pub fn new(client: Client, config: OperatorConfig, metrics: Arc<Metrics>, instance: Option<String>) -> Context {
+        let reporter = Reporter { controller: "nflbet-operator".into(), instance };
+        Context {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            config,
+            metrics,
+            backoff: Backoff::default(),
+            capabilities: RwLock::new(None),
+            fixed_capabilities: None,
+        }
+    }
+
+    /// Which prometheus-operator kinds exist, rediscovered at most every 30 seconds.
+    pub async fn capabilities(&self) -> Capabilities {
+        if let Some(c) = self.fixed_capabilities {
+            return c;
+        }
+        if let Some((at, caps)) = *self.capabilities.read().await
+            && at.elapsed() < CAPABILITIES_TTL
+        {
+            return caps;
+        }
+        let caps = Capabilities::discover(&self.client).await;
+        *self.capabilities.write().await = Some((Instant::now(), caps));
+        caps
+    }
+
+    /// Publish an Event about `obj`. Failure to publish is logged, never fatal: Events are
+    /// best-effort by design.
+    pub async fn publish<K: Resource<DynamicType = ()>>(
+        &self,
+        obj: &K,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) {
+        let ev = Event { type_, reason: reason.into(), note: Some(note), action: action.into(), secondary: None };
+        if let Err(e) = self.recorder.publish(&ev, &obj.object_ref(&())).await {
+            tracing::warn!(error = %e, reason, "could not publish event");
+        }
+    }
+}
+
+/// Per-object exponential backoff for failed reconciles: 5s, 10s, 20s … capped at 5 minutes,
+/// reset by the next success.
+#[derive(Default)]
+pub struct Backoff {
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Backoff {
+    pub fn next(&self, key: &str) -> Duration {
+        let mut map = self.failures.lock().expect("backoff lock");
+        let n = map.entry(key.to_string()).or_insert(0);
+        *n = n.saturating_add(1);
+        let secs = 5u64.saturating_mul(1u64 << (*n - 1).min(6));
+        Duration::from_secs(secs.min(300))
+    }
+
+    pub fn reset(&self, key: &str) {
+        self.failures.lock().expect("backoff lock").remove(key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_caps_and_resets() {
+        let b = Backoff::default();
+        let delays: Vec<u64> = (0..9).map(|_| b.next("ns/a").as_secs()).collect();
+        assert_eq!(delays, [5, 10, 20, 40, 80, 160, 300, 300, 300]);
+        assert_eq!(b.next("ns/b").as_secs(), 5, "keys are independent");
+        b.reset("ns/a");
+        assert_eq!(b.next("ns/a").as_secs(), 5);
+    }
+}

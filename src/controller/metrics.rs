@@ -1,0 +1,214 @@
+//! The operator's own metrics.
+//!
+//! Reconcile counters follow controller-runtime's names (`controller_runtime_reconcile_*`, with
+//! a `controller` label) so existing dashboards work. Per-resource gauges are computed at scrape
+//! time from the controllers' caches, so a deleted resource's series disappears with it:
+//! - `nflbet_resource_condition{kind,namespace,name,type,status}` (Flux's `gotk_reconcile_condition`);
+//! - `nflbet_suspend_status{kind,namespace,name}`;
+//! - `<prefix>_sportsbook_last_snapshot_timestamp_seconds{namespace,sportsbook}`: the heartbeat
+//!   copied from status, which keeps stale-data alerts alive when the scraper pod is gone. Before
+//!   the first snapshot it is the creation time, so "never ingested" turns stale too.
+
+use crate::crd::Sportsbook;
+use kube::core::DeserializeGuard;
+use kube::ResourceExt;
+use kube::runtime::reflector::Store;
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::MetricFamily;
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+
+use std::time::Instant;
+
+#[derive(Clone)]
+pub struct Metrics {
+    pub registry: Registry,
+    reconciles: IntCounterVec,
+    errors: IntCounterVec,
+    duration: HistogramVec,
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        let reconciles = IntCounterVec::new(
+            Opts::new("controller_runtime_reconcile_total", "Total number of reconciliations per controller"),
+            &["controller", "result"],
+        )
+        .expect("valid metric");
+        let errors = IntCounterVec::new(
+            Opts::new("controller_runtime_reconcile_errors_total", "Total number of reconciliation errors per controller"),
+            &["controller", "error"],
+        )
+        .expect("valid metric");
+        let duration = HistogramVec::new(
+            HistogramOpts::new("controller_runtime_reconcile_time_seconds", "Length of time per reconciliation per controller")
+                .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+            &["controller"],
+        )
+        .expect("valid metric");
+        registry.register(Box::new(reconciles.clone())).expect("unique metric");
+        registry.register(Box::new(errors.clone())).expect("unique metric");
+        registry.register(Box::new(duration.clone())).expect("unique metric");
+        Metrics { registry, reconciles, errors, duration }
+    }
+
+    /// Start timing one reconcile; the guard records the duration when dropped.
+    pub fn start(&self, controller: &'static str) -> ReconcileTimer {
+        ReconcileTimer { metrics: self.clone(), controller, start: Instant::now() }
+    }
+
+    pub fn success(&self, controller: &'static str) {
+        self.reconciles.with_label_values(&[controller, "success"]).inc();
+    }
+
+    pub fn failure(&self, controller: &'static str, error: &str) {
+        self.reconciles.with_label_values(&[controller, "error"]).inc();
+        self.errors.with_label_values(&[controller, error]).inc();
+    }
+
+    /// Export per-Sportsbook gauges from the controller's cache.
+    pub fn register_sportsbooks(&self, store: Store<DeserializeGuard<Sportsbook>>, metrics_namespace: &str) {
+        let collector = SportsbookCollector::new(store, metrics_namespace);
+        // Registering twice (operator restarts its controllers after losing leadership) is harmless.
+        let _ = self.registry.register(Box::new(collector));
+    }
+
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        let encoder = prometheus::TextEncoder::new();
+        encoder.encode_utf8(&self.registry.gather(), &mut out).expect("text encoding never fails");
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+pub struct ReconcileTimer {
+    metrics: Metrics,
+    controller: &'static str,
+    start: Instant,
+}
+
+impl Drop for ReconcileTimer {
+    fn drop(&mut self) {
+        self.metrics.duration.with_label_values(&[self.controller]).observe(self.start.elapsed().as_secs_f64());
+    }
+}
+
+struct SportsbookCollector {
+    store: Store<DeserializeGuard<Sportsbook>>,
+    descs: Vec<Desc>,
+    snapshot_name: String,
+}
+
+impl SportsbookCollector {
+    fn new(store: Store<DeserializeGuard<Sportsbook>>, metrics_namespace: &str) -> Self {
+        let snapshot_name = format!("{metrics_namespace}_{}", super::sportsbook::alerts::OPERATOR_SNAPSHOT_GAUGE);
+        let descs = vec![
+            Desc::new(
+                "nflbet_resource_condition".into(),
+                "Status of each condition of each nflbet resource (1 for the current status)".into(),
+                vec!["kind".into(), "namespace".into(), "name".into(), "type".into(), "status".into()],
+                Default::default(),
+            )
+            .expect("valid desc"),
+            Desc::new(
+                "nflbet_suspend_status".into(),
+                "1 when the resource's reconciliation is suspended".into(),
+                vec!["kind".into(), "namespace".into(), "name".into()],
+                Default::default(),
+            )
+            .expect("valid desc"),
+            Desc::new(
+                snapshot_name.clone(),
+                "Unix time of the last snapshot a Sportsbook's scraper reported (creation time before the first)".into(),
+                vec!["namespace".into(), "sportsbook".into()],
+                Default::default(),
+            )
+            .expect("valid desc"),
+        ];
+        SportsbookCollector { store, descs, snapshot_name }
+    }
+}
+
+fn gauge_family(name: &str, help: &str, samples: Vec<(Vec<(&str, String)>, f64)>) -> MetricFamily {
+    use prometheus::proto::{Gauge, LabelPair, Metric, MetricType};
+    let mut family = MetricFamily::default();
+    family.set_name(name.into());
+    family.set_help(help.into());
+    family.set_field_type(MetricType::GAUGE);
+    for (labels, value) in samples {
+        let mut m = Metric::default();
+        let pairs: Vec<LabelPair> = labels
+            .into_iter()
+            .map(|(k, v)| {
+                let mut p = LabelPair::default();
+                p.set_name(k.into());
+                p.set_value(v);
+                p
+            })
+            .collect();
+        m.set_label(pairs);
+        let mut g = Gauge::default();
+        g.set_value(value);
+        m.set_gauge(g);
+        family.mut_metric().push(m);
+    }
+    family
+}
+
+impl Collector for SportsbookCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        self.descs.iter().collect()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let mut conditions = Vec::new();
+        let mut suspended = Vec::new();
+        let mut snapshots = Vec::new();
+        for guarded in self.store.state() {
+            let Ok(sb) = &guarded.0 else { continue };
+            let ns = sb.namespace().unwrap_or_default();
+            let name = sb.name_any();
+            for c in sb.status.iter().flat_map(|s| s.conditions.iter()) {
+                conditions.push((
+                    vec![
+                        ("kind", "Sportsbook".to_string()),
+                        ("namespace", ns.clone()),
+                        ("name", name.clone()),
+                        ("type", c.type_.clone()),
+                        ("status", c.status.clone()),
+                    ],
+                    1.0,
+                ));
+            }
+            suspended.push((
+                vec![("kind", "Sportsbook".to_string()), ("namespace", ns.clone()), ("name", name.clone())],
+                if sb.spec.suspend { 1.0 } else { 0.0 },
+            ));
+            let last = sb
+                .status
+                .as_ref()
+                .and_then(|s| s.ingestion.as_ref())
+                .and_then(|i| i.last_snapshot_time.as_ref())
+                .or(sb.metadata.creation_timestamp.as_ref())
+                .map(|t| t.0.as_millisecond() as f64 / 1000.0);
+            if let Some(ts) = last {
+                snapshots.push((vec![("namespace", ns), ("sportsbook", name)], ts));
+            }
+        }
+        vec![
+            gauge_family("nflbet_resource_condition", "Status of each condition of each nflbet resource (1 for the current status)", conditions),
+            gauge_family("nflbet_suspend_status", "1 when the resource's reconciliation is suspended", suspended),
+            gauge_family(
+                &self.snapshot_name,
+                "Unix time of the last snapshot a Sportsbook's scraper reported (creation time before the first)",
+                snapshots,
+            ),
+        ]
+    }
+}

@@ -1,0 +1,458 @@
+//! Pure build step: a Sportsbook (plus operator settings and cluster capabilities) in, the
+//! complete desired children out. No I/O, so every rule about what the operator generates is
+//! covered by unit tests without a cluster.
+
+use super::alerts;
+use crate::controller::config::{MANAGED_BY, OperatorConfig};
+use crate::crd::sportsbook::{Provider, Sportsbook, format_duration};
+use crate::monitoring::{
+    Capabilities, Endpoint, LabelSelector, PrometheusRule, PrometheusRuleSpec, ServiceMonitor,
+    ServiceMonitorSpec,
+};
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
+use k8s_openapi::api::core::v1::{
+    Capabilities as LinuxCapabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar,
+    EnvVarSource, HTTPGetAction, PersistentVolumeClaimVolumeSource, PodSecurityContext, PodSpec,
+    PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, SecretKeySelector,
+    SecurityContext, Service, ServiceAccount, ServicePort, ServiceSpec, Volume, VolumeMount,
+};
+use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector as MetaLabelSelector, ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::{Resource, ResourceExt};
+use std::collections::BTreeMap;
+
+/// Port of the scraper's /metrics, /healthz and /readyz.
+pub const METRICS_PORT: i32 = 9100;
+/// Mount point of the scraper's data volume.
+pub const DATA_DIR: &str = "/var/lib/nflbet";
+
+/// Why a Sportsbook cannot be built into children. Schema and CEL refuse most of these at
+/// admission; this catches objects written before a rule existed.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum BuildError {
+    #[error("the Sportsbook has no namespace")]
+    MissingNamespace,
+    #[error("the Sportsbook has no uid yet")]
+    MissingUid,
+    #[error("provider theOddsApi needs spec.theOddsApi.bookmaker")]
+    MissingBookmaker,
+    #[error("provider genericJson needs spec.endpoint")]
+    MissingEndpoint,
+    #[error("no market is enabled")]
+    NoMarkets,
+}
+
+impl BuildError {
+    /// Bounded label for metrics and Event reasons.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            BuildError::MissingNamespace | BuildError::MissingUid => "InvalidObject",
+            _ => "InvalidSpec",
+        }
+    }
+}
+
+/// Everything the operator wants to exist for one Sportsbook.
+#[derive(Clone, Debug)]
+pub struct Children {
+    /// `None` when the user names their own ServiceAccount.
+    pub service_account: Option<ServiceAccount>,
+    pub role: Role,
+    pub role_binding: RoleBinding,
+    pub deployment: Deployment,
+    pub service: Service,
+    /// `None` means: make sure it does not exist (feature off) — or cannot (CRD missing).
+    pub service_monitor: Option<ServiceMonitor>,
+    /// `None` means: make sure it does not exist (book disabled, alerts off) — or cannot.
+    pub prometheus_rule: Option<PrometheusRule>,
+}
+
+/// Name of every namespaced child of a Sportsbook except the PrometheusRule.
+pub fn child_name(book: &str) -> String {
+    format!("nflbet-scraper-{book}")
+}
+
+/// Name of the PrometheusRule of a Sportsbook.
+pub fn rule_name(book: &str) -> String {
+    format!("nflbet-sportsbook-{book}")
+}
+
+/// Labels that select the scraper's pods; stable for the life of the Sportsbook, because a
+/// Deployment's selector is immutable.
+pub fn selector_labels(book: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("app.kubernetes.io/name".into(), "nflbet-scraper".into()),
+        ("app.kubernetes.io/instance".into(), book.into()),
+    ])
+}
+
+fn labels(book: &str) -> BTreeMap<String, String> {
+    let mut l = selector_labels(book);
+    l.insert("app.kubernetes.io/component".into(), "scraper".into());
+    l.insert("app.kubernetes.io/part-of".into(), "nflbet".into());
+    l.insert("app.kubernetes.io/managed-by".into(), MANAGED_BY.into());
+    l.insert("betting.nflbet.dev/sportsbook".into(), book.into());
+    l
+}
+
+fn owner_reference(sb: &Sportsbook) -> Result<OwnerReference, BuildError> {
+    sb.controller_owner_ref(&()).ok_or(BuildError::MissingUid)
+}
+
+fn meta(sb: &Sportsbook, name: String, owner: &OwnerReference) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name),
+        namespace: sb.namespace(),
+        labels: Some(labels(&sb.name_any())),
+        owner_references: Some(vec![owner.clone()]),
+        ..ObjectMeta::default()
+    }
+}
+
+/// Build the desired children of `sb`.
+pub fn build(
+    sb: &Sportsbook,
+    cfg: &OperatorConfig,
+    caps: Capabilities,
+) -> Result<Children, BuildError> {
+    let ns = sb.namespace().ok_or(BuildError::MissingNamespace)?;
+    let book = sb.name_any();
+    let owner = owner_reference(sb)?;
+    let spec = &sb.spec;
+    if spec.enabled_markets().is_empty() {
+        return Err(BuildError::NoMarkets);
+    }
+    let name = child_name(&book);
+    let workload = spec.workload.clone().unwrap_or_default();
+
+    let service_account = match workload.service_account_name {
+        Some(_) => None,
+        None => Some(ServiceAccount {
+            metadata: meta(sb, name.clone(), &owner),
+            // Only the heartbeat needs API credentials.
+            automount_service_account_token: Some(spec.feature_heartbeat()),
+            ..ServiceAccount::default()
+        }),
+    };
+    let sa_name = workload.service_account_name.clone().unwrap_or_else(|| name.clone());
+
+    // The scraper may patch only its own Sportsbook's status: one resource name, one verb.
+    let role = Role {
+        metadata: meta(sb, name.clone(), &owner),
+        rules: Some(vec![PolicyRule {
+            api_groups: Some(vec![crate::crd::GROUP.into()]),
+            resources: Some(vec!["sportsbooks/status".into()]),
+            resource_names: Some(vec![book.clone()]),
+            verbs: vec!["get".into(), "patch".into()],
+            ..PolicyRule::default()
+        }]),
+    };
+    let role_binding = RoleBinding {
+        metadata: meta(sb, name.clone(), &owner),
+        role_ref: RoleRef {
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            kind: "Role".into(),
+            name: name.clone(),
+        },
+        subjects: Some(vec![Subject {
+            kind: "ServiceAccount".into(),
+            name: sa_name.clone(),
+            namespace: Some(ns.clone()),
+            ..Subject::default()
+        }]),
+    };
+
+    let deployment = build_deployment(sb, cfg, &name, &sa_name, &owner)?;
+
+    let service = Service {
+        metadata: meta(sb, name.clone(), &owner),
+        spec: Some(ServiceSpec {
+            selector: Some(selector_labels(&book)),
+            ports: Some(vec![ServicePort {
+                name: Some("metrics".into()),
+                port: METRICS_PORT,
+                target_port: Some(IntOrString::String("metrics".into())),
+                protocol: Some("TCP".into()),
+                ..ServicePort::default()
+            }]),
+            ..ServiceSpec::default()
+        }),
+        ..Service::default()
+    };
+
+    let service_monitor = (caps.service_monitors && spec.feature_service_monitor()).then(|| {
+        ServiceMonitor {
+            metadata: meta(sb, name.clone(), &owner),
+            spec: ServiceMonitorSpec {
+                selector: LabelSelector { match_labels: selector_labels(&book) },
+                endpoints: vec![Endpoint {
+                    port: "metrics".into(),
+                    path: "/metrics".into(),
+                    interval: Some("30s".into()),
+                    honor_labels: false,
+                }],
+            },
+        }
+    });
+
+    let prometheus_rule =
+        (caps.prometheus_rules && spec.feature_alerts() && !spec.disabled).then(|| {
+            let mut metadata = meta(sb, rule_name(&book), &owner);
+            let labels = metadata.labels.get_or_insert_with(BTreeMap::new);
+            labels.extend(cfg.rule_labels.clone());
+            PrometheusRule {
+                metadata,
+                spec: PrometheusRuleSpec { groups: vec![alerts::rule_group(sb, &ns, cfg)] },
+            }
+        });
+
+    Ok(Children {
+        service_account,
+        role,
+        role_binding,
+        deployment,
+        service,
+        service_monitor,
+        prometheus_rule,
+    })
+}
+
+/// The scraper's command line, rendered from the spec. Kept in one place so that the flags
+/// stay in step with `nflbet scrape` (`src/scrape/args.rs`); a test parses them back with clap.
+pub fn scraper_args(sb: &Sportsbook, cfg: &OperatorConfig) -> Result<Vec<String>, BuildError> {
+    let spec = &sb.spec;
+    let p = spec.polling();
+    let mut args: Vec<String> = vec!["scrape".into()];
+    let mut flag = |k: &str, v: String| {
+        args.push(format!("--{k}"));
+        args.push(v);
+    };
+    flag("sportsbook", sb.name_any());
+    flag("namespace", sb.namespace().unwrap_or_default());
+    flag("provider", spec.provider.as_str().into());
+    match spec.provider {
+        Provider::TheOddsApi => {
+            let s = spec.the_odds_api.as_ref().ok_or(BuildError::MissingBookmaker)?;
+            flag("bookmaker", s.bookmaker.clone());
+            if let Some(sport) = &s.sport {
+                flag("sport", sport.clone());
+            }
+            if !s.regions.is_empty() {
+                flag("regions", s.regions.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(","));
+            }
+        }
+        Provider::GenericJson => {
+            if spec.endpoint.is_none() {
+                return Err(BuildError::MissingEndpoint);
+            }
+        }
+    }
+    if let Some(endpoint) = &spec.endpoint {
+        flag("endpoint", endpoint.clone());
+    }
+    let markets: Vec<&str> = spec.enabled_markets().iter().map(|m| m.as_str()).collect();
+    flag("markets", markets.join(","));
+    flag("poll-interval", format_duration(p.interval));
+    flag("jitter", format_duration(p.jitter));
+    flag("timeout", format_duration(p.timeout));
+    flag("max-retries", p.max_retries.to_string());
+    flag("backoff-base", format_duration(p.backoff_base));
+    flag("backoff-max", format_duration(p.backoff_max));
+    if let Some(rpm) = p.max_requests_per_minute {
+        flag("max-requests-per-minute", rpm.to_string());
+    }
+    flag("max-response-bytes", p.max_response_bytes.to_string());
+    flag("max-quote-age", format_duration(p.max_quote_age));
+    flag("store", store_url(sb));
+    flag("listen", format!("0.0.0.0:{METRICS_PORT}"));
+    flag("metrics-namespace", cfg.metrics_namespace.clone());
+    if spec.feature_heartbeat() {
+        args.push("--heartbeat".into());
+    }
+    Ok(args)
+}
+
+fn store_url(sb: &Sportsbook) -> String {
+    sb.spec
+        .storage
+        .as_ref()
+        .and_then(|s| s.url.clone())
+        .unwrap_or_else(|| format!("file://{DATA_DIR}/snapshots"))
+}
+
+fn secret_env(name: &str, secret: &crate::crd::common::SecretKeyRef) -> EnvVar {
+    EnvVar {
+        name: name.into(),
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: secret.name.clone(),
+                key: secret.key.clone(),
+                optional: Some(false),
+            }),
+            ..EnvVarSource::default()
+        }),
+        ..EnvVar::default()
+    }
+}
+
+fn plain_env(name: &str, value: impl Into<String>) -> EnvVar {
+    EnvVar { name: name.into(), value: Some(value.into()), ..EnvVar::default() }
+}
+
+fn build_deployment(
+    sb: &Sportsbook,
+    cfg: &OperatorConfig,
+    name: &str,
+    sa_name: &str,
+    owner: &OwnerReference,
+) -> Result<Deployment, BuildError> {
+    let spec = &sb.spec;
+    let book = sb.name_any();
+    let workload = spec.workload.clone().unwrap_or_default();
+
+    let mut env = vec![
+        plain_env("NFLBET_LOG_FORMAT", "json"),
+        plain_env("RUST_LOG", "info"),
+    ];
+    if let Some(creds) = &spec.credentials {
+        env.push(secret_env("NFLBET_API_KEY", creds));
+    }
+    if let Some(s3) = spec.storage.as_ref().and_then(|s| s.s3.as_ref()) {
+        if let Some(endpoint) = &s3.endpoint {
+            env.push(plain_env("AWS_ENDPOINT", endpoint.clone()));
+            if endpoint.starts_with("http://") {
+                env.push(plain_env("AWS_ALLOW_HTTP", "true"));
+            }
+        }
+        env.push(plain_env("AWS_REGION", s3.region.clone().unwrap_or_else(|| "us-east-1".into())));
+        if let Some(id) = &s3.access_key_id {
+            env.push(secret_env("AWS_ACCESS_KEY_ID", id));
+        }
+        if let Some(key) = &s3.secret_access_key {
+            env.push(secret_env("AWS_SECRET_ACCESS_KEY", key));
+        }
+    }
+
+    let probe = |path: &str, period: i32| Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some(path.into()),
+            port: IntOrString::String("metrics".into()),
+            ..HTTPGetAction::default()
+        }),
+        period_seconds: Some(period),
+        timeout_seconds: Some(2),
+        failure_threshold: Some(3),
+        ..Probe::default()
+    };
+
+    let resources = workload.resources.clone().unwrap_or_else(|| ResourceRequirements {
+        requests: Some(BTreeMap::from([
+            ("cpu".into(), Quantity("50m".into())),
+            ("memory".into(), Quantity("64Mi".into())),
+        ])),
+        limits: Some(BTreeMap::from([("memory".into(), Quantity("256Mi".into()))])),
+        ..ResourceRequirements::default()
+    });
+
+    let container = Container {
+        name: "scraper".into(),
+        image: Some(workload.image.clone().unwrap_or_else(|| cfg.workload_image.clone())),
+        image_pull_policy: Some(
+            workload.image_pull_policy.clone().unwrap_or_else(|| cfg.image_pull_policy.clone()),
+        ),
+        args: Some(scraper_args(sb, cfg)?),
+        env: Some(env),
+        ports: Some(vec![ContainerPort {
+            name: Some("metrics".into()),
+            container_port: METRICS_PORT,
+            protocol: Some("TCP".into()),
+            ..ContainerPort::default()
+        }]),
+        readiness_probe: Some(probe("/readyz", 10)),
+        liveness_probe: Some(probe("/healthz", 20)),
+        resources: Some(resources),
+        security_context: Some(SecurityContext {
+            allow_privilege_escalation: Some(false),
+            read_only_root_filesystem: Some(true),
+            run_as_non_root: Some(true),
+            capabilities: Some(LinuxCapabilities {
+                drop: Some(vec!["ALL".into()]),
+                ..LinuxCapabilities::default()
+            }),
+            ..SecurityContext::default()
+        }),
+        volume_mounts: Some(vec![VolumeMount {
+            name: "data".into(),
+            mount_path: DATA_DIR.into(),
+            ..VolumeMount::default()
+        }]),
+        ..Container::default()
+    };
+
+    let data_volume = match spec.storage.as_ref().and_then(|s| s.persistent_volume_claim.clone()) {
+        Some(claim) => Volume {
+            name: "data".into(),
+            persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+                claim_name: claim,
+                read_only: Some(false),
+            }),
+            ..Volume::default()
+        },
+        None => Volume {
+            name: "data".into(),
+            empty_dir: Some(EmptyDirVolumeSource::default()),
+            ..Volume::default()
+        },
+    };
+
+    let mut pod_labels = labels(&book);
+    pod_labels.retain(|k, _| k != "app.kubernetes.io/managed-by");
+    Ok(Deployment {
+        metadata: meta(sb, name.into(), owner),
+        spec: Some(DeploymentSpec {
+            replicas: Some(if spec.disabled { 0 } else { 1 }),
+            selector: MetaLabelSelector {
+                match_labels: Some(selector_labels(&book)),
+                ..MetaLabelSelector::default()
+            },
+            // One poller per book: never two at once hitting the provider's quota.
+            strategy: Some(DeploymentStrategy { type_: Some("Recreate".into()), ..DeploymentStrategy::default() }),
+            revision_history_limit: Some(3),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(pod_labels),
+                    annotations: (!workload.pod_annotations.is_empty())
+                        .then(|| workload.pod_annotations.clone()),
+                    ..ObjectMeta::default()
+                }),
+                spec: Some(PodSpec {
+                    service_account_name: Some(sa_name.into()),
+                    automount_service_account_token: Some(spec.feature_heartbeat()),
+                    containers: vec![container],
+                    volumes: Some(vec![data_volume]),
+                    node_selector: (!workload.node_selector.is_empty())
+                        .then(|| workload.node_selector.clone()),
+                    tolerations: (!workload.tolerations.is_empty())
+                        .then(|| workload.tolerations.clone()),
+                    security_context: Some(PodSecurityContext {
+                        run_as_non_root: Some(true),
+                        run_as_user: Some(65532),
+                        run_as_group: Some(65532),
+                        fs_group: Some(65532),
+                        seccomp_profile: Some(SeccompProfile {
+                            type_: "RuntimeDefault".into(),
+                            ..SeccompProfile::default()
+                        }),
+                        ..PodSecurityContext::default()
+                    }),
+                    termination_grace_period_seconds: Some(30),
+                    ..PodSpec::default()
+                }),
+            },
+            ..DeploymentSpec::default()
+        }),
+        ..Deployment::default()
+    })
+}

@@ -1,0 +1,222 @@
+//! Sportsbook controller: read → build (pure) → apply → status.
+//!
+//! - `build`: Sportsbook → desired children (ServiceAccount, Role, RoleBinding, Deployment,
+//!   Service, ServiceMonitor, PrometheusRule). Pure.
+//! - `alerts`: the PrometheusRule group. Pure.
+//! - `status`: observed children → conditions. Pure.
+//! - this module: the only part that talks to the API server.
+
+pub mod alerts;
+pub mod build;
+pub mod status;
+
+use super::apply::{self, ApplyError};
+use super::conditions::{self, STOPPED};
+use super::context::Context;
+use crate::crd::sportsbook::{Sportsbook, SportsbookStatus};
+use crate::monitoring::{PrometheusRule, ServiceMonitor};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, Patch, PatchParams};
+use kube::core::DeserializeGuard;
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::{Resource, ResourceExt};
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Name of this controller in metrics and logs.
+pub const CONTROLLER: &str = "sportsbook";
+
+/// How often a healthy Sportsbook is reconciled anyway, to correct drift in children the
+/// operator does not watch (e.g. PrometheusRules when their CRD appeared after start-up).
+const RESYNC: Duration = Duration::from_secs(300);
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("the object cannot be read as a Sportsbook: {0}")]
+    InvalidObject(String),
+    #[error("invalid spec: {0}")]
+    InvalidSpec(#[from] build::BuildError),
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+    #[error("writing status: {0}")]
+    Status(#[source] kube::Error),
+}
+
+impl Error {
+    /// Bounded label for `controller_runtime_reconcile_errors_total{error}` and Event reasons.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::InvalidObject(_) => "InvalidObject",
+            Error::InvalidSpec(_) => "InvalidSpec",
+            Error::Apply(_) => "ApplyFailed",
+            Error::Status(_) => "StatusFailed",
+        }
+    }
+}
+
+pub async fn reconcile(obj: Arc<DeserializeGuard<Sportsbook>>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let _timer = ctx.metrics.start(CONTROLLER);
+    let result = match &obj.0 {
+        Ok(sb) => reconcile_book(sb, &ctx).await,
+        Err(invalid) => Err(Error::InvalidObject(invalid.error.clone())),
+    };
+    match &result {
+        Ok(_) => {
+            ctx.metrics.success(CONTROLLER);
+            if let Ok(sb) = &obj.0 {
+                ctx.backoff.reset(&format!("{}/{}", sb.namespace().unwrap_or_default(), sb.name_any()));
+            }
+        }
+        Err(e) => ctx.metrics.failure(CONTROLLER, e.metric_label()),
+    }
+    result
+}
+
+async fn reconcile_book(sb: &Sportsbook, ctx: &Context) -> Result<Action, Error> {
+    let ns = sb.namespace().unwrap_or_default();
+    let book = sb.name_any();
+    let caps = ctx.capabilities().await;
+    let name = build::child_name(&book);
+
+    if sb.spec.suspend {
+        // Write nothing to the children; only observe them to keep status true.
+        let deployment = apply::get::<Deployment>(&ctx.client, &ns, &name).await?;
+        let obs = status::Observed { deployment: deployment.as_ref(), caps, ..Default::default() };
+        write_status(sb, ctx, &obs).await?;
+        return Ok(Action::requeue(RESYNC));
+    }
+
+    let children = match build::build(sb, &ctx.config, caps) {
+        Ok(c) => c,
+        Err(e) => {
+            let obs = status::Observed { caps, invalid: Some(e.to_string()), ..Default::default() };
+            write_status(sb, ctx, &obs).await?;
+            ctx.publish(sb, EventType::Warning, "InvalidSpec", "Reconcile", e.to_string()).await;
+            // Only a spec change can fix this; the watch brings it.
+            return Err(e.into());
+        }
+    };
+
+    match apply_children(ctx, &ns, &book, children, caps).await {
+        Ok(deployment) => {
+            let obs = status::Observed { deployment: Some(&deployment), caps, ..Default::default() };
+            write_status(sb, ctx, &obs).await?;
+            Ok(Action::requeue(RESYNC))
+        }
+        Err(e) => {
+            let obs = status::Observed { caps, apply_error: Some(e.to_string()), ..Default::default() };
+            write_status(sb, ctx, &obs).await?;
+            ctx.publish(sb, EventType::Warning, "ReconcileFailed", "Apply", e.to_string()).await;
+            Err(e.into())
+        }
+    }
+}
+
+/// Apply every child, then remove the optional ones that should not exist. Returns the
+/// Deployment as the API server holds it after the apply (with its status).
+async fn apply_children(
+    ctx: &Context,
+    ns: &str,
+    book: &str,
+    children: build::Children,
+    caps: crate::monitoring::Capabilities,
+) -> Result<Deployment, ApplyError> {
+    let client = &ctx.client;
+    if let Some(sa) = &children.service_account {
+        apply::apply(client, sa).await?;
+    }
+    apply::apply(client, &children.role).await?;
+    apply::apply(client, &children.role_binding).await?;
+    apply::apply(client, &children.service).await?;
+    let deployment = apply::apply(client, &children.deployment).await?;
+
+    if caps.service_monitors {
+        match &children.service_monitor {
+            Some(sm) => drop(apply::apply(client, sm).await?),
+            None => drop(apply::delete::<ServiceMonitor>(client, ns, &build::child_name(book)).await?),
+        }
+    }
+    if caps.prometheus_rules {
+        match &children.prometheus_rule {
+            Some(rule) => drop(apply::apply(client, rule).await?),
+            None => drop(apply::delete::<PrometheusRule>(client, ns, &build::rule_name(book)).await?),
+        }
+    }
+    Ok(deployment)
+}
+
+/// Compute conditions and write them with server-side apply on the status subresource, only
+/// when something changed. Publishes an Event when the book stops or starts.
+async fn write_status(sb: &Sportsbook, ctx: &Context, obs: &status::Observed<'_>) -> Result<(), Error> {
+    let previous = sb.status.clone().unwrap_or_default();
+    let desired = status::conditions(sb, obs);
+    let merged = conditions::merge(&previous.conditions, &desired, sb.metadata.generation, Timestamp::now());
+    let ready_replicas = obs.deployment.and_then(|d| d.status.as_ref()).and_then(|s| s.ready_replicas);
+    let next = SportsbookStatus {
+        observed_generation: sb.metadata.generation,
+        conditions: merged,
+        ready_replicas: ready_replicas.or(obs.deployment.map(|_| 0)),
+        ingestion: previous.ingestion.clone(),
+    };
+    if next == previous {
+        return Ok(());
+    }
+
+    let was_stopped = conditions_status(&previous, STOPPED);
+    let is_stopped = conditions_status(&next, STOPPED);
+    if was_stopped != is_stopped {
+        match is_stopped.as_deref() {
+            Some("True") => {
+                ctx.publish(sb, EventType::Normal, "Stopped", "Disable", "scraper scaled to 0 and alerts removed (spec.disabled)".into())
+                    .await
+            }
+            Some("False") if was_stopped.as_deref() == Some("True") => {
+                ctx.publish(sb, EventType::Normal, "Started", "Enable", "scraper and alerts restored (spec.disabled is false)".into())
+                    .await
+            }
+            _ => {}
+        }
+    }
+
+    // Only the operator's fields: `ingestion` belongs to the scraper's field manager.
+    let body = json!({
+        "apiVersion": Sportsbook::api_version(&()),
+        "kind": Sportsbook::kind(&()),
+        "status": {
+            "observedGeneration": next.observed_generation,
+            "conditions": next.conditions,
+            "readyReplicas": next.ready_replicas,
+        }
+    });
+    let api: Api<Sportsbook> = Api::namespaced(ctx.client.clone(), &sb.namespace().unwrap_or_default());
+    api.patch_status(&sb.name_any(), &PatchParams::apply(super::config::FIELD_MANAGER).force(), &Patch::Apply(body))
+        .await
+        .map_err(Error::Status)?;
+    Ok(())
+}
+
+fn conditions_status(status: &SportsbookStatus, type_: &str) -> Option<String> {
+    crate::crd::common::find_condition(&status.conditions, type_).map(|c| c.status.clone())
+}
+
+/// Requeue with exponential backoff per object: 5s, 10s, 20s … capped at 5 minutes.
+pub fn error_policy(obj: Arc<DeserializeGuard<Sportsbook>>, err: &Error, ctx: Arc<Context>) -> Action {
+    let key = match &obj.0 {
+        Ok(sb) => format!("{}/{}", sb.namespace().unwrap_or_default(), sb.name_any()),
+        Err(invalid) => format!(
+            "{}/{}",
+            invalid.metadata.namespace.clone().unwrap_or_default(),
+            invalid.metadata.name.clone().unwrap_or_default()
+        ),
+    };
+    let delay = ctx.backoff.next(&key);
+    tracing::warn!(controller = CONTROLLER, object = %key, error = %err, retry_in = ?delay, "reconcile failed");
+    if let Error::InvalidObject(_) = err {
+        // Nothing changes until the object does.
+        return Action::await_change();
+    }
+    Action::requeue(delay)
+}

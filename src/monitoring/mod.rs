@@ -1,0 +1,102 @@
+//! Typed views of the prometheus-operator resources nflbet generates.
+//!
+//! Only the fields nflbet writes are modelled. The CRDs themselves belong to prometheus-operator
+//! and are never generated from these types; they may be missing from a cluster, which
+//! [`Capabilities`] detects at run time.
+
+pub mod rules;
+
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Group of every prometheus-operator kind.
+pub const GROUP: &str = "monitoring.coreos.com";
+
+/// `monitoring.coreos.com/v1` PrometheusRule.
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(group = "monitoring.coreos.com", version = "v1", kind = "PrometheusRule", namespaced)]
+pub struct PrometheusRuleSpec {
+    pub groups: Vec<RuleGroup>,
+}
+
+/// A rule group; the same shape as a Prometheus rule file's group, so it can be checked with
+/// `promtool` as it is.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RuleGroup {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<String>,
+    pub rules: Vec<Rule>,
+}
+
+/// One alerting rule (nflbet writes no recording rules).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Rule {
+    pub alert: String,
+    pub expr: String,
+    #[serde(default, rename = "for", skip_serializing_if = "Option::is_none")]
+    pub for_: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// `monitoring.coreos.com/v1` ServiceMonitor.
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(group = "monitoring.coreos.com", version = "v1", kind = "ServiceMonitor", namespaced)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceMonitorSpec {
+    pub selector: LabelSelector,
+    pub endpoints: Vec<Endpoint>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LabelSelector {
+    pub match_labels: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Endpoint {
+    pub port: String,
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub honor_labels: bool,
+}
+
+/// Which prometheus-operator kinds the cluster serves.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Capabilities {
+    pub prometheus_rules: bool,
+    pub service_monitors: bool,
+    pub alertmanager_configs: bool,
+}
+
+impl Capabilities {
+    pub const ALL: Capabilities =
+        Capabilities { prometheus_rules: true, service_monitors: true, alertmanager_configs: true };
+
+    /// Ask the API server which monitoring kinds exist. A missing group means none.
+    pub async fn discover(client: &kube::Client) -> Capabilities {
+        let mut caps = Capabilities::default();
+        if let Ok(list) = client.list_api_group_resources("monitoring.coreos.com/v1").await {
+            for r in list.resources {
+                match r.name.as_str() {
+                    "prometheusrules" => caps.prometheus_rules = true,
+                    "servicemonitors" => caps.service_monitors = true,
+                    _ => {}
+                }
+            }
+        }
+        if let Ok(list) = client.list_api_group_resources("monitoring.coreos.com/v1alpha1").await {
+            caps.alertmanager_configs = list.resources.iter().any(|r| r.name == "alertmanagerconfigs");
+        }
+        caps
+    }
+}

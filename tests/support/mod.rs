@@ -1,0 +1,173 @@
+//! Test support for the real local control plane started by `make test`
+//! (`hack/testenv/testenv.sh up`).
+//!
+//! One control plane per test run, shared by every test binary; one fresh namespace per test.
+//! When the control plane is not reachable the tests fail with a message saying how to start
+//! it; they never silently pass.
+#![allow(dead_code)]
+
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Where `testenv.sh up` writes the kubeconfig (overridable with `NFLBET_TEST_KUBECONFIG`).
+pub fn kubeconfig_path() -> PathBuf {
+    match std::env::var_os("NFLBET_TEST_KUBECONFIG") {
+        Some(p) => PathBuf::from(p),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("target/testenv/kubeconfig"),
+    }
+}
+
+/// `../shared` beside the repository (the prometheus-operator CRDs, the games data).
+pub fn shared_dir() -> PathBuf {
+    let dir = match std::env::var_os("NFLBET_SHARED_DIR") {
+        Some(p) => PathBuf::from(p),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"),
+    };
+    assert!(
+        dir.join("third_party/prometheus-operator-crds").is_dir(),
+        "{} has no third_party/prometheus-operator-crds: set NFLBET_SHARED_DIR (see README, 'Test data')",
+        dir.display()
+    );
+    dir
+}
+
+pub fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// A client for the local control plane, or a panic that says how to get one.
+pub async fn client() -> Client {
+    install_crypto();
+    let path = kubeconfig_path();
+    let kc = Kubeconfig::read_from(&path).unwrap_or_else(|e| {
+        panic!(
+            "no local control plane: cannot read {} ({e}). Run the tests with `make test`, \
+             which builds and starts kube-apiserver, etcd, KCM, scheduler and kwok.",
+            path.display()
+        )
+    });
+    let config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .expect("kubeconfig of the local control plane is valid");
+    let client = Client::try_from(config).expect("client from kubeconfig");
+    if let Err(e) = client.apiserver_version().await {
+        panic!(
+            "the local control plane at {} does not answer ({e}). Run the tests with `make test`.",
+            path.display()
+        );
+    }
+    client
+}
+
+/// A fresh namespace for one test, named after it.
+pub async fn namespace(client: &Client, test: &str) -> String {
+    let suffix: u32 = rand::random::<u32>() % 100_000;
+    let mut name: String = test
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .collect();
+    name.truncate(40);
+    let name = format!("{}-{suffix:05}", name.trim_matches('-'));
+    let api: Api<Namespace> = Api::all(client.clone());
+    let ns = Namespace {
+        metadata: kube::api::ObjectMeta { name: Some(name.clone()), ..Default::default() },
+        ..Default::default()
+    };
+    api.create(&PostParams::default(), &ns).await.expect("create test namespace");
+    name
+}
+
+/// Poll `check` until it returns `Some`, or panic after `timeout` with `what` and the last value.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        let last = match check().await {
+            Ok(v) => return v,
+            Err(e) => e,
+        };
+        if Instant::now() >= deadline {
+            panic!("timed out after {timeout:?} waiting for {what}; last observation: {last}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Server-side apply CRDs from YAML files and wait until they are Established.
+pub async fn install_crd_files(client: &Client, files: &[PathBuf]) {
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let mut names = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(f).unwrap_or_else(|e| panic!("read {}: {e}", f.display()));
+        for doc in serde_yaml::Deserializer::from_str(&text) {
+            let value = serde_yaml::Value::deserialize(doc).expect("YAML document");
+            if value.is_null() {
+                continue;
+            }
+            let crd: CustomResourceDefinition = serde_yaml::from_value(value).expect("a CRD");
+            let name = crd.metadata.name.clone().expect("CRD name");
+            api.patch(&name, &PatchParams::apply("nflbet-tests").force(), &Patch::Apply(&crd))
+                .await
+                .unwrap_or_else(|e| panic!("apply CRD {name}: {e}"));
+            names.push(name);
+        }
+    }
+    for name in names {
+        let api = api.clone();
+        wait_for(&format!("CRD {name} Established"), Duration::from_secs(30), || {
+            let api = api.clone();
+            let name = name.clone();
+            async move {
+                let crd = api.get(&name).await.map_err(|e| e.to_string())?;
+                let established = crd
+                    .status
+                    .and_then(|s| s.conditions)
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|c| c.type_ == "Established" && c.status == "True");
+                if established { Ok(()) } else { Err("not established".into()) }
+            }
+        })
+        .await;
+    }
+}
+
+use serde::Deserialize;
+
+/// The project's own CRDs from `crds/`.
+pub async fn install_nflbet_crds(client: &Client) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("crds");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("crds/ exists")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    install_crd_files(client, &files).await;
+}
+
+/// The prometheus-operator CRDs from `../shared/third_party/prometheus-operator-crds/`.
+pub async fn install_monitoring_crds(client: &Client) {
+    let dir = shared_dir().join("third_party/prometheus-operator-crds");
+    let files: Vec<PathBuf> = ["prometheusrules", "servicemonitors", "podmonitors", "alertmanagerconfigs"]
+        .iter()
+        .map(|k| dir.join(format!("monitoring.coreos.com_{k}.yaml")))
+        .collect();
+    install_crd_files(client, &files).await;
+}
+
+/// Path of a binary built by the testenv (kubectl, helm, ...).
+pub fn testenv_bin(name: &str) -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("bin/testenv").join(name);
+    assert!(p.exists(), "{} missing: run `make test` (it builds the testenv binaries)", p.display());
+    p
+}
