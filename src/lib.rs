@@ -9,6 +9,7 @@
 pub mod cli;
 pub mod controller;
 pub mod crd;
+pub mod feed;
 pub mod domain;
 pub mod monitoring;
 pub mod scrape;

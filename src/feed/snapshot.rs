@@ -1,0 +1,479 @@
+//! Snapshots: one compressed, versioned JSON object per successful poll, in an object store.
+//!
+//! Layout (relative to the store URL): `v1/{sportsbook}/{YYYY}/{MM}/{DD}/{HH}/{unix_millis}.json.gz`
+//! with the UTC time of the poll. Listing a time range lists only the hour or day prefixes that
+//! overlap it, so a reader never scans a book's whole history. The format is in
+//! `docs/snapshots.md`.
+//!
+//! Atomicity: an object is either absent or complete. `file://` writes go to a staging file that is
+//! renamed into place (object_store's `LocalFileSystem`, fsync on), and listing ignores staging
+//! files; `s3://` writes are single PutObject requests, which S3 publishes whole or not at all.
+
+use super::provider::{Quota, truncate};
+use super::quote::{Event, Quote};
+use bytes::Bytes;
+use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Timelike, Utc};
+use flate2::Compression;
+use flate2::read::GzDecoder;
+use flate2::write::GzEncoder;
+use futures::TryStreamExt;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::sync::Arc;
+
+/// `format` field of every snapshot.
+pub const FORMAT: &str = "nflbet.snapshot";
+/// Version written by this build; readers accept exactly the versions they know.
+pub const VERSION: u32 = 1;
+/// Largest decompressed snapshot a reader accepts (a corrupt or hostile object cannot exhaust
+/// memory).
+pub const MAX_DECOMPRESSED_BYTES: u64 = 512 * 1024 * 1024;
+
+/// One poll's worth of validated quotes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Snapshot {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// Format version, [`VERSION`] when written by this build.
+    pub version: u32,
+    /// Name of the Sportsbook resource that polled.
+    pub sportsbook: String,
+    /// Feed provider (`theOddsApi`, `genericJson`).
+    pub provider: String,
+    /// When the poll's response was received (UTC); the object key derives from it.
+    pub polled_at: DateTime<Utc>,
+    /// Quotes dropped by validation, by reason.
+    #[serde(default)]
+    pub rejected: BTreeMap<String, u64>,
+    /// Provider quota after this poll, when reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota: Option<Quota>,
+    pub events: Vec<Event>,
+    pub quotes: Vec<Quote>,
+}
+
+impl Snapshot {
+    pub fn new(sportsbook: &str, provider: &str, polled_at: DateTime<Utc>) -> Snapshot {
+        Snapshot {
+            format: FORMAT.into(),
+            version: VERSION,
+            sportsbook: sportsbook.into(),
+            provider: provider.into(),
+            polled_at,
+            rejected: BTreeMap::new(),
+            quota: None,
+            events: Vec::new(),
+            quotes: Vec::new(),
+        }
+    }
+
+    /// Gzip-compressed JSON, as stored.
+    pub fn encode(&self) -> Result<Vec<u8>, SnapshotError> {
+        let mut gz = GzEncoder::new(Vec::with_capacity(64 * 1024), Compression::default());
+        serde_json::to_writer(&mut gz, self).map_err(|e| SnapshotError::Encode(e.to_string()))?;
+        gz.flush()
+            .map_err(|e| SnapshotError::Encode(e.to_string()))?;
+        gz.finish()
+            .map_err(|e| SnapshotError::Encode(e.to_string()))
+    }
+
+    /// Decode a stored object, checking format and version.
+    pub fn decode(bytes: &[u8]) -> Result<Snapshot, SnapshotError> {
+        let mut json = Vec::new();
+        GzDecoder::new(bytes)
+            .take(MAX_DECOMPRESSED_BYTES + 1)
+            .read_to_end(&mut json)
+            .map_err(|e| SnapshotError::Decode(format!("gzip: {e}")))?;
+        if json.len() as u64 > MAX_DECOMPRESSED_BYTES {
+            return Err(SnapshotError::Decode(format!(
+                "larger than {MAX_DECOMPRESSED_BYTES} bytes"
+            )));
+        }
+        #[derive(Deserialize)]
+        struct Head {
+            format: String,
+            version: u32,
+        }
+        let head: Head = serde_json::from_slice(&json)
+            .map_err(|e| SnapshotError::Decode(truncate(&e.to_string(), 200)))?;
+        if head.format != FORMAT || head.version != VERSION {
+            return Err(SnapshotError::UnsupportedVersion {
+                format: head.format,
+                version: head.version,
+            });
+        }
+        serde_json::from_slice(&json)
+            .map_err(|e| SnapshotError::Decode(truncate(&e.to_string(), 200)))
+    }
+}
+
+/// Failures of the snapshot store; all are `error_type="storage"` in the scraper's metrics.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("invalid store URL {0:?}: expected file:///path or s3://bucket[/prefix]")]
+    InvalidUrl(String),
+    #[error("cannot open the snapshot store: {0}")]
+    Open(String),
+    #[error("sportsbook name {0:?} is not a valid path segment (lowercase DNS label expected)")]
+    InvalidSportsbook(String),
+    #[error("{0:?} is not a snapshot key of this layout")]
+    InvalidKey(String),
+    #[error("cannot encode the snapshot: {0}")]
+    Encode(String),
+    #[error("cannot write snapshot {key}: {source}")]
+    Write {
+        key: String,
+        source: object_store::Error,
+    },
+    #[error("cannot read {key}: {source}")]
+    Read {
+        key: String,
+        source: object_store::Error,
+    },
+    #[error("cannot list snapshots: {0}")]
+    List(object_store::Error),
+    #[error("cannot decode the snapshot: {0}")]
+    Decode(String),
+    #[error("unsupported snapshot format {format:?} version {version}")]
+    UnsupportedVersion { format: String, version: u32 },
+}
+
+impl SnapshotError {
+    pub fn error_type(&self) -> &'static str {
+        "storage"
+    }
+}
+
+/// S3 connection settings beyond the URL; credentials come from the standard `AWS_*`
+/// environment variables (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`).
+#[derive(Clone, Debug, Default)]
+pub struct S3Options {
+    /// Endpoint of an S3-compatible store (`http://127.0.0.1:9000`); default AWS.
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+}
+
+/// A snapshot listed by [`SnapshotStore::list`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SnapshotRef {
+    /// Key relative to the store URL; pass it to [`SnapshotStore::read`].
+    pub key: String,
+    pub polled_at: DateTime<Utc>,
+    pub size: u64,
+}
+
+/// Where snapshots live: an object store and a base path in it.
+#[derive(Clone, Debug)]
+pub struct SnapshotStore {
+    store: Arc<dyn ObjectStore>,
+    base: Path,
+    url: String,
+}
+
+impl SnapshotStore {
+    /// Open `file:///path` (created if missing) or `s3://bucket[/prefix]`.
+    pub fn open(url: &str, s3: &S3Options) -> Result<SnapshotStore, SnapshotError> {
+        let parsed = url::Url::parse(url).map_err(|_| SnapshotError::InvalidUrl(url.into()))?;
+        match parsed.scheme() {
+            "file" => {
+                let dir = parsed
+                    .to_file_path()
+                    .map_err(|_| SnapshotError::InvalidUrl(url.into()))?;
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| SnapshotError::Open(format!("{}: {e}", dir.display())))?;
+                let fs = object_store::local::LocalFileSystem::new_with_prefix(&dir)
+                    .map_err(|e| SnapshotError::Open(e.to_string()))?
+                    .with_fsync(true)
+                    .with_automatic_cleanup(true);
+                Ok(SnapshotStore {
+                    store: Arc::new(fs),
+                    base: Path::default(),
+                    url: url.into(),
+                })
+            }
+            "s3" => {
+                let bucket = parsed
+                    .host_str()
+                    .filter(|b| !b.is_empty())
+                    .ok_or_else(|| SnapshotError::InvalidUrl(url.into()))?;
+                let mut b = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
+                if let Some(ep) = s3.endpoint.as_deref().filter(|e| !e.is_empty()) {
+                    b = b
+                        .with_endpoint(ep)
+                        .with_allow_http(ep.starts_with("http://"));
+                }
+                if let Some(r) = s3.region.as_deref().filter(|r| !r.is_empty()) {
+                    b = b.with_region(r);
+                }
+                let store = b.build().map_err(|e| SnapshotError::Open(e.to_string()))?;
+                let base = Path::from(parsed.path().trim_matches('/'));
+                Ok(SnapshotStore {
+                    store: Arc::new(store),
+                    base,
+                    url: url.into(),
+                })
+            }
+            _ => Err(SnapshotError::InvalidUrl(url.into())),
+        }
+    }
+
+    /// Wrap an existing object store (tests, in-memory stores).
+    pub fn from_store(store: Arc<dyn ObjectStore>, base: &str, url: &str) -> SnapshotStore {
+        SnapshotStore {
+            store,
+            base: Path::from(base.trim_matches('/')),
+            url: url.into(),
+        }
+    }
+
+    /// The URL this store was opened with.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Key of a sportsbook's snapshot taken at `at`.
+    pub fn key_for(sportsbook: &str, at: DateTime<Utc>) -> Result<String, SnapshotError> {
+        check_sportsbook(sportsbook)?;
+        Ok(format!(
+            "{}/{}.json.gz",
+            hour_prefix(sportsbook, at),
+            at.timestamp_millis()
+        ))
+    }
+
+    fn full(&self, key: &str) -> Path {
+        if self.base.as_ref().is_empty() {
+            Path::from(key)
+        } else {
+            Path::from(format!("{}/{key}", self.base))
+        }
+    }
+
+    /// Write a snapshot atomically; returns its key.
+    pub async fn write(&self, snap: &Snapshot) -> Result<String, SnapshotError> {
+        let key = Self::key_for(&snap.sportsbook, snap.polled_at)?;
+        let body = snap.encode()?;
+        self.store
+            .put(&self.full(&key), PutPayload::from(Bytes::from(body)))
+            .await
+            .map_err(|source| SnapshotError::Write {
+                key: key.clone(),
+                source,
+            })?;
+        Ok(key)
+    }
+
+    /// Read and decode one snapshot by key.
+    pub async fn read(&self, key: &str) -> Result<Snapshot, SnapshotError> {
+        parse_key(key).ok_or_else(|| SnapshotError::InvalidKey(key.into()))?;
+        let got = self
+            .store
+            .get(&self.full(key))
+            .await
+            .map_err(|source| SnapshotError::Read {
+                key: key.into(),
+                source,
+            })?;
+        let bytes = got.bytes().await.map_err(|source| SnapshotError::Read {
+            key: key.into(),
+            source,
+        })?;
+        Snapshot::decode(&bytes)
+    }
+
+    /// Snapshots of a sportsbook polled in `[from, to)`, oldest first. Lists one prefix per
+    /// overlapping hour for short ranges and one per day otherwise.
+    pub async fn list(
+        &self,
+        sportsbook: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<SnapshotRef>, SnapshotError> {
+        check_sportsbook(sportsbook)?;
+        if to <= from {
+            return Ok(Vec::new());
+        }
+        let last = to - Duration::milliseconds(1);
+        let prefixes: Vec<String> = if last - from <= Duration::hours(6) {
+            let mut t = truncate_hour(from);
+            let mut v = Vec::new();
+            while t <= last {
+                v.push(hour_prefix(sportsbook, t));
+                t += Duration::hours(1);
+            }
+            v
+        } else {
+            let mut d = from.date_naive();
+            let mut v = Vec::new();
+            while d <= last.date_naive() {
+                v.push(day_prefix(sportsbook, d));
+                d = d.succ_opt().unwrap_or(d);
+                if v.len() > 366 * 50 {
+                    break;
+                }
+            }
+            v
+        };
+        let mut out = Vec::new();
+        for p in prefixes {
+            let prefix = self.full(&p);
+            let metas: Vec<_> = self
+                .store
+                .list(Some(&prefix))
+                .try_collect()
+                .await
+                .map_err(SnapshotError::List)?;
+            for m in metas {
+                let Some(key) = self.relative(&m.location) else {
+                    continue;
+                };
+                let Some(at) = parse_key(&key) else { continue };
+                if at >= from && at < to {
+                    out.push(SnapshotRef {
+                        key,
+                        polled_at: at,
+                        size: m.size,
+                    });
+                }
+            }
+        }
+        out.sort_by(|a, b| {
+            a.polled_at
+                .cmp(&b.polled_at)
+                .then_with(|| a.key.cmp(&b.key))
+        });
+        out.dedup_by(|a, b| a.key == b.key);
+        Ok(out)
+    }
+
+    /// The newest snapshot of a sportsbook within `lookback` of `now`, if any.
+    pub async fn latest(
+        &self,
+        sportsbook: &str,
+        now: DateTime<Utc>,
+        lookback: Duration,
+    ) -> Result<Option<SnapshotRef>, SnapshotError> {
+        let to = now + Duration::milliseconds(1);
+        Ok(self.list(sportsbook, now - lookback, to).await?.pop())
+    }
+
+    fn relative(&self, location: &Path) -> Option<String> {
+        let s = location.as_ref();
+        let base = self.base.as_ref();
+        if base.is_empty() {
+            return Some(s.to_owned());
+        }
+        s.strip_prefix(base)
+            .and_then(|r| r.strip_prefix('/'))
+            .map(str::to_owned)
+    }
+}
+
+fn check_sportsbook(name: &str) -> Result<(), SnapshotError> {
+    let ok = !name.is_empty()
+        && name.len() <= 253
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        && !name.starts_with(['-', '.'])
+        && name != "..";
+    if ok {
+        Ok(())
+    } else {
+        Err(SnapshotError::InvalidSportsbook(name.into()))
+    }
+}
+
+fn truncate_hour(t: DateTime<Utc>) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(t.year(), t.month(), t.day(), t.hour(), 0, 0)
+        .single()
+        .unwrap_or(t)
+}
+
+fn day_prefix(book: &str, d: NaiveDate) -> String {
+    format!(
+        "v{VERSION}/{book}/{:04}/{:02}/{:02}/",
+        d.year(),
+        d.month(),
+        d.day()
+    )
+}
+
+fn hour_prefix(book: &str, t: DateTime<Utc>) -> String {
+    format!(
+        "v{VERSION}/{book}/{:04}/{:02}/{:02}/{:02}",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour()
+    )
+}
+
+/// The poll time encoded in a key, checking that the key is consistent with its own prefix.
+pub fn parse_key(key: &str) -> Option<DateTime<Utc>> {
+    let mut parts = key.split('/');
+    let v = parts.next()?;
+    let book = parts.next()?;
+    let (y, m, d, h) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let file = parts.next()?;
+    if parts.next().is_some() || v != format!("v{VERSION}") || check_sportsbook(book).is_err() {
+        return None;
+    }
+    let millis: i64 = file.strip_suffix(".json.gz")?.parse().ok()?;
+    let at = Utc.timestamp_millis_opt(millis).single()?;
+    let expected = hour_prefix(book, at);
+    (expected == format!("{v}/{book}/{y}/{m}/{d}/{h}")).then_some(at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_round_trip() {
+        let at = Utc.with_ymd_and_hms(2025, 9, 7, 17, 4, 5).unwrap() + Duration::milliseconds(123);
+        let key = SnapshotStore::key_for("fanduel-main", at).unwrap();
+        assert_eq!(
+            key,
+            format!(
+                "v1/fanduel-main/2025/09/07/17/{}.json.gz",
+                at.timestamp_millis()
+            )
+        );
+        assert_eq!(parse_key(&key), Some(at));
+        assert_eq!(
+            parse_key("v1/fanduel-main/2025/09/07/18/1757264645123.json.gz"),
+            None,
+            "hour mismatch"
+        );
+        assert_eq!(parse_key("v1/fanduel-main/2025/09/07/17/x.json.gz"), None);
+        assert_eq!(
+            parse_key("v1/fanduel-main/2025/09/07/17/1757264645123.json.gz#1"),
+            None
+        );
+        assert!(SnapshotStore::key_for("../etc", at).is_err());
+        assert!(SnapshotStore::key_for("Fan Duel", at).is_err());
+    }
+
+    #[test]
+    fn encode_decode_and_version_check() {
+        let s = Snapshot::new("fd", "theOddsApi", Utc::now());
+        let bytes = s.encode().unwrap();
+        assert_eq!(&bytes[..2], &[0x1f, 0x8b], "gzip magic");
+        assert_eq!(Snapshot::decode(&bytes).unwrap(), s);
+        let mut v2 = s.clone();
+        v2.version = 2;
+        assert!(matches!(
+            Snapshot::decode(&v2.encode().unwrap()),
+            Err(SnapshotError::UnsupportedVersion { .. })
+        ));
+        assert!(matches!(
+            Snapshot::decode(b"not gzip"),
+            Err(SnapshotError::Decode(_))
+        ));
+    }
+}
