@@ -456,3 +456,215 @@ fn build_deployment(
         ..Deployment::default()
     })
 }
+
+#[cfg(test)]
+pub(crate) mod fixtures {
+    //! Builder-style fixtures: `book("fanduel").disabled().build()`.
+    use crate::crd::sportsbook::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+    pub struct BookBuilder(Sportsbook);
+
+    pub fn book(name: &str) -> BookBuilder {
+        let spec: SportsbookSpec = serde_json::from_value(serde_json::json!({
+            "provider": "theOddsApi",
+            "theOddsApi": {"bookmaker": "fanduel", "regions": ["us"]},
+            "credentials": {"name": "odds-api", "key": "apiKey"},
+            "markets": [{"name": "moneyline"}, {"name": "spread"}, {"name": "total", "enabled": false}],
+        }))
+        .expect("fixture spec");
+        let mut sb = Sportsbook::new(name, spec);
+        sb.metadata = ObjectMeta {
+            name: Some(name.into()),
+            namespace: Some("betting".into()),
+            uid: Some("0b7c2d5e-0000-4000-8000-000000000001".into()),
+            generation: Some(3),
+            ..ObjectMeta::default()
+        };
+        BookBuilder(sb)
+    }
+
+    impl BookBuilder {
+        pub fn disabled(mut self) -> Self {
+            self.0.spec.disabled = true;
+            self
+        }
+        pub fn generic(mut self, endpoint: &str) -> Self {
+            self.0.spec.provider = Provider::GenericJson;
+            self.0.spec.the_odds_api = None;
+            self.0.spec.credentials = None;
+            self.0.spec.endpoint = Some(endpoint.into());
+            self
+        }
+        pub fn spec(mut self, f: impl FnOnce(&mut SportsbookSpec)) -> Self {
+            f(&mut self.0.spec);
+            self
+        }
+        pub fn build(self) -> Sportsbook {
+            self.0
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::book;
+    use super::*;
+    use crate::scrape::ScrapeArgs;
+    use clap::Parser;
+
+    fn children(sb: &Sportsbook) -> Children {
+        build(sb, &OperatorConfig::default(), Capabilities::ALL).expect("builds")
+    }
+
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(subcommand)]
+        cmd: Sub,
+    }
+    #[derive(clap::Subcommand)]
+    enum Sub {
+        Scrape(ScrapeArgs),
+    }
+
+    #[test]
+    fn every_child_is_owned_by_the_book_and_labelled() {
+        let c = children(&book("fanduel").build());
+        let metas = [
+            &c.service_account.as_ref().unwrap().metadata,
+            &c.role.metadata,
+            &c.role_binding.metadata,
+            &c.deployment.metadata,
+            &c.service.metadata,
+            &c.service_monitor.as_ref().unwrap().metadata,
+            &c.prometheus_rule.as_ref().unwrap().metadata,
+        ];
+        for m in metas {
+            let owner = &m.owner_references.as_ref().unwrap()[0];
+            assert_eq!((owner.kind.as_str(), owner.name.as_str(), owner.controller), ("Sportsbook", "fanduel", Some(true)));
+            assert_eq!(m.namespace.as_deref(), Some("betting"));
+            assert_eq!(m.labels.as_ref().unwrap()["app.kubernetes.io/managed-by"], "nflbet-operator");
+        }
+    }
+
+    #[test]
+    fn rendered_args_parse_back_into_the_scraper_cli() {
+        let sb = book("fanduel").spec(|s| {
+            s.polling = Some(serde_json::from_value(serde_json::json!({"interval": "45s", "timeout": "5s"})).unwrap())
+        });
+        let sb = sb.build();
+        let args = scraper_args(&sb, &OperatorConfig::default()).unwrap();
+        let parsed = Wrapper::try_parse_from(std::iter::once("nflbet".to_string()).chain(args)).expect("clap accepts the operator's flags");
+        let Sub::Scrape(a) = parsed.cmd;
+        assert_eq!(a.sportsbook, "fanduel");
+        assert_eq!(a.namespace, "betting");
+        assert_eq!(a.provider, "theOddsApi");
+        assert_eq!(a.bookmaker.as_deref(), Some("fanduel"));
+        assert_eq!(a.markets, ["moneyline", "spread"], "disabled market is not scraped");
+        assert_eq!(a.poll_interval, "45s");
+        assert_eq!(a.timeout, "5s");
+        assert_eq!(a.jitter, "4500ms", "default jitter is 10% of the interval");
+        assert!(a.heartbeat);
+        assert_eq!(a.store, "file:///var/lib/nflbet/snapshots");
+    }
+
+    #[test]
+    fn credentials_reach_the_pod_only_as_a_secret_reference() {
+        let c = children(&book("fanduel").build());
+        let pod = c.deployment.spec.unwrap().template.spec.unwrap();
+        let container = &pod.containers[0];
+        let key = container.env.as_ref().unwrap().iter().find(|e| e.name == "NFLBET_API_KEY").unwrap();
+        assert!(key.value.is_none(), "no literal secret in the Deployment");
+        let sel = key.value_from.as_ref().unwrap().secret_key_ref.as_ref().unwrap();
+        assert_eq!((sel.name.as_str(), sel.key.as_str()), ("odds-api", "apiKey"));
+        let sc = container.security_context.as_ref().unwrap();
+        assert_eq!(sc.allow_privilege_escalation, Some(false));
+        assert_eq!(sc.read_only_root_filesystem, Some(true));
+        assert_eq!(sc.capabilities.as_ref().unwrap().drop.as_ref().unwrap(), &["ALL"]);
+        assert_eq!(pod.security_context.unwrap().seccomp_profile.unwrap().type_, "RuntimeDefault");
+        assert_eq!(pod.service_account_name.as_deref(), Some("nflbet-scraper-fanduel"));
+    }
+
+    #[test]
+    fn disabling_scales_to_zero_and_drops_only_the_alerts() {
+        let c = children(&book("fanduel").disabled().build());
+        assert_eq!(c.deployment.spec.unwrap().replicas, Some(0));
+        assert!(c.prometheus_rule.is_none(), "alerts removed");
+        assert!(c.service_monitor.is_some(), "objects are kept");
+        assert!(c.service_account.is_some());
+        let on = children(&book("fanduel").build());
+        assert_eq!(on.deployment.spec.unwrap().replicas, Some(1));
+    }
+
+    #[test]
+    fn missing_monitoring_crds_leave_the_workload_intact() {
+        let sb = book("fanduel").build();
+        let c = build(&sb, &OperatorConfig::default(), Capabilities::default()).unwrap();
+        assert!(c.prometheus_rule.is_none() && c.service_monitor.is_none());
+        assert_eq!(c.deployment.spec.unwrap().replicas, Some(1));
+    }
+
+    #[test]
+    fn heartbeat_permission_is_one_verb_on_one_status() {
+        let c = children(&book("fanduel").build());
+        let rules = c.role.rules.unwrap();
+        assert_eq!(rules.len(), 1);
+        assert_eq!(rules[0].resources.as_ref().unwrap(), &["sportsbooks/status"]);
+        assert_eq!(rules[0].resource_names.as_ref().unwrap(), &["fanduel"]);
+        assert_eq!(rules[0].verbs, ["get", "patch"]);
+        let subject = &c.role_binding.subjects.unwrap()[0];
+        assert_eq!(subject.name, "nflbet-scraper-fanduel");
+    }
+
+    #[test]
+    fn user_service_account_replaces_the_generated_one() {
+        let sb = book("fanduel").spec(|s| s.workload = Some(crate::crd::common::WorkloadSettings {
+            service_account_name: Some("odds-team".into()),
+            ..Default::default()
+        }));
+        let c = children(&sb.build());
+        assert!(c.service_account.is_none());
+        assert_eq!(c.role_binding.subjects.unwrap()[0].name, "odds-team");
+        assert_eq!(c.deployment.spec.unwrap().template.spec.unwrap().service_account_name.as_deref(), Some("odds-team"));
+    }
+
+    #[test]
+    fn rule_labels_from_the_operator_reach_the_prometheus_rule() {
+        let cfg = OperatorConfig {
+            rule_labels: BTreeMap::from([("release".into(), "kube-prometheus-stack".into())]),
+            ..OperatorConfig::default()
+        };
+        let c = build(&book("fanduel").build(), &cfg, Capabilities::ALL).unwrap();
+        assert_eq!(c.prometheus_rule.unwrap().metadata.labels.unwrap()["release"], "kube-prometheus-stack");
+    }
+
+    #[test]
+    fn generic_feed_without_endpoint_is_a_build_error() {
+        let mut sb = book("inhouse").generic("http://127.0.0.1:1/feed").build();
+        sb.spec.endpoint = None;
+        assert_eq!(build(&sb, &OperatorConfig::default(), Capabilities::ALL).unwrap_err(), BuildError::MissingEndpoint);
+        let ok = book("inhouse").generic("http://127.0.0.1:1/feed").build();
+        let args = scraper_args(&ok, &OperatorConfig::default()).unwrap();
+        assert!(args.windows(2).any(|w| w == ["--endpoint", "http://127.0.0.1:1/feed"]));
+        assert!(!args.contains(&"--bookmaker".to_string()));
+    }
+
+    #[test]
+    fn every_alert_carries_the_routing_labels() {
+        let c = children(&book("fanduel").spec(|s| {
+            s.alerts = Some(crate::crd::sportsbook::AlertSettings {
+                extra_labels: BTreeMap::from([("team".into(), "trading".into())]),
+                ..Default::default()
+            })
+        }).build());
+        let group = &c.prometheus_rule.unwrap().spec.groups[0];
+        assert_eq!(group.rules.len(), 3);
+        for r in &group.rules {
+            assert_eq!(r.labels["sportsbook"], "fanduel");
+            assert_eq!(r.labels["namespace"], "betting");
+            assert!(["critical", "warning"].contains(&r.labels["severity"].as_str()));
+            assert_eq!(r.labels["team"], "trading");
+            assert!(r.annotations["runbook_url"].starts_with("https://"));
+        }
+    }
+}
