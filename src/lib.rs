@@ -12,4 +12,5 @@ pub mod crd;
 pub mod feed;
 pub mod domain;
 pub mod monitoring;
+pub mod replay;
 pub mod scrape;

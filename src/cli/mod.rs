@@ -31,6 +31,9 @@ pub enum Command {
     Scrape(crate::scrape::ScrapeArgs),
     /// Print the CustomResourceDefinitions, or write them into a directory.
     Crds(crds::CrdsArgs),
+    /// Re-run pricing models over past games and closing lines, settle them and report calibration,
+    /// ROI and closing-line value.
+    Replay(crate::replay::ReplayArgs),
 }
 
 /// Install the process-wide rustls crypto provider (ring) once, before any TLS client exists.

@@ -237,7 +237,10 @@ mod tests {
         let fair = model.price(&fixture(), &quotes).unwrap();
         assert_eq!(fair.len(), 2);
         assert!((fair[0].win + fair[1].win - 1.0).abs() < 1e-12);
-        assert!(fair[0].win < 0.5, "over at -105 is the underdog to under at -115");
+        assert!(
+            fair[0].win < 0.5,
+            "over at -105 is the underdog to under at -115"
+        );
         let missing = MarketConsensus::new(Reference::Sharp("circa".into()), MarginMethod::Shin);
         assert!(matches!(
             missing.price(&fixture(), &quotes),

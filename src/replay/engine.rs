@@ -1,0 +1,330 @@
+//! The replay engine: walk the games in kickoff order, price each day's games with every model
+//! before any of that day's results are revealed, score and bet the games inside the window, and
+//! only then let the models learn the results.
+
+use super::ReplayError;
+use super::window::Window;
+use crate::domain::calibration::{
+    Calibration, CalibrationReport, Ledger, LedgerReport, closing_line_value,
+};
+use crate::domain::consensus::MarketConsensus;
+use crate::domain::elo::Elo;
+use crate::domain::games::Game;
+use crate::domain::kelly::{ExclusiveOutcome, KellyPolicy, size_event};
+use crate::domain::margin::MarginMethod;
+use crate::domain::market::{BookPrice, FairPrice, Market, Selection, settle};
+use crate::domain::model::{Edge, PricingModel, edges, pair_key, same_line};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Models `replay` knows, by command-line name.
+pub const MODEL_NAMES: [&str; 3] = ["closingLine", "elo", "marketConsensus"];
+
+/// Build a model by name.
+pub fn model_by_name(
+    name: &str,
+    margin: MarginMethod,
+) -> Result<Box<dyn PricingModel>, ReplayError> {
+    match name {
+        "closingLine" => Ok(Box::new(MarketConsensus::closing_line(margin))),
+        "elo" => Ok(Box::new(Elo::default())),
+        "marketConsensus" => Ok(Box::new(MarketConsensus::new(
+            crate::domain::consensus::Reference::Median(Vec::new()),
+            margin,
+        ))),
+        other => Err(ReplayError::UnknownModel {
+            name: other.to_string(),
+            known: MODEL_NAMES.join(", "),
+        }),
+    }
+}
+
+/// How replay bets.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplaySettings {
+    pub window: Window,
+    /// Margin removal used for the closing-line baseline (and the consensus models).
+    pub margin: MarginMethod,
+    /// Only selections with at least this expected value per unit are bet.
+    pub min_edge: f64,
+    pub policy: KellyPolicy,
+}
+
+/// Brier score and log loss of one season.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SeasonScore {
+    pub season: u16,
+    pub samples: u64,
+    pub pushes: u64,
+    pub brier: Option<f64>,
+    pub log_loss: Option<f64>,
+}
+
+/// Everything replay found for one model.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelReport {
+    pub name: String,
+    pub version: String,
+    /// Home-win forecasts on games with both closing moneylines; ties excluded and counted.
+    pub moneyline: CalibrationReport,
+    pub by_season: Vec<SeasonScore>,
+    /// All bets together; stakes are fractions of a fixed (non-compounding) bankroll of 1.
+    pub bets: LedgerReport,
+    pub bets_by_market: BTreeMap<Market, LedgerReport>,
+    /// Games the model could not price (counted, not fatal).
+    pub errors: u64,
+}
+
+/// The replay's result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplayReport {
+    pub window: String,
+    pub settings: ReplaySettings,
+    /// Settled games in the window.
+    pub games: u64,
+    /// Settled games in the window with both closing moneylines (the scored set).
+    pub games_with_moneylines: u64,
+    pub models: Vec<ModelReport>,
+}
+
+struct ModelState {
+    model: Box<dyn PricingModel>,
+    /// Books to leave out of edge finding (a consensus does not bet against its own references).
+    reference_books: Option<Vec<String>>,
+    moneyline: Calibration,
+    by_season: BTreeMap<u16, Calibration>,
+    bets: Ledger,
+    bets_by_market: BTreeMap<Market, Ledger>,
+    errors: u64,
+}
+
+/// Run `models` over `games` (any order) and report on the window.
+///
+/// Every game with a result, inside the window or before it, is shown to the models after its day
+/// has been priced, so ratings are warm at the window's start and never see the future.
+pub fn replay(
+    games: &[Game],
+    models: Vec<Box<dyn PricingModel>>,
+    settings: &ReplaySettings,
+    mut progress: impl FnMut(u64),
+) -> Result<ReplayReport, ReplayError> {
+    let mut order: Vec<&Game> = games.iter().collect();
+    order.sort_by(|a, b| (a.gameday, &a.game_id).cmp(&(b.gameday, &b.game_id)));
+    let settled_in_window = order
+        .iter()
+        .filter(|g| settings.window.contains(g) && g.score().is_some())
+        .count();
+    if settled_in_window == 0 {
+        return Err(ReplayError::EmptyWindow(settings.window.to_string()));
+    }
+    let closing = MarketConsensus::closing_line(settings.margin);
+    let mut states: Vec<ModelState> = models
+        .into_iter()
+        .map(|model| {
+            let reference_books = reference_books(model.as_ref());
+            ModelState {
+                model,
+                reference_books,
+                moneyline: Calibration::new(),
+                by_season: BTreeMap::new(),
+                bets: Ledger::new(),
+                bets_by_market: BTreeMap::new(),
+                errors: 0,
+            }
+        })
+        .collect();
+
+    let mut games_scored = 0u64;
+    let mut with_moneylines = 0u64;
+    let mut start = 0;
+    while start < order.len() {
+        let day = order[start].gameday;
+        let end = start
+            + order[start..]
+                .iter()
+                .take_while(|g| g.gameday == day)
+                .count();
+        for game in &order[start..end] {
+            let Some((home, away)) = game.score() else {
+                continue;
+            };
+            if !settings.window.contains(game) {
+                continue;
+            }
+            games_scored += 1;
+            let quotes = game.closing_prices();
+            let fixture = game.fixture();
+            let close = closing.price(&fixture, &quotes).unwrap_or_default();
+            let has_moneylines = game.home_moneyline.is_some() && game.away_moneyline.is_some();
+            with_moneylines += u64::from(has_moneylines);
+            for state in &mut states {
+                let fair = match state.model.price(&fixture, &quotes) {
+                    Ok(fair) => fair,
+                    Err(_) => {
+                        state.errors += 1;
+                        continue;
+                    }
+                };
+                if has_moneylines
+                    && let Some(p) = fair
+                        .iter()
+                        .find(|f| f.market == Market::Moneyline && f.selection == Selection::Home)
+                    && let Some(outcome) =
+                        settle(Market::Moneyline, Selection::Home, None, home, away)
+                {
+                    state.moneyline.add(p.win, outcome);
+                    state
+                        .by_season
+                        .entry(game.season)
+                        .or_default()
+                        .add(p.win, outcome);
+                }
+                if bet(state, &fair, &quotes, &close, settings, (home, away)).is_err() {
+                    state.errors += 1;
+                }
+            }
+            progress(1);
+        }
+        for game in &order[start..end] {
+            if game.score().is_some() {
+                for state in &mut states {
+                    state.model.observe(game);
+                }
+            }
+        }
+        start = end;
+    }
+
+    Ok(ReplayReport {
+        window: settings.window.to_string(),
+        settings: *settings,
+        games: games_scored,
+        games_with_moneylines: with_moneylines,
+        models: states.into_iter().map(finish).collect(),
+    })
+}
+
+/// Number of settled games `replay` will walk through for a window (for a progress bar).
+pub fn settled_games_in(games: &[Game], window: &Window) -> u64 {
+    games
+        .iter()
+        .filter(|g| window.contains(g) && g.score().is_some())
+        .count() as u64
+}
+
+fn reference_books(model: &dyn PricingModel) -> Option<Vec<String>> {
+    match model.name() {
+        "closingLine" => Some(vec![crate::domain::games::CLOSING_BOOK.to_string()]),
+        // The median of every book: nothing is left to bet against in a one-book games file.
+        "marketConsensus" => Some(Vec::new()),
+        _ => None,
+    }
+}
+
+/// Size and settle the model's bets on one game: per market, the exact Kelly stakes over its two
+/// exclusive selections (only those with EV ≥ min_edge are offered), then the per-event cap over
+/// all markets of the game.
+fn bet(
+    state: &mut ModelState,
+    fair: &[FairPrice],
+    quotes: &[BookPrice],
+    close: &[FairPrice],
+    settings: &ReplaySettings,
+    (home, away): (u32, u32),
+) -> Result<(), crate::domain::model::ModelError> {
+    let excluded: Vec<&str> = match &state.reference_books {
+        Some(books) if books.is_empty() => quotes.iter().map(|q| q.book.as_str()).collect(),
+        Some(books) => books.iter().map(String::as_str).collect(),
+        None => Vec::new(),
+    };
+    let found = edges(fair, quotes, &excluded)?;
+    let mut stakes: Vec<(f64, &BookPrice, f64)> = Vec::new();
+    for market in Market::ALL {
+        let [first, second] = market.selections();
+        // One exclusive pair of selections per line.
+        let lines: std::collections::BTreeSet<Option<i64>> = found
+            .iter()
+            .filter(|e| e.price.market == market)
+            .map(|e| pair_key(&e.price))
+            .collect();
+        for key in lines {
+            let pick = |selection: Selection| {
+                found.iter().find(|e| {
+                    e.price.market == market
+                        && e.price.selection == selection
+                        && pair_key(&e.price) == key
+                })
+            };
+            let (Some(a), Some(b)) = (pick(first), pick(second)) else {
+                continue;
+            };
+            let offer = |e: &Edge| ExclusiveOutcome {
+                probability: e.fair.win,
+                decimal: (e.expected_value >= settings.min_edge).then_some(e.decimal),
+            };
+            let push = (1.0 - a.fair.win - b.fair.win).max(0.0);
+            let sizing = size_event(&[offer(a), offer(b)], push, &settings.policy)?;
+            for (edge, stake) in [a, b].into_iter().zip(sizing.stakes) {
+                if stake > 0.0 {
+                    stakes.push((stake, &edge.price, edge.decimal));
+                }
+            }
+        }
+    }
+    let total: f64 = stakes.iter().map(|s| s.0).sum();
+    let scale = if total > settings.policy.max_event {
+        settings.policy.max_event / total
+    } else {
+        1.0
+    };
+    for (stake, price, decimal) in stakes {
+        let stake = stake * scale;
+        let Some(outcome) = settle(price.market, price.selection, price.line, home, away) else {
+            continue;
+        };
+        let clv = close
+            .iter()
+            .find(|c| same_line(c, price))
+            .map(|c| closing_line_value(decimal, c.win));
+        state.bets.add(stake, decimal, outcome, clv);
+        state
+            .bets_by_market
+            .entry(price.market)
+            .or_default()
+            .add(stake, decimal, outcome, clv);
+    }
+    Ok(())
+}
+
+fn finish(state: ModelState) -> ModelReport {
+    ModelReport {
+        name: state.model.name().to_string(),
+        version: state.model.version().to_string(),
+        moneyline: state.moneyline.report(),
+        by_season: state
+            .by_season
+            .iter()
+            .map(|(&season, c)| {
+                let r = c.report();
+                SeasonScore {
+                    season,
+                    samples: r.samples,
+                    pushes: r.pushes,
+                    brier: r.brier,
+                    log_loss: r.log_loss,
+                }
+            })
+            .collect(),
+        bets: state.bets.report(),
+        bets_by_market: state
+            .bets_by_market
+            .iter()
+            .map(|(m, l)| (*m, l.report()))
+            .collect(),
+        errors: state.errors,
+    }
+}

@@ -1,0 +1,180 @@
+//! `nflbet replay`: re-run pricing models over history, settle against results and report
+//! calibration (Brier, log loss, reliability), betting results (ROI) and closing-line value.
+//!
+//! For historical seasons the prices are the closing lines of the nflverse games file (see
+//! `docs/models.md`); the models are walked forward so no game is priced with its own result.
+
+mod engine;
+mod output;
+mod window;
+
+pub use engine::{
+    MODEL_NAMES, ModelReport, ReplayReport, ReplaySettings, SeasonScore, model_by_name, replay,
+    settled_games_in,
+};
+pub use output::render_table;
+pub use window::{Bound, Window};
+
+use crate::domain::games::{GamesError, load_games};
+use crate::domain::kelly::{KellyError, KellyPolicy};
+use crate::domain::margin::MarginMethod;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use thiserror::Error;
+
+/// Why a replay could not run.
+#[derive(Debug, Error)]
+pub enum ReplayError {
+    #[error("{flag} {value:?} is neither a date (YYYY-MM-DD) nor a season (e.g. 2019)")]
+    InvalidBound { flag: &'static str, value: String },
+    #[error("--from ({from}) is after --to ({to})")]
+    FromAfterTo { from: String, to: String },
+    #[error("unknown model {name:?}; known models: {known}")]
+    UnknownModel { name: String, known: String },
+    #[error("no models given; known models: {0}")]
+    NoModels(String),
+    #[error("no settled games from {0} in the games file")]
+    EmptyWindow(String),
+    #[error(
+        "no games file: pass --games PATH or set NFLBET_GAMES (download data/games.csv from the nflverse/nfldata repository on GitHub)"
+    )]
+    NoGamesFile,
+    #[error(transparent)]
+    Games(#[from] GamesError),
+    #[error("invalid staking setting: {0}")]
+    Kelly(#[from] KellyError),
+    #[error("--min-edge {0} is invalid: it must be finite")]
+    MinEdge(f64),
+    #[error("cannot serialise the report: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputFormat {
+    Table,
+    Json,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MarginArg {
+    Proportional,
+    Additive,
+    Power,
+    Shin,
+}
+
+impl From<MarginArg> for MarginMethod {
+    fn from(arg: MarginArg) -> Self {
+        match arg {
+            MarginArg::Proportional => MarginMethod::Proportional,
+            MarginArg::Additive => MarginMethod::Additive,
+            MarginArg::Power => MarginMethod::Power,
+            MarginArg::Shin => MarginMethod::Shin,
+        }
+    }
+}
+
+/// Arguments of `nflbet replay`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ReplayArgs {
+    /// Start of the window: a date (YYYY-MM-DD) or a season (e.g. 2019 = its first game).
+    #[arg(long)]
+    pub from: String,
+    /// End of the window, inclusive: a date (YYYY-MM-DD) or a season (e.g. 2024 = through its Super Bowl).
+    #[arg(long)]
+    pub to: String,
+    /// Models to replay, comma-separated: closingLine (the margin-free closing line, the market
+    /// baseline), elo, marketConsensus.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub models: Vec<String>,
+    /// The nflverse games file (data/games.csv of the nflverse/nfldata repository).
+    #[arg(long, env = "NFLBET_GAMES")]
+    pub games: Option<PathBuf>,
+    /// Output: a table for people, JSON for tools.
+    #[arg(long, value_enum, default_value = "table")]
+    pub output: OutputFormat,
+    /// Margin removal for the closing-line baseline and consensus models.
+    #[arg(long, value_enum, default_value = "proportional")]
+    pub margin: MarginArg,
+    /// Bet only selections with at least this expected value per unit staked.
+    #[arg(long, default_value_t = 0.02)]
+    pub min_edge: f64,
+    /// Fraction of full Kelly to stake (applied once).
+    #[arg(long, default_value_t = 0.25)]
+    pub kelly_fraction: f64,
+    /// Largest stake on one bet, as a fraction of bankroll.
+    #[arg(long, default_value_t = 0.02)]
+    pub max_bet: f64,
+    /// Largest total stake on one game, as a fraction of bankroll.
+    #[arg(long, default_value_t = 0.05)]
+    pub max_event: f64,
+}
+
+/// Validate the arguments into settings and models, without touching the games file.
+pub fn prepare(
+    args: &ReplayArgs,
+) -> Result<
+    (
+        ReplaySettings,
+        Vec<Box<dyn crate::domain::model::PricingModel>>,
+    ),
+    ReplayError,
+> {
+    let window = Window::parse(&args.from, &args.to)?;
+    if !args.min_edge.is_finite() {
+        return Err(ReplayError::MinEdge(args.min_edge));
+    }
+    let policy = KellyPolicy::new(args.kelly_fraction, args.max_bet, args.max_event)?;
+    let margin = MarginMethod::from(args.margin);
+    let names: Vec<&str> = args
+        .models
+        .iter()
+        .map(|m| m.trim())
+        .filter(|m| !m.is_empty())
+        .collect();
+    if names.is_empty() {
+        return Err(ReplayError::NoModels(MODEL_NAMES.join(", ")));
+    }
+    let models = names
+        .iter()
+        .map(|name| model_by_name(name, margin))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((
+        ReplaySettings {
+            window,
+            margin,
+            min_edge: args.min_edge,
+            policy,
+        },
+        models,
+    ))
+}
+
+/// Run `nflbet replay` and print its report to stdout.
+pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
+    let (settings, models) = prepare(args)?;
+    let path = args.games.clone().ok_or(ReplayError::NoGamesFile)?;
+    let games = load_games(&path).map_err(ReplayError::from)?;
+    let total = settled_games_in(&games, &settings.window);
+    let bar = if std::io::stderr().is_terminal() && total > 0 {
+        let bar = indicatif::ProgressBar::new(total);
+        if let Ok(style) =
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} games {elapsed}")
+        {
+            bar.set_style(style);
+        }
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let report = replay(&games, models, &settings, |n| bar.inc(n))?;
+    bar.finish_and_clear();
+    match args.output {
+        OutputFormat::Table => print!("{}", render_table(&report)),
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&report).map_err(ReplayError::from)?
+        ),
+    }
+    Ok(())
+}
