@@ -18,7 +18,7 @@ pub const CLOSING_BOOK: &str = "close";
 
 #[derive(Debug, Error)]
 pub enum GamesError {
-    #[error("cannot open games file {path}: {source}")]
+    #[error("cannot open games file {path}")]
     Open {
         path: PathBuf,
         source: std::io::Error,
