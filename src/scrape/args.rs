@@ -76,7 +76,11 @@ pub struct ScrapeArgs {
     pub max_quote_age: String,
 
     /// Snapshot store URL (file:///path or s3://bucket/prefix).
-    #[arg(long, env = "NFLBET_STORE", default_value = "file:///var/lib/nflbet/snapshots")]
+    #[arg(
+        long,
+        env = "NFLBET_STORE",
+        default_value = "file:///var/lib/nflbet/snapshots"
+    )]
     pub store: String,
 
     /// Address of the /metrics, /healthz and /readyz server.
@@ -99,4 +103,18 @@ pub struct ScrapeArgs {
     /// Poll once, print what was stored, and exit (non-zero when the poll failed).
     #[arg(long)]
     pub once: bool,
+
+    /// Quotes updated further than this in the future are dropped (clock skew allowance).
+    #[arg(long, default_value = "5m")]
+    pub max_future_skew: String,
+
+    /// Endpoint of an S3-compatible store for s3:// URLs (e.g. http://minio:9000). The standard
+    /// AWS_* variables (AWS_ENDPOINT, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+    /// AWS_ALLOW_HTTP) are read as well; this flag wins over AWS_ENDPOINT.
+    #[arg(long, env = "NFLBET_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+
+    /// Region for s3:// URLs (default: AWS_REGION, else us-east-1).
+    #[arg(long, env = "NFLBET_S3_REGION")]
+    pub s3_region: Option<String>,
 }

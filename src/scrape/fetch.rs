@@ -1,0 +1,135 @@
+//! One HTTP request to the feed, with every limit enforced while the bytes arrive.
+//!
+//! The timeout covers the whole exchange (connect, headers and body), so a server that trickles
+//! bytes cannot hold a poll open. The body is streamed and abandoned as soon as it passes the
+//! cap (a declared `Content-Length` over the cap is refused before reading). A declared content
+//! type other than JSON (an HTML error page from a proxy, say) is refused without parsing.
+
+use super::backoff::parse_retry_after;
+use super::error::FetchError;
+use crate::feed::{FeedProvider, Quota};
+use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
+use std::time::{Duration, SystemTime};
+
+/// Limits of one request.
+#[derive(Clone, Copy, Debug)]
+pub struct FetchLimits {
+    pub timeout: Duration,
+    pub max_bytes: u64,
+}
+
+/// An accepted response.
+#[derive(Debug)]
+pub struct Fetched {
+    pub body: Vec<u8>,
+    pub quota: Option<Quota>,
+}
+
+/// An HTTP client for feeds: no redirects (a redirect could carry the key to another host), no
+/// automatic decompression, identifying user agent.
+pub fn client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .user_agent(concat!("nflbet-scraper/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(timeout)
+        .build()
+}
+
+/// GET the provider's URL within the limits.
+pub async fn fetch(
+    client: &reqwest::Client,
+    provider: &dyn FeedProvider,
+    limits: FetchLimits,
+) -> Result<Fetched, FetchError> {
+    match tokio::time::timeout(limits.timeout, exchange(client, provider, limits)).await {
+        Ok(r) => r,
+        Err(_) => Err(FetchError::Timeout(limits.timeout)),
+    }
+}
+
+async fn exchange(
+    client: &reqwest::Client,
+    provider: &dyn FeedProvider,
+    limits: FetchLimits,
+) -> Result<Fetched, FetchError> {
+    let mut req = client
+        .get(provider.url().clone())
+        .header(ACCEPT, "application/json");
+    for (name, value) in provider.headers() {
+        req = req.header(name, value);
+    }
+    let mut resp = req
+        .send()
+        .await
+        .map_err(|e| FetchError::from_reqwest(e, limits.timeout))?;
+    let status = resp.status();
+    let header = |name: &str| -> Option<String> {
+        resp.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let quota = provider.quota(&header);
+    let retry_after = header("retry-after").and_then(|v| parse_retry_after(&v, SystemTime::now()));
+    if status.as_u16() == 429 {
+        return Err(FetchError::RateLimited { retry_after });
+    }
+    if !status.is_success() {
+        return Err(FetchError::Status {
+            status: status.as_u16(),
+            retry_after,
+        });
+    }
+    if let Some(ct) = header(CONTENT_TYPE.as_str()) {
+        if !is_json(&ct) {
+            return Err(FetchError::ContentType(crate::feed::provider::truncate(
+                &ct, 100,
+            )));
+        }
+    }
+    let declared = header(CONTENT_LENGTH.as_str()).and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limits.max_bytes) {
+        return Err(FetchError::TooLarge {
+            limit: limits.max_bytes,
+        });
+    }
+    let capacity = declared.unwrap_or(64 * 1024).min(limits.max_bytes) as usize;
+    let mut body = Vec::with_capacity(capacity);
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| FetchError::from_reqwest(e, limits.timeout))?
+    {
+        if (body.len() + chunk.len()) as u64 > limits.max_bytes {
+            return Err(FetchError::TooLarge {
+                limit: limits.max_bytes,
+            });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Fetched { body, quota })
+}
+
+/// `application/json`, or any `+json` type, with parameters.
+fn is_json(content_type: &str) -> bool {
+    let mime = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn json_content_types() {
+        assert!(super::is_json("application/json"));
+        assert!(super::is_json("application/json; charset=utf-8"));
+        assert!(super::is_json("Application/JSON"));
+        assert!(super::is_json("application/vnd.nflbet.feed+json"));
+        assert!(!super::is_json("text/html; charset=utf-8"));
+        assert!(!super::is_json("text/plain"));
+    }
+}
