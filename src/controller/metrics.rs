@@ -143,6 +143,9 @@ fn gauge_family(name: &str, help: &str, samples: Vec<(Vec<(&str, String)>, f64)>
     family.set_field_type(MetricType::GAUGE);
     for (labels, value) in samples {
         let mut m = Metric::default();
+        let mut labels = labels;
+        // Sorted by name, like the crate's own metrics, so the exposition is stable.
+        labels.sort_by(|a, b| a.0.cmp(b.0));
         let pairs: Vec<LabelPair> = labels
             .into_iter()
             .map(|(k, v)| {

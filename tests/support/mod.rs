@@ -171,3 +171,52 @@ pub fn testenv_bin(name: &str) -> PathBuf {
     assert!(p.exists(), "{} missing: run `make test` (it builds the testenv binaries)", p.display());
     p
 }
+
+/// An operator running in this test process, watching only the test's namespace, so tests in
+/// parallel never reconcile each other's objects.
+pub async fn start_operator(client: &Client, ns: &str) -> nflbet::controller::OperatorHandle {
+    let args = nflbet::controller::OperatorArgs {
+        watch_namespace: ns.into(),
+        workload_image: Some("example.invalid/nflbet:test".into()),
+        workload_pull_policy: "IfNotPresent".into(),
+        metrics_namespace: "nflreadpy".into(),
+        rule_labels: vec![("release".into(), "kube-prometheus-stack".into())],
+        runbook_base_url: None,
+        listen: "127.0.0.1:0".parse().unwrap(),
+        concurrency: 4,
+        leader_elect: false,
+        lease_name: "nflbet-operator".into(),
+        lease_namespace: ns.into(),
+        pod_name: Some(format!("test-operator-{ns}")),
+    };
+    nflbet::controller::start(client.clone(), args, tokio_util::sync::CancellationToken::new())
+        .await
+        .expect("operator starts")
+}
+
+/// Wait until the object's condition `type_` has `status` (and, if given, `reason`) for the
+/// object's current generation. Returns the object.
+pub async fn wait_condition<K>(api: &Api<K>, name: &str, type_: &str, status: &str, reason: Option<&str>) -> K
+where
+    K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + serde::Serialize,
+{
+    let what = format!("{name}: condition {type_}={status} (reason {reason:?})");
+    wait_for(&what, Duration::from_secs(60), || async {
+        let obj = api.get(name).await.map_err(|e| e.to_string())?;
+        let v = serde_json::to_value(&obj).unwrap();
+        let generation = v["metadata"]["generation"].as_i64();
+        let conditions = v["status"]["conditions"].as_array().cloned().unwrap_or_default();
+        let c = conditions.iter().find(|c| c["type"] == type_);
+        match c {
+            Some(c)
+                if c["status"] == status
+                    && reason.is_none_or(|r| c["reason"] == r)
+                    && c["observedGeneration"].as_i64() == generation =>
+            {
+                Ok(obj)
+            }
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await
+}

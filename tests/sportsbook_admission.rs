@@ -1,0 +1,77 @@
+//! Invalid Sportsbooks are refused by the real API server at admission, with messages a person
+//! understands (schema + CEL rules generated from the Rust types).
+
+mod support;
+
+use kube::api::{Api, DynamicObject, PostParams};
+use nflbet::crd::Sportsbook;
+use serde_json::{Value, json};
+
+fn base() -> Value {
+    json!({
+        "apiVersion": "betting.nflbet.dev/v1alpha1", "kind": "Sportsbook",
+        "metadata": {"name": "book"},
+        "spec": {
+            "provider": "theOddsApi",
+            "theOddsApi": {"bookmaker": "fanduel"},
+            "credentials": {"name": "odds-api", "key": "apiKey"},
+            "markets": [{"name": "moneyline"}]
+        }
+    })
+}
+
+fn with(mut v: Value, path: &[&str], value: Value) -> Value {
+    let mut cur = &mut v["spec"];
+    for p in &path[..path.len() - 1] {
+        cur = &mut cur[*p];
+    }
+    let last = path[path.len() - 1];
+    if value.is_null() {
+        cur.as_object_mut().unwrap().remove(last);
+    } else {
+        cur[last] = value;
+    }
+    v
+}
+
+#[tokio::test]
+async fn invalid_sportsbooks_are_refused_with_clear_messages() {
+    let client = support::client().await;
+    support::install_nflbet_crds(&client).await;
+    let ns = support::namespace(&client, "sb-admission").await;
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), &ns, &kube::core::ApiResource::erase::<Sportsbook>(&()));
+    let obj = |v: Value| -> DynamicObject { serde_json::from_value(v).expect("object") };
+
+    // The base object itself is valid, so each failure below is caused by its one change.
+    let mut ok = base();
+    ok["metadata"]["name"] = json!("valid");
+    api.create(&PostParams::default(), &obj(ok)).await.expect("the base Sportsbook is valid");
+
+    let cases: Vec<(&str, Value, &str)> = vec![
+        ("no provider settings", with(base(), &["theOddsApi"], Value::Null), "provider theOddsApi needs spec.theOddsApi"),
+        ("no credentials", with(base(), &["credentials"], Value::Null), "provider theOddsApi needs spec.credentials"),
+        ("generic feed without endpoint", with(with(base(), &["provider"], json!("genericJson")), &["theOddsApi"], Value::Null), "provider genericJson needs spec.endpoint"),
+        ("unknown market", with(base(), &["markets"], json!([{"name": "props"}])), r#"Unsupported value: "props""#),
+        ("duplicate market", with(base(), &["markets"], json!([{"name": "spread"}, {"name": "spread", "enabled": false}])), "Duplicate value"),
+        ("no enabled market", with(base(), &["markets"], json!([{"name": "spread", "enabled": false}])), "at least one market must be enabled"),
+        ("tiny interval", with(base(), &["polling"], json!({"interval": "1s"})), "polling.interval must be at least 5s"),
+        ("negative interval", with(base(), &["polling"], json!({"interval": "-30s"})), "spec.polling.interval"),
+        ("jitter longer than interval", with(base(), &["polling"], json!({"interval": "30s", "jitter": "45s"})), "polling.jitter must be shorter than polling.interval"),
+        ("timeout longer than interval", with(base(), &["polling"], json!({"interval": "10s", "timeout": "20s"})), "polling.timeout must not be longer than polling.interval"),
+        ("stale threshold below interval", with(with(base(), &["polling"], json!({"interval": "10m"})), &["alerts"], json!({"staleAfter": "5m"})), "alerts.staleAfter must be longer than polling.interval"),
+        ("endpoint not a URL", with(base(), &["endpoint"], json!("ftp://odds")), "endpoint must be an http:// or https:// URL"),
+        ("unknown region", with(base(), &["theOddsApi"], json!({"bookmaker": "fanduel", "regions": ["mars"]})), r#"Unsupported value: "mars""#),
+    ];
+    let mut failures = Vec::new();
+    for (i, (what, value, expected)) in cases.into_iter().enumerate() {
+        let mut value = value;
+        value["metadata"]["name"] = json!(format!("case-{i}"));
+        match api.create(&PostParams::default(), &obj(value)).await {
+            Ok(_) => failures.push(format!("{what}: accepted")),
+            Err(kube::Error::Api(s)) if s.code == 422 && s.message.contains(expected) => {}
+            Err(e) => failures.push(format!("{what}: expected a 422 mentioning {expected:?}, got {e}")),
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
