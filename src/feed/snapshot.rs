@@ -155,6 +155,9 @@ pub struct S3Options {
     /// Endpoint of an S3-compatible store (`http://127.0.0.1:9000`); default AWS.
     pub endpoint: Option<String>,
     pub region: Option<String>,
+    /// Static credentials; when None the `AWS_*` environment (or the platform's credential
+    /// chain) is used.
+    pub credentials: Option<(String, String)>,
 }
 
 /// A snapshot listed by [`SnapshotStore::list`].
@@ -208,6 +211,9 @@ impl SnapshotStore {
                 }
                 if let Some(r) = s3.region.as_deref().filter(|r| !r.is_empty()) {
                     b = b.with_region(r);
+                }
+                if let Some((id, secret)) = &s3.credentials {
+                    b = b.with_access_key_id(id).with_secret_access_key(secret);
                 }
                 let store = b.build().map_err(|e| SnapshotError::Open(e.to_string()))?;
                 let base = Path::from(parsed.path().trim_matches('/'));

@@ -144,6 +144,7 @@ impl ScrapeConfig {
         let s3 = S3Options {
             endpoint: args.s3_endpoint.clone(),
             region: args.s3_region.clone(),
+            credentials: None,
         };
         let store = SnapshotStore::open(&args.store, &s3)?;
         Ok(ScrapeConfig {

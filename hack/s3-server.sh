@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Run a local S3-compatible server (moto) on 127.0.0.1 for the snapshot tests.
+#
+#   hack/s3-server.sh PORT      install moto[server] if missing, then run it in the foreground
+#   hack/s3-server.sh --install only install
+#
+# The tests (tests/scrape_snapshots.rs) start this script, wait for the port, and fail with
+# this script's output when the server does not come up. It binds 127.0.0.1 only.
+set -euo pipefail
+
+MOTO_SPEC="${NFLBET_MOTO_SPEC:-moto[server]>=5,<6}"
+
+ensure_moto() {
+  if command -v moto_server >/dev/null 2>&1; then
+    return 0
+  fi
+  echo "s3-server: installing ${MOTO_SPEC} with pip" >&2
+  python3 -m pip install --quiet "${MOTO_SPEC}" >&2
+  command -v moto_server >/dev/null 2>&1 || {
+    echo "s3-server: moto_server is not on PATH after installing ${MOTO_SPEC}" >&2
+    exit 1
+  }
+}
+
+case "${1:-}" in
+  --install)
+    ensure_moto
+    ;;
+  ''|-h|--help)
+    echo "usage: $0 PORT | --install" >&2
+    exit 2
+    ;;
+  *)
+    port="$1"
+    [[ "$port" =~ ^[0-9]+$ ]] || { echo "s3-server: PORT must be a number, got $port" >&2; exit 2; }
+    ensure_moto
+    exec moto_server -H 127.0.0.1 -p "$port"
+    ;;
+esac
