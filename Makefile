@@ -16,8 +16,8 @@ test: ## Build what is missing, start the local control plane, run every test, s
 bench: ## Benchmarks (speed and memory), on the local control plane where needed
 	bash hack/bench.sh
 
-crds: ## Regenerate crds/ from the Rust types
-	cargo run --quiet --locked -- crds --dir crds
+crds: ## Regenerate crds/ and the chart's CRD templates from the Rust types
+	cargo run --quiet --locked -- crds --dir crds --chart-dir charts/nflbet-operator/templates/crds
 
 deps: ## Install Debian packages the tests need (promtool, amtool)
 	bash hack/install-deps.sh
@@ -33,3 +33,7 @@ testenv-down: ## Stop the local control plane
 
 fmt: ## Format the Rust code
 	cargo fmt
+
+.PHONY: chart-crds
+chart-crds: ## Regenerate the Helm chart's CRD templates (charts/nflbet-operator/templates/crds) from the Rust types
+	cargo run --quiet --locked -- crds --chart-dir charts/nflbet-operator/templates/crds
