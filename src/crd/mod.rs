@@ -3,12 +3,16 @@
 //! `crds/` in the repository is generated from these types by `nflbet crds --dir crds`; a test
 //! fails when the committed files are stale.
 
+pub mod alert_route;
 pub mod common;
+pub mod model;
 pub mod sportsbook;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
+pub use alert_route::{AlertRoute, AlertRouteSpec, AlertRouteStatus};
+pub use model::{Model, ModelSpec, ModelStatus};
 pub use sportsbook::{Sportsbook, SportsbookSpec, SportsbookStatus};
 
 /// API group of every nflbet resource.
@@ -16,7 +20,11 @@ pub const GROUP: &str = "betting.nflbet.dev";
 
 /// Every CRD nflbet owns, with the file name it is committed under in `crds/`.
 pub fn all() -> Vec<(&'static str, CustomResourceDefinition)> {
-    vec![("sportsbooks.yaml", Sportsbook::crd())]
+    vec![
+        ("alertroutes.yaml", AlertRoute::crd()),
+        ("models.yaml", Model::crd()),
+        ("sportsbooks.yaml", Sportsbook::crd()),
+    ]
 }
 
 /// Render one CRD as YAML with a generated-file header.

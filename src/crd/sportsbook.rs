@@ -3,6 +3,7 @@
 //! Everything a user can get wrong is refused at admission: enums and bounds in the schema, and
 //! cross-field rules as CEL (`x-kubernetes-validations`) with messages written for people.
 
+pub use super::common::Severity;
 use super::common::{SecretKeyRef, WorkloadSettings, conditions_schema, labels_schema};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};
@@ -258,7 +259,7 @@ pub struct PollingSettings {
     /// Retries of a failed request within one poll. Default 3.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 10))]
-    pub max_retries: Option<u32>,
+    pub max_retries: Option<i32>,
     /// First retry delay; doubles each retry, with full jitter. Default 1s.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
@@ -270,11 +271,11 @@ pub struct PollingSettings {
     /// Upper bound on requests per minute, across retries. Default: no limit beyond the schedule.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 6000))]
-    pub max_requests_per_minute: Option<u32>,
+    pub max_requests_per_minute: Option<i32>,
     /// Largest response body accepted, in bytes. Default 16 MiB.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1024, max = 268435456))]
-    pub max_response_bytes: Option<u64>,
+    pub max_response_bytes: Option<i64>,
     /// Quotes observed longer ago than this are dropped as stale. Default 10m.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
@@ -329,7 +330,7 @@ pub struct AlertSettings {
     /// Default 10.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 1000000))]
-    pub error_threshold: Option<u32>,
+    pub error_threshold: Option<i32>,
     /// Window for `errorThreshold`. Default 15m.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
@@ -341,25 +342,6 @@ pub struct AlertSettings {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(schema_with = "labels_schema")]
     pub extra_labels: BTreeMap<String, String>,
-}
-
-/// Alert severity, ordered from least to most urgent.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Info,
-    Warning,
-    Critical,
-}
-
-impl Severity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Warning => "warning",
-            Severity::Critical => "critical",
-        }
-    }
 }
 
 /// Feature flags of a book.
@@ -490,11 +472,11 @@ impl SportsbookSpec {
             interval,
             jitter: d(&p.jitter, interval / 10),
             timeout: d(&p.timeout, Duration::from_secs(10).min(interval)),
-            max_retries: p.max_retries.unwrap_or(3),
+            max_retries: p.max_retries.unwrap_or(3).max(0) as u32,
             backoff_base: d(&p.backoff_base, Duration::from_secs(1)),
             backoff_max: d(&p.backoff_max, Duration::from_secs(30)),
-            max_requests_per_minute: p.max_requests_per_minute,
-            max_response_bytes: p.max_response_bytes.unwrap_or(16 * 1024 * 1024),
+            max_requests_per_minute: p.max_requests_per_minute.map(|v| v.max(1) as u32),
+            max_response_bytes: p.max_response_bytes.map(|v| v.max(0) as u64).unwrap_or(16 * 1024 * 1024),
             max_quote_age: d(&p.max_quote_age, Duration::from_secs(600)),
         }
     }
