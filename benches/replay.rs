@@ -37,7 +37,7 @@ fn median(mut times: Vec<Duration>) -> Duration {
     times[times.len() / 2]
 }
 
-fn bench_replay(path: &PathBuf) {
+fn bench_replay(path: &std::path::Path) {
     let start = Instant::now();
     let games = match load_games(path) {
         Ok(games) => games,
