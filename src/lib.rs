@@ -11,6 +11,7 @@ pub mod controller;
 pub mod crd;
 pub mod feed;
 pub mod domain;
+pub mod model_workload;
 pub mod monitoring;
 pub mod replay;
 pub mod scrape;

@@ -74,3 +74,23 @@ where
         .await
         .map_err(|source| ApplyError { verb: "get", kind: K::kind(&()).into_owned(), name: name.into(), source })
 }
+
+/// Server-side apply a custom resource's status subresource with only the fields in `status`,
+/// so fields another manager owns (the workloads' heartbeats and calibration) are left alone.
+pub async fn apply_status<K>(client: &Client, obj: &K, status: serde_json::Value) -> Result<(), ApplyError>
+where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope> + Clone + Debug + Serialize + DeserializeOwned,
+{
+    let ns = obj.namespace().unwrap_or_default();
+    let name = obj.name_any();
+    let api: Api<K> = Api::namespaced(client.clone(), &ns);
+    let body = serde_json::json!({
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
+        "status": status,
+    });
+    api.patch_status(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(body))
+        .await
+        .map(|_| ())
+        .map_err(|source| ApplyError { verb: "apply status of", kind: K::kind(&()).into_owned(), name, source })
+}

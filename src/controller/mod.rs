@@ -1,6 +1,7 @@
 //! The operator (`nflbet operator`): one controller per custom resource, an HTTP server for
 //! `/metrics`, `/healthz` and `/readyz`, optional leader election, graceful shutdown.
 
+pub mod alert_route;
 pub mod apply;
 pub mod conditions;
 pub mod config;
@@ -10,7 +11,8 @@ pub mod metrics;
 pub mod sportsbook;
 
 use crate::crd::Sportsbook;
-use crate::monitoring::{Capabilities, PrometheusRule, ServiceMonitor};
+use crate::crd::AlertRoute;
+use crate::monitoring::{AlertmanagerConfig, Capabilities, PrometheusRule, ServiceMonitor};
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -23,6 +25,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, ListParams};
 use kube::core::DeserializeGuard;
+use kube::runtime::controller::Action;
 use kube::runtime::{Controller, controller, watcher};
 use kube::Client;
 use metrics::Metrics;
@@ -260,20 +263,8 @@ async fn run_controllers(
 ) {
     let client = ctx.client.clone();
     let owned = watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGED_BY}"));
-    fn scoped<K>(client: &Client, ns: &Option<String>) -> Api<K>
-    where
-        K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>,
-    {
-        match ns {
-            Some(ns) => Api::namespaced(client.clone(), ns),
-            None => Api::all(client.clone()),
-        }
-    }
     // `DeserializeGuard` keeps one malformed object from stopping the watch of all the others.
-    let guarded: Api<DeserializeGuard<Sportsbook>> = match &namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    };
+    let guarded: Api<DeserializeGuard<Sportsbook>> = scoped(&client, &namespace);
     drop(sportsbooks);
     let mut c = Controller::new(guarded, watcher::Config::default().any_semantic())
         .owns(scoped::<Deployment>(&client, &namespace), owned.clone())
@@ -285,17 +276,47 @@ async fn run_controllers(
         c = c.owns(scoped::<ServiceMonitor>(&client, &namespace), owned.clone());
     }
     ctx.metrics.register_sportsbooks(c.store(), &ctx.config.metrics_namespace);
-    c.with_config(controller::Config::default().concurrency(concurrency))
-        .graceful_shutdown_on(async move { shutdown.cancelled().await })
-        .run(sportsbook::reconcile, sportsbook::error_policy, ctx)
-        .for_each(|res| async move {
-            match res {
-                Ok((obj, _)) => tracing::debug!(object = %obj, "reconciled"),
-                Err(controller::Error::ReconcilerFailed(..)) => {} // logged by error_policy
-                Err(e) => tracing::warn!(error = %e, "controller event"),
-            }
-        })
-        .await;
+    let stop = shutdown.clone();
+    let sportsbooks = c
+        .with_config(controller::Config::default().concurrency(concurrency))
+        .graceful_shutdown_on(async move { stop.cancelled().await })
+        .run(sportsbook::reconcile, sportsbook::error_policy, ctx.clone())
+        .for_each(log_result);
+
+    let routes: Api<DeserializeGuard<AlertRoute>> = scoped(&client, &namespace);
+    let mut r = Controller::new(routes, watcher::Config::default().any_semantic());
+    if caps.alertmanager_configs {
+        r = r.owns(scoped::<AlertmanagerConfig>(&client, &namespace), owned.clone());
+    }
+    let stop = shutdown.clone();
+    let alert_routes = r
+        .with_config(controller::Config::default().concurrency(concurrency))
+        .graceful_shutdown_on(async move { stop.cancelled().await })
+        .run(alert_route::reconcile, alert_route::error_policy, ctx.clone())
+        .for_each(log_result);
+
+    tokio::join!(sportsbooks, alert_routes);
+}
+
+/// An Api over all namespaces, or the one the operator is restricted to.
+fn scoped<K>(client: &Client, ns: &Option<String>) -> Api<K>
+where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>,
+{
+    match ns {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+async fn log_result<K: kube::Resource, E: std::fmt::Debug + std::error::Error + 'static, Q: std::fmt::Debug + std::error::Error + 'static>(
+    res: Result<(kube::runtime::reflector::ObjectRef<K>, Action), controller::Error<E, Q>>,
+) {
+    match res {
+        Ok((obj, _)) => tracing::debug!(object = %obj, "reconciled"),
+        Err(controller::Error::ReconcilerFailed(..)) => {} // logged by error_policy
+        Err(e) => tracing::warn!(error = %e, "controller event"),
+    }
 }
 
 fn spawn_signal_handler(shutdown: CancellationToken) {

@@ -100,3 +100,93 @@ impl Capabilities {
         caps
     }
 }
+
+/// `monitoring.coreos.com/v1alpha1` AlertmanagerConfig: the storage version, and the only one
+/// served without prometheus-operator's conversion webhook.
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(group = "monitoring.coreos.com", version = "v1alpha1", kind = "AlertmanagerConfig", namespaced)]
+#[serde(rename_all = "camelCase")]
+pub struct AlertmanagerConfigSpec {
+    pub route: AmRoute,
+    pub receivers: Vec<AmReceiver>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inhibit_rules: Vec<AmInhibitRule>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AmRoute {
+    pub receiver: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group_by: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_wait: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_interval: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat_interval: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub matchers: Vec<AmMatcher>,
+    #[serde(default, rename = "continue", skip_serializing_if = "std::ops::Not::not")]
+    pub continue_: bool,
+    /// Child routes (the CRD keeps them as raw JSON; nflbet writes this same shape).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<AmRoute>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AmMatcher {
+    pub name: String,
+    pub value: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub match_type: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AmReceiver {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub slack_configs: Vec<AmSlackConfig>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pagerduty_configs: Vec<AmPagerDutyConfig>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AmSecretKeySelector {
+    pub name: String,
+    pub key: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AmSlackConfig {
+    #[serde(rename = "apiURL")]
+    pub api_url: AmSecretKeySelector,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    #[serde(rename = "sendResolved")]
+    pub send_resolved: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AmPagerDutyConfig {
+    pub routing_key: AmSecretKeySelector,
+    pub send_resolved: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AmInhibitRule {
+    pub source_match: Vec<AmMatcher>,
+    pub target_match: Vec<AmMatcher>,
+    pub equal: Vec<String>,
+}
