@@ -1,0 +1,587 @@
+//! The Helm chart `charts/nflbet-operator`, checked with real helm (built from its Go module by
+//! `hack/testenv/testenv.sh build`) and, where a cluster is needed, the local control plane.
+//!
+//! - offline: CRD templates match the Rust types, `helm lint --strict`, golden renders
+//!   (`UPDATE_GOLDEN=1` rewrites `tests/golden/chart/`), schema rejects typos;
+//! - on the control plane: every rendered manifest passes `kubectl apply --dry-run=server`, the
+//!   examples are accepted, `helm install` makes the operator Deployment Available (kwok runs the
+//!   pod) with the RBAC it needs and no more, and `helm uninstall` keeps the CRDs.
+//!
+//! Tests in this file run in parallel with each other and with other engineers' tests on the same
+//! control plane: every release and namespace name is unique, cluster-scoped names carry the
+//! release name, and only one test touches the shared CRDs (and only to adopt and keep them).
+
+mod support;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::rbac::v1::ClusterRole;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+const KUBE_VERSION: &str = "1.36.0";
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn chart_dir() -> PathBuf {
+    root().join("charts/nflbet-operator")
+}
+
+/// Helm with its state in a private directory, talking to the local control plane.
+fn helm() -> Command {
+    let home = std::env::temp_dir().join(format!("nflbet-chart-tests-helm-{}", std::process::id()));
+    let mut c = Command::new(support::testenv_bin("helm"));
+    c.env("HELM_CACHE_HOME", home.join("cache"))
+        .env("HELM_CONFIG_HOME", home.join("config"))
+        .env("HELM_DATA_HOME", home.join("data"))
+        .env("KUBECONFIG", support::kubeconfig_path())
+        .env_remove("HELM_NAMESPACE")
+        .env_remove("HELM_KUBECONTEXT");
+    c
+}
+
+fn kubectl() -> Command {
+    let mut c = Command::new(support::testenv_bin("kubectl"));
+    c.arg("--kubeconfig").arg(support::kubeconfig_path());
+    c
+}
+
+fn run(mut cmd: Command) -> Output {
+    cmd.output().unwrap_or_else(|e| panic!("run {cmd:?}: {e}"))
+}
+
+fn run_ok(cmd: Command) -> String {
+    let what = format!("{cmd:?}");
+    let out = run(cmd);
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
+/// Run `cmd` with `input` on stdin.
+fn run_with_stdin(mut cmd: Command, input: &str) -> Output {
+    let what = format!("{cmd:?}");
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("run {what}: {e}"));
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// `helm template` of the chart with fixed names, so the output is reproducible.
+fn template(release: &str, namespace: &str, set: &[&str]) -> Output {
+    let mut c = helm();
+    c.args(["template", release])
+        .arg(chart_dir())
+        .args(["--namespace", namespace, "--kube-version", KUBE_VERSION]);
+    for s in set {
+        c.args(["--set", s]);
+    }
+    run(c)
+}
+
+fn template_ok(release: &str, namespace: &str, set: &[&str]) -> String {
+    let out = template(release, namespace, set);
+    assert!(
+        out.status.success(),
+        "helm template {set:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The rendered stream without the CRD documents: those are generated from the Rust types and
+/// checked by `chart_crd_templates_match_the_rust_types`, so goldens stay stable when a CRD (or a
+/// new kind) changes.
+fn without_crds(rendered: &str) -> String {
+    let mut out = String::new();
+    for doc in rendered.split("\n---\n") {
+        let doc = doc.trim_start_matches("---\n");
+        if doc.trim().is_empty() {
+            continue;
+        }
+        if doc.contains("# Source: nflbet-operator/templates/crds/") {
+            continue;
+        }
+        out.push_str("---\n");
+        out.push_str(doc.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn check_golden(name: &str, actual: &str) {
+    let path = root().join("tests/golden/chart").join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}; run with UPDATE_GOLDEN=1 to create it", path.display()));
+    if expected != actual {
+        let diff: Vec<String> = expected
+            .lines()
+            .zip(actual.lines())
+            .enumerate()
+            .filter(|(_, (e, a))| e != a)
+            .take(10)
+            .map(|(i, (e, a))| format!("line {}:\n  golden: {e}\n  actual: {a}", i + 1))
+            .collect();
+        panic!(
+            "helm template output differs from {} ({} vs {} lines); first differences:\n{}\n\
+             If the change is intended, rerun with UPDATE_GOLDEN=1 and review the diff.",
+            path.display(),
+            expected.lines().count(),
+            actual.lines().count(),
+            diff.join("\n")
+        );
+    }
+}
+
+const VARIANT: &[&str] = &[
+    "watchNamespaces={books-a,books-b}",
+    "leaderElection.enabled=true",
+    "replicaCount=2",
+    "serviceMonitor.enabled=true",
+    "serviceMonitor.labels.release=kube-prometheus-stack",
+    "prometheusRule.extraLabels.release=kube-prometheus-stack",
+    "prometheusRule.extraLabels.team=trading",
+    "podDisruptionBudget.enabled=true",
+    "networkPolicy.enabled=true",
+];
+
+// ---------------------------------------------------------------------------------------------
+// Offline
+
+#[test]
+fn chart_crd_templates_match_the_rust_types() {
+    let dir = chart_dir().join("templates/crds");
+    let mut stale = Vec::new();
+    for (file, crd) in nflbet::crd::all() {
+        let want = nflbet::cli::crds::chart_template(&crd);
+        if std::fs::read_to_string(dir.join(file)).unwrap_or_default() != want {
+            stale.push(file);
+        }
+    }
+    let mut committed: Vec<String> = std::fs::read_dir(&dir)
+        .expect("templates/crds exists")
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    committed.sort();
+    let mut expected: Vec<String> = nflbet::crd::all().into_iter().map(|(f, _)| f.to_string()).collect();
+    expected.sort();
+    assert_eq!(committed, expected, "the chart holds exactly one template per CRD; run `make chart-crds`");
+    assert!(stale.is_empty(), "chart CRD templates {stale:?} are stale; run `make chart-crds` and commit");
+}
+
+#[test]
+fn chart_version_follows_the_crate() {
+    let chart: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(chart_dir().join("Chart.yaml")).unwrap()).unwrap();
+    assert_eq!(chart["apiVersion"].as_str(), Some("v2"));
+    assert_eq!(chart["appVersion"].as_str(), Some(env!("CARGO_PKG_VERSION")), "appVersion = crate version");
+    assert_eq!(chart["version"].as_str(), Some(env!("CARGO_PKG_VERSION")), "chart version = crate version");
+}
+
+#[test]
+fn helm_lint_strict_passes() {
+    for set in [&[][..], VARIANT] {
+        let mut c = helm();
+        c.args(["lint", "--strict", "--kube-version", KUBE_VERSION]).arg(chart_dir());
+        for s in set {
+            c.args(["--set", s]);
+        }
+        let out = run_ok(c);
+        assert!(out.contains("0 chart(s) failed"), "{out}");
+    }
+}
+
+#[test]
+fn default_render_matches_golden() {
+    let rendered = template_ok("nflbet", "nflbet-system", &[]);
+    check_golden("default.yaml", &without_crds(&rendered));
+}
+
+#[test]
+fn variant_render_matches_golden() {
+    let rendered = template_ok("nflbet", "nflbet-system", VARIANT);
+    check_golden("namespaced-ha-monitoring.yaml", &without_crds(&rendered));
+}
+
+#[test]
+fn defaults_are_secure_and_wired() {
+    let rendered = template_ok("nflbet", "nflbet-system", &[]);
+    let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&rendered)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .filter(|v: &serde_yaml::Value| !v.is_null())
+        .collect();
+    let kinds: Vec<&str> = docs.iter().filter_map(|d| d["kind"].as_str()).collect();
+    for k in ["CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Service", "Deployment"] {
+        assert!(kinds.contains(&k), "{k} missing from {kinds:?}");
+    }
+    for k in ["Role", "RoleBinding", "ServiceMonitor", "PodDisruptionBudget", "NetworkPolicy"] {
+        assert!(!kinds.contains(&k), "{k} rendered by default");
+    }
+    let crd = docs.iter().find(|d| d["kind"] == "CustomResourceDefinition").unwrap();
+    assert_eq!(crd["metadata"]["annotations"]["helm.sh/resource-policy"].as_str(), Some("keep"));
+
+    let deploy = docs.iter().find(|d| d["kind"] == "Deployment").unwrap();
+    let pod = &deploy["spec"]["template"]["spec"];
+    assert_eq!(pod["securityContext"]["runAsNonRoot"].as_bool(), Some(true));
+    assert_eq!(pod["securityContext"]["seccompProfile"]["type"].as_str(), Some("RuntimeDefault"));
+    let c = &pod["containers"][0];
+    let sc = &c["securityContext"];
+    assert_eq!(sc["allowPrivilegeEscalation"].as_bool(), Some(false));
+    assert_eq!(sc["readOnlyRootFilesystem"].as_bool(), Some(true));
+    assert_eq!(sc["capabilities"]["drop"][0].as_str(), Some("ALL"));
+    let image = format!("ghcr.io/nflbet/nflbet:{}", env!("CARGO_PKG_VERSION"));
+    assert_eq!(c["image"].as_str(), Some(image.as_str()));
+    let env = |name: &str| {
+        c["env"].as_sequence().unwrap().iter().find(|e| e["name"] == name).cloned()
+    };
+    assert_eq!(env("NFLBET_WORKLOAD_IMAGE").unwrap()["value"].as_str(), Some(image.as_str()));
+    assert_eq!(env("WATCH_NAMESPACE").unwrap()["value"].as_str(), Some(""));
+    assert_eq!(env("NFLBET_METRICS_NAMESPACE").unwrap()["value"].as_str(), Some("nflreadpy"));
+    assert_eq!(env("POD_NAME").unwrap()["valueFrom"]["fieldRef"]["fieldPath"].as_str(), Some("metadata.name"));
+    assert_eq!(
+        env("POD_NAMESPACE").unwrap()["valueFrom"]["fieldRef"]["fieldPath"].as_str(),
+        Some("metadata.namespace")
+    );
+    assert!(env("NFLBET_RULE_LABELS").is_none(), "no rule labels unless asked");
+    assert_eq!(c["readinessProbe"]["httpGet"]["path"].as_str(), Some("/readyz"));
+    assert_eq!(c["livenessProbe"]["httpGet"]["path"].as_str(), Some("/healthz"));
+
+    // Least privilege: nothing on Secrets, no wildcards.
+    let role = docs.iter().find(|d| d["kind"] == "ClusterRole").unwrap();
+    for rule in role["rules"].as_sequence().unwrap() {
+        for field in ["apiGroups", "resources", "verbs"] {
+            for v in rule[field].as_sequence().unwrap() {
+                assert_ne!(v.as_str(), Some("*"), "wildcard in {rule:?}");
+                assert_ne!(v.as_str(), Some("secrets"), "Secret access in {rule:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn variant_renders_rule_labels_and_per_namespace_operators() {
+    let rendered = template_ok("nflbet", "nflbet-system", VARIANT);
+    assert!(rendered.contains("value: \"release=kube-prometheus-stack,team=trading\""), "{rendered}");
+    assert!(!rendered.contains("kind: ClusterRole"), "namespace-scoped install renders no ClusterRole");
+    for ns in ["books-a", "books-b"] {
+        assert!(rendered.contains(&format!("name: nflbet-nflbet-operator-{ns}\n")), "Deployment for {ns}");
+        assert!(rendered.contains(&format!("--lease-name=nflbet-nflbet-operator-{ns}")), "lease for {ns}");
+    }
+}
+
+#[test]
+fn schema_rejects_typos_and_bad_values() {
+    for (set, needle) in [
+        ("foo=bar", "'foo'"),
+        ("image.tga=v1", "'tga'"),
+        ("serviceMonitor.enable=true", "'enable'"),
+        ("leaderElection.enabeld=true", "'enabeld'"),
+        ("crds.kep=false", "'kep'"),
+        ("replicaCount=two", "/replicaCount"),
+        ("watchNamespaces={Books}", "/watchNamespaces"),
+        ("image.pullPolicy=Sometimes", "/image/pullPolicy"),
+    ] {
+        let out = template("nflbet", "nflbet-system", &[set]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "--set {set} was accepted");
+        assert!(stderr.contains("schema"), "--set {set}: {stderr}");
+        assert!(stderr.contains(needle), "--set {set}: error does not name {needle}: {stderr}");
+    }
+}
+
+#[test]
+fn several_replicas_need_leader_election() {
+    let out = template("nflbet", "nflbet-system", &["replicaCount=2"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("leaderElection.enabled"));
+    template_ok("nflbet", "nflbet-system", &["replicaCount=2", "leaderElection.enabled=true"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// On the local control plane
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{:05}", rand::random::<u32>() % 100_000)
+}
+
+async fn delete_namespace(client: &kube::Client, ns: &str) {
+    let api: Api<Namespace> = Api::all(client.clone());
+    let _ = api.delete(ns, &DeleteParams::default()).await;
+}
+
+/// Every object the chart renders carries its namespace, so no `-n` here.
+fn dry_run_apply(manifests: &str) {
+    let mut c = kubectl();
+    c.args([
+        "apply",
+        "--server-side",
+        "--dry-run=server",
+        "--field-manager=nflbet-chart-tests",
+        "--force-conflicts",
+        "-f",
+        "-",
+    ]);
+    let out = run_with_stdin(c, manifests);
+    assert!(
+        out.status.success(),
+        "kubectl apply --dry-run=server refused the chart:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn every_rendered_manifest_passes_server_dry_run() {
+    let client = support::client().await;
+    support::install_nflbet_crds(&client).await;
+    support::install_monitoring_crds(&client).await;
+    let release_ns = support::namespace(&client, "chart-dry-run").await;
+    let a = support::namespace(&client, "chart-dry-run-a").await;
+    let b = support::namespace(&client, "chart-dry-run-b").await;
+    let release = unique("dry");
+
+    // Defaults: CRDs included (an update of the existing ones, in dry run only).
+    dry_run_apply(&template_ok(&release, &release_ns, &[]));
+
+    let watch = format!("watchNamespaces={{{a},{b}}}");
+    let mut variant: Vec<&str> = VARIANT.iter().copied().filter(|s| !s.starts_with("watchNamespaces")).collect();
+    variant.push(&watch);
+    dry_run_apply(&template_ok(&release, &release_ns, &variant));
+
+    for ns in [&release_ns, &a, &b] {
+        delete_namespace(&client, ns).await;
+    }
+}
+
+#[tokio::test]
+async fn examples_are_accepted_by_the_api_server() {
+    let client = support::client().await;
+    support::install_nflbet_crds(&client).await;
+    let ns = support::namespace(&client, "chart-examples").await;
+    let mut c = kubectl();
+    c.args(["apply", "--dry-run=server", "-n", &ns, "-f"]).arg(root().join("examples"));
+    let out = run_ok(c);
+    for name in ["secret/the-odds-api", "sportsbook.betting.nflbet.dev/fanduel", "sportsbook.betting.nflbet.dev/draftkings"] {
+        assert!(out.contains(name), "{name} not applied: {out}");
+    }
+    delete_namespace(&client, &ns).await;
+}
+
+async fn wait_available(client: &kube::Client, ns: &str, name: &str) -> Deployment {
+    let api: Api<Deployment> = Api::namespaced(client.clone(), ns);
+    support::wait_for(&format!("Deployment {ns}/{name} Available"), Duration::from_secs(120), || async {
+        let d = api.get(name).await.map_err(|e| e.to_string())?;
+        let available = d
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Available" && c.status == "True"));
+        if available { Ok(d) } else { Err(format!("{:?}", d.status)) }
+    })
+    .await
+}
+
+/// `kubectl auth can-i` as the operator's ServiceAccount.
+/// `resource` may end in `#subresource` (e.g. `sportsbooks.betting.nflbet.dev#status`).
+fn can_i(sa: &str, ns: &str, verb: &str, resource: &str, in_ns: Option<&str>) -> bool {
+    let mut c = kubectl();
+    let (resource, sub) = resource.split_once('#').map_or((resource, None), |(r, s)| (r, Some(s)));
+    c.args(["auth", "can-i", verb, resource, "--as", &format!("system:serviceaccount:{ns}:{sa}")]);
+    if let Some(sub) = sub {
+        c.arg(format!("--subresource={sub}"));
+    }
+    match in_ns {
+        Some(n) => c.args(["-n", n]),
+        None => c.arg("--all-namespaces"),
+    };
+    let out = run(c);
+    String::from_utf8_lossy(&out.stdout).trim() == "yes"
+}
+
+fn helm_uninstall(release: &str, ns: &str) {
+    let mut c = helm();
+    c.args(["uninstall", release, "-n", ns, "--wait", "--timeout", "2m"]);
+    run_ok(c);
+}
+
+#[tokio::test]
+async fn helm_install_cluster_wide_runs_the_operator() {
+    let client = support::client().await;
+    support::install_nflbet_crds(&client).await;
+    let ns = support::namespace(&client, "chart-install").await;
+    let release = unique("nflbet");
+    let fullname = format!("{release}-nflbet-operator");
+    let mut c = helm();
+    // The CRDs already exist cluster-wide (installed by other tests without Helm's ownership
+    // metadata), so this release must not try to own them.
+    c.args(["install", &release])
+        .arg(chart_dir())
+        .args(["-n", &ns, "--set", "crds.enabled=false", "--set", "image.repository=example.invalid/nflbet"])
+        .args(["--set", "prometheusRule.extraLabels.release=kube-prometheus-stack", "--timeout", "2m"]);
+    let notes = run_ok(c);
+    assert!(notes.contains("STATUS: deployed"), "{notes}");
+    assert!(notes.contains("kubectl wait --for=condition=Ready"), "NOTES tell what to do next: {notes}");
+
+    let d = wait_available(&client, &ns, &fullname).await;
+    assert_eq!(d.status.unwrap().available_replicas, Some(1));
+
+    // The RBAC is what the operator needs, and no more.
+    let sa = fullname.as_str();
+    for (verb, res) in [
+        ("watch", "sportsbooks.betting.nflbet.dev"),
+        ("patch", "sportsbooks.betting.nflbet.dev#status"),
+        ("get", "sportsbooks.betting.nflbet.dev#status"),
+        ("create", "deployments.apps"),
+        ("delete", "services"),
+        ("create", "serviceaccounts"),
+        ("create", "roles.rbac.authorization.k8s.io"),
+        ("create", "rolebindings.rbac.authorization.k8s.io"),
+        ("patch", "prometheusrules.monitoring.coreos.com"),
+        ("create", "servicemonitors.monitoring.coreos.com"),
+        ("create", "alertmanagerconfigs.monitoring.coreos.com"),
+        ("patch", "events.events.k8s.io"),
+    ] {
+        assert!(can_i(sa, &ns, verb, res, None), "operator cannot {verb} {res}");
+    }
+    for (verb, res) in [
+        ("get", "secrets"),
+        ("list", "secrets"),
+        ("update", "sportsbooks.betting.nflbet.dev"),
+        ("create", "pods"),
+        ("create", "clusterroles.rbac.authorization.k8s.io"),
+        ("create", "leases.coordination.k8s.io"),
+    ] {
+        assert!(!can_i(sa, &ns, verb, res, None), "operator may {verb} {res}");
+    }
+
+    helm_uninstall(&release, &ns);
+    let roles: Api<ClusterRole> = Api::all(client.clone());
+    assert!(roles.get_opt(&fullname).await.unwrap().is_none(), "uninstall removes the ClusterRole");
+    delete_namespace(&client, &ns).await;
+}
+
+#[tokio::test]
+async fn helm_install_namespace_scoped_with_leader_election() {
+    let client = support::client().await;
+    support::install_nflbet_crds(&client).await;
+    let ns = support::namespace(&client, "chart-scoped").await;
+    let watched = support::namespace(&client, "chart-scoped-books").await;
+    let other = support::namespace(&client, "chart-scoped-other").await;
+    let release = unique("scoped");
+    let fullname = format!("{release}-nflbet-operator");
+    let mut c = helm();
+    c.args(["install", &release])
+        .arg(chart_dir())
+        .args(["-n", &ns, "--set", "crds.enabled=false", "--set", "image.repository=example.invalid/nflbet"])
+        .args(["--set", &format!("watchNamespaces={{{watched}}}")])
+        .args(["--set", "leaderElection.enabled=true", "--set", "replicaCount=2"])
+        .args(["--set", "podDisruptionBudget.enabled=true", "--set", "networkPolicy.enabled=true"])
+        .args(["--wait", "--timeout", "2m"]);
+    run_ok(c);
+
+    let name = format!("{fullname}-{watched}");
+    let name = &name[..name.len().min(63)];
+    let d = wait_available(&client, &ns, name.trim_end_matches('-')).await;
+    let pod = d.spec.unwrap().template.spec.unwrap();
+    let env = pod.containers[0].env.clone().unwrap();
+    let watch = env.iter().find(|e| e.name == "WATCH_NAMESPACE").unwrap();
+    assert_eq!(watch.value.as_deref(), Some(watched.as_str()));
+
+    let sa = fullname.as_str();
+    assert!(can_i(sa, &ns, "watch", "sportsbooks.betting.nflbet.dev", Some(&watched)));
+    assert!(can_i(sa, &ns, "create", "deployments.apps", Some(&watched)));
+    assert!(can_i(sa, &ns, "create", "events.events.k8s.io", Some(&watched)));
+    assert!(!can_i(sa, &ns, "watch", "sportsbooks.betting.nflbet.dev", Some(&other)), "other namespaces are off limits");
+    assert!(!can_i(sa, &ns, "create", "deployments.apps", Some(&other)));
+    assert!(!can_i(sa, &ns, "list", "sportsbooks.betting.nflbet.dev", None), "no cluster-wide access");
+    assert!(!can_i(sa, &ns, "get", "secrets", Some(&watched)));
+    // The Lease: create anywhere in its namespace, read and renew only its own.
+    assert!(can_i(sa, &ns, "create", "leases.coordination.k8s.io", Some(&ns)));
+    assert!(can_i(sa, &ns, "update", &format!("leases.coordination.k8s.io/{}", name.trim_end_matches('-')), Some(&ns)));
+    assert!(!can_i(sa, &ns, "update", "leases.coordination.k8s.io/someone-else", Some(&ns)));
+
+    helm_uninstall(&release, &ns);
+    for n in [&ns, &watched, &other] {
+        delete_namespace(&client, n).await;
+    }
+}
+
+/// CRDs that already exist (applied with `kubectl` or by `nflbet crds`) can be adopted by a
+/// release after labelling them as docs/install.md says, and `crds.keep` keeps them on uninstall.
+#[tokio::test]
+async fn helm_adopts_existing_crds_and_keeps_them_on_uninstall() {
+    let client = support::client().await;
+    support::install_nflbet_crds(&client).await;
+    let ns = support::namespace(&client, "chart-crds").await;
+    let release = unique("crds");
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let names: Vec<String> =
+        nflbet::crd::all().into_iter().map(|(_, crd)| crd.metadata.name.unwrap()).collect();
+
+    // Without ownership metadata Helm refuses, naming the problem.
+    let mut c = helm();
+    c.args(["install", &release]).arg(chart_dir()).args(["-n", &ns, "--set", "rbac.create=false"]);
+    c.args(["--set", "serviceAccount.create=false", "--set", "serviceAccount.name=default"]);
+    let out = run(c);
+    assert!(!out.status.success(), "Helm must not silently take over CRDs it does not own");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("invalid ownership metadata"), "{stderr}");
+    let mut c = helm();
+    c.args(["uninstall", &release, "-n", &ns]);
+    let _ = run(c);
+
+    // Adopt: the label and annotations Helm checks.
+    let adopt = |release: &str| {
+        serde_json::json!({"metadata": {
+            "labels": {"app.kubernetes.io/managed-by": "Helm"},
+            "annotations": {"meta.helm.sh/release-name": release, "meta.helm.sh/release-namespace": ns}
+        }})
+    };
+    for name in &names {
+        crds.patch(name, &PatchParams::default(), &Patch::Merge(adopt(&release))).await.unwrap();
+    }
+    let mut c = helm();
+    c.args(["install", &release]).arg(chart_dir()).args(["-n", &ns, "--set", "rbac.create=false"]);
+    c.args(["--set", "serviceAccount.create=false", "--set", "serviceAccount.name=default"]);
+    c.args(["--set", "image.repository=example.invalid/nflbet"]);
+    let installed = run(c);
+
+    let mut c = helm();
+    c.args(["uninstall", &release, "-n", &ns, "--wait"]);
+    let uninstalled = run(c);
+
+    // Whatever happened, give the shared CRDs back unowned (other tests apply them).
+    let release_meta = serde_json::json!({"metadata": {"annotations": {
+        "meta.helm.sh/release-name": null, "meta.helm.sh/release-namespace": null
+    }}});
+    for name in &names {
+        let _ = crds.patch(name, &PatchParams::default(), &Patch::Merge(&release_meta)).await;
+    }
+    assert!(installed.status.success(), "adoption failed: {}", String::from_utf8_lossy(&installed.stderr));
+    assert!(uninstalled.status.success(), "{}", String::from_utf8_lossy(&uninstalled.stderr));
+    for name in &names {
+        assert!(crds.get_opt(name).await.unwrap().is_some(), "crds.keep: {name} survives helm uninstall");
+    }
+    support::install_nflbet_crds(&client).await;
+    delete_namespace(&client, &ns).await;
+}
