@@ -585,3 +585,128 @@ async fn helm_adopts_existing_crds_and_keeps_them_on_uninstall() {
     support::install_nflbet_crds(&client).await;
     delete_namespace(&client, &ns).await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Argo CD health check (deploy/argocd)
+
+#[test]
+fn argocd_health_check_is_the_same_for_the_three_kinds() {
+    let script = std::fs::read_to_string(root().join("deploy/argocd/health.lua")).unwrap();
+    let cm: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(root().join("deploy/argocd/argocd-cm-health.yaml")).unwrap())
+            .unwrap();
+    assert_eq!(cm["kind"].as_str(), Some("ConfigMap"));
+    assert_eq!(cm["metadata"]["name"].as_str(), Some("argocd-cm"));
+    for kind in ["Sportsbook", "Model", "AlertRoute"] {
+        let key = format!("resource.customizations.health.betting.nflbet.dev_{kind}");
+        assert_eq!(cm["data"][key.as_str()].as_str(), Some(script.as_str()), "{key} differs from health.lua");
+    }
+}
+
+/// A JSON value as a Lua table constructor (Argo CD hands the script the object as a table).
+fn lua_literal(v: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match v {
+        Value::Null => "nil".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => format!("{s:?}"),
+        Value::Array(a) => format!("{{{}}}", a.iter().map(lua_literal).collect::<Vec<_>>().join(", ")),
+        Value::Object(o) => format!(
+            "{{{}}}",
+            o.iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| format!("[{k:?}] = {}", lua_literal(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+fn lua() -> Option<PathBuf> {
+    ["lua5.4", "lua5.3", "lua5.1", "lua", "luajit"].iter().find_map(|name| {
+        std::env::var_os("PATH")
+            .and_then(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|p| p.is_file()))
+    })
+}
+
+#[test]
+fn argocd_health_check_verdicts() {
+    let Some(lua) = lua() else {
+        eprintln!("SKIPPED: no Lua interpreter (apt-get install lua5.4) to run deploy/argocd/health.lua");
+        return;
+    };
+    let script = std::fs::read_to_string(root().join("deploy/argocd/health.lua")).unwrap();
+    let cond = |t: &str, s: &str, r: &str, g: i64| {
+        serde_json::json!({"type": t, "status": s, "reason": r, "message": format!("{t} {r}"),
+                           "observedGeneration": g, "lastTransitionTime": "2025-09-07T17:00:00Z"})
+    };
+    let book = |generation: i64, status: serde_json::Value| {
+        serde_json::json!({"apiVersion": "betting.nflbet.dev/v1alpha1", "kind": "Sportsbook",
+                           "metadata": {"name": "fanduel", "generation": generation}, "status": status})
+    };
+    let cases = [
+        ("no status yet", book(1, serde_json::Value::Null), "Progressing"),
+        (
+            "ready",
+            book(2, serde_json::json!({"observedGeneration": 2, "conditions": [cond("Ready", "True", "Succeeded", 2)]})),
+            "Healthy",
+        ),
+        (
+            "stopped by spec.disabled is healthy",
+            book(3, serde_json::json!({"observedGeneration": 3, "conditions": [
+                cond("Stopped", "True", "Disabled", 3), cond("Ready", "True", "Stopped", 3)]})),
+            "Healthy",
+        ),
+        (
+            "new generation not observed",
+            book(3, serde_json::json!({"observedGeneration": 2, "conditions": [cond("Ready", "True", "Succeeded", 2)]})),
+            "Progressing",
+        ),
+        (
+            "rolling out",
+            book(2, serde_json::json!({"observedGeneration": 2, "conditions": [cond("Ready", "False", "Progressing", 2)]})),
+            "Progressing",
+        ),
+        (
+            "invalid spec",
+            book(2, serde_json::json!({"observedGeneration": 2, "conditions": [cond("Ready", "False", "InvalidSpec", 2)]})),
+            "Degraded",
+        ),
+        (
+            "apply failed",
+            book(2, serde_json::json!({"observedGeneration": 2, "conditions": [cond("Ready", "False", "ReconcileFailed", 2)]})),
+            "Degraded",
+        ),
+        (
+            "rollout failed",
+            book(2, serde_json::json!({"observedGeneration": 2, "conditions": [cond("Ready", "False", "Failed", 2)]})),
+            "Degraded",
+        ),
+        (
+            "suspended wins",
+            book(4, serde_json::json!({"observedGeneration": 4, "conditions": [
+                cond("Suspended", "True", "Suspended", 4), cond("Ready", "False", "Failed", 3)]})),
+            "Suspended",
+        ),
+        (
+            "not suspended",
+            book(4, serde_json::json!({"observedGeneration": 4, "conditions": [
+                cond("Suspended", "False", "Active", 4), cond("Ready", "True", "Succeeded", 4)]})),
+            "Healthy",
+        ),
+    ];
+    for (what, obj, want) in cases {
+        let program = format!(
+            "obj = {}\nlocal hs = (function()\n{script}\nend)()\nio.write(hs.status, '\\n', hs.message or '')\n",
+            lua_literal(&obj)
+        );
+        let mut c = Command::new(&lua);
+        c.arg("-");
+        let out = run_with_stdin(c, &program);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{what}: lua failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(stdout.lines().next(), Some(want), "{what}: {stdout}");
+        assert!(stdout.lines().nth(1).is_some_and(|m| !m.is_empty()), "{what}: a message for the UI: {stdout}");
+    }
+}
