@@ -9,6 +9,7 @@ pub mod context;
 pub mod leader;
 pub mod metrics;
 pub mod sportsbook;
+pub mod workload;
 
 use crate::crd::Sportsbook;
 use crate::crd::AlertRoute;

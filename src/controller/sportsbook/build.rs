@@ -4,29 +4,17 @@
 
 use super::alerts;
 use crate::controller::config::{MANAGED_BY, OperatorConfig};
+use crate::controller::workload::{self, PodParams, plain_env, secret_env};
 use crate::crd::sportsbook::{Provider, Sportsbook, format_duration};
-use crate::monitoring::{
-    Capabilities, Endpoint, LabelSelector, PrometheusRule, PrometheusRuleSpec, ServiceMonitor,
-    ServiceMonitorSpec,
-};
-use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
-use k8s_openapi::api::core::v1::{
-    Capabilities as LinuxCapabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar,
-    EnvVarSource, HTTPGetAction, PersistentVolumeClaimVolumeSource, PodSecurityContext, PodSpec,
-    PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, SecretKeySelector,
-    SecurityContext, Service, ServiceAccount, ServicePort, ServiceSpec, Volume, VolumeMount,
-};
-use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
-use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector as MetaLabelSelector, ObjectMeta, OwnerReference};
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use crate::monitoring::{Capabilities, PrometheusRule, PrometheusRuleSpec, ServiceMonitor};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Service, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::{Resource, ResourceExt};
 use std::collections::BTreeMap;
 
-/// Port of the scraper's /metrics, /healthz and /readyz.
-pub const METRICS_PORT: i32 = 9100;
-/// Mount point of the scraper's data volume.
-pub const DATA_DIR: &str = "/var/lib/nflbet";
+pub use crate::controller::workload::{DATA_DIR, METRICS_PORT};
 
 /// Why a Sportsbook cannot be built into children. Schema and CEL refuse most of these at
 /// admission; this catches objects written before a rule existed.
@@ -125,9 +113,9 @@ pub fn build(
         return Err(BuildError::NoMarkets);
     }
     let name = child_name(&book);
-    let workload = spec.workload.clone().unwrap_or_default();
+    let settings = spec.workload.clone().unwrap_or_default();
 
-    let service_account = match workload.service_account_name {
+    let service_account = match settings.service_account_name {
         Some(_) => None,
         None => Some(ServiceAccount {
             metadata: meta(sb, name.clone(), &owner),
@@ -136,66 +124,15 @@ pub fn build(
             ..ServiceAccount::default()
         }),
     };
-    let sa_name = workload.service_account_name.clone().unwrap_or_else(|| name.clone());
+    let sa_name = settings.service_account_name.clone().unwrap_or_else(|| name.clone());
 
     // The scraper may patch only its own Sportsbook's status: one resource name, one verb.
-    let role = Role {
-        metadata: meta(sb, name.clone(), &owner),
-        rules: Some(vec![PolicyRule {
-            api_groups: Some(vec![crate::crd::GROUP.into()]),
-            resources: Some(vec!["sportsbooks/status".into()]),
-            resource_names: Some(vec![book.clone()]),
-            verbs: vec!["get".into(), "patch".into()],
-            ..PolicyRule::default()
-        }]),
-    };
-    let role_binding = RoleBinding {
-        metadata: meta(sb, name.clone(), &owner),
-        role_ref: RoleRef {
-            api_group: Some("rbac.authorization.k8s.io".into()),
-            kind: "Role".into(),
-            name: name.clone(),
-        },
-        subjects: Some(vec![Subject {
-            kind: "ServiceAccount".into(),
-            name: sa_name.clone(),
-            namespace: Some(ns.clone()),
-            ..Subject::default()
-        }]),
-    };
-
+    let role = workload::status_role(meta(sb, name.clone(), &owner), "sportsbooks", &book);
+    let role_binding = workload::role_binding(meta(sb, name.clone(), &owner), &name, &sa_name);
     let deployment = build_deployment(sb, cfg, &name, &sa_name, &owner)?;
-
-    let service = Service {
-        metadata: meta(sb, name.clone(), &owner),
-        spec: Some(ServiceSpec {
-            selector: Some(selector_labels(&book)),
-            ports: Some(vec![ServicePort {
-                name: Some("metrics".into()),
-                port: METRICS_PORT,
-                target_port: Some(IntOrString::String("metrics".into())),
-                protocol: Some("TCP".into()),
-                ..ServicePort::default()
-            }]),
-            ..ServiceSpec::default()
-        }),
-        ..Service::default()
-    };
-
-    let service_monitor = (caps.service_monitors && spec.feature_service_monitor()).then(|| {
-        ServiceMonitor {
-            metadata: meta(sb, name.clone(), &owner),
-            spec: ServiceMonitorSpec {
-                selector: LabelSelector { match_labels: selector_labels(&book) },
-                endpoints: vec![Endpoint {
-                    port: "metrics".into(),
-                    path: "/metrics".into(),
-                    interval: Some("30s".into()),
-                    honor_labels: false,
-                }],
-            },
-        }
-    });
+    let service = workload::metrics_service(meta(sb, name.clone(), &owner), selector_labels(&book));
+    let service_monitor = (caps.service_monitors && spec.feature_service_monitor())
+        .then(|| workload::service_monitor(meta(sb, name.clone(), &owner), selector_labels(&book)));
 
     let prometheus_rule =
         (caps.prometheus_rules && spec.feature_alerts() && !spec.disabled).then(|| {
@@ -282,25 +219,6 @@ fn store_url(sb: &Sportsbook) -> String {
         .unwrap_or_else(|| format!("file://{DATA_DIR}/snapshots"))
 }
 
-fn secret_env(name: &str, secret: &crate::crd::common::SecretKeyRef) -> EnvVar {
-    EnvVar {
-        name: name.into(),
-        value_from: Some(EnvVarSource {
-            secret_key_ref: Some(SecretKeySelector {
-                name: secret.name.clone(),
-                key: secret.key.clone(),
-                optional: Some(false),
-            }),
-            ..EnvVarSource::default()
-        }),
-        ..EnvVar::default()
-    }
-}
-
-fn plain_env(name: &str, value: impl Into<String>) -> EnvVar {
-    EnvVar { name: name.into(), value: Some(value.into()), ..EnvVar::default() }
-}
-
 fn build_deployment(
     sb: &Sportsbook,
     cfg: &OperatorConfig,
@@ -310,12 +228,9 @@ fn build_deployment(
 ) -> Result<Deployment, BuildError> {
     let spec = &sb.spec;
     let book = sb.name_any();
-    let workload = spec.workload.clone().unwrap_or_default();
+    let settings = spec.workload.clone().unwrap_or_default();
 
-    let mut env = vec![
-        plain_env("NFLBET_LOG_FORMAT", "json"),
-        plain_env("RUST_LOG", "info"),
-    ];
+    let mut env = vec![plain_env("NFLBET_LOG_FORMAT", "json"), plain_env("RUST_LOG", "info")];
     if let Some(creds) = &spec.credentials {
         env.push(secret_env("NFLBET_API_KEY", creds));
     }
@@ -334,127 +249,23 @@ fn build_deployment(
             env.push(secret_env("AWS_SECRET_ACCESS_KEY", key));
         }
     }
-
-    let probe = |path: &str, period: i32| Probe {
-        http_get: Some(HTTPGetAction {
-            path: Some(path.into()),
-            port: IntOrString::String("metrics".into()),
-            ..HTTPGetAction::default()
-        }),
-        period_seconds: Some(period),
-        timeout_seconds: Some(2),
-        failure_threshold: Some(3),
-        ..Probe::default()
-    };
-
-    let resources = workload.resources.clone().unwrap_or_else(|| ResourceRequirements {
-        requests: Some(BTreeMap::from([
-            ("cpu".into(), Quantity("50m".into())),
-            ("memory".into(), Quantity("64Mi".into())),
-        ])),
-        limits: Some(BTreeMap::from([("memory".into(), Quantity("256Mi".into()))])),
-        ..ResourceRequirements::default()
-    });
-
-    let container = Container {
-        name: "scraper".into(),
-        image: Some(workload.image.clone().unwrap_or_else(|| cfg.workload_image.clone())),
-        image_pull_policy: Some(
-            workload.image_pull_policy.clone().unwrap_or_else(|| cfg.image_pull_policy.clone()),
-        ),
-        args: Some(scraper_args(sb, cfg)?),
-        env: Some(env),
-        ports: Some(vec![ContainerPort {
-            name: Some("metrics".into()),
-            container_port: METRICS_PORT,
-            protocol: Some("TCP".into()),
-            ..ContainerPort::default()
-        }]),
-        readiness_probe: Some(probe("/readyz", 10)),
-        liveness_probe: Some(probe("/healthz", 20)),
-        resources: Some(resources),
-        security_context: Some(SecurityContext {
-            allow_privilege_escalation: Some(false),
-            read_only_root_filesystem: Some(true),
-            run_as_non_root: Some(true),
-            capabilities: Some(LinuxCapabilities {
-                drop: Some(vec!["ALL".into()]),
-                ..LinuxCapabilities::default()
-            }),
-            ..SecurityContext::default()
-        }),
-        volume_mounts: Some(vec![VolumeMount {
-            name: "data".into(),
-            mount_path: DATA_DIR.into(),
-            ..VolumeMount::default()
-        }]),
-        ..Container::default()
-    };
-
-    let data_volume = match spec.storage.as_ref().and_then(|s| s.persistent_volume_claim.clone()) {
-        Some(claim) => Volume {
-            name: "data".into(),
-            persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
-                claim_name: claim,
-                read_only: Some(false),
-            }),
-            ..Volume::default()
-        },
-        None => Volume {
-            name: "data".into(),
-            empty_dir: Some(EmptyDirVolumeSource::default()),
-            ..Volume::default()
-        },
-    };
-
     let mut pod_labels = labels(&book);
     pod_labels.retain(|k, _| k != "app.kubernetes.io/managed-by");
-    Ok(Deployment {
-        metadata: meta(sb, name.into(), owner),
-        spec: Some(DeploymentSpec {
-            replicas: Some(if spec.disabled { 0 } else { 1 }),
-            selector: MetaLabelSelector {
-                match_labels: Some(selector_labels(&book)),
-                ..MetaLabelSelector::default()
-            },
-            // One poller per book: never two at once hitting the provider's quota.
-            strategy: Some(DeploymentStrategy { type_: Some("Recreate".into()), ..DeploymentStrategy::default() }),
-            revision_history_limit: Some(3),
-            template: PodTemplateSpec {
-                metadata: Some(ObjectMeta {
-                    labels: Some(pod_labels),
-                    annotations: (!workload.pod_annotations.is_empty())
-                        .then(|| workload.pod_annotations.clone()),
-                    ..ObjectMeta::default()
-                }),
-                spec: Some(PodSpec {
-                    service_account_name: Some(sa_name.into()),
-                    automount_service_account_token: Some(spec.feature_heartbeat()),
-                    containers: vec![container],
-                    volumes: Some(vec![data_volume]),
-                    node_selector: (!workload.node_selector.is_empty())
-                        .then(|| workload.node_selector.clone()),
-                    tolerations: (!workload.tolerations.is_empty())
-                        .then(|| workload.tolerations.clone()),
-                    security_context: Some(PodSecurityContext {
-                        run_as_non_root: Some(true),
-                        run_as_user: Some(65532),
-                        run_as_group: Some(65532),
-                        fs_group: Some(65532),
-                        seccomp_profile: Some(SeccompProfile {
-                            type_: "RuntimeDefault".into(),
-                            ..SeccompProfile::default()
-                        }),
-                        ..PodSecurityContext::default()
-                    }),
-                    termination_grace_period_seconds: Some(30),
-                    ..PodSpec::default()
-                }),
-            },
-            ..DeploymentSpec::default()
-        }),
-        ..Deployment::default()
-    })
+    Ok(workload::deployment(PodParams {
+        meta: meta(sb, name.into(), owner),
+        selector: selector_labels(&book),
+        pod_labels,
+        replicas: if spec.disabled { 0 } else { 1 },
+        container: "scraper",
+        image: cfg.workload_image.clone(),
+        pull_policy: cfg.image_pull_policy.clone(),
+        args: scraper_args(sb, cfg)?,
+        env,
+        settings: &settings,
+        service_account: sa_name.into(),
+        api_access: spec.feature_heartbeat(),
+        data_claim: spec.storage.as_ref().and_then(|s| s.persistent_volume_claim.clone()),
+    }))
 }
 
 #[cfg(test)]

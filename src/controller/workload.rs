@@ -1,0 +1,226 @@
+//! Building blocks shared by the workloads the operator runs (scrapers and models): a hardened
+//! Deployment, its metrics Service and ServiceMonitor, and the narrow RBAC a workload needs to
+//! report into its own resource's status. Pure functions.
+
+use crate::crd::common::{SecretKeyRef, WorkloadSettings};
+use crate::monitoring::{Endpoint, LabelSelector, ServiceMonitor, ServiceMonitorSpec};
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
+use k8s_openapi::api::core::v1::{
+    Capabilities as LinuxCapabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource,
+    HTTPGetAction, PersistentVolumeClaimVolumeSource, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
+    ResourceRequirements, SeccompProfile, SecretKeySelector, SecurityContext, Service, ServicePort, ServiceSpec,
+    Volume, VolumeMount,
+};
+use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector as MetaLabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use std::collections::BTreeMap;
+
+/// Port of every workload's /metrics, /healthz and /readyz.
+pub const METRICS_PORT: i32 = 9100;
+/// Mount point of a workload's data volume (the file:// snapshot store by default).
+pub const DATA_DIR: &str = "/var/lib/nflbet";
+
+pub fn secret_env(name: &str, secret: &SecretKeyRef) -> EnvVar {
+    EnvVar {
+        name: name.into(),
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: secret.name.clone(),
+                key: secret.key.clone(),
+                optional: Some(false),
+            }),
+            ..EnvVarSource::default()
+        }),
+        ..EnvVar::default()
+    }
+}
+
+pub fn plain_env(name: &str, value: impl Into<String>) -> EnvVar {
+    EnvVar { name: name.into(), value: Some(value.into()), ..EnvVar::default() }
+}
+
+/// Everything that varies between workload Deployments.
+pub struct PodParams<'a> {
+    pub meta: ObjectMeta,
+    pub selector: BTreeMap<String, String>,
+    pub pod_labels: BTreeMap<String, String>,
+    pub replicas: i32,
+    pub container: &'a str,
+    pub image: String,
+    pub pull_policy: String,
+    pub args: Vec<String>,
+    pub env: Vec<EnvVar>,
+    pub settings: &'a WorkloadSettings,
+    pub service_account: String,
+    /// Mount an API token only when the workload reports into its resource's status.
+    pub api_access: bool,
+    /// PersistentVolumeClaim for the data volume; an emptyDir otherwise.
+    pub data_claim: Option<String>,
+}
+
+fn probe(path: &str, period: i32) -> Probe {
+    Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some(path.into()),
+            port: IntOrString::String("metrics".into()),
+            ..HTTPGetAction::default()
+        }),
+        period_seconds: Some(period),
+        timeout_seconds: Some(2),
+        failure_threshold: Some(3),
+        ..Probe::default()
+    }
+}
+
+fn default_resources() -> ResourceRequirements {
+    ResourceRequirements {
+        requests: Some(BTreeMap::from([
+            ("cpu".into(), Quantity("50m".into())),
+            ("memory".into(), Quantity("64Mi".into())),
+        ])),
+        limits: Some(BTreeMap::from([("memory".into(), Quantity("256Mi".into()))])),
+        ..ResourceRequirements::default()
+    }
+}
+
+/// A single-container Deployment with the restricted Pod Security Standard applied: non-root,
+/// no privilege escalation, no capabilities, read-only root filesystem, RuntimeDefault seccomp.
+pub fn deployment(p: PodParams<'_>) -> Deployment {
+    let s = p.settings;
+    let container = Container {
+        name: p.container.into(),
+        image: Some(s.image.clone().unwrap_or(p.image)),
+        image_pull_policy: Some(s.image_pull_policy.clone().unwrap_or(p.pull_policy)),
+        args: Some(p.args),
+        env: Some(p.env),
+        ports: Some(vec![ContainerPort {
+            name: Some("metrics".into()),
+            container_port: METRICS_PORT,
+            protocol: Some("TCP".into()),
+            ..ContainerPort::default()
+        }]),
+        readiness_probe: Some(probe("/readyz", 10)),
+        liveness_probe: Some(probe("/healthz", 20)),
+        resources: Some(s.resources.clone().unwrap_or_else(default_resources)),
+        security_context: Some(SecurityContext {
+            allow_privilege_escalation: Some(false),
+            read_only_root_filesystem: Some(true),
+            run_as_non_root: Some(true),
+            capabilities: Some(LinuxCapabilities { drop: Some(vec!["ALL".into()]), ..LinuxCapabilities::default() }),
+            ..SecurityContext::default()
+        }),
+        volume_mounts: Some(vec![VolumeMount { name: "data".into(), mount_path: DATA_DIR.into(), ..VolumeMount::default() }]),
+        ..Container::default()
+    };
+    let data = match p.data_claim {
+        Some(claim) => Volume {
+            name: "data".into(),
+            persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource { claim_name: claim, read_only: Some(false) }),
+            ..Volume::default()
+        },
+        None => Volume { name: "data".into(), empty_dir: Some(EmptyDirVolumeSource::default()), ..Volume::default() },
+    };
+    Deployment {
+        metadata: p.meta,
+        spec: Some(DeploymentSpec {
+            replicas: Some(p.replicas),
+            selector: MetaLabelSelector { match_labels: Some(p.selector), ..MetaLabelSelector::default() },
+            // One instance at a time: two pollers would double the provider quota, two pricers
+            // would double stakes.
+            strategy: Some(DeploymentStrategy { type_: Some("Recreate".into()), ..DeploymentStrategy::default() }),
+            revision_history_limit: Some(3),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(p.pod_labels),
+                    annotations: (!s.pod_annotations.is_empty()).then(|| s.pod_annotations.clone()),
+                    ..ObjectMeta::default()
+                }),
+                spec: Some(PodSpec {
+                    service_account_name: Some(p.service_account),
+                    automount_service_account_token: Some(p.api_access),
+                    containers: vec![container],
+                    volumes: Some(vec![data]),
+                    node_selector: (!s.node_selector.is_empty()).then(|| s.node_selector.clone()),
+                    tolerations: (!s.tolerations.is_empty()).then(|| s.tolerations.clone()),
+                    security_context: Some(PodSecurityContext {
+                        run_as_non_root: Some(true),
+                        run_as_user: Some(65532),
+                        run_as_group: Some(65532),
+                        fs_group: Some(65532),
+                        seccomp_profile: Some(SeccompProfile { type_: "RuntimeDefault".into(), ..SeccompProfile::default() }),
+                        ..PodSecurityContext::default()
+                    }),
+                    termination_grace_period_seconds: Some(30),
+                    ..PodSpec::default()
+                }),
+            },
+            ..DeploymentSpec::default()
+        }),
+        ..Deployment::default()
+    }
+}
+
+/// The Service that exposes a workload's `/metrics`.
+pub fn metrics_service(meta: ObjectMeta, selector: BTreeMap<String, String>) -> Service {
+    Service {
+        metadata: meta,
+        spec: Some(ServiceSpec {
+            selector: Some(selector),
+            ports: Some(vec![ServicePort {
+                name: Some("metrics".into()),
+                port: METRICS_PORT,
+                target_port: Some(IntOrString::String("metrics".into())),
+                protocol: Some("TCP".into()),
+                ..ServicePort::default()
+            }]),
+            ..ServiceSpec::default()
+        }),
+        ..Service::default()
+    }
+}
+
+pub fn service_monitor(meta: ObjectMeta, selector: BTreeMap<String, String>) -> ServiceMonitor {
+    ServiceMonitor {
+        metadata: meta,
+        spec: ServiceMonitorSpec {
+            selector: LabelSelector { match_labels: selector },
+            endpoints: vec![Endpoint {
+                port: "metrics".into(),
+                path: "/metrics".into(),
+                interval: Some("30s".into()),
+                honor_labels: false,
+            }],
+        },
+    }
+}
+
+/// A Role allowing one verb set on one resource's status, by name: all a workload needs to
+/// report its heartbeat or calibration.
+pub fn status_role(meta: ObjectMeta, plural: &str, resource_name: &str) -> Role {
+    Role {
+        metadata: meta,
+        rules: Some(vec![PolicyRule {
+            api_groups: Some(vec![crate::crd::GROUP.into()]),
+            resources: Some(vec![format!("{plural}/status")]),
+            resource_names: Some(vec![resource_name.into()]),
+            verbs: vec!["get".into(), "patch".into()],
+            ..PolicyRule::default()
+        }]),
+    }
+}
+
+pub fn role_binding(meta: ObjectMeta, role: &str, service_account: &str) -> RoleBinding {
+    let namespace = meta.namespace.clone();
+    RoleBinding {
+        metadata: meta,
+        role_ref: RoleRef { api_group: Some("rbac.authorization.k8s.io".into()), kind: "Role".into(), name: role.into() },
+        subjects: Some(vec![Subject {
+            kind: "ServiceAccount".into(),
+            name: service_account.into(),
+            namespace,
+            ..Subject::default()
+        }]),
+    }
+}
