@@ -11,6 +11,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => nflbet::replay::run(&args),
         Command::Operator(args) => runtime().block_on(nflbet::controller::run(args)),
         Command::Scrape(args) => runtime().block_on(nflbet::scrape::run(args)),
+        Command::Model(args) => runtime().block_on(nflbet::model_workload::run(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -34,6 +34,9 @@ pub enum Command {
     /// Re-run pricing models over past games and closing lines, settle them and report calibration,
     /// ROI and closing-line value.
     Replay(crate::replay::ReplayArgs),
+    /// Run a pricing model workload: price the latest snapshots, size stakes, export metrics,
+    /// store recommendations and report calibration into the Model's status.
+    Model(crate::model_workload::ModelArgs),
 }
 
 /// Install the process-wide rustls crypto provider (ring) once, before any TLS client exists.

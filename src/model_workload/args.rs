@@ -105,7 +105,11 @@ pub struct ModelArgs {
     pub interval: String,
 
     /// Snapshot store URL (file:///path or s3://bucket/prefix).
-    #[arg(long, env = "NFLBET_STORE", default_value = "file:///var/lib/nflbet/snapshots")]
+    #[arg(
+        long,
+        env = "NFLBET_STORE",
+        default_value = "file:///var/lib/nflbet/snapshots"
+    )]
     pub store: String,
 
     /// Games file in the nflverse format (path or http(s) URL), for results.
@@ -127,4 +131,25 @@ pub struct ModelArgs {
     /// Price once, print the result, and exit.
     #[arg(long)]
     pub once: bool,
+
+    /// Oldest snapshot worth pricing (Go duration): an older one means the scraper is behind, and
+    /// stale prices make fake edges, so that book is skipped.
+    #[arg(long, default_value = "10m")]
+    pub snapshot_max_age: String,
+
+    /// How often the games file is read again (Go duration); results arrive weekly.
+    #[arg(long, default_value = "1h")]
+    pub games_refresh: String,
+
+    /// Least time between two status reports (Go duration).
+    #[arg(long, default_value = "30s")]
+    pub status_interval: String,
+
+    /// Endpoint of an S3-compatible store for s3:// URLs (as `nflbet scrape --s3-endpoint`).
+    #[arg(long, env = "NFLBET_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+
+    /// Region for s3:// URLs (as `nflbet scrape --s3-region`).
+    #[arg(long, env = "NFLBET_S3_REGION")]
+    pub s3_region: Option<String>,
 }

@@ -1,0 +1,183 @@
+//! Calibration of what the model said against what happened.
+//!
+//! The forecast scored is the one replay scores and the calibration baselines are quoted in:
+//! the probability that the home side wins (moneyline), one sample per game, matched to the
+//! games file on the nflverse game id. Per game it is the last prediction of this model version
+//! made before kickoff (the record's kickoff, else 13:00 UTC of the game day, before any NFL
+//! kickoff), so a forecast made after the result is never scored. Games count when they are
+//! settled and their game day falls inside the calibration window; ties are excluded from
+//! scoring and counted as pushes. With no stored prediction (a fresh install) there are no
+//! samples and no scores: nothing is invented.
+//!
+//! Records are read once per process: a cache keeps each record's compact forecasts, new keys
+//! are read on each refresh, and keys that fall out of the listing range are dropped.
+
+use super::error::RecordError;
+use super::store::RecordStore;
+use crate::domain::calibration::Calibration;
+use crate::domain::games::Game;
+use crate::domain::market::{Market, Selection, settle};
+use chrono::{DateTime, Duration, NaiveTime, Utc};
+use futures::StreamExt;
+use std::collections::{BTreeMap, HashMap};
+
+/// Predictions are made up to this long before a game; the listing reaches this far before
+/// the window's start.
+pub const LEAD: Duration = Duration::days(14);
+
+/// Reads at once when catching up with the store.
+const READ_CONCURRENCY: usize = 16;
+
+#[derive(Clone, Debug, PartialEq)]
+struct Forecast {
+    game_id: String,
+    cutoff: DateTime<Utc>,
+    home_win: f64,
+}
+
+/// The scores of one model version and role.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CalibrationScores {
+    pub samples: u64,
+    pub pushes: u64,
+    /// None without samples.
+    pub brier: Option<f64>,
+    pub log_loss: Option<f64>,
+}
+
+/// Cache of stored forecasts for one model, role and version.
+#[derive(Debug)]
+pub struct Settler {
+    model: String,
+    role: String,
+    version: String,
+    /// key → (run time, forecasts of this version).
+    cache: BTreeMap<String, (DateTime<Utc>, Vec<Forecast>)>,
+}
+
+impl Settler {
+    pub fn new(model: &str, role: &str, version: &str) -> Settler {
+        Settler {
+            model: model.to_owned(),
+            role: role.to_owned(),
+            version: version.to_owned(),
+            cache: BTreeMap::new(),
+        }
+    }
+
+    /// Records held in the cache.
+    pub fn records(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// Read the records of `[now − window − LEAD, now]` not yet cached and forget older ones.
+    /// Returns the failures (each record that could not be read); the rest is cached.
+    pub async fn refresh(
+        &mut self,
+        store: &RecordStore,
+        now: DateTime<Utc>,
+        window: std::time::Duration,
+    ) -> Result<Vec<RecordError>, RecordError> {
+        let window = Duration::from_std(window).unwrap_or(Duration::days(3650));
+        let from = now - window - LEAD;
+        let to = now + Duration::milliseconds(1);
+        let listed = store.list(&self.model, &self.role, from, to).await?;
+        let keep: std::collections::HashSet<&str> =
+            listed.iter().map(|(k, _)| k.as_str()).collect();
+        self.cache.retain(|k, _| keep.contains(k.as_str()));
+        let missing: Vec<(String, DateTime<Utc>)> = listed
+            .iter()
+            .filter(|(k, _)| !self.cache.contains_key(k))
+            .cloned()
+            .collect();
+        let mut reads = futures::stream::iter(missing.into_iter().map(|(key, at)| async move {
+            let rec = store.read(&key).await;
+            (key, at, rec)
+        }))
+        .buffer_unordered(READ_CONCURRENCY);
+        let mut failures = Vec::new();
+        while let Some((key, at, rec)) = reads.next().await {
+            match rec {
+                Ok(rec) => {
+                    let forecasts = if rec.model_version == self.version {
+                        rec.predictions
+                            .iter()
+                            .filter_map(|p| {
+                                Some(Forecast {
+                                    game_id: p.game_id.clone()?,
+                                    cutoff: p.kickoff.unwrap_or(DateTime::<Utc>::MAX_UTC),
+                                    home_win: p.home_win()?,
+                                })
+                            })
+                            .collect()
+                    } else {
+                        Vec::new()
+                    };
+                    self.cache.insert(key, (at, forecasts));
+                }
+                Err(e) => failures.push(e),
+            }
+        }
+        Ok(failures)
+    }
+
+    /// Score the cached forecasts against `games` for games inside `[now − window, now]`.
+    pub fn score(
+        &self,
+        games: &HashMap<String, Game>,
+        now: DateTime<Utc>,
+        window: std::time::Duration,
+    ) -> CalibrationScores {
+        let window = Duration::from_std(window).unwrap_or(Duration::days(3650));
+        let first_day = (now - window).date_naive();
+        let today = now.date_naive();
+        let fallback = NaiveTime::from_hms_opt(13, 0, 0).unwrap_or(NaiveTime::MIN);
+        // game id → (run time, probability) of the latest forecast before the cutoff.
+        let mut latest: HashMap<&str, (DateTime<Utc>, f64)> = HashMap::new();
+        for (at, forecasts) in self.cache.values() {
+            for f in forecasts {
+                let Some(game) = games.get(&f.game_id) else {
+                    continue;
+                };
+                let day_cutoff = game.gameday.and_time(fallback).and_utc();
+                let cutoff = if f.cutoff == DateTime::<Utc>::MAX_UTC {
+                    day_cutoff
+                } else {
+                    f.cutoff
+                };
+                if *at >= cutoff {
+                    continue;
+                }
+                let slot = latest
+                    .entry(f.game_id.as_str())
+                    .or_insert((*at, f.home_win));
+                if *at >= slot.0 {
+                    *slot = (*at, f.home_win);
+                }
+            }
+        }
+        let mut calibration = Calibration::new();
+        let mut ids: Vec<&&str> = latest.keys().collect();
+        ids.sort();
+        for id in ids {
+            let Some(game) = games.get(*id) else { continue };
+            if game.gameday < first_day || game.gameday > today {
+                continue;
+            }
+            let Some((home, away)) = game.score() else {
+                continue;
+            };
+            let Some(outcome) = settle(Market::Moneyline, Selection::Home, None, home, away) else {
+                continue;
+            };
+            calibration.add(latest[*id].1, outcome);
+        }
+        let r = calibration.report();
+        CalibrationScores {
+            samples: r.samples,
+            pushes: r.pushes,
+            brier: r.brier,
+            log_loss: r.log_loss,
+        }
+    }
+}

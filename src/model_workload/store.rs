@@ -1,0 +1,168 @@
+//! Where recommendation records live: the same object store (and URL) as the snapshots, under
+//! their own `recommendations/` prefix.
+//!
+//! Opening follows `SnapshotStore::open` exactly (file:// with fsync'd staging files renamed
+//! into place, or one S3 PutObject), so a record is complete or absent, just like a snapshot.
+
+use super::error::RecordError;
+use super::record::{self, RecommendationRecord};
+use crate::feed::snapshot::{S3Options, SnapshotError};
+use bytes::Bytes;
+use chrono::{DateTime, Datelike, Utc};
+use futures::TryStreamExt;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use std::sync::Arc;
+
+/// The recommendations area of one store.
+#[derive(Clone, Debug)]
+pub struct RecordStore {
+    store: Arc<dyn ObjectStore>,
+    base: Path,
+}
+
+impl RecordStore {
+    /// Open `file:///path` (created if missing) or `s3://bucket[/prefix]`.
+    pub fn open(url: &str, s3: &S3Options) -> Result<RecordStore, SnapshotError> {
+        let parsed = url::Url::parse(url).map_err(|_| SnapshotError::InvalidUrl(url.into()))?;
+        match parsed.scheme() {
+            "file" => {
+                let dir = parsed
+                    .to_file_path()
+                    .map_err(|_| SnapshotError::InvalidUrl(url.into()))?;
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| SnapshotError::Open(format!("{}: {e}", dir.display())))?;
+                let fs = object_store::local::LocalFileSystem::new_with_prefix(&dir)
+                    .map_err(|e| SnapshotError::Open(e.to_string()))?
+                    .with_fsync(true)
+                    .with_automatic_cleanup(true);
+                Ok(RecordStore {
+                    store: Arc::new(fs),
+                    base: Path::default(),
+                })
+            }
+            "s3" => {
+                let bucket = parsed
+                    .host_str()
+                    .filter(|b| !b.is_empty())
+                    .ok_or_else(|| SnapshotError::InvalidUrl(url.into()))?;
+                let mut b = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
+                if let Some(ep) = s3.endpoint.as_deref().filter(|e| !e.is_empty()) {
+                    b = b
+                        .with_endpoint(ep)
+                        .with_allow_http(ep.starts_with("http://"));
+                }
+                if let Some(r) = s3.region.as_deref().filter(|r| !r.is_empty()) {
+                    b = b.with_region(r);
+                }
+                if let Some((id, secret)) = &s3.credentials {
+                    b = b.with_access_key_id(id).with_secret_access_key(secret);
+                }
+                let store = b.build().map_err(|e| SnapshotError::Open(e.to_string()))?;
+                Ok(RecordStore {
+                    store: Arc::new(store),
+                    base: Path::from(parsed.path().trim_matches('/')),
+                })
+            }
+            _ => Err(SnapshotError::InvalidUrl(url.into())),
+        }
+    }
+
+    /// Wrap an existing object store (tests, in-memory stores).
+    pub fn from_store(store: Arc<dyn ObjectStore>, base: &str) -> RecordStore {
+        RecordStore {
+            store,
+            base: Path::from(base.trim_matches('/')),
+        }
+    }
+
+    fn full(&self, key: &str) -> Path {
+        if self.base.as_ref().is_empty() {
+            Path::from(key)
+        } else {
+            Path::from(format!("{}/{key}", self.base))
+        }
+    }
+
+    fn relative(&self, location: &Path) -> Option<String> {
+        let s = location.as_ref();
+        let base = self.base.as_ref();
+        if base.is_empty() {
+            return Some(s.to_owned());
+        }
+        s.strip_prefix(base)
+            .and_then(|r| r.strip_prefix('/'))
+            .map(str::to_owned)
+    }
+
+    /// Write one run's record atomically; returns its key.
+    pub async fn write(&self, rec: &RecommendationRecord) -> Result<String, RecordError> {
+        let key = record::key_for(&rec.model, &rec.role, rec.run_at)?;
+        let body = rec.encode()?;
+        self.store
+            .put(&self.full(&key), PutPayload::from(Bytes::from(body)))
+            .await
+            .map_err(|source| RecordError::Write {
+                key: key.clone(),
+                source,
+            })?;
+        Ok(key)
+    }
+
+    pub async fn read(&self, key: &str) -> Result<RecommendationRecord, RecordError> {
+        let got = self
+            .store
+            .get(&self.full(key))
+            .await
+            .map_err(|source| RecordError::Read {
+                key: key.into(),
+                source,
+            })?;
+        let bytes = got.bytes().await.map_err(|source| RecordError::Read {
+            key: key.into(),
+            source,
+        })?;
+        RecommendationRecord::decode(key, &bytes)
+    }
+
+    /// Keys and run times of `model`/`role` runs in `[from, to)`, oldest first. Lists one prefix
+    /// per overlapping month.
+    pub async fn list(
+        &self,
+        model: &str,
+        role: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<(String, DateTime<Utc>)>, RecordError> {
+        record::check_segment(model)?;
+        record::check_segment(role)?;
+        let mut out = Vec::new();
+        if to <= from {
+            return Ok(out);
+        }
+        let (mut y, mut m) = (from.year(), from.month());
+        while (y, m) <= (to.year(), to.month()) {
+            let prefix = self.full(&record::month_prefix(model, role, y, m));
+            let metas: Vec<_> = self
+                .store
+                .list(Some(&prefix))
+                .try_collect()
+                .await
+                .map_err(RecordError::List)?;
+            for meta in metas {
+                let Some(key) = self.relative(&meta.location) else {
+                    continue;
+                };
+                let Some(at) = record::parse_key(&key) else {
+                    continue;
+                };
+                if at >= from && at < to {
+                    out.push((key, at));
+                }
+            }
+            (y, m) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+        }
+        out.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+        Ok(out)
+    }
+}
