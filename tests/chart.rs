@@ -359,6 +359,7 @@ async fn every_rendered_manifest_passes_server_dry_run() {
     let a = support::namespace(&client, "chart-dry-run-a").await;
     let b = support::namespace(&client, "chart-dry-run-b").await;
     let release = unique("dry");
+    let _cleanup = Cleanup { release: release.clone(), namespaces: vec![release_ns.clone(), a.clone(), b.clone()] };
 
     // Defaults: CRDs included (an update of the existing ones, in dry run only).
     dry_run_apply(&template_ok(&release, &release_ns, &[]));
@@ -418,6 +419,28 @@ fn can_i(sa: &str, ns: &str, verb: &str, resource: &str, in_ns: Option<&str>) ->
     String::from_utf8_lossy(&out.stdout).trim() == "yes"
 }
 
+/// Uninstalls the release and deletes the namespaces when a test ends, also when it fails, so a
+/// failing run leaves no ClusterRole or namespace behind on the shared control plane.
+struct Cleanup {
+    release: String,
+    namespaces: Vec<String>,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Some(ns) = self.namespaces.first() {
+            let mut c = helm();
+            c.args(["uninstall", &self.release, "-n", ns, "--ignore-not-found"]);
+            let _ = c.output();
+        }
+        for ns in &self.namespaces {
+            let mut c = kubectl();
+            c.args(["delete", "namespace", ns, "--wait=false", "--ignore-not-found"]);
+            let _ = c.output();
+        }
+    }
+}
+
 fn helm_uninstall(release: &str, ns: &str) {
     let mut c = helm();
     c.args(["uninstall", release, "-n", ns, "--wait", "--timeout", "2m"]);
@@ -431,6 +454,7 @@ async fn helm_install_cluster_wide_runs_the_operator() {
     let ns = support::namespace(&client, "chart-install").await;
     let release = unique("nflbet");
     let fullname = format!("{release}-nflbet-operator");
+    let _cleanup = Cleanup { release: release.clone(), namespaces: vec![ns.clone()] };
     let mut c = helm();
     // The CRDs already exist cluster-wide (installed by other tests without Helm's ownership
     // metadata), so this release must not try to own them.
@@ -489,6 +513,7 @@ async fn helm_install_namespace_scoped_with_leader_election() {
     let other = support::namespace(&client, "chart-scoped-other").await;
     let release = unique("scoped");
     let fullname = format!("{release}-nflbet-operator");
+    let _cleanup = Cleanup { release: release.clone(), namespaces: vec![ns.clone(), watched.clone(), other.clone()] };
     let mut c = helm();
     c.args(["install", &release])
         .arg(chart_dir())
@@ -534,6 +559,7 @@ async fn helm_adopts_existing_crds_and_keeps_them_on_uninstall() {
     support::install_nflbet_crds(&client).await;
     let ns = support::namespace(&client, "chart-crds").await;
     let release = unique("crds");
+    let _cleanup = Cleanup { release: release.clone(), namespaces: vec![ns.clone()] };
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     let names: Vec<String> =
         nflbet::crd::all().into_iter().map(|(_, crd)| crd.metadata.name.unwrap()).collect();
@@ -709,4 +735,125 @@ fn argocd_health_check_verdicts() {
         assert_eq!(stdout.lines().next(), Some(want), "{what}: {stdout}");
         assert!(stdout.lines().nth(1).is_some_and(|m| !m.is_empty()), "{what}: a message for the UI: {stdout}");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The real operator with the chart's identity
+
+/// Kills the spawned operator even when an assertion fails.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A kubeconfig for the local control plane that authenticates with `token`.
+fn token_kubeconfig(dir: &Path, token: &str) -> PathBuf {
+    let view = |path: &str| {
+        let mut c = kubectl();
+        c.args(["config", "view", "--minify", "--raw", "-o", &format!("jsonpath={{{path}}}")]);
+        run_ok(c)
+    };
+    let server = view(".clusters[0].cluster.server");
+    let ca = view(".clusters[0].cluster.certificate-authority-data");
+    let ca_file = view(".clusters[0].cluster.certificate-authority");
+    let ca_line = if ca.is_empty() {
+        format!("certificate-authority: {ca_file:?}")
+    } else {
+        format!("certificate-authority-data: {ca:?}")
+    };
+    let path = dir.join("kubeconfig");
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: local\n  cluster:\n    server: {server:?}\n    {ca_line}\n\
+             users:\n- name: operator\n  user:\n    token: {token:?}\ncontexts:\n- name: local\n  context:\n    cluster: local\n    user: operator\n\
+             current-context: local\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// Install the chart (namespace-scoped, leader election, rule labels), then run the real `nflbet`
+/// binary with the args and environment of the rendered Deployment and a token of the chart's
+/// ServiceAccount: a Sportsbook becomes Ready, which proves the RBAC is sufficient and the flags
+/// and env vars the chart passes are the ones the operator understands.
+#[tokio::test]
+async fn the_operator_works_with_the_charts_args_env_and_rbac() {
+    let client = support::client().await;
+    support::install_nflbet_crds(&client).await;
+    let ns = support::namespace(&client, "chart-operator").await;
+    let release = unique("op");
+    let fullname = format!("{release}-nflbet-operator");
+    let _cleanup = Cleanup { release: release.clone(), namespaces: vec![ns.clone()] };
+    let mut c = helm();
+    c.args(["install", &release])
+        .arg(chart_dir())
+        .args(["-n", &ns, "--set", "crds.enabled=false", "--set", "image.repository=example.invalid/nflbet"])
+        .args(["--set", &format!("watchNamespaces={{{ns}}}"), "--set", "leaderElection.enabled=true"])
+        .args(["--set", "prometheusRule.extraLabels.release=kube-prometheus-stack", "--set", "logging.format=text"]);
+    run_ok(c);
+
+    let deployment_name = format!("{fullname}-{ns}");
+    let d = Api::<Deployment>::namespaced(client.clone(), &ns).get(&deployment_name).await.unwrap();
+    let container = d.spec.unwrap().template.spec.unwrap().containers.remove(0);
+    let mut token = kubectl();
+    token.args(["create", "token", &fullname, "-n", &ns, "--duration", "10m"]);
+    let token = run_ok(token);
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = token_kubeconfig(dir.path(), token.trim());
+
+    let pod_name = format!("{deployment_name}-test");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nflbet"));
+    for arg in container.args.unwrap() {
+        // The pod's port is not free on a shared test machine.
+        cmd.arg(if arg.starts_with("--listen=") { "--listen=127.0.0.1:0".to_string() } else { arg });
+    }
+    cmd.env_clear().env("PATH", std::env::var_os("PATH").unwrap_or_default()).env("KUBECONFIG", &kubeconfig);
+    for e in container.env.unwrap() {
+        match (e.value, e.value_from.and_then(|v| v.field_ref).map(|f| f.field_path)) {
+            (Some(v), _) => cmd.env(&e.name, v),
+            (None, Some(p)) if p == "metadata.name" => cmd.env(&e.name, &pod_name),
+            (None, Some(p)) if p == "metadata.namespace" => cmd.env(&e.name, &ns),
+            _ => panic!("unexpected env {}", e.name),
+        };
+    }
+    let log = std::fs::File::create(dir.path().join("operator.log")).unwrap();
+    cmd.stdout(log.try_clone().unwrap()).stderr(log);
+    let _operator = KillOnDrop(cmd.spawn().expect("spawn nflbet operator"));
+
+    let books: Api<nflbet::crd::Sportsbook> = Api::namespaced(client.clone(), &ns);
+    let text = std::fs::read_to_string(root().join("examples/sportsbook-inhouse-feed.yaml")).unwrap();
+    let book: nflbet::crd::Sportsbook = serde_yaml::from_str(&text).unwrap();
+    let name = book.metadata.name.clone().unwrap();
+    books.create(&Default::default(), &book).await.unwrap();
+    let ready = tokio::time::timeout(
+        Duration::from_secs(90),
+        support::wait_condition(&books, &name, "Ready", "True", Some("Succeeded")),
+    )
+    .await;
+    let log = std::fs::read_to_string(dir.path().join("operator.log")).unwrap_or_default();
+    assert!(ready.is_ok(), "Sportsbook not Ready under the chart's RBAC; operator log:\n{log}");
+    assert!(!log.contains("Forbidden") && !log.contains("forbidden"), "permission errors:\n{log}");
+
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> = Api::namespaced(client.clone(), &ns);
+    let lease = leases.get(&deployment_name).await.expect("the Lease named by the chart");
+    assert_eq!(lease.spec.unwrap().holder_identity.as_deref(), Some(pod_name.as_str()));
+    let rules: Api<nflbet::monitoring::PrometheusRule> = Api::namespaced(client.clone(), &ns);
+    if let Some(rule) = rules.get_opt(&nflbet::controller::sportsbook::build::rule_name(&name)).await.ok().flatten() {
+        assert_eq!(
+            rule.metadata.labels.unwrap_or_default().get("release").map(String::as_str),
+            Some("kube-prometheus-stack"),
+            "prometheusRule.extraLabels reach the generated rules"
+        );
+    }
+
+    drop(_operator);
+    books.delete(&name, &DeleteParams::default()).await.unwrap();
+    helm_uninstall(&release, &ns);
+    delete_namespace(&client, &ns).await;
 }
