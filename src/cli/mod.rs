@@ -1,6 +1,10 @@
 //! The `nflbet` command line: one binary, one subcommand per role.
 
+pub mod completions;
 pub mod crds;
+pub mod status;
+pub mod telemetry;
+pub mod validate;
 
 use clap::{Parser, Subcommand};
 
@@ -36,7 +40,24 @@ pub enum Command {
     Replay(crate::replay::ReplayArgs),
     /// Run a pricing model workload: price the latest snapshots, size stakes, export metrics,
     /// store recommendations and report calibration into the Model's status.
+    /// (`--version` here is the model's version, the operator's contract, so the subcommand
+    /// has no version flag of its own.)
+    #[command(disable_version_flag = true)]
     Model(crate::model_workload::ModelArgs),
+    /// Show every Sportsbook, Model and AlertRoute with its health: Ready, stopped or
+    /// suspended, age of the last odds snapshot, recent errors, top edge and stake. Exits 1
+    /// when something is unhealthy, so scripts and cron jobs can act on it.
+    Status(status::StatusArgs),
+    /// Check Sportsbook, Model and AlertRoute manifests offline, before they reach a cluster:
+    /// the CRD schemas, the same CEL rules the API server runs, and checks across the set.
+    /// For pre-commit hooks and GitOps CI.
+    #[command(name = "validate-config")]
+    ValidateConfig(validate::ValidateArgs),
+    /// Serve the operations guide's metric families (nflreadpy_*) from the resources' statuses
+    /// on one /metrics endpoint, for setups that scrape a single target.
+    Telemetry(telemetry::TelemetryArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    Completions(completions::CompletionsArgs),
 }
 
 /// Install the process-wide rustls crypto provider (ring) once, before any TLS client exists.
