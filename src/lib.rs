@@ -13,5 +13,6 @@ pub mod feed;
 pub mod domain;
 pub mod model_workload;
 pub mod monitoring;
+pub mod notify;
 pub mod replay;
 pub mod scrape;

@@ -89,6 +89,25 @@ fn truncate(s: &str, max: usize) -> String {
     format!("{}…", &s[..end])
 }
 
+/// The two off switches, never confused: `Suspended` (reconciliation paused) and `Stopped`
+/// (workload scaled to zero). When both are set, paused wins and `Stopped` is `Unknown`: the
+/// operator is not enforcing it right now.
+pub fn lifecycle(disabled: bool, suspend: bool, stopped_means: &str) -> [Desired; 2] {
+    let suspended = if suspend {
+        Desired::new(SUSPENDED, Status::True, "Suspended", "reconciliation paused by spec.suspend: children are not written")
+    } else {
+        Desired::new(SUSPENDED, Status::False, "Active", "reconciling")
+    };
+    let stopped = if suspend {
+        Desired::new(STOPPED, Status::Unknown, "Suspended", "reconciliation is suspended")
+    } else if disabled {
+        Desired::new(STOPPED, Status::True, "Disabled", format!("stopped by spec.disabled: {stopped_means}"))
+    } else {
+        Desired::new(STOPPED, Status::False, "Running", "enabled")
+    };
+    [suspended, stopped]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,7 @@
 use super::config::OperatorConfig;
 use super::metrics::Metrics;
 use crate::monitoring::Capabilities;
+use crate::notify::{Notifier, NotifierSettings};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::{Client, Resource};
 use std::collections::HashMap;
@@ -20,16 +21,24 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     pub recorder: Recorder,
     pub backoff: Backoff,
+    pub notifier: Notifier,
     capabilities: RwLock<Option<(Instant, Capabilities)>>,
     /// Fixed capabilities (tests); skips discovery.
     fixed_capabilities: Option<Capabilities>,
 }
 
 impl Context {
-    pub fn new(client: Client, config: OperatorConfig, metrics: Arc<Metrics>, instance: Option<String>) -> Context {
+    pub fn new(
+        client: Client,
+        config: OperatorConfig,
+        metrics: Arc<Metrics>,
+        instance: Option<String>,
+        notifier: NotifierSettings,
+    ) -> Context {
         let reporter = Reporter { controller: "nflbet-operator".into(), instance };
         Context {
             recorder: Recorder::new(client.clone(), reporter),
+            notifier: Notifier::new(client.clone(), notifier),
             client,
             config,
             metrics,

@@ -8,11 +8,12 @@ pub mod config;
 pub mod context;
 pub mod leader;
 pub mod metrics;
+pub mod model;
 pub mod sportsbook;
 pub mod workload;
 
 use crate::crd::Sportsbook;
-use crate::crd::AlertRoute;
+use crate::crd::{AlertRoute, Model};
 use crate::monitoring::{AlertmanagerConfig, Capabilities, PrometheusRule, ServiceMonitor};
 use axum::Router;
 use axum::extract::State;
@@ -28,7 +29,7 @@ use kube::api::{Api, ListParams};
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
 use kube::runtime::{Controller, controller, watcher};
-use kube::Client;
+use kube::{Client, ResourceExt};
 use metrics::Metrics;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -87,6 +88,14 @@ pub struct OperatorArgs {
     /// Identity of this replica (defaults to the pod name).
     #[arg(long, env = "POD_NAME")]
     pub pod_name: Option<String>,
+
+    /// PagerDuty Events API v2 endpoint for the operator's own notifications.
+    #[arg(long, env = "NFLBET_PAGERDUTY_EVENTS_URL", default_value = crate::notify::PAGERDUTY_EVENTS_URL)]
+    pub pagerduty_events_url: String,
+
+    /// Timeout of one notification request (Go duration).
+    #[arg(long, default_value = "5s")]
+    pub notify_timeout: String,
 }
 
 fn parse_label(s: &str) -> Result<(String, String), String> {
@@ -205,7 +214,12 @@ pub async fn start(client: Client, args: OperatorArgs, shutdown: CancellationTok
     }
 
     let identity = args.pod_name.clone().unwrap_or_else(|| format!("nflbet-operator-{}", std::process::id()));
-    let ctx = Arc::new(Context::new(client.clone(), args.config(), metrics.clone(), Some(identity.clone())));
+    let notifier = crate::notify::NotifierSettings {
+        pagerduty_url: args.pagerduty_events_url.clone(),
+        timeout: crate::crd::sportsbook::parse_duration(&args.notify_timeout).unwrap_or(Duration::from_secs(5)),
+        ..crate::notify::NotifierSettings::default()
+    };
+    let ctx = Arc::new(Context::new(client.clone(), args.config(), metrics.clone(), Some(identity.clone()), notifier));
     let elector = args.leader_elect.then(|| {
         leader::LeaderElector::new(
             client.clone(),
@@ -296,7 +310,32 @@ async fn run_controllers(
         .run(alert_route::reconcile, alert_route::error_policy, ctx.clone())
         .for_each(log_result);
 
-    tokio::join!(sportsbooks, alert_routes);
+    let models: Api<DeserializeGuard<Model>> = scoped(&client, &namespace);
+    let mut mc = Controller::new(models, watcher::Config::default().any_semantic())
+        .owns(scoped::<Deployment>(&client, &namespace), owned.clone())
+        .owns(scoped::<Service>(&client, &namespace), owned.clone());
+    if caps.prometheus_rules {
+        mc = mc.owns(scoped::<PrometheusRule>(&client, &namespace), owned.clone());
+    }
+    // A Sportsbook appearing or changing labels can change which books a Model prices.
+    let model_store = mc.store();
+    mc = mc.watches(scoped::<Sportsbook>(&client, &namespace), watcher::Config::default().any_semantic(), move |sb: Sportsbook| {
+        let ns = sb.namespace();
+        model_store
+            .state()
+            .into_iter()
+            .filter(move |m| m.0.as_ref().is_ok_and(|m| m.namespace() == ns))
+            .map(|m| kube::runtime::reflector::ObjectRef::from_obj(&*m))
+            .collect::<Vec<_>>()
+    });
+    let stop = shutdown.clone();
+    let models = mc
+        .with_config(controller::Config::default().concurrency(concurrency))
+        .graceful_shutdown_on(async move { stop.cancelled().await })
+        .run(model::reconcile, model::error_policy, ctx.clone())
+        .for_each(log_result);
+
+    tokio::join!(sportsbooks, alert_routes, models);
 }
 
 /// An Api over all namespaces, or the one the operator is restricted to.

@@ -224,3 +224,56 @@ pub fn role_binding(meta: ObjectMeta, role: &str, service_account: &str) -> Role
         }]),
     }
 }
+
+/// Rollout state of a workload Deployment, read the way `kubectl rollout status` does.
+#[derive(Debug, PartialEq)]
+pub enum Rollout {
+    Missing,
+    Progressing(String),
+    Failed(String),
+    Complete { ready: i32 },
+    Stopped,
+}
+
+pub fn rollout(d: &Deployment, what: &str) -> Rollout {
+    let want = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+    let Some(st) = d.status.as_ref() else {
+        return Rollout::Progressing("Deployment has no status yet".into());
+    };
+    let generation = d.metadata.generation.unwrap_or(0);
+    if st.observed_generation.unwrap_or(0) < generation {
+        return Rollout::Progressing("Deployment controller has not observed the latest spec yet".into());
+    }
+    if let Some(c) = st.conditions.iter().flatten().find(|c| c.type_ == "Progressing")
+        && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
+    {
+        return Rollout::Failed(format!(
+            "{what} rollout exceeded its progress deadline: {}",
+            c.message.clone().unwrap_or_default()
+        ));
+    }
+    let (total, updated, ready, available) = (
+        st.replicas.unwrap_or(0),
+        st.updated_replicas.unwrap_or(0),
+        st.ready_replicas.unwrap_or(0),
+        st.available_replicas.unwrap_or(0),
+    );
+    if want == 0 {
+        return if total == 0 {
+            Rollout::Stopped
+        } else {
+            Rollout::Progressing(format!("scaling the {what} down: {total} pod(s) left"))
+        };
+    }
+    if updated < want {
+        return Rollout::Progressing(format!("{updated}/{want} {what} pods updated"));
+    }
+    if total > updated {
+        return Rollout::Progressing(format!("{} old {what} pod(s) terminating", total - updated));
+    }
+    if available < want || ready < want {
+        return Rollout::Progressing(format!("{available}/{want} {what} pods available"));
+    }
+    Rollout::Complete { ready }
+}
+

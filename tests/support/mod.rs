@@ -188,6 +188,8 @@ pub async fn start_operator(client: &Client, ns: &str) -> nflbet::controller::Op
         lease_name: "nflbet-operator".into(),
         lease_namespace: ns.into(),
         pod_name: Some(format!("test-operator-{ns}")),
+        pagerduty_events_url: "http://127.0.0.1:9/v2/enqueue".into(),
+        notify_timeout: "2s".into(),
     };
     nflbet::controller::start(client.clone(), args, tokio_util::sync::CancellationToken::new())
         .await

@@ -170,8 +170,9 @@ async fn write_status(sb: &Sportsbook, ctx: &Context, obs: &status::Observed<'_>
     if was_stopped != is_stopped {
         match is_stopped.as_deref() {
             Some("True") => {
-                ctx.publish(sb, EventType::Normal, "Stopped", "Disable", "scraper scaled to 0 and alerts removed (spec.disabled)".into())
-                    .await
+                let note = "scraper scaled to 0 and alerts removed (spec.disabled)";
+                ctx.publish(sb, EventType::Normal, "Stopped", "Disable", note.into()).await;
+                ctx.notifier.notify_sportsbook(sb, "SportsbookStopped", note).await;
             }
             Some("False") if was_stopped.as_deref() == Some("True") => {
                 ctx.publish(sb, EventType::Normal, "Started", "Enable", "scraper and alerts restored (spec.disabled is false)".into())

@@ -4,6 +4,7 @@
 use crate::controller::conditions::{self, Desired};
 use crate::crd::sportsbook::Sportsbook;
 use crate::monitoring::Capabilities;
+use crate::controller::workload::{Rollout, rollout};
 use k8s_openapi::api::apps::v1::Deployment;
 
 /// What the reconcile observed and did, as input for the conditions.
@@ -17,78 +18,13 @@ pub struct Observed<'a> {
     pub apply_error: Option<String>,
 }
 
-/// Rollout state of the scraper Deployment, read the way `kubectl rollout status` does.
-#[derive(Debug, PartialEq)]
-pub enum Rollout {
-    Missing,
-    Progressing(String),
-    Failed(String),
-    Complete { ready: i32 },
-    Stopped,
-}
-
-pub fn rollout(d: &Deployment) -> Rollout {
-    let want = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-    let Some(st) = d.status.as_ref() else {
-        return Rollout::Progressing("Deployment has no status yet".into());
-    };
-    let generation = d.metadata.generation.unwrap_or(0);
-    if st.observed_generation.unwrap_or(0) < generation {
-        return Rollout::Progressing("Deployment controller has not observed the latest spec yet".into());
-    }
-    if let Some(c) = st.conditions.iter().flatten().find(|c| c.type_ == "Progressing")
-        && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
-    {
-        return Rollout::Failed(format!(
-            "scraper rollout exceeded its progress deadline: {}",
-            c.message.clone().unwrap_or_default()
-        ));
-    }
-    let (total, updated, ready, available) = (
-        st.replicas.unwrap_or(0),
-        st.updated_replicas.unwrap_or(0),
-        st.ready_replicas.unwrap_or(0),
-        st.available_replicas.unwrap_or(0),
-    );
-    if want == 0 {
-        return if total == 0 {
-            Rollout::Stopped
-        } else {
-            Rollout::Progressing(format!("scaling the scraper down: {total} pod(s) left"))
-        };
-    }
-    if updated < want {
-        return Rollout::Progressing(format!("{updated}/{want} scraper pods updated"));
-    }
-    if total > updated {
-        return Rollout::Progressing(format!("{} old scraper pod(s) terminating", total - updated));
-    }
-    if available < want || ready < want {
-        return Rollout::Progressing(format!("{available}/{want} scraper pods available"));
-    }
-    Rollout::Complete { ready }
-}
-
 /// Desired conditions of a Sportsbook.
 pub fn conditions(sb: &Sportsbook, obs: &Observed<'_>) -> Vec<Desired> {
-    use conditions::{MONITORING, READY, STOPPED, SUSPENDED, Status};
+    use conditions::{MONITORING, READY, Status};
     let spec = &sb.spec;
     let mut out = Vec::with_capacity(4);
 
-    out.push(if spec.suspend {
-        Desired::new(SUSPENDED, Status::True, "Suspended", "reconciliation paused by spec.suspend: children are not written")
-    } else {
-        Desired::new(SUSPENDED, Status::False, "Active", "reconciling")
-    });
-
-    out.push(if spec.suspend {
-        // Paused wins: whether the book is stopped is not being enforced right now.
-        Desired::new(STOPPED, Status::Unknown, "Suspended", "reconciliation is suspended")
-    } else if spec.disabled {
-        Desired::new(STOPPED, Status::True, "Disabled", "stopped by spec.disabled: scraper scaled to 0, alerts removed")
-    } else {
-        Desired::new(STOPPED, Status::False, "Running", "scraper enabled")
-    });
+    out.extend(conditions::lifecycle(spec.disabled, spec.suspend, "scraper scaled to 0, alerts removed"));
 
     let mut missing = Vec::new();
     if spec.feature_alerts() && !obs.caps.prometheus_rules {
@@ -116,7 +52,7 @@ pub fn conditions(sb: &Sportsbook, obs: &Observed<'_>) -> Vec<Desired> {
     } else if let Some(err) = &obs.apply_error {
         Desired::new(READY, Status::False, "ReconcileFailed", err.clone())
     } else {
-        match obs.deployment.map(rollout).unwrap_or(Rollout::Missing) {
+        match obs.deployment.map(|d| rollout(d, "scraper")).unwrap_or(Rollout::Missing) {
             Rollout::Missing if spec.suspend => {
                 Desired::new(READY, Status::False, "Suspended", "suspended before the scraper was created")
             }
@@ -154,13 +90,17 @@ mod tests {
         }
     }
 
+    fn rollout_of(d: &Deployment) -> Rollout {
+        rollout(d, "scraper")
+    }
+
     #[test]
     fn rollout_reads_generation_and_replicas() {
-        assert!(matches!(rollout(&deployment(1, 2, 1, 1, 1, 1)), Rollout::Progressing(_)));
-        assert!(matches!(rollout(&deployment(1, 2, 2, 1, 0, 0)), Rollout::Progressing(_)));
-        assert!(matches!(rollout(&deployment(1, 2, 2, 2, 1, 1)), Rollout::Progressing(_)));
-        assert_eq!(rollout(&deployment(1, 2, 2, 1, 1, 1)), Rollout::Complete { ready: 1 });
-        assert!(matches!(rollout(&deployment(0, 3, 3, 1, 0, 1)), Rollout::Progressing(_)));
-        assert_eq!(rollout(&deployment(0, 3, 3, 0, 0, 0)), Rollout::Stopped);
+        assert!(matches!(rollout_of(&deployment(1, 2, 1, 1, 1, 1)), Rollout::Progressing(_)));
+        assert!(matches!(rollout_of(&deployment(1, 2, 2, 1, 0, 0)), Rollout::Progressing(_)));
+        assert!(matches!(rollout_of(&deployment(1, 2, 2, 2, 1, 1)), Rollout::Progressing(_)));
+        assert_eq!(rollout_of(&deployment(1, 2, 2, 1, 1, 1)), Rollout::Complete { ready: 1 });
+        assert!(matches!(rollout_of(&deployment(0, 3, 3, 1, 0, 1)), Rollout::Progressing(_)));
+        assert_eq!(rollout_of(&deployment(0, 3, 3, 0, 0, 0)), Rollout::Stopped);
     }
 }

@@ -1,0 +1,135 @@
+//! The alerting rules of one Model: calibration drift against the baselines, portfolio limits,
+//! and the workload being down. Every alert carries `severity`, `namespace` and `model`.
+//!
+//! Drift rules only fire once the workload reports at least `minSamples` settled bets, so a
+//! fresh model is not judged on three games.
+
+use crate::controller::config::OperatorConfig;
+use crate::crd::model::Model;
+use crate::monitoring::rules::selector;
+use crate::monitoring::{Rule, RuleGroup};
+use kube::ResourceExt;
+use std::collections::BTreeMap;
+
+pub const BRIER_DRIFT: &str = "NflbetModelBrierDrift";
+pub const LOG_LOSS_DRIFT: &str = "NflbetModelLogLossDrift";
+pub const EXPOSURE_ABOVE_CAP: &str = "NflbetModelExposureAboveCap";
+pub const KELLY_ABOVE_CAP: &str = "NflbetModelKellyStakeAboveCap";
+pub const MODEL_DOWN: &str = "NflbetModelDown";
+
+pub fn rule_group(m: &Model, ns: &str, cfg: &OperatorConfig) -> RuleGroup {
+    let model = m.name_any();
+    let spec = &m.spec;
+    let cal = spec.calibration();
+    let sel = selector(&[("namespace", ns), ("model", &model)]);
+    let labels = |severity: &str| {
+        BTreeMap::from([
+            ("severity".to_string(), severity.to_string()),
+            ("namespace".to_string(), ns.to_string()),
+            ("model".to_string(), model.clone()),
+        ])
+    };
+    let annotations = |alert: &str, summary: String, description: String| {
+        BTreeMap::from([
+            ("summary".to_string(), summary),
+            ("description".to_string(), description),
+            ("runbook_url".to_string(), cfg.runbook(alert)),
+        ])
+    };
+    let samples = format!("{}{sel}", cfg.metric("model_calibration_samples"));
+    let mut rules = Vec::new();
+
+    for (alert, metric, baseline, what) in [
+        (BRIER_DRIFT, "model_brier_score", cal.baseline_brier, "Brier score"),
+        (LOG_LOSS_DRIFT, "model_log_loss", cal.baseline_log_loss, "log loss"),
+    ] {
+        let Some(baseline) = baseline else { continue };
+        let limit = baseline + cal.tolerance;
+        rules.push(Rule {
+            alert: alert.into(),
+            expr: format!(
+                "(max by (namespace, model, version, role) ({}{sel}) > {limit}) \
+                 and on (namespace, model, version, role) (max by (namespace, model, version, role) ({samples}) >= {})",
+                cfg.metric(metric),
+                cal.min_samples
+            ),
+            for_: Some("30m".into()),
+            labels: labels("warning"),
+            annotations: annotations(
+                alert,
+                format!("Model {model} {what} drifted above its baseline"),
+                format!(
+                    "The {what} of model {ns}/{model} ({{{{ $labels.role }}}} {{{{ $labels.version }}}}) is {{{{ $value | printf \"%.4f\" }}}}, \
+                     above baseline {baseline} + tolerance {} over at least {} settled bets.",
+                    cal.tolerance, cal.min_samples
+                ),
+            ),
+        });
+    }
+
+    let staking = &spec.staking;
+    if let Some(caps) = &staking.exposure_caps {
+        for (dimension, cap) in [("team", caps.team), ("market", caps.market), ("book", caps.book)] {
+            let Some(cap) = cap else { continue };
+            let limit = cap * staking.bankroll;
+            rules.push(Rule {
+                alert: EXPOSURE_ABOVE_CAP.into(),
+                expr: format!(
+                    "sum by (namespace, model, {dimension}) ({}{sel}) > {limit}",
+                    cfg.metric("portfolio_exposure")
+                ),
+                for_: Some("5m".into()),
+                labels: {
+                    let mut l = labels("critical");
+                    l.insert("dimension".into(), dimension.into());
+                    l
+                },
+                annotations: annotations(
+                    EXPOSURE_ABOVE_CAP,
+                    format!("Model {model} exposure per {dimension} is above its cap"),
+                    format!(
+                        "Recommended stakes of model {ns}/{model} on {dimension} {{{{ $labels.{dimension} }}}} total {{{{ $value | humanize }}}}, \
+                         above the cap {cap} × bankroll {} = {limit}.",
+                        staking.bankroll
+                    ),
+                ),
+            });
+        }
+    }
+
+    let max_stake = staking.max_stake_per_bet.unwrap_or(0.02);
+    rules.push(Rule {
+        alert: KELLY_ABOVE_CAP.into(),
+        expr: format!(
+            "max by (namespace, model, role) ({}{}) > {max_stake}",
+            cfg.metric("model_edge"),
+            selector(&[("namespace", ns), ("model", &model), ("which", "kelly")])
+        ),
+        for_: Some("15m".into()),
+        labels: labels("warning"),
+        annotations: annotations(
+            KELLY_ABOVE_CAP,
+            format!("Model {model} wants stakes above the per-bet cap"),
+            format!(
+                "Model {ns}/{model} ({{{{ $labels.role }}}}) computes a Kelly stake of {{{{ $value | printf \"%.3f\" }}}} of the bankroll, above \
+                 maxStakePerBet {max_stake}. Stakes are capped, but edges this large usually mean bad prices or a broken model."
+            ),
+        ),
+    });
+
+    let service = super::build::child_name(&model);
+    let up = format!("up{}", selector(&[("namespace", ns), ("service", &service)]));
+    rules.push(Rule {
+        alert: MODEL_DOWN.into(),
+        expr: format!("(max by (namespace, service) ({up}) == 0) or absent({up})"),
+        for_: Some("5m".into()),
+        labels: labels("critical"),
+        annotations: annotations(
+            MODEL_DOWN,
+            format!("Model {model} workload is down"),
+            format!("Prometheus cannot scrape model {ns}/{model} (service {service}); no prices or stakes are produced."),
+        ),
+    });
+
+    RuleGroup { name: format!("nflbet.model.{ns}.{model}"), interval: None, rules }
+}

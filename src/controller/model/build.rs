@@ -1,0 +1,327 @@
+//! Pure build step: Model (+ resolved Sportsbook names, rollout decision, operator settings,
+//! capabilities) → desired children.
+
+use super::alerts;
+use super::rollout::{Decision, Phase};
+use crate::controller::config::{MANAGED_BY, OperatorConfig};
+use crate::controller::workload::{self, PodParams, plain_env};
+use crate::crd::model::{Algorithm, MarginMethod, Model};
+use crate::crd::sportsbook::format_duration;
+use crate::monitoring::{Capabilities, PrometheusRule, PrometheusRuleSpec, ServiceMonitor};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Service, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kube::{Resource, ResourceExt};
+use std::collections::BTreeMap;
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum BuildError {
+    #[error("the Model has no namespace")]
+    MissingNamespace,
+    #[error("the Model has no uid yet")]
+    MissingUid,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WorkloadRole {
+    Stable,
+    Candidate,
+}
+
+impl WorkloadRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkloadRole::Stable => "stable",
+            WorkloadRole::Candidate => "candidate",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Children {
+    pub service_account: Option<ServiceAccount>,
+    pub role: Role,
+    pub role_binding: RoleBinding,
+    pub stable: Deployment,
+    /// `None`: the candidate must not run (no rollout, or rolled back).
+    pub candidate: Option<Deployment>,
+    pub service: Service,
+    pub service_monitor: Option<ServiceMonitor>,
+    pub prometheus_rule: Option<PrometheusRule>,
+}
+
+pub fn child_name(model: &str) -> String {
+    format!("nflbet-model-{model}")
+}
+
+pub fn candidate_name(model: &str) -> String {
+    format!("nflbet-model-{model}-candidate")
+}
+
+/// Pods of both roles; what the Service selects.
+pub fn instance_labels(model: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("app.kubernetes.io/name".into(), "nflbet-model".into()),
+        ("app.kubernetes.io/instance".into(), model.into()),
+    ])
+}
+
+/// Pods of one role; what each Deployment selects (distinct, so the two never share pods).
+pub fn selector_labels(model: &str, role: WorkloadRole) -> BTreeMap<String, String> {
+    let mut l = instance_labels(model);
+    l.insert("betting.nflbet.dev/role".into(), role.as_str().into());
+    l
+}
+
+fn labels(model: &str) -> BTreeMap<String, String> {
+    let mut l = instance_labels(model);
+    l.insert("app.kubernetes.io/component".into(), "model".into());
+    l.insert("app.kubernetes.io/part-of".into(), "nflbet".into());
+    l.insert("app.kubernetes.io/managed-by".into(), MANAGED_BY.into());
+    l.insert("betting.nflbet.dev/model".into(), model.into());
+    l
+}
+
+fn meta(m: &Model, name: String, owner: &OwnerReference) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name),
+        namespace: m.namespace(),
+        labels: Some(labels(&m.name_any())),
+        owner_references: Some(vec![owner.clone()]),
+        ..ObjectMeta::default()
+    }
+}
+
+pub fn build(
+    m: &Model,
+    books: &[String],
+    decision: &Decision,
+    cfg: &OperatorConfig,
+    caps: Capabilities,
+) -> Result<Children, BuildError> {
+    let ns = m.namespace().ok_or(BuildError::MissingNamespace)?;
+    let owner = m.controller_owner_ref(&()).ok_or(BuildError::MissingUid)?;
+    let model = m.name_any();
+    let spec = &m.spec;
+    let name = child_name(&model);
+    let settings = spec.workload.clone().unwrap_or_default();
+    let sa_name = settings.service_account_name.clone().unwrap_or_else(|| name.clone());
+    let service_account = settings.service_account_name.is_none().then(|| ServiceAccount {
+        metadata: meta(m, name.clone(), &owner),
+        automount_service_account_token: Some(true),
+        ..ServiceAccount::default()
+    });
+
+    let candidate_share = spec
+        .rollout
+        .as_ref()
+        .filter(|_| decision.phase == Phase::Progressing)
+        .map(|r| r.candidate.traffic_share.unwrap_or(0.1))
+        .unwrap_or(0.0);
+
+    let deployment = |role: WorkloadRole, version: &str, share: f64, shadow: bool, image: Option<String>| {
+        let mut pod_labels = labels(&model);
+        pod_labels.retain(|k, _| k != "app.kubernetes.io/managed-by");
+        pod_labels.extend(selector_labels(&model, role));
+        let mut settings = settings.clone();
+        if image.is_some() {
+            settings.image = image;
+        }
+        let deployment_name = match role {
+            WorkloadRole::Stable => name.clone(),
+            WorkloadRole::Candidate => candidate_name(&model),
+        };
+        workload::deployment(PodParams {
+            meta: meta(m, deployment_name, &owner),
+            selector: selector_labels(&model, role),
+            pod_labels,
+            replicas: if spec.disabled { 0 } else { 1 },
+            container: "model",
+            image: cfg.workload_image.clone(),
+            pull_policy: cfg.image_pull_policy.clone(),
+            args: model_args(m, books, role, version, share, shadow, cfg),
+            env: vec![plain_env("NFLBET_LOG_FORMAT", "json"), plain_env("RUST_LOG", "info")],
+            settings: &settings,
+            service_account: sa_name.clone(),
+            api_access: true,
+            data_claim: None,
+        })
+    };
+
+    let stable = deployment(WorkloadRole::Stable, &spec.version, 1.0 - candidate_share, false, None);
+    let candidate = spec.rollout.as_ref().filter(|_| decision.run_candidate).map(|r| {
+        let shadow = decision.phase != Phase::Progressing;
+        deployment(WorkloadRole::Candidate, &r.candidate.version, candidate_share, shadow, r.candidate.image.clone())
+    });
+
+    let prometheus_rule = (caps.prometheus_rules && !spec.disabled).then(|| {
+        let mut metadata = meta(m, name.clone(), &owner);
+        metadata.labels.get_or_insert_with(BTreeMap::new).extend(cfg.rule_labels.clone());
+        PrometheusRule { metadata, spec: PrometheusRuleSpec { groups: vec![alerts::rule_group(m, &ns, cfg)] } }
+    });
+
+    Ok(Children {
+        service_account,
+        role: workload::status_role(meta(m, name.clone(), &owner), "models", &model),
+        role_binding: workload::role_binding(meta(m, name.clone(), &owner), &name, &sa_name),
+        stable,
+        candidate,
+        service: workload::metrics_service(meta(m, name.clone(), &owner), instance_labels(&model)),
+        service_monitor: caps
+            .service_monitors
+            .then(|| workload::service_monitor(meta(m, name.clone(), &owner), instance_labels(&model))),
+        prometheus_rule,
+    })
+}
+
+/// The model workload's command line (`src/model_workload/args.rs`).
+pub fn model_args(
+    m: &Model,
+    books: &[String],
+    role: WorkloadRole,
+    version: &str,
+    share: f64,
+    shadow: bool,
+    cfg: &OperatorConfig,
+) -> Vec<String> {
+    let spec = &m.spec;
+    let mut args: Vec<String> = vec!["model".into()];
+    let mut flag = |k: &str, v: String| {
+        args.push(format!("--{k}"));
+        args.push(v);
+    };
+    flag("model", m.name_any());
+    flag("namespace", m.namespace().unwrap_or_default());
+    flag("algorithm", spec.algorithm.as_str().into());
+    flag("version", version.into());
+    flag("role", role.as_str().into());
+    flag("traffic-share", format!("{share}"));
+    if !books.is_empty() {
+        flag("sportsbooks", books.join(","));
+    }
+    flag("markets", spec.markets().iter().map(|m| m.as_str()).collect::<Vec<_>>().join(","));
+    match spec.algorithm {
+        Algorithm::MarketConsensus => {
+            let c = spec.consensus.clone().unwrap_or_default();
+            if !c.reference_books.is_empty() {
+                flag("reference-books", c.reference_books.join(","));
+            }
+            let method = match c.margin_method.unwrap_or(MarginMethod::Shin) {
+                MarginMethod::Proportional => "proportional",
+                MarginMethod::Additive => "additive",
+                MarginMethod::Power => "power",
+                MarginMethod::Shin => "shin",
+            };
+            flag("margin-method", method.into());
+        }
+        Algorithm::Elo => {
+            let e = spec.elo.clone().unwrap_or_default();
+            if let Some(k) = e.k_factor {
+                flag("elo-k-factor", k.to_string());
+            }
+            if let Some(h) = e.home_field_advantage {
+                flag("elo-home-field-advantage", h.to_string());
+            }
+            if let Some(r) = e.season_regression {
+                flag("elo-season-regression", r.to_string());
+            }
+        }
+    }
+    let s = &spec.staking;
+    flag("bankroll", s.bankroll.to_string());
+    flag("kelly-fraction", s.kelly_fraction.to_string());
+    flag("max-stake-per-bet", s.max_stake_per_bet.unwrap_or(0.02).to_string());
+    flag("max-event-exposure", s.max_event_exposure.unwrap_or(0.05).to_string());
+    if let Some(caps) = &s.exposure_caps {
+        for (k, v) in [("cap-team", caps.team), ("cap-market", caps.market), ("cap-book", caps.book)] {
+            if let Some(v) = v {
+                flag(k, v.to_string());
+            }
+        }
+    }
+    flag("value-threshold", s.value_threshold.unwrap_or(0.02).to_string());
+    flag("calibration-window", format_duration(spec.calibration().window));
+    flag("interval", spec.interval.clone().unwrap_or_else(|| "60s".into()));
+    flag("store", spec.store.clone().unwrap_or_else(|| format!("file://{}/snapshots", workload::DATA_DIR)));
+    if let Some(games) = &spec.games {
+        flag("games", games.clone());
+    }
+    flag("listen", format!("0.0.0.0:{}", workload::METRICS_PORT));
+    flag("metrics-namespace", cfg.metrics_namespace.clone());
+    if shadow {
+        args.push("--shadow".into());
+    }
+    args.push("--report-status".into());
+    args
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controller::model::rollout::decide;
+    use crate::model_workload::ModelArgs;
+    use clap::Parser;
+
+    pub fn model(extra: &str) -> Model {
+        let mut m: Model = serde_yaml::from_str(&format!(
+            "apiVersion: betting.nflbet.dev/v1alpha1\nkind: Model\nmetadata: {{name: elo, namespace: betting, uid: u-1, generation: 2}}\nspec:\n  algorithm: elo\n  version: 1.0.0\n  sportsbooks: {{names: [fanduel]}}\n  staking: {{bankroll: 10000, kellyFraction: 0.25, exposureCaps: {{team: 0.1}}}}\n  calibration: {{baselineBrier: 0.22, baselineLogLoss: 0.63}}\n{extra}"
+        ))
+        .unwrap();
+        m.metadata.uid = Some("u-1".into());
+        m
+    }
+
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(subcommand)]
+        cmd: Sub,
+    }
+    #[derive(clap::Subcommand)]
+    enum Sub {
+        Model(ModelArgs),
+    }
+
+    fn parse(args: Vec<String>) -> ModelArgs {
+        let Sub::Model(a) = Wrapper::try_parse_from(std::iter::once("nflbet".to_string()).chain(args)).expect("clap accepts").cmd;
+        a
+    }
+
+    #[test]
+    fn stable_only_without_rollout() {
+        let m = model("");
+        let c = build(&m, &["fanduel".into()], &decide(&m.spec, &Default::default()), &OperatorConfig::default(), Capabilities::ALL).unwrap();
+        assert!(c.candidate.is_none());
+        let args = c.stable.spec.unwrap().template.spec.unwrap().containers[0].args.clone().unwrap();
+        let a = parse(args);
+        assert_eq!((a.role.as_str(), a.version.as_str(), a.traffic_share), ("stable", "1.0.0", 1.0));
+        assert_eq!(a.sportsbooks, ["fanduel"]);
+        assert_eq!(a.cap_team, Some(0.1));
+        assert!(a.report_status && !a.shadow);
+    }
+
+    #[test]
+    fn rollout_splits_the_bankroll_and_shadow_stakes_nothing() {
+        let m = model("  rollout: {candidate: {version: 1.1.0, trafficShare: 0.25}}\n");
+        let c = build(&m, &[], &decide(&m.spec, &Default::default()), &OperatorConfig::default(), Capabilities::ALL).unwrap();
+        let args = |d: &Deployment| parse(d.spec.clone().unwrap().template.spec.unwrap().containers[0].args.clone().unwrap());
+        assert_eq!(args(&c.stable).traffic_share, 0.75);
+        let cand = args(c.candidate.as_ref().unwrap());
+        assert_eq!((cand.role.as_str(), cand.version.as_str(), cand.traffic_share, cand.shadow), ("candidate", "1.1.0", 0.25, false));
+
+        let shadow = model("  rollout: {candidate: {version: 1.1.0, shadow: true}}\n");
+        let c = build(&shadow, &[], &decide(&shadow.spec, &Default::default()), &OperatorConfig::default(), Capabilities::ALL).unwrap();
+        assert_eq!(args(&c.stable).traffic_share, 1.0);
+        assert!(args(c.candidate.as_ref().unwrap()).shadow);
+    }
+
+    #[test]
+    fn roles_have_distinct_selectors_and_disabled_scales_both_to_zero() {
+        let m = model("  disabled: true\n  rollout: {candidate: {version: 1.1.0}}\n");
+        let c = build(&m, &[], &decide(&m.spec, &Default::default()), &OperatorConfig::default(), Capabilities::ALL).unwrap();
+        let sel = |d: &Deployment| d.spec.clone().unwrap().selector.match_labels.unwrap();
+        assert_ne!(sel(&c.stable), sel(c.candidate.as_ref().unwrap()));
+        assert_eq!(c.stable.spec.unwrap().replicas, Some(0));
+        assert!(c.prometheus_rule.is_none());
+    }
+}

@@ -1,0 +1,215 @@
+//! Model controller: read (Sportsbooks, reported calibration) → decide rollout (pure) → build
+//! (pure) → apply → status.
+
+pub mod alerts;
+pub mod build;
+pub mod rollout;
+pub mod status;
+
+use super::apply::{self, ApplyError};
+use super::conditions;
+use super::context::Context;
+use crate::crd::model::{Model, RollbackRecord};
+use crate::crd::Sportsbook;
+use crate::monitoring::{PrometheusRule, ServiceMonitor};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, ListParams};
+use kube::core::DeserializeGuard;
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::ResourceExt;
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const CONTROLLER: &str = "model";
+const RESYNC: Duration = Duration::from_secs(300);
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("the object cannot be read as a Model: {0}")]
+    InvalidObject(String),
+    #[error("invalid Model: {0}")]
+    Build(#[from] build::BuildError),
+    #[error("listing Sportsbooks: {0}")]
+    Sportsbooks(#[source] kube::Error),
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+}
+
+impl Error {
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::InvalidObject(_) => "InvalidObject",
+            Error::Build(_) => "InvalidSpec",
+            Error::Sportsbooks(_) => "ListFailed",
+            Error::Apply(_) => "ApplyFailed",
+        }
+    }
+}
+
+fn key(m: &Model) -> String {
+    format!("model:{}/{}", m.namespace().unwrap_or_default(), m.name_any())
+}
+
+pub async fn reconcile(obj: Arc<DeserializeGuard<Model>>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let _timer = ctx.metrics.start(CONTROLLER);
+    let result = match &obj.0 {
+        Ok(m) => reconcile_model(m, &ctx).await,
+        Err(invalid) => Err(Error::InvalidObject(invalid.error.clone())),
+    };
+    match (&result, &obj.0) {
+        (Ok(_), Ok(m)) => {
+            ctx.metrics.success(CONTROLLER);
+            ctx.backoff.reset(&key(m));
+        }
+        (Ok(_), Err(_)) => ctx.metrics.success(CONTROLLER),
+        (Err(e), _) => ctx.metrics.failure(CONTROLLER, e.metric_label()),
+    }
+    result
+}
+
+/// Names of the Sportsbooks the model prices: the listed names plus those matching the selector.
+async fn resolve_books(ctx: &Context, m: &Model) -> Result<Vec<String>, Error> {
+    let mut books = m.spec.sportsbooks.names.clone();
+    if let Some(sel) = &m.spec.sportsbooks.selector {
+        let api: Api<Sportsbook> = Api::namespaced(ctx.client.clone(), &m.namespace().unwrap_or_default());
+        let labels: Vec<String> = sel.match_labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let list = api.list_metadata(&ListParams::default().labels(&labels.join(","))).await.map_err(Error::Sportsbooks)?;
+        books.extend(list.items.into_iter().map(|o| o.name_any()));
+    }
+    books.sort();
+    books.dedup();
+    Ok(books)
+}
+
+async fn reconcile_model(m: &Model, ctx: &Context) -> Result<Action, Error> {
+    let ns = m.namespace().unwrap_or_default();
+    let model = m.name_any();
+    let caps = ctx.capabilities().await;
+    let previous = m.status.clone().unwrap_or_default();
+    let decision = rollout::decide(&m.spec, &previous);
+
+    if m.spec.suspend {
+        let stable = apply::get::<Deployment>(&ctx.client, &ns, &build::child_name(&model)).await?;
+        let candidate = apply::get::<Deployment>(&ctx.client, &ns, &build::candidate_name(&model)).await?;
+        // While suspended the previous rollout state is reported as it is, not re-decided.
+        let held = rollout::Decision { newly_rolled_back: false, ..decision };
+        let obs = status::Observed { stable: stable.as_ref(), candidate: candidate.as_ref(), caps, apply_error: None };
+        write_status(m, ctx, &held, &obs).await?;
+        return Ok(Action::requeue(RESYNC));
+    }
+
+    let books = resolve_books(ctx, m).await?;
+    let children = build::build(m, &books, &decision, &ctx.config, caps)?;
+    let applied = apply_children(ctx, &ns, &model, children, caps).await;
+
+    if decision.newly_rolled_back
+        && let Some(rb) = &decision.rollback
+    {
+        let note = format!("candidate {} rolled back: {}", rb.candidate_version, rb.reason);
+        ctx.publish(m, EventType::Warning, "RolledBack", "Rollback", note.clone()).await;
+        ctx.notifier.notify_model(m, "ModelRolledBack", &note).await;
+    }
+
+    match applied {
+        Ok((stable, candidate)) => {
+            let obs = status::Observed { stable: Some(&stable), candidate: candidate.as_ref(), caps, apply_error: None };
+            write_status(m, ctx, &decision, &obs).await?;
+            Ok(Action::requeue(RESYNC))
+        }
+        Err(e) => {
+            let obs = status::Observed { caps, apply_error: Some(e.to_string()), ..Default::default() };
+            write_status(m, ctx, &decision, &obs).await?;
+            ctx.publish(m, EventType::Warning, "ReconcileFailed", "Apply", e.to_string()).await;
+            Err(e.into())
+        }
+    }
+}
+
+async fn apply_children(
+    ctx: &Context,
+    ns: &str,
+    model: &str,
+    c: build::Children,
+    caps: crate::monitoring::Capabilities,
+) -> Result<(Deployment, Option<Deployment>), ApplyError> {
+    let client = &ctx.client;
+    if let Some(sa) = &c.service_account {
+        apply::apply(client, sa).await?;
+    }
+    apply::apply(client, &c.role).await?;
+    apply::apply(client, &c.role_binding).await?;
+    apply::apply(client, &c.service).await?;
+    let stable = apply::apply(client, &c.stable).await?;
+    let candidate = match &c.candidate {
+        Some(d) => Some(apply::apply(client, d).await?),
+        None => {
+            apply::delete::<Deployment>(client, ns, &build::candidate_name(model)).await?;
+            None
+        }
+    };
+    if caps.service_monitors {
+        match &c.service_monitor {
+            Some(sm) => drop(apply::apply(client, sm).await?),
+            None => drop(apply::delete::<ServiceMonitor>(client, ns, &build::child_name(model)).await?),
+        }
+    }
+    if caps.prometheus_rules {
+        match &c.prometheus_rule {
+            Some(r) => drop(apply::apply(client, r).await?),
+            None => drop(apply::delete::<PrometheusRule>(client, ns, &build::child_name(model)).await?),
+        }
+    }
+    Ok((stable, candidate))
+}
+
+async fn write_status(m: &Model, ctx: &Context, decision: &rollout::Decision, obs: &status::Observed<'_>) -> Result<(), Error> {
+    let previous = m.status.clone().unwrap_or_default();
+    let desired = status::conditions(m, decision, obs);
+    let merged = conditions::merge(&previous.conditions, &desired, m.metadata.generation, Timestamp::now());
+    let rollback = decision.rollback.clone().map(|rb| RollbackRecord {
+        // Keep the first time; stamp a new rollback now.
+        time: rb.time.or_else(|| previous.rollback.as_ref().and_then(|p| p.time.clone())).or(Some(Time(Timestamp::now()))),
+        ..rb
+    });
+    let candidate_version = obs
+        .candidate
+        .and_then(|_| m.spec.rollout.as_ref())
+        .filter(|_| decision.run_candidate)
+        .map(|r| r.candidate.version.clone());
+    let phase = decision.phase.as_str().to_string();
+    let unchanged = merged == previous.conditions
+        && previous.observed_generation == m.metadata.generation
+        && previous.current_version.as_deref() == Some(m.spec.version.as_str())
+        && previous.candidate_version == candidate_version
+        && previous.rollout_phase.as_deref() == Some(phase.as_str())
+        && previous.rollback == rollback;
+    if unchanged {
+        return Ok(());
+    }
+    // Only the operator's fields: calibration and summary belong to the workloads.
+    let mut status = json!({
+        "observedGeneration": m.metadata.generation,
+        "conditions": merged,
+        "currentVersion": m.spec.version,
+        "rolloutPhase": phase,
+    });
+    if let Some(v) = candidate_version {
+        status["candidateVersion"] = json!(v);
+    }
+    if let Some(rb) = rollback {
+        status["rollback"] = serde_json::to_value(rb).expect("serialisable");
+    }
+    apply::apply_status(&ctx.client, m, status).await?;
+    Ok(())
+}
+
+pub fn error_policy(obj: Arc<DeserializeGuard<Model>>, err: &Error, ctx: Arc<Context>) -> Action {
+    let Ok(m) = &obj.0 else { return Action::await_change() };
+    let delay = ctx.backoff.next(&key(m));
+    tracing::warn!(controller = CONTROLLER, object = %key(m), error = %err, retry_in = ?delay, "reconcile failed");
+    Action::requeue(delay)
+}

@@ -1,0 +1,237 @@
+//! The Model controller on the real control plane (issue 6): workloads and rules, a gradual
+//! rollout, automatic rollback of a drifting candidate, and admission of invalid Models.
+
+mod support;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Event;
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::{Client, ResourceExt};
+use nflbet::crd::Model;
+use nflbet::monitoring::PrometheusRule;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+async fn setup(test: &str) -> (Client, String, Api<Model>) {
+    let client = support::client().await;
+    support::install_nflbet_crds(&client).await;
+    support::install_monitoring_crds(&client).await;
+    let ns = support::namespace(&client, test).await;
+    let models = Api::namespaced(client.clone(), &ns);
+    (client, ns, models)
+}
+
+fn model(name: &str, extra: Value) -> Model {
+    serde_json::from_value(model_json(name, extra)).unwrap()
+}
+
+fn model_json(name: &str, extra: Value) -> Value {
+    let mut spec = json!({
+        "algorithm": "elo",
+        "version": "1.0.0",
+        "sportsbooks": {"names": ["fanduel"]},
+        "staking": {"bankroll": 10000.0, "kellyFraction": 0.25, "exposureCaps": {"team": 0.1}},
+        "calibration": {"baselineBrier": 0.22, "baselineLogLoss": 0.63, "tolerance": 0.01, "minSamples": 50}
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        spec[k] = v.clone();
+    }
+    json!({
+        "apiVersion": "betting.nflbet.dev/v1alpha1", "kind": "Model",
+        "metadata": {"name": name}, "spec": spec
+    })
+}
+
+/// Report calibration the way the model workload does: server-side apply of only
+/// `status.calibration.<role>` with the workload's own field manager.
+async fn report(models: &Api<Model>, name: &str, role: &str, version: &str, brier: f64, log_loss: f64, samples: i64) {
+    let body = json!({
+        "apiVersion": "betting.nflbet.dev/v1alpha1", "kind": "Model",
+        "status": {"calibration": {role: {"version": version, "brier": brier, "logLoss": log_loss, "samples": samples}}}
+    });
+    models
+        .patch_status(name, &PatchParams::apply(&format!("nflbet-model-{role}")).force(), &Patch::Apply(body))
+        .await
+        .expect("workload-style status report");
+}
+
+fn args(d: &Deployment) -> Vec<String> {
+    d.spec.clone().unwrap().template.spec.unwrap().containers[0].args.clone().unwrap()
+}
+
+fn flag(args: &[String], name: &str) -> Option<String> {
+    args.windows(2).find(|w| w[0] == name).map(|w| w[1].clone())
+}
+
+#[tokio::test]
+async fn model_becomes_workload_and_rules_and_is_ready() {
+    let (client, ns, models) = setup("model-apply").await;
+    let _op = support::start_operator(&client, &ns).await;
+    models.create(&PostParams::default(), &model("elo", json!({}))).await.unwrap();
+
+    let m = support::wait_condition(&models, "elo", "Ready", "True", Some("Succeeded")).await;
+    let st = m.status.unwrap();
+    assert_eq!(st.current_version.as_deref(), Some("1.0.0"));
+    assert_eq!(st.rollout_phase.as_deref(), Some("Stable"));
+    assert!(st.candidate_version.is_none());
+
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    let stable = deployments.get("nflbet-model-elo").await.unwrap();
+    let a = args(&stable);
+    assert_eq!(a[0], "model");
+    assert_eq!(flag(&a, "--role").as_deref(), Some("stable"));
+    assert_eq!(flag(&a, "--sportsbooks").as_deref(), Some("fanduel"));
+    assert!(deployments.get_opt("nflbet-model-elo-candidate").await.unwrap().is_none());
+
+    let rules: Api<PrometheusRule> = Api::namespaced(client.clone(), &ns);
+    let rule = rules.get("nflbet-model-elo").await.unwrap();
+    let names: Vec<&str> = rule.spec.groups[0].rules.iter().map(|r| r.alert.as_str()).collect();
+    for alert in ["NflbetModelBrierDrift", "NflbetModelLogLossDrift", "NflbetModelExposureAboveCap", "NflbetModelKellyStakeAboveCap", "NflbetModelDown"] {
+        assert!(names.contains(&alert), "{alert} missing from {names:?}");
+    }
+
+    // Drift condition follows what the stable workload reports.
+    report(&models, "elo", "stable", "1.0.0", 0.245, 0.66, 120).await;
+    let m = support::wait_condition(&models, "elo", "CalibrationDrift", "True", Some("BrierAboveBaseline")).await;
+    assert!(m.status.unwrap().calibration.unwrap().stable.is_some(), "the operator keeps the workload's calibration");
+}
+
+#[tokio::test]
+async fn drifting_candidate_is_rolled_back_and_rearmed_by_a_new_version() {
+    let (client, ns, models) = setup("model-rollback").await;
+    let _op = support::start_operator(&client, &ns).await;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    models
+        .create(&PostParams::default(), &model("elo", json!({"rollout": {"candidate": {"version": "1.1.0", "trafficShare": 0.2}}})))
+        .await
+        .unwrap();
+
+    support::wait_condition(&models, "elo", "Ready", "True", Some("Succeeded")).await;
+    let m = models.get("elo").await.unwrap();
+    assert_eq!(m.status.as_ref().unwrap().rollout_phase.as_deref(), Some("Progressing"));
+    assert_eq!(m.status.as_ref().unwrap().candidate_version.as_deref(), Some("1.1.0"));
+    let candidate = deployments.get("nflbet-model-elo-candidate").await.unwrap();
+    assert_eq!(flag(&args(&candidate), "--traffic-share").as_deref(), Some("0.2"));
+    assert_eq!(flag(&args(&deployments.get("nflbet-model-elo").await.unwrap()), "--traffic-share").as_deref(), Some("0.8"));
+
+    // Both workloads report; the candidate is clearly worse than the stable version.
+    report(&models, "elo", "stable", "1.0.0", 0.205, 0.60, 200).await;
+    report(&models, "elo", "candidate", "1.1.0", 0.240, 0.67, 150).await;
+
+    let m = support::wait_condition(&models, "elo", "RolledBack", "True", Some("CalibrationWorse")).await;
+    let st = m.status.clone().unwrap();
+    assert_eq!(st.rollout_phase.as_deref(), Some("RolledBack"));
+    let rb = st.rollback.expect("rollback recorded");
+    assert_eq!(rb.candidate_version, "1.1.0");
+    assert!(rb.reason.contains("Brier score 0.2400 is worse than stable 1.0.0 (0.2050)"), "{}", rb.reason);
+    assert!(rb.time.is_some());
+    support::wait_for("candidate Deployment removed", Duration::from_secs(60), || async {
+        match deployments.get_opt("nflbet-model-elo-candidate").await.map_err(|e| e.to_string())? {
+            None => Ok(()),
+            Some(_) => Err("still there".into()),
+        }
+    })
+    .await;
+    let stable = deployments.get("nflbet-model-elo").await.unwrap();
+    assert_eq!(stable.spec.as_ref().unwrap().replicas, Some(1), "stable keeps serving");
+    assert_eq!(flag(&args(&stable), "--traffic-share").as_deref(), Some("1"), "stable takes the whole bankroll back");
+
+    let events: Api<Event> = Api::namespaced(client.clone(), &ns);
+    support::wait_for("RolledBack event", Duration::from_secs(30), || async {
+        let l = events.list(&ListParams::default()).await.map_err(|e| e.to_string())?;
+        l.items.iter().any(|e| e.reason.as_deref() == Some("RolledBack")).then_some(()).ok_or_else(|| "no event".to_string())
+    })
+    .await;
+
+    // The rollback holds across reconciles until a person changes the candidate version.
+    models
+        .patch("elo", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"annotations": {"nudge": "1"}}})))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(deployments.get_opt("nflbet-model-elo-candidate").await.unwrap().is_none());
+
+    models
+        .patch("elo", &PatchParams::default(), &Patch::Merge(json!({"spec": {"rollout": {"candidate": {"version": "1.1.1"}}}})))
+        .await
+        .unwrap();
+    let m = support::wait_condition(&models, "elo", "RolledBack", "False", Some("NoRollback")).await;
+    assert_eq!(m.status.as_ref().unwrap().rollout_phase.as_deref(), Some("Progressing"));
+    assert!(m.status.unwrap().rollback.is_none(), "a new candidate version re-arms the rollout");
+    let candidate = deployments.get("nflbet-model-elo-candidate").await.unwrap();
+    assert_eq!(flag(&args(&candidate), "--version").as_deref(), Some("1.1.1"));
+}
+
+#[tokio::test]
+async fn invalid_models_are_refused_with_clear_messages() {
+    let (client, ns, _) = setup("model-admission").await;
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), &ns, &kube::core::ApiResource::erase::<Model>(&()));
+    let obj = |name: &str, extra: Value| -> DynamicObject {
+        serde_json::from_value(model_json(name, extra)).unwrap()
+    };
+    api.create(&PostParams::default(), &obj("valid", json!({}))).await.expect("base Model is valid");
+
+    let cases: Vec<(Value, &str)> = vec![
+        (json!({"staking": {"bankroll": 1000.0, "kellyFraction": 1.5}}), "staking.kellyFraction must be in (0, 1]"),
+        (json!({"staking": {"bankroll": -5.0, "kellyFraction": 0.5}}), "staking.bankroll must be positive"),
+        (json!({"staking": {"bankroll": 1000.0, "kellyFraction": 0.5, "exposureCaps": {"team": 0.0}}}), "exposureCaps.team must be in (0, 1]"),
+        (json!({"staking": {"bankroll": 1000.0, "kellyFraction": 0.5, "maxStakePerBet": 0.2, "maxEventExposure": 0.1}}), "staking.maxStakePerBet cannot exceed staking.maxEventExposure"),
+        (json!({"calibration": {"baselineBrier": 0.3}}), "calibration.baselineBrier must be in (0, 0.25)"),
+        (json!({"calibration": {"minSamples": 3}}), "spec.calibration.minSamples"),
+        (json!({"rollout": {"candidate": {"version": "1.0.0"}}}), "rollout.candidate.version must differ from spec.version"),
+        (json!({"rollout": {"candidate": {"version": "1.1.0", "shadow": true, "trafficShare": 0.5}}}), "a shadow candidate takes no traffic"),
+        (json!({"sportsbooks": {}}), "spec.sportsbooks needs names or a selector"),
+        (json!({"algorithm": "magic"}), r#"Unsupported value: "magic""#),
+        (json!({"version": "latest"}), "spec.version"),
+    ];
+    let mut failures = Vec::new();
+    for (i, (extra, expected)) in cases.into_iter().enumerate() {
+        match api.create(&PostParams::default(), &obj(&format!("case-{i}"), extra.clone())).await {
+            Ok(_) => failures.push(format!("{extra}: accepted")),
+            Err(kube::Error::Api(s)) if s.code == 422 && s.message.contains(expected) => {}
+            Err(e) => failures.push(format!("{extra}: expected 422 mentioning {expected:?}, got {e}")),
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[tokio::test]
+async fn sportsbooks_selected_by_label_are_priced() {
+    let (client, ns, models) = setup("model-selector").await;
+    let _op = support::start_operator(&client, &ns).await;
+    let books: Api<nflbet::crd::Sportsbook> = Api::namespaced(client.clone(), &ns);
+    for (name, tier) in [("fanduel", "sharp"), ("draftkings", "sharp"), ("local", "retail")] {
+        let sb: nflbet::crd::Sportsbook = serde_json::from_value(json!({
+            "apiVersion": "betting.nflbet.dev/v1alpha1", "kind": "Sportsbook",
+            "metadata": {"name": name, "labels": {"tier": tier}},
+            "spec": {"provider": "genericJson", "endpoint": "http://127.0.0.1:9/feed", "markets": [{"name": "moneyline"}], "disabled": true}
+        }))
+        .unwrap();
+        books.create(&PostParams::default(), &sb).await.unwrap();
+    }
+    models
+        .create(&PostParams::default(), &model("consensus", json!({"algorithm": "marketConsensus", "sportsbooks": {"selector": {"matchLabels": {"tier": "sharp"}}}})))
+        .await
+        .unwrap();
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    support::wait_for("model prices the selected books", Duration::from_secs(60), || async {
+        let d = deployments.get_opt("nflbet-model-consensus").await.map_err(|e| e.to_string())?.ok_or("no deployment")?;
+        let books = flag(&args(&d), "--sportsbooks");
+        if books.as_deref() == Some("draftkings,fanduel") { Ok(()) } else { Err(format!("{books:?}")) }
+    })
+    .await;
+    // A new matching book is picked up through the Sportsbook watch.
+    books
+        .patch("local", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {"tier": "sharp"}}})))
+        .await
+        .unwrap();
+    support::wait_for("relabelled book priced too", Duration::from_secs(60), || async {
+        let d = deployments.get("nflbet-model-consensus").await.map_err(|e| e.to_string())?;
+        let books = flag(&args(&d), "--sportsbooks");
+        if books.as_deref() == Some("draftkings,fanduel,local") { Ok(()) } else { Err(format!("{books:?}")) }
+    })
+    .await;
+    let m = models.get("consensus").await.unwrap();
+    assert_eq!(m.name_any(), "consensus");
+}
