@@ -40,8 +40,7 @@ pub enum Command {
     Replay(crate::replay::ReplayArgs),
     /// Run a pricing model workload: price the latest snapshots, size stakes, export metrics,
     /// store recommendations and report calibration into the Model's status.
-    /// (`--version` here is the model's version, the operator's contract, so the subcommand
-    /// has no version flag of its own.)
+    // `--version` is the model's version (the operator's contract): no version flag of its own.
     #[command(disable_version_flag = true)]
     Model(crate::model_workload::ModelArgs),
     /// Show every Sportsbook, Model and AlertRoute with its health: Ready, stopped or
