@@ -93,9 +93,13 @@ pub fn validate_sources(sources: &[input::Source], strict: bool) -> Report {
             }
         }
     }
-    // Stable order: by file and document as read, then errors before warnings before notes.
+    // Stable order whatever the map order of the JSON values: by file and document as read,
+    // then errors before warnings before notes, then by field path.
     let order: Vec<&str> = sources.iter().map(|s| s.label.as_str()).collect();
-    findings.sort_by_key(|f| (order.iter().position(|l| *l == f.location.file), f.location.document, f.level));
+    findings.sort_by(|a, b| {
+        let key = |f: &Finding| (order.iter().position(|l| *l == f.location.file), f.location.document, f.level);
+        key(a).cmp(&key(b)).then_with(|| a.field.cmp(&b.field))
+    });
     let errors = findings.iter().filter(|f| f.level == Level::Error).count();
     let warnings = findings.iter().filter(|f| f.level == Level::Warning).count();
     Report {
