@@ -30,8 +30,14 @@ pub fn run(args: &CrdsArgs) -> anyhow::Result<()> {
         write_chart_templates(dir)?;
     }
     if args.dir.is_none() && args.chart_dir.is_none() {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
         for (_, crd) in crate::crd::all() {
-            print!("---\n{}", crate::crd::to_yaml(&crd));
+            match write!(out, "---\n{}", crate::crd::to_yaml(&crd)) {
+                // `nflbet crds | head` is not an error.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+                r => r?,
+            }
         }
     }
     Ok(())
