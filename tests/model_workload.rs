@@ -1,0 +1,532 @@
+//! The model workload in-process: its `/metrics` endpoint on 127.0.0.1 scraped for the families
+//! the operator's alerts rely on, and calibration settled on real games of the 2023 season
+//! (`../shared/data/nfl_games.csv`) against an independent computation.
+
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use clap::Parser;
+use nflbet::crd::sportsbook::Market;
+use nflbet::domain::games::{Game, load_games};
+use nflbet::feed::quote::{Event, Quote, Selection};
+use nflbet::feed::snapshot::{S3Options, Snapshot, SnapshotStore};
+use nflbet::model_workload::{ModelArgs, ModelConfig, Workload};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    args: ModelArgs,
+}
+
+fn config(extra: &[&str]) -> ModelConfig {
+    let mut argv = vec!["model", "--algorithm", "marketConsensus"];
+    if !extra.contains(&"--version") {
+        argv.extend(["--version", "1.0.0"]);
+    }
+    argv.extend(["--bankroll", "10000", "--kelly-fraction", "0.25"]);
+    argv.extend([
+        "--reference-books",
+        "pinnacle",
+        "--margin-method",
+        "proportional",
+    ]);
+    argv.extend(["--listen", "127.0.0.1:0", "--interval", "1h"]);
+    argv.extend(extra);
+    ModelConfig::from_args(&Cli::parse_from(argv).args).unwrap()
+}
+
+fn quote(
+    event: &Event,
+    book: &str,
+    market: Market,
+    sel: Selection,
+    line: Option<f64>,
+    american: i32,
+    at: DateTime<Utc>,
+) -> Quote {
+    let decimal = if american > 0 {
+        1.0 + american as f64 / 100.0
+    } else {
+        1.0 + 100.0 / (-american) as f64
+    };
+    Quote {
+        event_id: event.id.clone(),
+        game_id: event.game_id.clone(),
+        book: book.into(),
+        market,
+        selection: sel,
+        line,
+        american,
+        decimal,
+        observed_at: at,
+    }
+}
+
+async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).await.unwrap();
+    let code = buf
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = buf
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (code, body)
+}
+
+/// Samples of `family` whose labels include every `k="v"` of `labels`.
+fn samples(text: &str, family: &str, labels: &[(&str, &str)]) -> Vec<f64> {
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{family}{{")) || l.starts_with(&format!("{family} ")))
+        .filter(|l| {
+            labels
+                .iter()
+                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_endpoint_exports_the_alerting_families() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", dir.path().display());
+    let store = SnapshotStore::open(&url, &S3Options::default()).unwrap();
+    let now = Utc::now();
+    let event = Event::new(
+        "e-bal-kc",
+        "Kansas City Chiefs",
+        "Baltimore Ravens",
+        Some(now + Duration::days(3)),
+    );
+    let label = event.game_id.clone().unwrap_or_else(|| event.id.clone());
+    let team = |t: &str| Selection::Team(t.into());
+    let at = now - Duration::minutes(1);
+    let mut snap = Snapshot::new("odds-feed", "theOddsApi", at);
+    snap.events = vec![event.clone()];
+    snap.quotes = vec![
+        quote(
+            &event,
+            "pinnacle",
+            Market::Moneyline,
+            team("KC"),
+            None,
+            -150,
+            at,
+        ),
+        quote(
+            &event,
+            "pinnacle",
+            Market::Moneyline,
+            team("BAL"),
+            None,
+            130,
+            at,
+        ),
+        quote(
+            &event,
+            "pinnacle",
+            Market::Total,
+            Selection::Over,
+            Some(46.5),
+            -105,
+            at,
+        ),
+        quote(
+            &event,
+            "pinnacle",
+            Market::Total,
+            Selection::Under,
+            Some(46.5),
+            -115,
+            at,
+        ),
+        quote(
+            &event,
+            "fanduel",
+            Market::Moneyline,
+            team("BAL"),
+            None,
+            160,
+            at,
+        ),
+        quote(
+            &event,
+            "fanduel",
+            Market::Total,
+            Selection::Under,
+            Some(46.5),
+            120,
+            at,
+        ),
+    ];
+    store.write(&snap).await.unwrap();
+
+    let cfg = config(&[
+        "--model",
+        "edge-model",
+        "--sportsbooks",
+        "odds-feed,missing-feed",
+        "--store",
+        &url,
+    ]);
+    let workload = Workload::new(cfg).unwrap();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let running = nflbet::model_workload::start(workload, None, cancel.clone())
+        .await
+        .unwrap();
+    let addr = running.addr;
+    assert!(addr.ip().is_loopback());
+    let mut ready = false;
+    for _ in 0..100 {
+        if get(addr, "/readyz").await.0 == 200 {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(ready, "/readyz never answered 200");
+    assert_eq!(get(addr, "/healthz").await.0, 200);
+    let (code, text) = get(addr, "/metrics").await;
+    assert_eq!(code, 200);
+
+    let base = [("model", "edge-model"), ("role", "stable")];
+    let edge = |sel: &str, book: &str, market: &str, which: &str| {
+        let mut l = base.to_vec();
+        l.extend([
+            ("market", market),
+            ("event", label.as_str()),
+            ("selection", sel),
+            ("book", book),
+            ("which", which),
+        ]);
+        samples(&text, "nflreadpy_model_edge", &l)
+    };
+    let p = (100.0 / 230.0) / (150.0 / 250.0 + 100.0 / 230.0);
+    let ev = edge("BAL", "fanduel", "moneyline", "ev");
+    assert_eq!(ev.len(), 1, "{text}");
+    assert!((ev[0] - (p * 2.6 - 1.0)).abs() < 1e-9);
+    let kelly = edge("BAL", "fanduel", "moneyline", "kelly");
+    let quarter = 0.25 * (1.6 * p - (1.0 - p)) / 1.6;
+    assert!((kelly[0] - quarter).abs() < 1e-9);
+    assert_eq!(
+        edge("under", "fanduel", "total", "ev").len(),
+        1,
+        "totals are priced too"
+    );
+    assert!(
+        edge("KC", "pinnacle", "moneyline", "ev").is_empty(),
+        "reference book"
+    );
+
+    // Exposure: the moneyline bet on BAL and the total (both teams) at fanduel.
+    let exposure = samples(
+        &text,
+        "nflreadpy_portfolio_exposure",
+        &[
+            ("model", "edge-model"),
+            ("team", "BAL"),
+            ("market", "moneyline"),
+            ("book", "fanduel"),
+        ],
+    );
+    assert_eq!(exposure.len(), 1, "{text}");
+    assert!((exposure[0] - quarter * 10_000.0).abs() < 1e-6);
+    let total_kc = samples(
+        &text,
+        "nflreadpy_portfolio_exposure",
+        &[("team", "KC"), ("market", "total")],
+    );
+    let total_bal = samples(
+        &text,
+        "nflreadpy_portfolio_exposure",
+        &[("team", "BAL"), ("market", "total")],
+    );
+    assert_eq!(total_kc, total_bal, "a total counts against both teams");
+    assert!(total_kc[0] > 0.0);
+    let stake = samples(
+        &text,
+        "nflreadpy_portfolio_stake",
+        &[("market", "total"), ("book", "fanduel")],
+    );
+    assert_eq!(stake, total_kc, "…and once in the stake family");
+    assert_eq!(
+        samples(&text, "nflreadpy_portfolio_cap", &[("dimension", "bet")]),
+        vec![200.0]
+    );
+
+    // Calibration on a fresh store: zero samples, and no invented scores.
+    let cal = [
+        ("model", "edge-model"),
+        ("version", "1.0.0"),
+        ("role", "stable"),
+    ];
+    assert_eq!(
+        samples(&text, "nflreadpy_model_calibration_samples", &cal),
+        vec![0.0],
+        "{text}"
+    );
+    assert!(
+        samples(&text, "nflreadpy_model_brier_score", &[]).is_empty(),
+        "{text}"
+    );
+    assert!(samples(&text, "nflreadpy_model_log_loss", &[]).is_empty());
+
+    let last = samples(&text, "nflreadpy_model_last_run_timestamp_seconds", &base);
+    assert!((last[0] - now.timestamp() as f64).abs() < 60.0);
+    assert_eq!(
+        samples(&text, "nflreadpy_model_markets_priced", &base),
+        vec![2.0],
+        "moneyline and one total line"
+    );
+    for t in [
+        "snapshot",
+        "games",
+        "pricing",
+        "staking",
+        "store",
+        "calibration",
+    ] {
+        let mut l = base.to_vec();
+        l.push(("error_type", t));
+        assert_eq!(
+            samples(&text, "nflreadpy_model_run_errors_total", &l),
+            vec![0.0],
+            "{t}"
+        );
+    }
+    running.shutdown().await;
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "server stopped"
+    );
+}
+
+fn games() -> Vec<Game> {
+    let shared = std::env::var_os("NFLBET_SHARED_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"));
+    load_games(&shared.join("data/nfl_games.csv")).expect("the shared nflverse games file")
+}
+
+/// Independent implied probability of an American price.
+fn implied(a: i32) -> f64 {
+    let a = f64::from(a);
+    if a < 0.0 {
+        -a / (-a + 100.0)
+    } else {
+        100.0 / (a + 100.0)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calibration_settles_stored_predictions_of_a_past_season() {
+    let games = games();
+    // Weeks 1-4 of 2023 with both closing moneylines: priced by the workload the day before
+    // each week opens, then settled after week 4.
+    let slate: Vec<&Game> = games
+        .iter()
+        .filter(|g| {
+            g.season == 2023
+                && (1..=4).contains(&g.week)
+                && g.home_moneyline.is_some()
+                && g.away_moneyline.is_some()
+        })
+        .collect();
+    assert!(slate.len() > 50, "{}", slate.len());
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", dir.path().display());
+    let store = SnapshotStore::open(&url, &S3Options::default()).unwrap();
+    let cfg = config(&[
+        "--model",
+        "cal-model",
+        "--sportsbooks",
+        "closing",
+        "--store",
+        &url,
+        "--calibration-window",
+        "1500h",
+        "--snapshot-max-age",
+        "1h",
+    ]);
+    let mut workload = Workload::new(cfg).unwrap().with_games(games.clone());
+
+    let mut weeks: BTreeMap<u8, Vec<&Game>> = BTreeMap::new();
+    for g in &slate {
+        weeks.entry(g.week).or_default().push(g);
+    }
+    for (_, week) in &weeks {
+        let first: NaiveDate = week.iter().map(|g| g.gameday).min().unwrap();
+        let polled = (first - Duration::days(1))
+            .and_hms_opt(12, 0, 0)
+            .unwrap()
+            .and_utc();
+        let mut snap = Snapshot::new("closing", "genericJson", polled);
+        for g in week {
+            let kickoff = g.gameday.and_hms_opt(17, 0, 0).unwrap().and_utc();
+            let event = Event {
+                id: format!("desk-{}", g.game_id),
+                game_id: Some(g.game_id.clone()),
+                season: Some(i32::from(g.season)),
+                week: Some(u32::from(g.week)),
+                home: Some(g.home_team.clone()),
+                away: Some(g.away_team.clone()),
+                home_name: g.home_team.clone(),
+                away_name: g.away_team.clone(),
+                kickoff: Some(kickoff),
+            };
+            let (h, a) = (g.home_moneyline.unwrap(), g.away_moneyline.unwrap());
+            snap.quotes.push(quote(
+                &event,
+                "pinnacle",
+                Market::Moneyline,
+                Selection::Team(g.home_team.clone()),
+                None,
+                h,
+                polled,
+            ));
+            snap.quotes.push(quote(
+                &event,
+                "pinnacle",
+                Market::Moneyline,
+                Selection::Team(g.away_team.clone()),
+                None,
+                a,
+                polled,
+            ));
+            snap.events.push(event);
+        }
+        store.write(&snap).await.unwrap();
+        let report = workload.run_at(polled + Duration::minutes(1)).await;
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+        assert_eq!(report.events.len(), week.len());
+        assert!(report.record_key.is_some());
+    }
+
+    // A run after kickoff must not count: price week 1 again after it was played.
+    let week1 = &weeks[&1];
+    let late = week1
+        .iter()
+        .map(|g| g.gameday)
+        .max()
+        .unwrap()
+        .and_hms_opt(23, 0, 0)
+        .unwrap()
+        .and_utc()
+        + Duration::days(1);
+    let mut snap = Snapshot::new("closing", "genericJson", late);
+    for g in week1 {
+        let event = Event {
+            id: format!("desk-{}", g.game_id),
+            game_id: Some(g.game_id.clone()),
+            season: Some(2023),
+            week: Some(1),
+            home: Some(g.home_team.clone()),
+            away: Some(g.away_team.clone()),
+            home_name: g.home_team.clone(),
+            away_name: g.away_team.clone(),
+            kickoff: None,
+        };
+        // Prices that "know" the result: a scoring leak if they were counted.
+        let home_won = g.home_score > g.away_score;
+        let (h, a) = if home_won {
+            (-5000, 2000)
+        } else {
+            (2000, -5000)
+        };
+        snap.quotes.push(quote(
+            &event,
+            "pinnacle",
+            Market::Moneyline,
+            Selection::Team(g.home_team.clone()),
+            None,
+            h,
+            late,
+        ));
+        snap.quotes.push(quote(
+            &event,
+            "pinnacle",
+            Market::Moneyline,
+            Selection::Team(g.away_team.clone()),
+            None,
+            a,
+            late,
+        ));
+        snap.events.push(event);
+    }
+    store.write(&snap).await.unwrap();
+    workload.run_at(late + Duration::minutes(1)).await;
+
+    let settle_at = Utc.with_ymd_and_hms(2023, 10, 20, 12, 0, 0).unwrap();
+    let scores = workload.calibrate_at(settle_at).await;
+
+    // Independent computation: proportional margin removal of the closing moneylines, one
+    // forecast per game, ties excluded.
+    let (mut n, mut pushes, mut brier, mut log_loss) = (0u64, 0u64, 0.0, 0.0);
+    for g in &slate {
+        let (hs, as_) = (g.home_score.unwrap(), g.away_score.unwrap());
+        if hs == as_ {
+            pushes += 1;
+            continue;
+        }
+        let (ih, ia) = (
+            implied(g.home_moneyline.unwrap()),
+            implied(g.away_moneyline.unwrap()),
+        );
+        let p = ih / (ih + ia);
+        let y = if hs > as_ { 1.0 } else { 0.0 };
+        n += 1;
+        brier += (p - y) * (p - y);
+        log_loss -= y * p.ln() + (1.0 - y) * (1.0 - p).ln();
+    }
+    assert_eq!((scores.samples, scores.pushes), (n, pushes));
+    let (brier, log_loss) = (brier / n as f64, log_loss / n as f64);
+    assert!(
+        (scores.brier.unwrap() - brier).abs() < 1e-12,
+        "{:?} vs {brier}",
+        scores.brier
+    );
+    assert!((scores.log_loss.unwrap() - log_loss).abs() < 1e-12);
+    assert!(
+        brier > 0.15 && brier < 0.26,
+        "a market-like Brier score: {brier}"
+    );
+
+    let text = workload.metrics().render();
+    let cal = [
+        ("model", "cal-model"),
+        ("version", "1.0.0"),
+        ("role", "stable"),
+    ];
+    assert_eq!(
+        samples(&text, "nflreadpy_model_calibration_samples", &cal),
+        vec![n as f64]
+    );
+    let exported = samples(&text, "nflreadpy_model_brier_score", &cal);
+    assert!((exported[0] - brier).abs() < 1e-12);
+
+    // Another version of the model has no predictions yet: absent, not borrowed.
+    let cfg = config(&[
+        "--model",
+        "cal-model",
+        "--version",
+        "2.0.0",
+        "--sportsbooks",
+        "closing",
+        "--store",
+        &url,
+        "--calibration-window",
+        "1500h",
+    ]);
+    let mut other = Workload::new(cfg).unwrap().with_games(games);
+    let none = other.calibrate_at(settle_at).await;
+    assert_eq!((none.samples, none.brier), (0, None));
+}
