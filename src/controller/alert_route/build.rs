@@ -38,8 +38,12 @@ pub fn severity_regex(min: Severity) -> String {
         .join("|")
 }
 
+/// Sorted, so reordering a list in git does not change the generated object.
 fn regex_of_names(names: &[String]) -> String {
-    names.iter().map(|n| regex_escape(n)).collect::<Vec<_>>().join("|")
+    let mut names: Vec<String> = names.iter().map(|n| regex_escape(n)).collect();
+    names.sort();
+    names.dedup();
+    names.join("|")
 }
 
 /// Escape regex metacharacters (names are DNS labels, but a dot is still a metacharacter).
@@ -168,7 +172,7 @@ mod tests {
         assert_eq!(r.receiver, DROP);
         assert_eq!(r.matchers[0].value, "critical");
         assert_eq!(r.routes.len(), 2);
-        assert_eq!(r.routes[0].matchers[0].value, r"fanduel|draft\.kings");
+        assert_eq!(r.routes[0].matchers[0].value, r"draft\.kings|fanduel");
         assert_eq!(r.routes[1].matchers[0].name, "model");
         assert!(amc.spec.receivers.iter().any(|r| r.name == DROP && r.pagerduty_configs.is_empty() && r.slack_configs.is_empty()));
     }
