@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what the tests need beyond Rust and Go, from Debian's packages:
 #   promtool / amtool (prometheus, prometheus-alertmanager) check generated rules and routing;
-#   openssl and curl are used by hack/testenv/testenv.sh; python3 picks free ports.
+#   lua5.4 runs the Argo CD health check; openssl and curl are used by hack/testenv/testenv.sh;
+#   python3 picks free ports.
 # Idempotent: does nothing when everything is present.
 set -euo pipefail
 need=()
@@ -10,6 +11,8 @@ command -v amtool >/dev/null || need+=(prometheus-alertmanager)
 command -v openssl >/dev/null || need+=(openssl)
 command -v curl >/dev/null || need+=(curl)
 command -v python3 >/dev/null || need+=(python3)
+# Argo CD health checks are Lua; the chart tests run deploy/argocd/health.lua for real.
+command -v lua5.4 >/dev/null || need+=(lua5.4)
 if ((${#need[@]})); then
   echo "[install-deps] apt-get install ${need[*]}" >&2
   SUDO=""; [[ $(id -u) -eq 0 ]] || SUDO=sudo
@@ -17,5 +20,5 @@ if ((${#need[@]})); then
   # The packages' services must not start here: they are only used as command-line tools.
   DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-command -v promtool >/dev/null && command -v amtool >/dev/null
+command -v promtool >/dev/null && command -v amtool >/dev/null && command -v lua5.4 >/dev/null
 echo "[install-deps] promtool $(promtool --version 2>&1 | head -1 | awk '{print $3}'), amtool present" >&2
