@@ -65,8 +65,8 @@ pub enum ConnectError {
     Config(String),
     #[error("cannot create a client for {server}: {source}")]
     Client { server: String, source: kube::Error },
-    #[error("cannot reach the cluster at {server}: {source}")]
-    Unreachable { server: String, source: kube::Error },
+    #[error("cannot reach the cluster at {server}: {reason}")]
+    Unreachable { server: String, reason: String },
 }
 
 /// A connected client: checked with a version request, so "no cluster" is reported once, here.
@@ -98,10 +98,41 @@ pub async fn connect(args: &ClusterArgs) -> Result<Cluster, ConnectError> {
     } else {
         Scope::Namespace(args.namespace.clone().unwrap_or_else(|| config.default_namespace.clone()))
     };
+    if config.proxy_url.is_none() {
+        probe_tcp(&config.cluster_url).await.map_err(|reason| ConnectError::Unreachable { server: server.clone(), reason })?;
+    }
     let client = Client::try_from(config).map_err(|source| ConnectError::Client { server: server.clone(), source })?;
     client
         .apiserver_version()
         .await
-        .map_err(|source| ConnectError::Unreachable { server: server.clone(), source })?;
+        .map_err(|e| ConnectError::Unreachable { server: server.clone(), reason: chain(&e) })?;
     Ok(Cluster { client, scope, server })
+}
+
+/// Open (and drop) a TCP connection to the API server first: a closed port is then reported
+/// plainly, without the client's own error logs, and within the connect timeout.
+async fn probe_tcp(url: &axum::http::Uri) -> Result<(), String> {
+    let Some(host) = url.host() else { return Ok(()) };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port = url.port_u16().unwrap_or(if url.scheme_str() == Some("http") { 80 } else { 443 });
+    match tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect((host, port))).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("no answer within 5s".into()),
+    }
+}
+
+/// An error with its causes, `a: b: c`, so "client error (Connect)" says what really failed.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cur = s.source();
+    }
+    out
 }

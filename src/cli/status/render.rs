@@ -149,6 +149,8 @@ pub fn render(report: &StatusReport, style: &Style) -> String {
             out.push_str(title);
             out.push('\n');
             for line in t.to_string().lines() {
+                // The borderless preset still pads the first column on the left.
+                let line = line.strip_prefix(' ').unwrap_or(line);
                 out.push_str(line.trim_end());
                 out.push('\n');
             }
