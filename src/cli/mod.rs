@@ -43,19 +43,27 @@ pub enum Command {
     // `--version` is the model's version (the operator's contract): no version flag of its own.
     #[command(disable_version_flag = true)]
     Model(crate::model_workload::ModelArgs),
-    /// Show every Sportsbook, Model and AlertRoute with its health: Ready, stopped or
-    /// suspended, age of the last odds snapshot, recent errors, top edge and stake. Exits 1
+    /// Show the health of every Sportsbook, Model and AlertRoute
+    ///
+    /// For each resource: Ready, stopped or suspended, age of the last odds snapshot, recent
+    /// ingestion errors, a model's top edge, total stake, calibration and rollout phase. Exits 1
     /// when something is unhealthy, so scripts and cron jobs can act on it.
     Status(status::StatusArgs),
-    /// Check Sportsbook, Model and AlertRoute manifests offline, before they reach a cluster:
-    /// the CRD schemas, the same CEL rules the API server runs, and checks across the set.
-    /// For pre-commit hooks and GitOps CI.
+    /// Check manifests offline, for pre-commit hooks and GitOps CI
+    ///
+    /// Checks Sportsbook, Model and AlertRoute manifests before they reach a cluster: against
+    /// the CRD schemas, the same CEL rules the API server runs, and across the set (duplicate
+    /// names, references to books and models that are not there, alert routes that can never
+    /// match). No cluster needed.
     #[command(name = "validate-config")]
     ValidateConfig(validate::ValidateArgs),
-    /// Serve the operations guide's metric families (nflreadpy_*) from the resources' statuses
-    /// on one /metrics endpoint, for setups that scrape a single target.
+    /// Serve the guide's nflreadpy_* metrics from resource statuses on one endpoint
+    ///
+    /// For setups that scrape a single target: watches Sportsbooks, Models and AlertRoutes and
+    /// serves snapshot freshness, ingestion failures, edges, exposure, calibration and
+    /// conditions on /metrics, plus /healthz and /readyz.
     Telemetry(telemetry::TelemetryArgs),
-    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
     Completions(completions::CompletionsArgs),
 }
 

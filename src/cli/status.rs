@@ -20,8 +20,10 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 #[derive(Args, Debug)]
-#[command(after_help = "Exit status: 0 all healthy, 1 something unhealthy (Ready not True, or stale odds), \
-2 usage or connection error.\nStopped resources (spec.disabled) are healthy; suspended ones are listed but not counted.")]
+#[command(after_help = "Exit status: 0 all healthy; 1 something unhealthy (Ready not True, or odds older \
+than the book's stale threshold); 2 usage or connection error. Stopped resources (spec.disabled) count \
+as healthy; suspended ones (spec.suspend) are listed with their problems but not counted.\n\n\
+Examples:\n  nflbet status --output table\n  nflbet status -A -o json | jq '.sportsbooks[] | select(.stale)'")]
 pub struct StatusArgs {
     /// Output format: `table` for people, `json` or `yaml` for scripts (stable schema,
     /// `schemaVersion: 1`).
