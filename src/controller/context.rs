@@ -22,6 +22,7 @@ pub struct Context {
     pub recorder: Recorder,
     pub backoff: Backoff,
     pub notifier: Notifier,
+    announced: Mutex<std::collections::HashSet<String>>,
     capabilities: RwLock<Option<(Instant, Capabilities)>>,
     /// Fixed capabilities (tests); skips discovery.
     fixed_capabilities: Option<Capabilities>,
@@ -43,6 +44,7 @@ impl Context {
             config,
             metrics,
             backoff: Backoff::default(),
+            announced: Mutex::new(Default::default()),
             capabilities: RwLock::new(None),
             fixed_capabilities: None,
         }
@@ -61,6 +63,18 @@ impl Context {
         let caps = Capabilities::discover(&self.client).await;
         *self.capabilities.write().await = Some((Instant::now(), caps));
         caps
+    }
+
+    /// True the first time it is called with `key`. A reconcile can run on a cached object that
+    /// does not show the status the previous reconcile wrote yet; keying announcements (Events,
+    /// notifications) by what happened, e.g. uid + generation + reason, sends each one once.
+    pub fn first_time(&self, key: String) -> bool {
+        let mut seen = self.announced.lock().expect("announced lock");
+        if seen.len() > 10_000 {
+            // Bounded memory; a repeat after this is harmless (one duplicate notice).
+            seen.clear();
+        }
+        seen.insert(key)
     }
 
     /// Publish an Event about `obj`. Failure to publish is logged, never fatal: Events are

@@ -108,6 +108,7 @@ async fn reconcile_model(m: &Model, ctx: &Context) -> Result<Action, Error> {
 
     if decision.newly_rolled_back
         && let Some(rb) = &decision.rollback
+        && ctx.first_time(format!("{}/rollback/{}", m.uid().unwrap_or_default(), rb.candidate_version))
     {
         let note = format!("candidate {} rolled back: {}", rb.candidate_version, rb.reason);
         ctx.publish(m, EventType::Warning, "RolledBack", "Rollback", note.clone()).await;

@@ -167,14 +167,15 @@ async fn write_status(sb: &Sportsbook, ctx: &Context, obs: &status::Observed<'_>
 
     let was_stopped = conditions_status(&previous, STOPPED);
     let is_stopped = conditions_status(&next, STOPPED);
+    let transition = format!("{}/{:?}/", sb.uid().unwrap_or_default(), sb.metadata.generation);
     if was_stopped != is_stopped {
         match is_stopped.as_deref() {
-            Some("True") => {
+            Some("True") if ctx.first_time(format!("{transition}Stopped")) => {
                 let note = "scraper scaled to 0 and alerts removed (spec.disabled)";
                 ctx.publish(sb, EventType::Normal, "Stopped", "Disable", note.into()).await;
                 ctx.notifier.notify_sportsbook(sb, "SportsbookStopped", note).await;
             }
-            Some("False") if was_stopped.as_deref() == Some("True") => {
+            Some("False") if was_stopped.as_deref() == Some("True") && ctx.first_time(format!("{transition}Started")) => {
                 ctx.publish(sb, EventType::Normal, "Started", "Enable", "scraper and alerts restored (spec.disabled is false)".into())
                     .await
             }
