@@ -72,6 +72,12 @@ fn line<'a>(table: &'a str, name: &str) -> &'a str {
     table.lines().find(|l| l.split_whitespace().next() == Some(name)).unwrap_or_else(|| panic!("no line for {name} in:\n{table}"))
 }
 
+/// Remove a test's namespace once it passed (a failed test keeps it for inspection).
+async fn cleanup(client: &kube::Client, ns: &str) {
+    let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    let _ = api.delete(ns, &Default::default()).await;
+}
+
 #[tokio::test]
 async fn healthy_stopped_and_suspended_resources_exit_0() {
     let client = support::client().await;
@@ -161,6 +167,7 @@ async fn healthy_stopped_and_suspended_resources_exit_0() {
     assert_eq!(code, 0);
     let y: Value = serde_yaml::from_str(&yaml_text).expect("YAML");
     assert_eq!(y["counts"], v["counts"]);
+    cleanup(&client, &ns).await;
 }
 
 #[tokio::test]
@@ -203,6 +210,7 @@ async fn broken_or_stale_resources_exit_1_and_say_why() {
     assert_eq!((stale["name"].as_str(), stale["stale"].as_bool(), stale["healthy"].as_bool()), (Some("stale"), Some(true), Some(false)));
     assert_eq!(v["sportsbooks"][0]["consecutiveFailures"], 5);
     assert_eq!(v["sportsbooks"][0]["lastError"], "connect: connection refused (http://127.0.0.1:9/odds)");
+    cleanup(&client, &ns).await;
 }
 
 #[test]

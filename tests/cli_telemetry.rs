@@ -47,6 +47,12 @@ async fn get(url: &str) -> Result<(u16, String), String> {
     Ok((code, resp.text().await.map_err(|e| e.to_string())?))
 }
 
+/// Remove a test's namespace once it passed (a failed test keeps it for inspection).
+async fn cleanup(client: &kube::Client, ns: &str) {
+    let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    let _ = api.delete(ns, &Default::default()).await;
+}
+
 #[tokio::test]
 async fn serves_the_seed_families_from_statuses_and_follows_changes() {
     let client = support::client().await;
@@ -148,6 +154,7 @@ async fn serves_the_seed_families_from_statuses_and_follows_changes() {
         if body.contains("model=\"elo\"") { Err("still there".into()) } else { Ok(()) }
     })
     .await;
+    cleanup(&client, &ns).await;
 }
 
 #[tokio::test]
@@ -177,6 +184,7 @@ async fn another_prefix_and_no_cluster() {
         if body.lines().any(|l| l == want) && !body.contains("nflreadpy_") { Ok(()) } else { Err(body) }
     })
     .await;
+    cleanup(&client, &ns).await;
 
     // No cluster: exit 2 at once, with the reason.
     let dir = tempfile::tempdir().unwrap();
