@@ -1,0 +1,141 @@
+//! The Model's generated alerting rules, checked with the real `promtool`: calibration drift
+//! fires only above baseline + tolerance and only once enough samples exist; portfolio alerts
+//! fire when exposure or Kelly stakes exceed their caps.
+
+use nflbet::controller::config::OperatorConfig;
+use nflbet::controller::model::alerts::rule_group;
+use nflbet::crd::Model;
+use std::process::Command;
+
+fn model() -> Model {
+    serde_yaml::from_str(
+        r#"
+apiVersion: betting.nflbet.dev/v1alpha1
+kind: Model
+metadata: {name: elo, namespace: betting}
+spec:
+  algorithm: elo
+  version: 1.0.0
+  sportsbooks: {names: [fanduel]}
+  staking: {bankroll: 10000, kellyFraction: 0.25, maxStakePerBet: 0.02, exposureCaps: {team: 0.1, book: 0.3}}
+  calibration: {baselineBrier: 0.22, baselineLogLoss: 0.63, tolerance: 0.01, minSamples: 100}
+"#,
+    )
+    .unwrap()
+}
+
+fn promtool_test(cases: &str) -> (bool, String) {
+    let ok = Command::new("promtool").arg("--version").output().map(|o| o.status.success()).unwrap_or(false);
+    assert!(ok, "promtool not found: run `make test` (hack/install-deps.sh installs Debian's prometheus package)");
+    let dir = tempfile::tempdir().unwrap();
+    let group = rule_group(&model(), "betting", &OperatorConfig::default());
+    std::fs::write(dir.path().join("rules.yaml"), serde_yaml::to_string(&serde_json::json!({"groups": [group]})).unwrap()).unwrap();
+    let check = Command::new("promtool").args(["check", "rules", "rules.yaml"]).current_dir(dir.path()).output().unwrap();
+    assert!(check.status.success(), "promtool check rules: {}", String::from_utf8_lossy(&check.stdout));
+    std::fs::write(dir.path().join("tests.yaml"), cases).unwrap();
+    let out = Command::new("promtool").args(["test", "rules", "tests.yaml"]).current_dir(dir.path()).output().unwrap();
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+const L: &str = r#"namespace="betting",model="elo",version="1.0.0",role="stable""#;
+
+#[test]
+fn brier_drift_fires_only_with_enough_samples_and_above_tolerance() {
+    // Brier 0.235 > 0.22 + 0.01 throughout; samples reach 100 at minute 30. `for: 30m`.
+    let cases = format!(
+        r#"
+rule_files: [rules.yaml]
+evaluation_interval: 1m
+tests:
+- interval: 1m
+  input_series:
+  - series: 'nflreadpy_model_brier_score{{{L}}}'
+    values: '0.235x120'
+  - series: 'nflreadpy_model_log_loss{{{L}}}'
+    values: '0.62x120'
+  - series: 'nflreadpy_model_calibration_samples{{{L}}}'
+    values: '40+2x30 100+1x90'
+  alert_rule_test:
+  - {{eval_time: 29m, alertname: NflbetModelBrierDrift, exp_alerts: []}}
+  - {{eval_time: 50m, alertname: NflbetModelBrierDrift, exp_alerts: []}}
+  - {{eval_time: 120m, alertname: NflbetModelLogLossDrift, exp_alerts: []}}
+  - eval_time: 61m
+    alertname: NflbetModelBrierDrift
+    exp_alerts:
+    - exp_labels: {{severity: warning, namespace: betting, model: elo, version: 1.0.0, role: stable}}
+      exp_annotations:
+        summary: Model elo Brier score drifted above its baseline
+        description: The Brier score of model betting/elo (stable 1.0.0) is 0.2350, above baseline 0.22 + tolerance 0.01 over at least 100 settled bets.
+        runbook_url: https://github.com/nflbet/nflbet/blob/main/docs/runbooks.md#nflbetmodelbrierdrift
+"#
+    );
+    let (ok, out) = promtool_test(&cases);
+    assert!(ok, "{out}");
+}
+
+#[test]
+fn calibration_within_tolerance_stays_silent() {
+    let cases = format!(
+        r#"
+rule_files: [rules.yaml]
+evaluation_interval: 1m
+tests:
+- interval: 1m
+  input_series:
+  - series: 'nflreadpy_model_brier_score{{{L}}}'
+    values: '0.229x120'
+  - series: 'nflreadpy_model_log_loss{{{L}}}'
+    values: '0.639x120'
+  - series: 'nflreadpy_model_calibration_samples{{{L}}}'
+    values: '500x120'
+  alert_rule_test:
+  - {{eval_time: 120m, alertname: NflbetModelBrierDrift, exp_alerts: []}}
+  - {{eval_time: 120m, alertname: NflbetModelLogLossDrift, exp_alerts: []}}
+"#
+    );
+    let (ok, out) = promtool_test(&cases);
+    assert!(ok, "{out}");
+}
+
+#[test]
+fn exposure_and_kelly_above_caps_fire() {
+    // Team cap 0.1 × 10000 = 1000: KC stakes sum to 1200 across two books; book cap 3000 holds.
+    // Kelly stake fraction 0.05 > maxStakePerBet 0.02 on one market.
+    let cases = r#"
+rule_files: [rules.yaml]
+evaluation_interval: 1m
+tests:
+- interval: 1m
+  input_series:
+  - series: 'nflreadpy_portfolio_exposure{namespace="betting",model="elo",team="KC",market="moneyline",book="fanduel"}'
+    values: '700x30'
+  - series: 'nflreadpy_portfolio_exposure{namespace="betting",model="elo",team="KC",market="spread",book="draftkings"}'
+    values: '500x30'
+  - series: 'nflreadpy_portfolio_exposure{namespace="betting",model="elo",team="BUF",market="moneyline",book="fanduel"}'
+    values: '300x30'
+  - series: 'nflreadpy_model_edge{namespace="betting",model="elo",role="stable",market="moneyline",event="2025_14_KC_BUF",selection="KC",book="fanduel",which="kelly"}'
+    values: '0.05x30'
+  - series: 'nflreadpy_model_edge{namespace="betting",model="elo",role="stable",market="moneyline",event="2025_14_KC_BUF",selection="KC",book="fanduel",which="ev"}'
+    values: '0.08x30'
+  alert_rule_test:
+  - {eval_time: 4m, alertname: NflbetModelExposureAboveCap, exp_alerts: []}
+  - eval_time: 10m
+    alertname: NflbetModelExposureAboveCap
+    exp_alerts:
+    - exp_labels: {severity: critical, namespace: betting, model: elo, team: KC, dimension: team}
+      exp_annotations:
+        summary: Model elo exposure per team is above its cap
+        description: Recommended stakes of model betting/elo on team KC total 1.2k, above the cap 0.1 × bankroll 10000 = 1000.
+        runbook_url: https://github.com/nflbet/nflbet/blob/main/docs/runbooks.md#nflbetmodelexposureabovecap
+  - eval_time: 20m
+    alertname: NflbetModelKellyStakeAboveCap
+    exp_alerts:
+    - exp_labels: {severity: warning, namespace: betting, model: elo, role: stable}
+      exp_annotations:
+        summary: Model elo wants stakes above the per-bet cap
+        description: Model betting/elo (stable) computes a Kelly stake of 0.050 of the bankroll, above maxStakePerBet 0.02. Stakes are capped, but edges this large usually mean bad prices or a broken model.
+        runbook_url: https://github.com/nflbet/nflbet/blob/main/docs/runbooks.md#nflbetmodelkellystakeabovecap
+"#;
+    let (ok, out) = promtool_test(cases);
+    assert!(ok, "{out}");
+}
