@@ -88,21 +88,9 @@ pub async fn collect(cluster: &connect::Cluster, now: Timestamp) -> Result<Statu
         .collect();
     let mut model_rows: Vec<ModelRow> = models
         .into_iter()
-        .filter_map(|g| match g.0 {
-            Ok(m) => Some(report::model(&m)),
-            Err(e) => Some(ModelRow {
-                common: report::unreadable(&e.metadata, &e.error),
-                algorithm: None,
-                version: None,
-                candidate_version: None,
-                rollout_phase: None,
-                top_edge: None,
-                total_stake: None,
-                bankroll: None,
-                markets_priced: None,
-                last_run_time: None,
-                calibration: None,
-            }),
+        .map(|g| match g.0 {
+            Ok(m) => report::model(&m),
+            Err(e) => unreadable_model(&e),
         })
         .collect();
     let mut route_rows: Vec<RouteRow> = routes
@@ -117,6 +105,22 @@ pub async fn collect(cluster: &connect::Cluster, now: Timestamp) -> Result<Statu
     sort_rows(&mut route_rows, |r| &r.common);
     let ns = cluster.scope.namespace().map(str::to_string);
     Ok(StatusReport::new(ns, now, book_rows, model_rows, route_rows))
+}
+
+fn unreadable_model(e: &kube::core::error_boundary::InvalidObject) -> ModelRow {
+    ModelRow {
+        common: report::unreadable(&e.metadata, &e.error),
+        algorithm: None,
+        version: None,
+        candidate_version: None,
+        rollout_phase: None,
+        top_edge: None,
+        total_stake: None,
+        bankroll: None,
+        markets_priced: None,
+        last_run_time: None,
+        calibration: None,
+    }
 }
 
 fn unreadable_book(e: &kube::core::error_boundary::InvalidObject) -> BookRow {
