@@ -13,15 +13,59 @@ use std::collections::BTreeSet;
 /// Name and help of every family, for the collector's descriptors.
 pub fn descriptions(prefix: &str) -> Vec<(String, &'static str, Vec<&'static str>)> {
     vec![
-        (format!("{prefix}_sportsbook_last_snapshot_timestamp_seconds"), "Unix time of the last snapshot a Sportsbook's scraper reported in its status (its creation time before the first)", vec!["namespace", "sportsbook"]),
-        (format!("{prefix}_ingestion_consecutive_failures"), "Failed polls since the last success, as the scraper last reported in the Sportsbook's status", vec!["namespace", "sportsbook"]),
-        (format!("{prefix}_model_edge"), "Edge of the model's best bets of the last pricing run: which=ev is the expected value per unit staked, which=kelly the stake as a fraction of the bankroll", vec!["namespace", "model", "market", "event", "selection", "book", "which"]),
-        (format!("{prefix}_portfolio_exposure"), "Total stake the model recommended in its last pricing run, in bankroll currency units", vec!["namespace", "model"]),
-        (format!("{prefix}_model_brier_score"), "Brier score of the model's settled predictions over its calibration window", vec!["namespace", "model", "version", "role"]),
-        (format!("{prefix}_model_log_loss"), "Log loss of the model's settled predictions over its calibration window", vec!["namespace", "model", "version", "role"]),
-        (format!("{prefix}_model_calibration_samples"), "Settled predictions behind the calibration scores", vec!["namespace", "model", "version", "role"]),
-        ("nflbet_resource_condition".into(), "Status of each condition of each nflbet resource (1 for the current status)", vec!["kind", "namespace", "name", "type", "status"]),
-        ("nflbet_suspend_status".into(), "1 when the resource's reconciliation is suspended", vec!["kind", "namespace", "name"]),
+        (
+            format!("{prefix}_sportsbook_last_snapshot_timestamp_seconds"),
+            "Unix time of the last snapshot a Sportsbook's scraper reported in its status (its creation time before the first)",
+            vec!["namespace", "sportsbook"],
+        ),
+        (
+            format!("{prefix}_ingestion_consecutive_failures"),
+            "Failed polls since the last success, as the scraper last reported in the Sportsbook's status",
+            vec!["namespace", "sportsbook"],
+        ),
+        (
+            format!("{prefix}_model_edge"),
+            "Edge of the model's best bets of the last pricing run: which=ev is the expected value per unit staked, which=kelly the stake as a fraction of the bankroll",
+            vec![
+                "namespace",
+                "model",
+                "market",
+                "event",
+                "selection",
+                "book",
+                "which",
+            ],
+        ),
+        (
+            format!("{prefix}_portfolio_exposure"),
+            "Total stake the model recommended in its last pricing run, in bankroll currency units",
+            vec!["namespace", "model"],
+        ),
+        (
+            format!("{prefix}_model_brier_score"),
+            "Brier score of the model's settled predictions over its calibration window",
+            vec!["namespace", "model", "version", "role"],
+        ),
+        (
+            format!("{prefix}_model_log_loss"),
+            "Log loss of the model's settled predictions over its calibration window",
+            vec!["namespace", "model", "version", "role"],
+        ),
+        (
+            format!("{prefix}_model_calibration_samples"),
+            "Settled predictions behind the calibration scores",
+            vec!["namespace", "model", "version", "role"],
+        ),
+        (
+            "nflbet_resource_condition".into(),
+            "Status of each condition of each nflbet resource (1 for the current status)",
+            vec!["kind", "namespace", "name", "type", "status"],
+        ),
+        (
+            "nflbet_suspend_status".into(),
+            "1 when the resource's reconciliation is suspended",
+            vec!["kind", "namespace", "name"],
+        ),
     ]
 }
 
@@ -75,17 +119,48 @@ impl Family {
 
 fn conditions(out: &mut Family, kind: &str, ns: &str, name: &str, conditions: &[Condition]) {
     for c in conditions {
-        out.add(vec![kind.into(), ns.into(), name.into(), c.type_.clone(), c.status.clone()], 1.0);
+        out.add(
+            vec![
+                kind.into(),
+                ns.into(),
+                name.into(),
+                c.type_.clone(),
+                c.status.clone(),
+            ],
+            1.0,
+        );
     }
 }
 
 /// Every family for the given resources.
-pub fn gather(prefix: &str, books: &[Sportsbook], models: &[Model], routes: &[AlertRoute]) -> Vec<MetricFamily> {
+pub fn gather(
+    prefix: &str,
+    books: &[Sportsbook],
+    models: &[Model],
+    routes: &[AlertRoute],
+) -> Vec<MetricFamily> {
     let mut fams: Vec<Family> = descriptions(prefix)
         .into_iter()
-        .map(|(name, help, labels)| Family { name, help: help.into(), labels, samples: vec![], seen: BTreeSet::new() })
+        .map(|(name, help, labels)| Family {
+            name,
+            help: help.into(),
+            labels,
+            samples: vec![],
+            seen: BTreeSet::new(),
+        })
         .collect();
-    let [snapshot, failures, edge, exposure, brier, log_loss, samples, condition, suspend] = &mut fams[..] else {
+    let [
+        snapshot,
+        failures,
+        edge,
+        exposure,
+        brier,
+        log_loss,
+        samples,
+        condition,
+        suspend,
+    ] = &mut fams[..]
+    else {
         unreachable!("descriptions() lists nine families")
     };
 
@@ -101,10 +176,16 @@ pub fn gather(prefix: &str, books: &[Sportsbook], models: &[Model], routes: &[Al
             snapshot.add(vec![ns.clone(), name.clone()], t.0.as_second() as f64);
         }
         if let Some(i) = &status.ingestion {
-            failures.add(vec![ns.clone(), name.clone()], i.consecutive_failures.unwrap_or(0) as f64);
+            failures.add(
+                vec![ns.clone(), name.clone()],
+                i.consecutive_failures.unwrap_or(0) as f64,
+            );
         }
         conditions(condition, "Sportsbook", &ns, &name, &status.conditions);
-        suspend.add(vec!["Sportsbook".into(), ns, name], if sb.spec.suspend { 1.0 } else { 0.0 });
+        suspend.add(
+            vec!["Sportsbook".into(), ns, name],
+            if sb.spec.suspend { 1.0 } else { 0.0 },
+        );
     }
 
     for m in models {
@@ -114,7 +195,15 @@ pub fn gather(prefix: &str, books: &[Sportsbook], models: &[Model], routes: &[Al
             let bankroll = m.spec.staking.bankroll;
             for e in &summary.top_edges {
                 let labels = |which: &str| {
-                    vec![ns.clone(), name.clone(), e.market.clone(), e.event.clone(), e.selection.clone(), e.book.clone(), which.into()]
+                    vec![
+                        ns.clone(),
+                        name.clone(),
+                        e.market.clone(),
+                        e.event.clone(),
+                        e.selection.clone(),
+                        e.book.clone(),
+                        which.into(),
+                    ]
                 };
                 edge.add(labels("ev"), e.expected_value);
                 if bankroll > 0.0 {
@@ -136,7 +225,10 @@ pub fn gather(prefix: &str, books: &[Sportsbook], models: &[Model], routes: &[Al
             }
         }
         conditions(condition, "Model", &ns, &name, &status.conditions);
-        suspend.add(vec!["Model".into(), ns, name], if m.spec.suspend { 1.0 } else { 0.0 });
+        suspend.add(
+            vec!["Model".into(), ns, name],
+            if m.spec.suspend { 1.0 } else { 0.0 },
+        );
     }
 
     for r in routes {
@@ -145,7 +237,10 @@ pub fn gather(prefix: &str, books: &[Sportsbook], models: &[Model], routes: &[Al
         conditions(condition, "AlertRoute", &ns, &name, &status.conditions);
     }
 
-    fams.into_iter().filter(|f| !f.samples.is_empty()).map(Family::into_proto).collect()
+    fams.into_iter()
+        .filter(|f| !f.samples.is_empty())
+        .map(Family::into_proto)
+        .collect()
 }
 
 #[cfg(test)]
@@ -155,7 +250,9 @@ mod tests {
 
     fn encode(f: Vec<MetricFamily>) -> String {
         let mut out = String::new();
-        prometheus::TextEncoder::new().encode_utf8(&f, &mut out).unwrap();
+        prometheus::TextEncoder::new()
+            .encode_utf8(&f, &mut out)
+            .unwrap();
         out
     }
 
@@ -176,8 +273,14 @@ mod tests {
         let text = encode(gather("nflreadpy", &[], &[m], &[]));
         assert!(text.contains(r#"nflreadpy_model_edge{book="fd",event="2025_01_KC_BAL",market="moneyline",model="elo",namespace="b",selection="KC",which="ev"} 0.05"#), "{text}");
         assert!(text.contains(r#"which="kelly"} 0.02"#), "{text}");
-        assert!(text.contains(r#"nflreadpy_portfolio_exposure{model="elo",namespace="b"} 35"#), "{text}");
+        assert!(
+            text.contains(r#"nflreadpy_portfolio_exposure{model="elo",namespace="b"} 35"#),
+            "{text}"
+        );
         assert!(text.contains(r#"nflreadpy_model_brier_score{model="elo",namespace="b",role="stable",version="1.0.0"} 0.21"#), "{text}");
-        assert!(text.contains(r#"nflbet_suspend_status{kind="Model",name="elo",namespace="b"} 0"#), "{text}");
+        assert!(
+            text.contains(r#"nflbet_suspend_status{kind="Model",name="elo",namespace="b"} 0"#),
+            "{text}"
+        );
     }
 }

@@ -28,17 +28,33 @@ impl Kinds {
         let mut entries = Vec::new();
         for (_, crd) in crate::crd::all() {
             for v in &crd.spec.versions {
-                let Some(s) = v.schema.as_ref().and_then(|s| s.open_api_v3_schema.as_ref()) else { continue };
+                let Some(s) = v
+                    .schema
+                    .as_ref()
+                    .and_then(|s| s.open_api_v3_schema.as_ref())
+                else {
+                    continue;
+                };
                 let schema = serde_json::to_value(s).unwrap_or(Value::Null);
                 let compiled = compile_schema(&schema);
-                entries.push(KindSchema { kind: crd.spec.names.kind.clone(), version: v.name.clone(), schema, compiled });
+                entries.push(KindSchema {
+                    kind: crd.spec.names.kind.clone(),
+                    version: v.name.clone(),
+                    schema,
+                    compiled,
+                });
             }
         }
-        Kinds { entries, validator: Validator::new() }
+        Kinds {
+            entries,
+            validator: Validator::new(),
+        }
     }
 
     fn find(&self, kind: &str, version: &str) -> Option<&KindSchema> {
-        self.entries.iter().find(|e| e.kind == kind && e.version == version)
+        self.entries
+            .iter()
+            .find(|e| e.kind == kind && e.version == version)
     }
 
     fn kind_names(&self) -> Vec<&str> {
@@ -61,44 +77,116 @@ pub struct Resource {
 
 /// Check one document. Returns its findings and, for our kinds, the resource.
 pub fn check(file: &str, doc: &Document, kinds: &Kinds) -> (Vec<Finding>, Option<Resource>) {
-    let mut location = Location { file: file.into(), document: doc.index, kind: None, namespace: None, name: None };
+    let mut location = Location {
+        file: file.into(),
+        document: doc.index,
+        kind: None,
+        namespace: None,
+        name: None,
+    };
     let object = match &doc.value {
-        Err(e) => return (vec![Finding::new(Level::Error, Check::Yaml, &location, None, format!("not valid YAML: {e}"))], None),
+        Err(e) => {
+            return (
+                vec![Finding::new(
+                    Level::Error,
+                    Check::Yaml,
+                    &location,
+                    None,
+                    format!("not valid YAML: {e}"),
+                )],
+                None,
+            );
+        }
         Ok(Value::Null) => return (vec![], None),
         Ok(v @ Value::Object(_)) => v,
         Ok(_) => {
             let msg = "not a manifest: a document must be a mapping with apiVersion and kind";
-            return (vec![Finding::new(Level::Error, Check::Yaml, &location, None, msg)], None);
+            return (
+                vec![Finding::new(
+                    Level::Error,
+                    Check::Yaml,
+                    &location,
+                    None,
+                    msg,
+                )],
+                None,
+            );
         }
     };
     let str_field = |f: &str| object.get(f).and_then(Value::as_str).map(str::to_string);
     location.kind = str_field("kind");
-    location.name = object.pointer("/metadata/name").and_then(Value::as_str).map(str::to_string);
-    location.namespace = object.pointer("/metadata/namespace").and_then(Value::as_str).map(str::to_string);
+    location.name = object
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    location.namespace = object
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .map(str::to_string);
 
     let mut findings = Vec::new();
     let (Some(api_version), Some(kind)) = (str_field("apiVersion"), location.kind.clone()) else {
         for f in ["apiVersion", "kind"] {
             if str_field(f).is_none() {
-                findings.push(Finding::new(Level::Error, Check::Kind, &location, Some(f.into()), "required field is missing"));
+                findings.push(Finding::new(
+                    Level::Error,
+                    Check::Kind,
+                    &location,
+                    Some(f.into()),
+                    "required field is missing",
+                ));
             }
         }
         return (findings, None);
     };
-    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version.as_str()));
+    let (group, version) = api_version
+        .rsplit_once('/')
+        .unwrap_or(("", api_version.as_str()));
     if group != GROUP {
         // Secrets, ConfigMaps, …: not ours to judge. Only kind and name are shown, never data.
         let msg = format!("skipped: {kind} ({api_version}) is not an nflbet resource");
-        return (vec![Finding::new(Level::Note, Check::Kind, &location, None, msg)], None);
+        return (
+            vec![Finding::new(Level::Note, Check::Kind, &location, None, msg)],
+            None,
+        );
     }
     if !kinds.kind_names().contains(&kind.as_str()) {
-        let msg = format!("unknown kind {kind:?} in {GROUP}: expected one of {}", kinds.kind_names().join(", "));
-        return (vec![Finding::new(Level::Error, Check::Kind, &location, Some("kind".into()), msg)], None);
+        let msg = format!(
+            "unknown kind {kind:?} in {GROUP}: expected one of {}",
+            kinds.kind_names().join(", ")
+        );
+        return (
+            vec![Finding::new(
+                Level::Error,
+                Check::Kind,
+                &location,
+                Some("kind".into()),
+                msg,
+            )],
+            None,
+        );
     }
     let Some(ks) = kinds.find(&kind, version) else {
-        let versions: Vec<&str> = kinds.entries.iter().filter(|e| e.kind == kind).map(|e| e.version.as_str()).collect();
-        let msg = format!("{kind} has no version {version:?}: use apiVersion {GROUP}/{}", versions.join(" or "));
-        return (vec![Finding::new(Level::Error, Check::Kind, &location, Some("apiVersion".into()), msg)], None);
+        let versions: Vec<&str> = kinds
+            .entries
+            .iter()
+            .filter(|e| e.kind == kind)
+            .map(|e| e.version.as_str())
+            .collect();
+        let msg = format!(
+            "{kind} has no version {version:?}: use apiVersion {GROUP}/{}",
+            versions.join(" or ")
+        );
+        return (
+            vec![Finding::new(
+                Level::Error,
+                Check::Kind,
+                &location,
+                Some("apiVersion".into()),
+                msg,
+            )],
+            None,
+        );
     };
 
     let mut issues = schema::check_metadata(object);
@@ -112,18 +200,39 @@ pub fn check(file: &str, doc: &Document, kinds: &Kinds) -> (Vec<Finding>, Option
             }
             IssueKind::UnknownField => Level::Warning,
         };
-        findings.push(Finding::new(level, Check::Schema, &location, Some(issue.path), issue.message));
+        findings.push(Finding::new(
+            level,
+            Check::Schema,
+            &location,
+            Some(issue.path),
+            issue.message,
+        ));
     }
 
-    if let Err(errors) = kinds.validator.validate_compiled(&ks.compiled, object, None) {
+    if let Err(errors) = kinds
+        .validator
+        .validate_compiled(&ks.compiled, object, None)
+    {
         for e in errors {
             if e.kind == ErrorKind::ValidationFailure {
-                findings.push(Finding::new(Level::Error, Check::Cel, &location, Some(e.field_path.clone()), e.message.clone()));
+                findings.push(Finding::new(
+                    Level::Error,
+                    Check::Cel,
+                    &location,
+                    Some(e.field_path.clone()),
+                    e.message.clone(),
+                ));
             } else if !structural_errors {
                 // A rule that cannot run on a schema-valid object is a bug in the rule: say so
                 // instead of passing silently. On an invalid object it is only a consequence.
                 let msg = format!("rule {:?} could not be evaluated: {}", e.rule, e.message);
-                findings.push(Finding::new(Level::Error, Check::Cel, &location, Some(e.field_path.clone()), msg));
+                findings.push(Finding::new(
+                    Level::Error,
+                    Check::Cel,
+                    &location,
+                    Some(e.field_path.clone()),
+                    msg,
+                ));
             }
         }
     }

@@ -80,8 +80,20 @@ pub struct Finding {
 }
 
 impl Finding {
-    pub fn new(level: Level, check: Check, location: &Location, field: Option<String>, message: impl Into<String>) -> Self {
-        Finding { level, check, location: location.clone(), field: field.filter(|f| !f.is_empty()), message: message.into() }
+    pub fn new(
+        level: Level,
+        check: Check,
+        location: &Location,
+        field: Option<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Finding {
+            level,
+            check,
+            location: location.clone(),
+            field: field.filter(|f| !f.is_empty()),
+            message: message.into(),
+        }
     }
 }
 
