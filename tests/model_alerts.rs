@@ -99,7 +99,8 @@ tests:
 
 #[test]
 fn exposure_and_kelly_above_caps_fire() {
-    // Team cap 0.1 × 10000 = 1000: KC stakes sum to 1200 across two books; book cap 3000 holds.
+    // Team cap 0.1 × 10000 = 1000: KC exposure sums to 1200 across two books. Book cap 3000:
+    // fanduel's stakes (counted once each, from portfolio_stake) total 3500; draftkings' 500.
     // Kelly stake fraction 0.05 > maxStakePerBet 0.02 on one market.
     let cases = r#"
 rule_files: [rules.yaml]
@@ -113,6 +114,10 @@ tests:
     values: '500x30'
   - series: 'nflreadpy_portfolio_exposure{namespace="betting",model="elo",team="BUF",market="moneyline",book="fanduel"}'
     values: '300x30'
+  - series: 'nflreadpy_portfolio_stake{namespace="betting",model="elo",role="stable",market="moneyline",book="fanduel"}'
+    values: '3500x30'
+  - series: 'nflreadpy_portfolio_stake{namespace="betting",model="elo",role="stable",market="spread",book="draftkings"}'
+    values: '500x30'
   - series: 'nflreadpy_model_edge{namespace="betting",model="elo",role="stable",market="moneyline",event="2025_14_KC_BUF",selection="KC",book="fanduel",which="kelly"}'
     values: '0.05x30'
   - series: 'nflreadpy_model_edge{namespace="betting",model="elo",role="stable",market="moneyline",event="2025_14_KC_BUF",selection="KC",book="fanduel",which="ev"}'
@@ -126,6 +131,11 @@ tests:
       exp_annotations:
         summary: Model elo exposure per team is above its cap
         description: Recommended stakes of model betting/elo on team KC total 1.2k, above the cap 0.1 × bankroll 10000 = 1000.
+        runbook_url: https://github.com/nflbet/nflbet/blob/main/docs/runbooks.md#nflbetmodelexposureabovecap
+    - exp_labels: {severity: critical, namespace: betting, model: elo, book: fanduel, dimension: book}
+      exp_annotations:
+        summary: Model elo exposure per book is above its cap
+        description: Recommended stakes of model betting/elo on book fanduel total 3.5k, above the cap 0.3 × bankroll 10000 = 3000.
         runbook_url: https://github.com/nflbet/nflbet/blob/main/docs/runbooks.md#nflbetmodelexposureabovecap
   - eval_time: 20m
     alertname: NflbetModelKellyStakeAboveCap

@@ -69,15 +69,19 @@ pub fn rule_group(m: &Model, ns: &str, cfg: &OperatorConfig) -> RuleGroup {
 
     let staking = &spec.staking;
     if let Some(caps) = &staking.exposure_caps {
-        for (dimension, cap) in [("team", caps.team), ("market", caps.market), ("book", caps.book)] {
+        // A total bet is exposure on both teams, so team exposure comes from
+        // `portfolio_exposure`; market and book totals from `portfolio_stake`, which counts
+        // each bet once.
+        for (dimension, cap, metric) in [
+            ("team", caps.team, "portfolio_exposure"),
+            ("market", caps.market, "portfolio_stake"),
+            ("book", caps.book, "portfolio_stake"),
+        ] {
             let Some(cap) = cap else { continue };
             let limit = cap * staking.bankroll;
             rules.push(Rule {
                 alert: EXPOSURE_ABOVE_CAP.into(),
-                expr: format!(
-                    "sum by (namespace, model, {dimension}) ({}{sel}) > {limit}",
-                    cfg.metric("portfolio_exposure")
-                ),
+                expr: format!("sum by (namespace, model, {dimension}) ({}{sel}) > {limit}", cfg.metric(metric)),
                 for_: Some("5m".into()),
                 labels: {
                     let mut l = labels("critical");
