@@ -2,7 +2,7 @@
 SHELL := bash
 TESTENV := hack/testenv/testenv.sh
 
-.PHONY: help build test bench crds crds-check deps testenv-build testenv-up testenv-down fmt
+.PHONY: help build test bench demo crds deps testenv-build testenv-up testenv-down fmt
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -37,3 +37,6 @@ fmt: ## Format the Rust code
 .PHONY: chart-crds
 chart-crds: ## Regenerate the Helm chart's CRD templates (charts/nflbet-operator/templates/crds) from the Rust types
 	cargo run --quiet --locked -- crds --chart-dir charts/nflbet-operator/templates/crds
+
+demo: ## The whole product on a local control plane: books, model, alerts, disabling a book
+	bash hack/demo.sh

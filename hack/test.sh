@@ -18,4 +18,4 @@ export NFLBET_TEST_KUBECONFIG="$ROOT/target/testenv/kubeconfig"
 export NFLBET_SHARED_DIR="${NFLBET_SHARED_DIR:-$(cd "$ROOT/.." && pwd)/shared}"
 # Integration tests mostly wait on the API server; run more of them than there are cores.
 export RUST_TEST_THREADS="${RUST_TEST_THREADS:-6}"
-cargo test --locked "$@"
+cargo test --locked --no-fail-fast "$@"

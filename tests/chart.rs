@@ -163,6 +163,7 @@ const VARIANT: &[&str] = &[
     "prometheusRule.extraLabels.team=trading",
     "podDisruptionBudget.enabled=true",
     "networkPolicy.enabled=true",
+    "notifications.secretNames={slack-webhook,pagerduty}",
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -221,6 +222,16 @@ fn default_render_matches_golden() {
 fn variant_render_matches_golden() {
     let rendered = template_ok("nflbet", "nflbet-system", VARIANT);
     check_golden("namespaced-ha-monitoring.yaml", &without_crds(&rendered));
+}
+
+#[test]
+fn secret_access_is_granted_only_by_name_and_only_when_asked() {
+    let default = template_ok("nflbet", "nflbet-system", &[]);
+    assert!(!default.contains(r#"resources: ["secrets"]"#), "no Secret rule by default");
+    let granted = template_ok("nflbet", "nflbet-system", &["notifications.secretNames={slack-webhook,pagerduty}"]);
+    let rule = "resources: [\"secrets\"]\n    resourceNames: [\"slack-webhook\",\"pagerduty\"]\n    verbs: [\"get\"]\n";
+    assert!(granted.contains(rule), "expected the named, get-only rule:\n{granted}");
+    assert_eq!(granted.matches("resources: [\"secrets\"]").count(), 1, "exactly one Secret rule");
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! report into its own resource's status. Pure functions.
 
 use crate::crd::common::{SecretKeyRef, WorkloadSettings};
+use crate::crd::sportsbook::StorageSettings;
 use crate::monitoring::{Endpoint, LabelSelector, ServiceMonitor, ServiceMonitorSpec};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 use k8s_openapi::api::core::v1::{
@@ -39,6 +40,32 @@ pub fn secret_env(name: &str, secret: &SecretKeyRef) -> EnvVar {
 
 pub fn plain_env(name: &str, value: impl Into<String>) -> EnvVar {
     EnvVar { name: name.into(), value: Some(value.into()), ..EnvVar::default() }
+}
+
+/// Object store URL of a workload: the explicit one, else files on the data volume.
+pub fn store_url(storage: Option<&StorageSettings>) -> String {
+    storage.and_then(|s| s.url.clone()).unwrap_or_else(|| format!("file://{DATA_DIR}/snapshots"))
+}
+
+/// Environment for an S3-compatible store: endpoint, region, and the credentials as Secret
+/// references (never literal values).
+pub fn storage_env(storage: Option<&StorageSettings>) -> Vec<EnvVar> {
+    let mut env = Vec::new();
+    let Some(s3) = storage.and_then(|s| s.s3.as_ref()) else { return env };
+    if let Some(endpoint) = &s3.endpoint {
+        env.push(plain_env("AWS_ENDPOINT", endpoint.clone()));
+        if endpoint.starts_with("http://") {
+            env.push(plain_env("AWS_ALLOW_HTTP", "true"));
+        }
+    }
+    env.push(plain_env("AWS_REGION", s3.region.clone().unwrap_or_else(|| "us-east-1".into())));
+    if let Some(id) = &s3.access_key_id {
+        env.push(secret_env("AWS_ACCESS_KEY_ID", id));
+    }
+    if let Some(key) = &s3.secret_access_key {
+        env.push(secret_env("AWS_SECRET_ACCESS_KEY", key));
+    }
+    env
 }
 
 /// Everything that varies between workload Deployments.

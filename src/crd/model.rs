@@ -2,7 +2,7 @@
 //! rollout of new versions, and automatic rollback when a candidate prices worse.
 
 use super::common::{MatchLabels, WorkloadSettings, conditions_schema};
-use super::sportsbook::Market;
+use super::sportsbook::{Market, StorageSettings};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
@@ -85,11 +85,10 @@ pub struct ModelSpec {
     #[x_kube(validation = Rule::new("duration(self) >= duration('5s')").message("interval must be at least 5s"))]
     pub interval: Option<String>,
 
-    /// Snapshot store the Sportsbooks write to (`file:///…` or `s3://…`).
+    /// Where the Sportsbooks' snapshots are read and recommendations written: the same store
+    /// the books write to (an S3 bucket, or a ReadWriteMany PersistentVolumeClaim).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new("self.startsWith('file:///') || self.startsWith('s3://')")
-        .message("store must start with file:/// or s3://"))]
-    pub store: Option<String>,
+    pub storage: Option<StorageSettings>,
 
     /// Games file in the nflverse format (results for calibration), as a URL or path.
     #[serde(default, skip_serializing_if = "Option::is_none")]

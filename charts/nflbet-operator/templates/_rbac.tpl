@@ -1,8 +1,9 @@
 {{/*
 The operator's permissions on the objects it watches and creates: one rule per purpose. With
 watchNamespaces empty they form a ClusterRole bound cluster-wide; otherwise a Role and RoleBinding
-in each watched namespace and nothing cluster-wide. There is deliberately no rule for Secrets:
-the operator only wires secret references into pod specs and never reads a Secret.
+in each watched namespace and nothing cluster-wide. There is no blanket rule for Secrets: the
+operator wires secret references into pod specs without reading them; the only Secrets it reads
+are the AlertRoute receivers named in notifications.secretNames, for its own notifications.
 */}}
 {{- define "nflbet-operator.rules" -}}
 # Watch the nflbet custom resources (the operator never writes their spec).
@@ -40,4 +41,12 @@ the operator only wires secret references into pod specs and never reads a Secre
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]
+{{- with .Values.notifications.secretNames }}
+# The operator's own notifications (model rolled back, sportsbook stopped): read only the
+# AlertRoute receiver Secrets named here, at send time.
+- apiGroups: [""]
+  resources: ["secrets"]
+  resourceNames: {{ toJson . }}
+  verbs: ["get"]
+{{- end }}
 {{- end }}

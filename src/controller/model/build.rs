@@ -141,11 +141,14 @@ pub fn build(
             image: cfg.workload_image.clone(),
             pull_policy: cfg.image_pull_policy.clone(),
             args: model_args(m, books, role, version, share, shadow, cfg),
-            env: vec![plain_env("NFLBET_LOG_FORMAT", "json"), plain_env("RUST_LOG", "info")],
+            env: [plain_env("NFLBET_LOG_FORMAT", "json"), plain_env("RUST_LOG", "info")]
+                .into_iter()
+                .chain(workload::storage_env(spec.storage.as_ref()))
+                .collect(),
             settings: &settings,
             service_account: sa_name.clone(),
             api_access: true,
-            data_claim: None,
+            data_claim: spec.storage.as_ref().and_then(|s| s.persistent_volume_claim.clone()),
         })
     };
 
@@ -243,7 +246,7 @@ pub fn model_args(
     flag("value-threshold", s.value_threshold.unwrap_or(0.02).to_string());
     flag("calibration-window", format_duration(spec.calibration().window));
     flag("interval", spec.interval.clone().unwrap_or_else(|| "60s".into()));
-    flag("store", spec.store.clone().unwrap_or_else(|| format!("file://{}/snapshots", workload::DATA_DIR)));
+    flag("store", workload::store_url(spec.storage.as_ref()));
     if let Some(games) = &spec.games {
         flag("games", games.clone());
     }

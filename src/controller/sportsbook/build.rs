@@ -202,21 +202,13 @@ pub fn scraper_args(sb: &Sportsbook, cfg: &OperatorConfig) -> Result<Vec<String>
     }
     flag("max-response-bytes", p.max_response_bytes.to_string());
     flag("max-quote-age", format_duration(p.max_quote_age));
-    flag("store", store_url(sb));
+    flag("store", workload::store_url(spec.storage.as_ref()));
     flag("listen", format!("0.0.0.0:{METRICS_PORT}"));
     flag("metrics-namespace", cfg.metrics_namespace.clone());
     if spec.feature_heartbeat() {
         args.push("--heartbeat".into());
     }
     Ok(args)
-}
-
-fn store_url(sb: &Sportsbook) -> String {
-    sb.spec
-        .storage
-        .as_ref()
-        .and_then(|s| s.url.clone())
-        .unwrap_or_else(|| format!("file://{DATA_DIR}/snapshots"))
 }
 
 fn build_deployment(
@@ -234,21 +226,7 @@ fn build_deployment(
     if let Some(creds) = &spec.credentials {
         env.push(secret_env("NFLBET_API_KEY", creds));
     }
-    if let Some(s3) = spec.storage.as_ref().and_then(|s| s.s3.as_ref()) {
-        if let Some(endpoint) = &s3.endpoint {
-            env.push(plain_env("AWS_ENDPOINT", endpoint.clone()));
-            if endpoint.starts_with("http://") {
-                env.push(plain_env("AWS_ALLOW_HTTP", "true"));
-            }
-        }
-        env.push(plain_env("AWS_REGION", s3.region.clone().unwrap_or_else(|| "us-east-1".into())));
-        if let Some(id) = &s3.access_key_id {
-            env.push(secret_env("AWS_ACCESS_KEY_ID", id));
-        }
-        if let Some(key) = &s3.secret_access_key {
-            env.push(secret_env("AWS_SECRET_ACCESS_KEY", key));
-        }
-    }
+    env.extend(workload::storage_env(spec.storage.as_ref()));
     let mut pod_labels = labels(&book);
     pod_labels.retain(|k, _| k != "app.kubernetes.io/managed-by");
     Ok(workload::deployment(PodParams {
