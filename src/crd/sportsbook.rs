@@ -27,7 +27,7 @@ pub const DURATION_PATTERN: &str = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$";
     shortname = "books",
     category = "nflbet",
     printcolumn = r#"{"name":"Provider","type":"string","jsonPath":".spec.provider"}"#,
-    printcolumn = r#"{"name":"Markets","type":"string","jsonPath":".spec.markets[*].name"}"#,
+    printcolumn = r#"{"name":"Markets","type":"string","jsonPath":".status.markets"}"#,
     printcolumn = r#"{"name":"Disabled","type":"boolean","jsonPath":".spec.disabled"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Last Snapshot","type":"date","jsonPath":".status.ingestion.lastSnapshotTime"}"#,
@@ -373,6 +373,9 @@ pub struct SportsbookStatus {
     /// Ready scraper replicas.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ready_replicas: Option<i32>,
+    /// Enabled markets, comma separated (for `kubectl get`: a printer column shows one value).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub markets: Option<String>,
     /// Heartbeat of the scraper; written by the scraper, never by the operator.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ingestion: Option<IngestionStatus>,

@@ -159,6 +159,7 @@ async fn write_status(sb: &Sportsbook, ctx: &Context, obs: &status::Observed<'_>
         observed_generation: sb.metadata.generation,
         conditions: merged,
         ready_replicas: ready_replicas.or(obs.deployment.map(|_| 0)),
+        markets: Some(sb.spec.enabled_markets().iter().map(|m| m.as_str()).collect::<Vec<_>>().join(",")),
         ingestion: previous.ingestion.clone(),
     };
     if next == previous {
@@ -191,6 +192,7 @@ async fn write_status(sb: &Sportsbook, ctx: &Context, obs: &status::Observed<'_>
             "observedGeneration": next.observed_generation,
             "conditions": next.conditions,
             "readyReplicas": next.ready_replicas,
+            "markets": next.markets,
         }
     });
     let api: Api<Sportsbook> = Api::namespaced(ctx.client.clone(), &sb.namespace().unwrap_or_default());
