@@ -12,4 +12,9 @@ trap 'bash "$ROOT/$TESTENV" down' EXIT
 export PATH="$ROOT/bin/testenv:$PATH"
 export NFLBET_TEST_KUBECONFIG="$ROOT/target/testenv/kubeconfig"
 export NFLBET_SHARED_DIR="${NFLBET_SHARED_DIR:-$(cd "$ROOT/.." && pwd)/shared}"
+# The operator benchmark needs the CRDs (ours and prometheus-operator's).
+kubectl --kubeconfig "$NFLBET_TEST_KUBECONFIG" apply --server-side --force-conflicts -f crds/ >/dev/null
+kubectl --kubeconfig "$NFLBET_TEST_KUBECONFIG" apply --server-side --force-conflicts \
+  -f "$NFLBET_SHARED_DIR/third_party/prometheus-operator-crds/" >/dev/null
+kubectl --kubeconfig "$NFLBET_TEST_KUBECONFIG" wait --for=condition=Established crd --all --timeout=60s >/dev/null
 cargo bench --locked "$@"
