@@ -76,6 +76,23 @@ impl LeaderElector {
         }
     }
 
+    /// Give the lease up on a clean shutdown, so a follower takes over at once instead of after
+    /// the lease expires. Best effort: a failure only delays the follower.
+    pub async fn release(&self) {
+        let Ok(Some(mut lease)) = self.api.get_opt(&self.s.name).await else { return };
+        let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
+        if spec.holder_identity.as_deref() != Some(self.s.identity.as_str()) {
+            return;
+        }
+        spec.holder_identity = None;
+        spec.renew_time = None;
+        if let Err(e) = self.api.replace(&self.s.name, &PostParams::default(), &lease).await {
+            tracing::warn!(error = %e, "could not release the lease; a follower takes over when it expires");
+        } else {
+            tracing::info!(lease = %self.s.name, "released the lease");
+        }
+    }
+
     pub async fn try_acquire(&self) -> Result<Attempt, LeaderError> {
         let now = Timestamp::now();
         let err = |e| LeaderError::Api(self.s.name.clone(), e);

@@ -247,7 +247,10 @@ pub async fn start(client: Client, args: OperatorArgs, shutdown: CancellationTok
         let controllers = run_controllers(ctx, sportsbooks, namespace, caps, concurrency, stop.clone());
         match &elector {
             Some(elector) => tokio::select! {
-                _ = controllers => Ok(()),
+                _ = controllers => {
+                    elector.release().await;
+                    Ok(())
+                }
                 lost = elector.keep() => {
                     stop.cancel();
                     Err(OperatorError::Leader(lost).into())
