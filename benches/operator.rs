@@ -88,7 +88,7 @@ fn start_operator(ns: &str, log: &Path) -> Operator {
     Operator(child)
 }
 
-async fn wait_until<F, Fut>(timeout: Duration, mut f: F) -> Option<Duration>
+async fn wait_until<F, Fut>(timeout: Duration, every: Duration, mut f: F) -> Option<Duration>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -98,7 +98,7 @@ where
         if f().await {
             return Some(start.elapsed());
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        tokio::time::sleep(every).await;
     }
     None
 }
@@ -133,12 +133,12 @@ async fn run(client: &Client, n: usize) {
         })
         .await;
     let created = start.elapsed();
-    let children = wait_until(Duration::from_secs(1800), || async {
+    let children = wait_until(Duration::from_secs(1800), Duration::from_millis(250), || async {
         deployments.list_metadata(&ListParams::default()).await.map(|l| l.items.len() >= n).unwrap_or(false)
     })
     .await
     .map(|_| start.elapsed());
-    let all_ready = wait_until(Duration::from_secs(1800), || async {
+    let all_ready = wait_until(Duration::from_secs(1800), Duration::from_millis(250), || async {
         books.list(&ListParams::default()).await.map(|l| l.items.iter().filter(|b| ready(b)).count() >= n).unwrap_or(false)
     })
     .await
@@ -152,7 +152,8 @@ async fn run(client: &Client, n: usize) {
         let t = Instant::now();
         books.patch(&name, &PatchParams::default(), &Patch::Merge(json!({"spec": {"disabled": true}}))).await.unwrap();
         let dep = format!("nflbet-scraper-{name}");
-        let got = wait_until(Duration::from_secs(60), || async {
+        // Poll finely: the latency is a few hundred milliseconds at most.
+        let got = wait_until(Duration::from_secs(60), Duration::from_millis(10), || async {
             deployments.get(&dep).await.map(|d| d.spec.and_then(|s| s.replicas) == Some(0)).unwrap_or(false)
         })
         .await;
@@ -169,7 +170,11 @@ async fn run(client: &Client, n: usize) {
     let direct_books: Api<Sportsbook> = Api::namespaced(client.clone(), &direct_ns);
     let mut made = Vec::with_capacity(n);
     for chunk in (0..n).collect::<Vec<_>>().chunks(CONCURRENCY) {
-        let futs = chunk.iter().map(|i| direct_books.create(&PostParams::default(), &book(&format!("book-{i:04}"))));
+        let futs = chunk.iter().map(|i| {
+            let api = direct_books.clone();
+            let sb = book(&format!("book-{i:04}"));
+            async move { api.create(&PostParams::default(), &sb).await }
+        });
         for r in futures::future::join_all(futs).await {
             made.push(r.unwrap());
         }

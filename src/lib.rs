@@ -10,6 +10,7 @@ pub mod cli;
 pub mod controller;
 pub mod crd;
 pub mod feed;
+pub mod http;
 pub mod domain;
 pub mod model_workload;
 pub mod monitoring;

@@ -90,7 +90,7 @@ gen_pki() {
     openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj /CN=nflbet-testenv-ca \
       -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign \
       -keyout ca.key -out ca.crt
-    printf '%s\n' 'subjectAltName=DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:127.0.0.1,IP:10.0.0.1' \
+    printf '%s\n' 'subjectAltName=DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:127.0.0.1,IP:10.96.0.1' \
       'extendedKeyUsage=serverAuth' 'keyUsage=critical,digitalSignature,keyEncipherment' >server.ext
     openssl req -newkey rsa:2048 -nodes -subj /CN=kube-apiserver -keyout apiserver.key -out apiserver.csr
     openssl x509 -req -in apiserver.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
@@ -146,7 +146,7 @@ up() {
     --client-ca-file="$RUN/pki/ca.crt" --authorization-mode=Node,RBAC --allow-privileged=true \
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
     --service-account-key-file="$RUN/pki/sa.pub" --service-account-signing-key-file="$RUN/pki/sa.key" \
-    --service-cluster-ip-range=10.0.0.0/24 --endpoint-reconciler-type=none
+    --service-cluster-ip-range=10.96.0.0/16 --endpoint-reconciler-type=none
   write_kubeconfig
   wait_for kube-apiserver 180 curl -fsS --cacert "$RUN/pki/ca.crt" --cert "$RUN/pki/admin.crt" \
     --key "$RUN/pki/admin.key" "https://127.0.0.1:$API_PORT/readyz"
@@ -154,7 +154,7 @@ up() {
   start kube-controller-manager "$BIN/kube-controller-manager" --kubeconfig="$RUN/kubeconfig" \
     --leader-elect=false --bind-address=127.0.0.1 --secure-port=0 --controllers='*' \
     --service-account-private-key-file="$RUN/pki/sa.key" --root-ca-file="$RUN/pki/ca.crt" \
-    --use-service-account-credentials=false --service-cluster-ip-range=10.0.0.0/24 \
+    --use-service-account-credentials=false --service-cluster-ip-range=10.96.0.0/16 \
     --concurrent-deployment-syncs=10 --concurrent-replicaset-syncs=10 --concurrent-gc-syncs=20 \
     --kube-api-qps=500 --kube-api-burst=1000
   printf 'apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\nclientConnection:\n  kubeconfig: %s\n  qps: 500\n  burst: 1000\nleaderElection:\n  leaderElect: false\n' \
@@ -162,7 +162,7 @@ up() {
   start kube-scheduler "$BIN/kube-scheduler" --config="$RUN/scheduler.yaml" --bind-address=127.0.0.1 --secure-port=0
   start kwok "$BIN/kwok" --kubeconfig="$RUN/kubeconfig" --config="$BIN/kwok-stages.yaml" \
     --manage-all-nodes=false --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
-    --node-ip=127.0.0.1 --node-name=kwok-controller --node-port="$KWOK_PORT" \
+    --node-ip=127.0.0.1 --node-name=kwok-controller --node-port="$KWOK_PORT" --cidr=10.244.0.0/16 \
     --server-address="127.0.0.1:$KWOK_PORT" --node-lease-duration-seconds=40 \
     --tls-cert-file="$RUN/pki/apiserver.crt" --tls-private-key-file="$RUN/pki/apiserver.key"
 

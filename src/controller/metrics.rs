@@ -215,3 +215,9 @@ impl Collector for SportsbookCollector {
         ]
     }
 }
+
+impl crate::http::Exposition for Metrics {
+    fn render(&self) -> String {
+        self.encode()
+    }
+}

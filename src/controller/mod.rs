@@ -15,14 +15,10 @@ pub mod workload;
 use crate::crd::Sportsbook;
 use crate::crd::{AlertRoute, Model};
 use crate::monitoring::{AlertmanagerConfig, Capabilities, PrometheusRule, ServiceMonitor};
-use axum::Router;
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::routing::get;
 use clap::Args;
 use config::{MANAGED_BY, OperatorConfig};
 use context::Context;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, ListParams};
@@ -191,27 +187,8 @@ pub async fn start(client: Client, args: OperatorArgs, shutdown: CancellationTok
     let listener = tokio::net::TcpListener::bind(args.listen).await.map_err(|e| OperatorError::Listen(args.listen, e))?;
     let listen = listener.local_addr()?;
     let mut tasks = tokio::task::JoinSet::new();
-    {
-        let app = Router::new()
-            .route("/metrics", get(|State(s): State<HttpState>| async move { s.metrics.encode() }))
-            .route("/healthz", get(|| async { "ok" }))
-            .route(
-                "/readyz",
-                get(|State(s): State<HttpState>| async move {
-                    if s.ready.load(Ordering::Relaxed) {
-                        (StatusCode::OK, "ok")
-                    } else {
-                        (StatusCode::SERVICE_UNAVAILABLE, "starting")
-                    }
-                }),
-            )
-            .with_state(HttpState { metrics: metrics.clone(), ready: ready.clone() });
-        let stop = shutdown.clone();
-        tasks.spawn(async move {
-            axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await }).await?;
-            Ok(())
-        });
-    }
+    let app = crate::http::router(metrics.clone(), ready.clone(), "starting\n");
+    tasks.spawn(crate::http::serve(listener, app, shutdown.clone()).map(Ok));
 
     let identity = args.pod_name.clone().unwrap_or_else(|| format!("nflbet-operator-{}", std::process::id()));
     let notifier = crate::notify::NotifierSettings {
@@ -263,12 +240,6 @@ pub async fn start(client: Client, args: OperatorArgs, shutdown: CancellationTok
         }
     });
     Ok(OperatorHandle { metrics, shutdown, listen, tasks })
-}
-
-#[derive(Clone)]
-struct HttpState {
-    metrics: Arc<Metrics>,
-    ready: Arc<AtomicBool>,
 }
 
 async fn run_controllers(

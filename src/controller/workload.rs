@@ -189,11 +189,13 @@ pub fn deployment(p: PodParams<'_>) -> Deployment {
     }
 }
 
-/// The Service that exposes a workload's `/metrics`.
+/// The Service that exposes a workload's `/metrics`. Headless: Prometheus scrapes the pods'
+/// endpoints, not a virtual IP, so a thousand books do not use up the cluster's service range.
 pub fn metrics_service(meta: ObjectMeta, selector: BTreeMap<String, String>) -> Service {
     Service {
         metadata: meta,
         spec: Some(ServiceSpec {
+            cluster_ip: Some("None".into()),
             selector: Some(selector),
             ports: Some(vec![ServicePort {
                 name: Some("metrics".into()),

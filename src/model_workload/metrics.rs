@@ -316,3 +316,9 @@ impl Metrics {
         String::from_utf8(buf).unwrap_or_default()
     }
 }
+
+impl crate::http::Exposition for Metrics {
+    fn render(&self) -> String {
+        Metrics::render(self)
+    }
+}

@@ -16,7 +16,6 @@ pub mod inputs;
 pub mod metrics;
 pub mod pricing;
 pub mod record;
-pub mod server;
 pub mod settle;
 pub mod staking;
 pub mod status;
@@ -104,8 +103,8 @@ pub async fn start(
             source,
         })?;
     let metrics = workload.metrics();
-    let app = server::router(metrics.clone(), workload.ready_flag());
-    let mut tasks = vec![tokio::spawn(server::serve(listener, app, cancel.clone()))];
+    let app = crate::http::router(metrics.clone(), workload.ready_flag(), "waiting for the first pricing run\n");
+    let mut tasks = vec![tokio::spawn(crate::http::serve(listener, app, cancel.clone()))];
     if let Some(r) = reporter {
         tasks.push(tokio::spawn(status::run(
             r,

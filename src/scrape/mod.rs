@@ -13,7 +13,6 @@ pub mod fetch;
 pub mod heartbeat;
 pub mod metrics;
 pub mod scraper;
-pub mod server;
 
 pub use args::ScrapeArgs;
 pub use config::{PollPolicy, ScrapeConfig};
@@ -52,8 +51,8 @@ pub async fn run(args: ScrapeArgs) -> anyhow::Result<()> {
             addr: scraper.config().listen,
             source,
         })?;
-    let app = server::router(scraper.metrics(), scraper.ready_flag());
-    let server = tokio::spawn(server::serve(listener, app, cancel.clone()));
+    let app = crate::http::router(scraper.metrics(), scraper.ready_flag(), "waiting for the first poll\n");
+    let server = tokio::spawn(crate::http::serve(listener, app, cancel.clone()));
     let hb_task = heartbeat.map(|hb| {
         tokio::spawn(heartbeat::run(
             hb,

@@ -130,6 +130,8 @@ async fn reconcile_model(m: &Model, ctx: &Context) -> Result<Action, Error> {
     }
 }
 
+/// Apply every child concurrently (the writes are independent; see the Sportsbook controller)
+/// and remove what must not exist: a rolled-back candidate, alerts of a stopped model.
 async fn apply_children(
     ctx: &Context,
     ns: &str,
@@ -138,32 +140,42 @@ async fn apply_children(
     caps: crate::monitoring::Capabilities,
 ) -> Result<(Deployment, Option<Deployment>), ApplyError> {
     let client = &ctx.client;
-    if let Some(sa) = &c.service_account {
-        apply::apply(client, sa).await?;
-    }
-    apply::apply(client, &c.role).await?;
-    apply::apply(client, &c.role_binding).await?;
-    apply::apply(client, &c.service).await?;
-    let stable = apply::apply(client, &c.stable).await?;
-    let candidate = match &c.candidate {
-        Some(d) => Some(apply::apply(client, d).await?),
-        None => {
-            apply::delete::<Deployment>(client, ns, &build::candidate_name(model)).await?;
-            None
+    let service_account = async {
+        match &c.service_account {
+            Some(sa) => apply::apply(client, sa).await.map(drop),
+            None => Ok(()),
         }
     };
-    if caps.service_monitors {
-        match &c.service_monitor {
-            Some(sm) => drop(apply::apply(client, sm).await?),
-            None => drop(apply::delete::<ServiceMonitor>(client, ns, &build::child_name(model)).await?),
+    let candidate = async {
+        match &c.candidate {
+            Some(d) => apply::apply(client, d).await.map(Some),
+            None => apply::delete::<Deployment>(client, ns, &build::candidate_name(model)).await.map(|_| None),
         }
-    }
-    if caps.prometheus_rules {
-        match &c.prometheus_rule {
-            Some(r) => drop(apply::apply(client, r).await?),
-            None => drop(apply::delete::<PrometheusRule>(client, ns, &build::child_name(model)).await?),
+    };
+    let service_monitor = async {
+        match (caps.service_monitors, &c.service_monitor) {
+            (false, _) => Ok(()),
+            (true, Some(sm)) => apply::apply(client, sm).await.map(drop),
+            (true, None) => apply::delete::<ServiceMonitor>(client, ns, &build::child_name(model)).await.map(drop),
         }
-    }
+    };
+    let prometheus_rule = async {
+        match (caps.prometheus_rules, &c.prometheus_rule) {
+            (false, _) => Ok(()),
+            (true, Some(r)) => apply::apply(client, r).await.map(drop),
+            (true, None) => apply::delete::<PrometheusRule>(client, ns, &build::child_name(model)).await.map(drop),
+        }
+    };
+    let (stable, candidate, ..) = futures::try_join!(
+        apply::apply(client, &c.stable),
+        candidate,
+        service_account,
+        apply::apply(client, &c.role),
+        apply::apply(client, &c.role_binding),
+        apply::apply(client, &c.service),
+        service_monitor,
+        prometheus_rule,
+    )?;
     Ok((stable, candidate))
 }
 

@@ -115,8 +115,10 @@ async fn reconcile_book(sb: &Sportsbook, ctx: &Context) -> Result<Action, Error>
     }
 }
 
-/// Apply every child, then remove the optional ones that should not exist. Returns the
-/// Deployment as the API server holds it after the apply (with its status).
+/// Apply every child and remove the optional ones that should not exist. The writes are
+/// independent (a RoleBinding may name a Role that does not exist yet; a ReplicaSet retries a pod
+/// whose ServiceAccount is a moment late), so they run concurrently: one round trip of latency
+/// instead of seven. Returns the Deployment as the API server holds it (with its status).
 async fn apply_children(
     ctx: &Context,
     ns: &str,
@@ -125,26 +127,35 @@ async fn apply_children(
     caps: crate::monitoring::Capabilities,
 ) -> Result<Deployment, ApplyError> {
     let client = &ctx.client;
-    if let Some(sa) = &children.service_account {
-        apply::apply(client, sa).await?;
-    }
-    apply::apply(client, &children.role).await?;
-    apply::apply(client, &children.role_binding).await?;
-    apply::apply(client, &children.service).await?;
-    let deployment = apply::apply(client, &children.deployment).await?;
-
-    if caps.service_monitors {
-        match &children.service_monitor {
-            Some(sm) => drop(apply::apply(client, sm).await?),
-            None => drop(apply::delete::<ServiceMonitor>(client, ns, &build::child_name(book)).await?),
+    let service_account = async {
+        match &children.service_account {
+            Some(sa) => apply::apply(client, sa).await.map(drop),
+            None => Ok(()),
         }
-    }
-    if caps.prometheus_rules {
-        match &children.prometheus_rule {
-            Some(rule) => drop(apply::apply(client, rule).await?),
-            None => drop(apply::delete::<PrometheusRule>(client, ns, &build::rule_name(book)).await?),
+    };
+    let service_monitor = async {
+        match (caps.service_monitors, &children.service_monitor) {
+            (false, _) => Ok(()),
+            (true, Some(sm)) => apply::apply(client, sm).await.map(drop),
+            (true, None) => apply::delete::<ServiceMonitor>(client, ns, &build::child_name(book)).await.map(drop),
         }
-    }
+    };
+    let prometheus_rule = async {
+        match (caps.prometheus_rules, &children.prometheus_rule) {
+            (false, _) => Ok(()),
+            (true, Some(rule)) => apply::apply(client, rule).await.map(drop),
+            (true, None) => apply::delete::<PrometheusRule>(client, ns, &build::rule_name(book)).await.map(drop),
+        }
+    };
+    let (deployment, ..) = futures::try_join!(
+        apply::apply(client, &children.deployment),
+        service_account,
+        apply::apply(client, &children.role),
+        apply::apply(client, &children.role_binding),
+        apply::apply(client, &children.service),
+        service_monitor,
+        prometheus_rule,
+    )?;
     Ok(deployment)
 }
 

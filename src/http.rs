@@ -1,0 +1,56 @@
+//! The small HTTP server every nflbet process runs: `/metrics`, `/healthz` and `/readyz`.
+//!
+//! `/healthz` answers 200 while the process serves HTTP. `/readyz` answers 200 once the process
+//! has done its first unit of work (a poll, a pricing run, starting its controllers), whatever its
+//! outcome: readiness gates the Service Prometheus scrapes, and a workload whose feed is down must
+//! still be scraped so its errors are seen. Health of the work itself is the job of the metrics
+//! and alerts, not of the probe.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio_util::sync::CancellationToken;
+
+/// Anything that renders the Prometheus text exposition format.
+pub trait Exposition: Send + Sync + 'static {
+    fn render(&self) -> String;
+}
+
+struct AppState {
+    metrics: Arc<dyn Exposition>,
+    ready: Arc<AtomicBool>,
+    waiting: &'static str,
+}
+
+/// The router; `waiting` is the `/readyz` body before the process is ready.
+pub fn router(metrics: Arc<dyn Exposition>, ready: Arc<AtomicBool>, waiting: &'static str) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics_handler))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(ready_handler))
+        .with_state(Arc::new(AppState { metrics, ready, waiting }))
+}
+
+async fn metrics_handler(State(s): State<Arc<AppState>>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], s.metrics.render())
+}
+
+async fn ready_handler(State(s): State<Arc<AppState>>) -> impl IntoResponse {
+    if s.ready.load(Ordering::Relaxed) {
+        (StatusCode::OK, "ready\n")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, s.waiting)
+    }
+}
+
+/// Serve until cancelled.
+pub async fn serve(listener: tokio::net::TcpListener, app: Router, cancel: CancellationToken) {
+    let shutdown = async move { cancel.cancelled().await };
+    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
+        tracing::error!(error = %e, "metrics server stopped");
+    }
+}
