@@ -87,8 +87,20 @@ impl Context {
         action: &str,
         note: String,
     ) {
+        self.publish_ref(&obj.object_ref(&()), type_, reason, action, note).await
+    }
+
+    /// Publish an Event about the object `reference` points at.
+    pub async fn publish_ref(
+        &self,
+        reference: &k8s_openapi::api::core::v1::ObjectReference,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) {
         let ev = Event { type_, reason: reason.into(), note: Some(note), action: action.into(), secondary: None };
-        if let Err(e) = self.recorder.publish(&ev, &obj.object_ref(&())).await {
+        if let Err(e) = self.recorder.publish(&ev, reference).await {
             tracing::warn!(error = %e, reason, "could not publish event");
         }
     }

@@ -6,6 +6,7 @@ pub mod apply;
 pub mod conditions;
 pub mod config;
 pub mod context;
+pub mod invalid;
 pub mod leader;
 pub mod metrics;
 pub mod model;
@@ -16,6 +17,7 @@ use crate::crd::Sportsbook;
 use crate::crd::{AlertRoute, Model};
 use crate::monitoring::{AlertmanagerConfig, Capabilities, PrometheusRule, ServiceMonitor};
 use clap::Args;
+pub use config::FIELD_MANAGER;
 use config::{MANAGED_BY, OperatorConfig};
 use context::Context;
 use futures::{FutureExt, StreamExt};
@@ -180,7 +182,8 @@ pub async fn start(client: Client, args: OperatorArgs, shutdown: CancellationTok
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
-    sportsbooks.list(&ListParams::default().limit(1)).await.map_err(OperatorError::CrdsMissing)?;
+    // Metadata only: one unreadable object must not keep the operator from starting.
+    sportsbooks.list_metadata(&ListParams::default().limit(1)).await.map_err(OperatorError::CrdsMissing)?;
 
     let metrics = Arc::new(Metrics::new());
     let ready = Arc::new(AtomicBool::new(false));
@@ -293,7 +296,10 @@ async fn run_controllers(
     }
     // A Sportsbook appearing or changing labels can change which books a Model prices.
     let model_store = mc.store();
-    mc = mc.watches(scoped::<Sportsbook>(&client, &namespace), watcher::Config::default().any_semantic(), move |sb: Sportsbook| {
+    // Metadata only: names and labels are all that matter, and an unreadable Sportsbook spec
+    // must not disturb the Model controller.
+    let book_meta = scoped::<kube::core::PartialObjectMeta<Sportsbook>>(&client, &namespace);
+    mc = mc.watches(book_meta, watcher::Config::default().any_semantic(), move |sb: kube::core::PartialObjectMeta<Sportsbook>| {
         let ns = sb.namespace();
         model_store
             .state()

@@ -41,7 +41,10 @@ pub async fn reconcile(obj: Arc<DeserializeGuard<AlertRoute>>, ctx: Arc<Context>
     let _timer = ctx.metrics.start(CONTROLLER);
     let result = match &obj.0 {
         Ok(ar) => reconcile_route(ar, &ctx).await,
-        Err(invalid) => Err(Error::InvalidObject(invalid.error.clone())),
+        Err(invalid) => {
+            super::invalid::report::<AlertRoute>(&ctx, invalid).await;
+            Err(Error::InvalidObject(invalid.error.clone()))
+        }
     };
     match &result {
         Ok(_) => {

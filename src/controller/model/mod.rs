@@ -58,7 +58,10 @@ pub async fn reconcile(obj: Arc<DeserializeGuard<Model>>, ctx: Arc<Context>) -> 
     let _timer = ctx.metrics.start(CONTROLLER);
     let result = match &obj.0 {
         Ok(m) => reconcile_model(m, &ctx).await,
-        Err(invalid) => Err(Error::InvalidObject(invalid.error.clone())),
+        Err(invalid) => {
+            super::invalid::report::<Model>(&ctx, invalid).await;
+            Err(Error::InvalidObject(invalid.error.clone()))
+        }
     };
     match (&result, &obj.0) {
         (Ok(_), Ok(m)) => {

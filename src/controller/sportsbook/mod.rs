@@ -61,7 +61,10 @@ pub async fn reconcile(obj: Arc<DeserializeGuard<Sportsbook>>, ctx: Arc<Context>
     let _timer = ctx.metrics.start(CONTROLLER);
     let result = match &obj.0 {
         Ok(sb) => reconcile_book(sb, &ctx).await,
-        Err(invalid) => Err(Error::InvalidObject(invalid.error.clone())),
+        Err(invalid) => {
+            super::invalid::report::<Sportsbook>(&ctx, invalid).await;
+            Err(Error::InvalidObject(invalid.error.clone()))
+        }
     };
     match &result {
         Ok(_) => {
