@@ -541,9 +541,9 @@ async fn the_loop_polls_serves_metrics_and_stops_on_cancel() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let cancel = CancellationToken::new();
-    let server = tokio::spawn(nflbet::scrape::server::serve(
+    let server = tokio::spawn(nflbet::http::serve(
         listener,
-        nflbet::scrape::server::router(metrics.clone(), ready.clone()),
+        nflbet::http::router(metrics.clone(), ready.clone(), "waiting for the first poll\n"),
         cancel.clone(),
     ));
     let client = reqwest::Client::new();
@@ -577,9 +577,9 @@ async fn the_loop_polls_serves_metrics_and_stops_on_cancel() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let cancel = CancellationToken::new();
-    tokio::spawn(nflbet::scrape::server::serve(
+    tokio::spawn(nflbet::http::serve(
         listener,
-        nflbet::scrape::server::router(metrics.clone(), ready.clone()),
+        nflbet::http::router(metrics.clone(), ready.clone(), "waiting for the first poll\n"),
         cancel.clone(),
     ));
     let body = reqwest::get(format!("http://{addr}/metrics"))
