@@ -160,6 +160,52 @@ pub struct S3Options {
     pub credentials: Option<(String, String)>,
 }
 
+/// Open the object store behind a store URL: `file:///path` (created if missing; writes go to
+/// fsync'd staging files renamed into place) or `s3://bucket[/prefix]` (one PutObject per
+/// object). Returns the store and the base path inside it. Snapshots and the model workload's
+/// records share this, so both are complete or absent, never partial.
+pub fn open_object_store(
+    url: &str,
+    s3: &S3Options,
+) -> Result<(Arc<dyn ObjectStore>, Path), SnapshotError> {
+    let parsed = url::Url::parse(url).map_err(|_| SnapshotError::InvalidUrl(url.into()))?;
+    match parsed.scheme() {
+        "file" => {
+            let dir = parsed
+                .to_file_path()
+                .map_err(|_| SnapshotError::InvalidUrl(url.into()))?;
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| SnapshotError::Open(format!("{}: {e}", dir.display())))?;
+            let fs = object_store::local::LocalFileSystem::new_with_prefix(&dir)
+                .map_err(|e| SnapshotError::Open(e.to_string()))?
+                .with_fsync(true)
+                .with_automatic_cleanup(true);
+            Ok((Arc::new(fs), Path::default()))
+        }
+        "s3" => {
+            let bucket = parsed
+                .host_str()
+                .filter(|b| !b.is_empty())
+                .ok_or_else(|| SnapshotError::InvalidUrl(url.into()))?;
+            let mut b = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
+            if let Some(ep) = s3.endpoint.as_deref().filter(|e| !e.is_empty()) {
+                b = b
+                    .with_endpoint(ep)
+                    .with_allow_http(ep.starts_with("http://"));
+            }
+            if let Some(r) = s3.region.as_deref().filter(|r| !r.is_empty()) {
+                b = b.with_region(r);
+            }
+            if let Some((id, secret)) = &s3.credentials {
+                b = b.with_access_key_id(id).with_secret_access_key(secret);
+            }
+            let store = b.build().map_err(|e| SnapshotError::Open(e.to_string()))?;
+            Ok((Arc::new(store), Path::from(parsed.path().trim_matches('/'))))
+        }
+        _ => Err(SnapshotError::InvalidUrl(url.into())),
+    }
+}
+
 /// A snapshot listed by [`SnapshotStore::list`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SnapshotRef {
@@ -180,51 +226,12 @@ pub struct SnapshotStore {
 impl SnapshotStore {
     /// Open `file:///path` (created if missing) or `s3://bucket[/prefix]`.
     pub fn open(url: &str, s3: &S3Options) -> Result<SnapshotStore, SnapshotError> {
-        let parsed = url::Url::parse(url).map_err(|_| SnapshotError::InvalidUrl(url.into()))?;
-        match parsed.scheme() {
-            "file" => {
-                let dir = parsed
-                    .to_file_path()
-                    .map_err(|_| SnapshotError::InvalidUrl(url.into()))?;
-                std::fs::create_dir_all(&dir)
-                    .map_err(|e| SnapshotError::Open(format!("{}: {e}", dir.display())))?;
-                let fs = object_store::local::LocalFileSystem::new_with_prefix(&dir)
-                    .map_err(|e| SnapshotError::Open(e.to_string()))?
-                    .with_fsync(true)
-                    .with_automatic_cleanup(true);
-                Ok(SnapshotStore {
-                    store: Arc::new(fs),
-                    base: Path::default(),
-                    url: url.into(),
-                })
-            }
-            "s3" => {
-                let bucket = parsed
-                    .host_str()
-                    .filter(|b| !b.is_empty())
-                    .ok_or_else(|| SnapshotError::InvalidUrl(url.into()))?;
-                let mut b = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
-                if let Some(ep) = s3.endpoint.as_deref().filter(|e| !e.is_empty()) {
-                    b = b
-                        .with_endpoint(ep)
-                        .with_allow_http(ep.starts_with("http://"));
-                }
-                if let Some(r) = s3.region.as_deref().filter(|r| !r.is_empty()) {
-                    b = b.with_region(r);
-                }
-                if let Some((id, secret)) = &s3.credentials {
-                    b = b.with_access_key_id(id).with_secret_access_key(secret);
-                }
-                let store = b.build().map_err(|e| SnapshotError::Open(e.to_string()))?;
-                let base = Path::from(parsed.path().trim_matches('/'));
-                Ok(SnapshotStore {
-                    store: Arc::new(store),
-                    base,
-                    url: url.into(),
-                })
-            }
-            _ => Err(SnapshotError::InvalidUrl(url.into())),
-        }
+        let (store, base) = open_object_store(url, s3)?;
+        Ok(SnapshotStore {
+            store,
+            base,
+            url: url.into(),
+        })
     }
 
     /// Wrap an existing object store (tests, in-memory stores).

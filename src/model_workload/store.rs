@@ -1,12 +1,13 @@
 //! Where recommendation records live: the same object store (and URL) as the snapshots, under
 //! their own `recommendations/` prefix.
 //!
-//! Opening follows `SnapshotStore::open` exactly (file:// with fsync'd staging files renamed
-//! into place, or one S3 PutObject), so a record is complete or absent, just like a snapshot.
+//! Opening is `feed::snapshot::open_object_store`, the snapshots' own (file:// with fsync'd
+//! staging files renamed into place, or one S3 PutObject), so a record is complete or absent,
+//! just like a snapshot.
 
 use super::error::RecordError;
 use super::record::{self, RecommendationRecord};
-use crate::feed::snapshot::{S3Options, SnapshotError};
+use crate::feed::snapshot::{S3Options, SnapshotError, open_object_store};
 use bytes::Bytes;
 use chrono::{DateTime, Datelike, Utc};
 use futures::TryStreamExt;
@@ -24,48 +25,8 @@ pub struct RecordStore {
 impl RecordStore {
     /// Open `file:///path` (created if missing) or `s3://bucket[/prefix]`.
     pub fn open(url: &str, s3: &S3Options) -> Result<RecordStore, SnapshotError> {
-        let parsed = url::Url::parse(url).map_err(|_| SnapshotError::InvalidUrl(url.into()))?;
-        match parsed.scheme() {
-            "file" => {
-                let dir = parsed
-                    .to_file_path()
-                    .map_err(|_| SnapshotError::InvalidUrl(url.into()))?;
-                std::fs::create_dir_all(&dir)
-                    .map_err(|e| SnapshotError::Open(format!("{}: {e}", dir.display())))?;
-                let fs = object_store::local::LocalFileSystem::new_with_prefix(&dir)
-                    .map_err(|e| SnapshotError::Open(e.to_string()))?
-                    .with_fsync(true)
-                    .with_automatic_cleanup(true);
-                Ok(RecordStore {
-                    store: Arc::new(fs),
-                    base: Path::default(),
-                })
-            }
-            "s3" => {
-                let bucket = parsed
-                    .host_str()
-                    .filter(|b| !b.is_empty())
-                    .ok_or_else(|| SnapshotError::InvalidUrl(url.into()))?;
-                let mut b = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
-                if let Some(ep) = s3.endpoint.as_deref().filter(|e| !e.is_empty()) {
-                    b = b
-                        .with_endpoint(ep)
-                        .with_allow_http(ep.starts_with("http://"));
-                }
-                if let Some(r) = s3.region.as_deref().filter(|r| !r.is_empty()) {
-                    b = b.with_region(r);
-                }
-                if let Some((id, secret)) = &s3.credentials {
-                    b = b.with_access_key_id(id).with_secret_access_key(secret);
-                }
-                let store = b.build().map_err(|e| SnapshotError::Open(e.to_string()))?;
-                Ok(RecordStore {
-                    store: Arc::new(store),
-                    base: Path::from(parsed.path().trim_matches('/')),
-                })
-            }
-            _ => Err(SnapshotError::InvalidUrl(url.into())),
-        }
+        let (store, base) = open_object_store(url, s3)?;
+        Ok(RecordStore { store, base })
     }
 
     /// Wrap an existing object store (tests, in-memory stores).
