@@ -2,7 +2,7 @@
 SHELL := bash
 TESTENV := hack/testenv/testenv.sh
 
-.PHONY: help build test bench demo crds deps testenv-build testenv-up testenv-down fmt
+.PHONY: help build test bench demo crds deps lint testenv-build testenv-up testenv-down fmt
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -40,3 +40,7 @@ chart-crds: ## Regenerate the Helm chart's CRD templates (charts/nflbet-operator
 
 demo: ## The whole product on a local control plane: books, model, alerts, disabling a book
 	bash hack/demo.sh
+
+lint: ## rustfmt and clippy, as a reviewer would run them
+	cargo fmt --check
+	cargo clippy --locked --all-targets -- -D warnings

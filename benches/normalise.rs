@@ -41,9 +41,7 @@ const TEAMS: [(&str, &str); 16] = [
 /// A week's payload with `books` bookmakers, updated 30 s ago.
 fn week_payload(books: usize) -> String {
     let now = Utc::now();
-    let ts = (now - ChronoDuration::seconds(30))
-        .format("%Y-%m-%dT%H:%M:%SZ")
-        .to_string();
+    let ts = (now - ChronoDuration::seconds(30)).format("%Y-%m-%dT%H:%M:%SZ").to_string();
     let mut events = Vec::new();
     for (i, (away, home)) in TEAMS.iter().take(16).enumerate() {
         let kickoff = (now + ChronoDuration::hours(24 + i as i64)).format("%Y-%m-%dT%H:%M:%SZ");
@@ -91,26 +89,15 @@ fn vm_hwm_kib() -> Option<u64> {
 fn throughput() {
     let body = week_payload(40);
     let p = provider("http://127.0.0.1:1");
-    let policy = ValidationPolicy {
-        max_quote_age: Duration::from_secs(3600),
-        ..ValidationPolicy::default()
-    };
+    let policy = ValidationPolicy { max_quote_age: Duration::from_secs(3600), ..ValidationPolicy::default() };
     // Warm up, then time enough iterations for a stable figure.
-    let quotes = normalise(
-        p.parse(body.as_bytes()).expect("parse"),
-        &policy,
-        Utc::now(),
-    )
-    .quotes
-    .len();
+    let quotes = normalise(p.parse(body.as_bytes()).expect("parse"), &policy, Utc::now()).quotes.len();
     assert_eq!(quotes, 16 * 40 * 6, "every quote valid");
     let iterations = 30;
     let started = Instant::now();
     let mut kept = 0;
     for _ in 0..iterations {
-        let raw = p
-            .parse(std::hint::black_box(body.as_bytes()))
-            .expect("parse");
+        let raw = p.parse(std::hint::black_box(body.as_bytes())).expect("parse");
         kept += normalise(raw, &policy, Utc::now()).quotes.len();
     }
     let secs = started.elapsed().as_secs_f64();
@@ -128,9 +115,7 @@ fn throughput() {
 
 /// Serve `body` to every request on 127.0.0.1 until the process ends.
 async fn serve(body: Arc<String>) -> std::net::SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
         while let Ok((mut sock, _)) = listener.accept().await {
@@ -157,15 +142,9 @@ async fn serve(body: Arc<String>) -> std::net::SocketAddr {
 }
 
 fn polling_rss() {
-    let seconds: u64 = std::env::var("NFLBET_BENCH_SECONDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(60)
-        .clamp(1, 600);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let seconds: u64 =
+        std::env::var("NFLBET_BENCH_SECONDS").ok().and_then(|v| v.parse().ok()).unwrap_or(60).clamp(1, 600);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     rt.block_on(async {
         let addr = serve(Arc::new(week_payload(40))).await;
         let dir = tempfile::tempdir().expect("tempdir");

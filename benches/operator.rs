@@ -60,7 +60,11 @@ async fn delete_namespace(client: &Client, name: &str) {
 fn vm_hwm_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM")).map(|l| l.split_whitespace().nth(1).unwrap().parse().unwrap()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM"))
+                .map(|l| l.split_whitespace().nth(1).unwrap().parse().unwrap())
+        })
         .unwrap_or(0)
 }
 
@@ -77,7 +81,15 @@ fn start_operator(ns: &str, log: &Path) -> Operator {
     let kubeconfig = std::env::var("NFLBET_TEST_KUBECONFIG")
         .unwrap_or_else(|_| format!("{}/target/testenv/kubeconfig", env!("CARGO_MANIFEST_DIR")));
     let child = Command::new(env!("CARGO_BIN_EXE_nflbet"))
-        .args(["operator", "--listen", "127.0.0.1:0", "--concurrency", "16", "--workload-image", "example.invalid/nflbet:bench"])
+        .args([
+            "operator",
+            "--listen",
+            "127.0.0.1:0",
+            "--concurrency",
+            "16",
+            "--workload-image",
+            "example.invalid/nflbet:bench",
+        ])
         .env("KUBECONFIG", kubeconfig)
         .env("WATCH_NAMESPACE", ns)
         .env("RUST_LOG", "warn")
@@ -105,7 +117,9 @@ where
 
 fn ready(sb: &Sportsbook) -> bool {
     sb.status.as_ref().is_some_and(|s| {
-        s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True" && c.observed_generation == sb.metadata.generation)
+        s.conditions.iter().any(|c| {
+            c.type_ == "Ready" && c.status == "True" && c.observed_generation == sb.metadata.generation
+        })
     })
 }
 
@@ -139,7 +153,11 @@ async fn run(client: &Client, n: usize) {
     .await
     .map(|_| start.elapsed());
     let all_ready = wait_until(Duration::from_secs(1800), Duration::from_millis(250), || async {
-        books.list(&ListParams::default()).await.map(|l| l.items.iter().filter(|b| ready(b)).count() >= n).unwrap_or(false)
+        books
+            .list(&ListParams::default())
+            .await
+            .map(|l| l.items.iter().filter(|b| ready(b)).count() >= n)
+            .unwrap_or(false)
     })
     .await
     .map(|_| start.elapsed());
@@ -150,7 +168,10 @@ async fn run(client: &Client, n: usize) {
     for i in 0..n.min(100) {
         let name = format!("book-{i:04}");
         let t = Instant::now();
-        books.patch(&name, &PatchParams::default(), &Patch::Merge(json!({"spec": {"disabled": true}}))).await.unwrap();
+        books
+            .patch(&name, &PatchParams::default(), &Patch::Merge(json!({"spec": {"disabled": true}})))
+            .await
+            .unwrap();
         let dep = format!("nflbet-scraper-{name}");
         // Poll finely: the latency is a few hundred milliseconds at most.
         let got = wait_until(Duration::from_secs(60), Duration::from_millis(10), || async {

@@ -45,10 +45,7 @@ struct Cli {
 }
 
 fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 fn peak_rss_kib() -> Option<u64> {
@@ -61,11 +58,7 @@ fn peak_rss_kib() -> Option<u64> {
 fn price(p: f64, margin: f64, nudge: f64) -> i32 {
     let q = (p * (1.0 + margin) + nudge).clamp(0.03, 0.97);
     let d = 1.0 / q;
-    if d >= 2.0 {
-        ((d - 1.0) * 100.0).round() as i32
-    } else {
-        (-100.0 / (d - 1.0)).round() as i32
-    }
+    if d >= 2.0 { ((d - 1.0) * 100.0).round() as i32 } else { (-100.0 / (d - 1.0)).round() as i32 }
 }
 
 fn snapshot(books: usize) -> Snapshot {
@@ -79,12 +72,7 @@ fn snapshot(books: usize) -> Snapshot {
         (seed % 2001) as f64 / 2000.0 * 0.04 - 0.02
     };
     for (i, (away, home)) in TEAMS.iter().enumerate() {
-        let event = Event::new(
-            &format!("evt-{i:02}"),
-            home,
-            away,
-            Some(now + Duration::days(2)),
-        );
+        let event = Event::new(&format!("evt-{i:02}"), home, away, Some(now + Duration::days(2)));
         let (Some(h), Some(a)) = (event.home.clone(), event.away.clone()) else {
             continue;
         };
@@ -110,48 +98,18 @@ fn snapshot(books: usize) -> Snapshot {
                 });
             };
             let n = noise();
-            push(
-                Market::Moneyline,
-                Selection::Team(h.clone()),
-                None,
-                price(p_home, 0.025, n),
-            );
-            push(
-                Market::Moneyline,
-                Selection::Team(a.clone()),
-                None,
-                price(1.0 - p_home, 0.025, -n),
-            );
+            push(Market::Moneyline, Selection::Team(h.clone()), None, price(p_home, 0.025, n));
+            push(Market::Moneyline, Selection::Team(a.clone()), None, price(1.0 - p_home, 0.025, -n));
             for k in 0..5 {
                 let line = -3.5 + k as f64;
                 let p = 0.5 + 0.03 * (k as f64 - 2.0);
                 let n = noise();
-                push(
-                    Market::Spread,
-                    Selection::Team(h.clone()),
-                    Some(line),
-                    price(p, 0.045, n),
-                );
-                push(
-                    Market::Spread,
-                    Selection::Team(a.clone()),
-                    Some(-line),
-                    price(1.0 - p, 0.045, -n),
-                );
+                push(Market::Spread, Selection::Team(h.clone()), Some(line), price(p, 0.045, n));
+                push(Market::Spread, Selection::Team(a.clone()), Some(-line), price(1.0 - p, 0.045, -n));
                 let total = 42.5 + k as f64;
                 let n = noise();
-                push(
-                    Market::Total,
-                    Selection::Over,
-                    Some(total),
-                    price(1.0 - p, 0.045, n),
-                );
-                push(
-                    Market::Total,
-                    Selection::Under,
-                    Some(total),
-                    price(p, 0.045, -n),
-                );
+                push(Market::Total, Selection::Over, Some(total), price(1.0 - p, 0.045, n));
+                push(Market::Total, Selection::Under, Some(total), price(p, 0.045, -n));
             }
         }
         snap.events.push(event);
@@ -162,11 +120,8 @@ fn snapshot(books: usize) -> Snapshot {
 fn main() {
     let books = env_usize("NFLBET_BENCH_BOOKS", 120);
     let runs = env_usize("NFLBET_BENCH_RUNS", 10).max(1);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("file://{}", dir.path().display());
     let snap = snapshot(books);
@@ -175,10 +130,7 @@ fn main() {
     let key = rt.block_on(store.write(&snap)).expect("write snapshot");
     drop(snap);
     let size = std::fs::metadata(dir.path().join(&key)).map_or(0, |m| m.len());
-    println!(
-        "snapshot: {quotes} quotes, 16 games × {books} books, {:.2} MB gzip",
-        size as f64 / 1e6
-    );
+    println!("snapshot: {quotes} quotes, 16 games × {books} books, {:.2} MB gzip", size as f64 / 1e6);
 
     let argv = [
         "model",
@@ -233,11 +185,7 @@ fn main() {
         priced as f64 / secs,
         priced / runs
     );
-    println!(
-        "  snapshot read + decode: {:.3} s per run ({:.0}% of the path)",
-        read,
-        100.0 * read / per_run
-    );
+    println!("  snapshot read + decode: {:.3} s per run ({:.0}% of the path)", read, 100.0 * read / per_run);
     match peak_rss_kib() {
         Some(kib) => println!("peak RSS (VmHWM): {:.1} MiB", kib as f64 / 1024.0),
         None => println!("peak RSS: /proc/self/status unavailable"),

@@ -24,9 +24,7 @@ const ALT_LINES: i32 = 4;
 fn main() {
     let path = std::env::var_os("NFLBET_GAMES")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/nfl_games.csv")
-        });
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/nfl_games.csv"));
     bench_replay(&path);
     bench_pricing();
     println!("peak RSS (VmHWM): {}", peak_rss());
@@ -46,11 +44,7 @@ fn bench_replay(path: &std::path::Path) {
             return;
         }
     };
-    println!(
-        "load {} games: {:.1} ms",
-        games.len(),
-        start.elapsed().as_secs_f64() * 1e3
-    );
+    println!("load {} games: {:.1} ms", games.len(), start.elapsed().as_secs_f64() * 1e3);
     let first = games.iter().map(|g| g.season).min().unwrap_or(1999);
     let last = games.iter().map(|g| g.season).max().unwrap_or(2025);
     let settings = ReplaySettings {
@@ -92,15 +86,9 @@ fn slate() -> Vec<(Fixture, Vec<BookPrice>)> {
     };
     let american = |p: f64| -> i32 {
         let p = p.clamp(0.02, 0.98);
-        if p > 0.5 {
-            (-100.0 * p / (1.0 - p)).round() as i32
-        } else {
-            (100.0 * (1.0 - p) / p).round() as i32
-        }
+        if p > 0.5 { (-100.0 * p / (1.0 - p)).round() as i32 } else { (100.0 * (1.0 - p) / p).round() as i32 }
     };
-    let teams = [
-        "KC", "BUF", "PHI", "DAL", "SF", "DET", "BAL", "MIA", "GB", "CIN", "LAC", "NYJ",
-    ];
+    let teams = ["KC", "BUF", "PHI", "DAL", "SF", "DET", "BAL", "MIA", "GB", "CIN", "LAC", "NYJ"];
     (0..GAMES)
         .map(|i| {
             let home = teams[i % teams.len()];
@@ -142,12 +130,7 @@ fn slate() -> Vec<(Fixture, Vec<BookPrice>)> {
                         american: b2,
                     });
                 };
-                two(
-                    Market::Moneyline,
-                    None,
-                    p_home,
-                    [Selection::Home, Selection::Away],
-                );
+                two(Market::Moneyline, None, p_home, [Selection::Home, Selection::Away]);
                 for alt in -ALT_LINES / 2..=ALT_LINES / 2 {
                     let shift = f64::from(alt) * 1.5;
                     two(
@@ -172,20 +155,12 @@ fn slate() -> Vec<(Fixture, Vec<BookPrice>)> {
 fn bench_pricing() {
     let slate = slate();
     let quotes: usize = slate.iter().map(|(_, q)| q.len()).sum();
-    let sharp = vec![
-        "book0".to_string(),
-        "book1".to_string(),
-        "book2".to_string(),
-    ];
+    let sharp = vec!["book0".to_string(), "book1".to_string(), "book2".to_string()];
     let consensus = MarketConsensus::new(Reference::Median(sharp.clone()), MarginMethod::Shin);
     let refs: Vec<&str> = sharp.iter().map(String::as_str).collect();
     let elo = Elo::default();
     for (name, model, exclude) in [
-        (
-            "marketConsensus (Shin, median of 3 books)",
-            &consensus as &dyn PricingModel,
-            refs.as_slice(),
-        ),
+        ("marketConsensus (Shin, median of 3 books)", &consensus as &dyn PricingModel, refs.as_slice()),
         ("elo", &elo as &dyn PricingModel, &[][..]),
     ] {
         let mut times = Vec::new();
@@ -214,9 +189,7 @@ fn peak_rss() -> String {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .map(|l| l["VmHWM:".len()..].trim().to_string())
+            s.lines().find(|l| l.starts_with("VmHWM:")).map(|l| l["VmHWM:".len()..].trim().to_string())
         })
         .unwrap_or_else(|| "unavailable".into())
 }

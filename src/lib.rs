@@ -9,9 +9,9 @@
 pub mod cli;
 pub mod controller;
 pub mod crd;
+pub mod domain;
 pub mod feed;
 pub mod http;
-pub mod domain;
 pub mod model_workload;
 pub mod monitoring;
 pub mod notify;

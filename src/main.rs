@@ -28,8 +28,5 @@ fn main() -> ExitCode {
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("the tokio runtime starts")
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("the tokio runtime starts")
 }

@@ -185,15 +185,22 @@ impl Notifier {
         let mut sent = 0;
         for ar in list.items.iter().filter(|ar| route_takes(ar, notice)) {
             if let Some(slack) = &ar.spec.slack {
-                match self.send_slack(&notice.namespace, &slack.api_url, slack.channel.as_deref(), notice).await {
+                match self
+                    .send_slack(&notice.namespace, &slack.api_url, slack.channel.as_deref(), notice)
+                    .await
+                {
                     Ok(()) => sent += 1,
-                    Err(e) => tracing::warn!(alertroute = %ar.name_any(), error = %e, "notification not delivered"),
+                    Err(e) => {
+                        tracing::warn!(alertroute = %ar.name_any(), error = %e, "notification not delivered")
+                    }
                 }
             }
             if let Some(pd) = &ar.spec.pager_duty {
                 match self.send_pagerduty(&notice.namespace, &pd.routing_key, notice).await {
                     Ok(()) => sent += 1,
-                    Err(e) => tracing::warn!(alertroute = %ar.name_any(), error = %e, "notification not delivered"),
+                    Err(e) => {
+                        tracing::warn!(alertroute = %ar.name_any(), error = %e, "notification not delivered")
+                    }
                 }
             }
         }
@@ -216,7 +223,13 @@ impl Notifier {
         Ok(String::from_utf8_lossy(&bytes.0).trim().to_string())
     }
 
-    async fn send_slack(&self, ns: &str, url: &SecretKeyRef, channel: Option<&str>, n: &Notice) -> Result<(), NotifyError> {
+    async fn send_slack(
+        &self,
+        ns: &str,
+        url: &SecretKeyRef,
+        channel: Option<&str>,
+        n: &Notice,
+    ) -> Result<(), NotifyError> {
         let url = self.secret(ns, url).await?;
         self.post("slack", &url, &n.slack_payload(channel)).await
     }

@@ -56,7 +56,10 @@ async fn alert_route_becomes_an_accepted_alertmanager_config() {
     assert_eq!(deliver.pagerduty_configs[0].routing_key.key, "routingKey");
 
     // Disabling removes the routing and says so.
-    routes.patch("trading", &PatchParams::default(), &Patch::Merge(json!({"spec": {"disabled": true}}))).await.unwrap();
+    routes
+        .patch("trading", &PatchParams::default(), &Patch::Merge(json!({"spec": {"disabled": true}})))
+        .await
+        .unwrap();
     support::wait_condition(&routes, "trading", "Stopped", "True", Some("Disabled")).await;
     support::wait_for("AlertmanagerConfig removed", Duration::from_secs(30), || async {
         match configs.get_opt("nflbet-trading").await.map_err(|e| e.to_string())? {
@@ -103,17 +106,30 @@ async fn invalid_alert_routes_are_refused_with_clear_messages() {
         Api::namespaced_with(client.clone(), &ns, &kube::core::ApiResource::erase::<AlertRoute>(&()));
     let slack = json!({"apiURL": {"name": "s", "key": "url"}});
     let cases: Vec<(Value, &str)> = vec![
-        (json!({"minSeverity": "warning"}), "an AlertRoute needs a receiver: spec.slack and/or spec.pagerDuty"),
+        (
+            json!({"minSeverity": "warning"}),
+            "an AlertRoute needs a receiver: spec.slack and/or spec.pagerDuty",
+        ),
         (json!({"slack": slack, "minSeverity": "page"}), r#"Unsupported value: "page""#),
-        (json!({"slack": slack, "matchers": [{"name": "namespace", "value": "other"}]}), "matchers on namespace are not allowed"),
-        (json!({"slack": slack, "matchers": [{"name": "team", "value": "a", "matchType": "~="}]}), r#"Unsupported value: "~=""#),
-        (json!({"slack": {"apiURL": {"name": "s", "key": "url"}, "channel": "odds"}}), "slack.channel must start with # or @"),
+        (
+            json!({"slack": slack, "matchers": [{"name": "namespace", "value": "other"}]}),
+            "matchers on namespace are not allowed",
+        ),
+        (
+            json!({"slack": slack, "matchers": [{"name": "team", "value": "a", "matchType": "~="}]}),
+            r#"Unsupported value: "~=""#,
+        ),
+        (
+            json!({"slack": {"apiURL": {"name": "s", "key": "url"}, "channel": "odds"}}),
+            "slack.channel must start with # or @",
+        ),
         (json!({"slack": slack, "groupWait": "soon"}), "spec.groupWait"),
         (json!({"slack": {"channel": "#x"}}), "spec.slack.apiURL: Required value"),
     ];
     let mut failures = Vec::new();
     for (i, (spec, expected)) in cases.into_iter().enumerate() {
-        let obj: DynamicObject = serde_json::from_value(route_json(&format!("case-{i}"), spec.clone())).unwrap();
+        let obj: DynamicObject =
+            serde_json::from_value(route_json(&format!("case-{i}"), spec.clone())).unwrap();
         match api.create(&PostParams::default(), &obj).await {
             Ok(_) => failures.push(format!("{spec}: accepted")),
             Err(kube::Error::Api(s)) if s.code == 422 && s.message.contains(expected) => {}

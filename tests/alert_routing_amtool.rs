@@ -44,14 +44,21 @@ fn routes_to(dir: &Path, receiver: &str, labels: &[&str]) -> (bool, String) {
         .current_dir(dir)
         .output()
         .expect("run amtool");
-    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    (
+        out.status.success(),
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+    )
 }
 
 #[test]
 fn rendered_routing_passes_amtool_check_config() {
     let dir = tempfile::tempdir().unwrap();
     write_config(dir.path(), TRADING);
-    let out = Command::new(amtool()).args(["check-config", "alertmanager.yml"]).current_dir(dir.path()).output().unwrap();
+    let out = Command::new(amtool())
+        .args(["check-config", "alertmanager.yml"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "amtool check-config failed:\n{text}");
     assert!(text.contains("SUCCESS"), "{text}");
@@ -62,8 +69,16 @@ fn rendered_routing_passes_amtool_check_config() {
 fn amtool_rejects_a_broken_config() {
     // Proves the check above can fail: a route pointing at an undefined receiver.
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("alertmanager.yml"), "route: {receiver: missing}\nreceivers: [{name: other}]\n").unwrap();
-    let out = Command::new(amtool()).args(["check-config", "alertmanager.yml"]).current_dir(dir.path()).output().unwrap();
+    std::fs::write(
+        dir.path().join("alertmanager.yml"),
+        "route: {receiver: missing}\nreceivers: [{name: other}]\n",
+    )
+    .unwrap();
+    let out = Command::new(amtool())
+        .args(["check-config", "alertmanager.yml"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
     assert!(!out.status.success());
 }
 
@@ -74,21 +89,32 @@ fn critical_sportsbook_alert_reaches_the_receiver_and_the_rest_is_dropped() {
     let deliver = "betting/nflbet-trading/deliver";
     let base = ["alertname=NflbetSportsbookScraperDown", "namespace=betting"];
 
-    let (ok, out) = routes_to(dir.path(), deliver, &[base[0], base[1], "severity=critical", "sportsbook=fanduel"]);
+    let (ok, out) =
+        routes_to(dir.path(), deliver, &[base[0], base[1], "severity=critical", "sportsbook=fanduel"]);
     assert!(ok, "critical fanduel alert must reach {deliver}: {out}");
 
     // Below the threshold: the route does not take it; it falls through to the root receiver.
-    let (ok, out) = routes_to(dir.path(), "null", &[base[0], base[1], "severity=warning", "sportsbook=fanduel"]);
+    let (ok, out) =
+        routes_to(dir.path(), "null", &[base[0], base[1], "severity=warning", "sportsbook=fanduel"]);
     assert!(ok, "warning must not be delivered: {out}");
-    let (ok, _) = routes_to(dir.path(), deliver, &[base[0], base[1], "severity=warning", "sportsbook=fanduel"]);
+    let (ok, _) =
+        routes_to(dir.path(), deliver, &[base[0], base[1], "severity=warning", "sportsbook=fanduel"]);
     assert!(!ok, "a warning must not reach the deliver receiver");
 
     // A book the route does not take: caught by the route's drop receiver, never delivered.
-    let (ok, out) = routes_to(dir.path(), "betting/nflbet-trading/drop", &[base[0], base[1], "severity=critical", "sportsbook=pinnacle"]);
+    let (ok, out) = routes_to(
+        dir.path(),
+        "betting/nflbet-trading/drop",
+        &[base[0], base[1], "severity=critical", "sportsbook=pinnacle"],
+    );
     assert!(ok, "other books are dropped: {out}");
 
     // Another namespace's alert never enters this namespace's route.
-    let (ok, out) = routes_to(dir.path(), "null", &[base[0], "namespace=other", "severity=critical", "sportsbook=fanduel"]);
+    let (ok, out) = routes_to(
+        dir.path(),
+        "null",
+        &[base[0], "namespace=other", "severity=critical", "sportsbook=fanduel"],
+    );
     assert!(ok, "other namespaces fall through to the root: {out}");
 }
 
@@ -100,7 +126,11 @@ fn route_without_selection_takes_every_alert_above_the_threshold() {
         "apiVersion: betting.nflbet.dev/v1alpha1\nkind: AlertRoute\nmetadata: {name: all, namespace: betting}\nspec:\n  slack: {apiURL: {name: s, key: url}}\n",
     );
     let deliver = "betting/nflbet-all/deliver";
-    let (ok, out) = routes_to(dir.path(), deliver, &["alertname=NflbetModelBrierDrift", "namespace=betting", "severity=warning", "model=elo"]);
+    let (ok, out) = routes_to(
+        dir.path(),
+        deliver,
+        &["alertname=NflbetModelBrierDrift", "namespace=betting", "severity=warning", "model=elo"],
+    );
     assert!(ok, "{out}");
     let (ok, out) = routes_to(dir.path(), "null", &["alertname=X", "namespace=betting", "severity=info"]);
     assert!(ok, "info is below the default warning threshold: {out}");

@@ -85,9 +85,12 @@ fn run_with_stdin(mut cmd: Command, input: &str) -> Output {
 /// `helm template` of the chart with fixed names, so the output is reproducible.
 fn template(release: &str, namespace: &str, set: &[&str]) -> Output {
     let mut c = helm();
-    c.args(["template", release])
-        .arg(chart_dir())
-        .args(["--namespace", namespace, "--kube-version", KUBE_VERSION]);
+    c.args(["template", release]).arg(chart_dir()).args([
+        "--namespace",
+        namespace,
+        "--kube-version",
+        KUBE_VERSION,
+    ]);
     for s in set {
         c.args(["--set", s]);
     }
@@ -96,11 +99,7 @@ fn template(release: &str, namespace: &str, set: &[&str]) -> Output {
 
 fn template_ok(release: &str, namespace: &str, set: &[&str]) -> String {
     let out = template(release, namespace, set);
-    assert!(
-        out.status.success(),
-        "helm template {set:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "helm template {set:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -228,7 +227,8 @@ fn variant_render_matches_golden() {
 fn secret_access_is_granted_only_by_name_and_only_when_asked() {
     let default = template_ok("nflbet", "nflbet-system", &[]);
     assert!(!default.contains(r#"resources: ["secrets"]"#), "no Secret rule by default");
-    let granted = template_ok("nflbet", "nflbet-system", &["notifications.secretNames={slack-webhook,pagerduty}"]);
+    let granted =
+        template_ok("nflbet", "nflbet-system", &["notifications.secretNames={slack-webhook,pagerduty}"]);
     let rule = "resources: [\"secrets\"]\n    resourceNames: [\"slack-webhook\",\"pagerduty\"]\n    verbs: [\"get\"]\n";
     assert!(granted.contains(rule), "expected the named, get-only rule:\n{granted}");
     assert_eq!(granted.matches("resources: [\"secrets\"]").count(), 1, "exactly one Secret rule");
@@ -242,7 +242,14 @@ fn defaults_are_secure_and_wired() {
         .filter(|v: &serde_yaml::Value| !v.is_null())
         .collect();
     let kinds: Vec<&str> = docs.iter().filter_map(|d| d["kind"].as_str()).collect();
-    for k in ["CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Service", "Deployment"] {
+    for k in [
+        "CustomResourceDefinition",
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Service",
+        "Deployment",
+    ] {
         assert!(kinds.contains(&k), "{k} missing from {kinds:?}");
     }
     for k in ["Role", "RoleBinding", "ServiceMonitor", "PodDisruptionBudget", "NetworkPolicy"] {
@@ -262,13 +269,14 @@ fn defaults_are_secure_and_wired() {
     assert_eq!(sc["capabilities"]["drop"][0].as_str(), Some("ALL"));
     let image = format!("ghcr.io/nflbet/nflbet:{}", env!("CARGO_PKG_VERSION"));
     assert_eq!(c["image"].as_str(), Some(image.as_str()));
-    let env = |name: &str| {
-        c["env"].as_sequence().unwrap().iter().find(|e| e["name"] == name).cloned()
-    };
+    let env = |name: &str| c["env"].as_sequence().unwrap().iter().find(|e| e["name"] == name).cloned();
     assert_eq!(env("NFLBET_WORKLOAD_IMAGE").unwrap()["value"].as_str(), Some(image.as_str()));
     assert_eq!(env("WATCH_NAMESPACE").unwrap()["value"].as_str(), Some(""));
     assert_eq!(env("NFLBET_METRICS_NAMESPACE").unwrap()["value"].as_str(), Some("nflreadpy"));
-    assert_eq!(env("POD_NAME").unwrap()["valueFrom"]["fieldRef"]["fieldPath"].as_str(), Some("metadata.name"));
+    assert_eq!(
+        env("POD_NAME").unwrap()["valueFrom"]["fieldRef"]["fieldPath"].as_str(),
+        Some("metadata.name")
+    );
     assert_eq!(
         env("POD_NAMESPACE").unwrap()["valueFrom"]["fieldRef"]["fieldPath"].as_str(),
         Some("metadata.namespace")
@@ -370,13 +378,15 @@ async fn every_rendered_manifest_passes_server_dry_run() {
     let a = support::namespace(&client, "chart-dry-run-a").await;
     let b = support::namespace(&client, "chart-dry-run-b").await;
     let release = unique("dry");
-    let _cleanup = Cleanup { release: release.clone(), namespaces: vec![release_ns.clone(), a.clone(), b.clone()] };
+    let _cleanup =
+        Cleanup { release: release.clone(), namespaces: vec![release_ns.clone(), a.clone(), b.clone()] };
 
     // Defaults: CRDs included (an update of the existing ones, in dry run only).
     dry_run_apply(&template_ok(&release, &release_ns, &[]));
 
     let watch = format!("watchNamespaces={{{a},{b}}}");
-    let mut variant: Vec<&str> = VARIANT.iter().copied().filter(|s| !s.starts_with("watchNamespaces")).collect();
+    let mut variant: Vec<&str> =
+        VARIANT.iter().copied().filter(|s| !s.starts_with("watchNamespaces")).collect();
     variant.push(&watch);
     dry_run_apply(&template_ok(&release, &release_ns, &variant));
 
@@ -393,7 +403,11 @@ async fn examples_are_accepted_by_the_api_server() {
     let mut c = kubectl();
     c.args(["apply", "--dry-run=server", "-n", &ns, "-f"]).arg(root().join("examples"));
     let out = run_ok(c);
-    for name in ["secret/the-odds-api", "sportsbook.betting.nflbet.dev/fanduel", "sportsbook.betting.nflbet.dev/draftkings"] {
+    for name in [
+        "secret/the-odds-api",
+        "sportsbook.betting.nflbet.dev/fanduel",
+        "sportsbook.betting.nflbet.dev/draftkings",
+    ] {
         assert!(out.contains(name), "{name} not applied: {out}");
     }
     delete_namespace(&client, &ns).await;
@@ -524,7 +538,8 @@ async fn helm_install_namespace_scoped_with_leader_election() {
     let other = support::namespace(&client, "chart-scoped-other").await;
     let release = unique("scoped");
     let fullname = format!("{release}-nflbet-operator");
-    let _cleanup = Cleanup { release: release.clone(), namespaces: vec![ns.clone(), watched.clone(), other.clone()] };
+    let _cleanup =
+        Cleanup { release: release.clone(), namespaces: vec![ns.clone(), watched.clone(), other.clone()] };
     let mut c = helm();
     c.args(["install", &release])
         .arg(chart_dir())
@@ -547,13 +562,22 @@ async fn helm_install_namespace_scoped_with_leader_election() {
     assert!(can_i(sa, &ns, "watch", "sportsbooks.betting.nflbet.dev", Some(&watched)));
     assert!(can_i(sa, &ns, "create", "deployments.apps", Some(&watched)));
     assert!(can_i(sa, &ns, "create", "events.events.k8s.io", Some(&watched)));
-    assert!(!can_i(sa, &ns, "watch", "sportsbooks.betting.nflbet.dev", Some(&other)), "other namespaces are off limits");
+    assert!(
+        !can_i(sa, &ns, "watch", "sportsbooks.betting.nflbet.dev", Some(&other)),
+        "other namespaces are off limits"
+    );
     assert!(!can_i(sa, &ns, "create", "deployments.apps", Some(&other)));
     assert!(!can_i(sa, &ns, "list", "sportsbooks.betting.nflbet.dev", None), "no cluster-wide access");
     assert!(!can_i(sa, &ns, "get", "secrets", Some(&watched)));
     // The Lease: create anywhere in its namespace, read and renew only its own.
     assert!(can_i(sa, &ns, "create", "leases.coordination.k8s.io", Some(&ns)));
-    assert!(can_i(sa, &ns, "update", &format!("leases.coordination.k8s.io/{}", name.trim_end_matches('-')), Some(&ns)));
+    assert!(can_i(
+        sa,
+        &ns,
+        "update",
+        &format!("leases.coordination.k8s.io/{}", name.trim_end_matches('-')),
+        Some(&ns)
+    ));
     assert!(!can_i(sa, &ns, "update", "leases.coordination.k8s.io/someone-else", Some(&ns)));
 
     helm_uninstall(&release, &ns);
@@ -629,9 +653,10 @@ async fn helm_adopts_existing_crds_and_keeps_them_on_uninstall() {
 #[test]
 fn argocd_health_check_is_the_same_for_the_three_kinds() {
     let script = std::fs::read_to_string(root().join("deploy/argocd/health.lua")).unwrap();
-    let cm: serde_yaml::Value =
-        serde_yaml::from_str(&std::fs::read_to_string(root().join("deploy/argocd/argocd-cm-health.yaml")).unwrap())
-            .unwrap();
+    let cm: serde_yaml::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(root().join("deploy/argocd/argocd-cm-health.yaml")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(cm["kind"].as_str(), Some("ConfigMap"));
     assert_eq!(cm["metadata"]["name"].as_str(), Some("argocd-cm"));
     for kind in ["Sportsbook", "Model", "AlertRoute"] {
@@ -683,50 +708,77 @@ fn argocd_health_check_verdicts() {
         ("no status yet", book(1, serde_json::Value::Null), "Progressing"),
         (
             "ready",
-            book(2, serde_json::json!({"observedGeneration": 2, "conditions": [cond("Ready", "True", "Succeeded", 2)]})),
+            book(
+                2,
+                serde_json::json!({"observedGeneration": 2, "conditions": [cond("Ready", "True", "Succeeded", 2)]}),
+            ),
             "Healthy",
         ),
         (
             "stopped by spec.disabled is healthy",
-            book(3, serde_json::json!({"observedGeneration": 3, "conditions": [
-                cond("Stopped", "True", "Disabled", 3), cond("Ready", "True", "Stopped", 3)]})),
+            book(
+                3,
+                serde_json::json!({"observedGeneration": 3, "conditions": [
+                cond("Stopped", "True", "Disabled", 3), cond("Ready", "True", "Stopped", 3)]}),
+            ),
             "Healthy",
         ),
         (
             "new generation not observed",
-            book(3, serde_json::json!({"observedGeneration": 2, "conditions": [cond("Ready", "True", "Succeeded", 2)]})),
+            book(
+                3,
+                serde_json::json!({"observedGeneration": 2, "conditions": [cond("Ready", "True", "Succeeded", 2)]}),
+            ),
             "Progressing",
         ),
         (
             "rolling out",
-            book(2, serde_json::json!({"observedGeneration": 2, "conditions": [cond("Ready", "False", "Progressing", 2)]})),
+            book(
+                2,
+                serde_json::json!({"observedGeneration": 2, "conditions": [cond("Ready", "False", "Progressing", 2)]}),
+            ),
             "Progressing",
         ),
         (
             "invalid spec",
-            book(2, serde_json::json!({"observedGeneration": 2, "conditions": [cond("Ready", "False", "InvalidSpec", 2)]})),
+            book(
+                2,
+                serde_json::json!({"observedGeneration": 2, "conditions": [cond("Ready", "False", "InvalidSpec", 2)]}),
+            ),
             "Degraded",
         ),
         (
             "apply failed",
-            book(2, serde_json::json!({"observedGeneration": 2, "conditions": [cond("Ready", "False", "ReconcileFailed", 2)]})),
+            book(
+                2,
+                serde_json::json!({"observedGeneration": 2, "conditions": [cond("Ready", "False", "ReconcileFailed", 2)]}),
+            ),
             "Degraded",
         ),
         (
             "rollout failed",
-            book(2, serde_json::json!({"observedGeneration": 2, "conditions": [cond("Ready", "False", "Failed", 2)]})),
+            book(
+                2,
+                serde_json::json!({"observedGeneration": 2, "conditions": [cond("Ready", "False", "Failed", 2)]}),
+            ),
             "Degraded",
         ),
         (
             "suspended wins",
-            book(4, serde_json::json!({"observedGeneration": 4, "conditions": [
-                cond("Suspended", "True", "Suspended", 4), cond("Ready", "False", "Failed", 3)]})),
+            book(
+                4,
+                serde_json::json!({"observedGeneration": 4, "conditions": [
+                cond("Suspended", "True", "Suspended", 4), cond("Ready", "False", "Failed", 3)]}),
+            ),
             "Suspended",
         ),
         (
             "not suspended",
-            book(4, serde_json::json!({"observedGeneration": 4, "conditions": [
-                cond("Suspended", "False", "Active", 4), cond("Ready", "True", "Succeeded", 4)]})),
+            book(
+                4,
+                serde_json::json!({"observedGeneration": 4, "conditions": [
+                cond("Suspended", "False", "Active", 4), cond("Ready", "True", "Succeeded", 4)]}),
+            ),
             "Healthy",
         ),
     ];
@@ -741,7 +793,10 @@ fn argocd_health_check_verdicts() {
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{what}: lua failed: {}", String::from_utf8_lossy(&out.stderr));
         assert_eq!(stdout.lines().next(), Some(want), "{what}: {stdout}");
-        assert!(stdout.lines().nth(1).is_some_and(|m| !m.is_empty()), "{what}: a message for the UI: {stdout}");
+        assert!(
+            stdout.lines().nth(1).is_some_and(|m| !m.is_empty()),
+            "{what}: a message for the UI: {stdout}"
+        );
     }
 }
 
@@ -803,7 +858,12 @@ async fn the_operator_works_with_the_charts_args_env_and_rbac() {
         .arg(chart_dir())
         .args(["-n", &ns, "--set", "crds.enabled=false", "--set", "image.repository=example.invalid/nflbet"])
         .args(["--set", &format!("watchNamespaces={{{ns}}}"), "--set", "leaderElection.enabled=true"])
-        .args(["--set", "prometheusRule.extraLabels.release=kube-prometheus-stack", "--set", "logging.format=text"]);
+        .args([
+            "--set",
+            "prometheusRule.extraLabels.release=kube-prometheus-stack",
+            "--set",
+            "logging.format=text",
+        ]);
     run_ok(c);
 
     let deployment_name = format!("{fullname}-{ns}");
@@ -852,7 +912,9 @@ async fn the_operator_works_with_the_charts_args_env_and_rbac() {
     let lease = leases.get(&deployment_name).await.expect("the Lease named by the chart");
     assert_eq!(lease.spec.unwrap().holder_identity.as_deref(), Some(pod_name.as_str()));
     let rules: Api<nflbet::monitoring::PrometheusRule> = Api::namespaced(client.clone(), &ns);
-    if let Some(rule) = rules.get_opt(&nflbet::controller::sportsbook::build::rule_name(&name)).await.ok().flatten() {
+    if let Some(rule) =
+        rules.get_opt(&nflbet::controller::sportsbook::build::rule_name(&name)).await.ok().flatten()
+    {
         assert_eq!(
             rule.metadata.labels.unwrap_or_default().get("release").map(String::as_str),
             Some("kube-prometheus-stack"),

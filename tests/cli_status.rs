@@ -69,7 +69,10 @@ fn run_status(ns: &str, output: &str) -> (i32, String, String) {
 
 /// The table line of a resource: the first line starting with its name.
 fn line<'a>(table: &'a str, name: &str) -> &'a str {
-    table.lines().find(|l| l.split_whitespace().next() == Some(name)).unwrap_or_else(|| panic!("no line for {name} in:\n{table}"))
+    table
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(name))
+        .unwrap_or_else(|| panic!("no line for {name} in:\n{table}"))
 }
 
 /// Remove a test's namespace once it passed (a failed test keeps it for inspection).
@@ -87,12 +90,17 @@ async fn healthy_stopped_and_suspended_resources_exit_0() {
     let models: Api<Model> = Api::namespaced(client.clone(), &ns);
     let routes: Api<AlertRoute> = Api::namespaced(client.clone(), &ns);
 
-    create(&books, book("fanduel", json!({})), json!({
-        "observedGeneration": 1,
-        "conditions": [condition("Ready", "True", "Succeeded", "scraper available")],
-        "readyReplicas": 1,
-        "ingestion": {"lastSnapshotTime": ago(30), "quotes": 96, "consecutiveFailures": 0},
-    })).await;
+    create(
+        &books,
+        book("fanduel", json!({})),
+        json!({
+            "observedGeneration": 1,
+            "conditions": [condition("Ready", "True", "Succeeded", "scraper available")],
+            "readyReplicas": 1,
+            "ingestion": {"lastSnapshotTime": ago(30), "quotes": 96, "consecutiveFailures": 0},
+        }),
+    )
+    .await;
     // Stopped on purpose: old data and no Ready=True, yet healthy.
     create(&books, book("closed", json!({"disabled": true})), json!({
         "conditions": [condition("Ready", "False", "Stopped", "spec.disabled is true"), condition("Stopped", "True", "Disabled", "")],
@@ -109,9 +117,14 @@ async fn healthy_stopped_and_suspended_resources_exit_0() {
         "calibration": {"stable": {"version": "1.0.0", "brier": 0.2113, "logLoss": 0.61, "samples": 340}},
     })).await;
     // Suspended: reported with its problem, not counted.
-    create(&models, model("paused", json!({"suspend": true})), json!({
-        "conditions": [condition("Ready", "False", "Suspended", "reconciliation is suspended")],
-    })).await;
+    create(
+        &models,
+        model("paused", json!({"suspend": true})),
+        json!({
+            "conditions": [condition("Ready", "False", "Suspended", "reconciliation is suspended")],
+        }),
+    )
+    .await;
     create(&routes, json!({
         "apiVersion": "betting.nflbet.dev/v1alpha1", "kind": "AlertRoute", "metadata": {"name": "trading"},
         "spec": {"minSeverity": "critical", "pagerDuty": {"routingKey": {"name": "pd", "key": "key"}}},
@@ -127,15 +140,24 @@ async fn healthy_stopped_and_suspended_resources_exit_0() {
     let closed = line(&table, "closed");
     assert!(closed.contains("stopped") && closed.contains("2h ago"), "{closed:?}");
     let elo = line(&table, "elo");
-    for want in ["True", "running", "1.0.0", "Stable", "+5.2% BUF spread -110 @fanduel", "42.50", "0.211 (n=340)"] {
+    for want in
+        ["True", "running", "1.0.0", "Stable", "+5.2% BUF spread -110 @fanduel", "42.50", "0.211 (n=340)"]
+    {
         assert!(elo.contains(want), "{want:?} missing from {elo:?}");
     }
     assert!(line(&table, "paused").contains("suspended"), "{table}");
     let trading = line(&table, "trading");
     assert!(trading.contains("critical") && trading.contains("pagerduty"), "{trading:?}");
-    assert!(table.contains("Model paused (suspended, not counted): Ready is False (Suspended): reconciliation is suspended"), "{table}");
     assert!(
-        table.ends_with(&format!("healthy: 5 resources in namespace {ns}: 3 healthy, 0 unhealthy, 1 stopped, 1 suspended\n")),
+        table.contains(
+            "Model paused (suspended, not counted): Ready is False (Suspended): reconciliation is suspended"
+        ),
+        "{table}"
+    );
+    assert!(
+        table.ends_with(&format!(
+            "healthy: 5 resources in namespace {ns}: 3 healthy, 0 unhealthy, 1 stopped, 1 suspended\n"
+        )),
         "{table}"
     );
 
@@ -146,7 +168,9 @@ async fn healthy_stopped_and_suspended_resources_exit_0() {
     assert_eq!(v["namespace"], ns.as_str());
     assert_eq!(v["healthy"], true);
     assert_eq!(v["counts"], json!({"total": 5, "healthy": 3, "unhealthy": 0, "stopped": 1, "suspended": 1}));
-    let names = |k: &str| -> Vec<String> { v[k].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap().to_string()).collect() };
+    let names = |k: &str| -> Vec<String> {
+        v[k].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap().to_string()).collect()
+    };
     assert_eq!(names("sportsbooks"), ["closed", "fanduel"]);
     assert_eq!(names("models"), ["elo", "paused"]);
     assert_eq!(names("alertRoutes"), ["trading"]);
@@ -182,10 +206,15 @@ async fn broken_or_stale_resources_exit_1_and_say_why() {
         "conditions": [condition("Ready", "False", "FeedFailing", "5 polls failed in a row")],
         "ingestion": {"lastSnapshotTime": ago(120), "consecutiveFailures": 5, "lastError": "connect: connection refused (http://127.0.0.1:9/odds)", "lastErrorTime": ago(20)},
     })).await;
-    create(&books, book("stale", json!({})), json!({
-        "conditions": [condition("Ready", "True", "Succeeded", "")],
-        "ingestion": {"lastSnapshotTime": ago(3600)},
-    })).await;
+    create(
+        &books,
+        book("stale", json!({})),
+        json!({
+            "conditions": [condition("Ready", "True", "Succeeded", "")],
+            "ingestion": {"lastSnapshotTime": ago(3600)},
+        }),
+    )
+    .await;
     // No status at all: nobody has reconciled it.
     create(&models, model("orphan", json!({})), json!({})).await;
 
@@ -197,17 +226,31 @@ async fn broken_or_stale_resources_exit_1_and_say_why() {
     }
     assert!(line(&table, "stale").contains("1h ago"), "{table}");
     assert!(table.contains("PROBLEMS\n"), "{table}");
-    assert!(table.contains("  Sportsbook broken: Ready is False (FeedFailing): 5 polls failed in a row\n"), "{table}");
-    assert!(table.contains("  Sportsbook stale: stale: last snapshot 1h ago, older than its threshold of 10m\n"), "{table}");
+    assert!(
+        table.contains("  Sportsbook broken: Ready is False (FeedFailing): 5 polls failed in a row\n"),
+        "{table}"
+    );
+    assert!(
+        table.contains("  Sportsbook stale: stale: last snapshot 1h ago, older than its threshold of 10m\n"),
+        "{table}"
+    );
     assert!(table.contains("  Model orphan: Ready is Unknown (NoStatus): no Ready condition yet"), "{table}");
-    assert!(table.ends_with(&format!("UNHEALTHY: 3 resources in namespace {ns}: 0 healthy, 3 unhealthy, 0 stopped, 0 suspended\n")), "{table}");
+    assert!(
+        table.ends_with(&format!(
+            "UNHEALTHY: 3 resources in namespace {ns}: 0 healthy, 3 unhealthy, 0 stopped, 0 suspended\n"
+        )),
+        "{table}"
+    );
 
     let (code, json_text, _) = run_status(&ns, "json");
     assert_eq!(code, 1);
     let v: Value = serde_json::from_str(&json_text).expect("JSON");
     assert_eq!(v["healthy"], false);
     let stale = &v["sportsbooks"][1];
-    assert_eq!((stale["name"].as_str(), stale["stale"].as_bool(), stale["healthy"].as_bool()), (Some("stale"), Some(true), Some(false)));
+    assert_eq!(
+        (stale["name"].as_str(), stale["stale"].as_bool(), stale["healthy"].as_bool()),
+        (Some("stale"), Some(true), Some(false))
+    );
     assert_eq!(v["sportsbooks"][0]["consecutiveFailures"], 5);
     assert_eq!(v["sportsbooks"][0]["lastError"], "connect: connection refused (http://127.0.0.1:9/odds)");
     cleanup(&client, &ns).await;
@@ -230,7 +273,12 @@ fn an_unreachable_cluster_exits_2_with_a_clear_message() {
     let out = status_cmd(&["--kubeconfig", kubeconfig.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
-    assert!(stderr.starts_with(&format!("error: cannot reach the cluster at https://127.0.0.1:{port}/: Connection refused")), "{stderr}");
+    assert!(
+        stderr.starts_with(&format!(
+            "error: cannot reach the cluster at https://127.0.0.1:{port}/: Connection refused"
+        )),
+        "{stderr}"
+    );
     assert_eq!(stderr.lines().count(), 1, "one clear line, no client logs: {stderr}");
     assert!(out.stdout.is_empty());
 

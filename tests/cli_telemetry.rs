@@ -117,17 +117,36 @@ async fn serves_the_seed_families_from_statuses_and_follows_changes() {
     })
     .await;
     let expected = [
-        format!(r#"nflreadpy_sportsbook_last_snapshot_timestamp_seconds{{namespace="{ns}",sportsbook="fanduel"}} {}"#, snapshot.as_second()),
+        format!(
+            r#"nflreadpy_sportsbook_last_snapshot_timestamp_seconds{{namespace="{ns}",sportsbook="fanduel"}} {}"#,
+            snapshot.as_second()
+        ),
         format!(r#"nflreadpy_ingestion_consecutive_failures{{namespace="{ns}",sportsbook="fanduel"}} 2"#),
-        format!(r#"nflreadpy_model_edge{{book="fanduel",event="2025_01_KC_BAL",market="moneyline",model="elo",namespace="{ns}",selection="KC",which="ev"}} 0.031"#),
-        format!(r#"nflreadpy_model_edge{{book="fanduel",event="2025_01_KC_BAL",market="moneyline",model="elo",namespace="{ns}",selection="KC",which="kelly"}} 0.0125"#),
+        format!(
+            r#"nflreadpy_model_edge{{book="fanduel",event="2025_01_KC_BAL",market="moneyline",model="elo",namespace="{ns}",selection="KC",which="ev"}} 0.031"#
+        ),
+        format!(
+            r#"nflreadpy_model_edge{{book="fanduel",event="2025_01_KC_BAL",market="moneyline",model="elo",namespace="{ns}",selection="KC",which="kelly"}} 0.0125"#
+        ),
         format!(r#"nflreadpy_portfolio_exposure{{model="elo",namespace="{ns}"}} 42.5"#),
-        format!(r#"nflreadpy_model_brier_score{{model="elo",namespace="{ns}",role="stable",version="1.0.0"}} 0.2113"#),
-        format!(r#"nflreadpy_model_brier_score{{model="elo",namespace="{ns}",role="candidate",version="1.1.0"}} 0.2301"#),
-        format!(r#"nflreadpy_model_log_loss{{model="elo",namespace="{ns}",role="stable",version="1.0.0"}} 0.61"#),
-        format!(r#"nflreadpy_model_calibration_samples{{model="elo",namespace="{ns}",role="candidate",version="1.1.0"}} 120"#),
-        format!(r#"nflbet_resource_condition{{kind="Sportsbook",name="fanduel",namespace="{ns}",status="True",type="Ready"}} 1"#),
-        format!(r#"nflbet_resource_condition{{kind="AlertRoute",name="trading",namespace="{ns}",status="False",type="Ready"}} 1"#),
+        format!(
+            r#"nflreadpy_model_brier_score{{model="elo",namespace="{ns}",role="stable",version="1.0.0"}} 0.2113"#
+        ),
+        format!(
+            r#"nflreadpy_model_brier_score{{model="elo",namespace="{ns}",role="candidate",version="1.1.0"}} 0.2301"#
+        ),
+        format!(
+            r#"nflreadpy_model_log_loss{{model="elo",namespace="{ns}",role="stable",version="1.0.0"}} 0.61"#
+        ),
+        format!(
+            r#"nflreadpy_model_calibration_samples{{model="elo",namespace="{ns}",role="candidate",version="1.1.0"}} 120"#
+        ),
+        format!(
+            r#"nflbet_resource_condition{{kind="Sportsbook",name="fanduel",namespace="{ns}",status="True",type="Ready"}} 1"#
+        ),
+        format!(
+            r#"nflbet_resource_condition{{kind="AlertRoute",name="trading",namespace="{ns}",status="False",type="Ready"}} 1"#
+        ),
         format!(r#"nflbet_suspend_status{{kind="Sportsbook",name="fanduel",namespace="{ns}"}} 0"#),
         "# TYPE nflreadpy_model_edge gauge".to_string(),
     ];
@@ -137,12 +156,17 @@ async fn serves_the_seed_families_from_statuses_and_follows_changes() {
 
     // A status change reaches the endpoint through the watch.
     books
-        .patch_status("fanduel", &PatchParams::default(), &Patch::Merge(json!({"status": {"ingestion": {"consecutiveFailures": 7}}})))
+        .patch_status(
+            "fanduel",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"ingestion": {"consecutiveFailures": 7}}})),
+        )
         .await
         .expect("patch status");
     support::wait_for("consecutive failures 7", Duration::from_secs(30), || async {
         let (_, body) = get(&format!("{base}/metrics")).await?;
-        let want = format!(r#"nflreadpy_ingestion_consecutive_failures{{namespace="{ns}",sportsbook="fanduel"}} 7"#);
+        let want =
+            format!(r#"nflreadpy_ingestion_consecutive_failures{{namespace="{ns}",sportsbook="fanduel"}} 7"#);
         if body.lines().any(|l| l == want) { Ok(()) } else { Err(body) }
     })
     .await;
@@ -170,7 +194,17 @@ async fn another_prefix_and_no_cluster() {
     }), json!({"ingestion": {"consecutiveFailures": 0}})).await;
     let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_nflbet"))
-        .args(["telemetry", "--bind", "127.0.0.1", "--port", &port.to_string(), "-n", &ns, "--metrics-namespace", "odds"])
+        .args([
+            "telemetry",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "-n",
+            &ns,
+            "--metrics-namespace",
+            "odds",
+        ])
         .arg("--kubeconfig")
         .arg(support::kubeconfig_path())
         .stdout(Stdio::null())
@@ -202,5 +236,8 @@ async fn another_prefix_and_no_cluster() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("cannot reach the cluster at https://127.0.0.1:{closed}/")));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains(&format!("cannot reach the cluster at https://127.0.0.1:{closed}/"))
+    );
 }

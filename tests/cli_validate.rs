@@ -126,7 +126,12 @@ fn duplicates_unknown_kinds_and_broken_yaml_are_errors() {
     let (code, lines) = findings("not-yaml.yaml", false);
     assert_eq!(code, 1);
     assert_eq!(lines.len(), 1);
-    assert!(lines[0].starts_with("error: tests/fixtures/validate/invalid/not-yaml.yaml: document 1: not valid YAML: "), "{lines:?}");
+    assert!(
+        lines[0].starts_with(
+            "error: tests/fixtures/validate/invalid/not-yaml.yaml: document 1: not valid YAML: "
+        ),
+        "{lines:?}"
+    );
     assert!(lines[0].contains("line 4 column 5"), "{lines:?}");
 }
 
@@ -136,7 +141,10 @@ fn json_output_has_a_stable_shape() {
     assert_eq!(out.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
     assert_eq!(v["valid"], false);
-    assert_eq!((v["files"].as_u64(), v["documents"].as_u64(), v["resources"].as_u64(), v["errors"].as_u64()), (Some(1), Some(2), Some(2), Some(2)));
+    assert_eq!(
+        (v["files"].as_u64(), v["documents"].as_u64(), v["resources"].as_u64(), v["errors"].as_u64()),
+        (Some(1), Some(2), Some(2), Some(2))
+    );
     assert_eq!(
         v["findings"][1],
         serde_json::json!({
@@ -157,16 +165,24 @@ fn stdin_is_read_with_a_dash() {
         .stdout(Stdio::piped())
         .spawn()
         .expect("nflbet runs");
-    let yaml = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(FIXTURES).join("invalid/wrong-type.yaml")).unwrap();
+    let yaml =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(FIXTURES).join("invalid/wrong-type.yaml"))
+            .unwrap();
     child.stdin.take().unwrap().write_all(&yaml).unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(stdout(&out).starts_with("error: <stdin>: document 1 (Sportsbook inhouse): spec.polling.maxRetries: "), "{}", stdout(&out));
+    assert!(
+        stdout(&out)
+            .starts_with("error: <stdin>: document 1 (Sportsbook inhouse): spec.polling.maxRetries: "),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]
 fn unreadable_input_exits_2_but_the_rest_is_still_checked() {
-    let out = nflbet(&["validate-config", "does/not/exist.yaml", &format!("{FIXTURES}/invalid/wrong-type.yaml")]);
+    let out =
+        nflbet(&["validate-config", "does/not/exist.yaml", &format!("{FIXTURES}/invalid/wrong-type.yaml")]);
     assert_eq!(out.status.code(), Some(2));
     let text = stdout(&out);
     assert!(text.starts_with("error: cannot read does/not/exist.yaml: "), "{text}");

@@ -20,12 +20,20 @@ fn demo_runs_end_to_end() {
 
     let bets: u32 = stdout
         .lines()
-        .find_map(|l| l.strip_prefix("recommended ").and_then(|r| r.split_whitespace().next()).and_then(|n| n.parse().ok()))
+        .find_map(|l| {
+            l.strip_prefix("recommended ")
+                .and_then(|r| r.split_whitespace().next())
+                .and_then(|n| n.parse().ok())
+        })
         .unwrap_or_else(|| panic!("no pricing summary in:\n{stdout}"));
     assert!(bets > 0, "the consensus model finds edges on the generous book:\n{stdout}");
     let snapshots: u32 = stdout
         .lines()
-        .find_map(|l| l.strip_prefix("Snapshots: ").and_then(|r| r.split_whitespace().next()).and_then(|n| n.parse().ok()))
+        .find_map(|l| {
+            l.strip_prefix("Snapshots: ")
+                .and_then(|r| r.split_whitespace().next())
+                .and_then(|n| n.parse().ok())
+        })
         .expect("snapshot count");
     assert!(snapshots >= 3, "one snapshot per book at least: {snapshots}");
     assert!(stdout.contains("healthy: 5 resources in namespace betting: 5 healthy"), "{stdout}");

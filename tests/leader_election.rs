@@ -62,7 +62,10 @@ async fn only_the_leader_reconciles_and_a_follower_takes_over() {
         if holder.as_deref() == Some("replica-b") { Ok(()) } else { Err(format!("{holder:?}")) }
     })
     .await;
-    books.patch("fanduel", &PatchParams::default(), &Patch::Merge(json!({"spec": {"disabled": true}}))).await.unwrap();
+    books
+        .patch("fanduel", &PatchParams::default(), &Patch::Merge(json!({"spec": {"disabled": true}})))
+        .await
+        .unwrap();
     support::wait_condition(&books, "fanduel", "Stopped", "True", Some("Disabled")).await;
     assert!(reconciles(second.listen).await > 0, "the new leader reconciles");
 }

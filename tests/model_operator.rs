@@ -44,7 +44,15 @@ fn model_json(name: &str, extra: Value) -> Value {
 
 /// Report calibration the way the model workload does: server-side apply of only
 /// `status.calibration.<role>` with the workload's own field manager.
-async fn report(models: &Api<Model>, name: &str, role: &str, version: &str, brier: f64, log_loss: f64, samples: i64) {
+async fn report(
+    models: &Api<Model>,
+    name: &str,
+    role: &str,
+    version: &str,
+    brier: f64,
+    log_loss: f64,
+    samples: i64,
+) {
     let body = json!({
         "apiVersion": "betting.nflbet.dev/v1alpha1", "kind": "Model",
         "status": {"calibration": {role: {"version": version, "brier": brier, "logLoss": log_loss, "samples": samples}}}
@@ -86,14 +94,24 @@ async fn model_becomes_workload_and_rules_and_is_ready() {
     let rules: Api<PrometheusRule> = Api::namespaced(client.clone(), &ns);
     let rule = rules.get("nflbet-model-elo").await.unwrap();
     let names: Vec<&str> = rule.spec.groups[0].rules.iter().map(|r| r.alert.as_str()).collect();
-    for alert in ["NflbetModelBrierDrift", "NflbetModelLogLossDrift", "NflbetModelExposureAboveCap", "NflbetModelKellyStakeAboveCap", "NflbetModelDown"] {
+    for alert in [
+        "NflbetModelBrierDrift",
+        "NflbetModelLogLossDrift",
+        "NflbetModelExposureAboveCap",
+        "NflbetModelKellyStakeAboveCap",
+        "NflbetModelDown",
+    ] {
         assert!(names.contains(&alert), "{alert} missing from {names:?}");
     }
 
     // Drift condition follows what the stable workload reports.
     report(&models, "elo", "stable", "1.0.0", 0.245, 0.66, 120).await;
-    let m = support::wait_condition(&models, "elo", "CalibrationDrift", "True", Some("BrierAboveBaseline")).await;
-    assert!(m.status.unwrap().calibration.unwrap().stable.is_some(), "the operator keeps the workload's calibration");
+    let m =
+        support::wait_condition(&models, "elo", "CalibrationDrift", "True", Some("BrierAboveBaseline")).await;
+    assert!(
+        m.status.unwrap().calibration.unwrap().stable.is_some(),
+        "the operator keeps the workload's calibration"
+    );
 }
 
 #[tokio::test]
@@ -102,7 +120,10 @@ async fn drifting_candidate_is_rolled_back_and_rearmed_by_a_new_version() {
     let _op = support::start_operator(&client, &ns).await;
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
     models
-        .create(&PostParams::default(), &model("elo", json!({"rollout": {"candidate": {"version": "1.1.0", "trafficShare": 0.2}}})))
+        .create(
+            &PostParams::default(),
+            &model("elo", json!({"rollout": {"candidate": {"version": "1.1.0", "trafficShare": 0.2}}})),
+        )
         .await
         .unwrap();
 
@@ -112,7 +133,10 @@ async fn drifting_candidate_is_rolled_back_and_rearmed_by_a_new_version() {
     assert_eq!(m.status.as_ref().unwrap().candidate_version.as_deref(), Some("1.1.0"));
     let candidate = deployments.get("nflbet-model-elo-candidate").await.unwrap();
     assert_eq!(flag(&args(&candidate), "--traffic-share").as_deref(), Some("0.2"));
-    assert_eq!(flag(&args(&deployments.get("nflbet-model-elo").await.unwrap()), "--traffic-share").as_deref(), Some("0.8"));
+    assert_eq!(
+        flag(&args(&deployments.get("nflbet-model-elo").await.unwrap()), "--traffic-share").as_deref(),
+        Some("0.8")
+    );
 
     // Both workloads report; the candidate is clearly worse than the stable version.
     report(&models, "elo", "stable", "1.0.0", 0.205, 0.60, 200).await;
@@ -134,25 +158,41 @@ async fn drifting_candidate_is_rolled_back_and_rearmed_by_a_new_version() {
     .await;
     let stable = deployments.get("nflbet-model-elo").await.unwrap();
     assert_eq!(stable.spec.as_ref().unwrap().replicas, Some(1), "stable keeps serving");
-    assert_eq!(flag(&args(&stable), "--traffic-share").as_deref(), Some("1"), "stable takes the whole bankroll back");
+    assert_eq!(
+        flag(&args(&stable), "--traffic-share").as_deref(),
+        Some("1"),
+        "stable takes the whole bankroll back"
+    );
 
     let events: Api<Event> = Api::namespaced(client.clone(), &ns);
     support::wait_for("RolledBack event", Duration::from_secs(30), || async {
         let l = events.list(&ListParams::default()).await.map_err(|e| e.to_string())?;
-        l.items.iter().any(|e| e.reason.as_deref() == Some("RolledBack")).then_some(()).ok_or_else(|| "no event".to_string())
+        l.items
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("RolledBack"))
+            .then_some(())
+            .ok_or_else(|| "no event".to_string())
     })
     .await;
 
     // The rollback holds across reconciles until a person changes the candidate version.
     models
-        .patch("elo", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"annotations": {"nudge": "1"}}})))
+        .patch(
+            "elo",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {"nudge": "1"}}})),
+        )
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(deployments.get_opt("nflbet-model-elo-candidate").await.unwrap().is_none());
 
     models
-        .patch("elo", &PatchParams::default(), &Patch::Merge(json!({"spec": {"rollout": {"candidate": {"version": "1.1.1"}}}})))
+        .patch(
+            "elo",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"rollout": {"candidate": {"version": "1.1.1"}}}})),
+        )
         .await
         .unwrap();
     let m = support::wait_condition(&models, "elo", "RolledBack", "False", Some("NoRollback")).await;
@@ -173,14 +213,29 @@ async fn invalid_models_are_refused_with_clear_messages() {
     api.create(&PostParams::default(), &obj("valid", json!({}))).await.expect("base Model is valid");
 
     let cases: Vec<(Value, &str)> = vec![
-        (json!({"staking": {"bankroll": 1000.0, "kellyFraction": 1.5}}), "staking.kellyFraction must be in (0, 1]"),
+        (
+            json!({"staking": {"bankroll": 1000.0, "kellyFraction": 1.5}}),
+            "staking.kellyFraction must be in (0, 1]",
+        ),
         (json!({"staking": {"bankroll": -5.0, "kellyFraction": 0.5}}), "staking.bankroll must be positive"),
-        (json!({"staking": {"bankroll": 1000.0, "kellyFraction": 0.5, "exposureCaps": {"team": 0.0}}}), "exposureCaps.team must be in (0, 1]"),
-        (json!({"staking": {"bankroll": 1000.0, "kellyFraction": 0.5, "maxStakePerBet": 0.2, "maxEventExposure": 0.1}}), "staking.maxStakePerBet cannot exceed staking.maxEventExposure"),
+        (
+            json!({"staking": {"bankroll": 1000.0, "kellyFraction": 0.5, "exposureCaps": {"team": 0.0}}}),
+            "exposureCaps.team must be in (0, 1]",
+        ),
+        (
+            json!({"staking": {"bankroll": 1000.0, "kellyFraction": 0.5, "maxStakePerBet": 0.2, "maxEventExposure": 0.1}}),
+            "staking.maxStakePerBet cannot exceed staking.maxEventExposure",
+        ),
         (json!({"calibration": {"baselineBrier": 0.3}}), "calibration.baselineBrier must be in (0, 0.25)"),
         (json!({"calibration": {"minSamples": 3}}), "spec.calibration.minSamples"),
-        (json!({"rollout": {"candidate": {"version": "1.0.0"}}}), "rollout.candidate.version must differ from spec.version"),
-        (json!({"rollout": {"candidate": {"version": "1.1.0", "shadow": true, "trafficShare": 0.5}}}), "a shadow candidate takes no traffic"),
+        (
+            json!({"rollout": {"candidate": {"version": "1.0.0"}}}),
+            "rollout.candidate.version must differ from spec.version",
+        ),
+        (
+            json!({"rollout": {"candidate": {"version": "1.1.0", "shadow": true, "trafficShare": 0.5}}}),
+            "a shadow candidate takes no traffic",
+        ),
         (json!({"sportsbooks": {}}), "spec.sportsbooks needs names or a selector"),
         (json!({"algorithm": "magic"}), r#"Unsupported value: "magic""#),
         (json!({"version": "latest"}), "spec.version"),
@@ -216,14 +271,22 @@ async fn sportsbooks_selected_by_label_are_priced() {
         .unwrap();
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
     support::wait_for("model prices the selected books", Duration::from_secs(60), || async {
-        let d = deployments.get_opt("nflbet-model-consensus").await.map_err(|e| e.to_string())?.ok_or("no deployment")?;
+        let d = deployments
+            .get_opt("nflbet-model-consensus")
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("no deployment")?;
         let books = flag(&args(&d), "--sportsbooks");
         if books.as_deref() == Some("draftkings,fanduel") { Ok(()) } else { Err(format!("{books:?}")) }
     })
     .await;
     // A new matching book is picked up through the Sportsbook watch.
     books
-        .patch("local", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {"tier": "sharp"}}})))
+        .patch(
+            "local",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"tier": "sharp"}}})),
+        )
         .await
         .unwrap();
     support::wait_for("relabelled book priced too", Duration::from_secs(60), || async {

@@ -25,12 +25,7 @@ fn config(extra: &[&str]) -> ModelConfig {
         argv.extend(["--version", "1.0.0"]);
     }
     argv.extend(["--bankroll", "10000", "--kelly-fraction", "0.25"]);
-    argv.extend([
-        "--reference-books",
-        "pinnacle",
-        "--margin-method",
-        "proportional",
-    ]);
+    argv.extend(["--reference-books", "pinnacle", "--margin-method", "proportional"]);
     argv.extend(["--listen", "127.0.0.1:0", "--interval", "1h"]);
     argv.extend(extra);
     ModelConfig::from_args(&Cli::parse_from(argv).args).unwrap()
@@ -45,11 +40,7 @@ fn quote(
     american: i32,
     at: DateTime<Utc>,
 ) -> Quote {
-    let decimal = if american > 0 {
-        1.0 + american as f64 / 100.0
-    } else {
-        1.0 + 100.0 / (-american) as f64
-    };
+    let decimal = if american > 0 { 1.0 + american as f64 / 100.0 } else { 1.0 + 100.0 / (-american) as f64 };
     Quote {
         event_id: event.id.clone(),
         game_id: event.game_id.clone(),
@@ -65,20 +56,11 @@ fn quote(
 
 async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes()).await.unwrap();
     let mut buf = String::new();
     s.read_to_string(&mut buf).await.unwrap();
-    let code = buf
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = buf
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
+    let code = buf.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = buf.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
     (code, body)
 }
 
@@ -86,11 +68,7 @@ async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
 fn samples(text: &str, family: &str, labels: &[(&str, &str)]) -> Vec<f64> {
     text.lines()
         .filter(|l| l.starts_with(&format!("{family}{{")) || l.starts_with(&format!("{family} ")))
-        .filter(|l| {
-            labels
-                .iter()
-                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
-        })
+        .filter(|l| labels.iter().all(|(k, v)| l.contains(&format!("{k}=\"{v}\""))))
         .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
         .collect()
 }
@@ -101,88 +79,27 @@ async fn metrics_endpoint_exports_the_alerting_families() {
     let url = format!("file://{}", dir.path().display());
     let store = SnapshotStore::open(&url, &S3Options::default()).unwrap();
     let now = Utc::now();
-    let event = Event::new(
-        "e-bal-kc",
-        "Kansas City Chiefs",
-        "Baltimore Ravens",
-        Some(now + Duration::days(3)),
-    );
+    let event =
+        Event::new("e-bal-kc", "Kansas City Chiefs", "Baltimore Ravens", Some(now + Duration::days(3)));
     let label = event.game_id.clone().unwrap_or_else(|| event.id.clone());
     let team = |t: &str| Selection::Team(t.into());
     let at = now - Duration::minutes(1);
     let mut snap = Snapshot::new("odds-feed", "theOddsApi", at);
     snap.events = vec![event.clone()];
     snap.quotes = vec![
-        quote(
-            &event,
-            "pinnacle",
-            Market::Moneyline,
-            team("KC"),
-            None,
-            -150,
-            at,
-        ),
-        quote(
-            &event,
-            "pinnacle",
-            Market::Moneyline,
-            team("BAL"),
-            None,
-            130,
-            at,
-        ),
-        quote(
-            &event,
-            "pinnacle",
-            Market::Total,
-            Selection::Over,
-            Some(46.5),
-            -105,
-            at,
-        ),
-        quote(
-            &event,
-            "pinnacle",
-            Market::Total,
-            Selection::Under,
-            Some(46.5),
-            -115,
-            at,
-        ),
-        quote(
-            &event,
-            "fanduel",
-            Market::Moneyline,
-            team("BAL"),
-            None,
-            160,
-            at,
-        ),
-        quote(
-            &event,
-            "fanduel",
-            Market::Total,
-            Selection::Under,
-            Some(46.5),
-            120,
-            at,
-        ),
+        quote(&event, "pinnacle", Market::Moneyline, team("KC"), None, -150, at),
+        quote(&event, "pinnacle", Market::Moneyline, team("BAL"), None, 130, at),
+        quote(&event, "pinnacle", Market::Total, Selection::Over, Some(46.5), -105, at),
+        quote(&event, "pinnacle", Market::Total, Selection::Under, Some(46.5), -115, at),
+        quote(&event, "fanduel", Market::Moneyline, team("BAL"), None, 160, at),
+        quote(&event, "fanduel", Market::Total, Selection::Under, Some(46.5), 120, at),
     ];
     store.write(&snap).await.unwrap();
 
-    let cfg = config(&[
-        "--model",
-        "edge-model",
-        "--sportsbooks",
-        "odds-feed,missing-feed",
-        "--store",
-        &url,
-    ]);
+    let cfg = config(&["--model", "edge-model", "--sportsbooks", "odds-feed,missing-feed", "--store", &url]);
     let workload = Workload::new(cfg).unwrap();
     let cancel = tokio_util::sync::CancellationToken::new();
-    let running = nflbet::model_workload::start(workload, None, cancel.clone())
-        .await
-        .unwrap();
+    let running = nflbet::model_workload::start(workload, None, cancel.clone()).await.unwrap();
     let addr = running.addr;
     assert!(addr.ip().is_loopback());
     let mut ready = false;
@@ -217,67 +134,29 @@ async fn metrics_endpoint_exports_the_alerting_families() {
     let kelly = edge("BAL", "fanduel", "moneyline", "kelly");
     let quarter = 0.25 * (1.6 * p - (1.0 - p)) / 1.6;
     assert!((kelly[0] - quarter).abs() < 1e-9);
-    assert_eq!(
-        edge("under", "fanduel", "total", "ev").len(),
-        1,
-        "totals are priced too"
-    );
-    assert!(
-        edge("KC", "pinnacle", "moneyline", "ev").is_empty(),
-        "reference book"
-    );
+    assert_eq!(edge("under", "fanduel", "total", "ev").len(), 1, "totals are priced too");
+    assert!(edge("KC", "pinnacle", "moneyline", "ev").is_empty(), "reference book");
 
     // Exposure: the moneyline bet on BAL and the total (both teams) at fanduel.
     let exposure = samples(
         &text,
         "nflreadpy_portfolio_exposure",
-        &[
-            ("model", "edge-model"),
-            ("team", "BAL"),
-            ("market", "moneyline"),
-            ("book", "fanduel"),
-        ],
+        &[("model", "edge-model"), ("team", "BAL"), ("market", "moneyline"), ("book", "fanduel")],
     );
     assert_eq!(exposure.len(), 1, "{text}");
     assert!((exposure[0] - quarter * 10_000.0).abs() < 1e-6);
-    let total_kc = samples(
-        &text,
-        "nflreadpy_portfolio_exposure",
-        &[("team", "KC"), ("market", "total")],
-    );
-    let total_bal = samples(
-        &text,
-        "nflreadpy_portfolio_exposure",
-        &[("team", "BAL"), ("market", "total")],
-    );
+    let total_kc = samples(&text, "nflreadpy_portfolio_exposure", &[("team", "KC"), ("market", "total")]);
+    let total_bal = samples(&text, "nflreadpy_portfolio_exposure", &[("team", "BAL"), ("market", "total")]);
     assert_eq!(total_kc, total_bal, "a total counts against both teams");
     assert!(total_kc[0] > 0.0);
-    let stake = samples(
-        &text,
-        "nflreadpy_portfolio_stake",
-        &[("market", "total"), ("book", "fanduel")],
-    );
+    let stake = samples(&text, "nflreadpy_portfolio_stake", &[("market", "total"), ("book", "fanduel")]);
     assert_eq!(stake, total_kc, "…and once in the stake family");
-    assert_eq!(
-        samples(&text, "nflreadpy_portfolio_cap", &[("dimension", "bet")]),
-        vec![200.0]
-    );
+    assert_eq!(samples(&text, "nflreadpy_portfolio_cap", &[("dimension", "bet")]), vec![200.0]);
 
     // Calibration on a fresh store: zero samples, and no invented scores.
-    let cal = [
-        ("model", "edge-model"),
-        ("version", "1.0.0"),
-        ("role", "stable"),
-    ];
-    assert_eq!(
-        samples(&text, "nflreadpy_model_calibration_samples", &cal),
-        vec![0.0],
-        "{text}"
-    );
-    assert!(
-        samples(&text, "nflreadpy_model_brier_score", &[]).is_empty(),
-        "{text}"
-    );
+    let cal = [("model", "edge-model"), ("version", "1.0.0"), ("role", "stable")];
+    assert_eq!(samples(&text, "nflreadpy_model_calibration_samples", &cal), vec![0.0], "{text}");
+    assert!(samples(&text, "nflreadpy_model_brier_score", &[]).is_empty(), "{text}");
     assert!(samples(&text, "nflreadpy_model_log_loss", &[]).is_empty());
 
     let last = samples(&text, "nflreadpy_model_last_run_timestamp_seconds", &base);
@@ -287,27 +166,13 @@ async fn metrics_endpoint_exports_the_alerting_families() {
         vec![2.0],
         "moneyline and one total line"
     );
-    for t in [
-        "snapshot",
-        "games",
-        "pricing",
-        "staking",
-        "store",
-        "calibration",
-    ] {
+    for t in ["snapshot", "games", "pricing", "staking", "store", "calibration"] {
         let mut l = base.to_vec();
         l.push(("error_type", t));
-        assert_eq!(
-            samples(&text, "nflreadpy_model_run_errors_total", &l),
-            vec![0.0],
-            "{t}"
-        );
+        assert_eq!(samples(&text, "nflreadpy_model_run_errors_total", &l), vec![0.0], "{t}");
     }
     running.shutdown().await;
-    assert!(
-        tokio::net::TcpStream::connect(addr).await.is_err(),
-        "server stopped"
-    );
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "server stopped");
 }
 
 fn games() -> Vec<Game> {
@@ -320,11 +185,7 @@ fn games() -> Vec<Game> {
 /// Independent implied probability of an American price.
 fn implied(a: i32) -> f64 {
     let a = f64::from(a);
-    if a < 0.0 {
-        -a / (-a + 100.0)
-    } else {
-        100.0 / (a + 100.0)
-    }
+    if a < 0.0 { -a / (-a + 100.0) } else { 100.0 / (a + 100.0) }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -363,12 +224,9 @@ async fn calibration_settles_stored_predictions_of_a_past_season() {
     for g in &slate {
         weeks.entry(g.week).or_default().push(g);
     }
-    for (_, week) in &weeks {
+    for week in weeks.values() {
         let first: NaiveDate = week.iter().map(|g| g.gameday).min().unwrap();
-        let polled = (first - Duration::days(1))
-            .and_hms_opt(12, 0, 0)
-            .unwrap()
-            .and_utc();
+        let polled = (first - Duration::days(1)).and_hms_opt(12, 0, 0).unwrap().and_utc();
         let mut snap = Snapshot::new("closing", "genericJson", polled);
         for g in week {
             let kickoff = g.gameday.and_hms_opt(17, 0, 0).unwrap().and_utc();
@@ -413,14 +271,7 @@ async fn calibration_settles_stored_predictions_of_a_past_season() {
 
     // A run after kickoff must not count: price week 1 again after it was played.
     let week1 = &weeks[&1];
-    let late = week1
-        .iter()
-        .map(|g| g.gameday)
-        .max()
-        .unwrap()
-        .and_hms_opt(23, 0, 0)
-        .unwrap()
-        .and_utc()
+    let late = week1.iter().map(|g| g.gameday).max().unwrap().and_hms_opt(23, 0, 0).unwrap().and_utc()
         + Duration::days(1);
     let mut snap = Snapshot::new("closing", "genericJson", late);
     for g in week1 {
@@ -437,11 +288,7 @@ async fn calibration_settles_stored_predictions_of_a_past_season() {
         };
         // Prices that "know" the result: a scoring leak if they were counted.
         let home_won = g.home_score > g.away_score;
-        let (h, a) = if home_won {
-            (-5000, 2000)
-        } else {
-            (2000, -5000)
-        };
+        let (h, a) = if home_won { (-5000, 2000) } else { (2000, -5000) };
         snap.quotes.push(quote(
             &event,
             "pinnacle",
@@ -477,10 +324,7 @@ async fn calibration_settles_stored_predictions_of_a_past_season() {
             pushes += 1;
             continue;
         }
-        let (ih, ia) = (
-            implied(g.home_moneyline.unwrap()),
-            implied(g.away_moneyline.unwrap()),
-        );
+        let (ih, ia) = (implied(g.home_moneyline.unwrap()), implied(g.away_moneyline.unwrap()));
         let p = ih / (ih + ia);
         let y = if hs > as_ { 1.0 } else { 0.0 };
         n += 1;
@@ -489,27 +333,13 @@ async fn calibration_settles_stored_predictions_of_a_past_season() {
     }
     assert_eq!((scores.samples, scores.pushes), (n, pushes));
     let (brier, log_loss) = (brier / n as f64, log_loss / n as f64);
-    assert!(
-        (scores.brier.unwrap() - brier).abs() < 1e-12,
-        "{:?} vs {brier}",
-        scores.brier
-    );
+    assert!((scores.brier.unwrap() - brier).abs() < 1e-12, "{:?} vs {brier}", scores.brier);
     assert!((scores.log_loss.unwrap() - log_loss).abs() < 1e-12);
-    assert!(
-        brier > 0.15 && brier < 0.26,
-        "a market-like Brier score: {brier}"
-    );
+    assert!(brier > 0.15 && brier < 0.26, "a market-like Brier score: {brier}");
 
     let text = workload.metrics().render();
-    let cal = [
-        ("model", "cal-model"),
-        ("version", "1.0.0"),
-        ("role", "stable"),
-    ];
-    assert_eq!(
-        samples(&text, "nflreadpy_model_calibration_samples", &cal),
-        vec![n as f64]
-    );
+    let cal = [("model", "cal-model"), ("version", "1.0.0"), ("role", "stable")];
+    assert_eq!(samples(&text, "nflreadpy_model_calibration_samples", &cal), vec![n as f64]);
     let exported = samples(&text, "nflreadpy_model_brier_score", &cal);
     assert!((exported[0] - brier).abs() < 1e-12);
 

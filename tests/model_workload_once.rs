@@ -31,11 +31,7 @@ fn quote(
     line: Option<f64>,
     american: i32,
 ) -> Quote {
-    let decimal = if american > 0 {
-        1.0 + american as f64 / 100.0
-    } else {
-        1.0 + 100.0 / (-american) as f64
-    };
+    let decimal = if american > 0 { 1.0 + american as f64 / 100.0 } else { 1.0 + 100.0 / (-american) as f64 };
     Quote {
         event_id: event.id.clone(),
         game_id: event.game_id.clone(),
@@ -62,103 +58,25 @@ fn write_snapshots(dir: &std::path::Path) -> String {
         Some(kickoff),
     );
     let team = |t: &str| Selection::Team(t.into());
-    let mut sharp = Snapshot::new(
-        "sharp-feed",
-        "theOddsApi",
-        Utc::now() - Duration::minutes(1),
-    );
+    let mut sharp = Snapshot::new("sharp-feed", "theOddsApi", Utc::now() - Duration::minutes(1));
     sharp.events = vec![event.clone()];
     sharp.quotes = vec![
-        quote(
-            &event,
-            "pinnacle",
-            Market::Moneyline,
-            team("KC"),
-            None,
-            -150,
-        ),
-        quote(
-            &event,
-            "pinnacle",
-            Market::Moneyline,
-            team("BAL"),
-            None,
-            130,
-        ),
-        quote(
-            &event,
-            "pinnacle",
-            Market::Spread,
-            team("KC"),
-            Some(-3.0),
-            -110,
-        ),
-        quote(
-            &event,
-            "pinnacle",
-            Market::Spread,
-            team("BAL"),
-            Some(3.0),
-            -110,
-        ),
-        quote(
-            &event,
-            "pinnacle",
-            Market::Total,
-            Selection::Over,
-            Some(46.5),
-            -105,
-        ),
-        quote(
-            &event,
-            "pinnacle",
-            Market::Total,
-            Selection::Under,
-            Some(46.5),
-            -115,
-        ),
+        quote(&event, "pinnacle", Market::Moneyline, team("KC"), None, -150),
+        quote(&event, "pinnacle", Market::Moneyline, team("BAL"), None, 130),
+        quote(&event, "pinnacle", Market::Spread, team("KC"), Some(-3.0), -110),
+        quote(&event, "pinnacle", Market::Spread, team("BAL"), Some(3.0), -110),
+        quote(&event, "pinnacle", Market::Total, Selection::Over, Some(46.5), -105),
+        quote(&event, "pinnacle", Market::Total, Selection::Under, Some(46.5), -115),
     ];
-    let mut retail = Snapshot::new(
-        "retail-feed",
-        "theOddsApi",
-        Utc::now() - Duration::minutes(1),
-    );
+    let mut retail = Snapshot::new("retail-feed", "theOddsApi", Utc::now() - Duration::minutes(1));
     retail.events = vec![event.clone()];
     retail.quotes = vec![
         quote(&event, "fanduel", Market::Moneyline, team("KC"), None, -160),
         quote(&event, "fanduel", Market::Moneyline, team("BAL"), None, 160),
-        quote(
-            &event,
-            "fanduel",
-            Market::Spread,
-            team("BAL"),
-            Some(3.0),
-            -105,
-        ),
-        quote(
-            &event,
-            "fanduel",
-            Market::Total,
-            Selection::Over,
-            Some(46.5),
-            -110,
-        ),
-        quote(
-            &event,
-            "draftkings",
-            Market::Moneyline,
-            team("KC"),
-            None,
-            -145,
-        ),
-        quote(
-            &event,
-            "draftkings",
-            Market::Moneyline,
-            team("BAL"),
-            None,
-            125,
-        ),
+        quote(&event, "fanduel", Market::Spread, team("BAL"), Some(3.0), -105),
+        quote(&event, "fanduel", Market::Total, Selection::Over, Some(46.5), -110),
+        quote(&event, "draftkings", Market::Moneyline, team("KC"), None, -145),
+        quote(&event, "draftkings", Market::Moneyline, team("BAL"), None, 125),
     ];
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
@@ -170,34 +88,10 @@ fn write_snapshots(dir: &std::path::Path) -> String {
 
 fn model(store: &str, extra: &[&str]) -> (Vec<Row>, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_nflbet"))
-        .args([
-            "model",
-            "--once",
-            "--model",
-            "consensus",
-            "--algorithm",
-            "marketConsensus",
-        ])
-        .args([
-            "--version",
-            "1.0.0",
-            "--sportsbooks",
-            "sharp-feed,retail-feed",
-        ])
-        .args([
-            "--reference-books",
-            "pinnacle",
-            "--margin-method",
-            "proportional",
-        ])
-        .args([
-            "--bankroll",
-            "10000",
-            "--kelly-fraction",
-            "0.25",
-            "--store",
-            store,
-        ])
+        .args(["model", "--once", "--model", "consensus", "--algorithm", "marketConsensus"])
+        .args(["--version", "1.0.0", "--sportsbooks", "sharp-feed,retail-feed"])
+        .args(["--reference-books", "pinnacle", "--margin-method", "proportional"])
+        .args(["--bankroll", "10000", "--kelly-fraction", "0.25", "--store", store])
         .args(extra)
         .env_remove("NFLBET_STORE")
         .env_remove("NFLBET_GAMES")
@@ -208,26 +102,10 @@ fn model(store: &str, extra: &[&str]) -> (Vec<Row>, String) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
     let mut lines = stdout.lines();
-    let header: Vec<&str> = lines
-        .next()
-        .unwrap_or_default()
-        .split_whitespace()
-        .collect();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split_whitespace().collect();
     assert_eq!(
         header,
-        [
-            "EVENT",
-            "MARKET",
-            "SELECTION",
-            "LINE",
-            "BOOK",
-            "PRICE",
-            "FAIR",
-            "EV",
-            "KELLY",
-            "STAKE",
-            "BOUND"
-        ]
+        ["EVENT", "MARKET", "SELECTION", "LINE", "BOOK", "PRICE", "FAIR", "EV", "KELLY", "STAKE", "BOUND"]
     );
     let rows = lines
         .take_while(|l| !l.trim().is_empty())
@@ -280,35 +158,19 @@ fn prices_a_better_price_with_a_hand_checked_kelly_stake() {
     assert!((bet.kelly - kelly).abs() < 1e-6, "{stdout}");
     assert!((bet.stake - stake).abs() < 0.006, "{stdout}");
     assert_eq!(bet.bound, "-");
-    assert!(
-        bet.event.contains("BAL_KC") || bet.event == "4b25562a3a1e5d3c6ad9e1b7e5f0a9d1",
-        "{}",
-        bet.event
-    );
+    assert!(bet.event.contains("BAL_KC") || bet.event == "4b25562a3a1e5d3c6ad9e1b7e5f0a9d1", "{}", bet.event);
     // The reference book is never bet against; negative-EV prices are listed with no stake.
     assert!(rows.iter().all(|r| r.book != "pinnacle"), "{stdout}");
     let dk = find(&rows, "moneyline", "BAL", "draftkings");
     assert!(dk.ev < 0.0 && dk.stake == 0.0);
     // One bet only: every other row stakes nothing.
     assert_eq!(rows.iter().filter(|r| r.stake > 0.0).count(), 1, "{stdout}");
-    assert!(
-        stdout.contains("recommended 1 bet(s), total stake 144.43"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("recommended 1 bet(s), total stake 144.43"), "{stdout}");
     assert!(stdout.contains("from 2 snapshot(s)"), "{stdout}");
-    assert!(
-        stdout.contains("calibration: no settled predictions yet"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("stored recommendations/v1/consensus/stable/"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("calibration: no settled predictions yet"), "{stdout}");
+    assert!(stdout.contains("stored recommendations/v1/consensus/stable/"), "{stdout}");
     // The stored record is where the table says.
-    let key = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("stored "))
-        .unwrap();
+    let key = stdout.lines().find_map(|l| l.strip_prefix("stored ")).unwrap();
     assert!(dir.path().join(key).is_file());
 }
 
@@ -330,11 +192,7 @@ fn caps_bind_where_they_should() {
     let (rows, _) = model(&store, &["--cap-book", "0.005"]);
     assert!((find(&rows, "moneyline", "BAL", "fanduel").stake - 50.0).abs() < 1e-9);
     let (rows, stdout) = model(&store, &["--value-threshold", "0.10"]);
-    assert_eq!(
-        find(&rows, "moneyline", "BAL", "fanduel").stake,
-        0.0,
-        "{stdout}"
-    );
+    assert_eq!(find(&rows, "moneyline", "BAL", "fanduel").stake, 0.0, "{stdout}");
 }
 
 #[test]
@@ -344,16 +202,10 @@ fn shadow_stakes_nothing_and_traffic_share_scales() {
     let (ev, kelly, stake) = hand();
     let (rows, stdout) = model(&store, &["--role", "candidate", "--shadow"]);
     let bet = find(&rows, "moneyline", "BAL", "fanduel");
-    assert!(
-        (bet.ev - ev).abs() < 1e-4 && (bet.kelly - kelly).abs() < 1e-6,
-        "still priced"
-    );
+    assert!((bet.ev - ev).abs() < 1e-4 && (bet.kelly - kelly).abs() < 1e-6, "still priced");
     assert!(rows.iter().all(|r| r.stake == 0.0), "{stdout}");
     assert!(stdout.contains("total stake 0.00"), "{stdout}");
-    assert!(
-        stdout.contains("stored recommendations/v1/consensus/candidate/"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("stored recommendations/v1/consensus/candidate/"), "{stdout}");
 
     let (rows, stdout) = model(&store, &["--role", "candidate", "--traffic-share", "0.5"]);
     let bet = find(&rows, "moneyline", "BAL", "fanduel");
@@ -365,51 +217,16 @@ fn shadow_stakes_nothing_and_traffic_share_scales() {
 #[test]
 fn bad_flags_exit_non_zero_with_a_message() {
     let out = Command::new(env!("CARGO_BIN_EXE_nflbet"))
-        .args([
-            "model",
-            "--once",
-            "--model",
-            "m",
-            "--algorithm",
-            "magic",
-            "--version",
-            "1.0.0",
-        ])
-        .args([
-            "--bankroll",
-            "100",
-            "--kelly-fraction",
-            "0.25",
-            "--store",
-            "file:///tmp/nflbet-unused",
-        ])
+        .args(["model", "--once", "--model", "m", "--algorithm", "magic", "--version", "1.0.0"])
+        .args(["--bankroll", "100", "--kelly-fraction", "0.25", "--store", "file:///tmp/nflbet-unused"])
         .output()
         .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("--algorithm \"magic\" is invalid"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("--algorithm \"magic\" is invalid"), "{stderr}");
     let out = Command::new(env!("CARGO_BIN_EXE_nflbet"))
-        .args([
-            "model",
-            "--once",
-            "--model",
-            "m",
-            "--algorithm",
-            "elo",
-            "--version",
-            "1.0.0",
-        ])
-        .args([
-            "--bankroll",
-            "100",
-            "--kelly-fraction",
-            "0.25",
-            "--store",
-            "file:///tmp/nflbet-unused",
-        ])
+        .args(["model", "--once", "--model", "m", "--algorithm", "elo", "--version", "1.0.0"])
+        .args(["--bankroll", "100", "--kelly-fraction", "0.25", "--store", "file:///tmp/nflbet-unused"])
         .env_remove("NFLBET_GAMES")
         .output()
         .unwrap();

@@ -22,19 +22,11 @@ use std::process::Command;
 
 fn implied(a: i32) -> f64 {
     let a = f64::from(a);
-    if a < 0.0 {
-        -a / (-a + 100.0)
-    } else {
-        100.0 / (a + 100.0)
-    }
+    if a < 0.0 { -a / (-a + 100.0) } else { 100.0 / (a + 100.0) }
 }
 
 fn quote(event: &Event, book: &str, sel: &str, american: i32) -> Quote {
-    let decimal = if american > 0 {
-        1.0 + american as f64 / 100.0
-    } else {
-        1.0 + 100.0 / (-american) as f64
-    };
+    let decimal = if american > 0 { 1.0 + american as f64 / 100.0 } else { 1.0 + 100.0 / (-american) as f64 };
     Quote {
         event_id: event.id.clone(),
         game_id: None,
@@ -50,12 +42,7 @@ fn quote(event: &Event, book: &str, sel: &str, american: i32) -> Quote {
 
 fn candidate_score(samples: i64) -> StatusReport {
     StatusReport {
-        calibration: Some(CalibrationScore {
-            version: "1.1.0".into(),
-            brier: 0.2,
-            log_loss: 0.6,
-            samples,
-        }),
+        calibration: Some(CalibrationScore { version: "1.1.0".into(), brier: 0.2, log_loss: 0.6, samples }),
         summary: None,
     }
 }
@@ -93,10 +80,7 @@ async fn status_report_writes_its_role_and_keeps_the_other() {
     let week1: Vec<_> = games
         .iter()
         .filter(|g| {
-            g.season == 2023
-                && g.week == 1
-                && g.home_moneyline.is_some()
-                && g.away_moneyline.is_some()
+            g.season == 2023 && g.week == 1 && g.home_moneyline.is_some() && g.away_moneyline.is_some()
         })
         .collect();
     let dir = tempfile::tempdir().unwrap();
@@ -104,18 +88,10 @@ async fn status_report_writes_its_role_and_keeps_the_other() {
     let mut predictions = Vec::new();
     let (mut n, mut brier) = (0i64, 0.0);
     for g in &week1 {
-        let (ih, ia) = (
-            implied(g.home_moneyline.unwrap()),
-            implied(g.away_moneyline.unwrap()),
-        );
+        let (ih, ia) = (implied(g.home_moneyline.unwrap()), implied(g.away_moneyline.unwrap()));
         let p = ih / (ih + ia);
-        let entry = |selection, win| FairEntry {
-            market: DMarket::Moneyline,
-            selection,
-            line: None,
-            win,
-            push: 0.0,
-        };
+        let entry =
+            |selection, win| FairEntry { market: DMarket::Moneyline, selection, line: None, win, push: 0.0 };
         predictions.push(Prediction {
             event: g.game_id.clone(),
             game_id: Some(g.game_id.clone()),
@@ -148,26 +124,16 @@ async fn status_report_writes_its_role_and_keeps_the_other() {
         predictions,
         recommendations: vec![],
     };
-    RecordStore::open(&url, &S3Options::default())
-        .unwrap()
-        .write(&record)
-        .await
-        .unwrap();
+    RecordStore::open(&url, &S3Options::default()).unwrap().write(&record).await.unwrap();
 
     // Today's slate: six games, each with a retail price better than the sharp one on both
     // sides, so there are more positive edges than the summary may carry.
     let store = SnapshotStore::open(&url, &S3Options::default()).unwrap();
     let mut snap = Snapshot::new("odds-feed", "theOddsApi", Utc::now() - Duration::minutes(1));
-    for (i, (home, away)) in [
-        ("KC", "BAL"),
-        ("PHI", "GB"),
-        ("ATL", "PIT"),
-        ("BUF", "ARI"),
-        ("CHI", "TEN"),
-        ("CIN", "NE"),
-    ]
-    .into_iter()
-    .enumerate()
+    for (i, (home, away)) in
+        [("KC", "BAL"), ("PHI", "GB"), ("ATL", "PIT"), ("BUF", "ARI"), ("CHI", "TEN"), ("CIN", "NE")]
+            .into_iter()
+            .enumerate()
     {
         let event = Event {
             id: format!("evt-{i}"),
@@ -191,43 +157,11 @@ async fn status_report_writes_its_role_and_keeps_the_other() {
     store.write(&snap).await.unwrap();
 
     let out = Command::new(env!("CARGO_BIN_EXE_nflbet"))
-        .args([
-            "model",
-            "--once",
-            "--report-status",
-            "--namespace",
-            &ns,
-            "--model",
-            "consensus",
-        ])
-        .args([
-            "--algorithm",
-            "marketConsensus",
-            "--version",
-            "1.0.0",
-            "--sportsbooks",
-            "odds-feed",
-        ])
-        .args([
-            "--reference-books",
-            "pinnacle",
-            "--margin-method",
-            "proportional",
-        ])
-        .args([
-            "--bankroll",
-            "10000",
-            "--kelly-fraction",
-            "0.25",
-            "--store",
-            &url,
-        ])
-        .args([
-            "--games",
-            games_path.to_str().unwrap(),
-            "--calibration-window",
-            "30000h",
-        ])
+        .args(["model", "--once", "--report-status", "--namespace", &ns, "--model", "consensus"])
+        .args(["--algorithm", "marketConsensus", "--version", "1.0.0", "--sportsbooks", "odds-feed"])
+        .args(["--reference-books", "pinnacle", "--margin-method", "proportional"])
+        .args(["--bankroll", "10000", "--kelly-fraction", "0.25", "--store", &url])
+        .args(["--games", games_path.to_str().unwrap(), "--calibration-window", "30000h"])
         .env("KUBECONFIG", support::kubeconfig_path())
         .env_remove("NFLBET_STORE")
         .output()
@@ -242,30 +176,14 @@ async fn status_report_writes_its_role_and_keeps_the_other() {
     let cal = status.calibration.clone().expect("calibration");
     let stable = cal.stable.expect("stable calibration");
     assert_eq!((stable.version.as_str(), stable.samples), ("1.0.0", n));
-    assert!(
-        (stable.brier - brier).abs() < 1e-12,
-        "{} vs {brier}",
-        stable.brier
-    );
+    assert!((stable.brier - brier).abs() < 1e-12, "{} vs {brier}", stable.brier);
     let kept = cal.candidate.expect("candidate calibration kept");
     assert_eq!((kept.version.as_str(), kept.samples), ("1.1.0", 42));
     let summary = status.summary.expect("summary");
-    assert_eq!(
-        summary.top_edges.len(),
-        10,
-        "12 positive edges, bounded to 10"
-    );
+    assert_eq!(summary.top_edges.len(), 10, "12 positive edges, bounded to 10");
     assert_eq!(summary.top_edges[0].book, "fanduel");
-    assert_eq!(
-        summary.top_edges[0].selection, "NE",
-        "the longest retail price is the best edge"
-    );
-    assert!(
-        summary
-            .top_edges
-            .windows(2)
-            .all(|w| w[0].expected_value >= w[1].expected_value)
-    );
+    assert_eq!(summary.top_edges[0].selection, "NE", "the longest retail price is the best edge");
+    assert!(summary.top_edges.windows(2).all(|w| w[0].expected_value >= w[1].expected_value));
     assert_eq!(summary.markets_priced, Some(6));
     assert!(summary.total_stake.unwrap() > 0.0);
     assert!(summary.last_run_time.is_some());
@@ -277,14 +195,8 @@ async fn status_report_writes_its_role_and_keeps_the_other() {
         .filter(|f| f.subresource.as_deref() == Some("status"))
         .filter_map(|f| f.manager.clone())
         .collect();
-    assert!(
-        managers.contains(&"nflbet-model-stable".to_string()),
-        "{managers:?}"
-    );
-    assert!(
-        managers.contains(&"nflbet-model-candidate".to_string()),
-        "{managers:?}"
-    );
+    assert!(managers.contains(&"nflbet-model-stable".to_string()), "{managers:?}");
+    assert!(managers.contains(&"nflbet-model-candidate".to_string()), "{managers:?}");
 
     // The candidate reports again; the stable entry and the summary stay.
     candidate.write(&candidate_score(43)).await.unwrap();

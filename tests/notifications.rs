@@ -25,19 +25,23 @@ async fn receiver() -> (String, Inbox) {
     let app = Router::new()
         .route(
             "/{path}",
-            post(|State(inbox): State<Inbox>, axum::extract::Path(path): axum::extract::Path<String>, body: axum::Json<Value>| async move {
-                match path.as_str() {
-                    "hang" => {
-                        tokio::time::sleep(Duration::from_secs(60)).await;
-                        axum::http::StatusCode::OK
+            post(
+                |State(inbox): State<Inbox>,
+                 axum::extract::Path(path): axum::extract::Path<String>,
+                 body: axum::Json<Value>| async move {
+                    match path.as_str() {
+                        "hang" => {
+                            tokio::time::sleep(Duration::from_secs(60)).await;
+                            axum::http::StatusCode::OK
+                        }
+                        "fail" => axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                        _ => {
+                            inbox.0.lock().unwrap().push((path, body.0));
+                            axum::http::StatusCode::ACCEPTED
+                        }
                     }
-                    "fail" => axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                    _ => {
-                        inbox.0.lock().unwrap().push((path, body.0));
-                        axum::http::StatusCode::ACCEPTED
-                    }
-                }
-            }),
+                },
+            ),
         )
         .with_state(inbox.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -79,15 +83,28 @@ async fn stopping_a_book_notifies_slack_and_pagerduty_despite_a_hanging_receiver
     secret(&client, &ns, "slack-fail", "url", &format!("{base}/fail")).await;
     secret(&client, &ns, "pagerduty", "routingKey", ROUTING_KEY).await;
     // Registered first so that a slow send cannot hide behind a fast one.
-    route(&client, &ns, "a-hanging", json!({"slack": {"apiURL": {"name": "slack-hang", "key": "url"}}})).await;
-    route(&client, &ns, "b-failing", json!({"slack": {"apiURL": {"name": "slack-fail", "key": "url"}}})).await;
-    route(&client, &ns, "c-trading", json!({
-        "sportsbooks": ["fanduel"],
-        "slack": {"apiURL": {"name": "slack-webhook", "key": "url"}, "channel": "#odds-alerts"},
-        "pagerDuty": {"routingKey": {"name": "pagerduty", "key": "routingKey"}}
-    }))
+    route(&client, &ns, "a-hanging", json!({"slack": {"apiURL": {"name": "slack-hang", "key": "url"}}}))
+        .await;
+    route(&client, &ns, "b-failing", json!({"slack": {"apiURL": {"name": "slack-fail", "key": "url"}}}))
+        .await;
+    route(
+        &client,
+        &ns,
+        "c-trading",
+        json!({
+            "sportsbooks": ["fanduel"],
+            "slack": {"apiURL": {"name": "slack-webhook", "key": "url"}, "channel": "#odds-alerts"},
+            "pagerDuty": {"routingKey": {"name": "pagerduty", "key": "routingKey"}}
+        }),
+    )
     .await;
-    route(&client, &ns, "d-other-book", json!({"sportsbooks": ["pinnacle"], "slack": {"apiURL": {"name": "slack-webhook", "key": "url"}}})).await;
+    route(
+        &client,
+        &ns,
+        "d-other-book",
+        json!({"sportsbooks": ["pinnacle"], "slack": {"apiURL": {"name": "slack-webhook", "key": "url"}}}),
+    )
+    .await;
 
     let pd_url = format!("{base}/pagerduty");
     let _op = support::start_operator_with(&client, &ns, |a| {
@@ -105,7 +122,10 @@ async fn stopping_a_book_notifies_slack_and_pagerduty_despite_a_hanging_receiver
     support::wait_condition(&books, "fanduel", "Ready", "True", Some("Succeeded")).await;
 
     let started = Instant::now();
-    books.patch("fanduel", &PatchParams::default(), &Patch::Merge(json!({"spec": {"disabled": true}}))).await.unwrap();
+    books
+        .patch("fanduel", &PatchParams::default(), &Patch::Merge(json!({"spec": {"disabled": true}})))
+        .await
+        .unwrap();
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
     support::wait_for("scraper scaled to 0", Duration::from_secs(30), || async {
         let d = deployments.get("nflbet-scraper-fanduel").await.map_err(|e| e.to_string())?;
@@ -116,7 +136,11 @@ async fn stopping_a_book_notifies_slack_and_pagerduty_despite_a_hanging_receiver
 
     let received = support::wait_for("Slack and PagerDuty payloads", Duration::from_secs(30), || async {
         let got = inbox.0.lock().unwrap().clone();
-        if got.iter().any(|(p, _)| p == "slack") && got.iter().any(|(p, _)| p == "pagerduty") { Ok(got) } else { Err(format!("{got:?}")) }
+        if got.iter().any(|(p, _)| p == "slack") && got.iter().any(|(p, _)| p == "pagerduty") {
+            Ok(got)
+        } else {
+            Err(format!("{got:?}"))
+        }
     })
     .await;
     let slack: Vec<&Value> = received.iter().filter(|(p, _)| p == "slack").map(|(_, v)| v).collect();
@@ -148,14 +172,31 @@ async fn model_notices_reach_routes_taking_the_model_and_time_out_on_a_hanging_r
     let (base, inbox) = receiver().await;
     secret(&client, &ns, "slack-webhook", "url", &format!("{base}/slack")).await;
     secret(&client, &ns, "slack-hang", "url", &format!("{base}/hang")).await;
-    route(&client, &ns, "models", json!({"models": ["elo"], "slack": {"apiURL": {"name": "slack-webhook", "key": "url"}}})).await;
+    route(
+        &client,
+        &ns,
+        "models",
+        json!({"models": ["elo"], "slack": {"apiURL": {"name": "slack-webhook", "key": "url"}}}),
+    )
+    .await;
     route(&client, &ns, "hang", json!({"slack": {"apiURL": {"name": "slack-hang", "key": "url"}}})).await;
-    route(&client, &ns, "books-only", json!({"sportsbooks": ["fanduel"], "slack": {"apiURL": {"name": "slack-webhook", "key": "url"}}})).await;
+    route(
+        &client,
+        &ns,
+        "books-only",
+        json!({"sportsbooks": ["fanduel"], "slack": {"apiURL": {"name": "slack-webhook", "key": "url"}}}),
+    )
+    .await;
     route(&client, &ns, "missing-secret", json!({"slack": {"apiURL": {"name": "nope", "key": "url"}}})).await;
 
     let notifier = Notifier::new(
         client.clone(),
-        NotifierSettings { timeout: Duration::from_millis(300), attempts: 2, backoff: Duration::from_millis(50), ..NotifierSettings::default() },
+        NotifierSettings {
+            timeout: Duration::from_millis(300),
+            attempts: 2,
+            backoff: Duration::from_millis(50),
+            ..NotifierSettings::default()
+        },
     );
     let notice = Notice {
         namespace: ns.clone(),
@@ -167,7 +208,11 @@ async fn model_notices_reach_routes_taking_the_model_and_time_out_on_a_hanging_r
     };
     let started = Instant::now();
     let sent = notifier.deliver(&notice).await;
-    assert!(started.elapsed() < Duration::from_secs(5), "bounded by timeout × attempts: {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "bounded by timeout × attempts: {:?}",
+        started.elapsed()
+    );
     assert_eq!(sent, 1, "delivered to the model route only; the hanging and the secret-less ones fail");
     let got = inbox.0.lock().unwrap().clone();
     assert_eq!(got.len(), 1);

@@ -37,10 +37,7 @@ fn settings(from: &str, to: &str) -> ReplaySettings {
 }
 
 fn run(from: &str, to: &str, models: &[&str]) -> ReplayReport {
-    let models = models
-        .iter()
-        .map(|m| model_by_name(m, MarginMethod::Proportional).unwrap())
-        .collect();
+    let models = models.iter().map(|m| model_by_name(m, MarginMethod::Proportional).unwrap()).collect();
     replay(games(), models, &settings(from, to), |_| {}).unwrap()
 }
 
@@ -50,11 +47,7 @@ fn model<'a>(report: &'a ReplayReport, name: &str) -> &'a ModelReport {
 
 /// Implied probability of an American price, written out independently of the library.
 fn implied(american: f64) -> f64 {
-    if american > 0.0 {
-        100.0 / (american + 100.0)
-    } else {
-        -american / (-american + 100.0)
-    }
+    if american > 0.0 { 100.0 / (american + 100.0) } else { -american / (-american + 100.0) }
 }
 
 #[test]
@@ -62,17 +55,11 @@ fn loads_every_game() {
     let games = games();
     assert_eq!(games.len(), 7263);
     assert_eq!(
-        games
-            .iter()
-            .filter(|g| g.home_moneyline.is_some() && g.away_moneyline.is_some())
-            .count(),
+        games.iter().filter(|g| g.home_moneyline.is_some() && g.away_moneyline.is_some()).count(),
         5234
     );
     let unplayed = games.iter().filter(|g| g.score().is_none()).count();
-    assert!(
-        unplayed >= 48,
-        "2025 is in progress in this copy: {unplayed} unplayed"
-    );
+    assert!(unplayed >= 48, "2025 is in progress in this copy: {unplayed} unplayed");
 }
 
 /// (1) The margin-free closing line's Brier score and log loss agree with a computation done here
@@ -83,21 +70,14 @@ fn closing_line_scores_match_an_independent_computation() {
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
     let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
-    let (hs, as_, hm, am) = (
-        col("home_score"),
-        col("away_score"),
-        col("home_moneyline"),
-        col("away_moneyline"),
-    );
+    let (hs, as_, hm, am) =
+        (col("home_score"), col("away_score"), col("home_moneyline"), col("away_moneyline"));
     let (mut n, mut brier, mut log_loss) = (0u64, 0.0f64, 0.0f64);
     for line in lines {
         let f: Vec<&str> = line.split(',').collect();
-        let (Ok(h), Ok(a), Ok(mh), Ok(ma)) = (
-            f[hs].parse::<f64>(),
-            f[as_].parse::<f64>(),
-            f[hm].parse::<f64>(),
-            f[am].parse::<f64>(),
-        ) else {
+        let (Ok(h), Ok(a), Ok(mh), Ok(ma)) =
+            (f[hs].parse::<f64>(), f[as_].parse::<f64>(), f[hm].parse::<f64>(), f[am].parse::<f64>())
+        else {
             continue;
         };
         if h == a {
@@ -111,30 +91,18 @@ fn closing_line_scores_match_an_independent_computation() {
         log_loss += -(y * p.ln() + (1.0 - y) * (1.0 - p).ln());
     }
     let (brier, log_loss) = (brier / n as f64, log_loss / n as f64);
-    assert_eq!(
-        n, 5203,
-        "games with both closing moneylines and a non-tie result (data README)"
-    );
+    assert_eq!(n, 5203, "games with both closing moneylines and a non-tie result (data README)");
 
     let report = run("1999", "2025", &["closingLine"]);
     let close = model(&report, "closingLine");
     println!("closing line over {n} games: Brier {brier:.6}, log loss {log_loss:.6}");
     assert_eq!(close.moneyline.samples, n);
-    assert!(
-        (close.moneyline.brier.unwrap() - brier).abs() < 1e-6,
-        "{:?} vs {brier}",
-        close.moneyline.brier
-    );
+    assert!((close.moneyline.brier.unwrap() - brier).abs() < 1e-6, "{:?} vs {brier}", close.moneyline.brier);
     assert!((close.moneyline.log_loss.unwrap() - log_loss).abs() < 1e-6);
     // Ties among the scored set are counted as pushes, not scored as half a win.
     assert!(close.moneyline.pushes > 0);
     // The closing line is well calibrated: each populated bin's observed rate is near its forecast.
-    for bin in close
-        .moneyline
-        .reliability
-        .iter()
-        .filter(|b| b.count >= 300)
-    {
+    for bin in close.moneyline.reliability.iter().filter(|b| b.count >= 300) {
         let gap = (bin.observed_rate.unwrap() - bin.mean_predicted.unwrap()).abs();
         assert!(gap < 0.05, "closing line bin {:.1}: gap {gap}", bin.lower);
     }
@@ -161,21 +129,11 @@ fn elo_walk_forward_against_the_closing_line() {
             c.log_loss.unwrap(),
             e.log_loss.unwrap()
         );
-        assert!(
-            e.brier.unwrap() < 0.25,
-            "elo {} worse than a coin flip",
-            e.season
-        );
+        assert!(e.brier.unwrap() < 0.25, "elo {} worse than a coin flip", e.season);
     }
     let (cb, eb) = (close.moneyline.brier.unwrap(), elo.moneyline.brier.unwrap());
-    let (cl, el) = (
-        close.moneyline.log_loss.unwrap(),
-        elo.moneyline.log_loss.unwrap(),
-    );
-    println!(
-        "overall {:>5}  {cb:>11.4}  {eb:>9.4}  {cl:>13.4}  {el:>11.4}",
-        close.moneyline.samples
-    );
+    let (cl, el) = (close.moneyline.log_loss.unwrap(), elo.moneyline.log_loss.unwrap());
+    println!("overall {:>5}  {cb:>11.4}  {eb:>9.4}  {cl:>13.4}  {el:>11.4}", close.moneyline.samples);
     println!(
         "elo bets {} staked {:.3} profit {:+.3} roi {:+.2}% clv {:+.2}%",
         elo.bets.bets,
@@ -185,14 +143,8 @@ fn elo_walk_forward_against_the_closing_line() {
         elo.bets.mean_clv.unwrap() * 100.0
     );
     assert_eq!(close.moneyline.samples, elo.moneyline.samples);
-    assert!(
-        eb < 0.25,
-        "elo overall Brier {eb} is no better than a coin flip"
-    );
-    assert!(
-        eb > cb - 0.02,
-        "elo Brier {eb} beats the closing line {cb} by an implausible margin: leakage?"
-    );
+    assert!(eb < 0.25, "elo overall Brier {eb} is no better than a coin flip");
+    assert!(eb > cb - 0.02, "elo Brier {eb} beats the closing line {cb} by an implausible margin: leakage?");
     assert!(el < std::f64::consts::LN_2 && el > cl - 0.05);
     // The model bets all three markets and every bet is settled, pushes included.
     for market in Market::ALL {
@@ -200,10 +152,7 @@ fn elo_walk_forward_against_the_closing_line() {
         assert!(l.bets > 100, "{market}: {} bets", l.bets);
         assert_eq!(l.wins + l.losses + l.pushes, l.bets);
     }
-    assert!(
-        elo.bets_by_market[&Market::Spread].pushes > 0,
-        "spreads on 3 and 7 push"
-    );
+    assert!(elo.bets_by_market[&Market::Spread].pushes > 0, "spreads on 3 and 7 push");
     // Stakes respect the per-bet cap.
     assert!(elo.bets.staked <= elo.bets.bets as f64 * 0.02 + 1e-9);
 }
@@ -213,12 +162,7 @@ fn elo_walk_forward_against_the_closing_line() {
 fn elo_forecasts_do_not_depend_on_the_window() {
     let long = run("2006", "2025", &["elo"]);
     let short = run("2019", "2019", &["elo"]);
-    let long_2019 = model(&long, "elo")
-        .by_season
-        .iter()
-        .find(|s| s.season == 2019)
-        .unwrap()
-        .clone();
+    let long_2019 = model(&long, "elo").by_season.iter().find(|s| s.season == 2019).unwrap().clone();
     let short_2019 = &model(&short, "elo").by_season[0];
     assert_eq!(&long_2019, short_2019);
 }
@@ -228,14 +172,8 @@ fn elo_forecasts_do_not_depend_on_the_window() {
 #[test]
 fn kelly_slate_matches_hand_computation() {
     let policy = KellyPolicy::new(0.1, 0.02, 0.03).unwrap();
-    let bet = |probability: f64, decimal: f64| ExclusiveOutcome {
-        probability,
-        decimal: Some(decimal),
-    };
-    let none = |probability: f64| ExclusiveOutcome {
-        probability,
-        decimal: None,
-    };
+    let bet = |probability: f64, decimal: f64| ExclusiveOutcome { probability, decimal: Some(decimal) };
+    let none = |probability: f64| ExclusiveOutcome { probability, decimal: None };
 
     // A: p = .65 at 2.0. f* = (1·.65 − .35)/1 = .30; ×.1 = .03 > max bet .02 → .02 (per-bet cap).
     let a = size_event(&[bet(0.65, 2.0), none(0.35)], 0.0, &policy).unwrap();
@@ -258,17 +196,10 @@ fn kelly_slate_matches_hand_computation() {
     assert!((c.full[0] - 0.1974790).abs() < 1e-6 && (c.full[1] - 0.1067227).abs() < 1e-6);
     assert_eq!(c.full[2], 0.0);
     let scale = 0.03 / 0.0304202;
-    assert!(
-        (c.stakes[0] - 0.0197479 * scale).abs() < 1e-6,
-        "{:?}",
-        c.stakes
-    );
+    assert!((c.stakes[0] - 0.0197479 * scale).abs() < 1e-6, "{:?}", c.stakes);
     assert!((c.stakes[1] - 0.0106723 * scale).abs() < 1e-6);
     assert!((c.total() - 0.03).abs() < 1e-12);
-    assert_eq!(
-        c.bound,
-        vec![Some(KellyBound::PerEvent), Some(KellyBound::PerEvent), None]
-    );
+    assert_eq!(c.bound, vec![Some(KellyBound::PerEvent), Some(KellyBound::PerEvent), None]);
     // Summing single-bet Kelly would give .1153846 + .0307692: not the exclusive-outcome answer.
     let singles = kelly_single(0.5, 0.0, 2.3).unwrap() + kelly_single(0.3, 0.0, 3.6).unwrap();
     assert!((singles - 0.1461538).abs() < 1e-6);
@@ -302,12 +233,7 @@ fn cli_replay_exit_codes_and_messages() {
     let bin = env!("CARGO_BIN_EXE_nflbet");
     let games = games_path();
     let nflbet = |args: &[&str]| {
-        let out = Command::new(bin)
-            .arg("replay")
-            .args(args)
-            .env_remove("NFLBET_GAMES")
-            .output()
-            .unwrap();
+        let out = Command::new(bin).arg("replay").args(args).env_remove("NFLBET_GAMES").output().unwrap();
         (
             out.status.code(),
             String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -316,16 +242,8 @@ fn cli_replay_exit_codes_and_messages() {
     };
     let g = games.to_str().unwrap();
 
-    let (code, stdout, _) = nflbet(&[
-        "--from",
-        "2019",
-        "--to",
-        "2020",
-        "--models",
-        "closingLine,elo",
-        "--games",
-        g,
-    ]);
+    let (code, stdout, _) =
+        nflbet(&["--from", "2019", "--to", "2020", "--models", "closingLine,elo", "--games", g]);
     assert_eq!(code, Some(0));
     assert!(
         stdout.contains("closingLine") && stdout.contains("elo") && stdout.contains("reliability"),
@@ -345,113 +263,41 @@ fn cli_replay_exit_codes_and_messages() {
         "json",
     ]);
     assert_eq!(code, Some(0));
-    let json: serde_json::Value =
-        serde_json::from_str(&stdout).expect("replay --output json prints JSON");
+    let json: serde_json::Value = serde_json::from_str(&stdout).expect("replay --output json prints JSON");
     assert_eq!(json["models"][0]["name"], "elo");
     assert!(json["models"][0]["moneyline"]["brier"].as_f64().unwrap() < 0.25);
-    assert_eq!(
-        json["models"][0]["moneyline"]["reliability"]
-            .as_array()
-            .unwrap()
-            .len(),
-        10
-    );
+    assert_eq!(json["models"][0]["moneyline"]["reliability"].as_array().unwrap().len(), 10);
 
     // The games file from the environment.
     let out = Command::new(bin)
-        .args([
-            "replay",
-            "--from",
-            "2024",
-            "--to",
-            "2024",
-            "--models",
-            "closingLine",
-        ])
+        .args(["replay", "--from", "2024", "--to", "2024", "--models", "closingLine"])
         .env("NFLBET_GAMES", g)
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
 
     let failures: [(&[&str], &str); 7] = [
+        (&["--from", "2020", "--to", "2019", "--models", "elo", "--games", g], "is after --to"),
         (
-            &[
-                "--from", "2020", "--to", "2019", "--models", "elo", "--games", g,
-            ],
-            "is after --to",
-        ),
-        (
-            &[
-                "--from",
-                "2019",
-                "--to",
-                "2020",
-                "--models",
-                "elo,psychic",
-                "--games",
-                g,
-            ],
+            &["--from", "2019", "--to", "2020", "--models", "elo,psychic", "--games", g],
             "unknown model \"psychic\"",
         ),
+        (&["--from", "2030", "--to", "2031", "--models", "elo", "--games", g], "no settled games"),
         (
-            &[
-                "--from", "2030", "--to", "2031", "--models", "elo", "--games", g,
-            ],
-            "no settled games",
-        ),
-        (
-            &[
-                "--from",
-                "2019",
-                "--to",
-                "2020",
-                "--models",
-                "elo",
-                "--games",
-                "/nonexistent/games.csv",
-            ],
+            &["--from", "2019", "--to", "2020", "--models", "elo", "--games", "/nonexistent/games.csv"],
             "cannot open games file",
         ),
+        (&["--from", "2019", "--to", "2020", "--models", "elo"], "NFLBET_GAMES"),
+        (&["--from", "last-week", "--to", "2020", "--models", "elo", "--games", g], "neither a date"),
         (
-            &["--from", "2019", "--to", "2020", "--models", "elo"],
-            "NFLBET_GAMES",
-        ),
-        (
-            &[
-                "--from",
-                "last-week",
-                "--to",
-                "2020",
-                "--models",
-                "elo",
-                "--games",
-                g,
-            ],
-            "neither a date",
-        ),
-        (
-            &[
-                "--from",
-                "2019",
-                "--to",
-                "2020",
-                "--models",
-                "elo",
-                "--games",
-                g,
-                "--kelly-fraction",
-                "2",
-            ],
+            &["--from", "2019", "--to", "2020", "--models", "elo", "--games", g, "--kelly-fraction", "2"],
             "fraction",
         ),
     ];
     for (args, message) in failures {
         let (code, _, stderr) = nflbet(args);
         assert_eq!(code, Some(1), "{args:?}: {stderr}");
-        assert!(
-            stderr.contains(message),
-            "{args:?}: expected {message:?} in {stderr:?}"
-        );
+        assert!(stderr.contains(message), "{args:?}: expected {message:?} in {stderr:?}");
     }
     // clap's own usage errors exit 2.
     let (code, _, stderr) = nflbet(&["--from", "2019", "--to", "2020"]);

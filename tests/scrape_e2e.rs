@@ -68,7 +68,14 @@ fn scraper_kubeconfig(dir: &Path, ns: &str, sa: &str) -> std::path::PathBuf {
     t.args(["create", "token", sa, "-n", ns, "--duration", "10m"]);
     let token = run_ok(t);
     let mut v = kubectl();
-    v.args(["config", "view", "--minify", "--raw", "-o", "jsonpath={.clusters[0].cluster.server} {.clusters[0].cluster.certificate-authority-data}"]);
+    v.args([
+        "config",
+        "view",
+        "--minify",
+        "--raw",
+        "-o",
+        "jsonpath={.clusters[0].cluster.server} {.clusters[0].cluster.certificate-authority-data}",
+    ]);
     let view = run_ok(v);
     let (server, ca) = view.split_once(' ').unwrap();
     let path = dir.join("kubeconfig");
@@ -134,17 +141,28 @@ async fn scraper_from_the_generated_deployment_writes_snapshots_and_heartbeat() 
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "scrape --once failed:\n{stdout}\n{stderr}");
-    assert!(!stderr.contains("heartbeat disabled") && !stderr.contains("forbidden"), "heartbeat must work with the scraper's own token:\n{stderr}");
+    assert!(
+        !stderr.contains("heartbeat disabled") && !stderr.contains("forbidden"),
+        "heartbeat must work with the scraper's own token:\n{stderr}"
+    );
 
     // A snapshot object exists under the book's prefix.
     let snapshots: Vec<_> = walk(&dir.path().join("snapshots"));
     assert_eq!(snapshots.len(), 1, "{snapshots:?}\n{stdout}");
-    assert!(snapshots[0].to_string_lossy().contains("/desk/") && snapshots[0].to_string_lossy().ends_with(".json.gz"));
+    assert!(
+        snapshots[0].to_string_lossy().contains("/desk/")
+            && snapshots[0].to_string_lossy().ends_with(".json.gz")
+    );
 
     // The heartbeat reached the Sportsbook's status, next to the operator's conditions.
     let sb = support::wait_for("heartbeat in status", Duration::from_secs(20), || async {
         let sb = books.get("desk").await.map_err(|e| e.to_string())?;
-        match sb.status.as_ref().and_then(|s| s.ingestion.as_ref()).and_then(|i| i.last_snapshot_time.as_ref()) {
+        match sb
+            .status
+            .as_ref()
+            .and_then(|s| s.ingestion.as_ref())
+            .and_then(|i| i.last_snapshot_time.as_ref())
+        {
             Some(_) => Ok(sb),
             None => Err("no ingestion status yet".into()),
         }
@@ -163,15 +181,31 @@ async fn scraper_from_the_generated_deployment_writes_snapshots_and_heartbeat() 
         c
     });
     let header = table.lines().next().unwrap();
-    assert!(header.contains("LAST SNAPSHOT") && header.contains("PROVIDER") && header.contains("MARKETS"), "{table}");
+    assert!(
+        header.contains("LAST SNAPSHOT") && header.contains("PROVIDER") && header.contains("MARKETS"),
+        "{table}"
+    );
     let row = table.lines().nth(1).unwrap();
     assert!(row.contains("genericJson") && row.contains("moneyline"), "{table}");
-    assert!(row.split_whitespace().any(|w| w.ends_with('s') && w[..w.len() - 1].parse::<u32>().is_ok()), "an age in seconds: {table}");
+    assert!(
+        row.split_whitespace().any(|w| w.ends_with('s') && w[..w.len() - 1].parse::<u32>().is_ok()),
+        "an age in seconds: {table}"
+    );
 
     // The scraper's token may patch its own book's status and nothing else.
     let can = |resource: &str| {
         let mut c = kubectl();
-        c.args(["auth", "can-i", "patch", resource, "--subresource=status", "-n", &ns, "--as", &format!("system:serviceaccount:{ns}:{sa}")]);
+        c.args([
+            "auth",
+            "can-i",
+            "patch",
+            resource,
+            "--subresource=status",
+            "-n",
+            &ns,
+            "--as",
+            &format!("system:serviceaccount:{ns}:{sa}"),
+        ]);
         String::from_utf8(c.output().unwrap().stdout).unwrap().trim().to_string()
     };
     assert_eq!(can("sportsbooks/desk"), "yes");

@@ -123,12 +123,9 @@ async fn answer(mut sock: TcpStream, reply: Reply) {
             tokio::time::sleep(d).await;
             send("200 OK", json, quota.into(), payload(124))
         }
-        Reply::Status(code) => send(
-            &format!("{code} Oops"),
-            json,
-            String::new(),
-            r#"{"message":"oops"}"#.into(),
-        ),
+        Reply::Status(code) => {
+            send(&format!("{code} Oops"), json, String::new(), r#"{"message":"oops"}"#.into())
+        }
         Reply::RateLimited(after) => send(
             "429 Too Many Requests",
             json,
@@ -139,33 +136,22 @@ async fn answer(mut sock: TcpStream, reply: Reply) {
             let p = payload(124);
             send("200 OK", json, quota.into(), p[..p.len() / 2].to_string())
         }
-        Reply::Malformed => send(
-            "200 OK",
-            json,
-            String::new(),
-            "[{\"id\": \"ev1\",, }".into(),
-        ),
+        Reply::Malformed => send("200 OK", json, String::new(), "[{\"id\": \"ev1\",, }".into()),
         Reply::SchemaChanged => send(
             "200 OK",
             json,
             String::new(),
-            payload(124)
-                .replace("\"home_team\"", "\"homeTeam\"")
-                .replace("\"away_team\"", "\"awayTeam\""),
+            payload(124).replace("\"home_team\"", "\"homeTeam\"").replace("\"away_team\"", "\"awayTeam\""),
         ),
-        Reply::AllInvalid => send(
-            "200 OK",
-            json,
-            String::new(),
-            payload(-80).replace("-148", "0").replace("-110", "50"),
-        ),
+        Reply::AllInvalid => {
+            send("200 OK", json, String::new(), payload(-80).replace("-148", "0").replace("-110", "50"))
+        }
         Reply::OversizedDeclared => {
             let big = format!("[{}]", vec!["0"; CAP as usize].join(","));
             send("200 OK", json, String::new(), big)
         }
         Reply::OversizedStreamed => {
-            let head =
-                format!("HTTP/1.1 200 OK\r\ncontent-type: {json}\r\nconnection: close\r\n\r\n[");
+            let head = format!("HTTP/1.1 200 OK\r\ncontent-type: {json}\r\nconnection: close\r\n\r\n[");
             if sock.write_all(head.as_bytes()).await.is_err() {
                 return;
             }
@@ -179,16 +165,12 @@ async fn answer(mut sock: TcpStream, reply: Reply) {
             let _ = sock.write_all(b"0]").await;
             return;
         }
-        Reply::WrongContentType => send(
-            "200 OK",
-            "text/html; charset=utf-8",
-            String::new(),
-            "<html>maintenance</html>".into(),
-        ),
+        Reply::WrongContentType => {
+            send("200 OK", "text/html; charset=utf-8", String::new(), "<html>maintenance</html>".into())
+        }
         Reply::Dropped => {
-            let head = format!(
-                "HTTP/1.1 200 OK\r\ncontent-type: {json}\r\ncontent-length: 4000\r\n\r\n[{{\"id\":"
-            );
+            let head =
+                format!("HTTP/1.1 200 OK\r\ncontent-type: {json}\r\ncontent-length: 4000\r\n\r\n[{{\"id\":");
             let _ = sock.write_all(head.as_bytes()).await;
             return;
         }
@@ -242,23 +224,14 @@ async fn harness(max_retries: u32, timeout: Duration, backoff_max: Duration) -> 
         heartbeat_interval: Duration::from_secs(1),
     };
     let scraper = Scraper::new(config).unwrap();
-    Harness {
-        server,
-        scraper,
-        store,
-        _dir: dir,
-    }
+    Harness { server, scraper, store, _dir: dir }
 }
 
 impl Harness {
     async fn snapshots(&self) -> usize {
         let now = Utc::now();
         self.store
-            .list(
-                "fanduel-main",
-                now - ChronoDuration::hours(2),
-                now + ChronoDuration::hours(1),
-            )
+            .list("fanduel-main", now - ChronoDuration::hours(2), now + ChronoDuration::hours(1))
             .await
             .unwrap()
             .len()
@@ -271,14 +244,8 @@ impl Harness {
     /// No secret in anything a person or a metric system can see.
     fn assert_no_secret(&self) {
         let status = serde_json::to_string(self.scraper.status()).unwrap();
-        assert!(
-            !status.contains(KEY),
-            "key leaked into the status: {status}"
-        );
-        assert!(
-            !self.scraper.metrics().render().contains(KEY),
-            "key leaked into the metrics"
-        );
+        assert!(!status.contains(KEY), "key leaked into the status: {status}");
+        assert!(!self.scraper.metrics().render().contains(KEY), "key leaked into the metrics");
     }
 }
 
@@ -301,48 +268,27 @@ async fn each_fault_fails_its_poll_under_its_error_type_and_writes_nothing() {
         (Reply::Dropped, ErrorType::Connect),
     ];
     for (i, (reply, want)) in cases.iter().enumerate() {
-        h.server.script(&[reply.clone()]);
+        h.server.script(std::slice::from_ref(reply));
         let before = h.errors(*want);
         let started = Instant::now();
-        let err = h
-            .scraper
-            .poll_once(&cancel)
-            .await
-            .expect_err(&format!("{reply:?} must fail the poll"));
+        let err = h.scraper.poll_once(&cancel).await.expect_err(&format!("{reply:?} must fail the poll"));
         assert_eq!(err.error_type(), Some(*want), "{reply:?}: {err}");
-        assert_eq!(
-            h.errors(*want),
-            before + 1,
-            "{reply:?} counted once under {}",
-            want.as_str()
-        );
-        assert!(
-            started.elapsed() < Duration::from_secs(2),
-            "{reply:?} took {:?}",
-            started.elapsed()
-        );
+        assert_eq!(h.errors(*want), before + 1, "{reply:?} counted once under {}", want.as_str());
+        assert!(started.elapsed() < Duration::from_secs(2), "{reply:?} took {:?}", started.elapsed());
         assert_eq!(h.snapshots().await, 0, "{reply:?} wrote a snapshot");
         assert_eq!(h.scraper.status().consecutive_failures, Some(i as i64 + 1));
         assert!(h.scraper.status().last_error.is_some());
         assert!(!err.to_string().contains(KEY), "{err}");
     }
     assert_eq!(h.scraper.metrics().polls(false), cases.len() as u64);
-    assert_eq!(
-        h.scraper.metrics().rejected_count("invalid_price"),
-        6,
-        "the all-invalid payload's quotes"
-    );
+    assert_eq!(h.scraper.metrics().rejected_count("invalid_price"), 6, "the all-invalid payload's quotes");
     // Oversized (declared and streamed) and the HTML page are refused, not parsed.
     assert_eq!(h.errors(ErrorType::Parse), 5);
     h.assert_no_secret();
 
     // The next good poll succeeds and resets the failure count.
     h.server.script(&[Reply::Good]);
-    let report = h
-        .scraper
-        .poll_once(&cancel)
-        .await
-        .expect("a good poll after faults");
+    let report = h.scraper.poll_once(&cancel).await.expect("a good poll after faults");
     assert_eq!(report.quotes, 6);
     assert_eq!(report.quota.and_then(|q| q.remaining), Some(497));
     assert_eq!(h.snapshots().await, 1);
@@ -365,11 +311,7 @@ async fn transient_faults_are_retried_with_backoff_within_one_poll() {
         Reply::Dropped,
         Reply::Slow(Duration::from_millis(50)),
     ]);
-    let report = h
-        .scraper
-        .poll_once(&CancellationToken::new())
-        .await
-        .expect("the fourth try succeeds");
+    let report = h.scraper.poll_once(&CancellationToken::new()).await.expect("the fourth try succeeds");
     assert_eq!(report.attempts, 4);
     assert_eq!(h.server.hits(), 4);
     assert_eq!(h.errors(ErrorType::HttpStatus), 1);
@@ -384,23 +326,13 @@ async fn transient_faults_are_retried_with_backoff_within_one_poll() {
 async fn retries_are_bounded_and_non_transient_faults_are_not_retried() {
     let mut h = harness(2, Duration::from_millis(200), Duration::from_millis(20)).await;
     let cancel = CancellationToken::new();
-    h.server.script(&[
-        Reply::Status(503),
-        Reply::Status(503),
-        Reply::Status(503),
-        Reply::Good,
-    ]);
+    h.server.script(&[Reply::Status(503), Reply::Status(503), Reply::Status(503), Reply::Good]);
     let err = h.scraper.poll_once(&cancel).await.unwrap_err();
     assert!(matches!(err, PollError::Fetch(_)), "{err}");
     assert_eq!(h.server.hits(), 3, "1 try + 2 retries, then give up");
     assert_eq!(h.errors(ErrorType::HttpStatus), 3);
 
-    for reply in [
-        Reply::Status(404),
-        Reply::WrongContentType,
-        Reply::OversizedDeclared,
-        Reply::Malformed,
-    ] {
+    for reply in [Reply::Status(404), Reply::WrongContentType, Reply::OversizedDeclared, Reply::Malformed] {
         let hits = h.server.hits();
         h.server.script(&[reply.clone(), Reply::Good]);
         assert!(h.scraper.poll_once(&cancel).await.is_err(), "{reply:?}");
@@ -415,19 +347,11 @@ async fn retries_are_bounded_and_non_transient_faults_are_not_retried() {
 #[tokio::test]
 async fn retry_after_seconds_is_honoured() {
     let mut h = harness(2, Duration::from_millis(300), Duration::from_secs(2)).await;
-    h.server
-        .script(&[Reply::RateLimited("1".into()), Reply::Good]);
+    h.server.script(&[Reply::RateLimited("1".into()), Reply::Good]);
     let started = Instant::now();
-    let report = h
-        .scraper
-        .poll_once(&CancellationToken::new())
-        .await
-        .expect("succeeds after waiting");
+    let report = h.scraper.poll_once(&CancellationToken::new()).await.expect("succeeds after waiting");
     let waited = started.elapsed();
-    assert!(
-        waited >= Duration::from_millis(990),
-        "waited only {waited:?} despite Retry-After: 1"
-    );
+    assert!(waited >= Duration::from_millis(990), "waited only {waited:?} despite Retry-After: 1");
     assert!(waited < Duration::from_secs(3), "waited {waited:?}");
     assert_eq!(report.attempts, 2);
     assert_eq!(h.errors(ErrorType::RateLimited), 1);
@@ -440,20 +364,13 @@ async fn a_long_retry_after_date_ends_the_poll_and_delays_the_next() {
     let at = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(30));
     h.server.script(&[Reply::RateLimited(at), Reply::Good]);
     let started = Instant::now();
-    let err = h
-        .scraper
-        .poll_once(&CancellationToken::new())
-        .await
-        .unwrap_err();
+    let err = h.scraper.poll_once(&CancellationToken::new()).await.unwrap_err();
     assert_eq!(err.error_type(), Some(ErrorType::RateLimited));
     assert!(started.elapsed() < Duration::from_secs(1));
     assert_eq!(h.server.hits(), 1, "no retry inside the Retry-After window");
     let nb = h.scraper.not_before().expect("next poll delayed");
     let delay = nb.saturating_duration_since(Instant::now());
-    assert!(
-        delay > Duration::from_secs(25) && delay <= Duration::from_secs(31),
-        "{delay:?}"
-    );
+    assert!(delay > Duration::from_secs(25) && delay <= Duration::from_secs(31), "{delay:?}");
 }
 
 #[tokio::test]
@@ -477,17 +394,10 @@ async fn connection_refused_is_a_connect_error() {
         .unwrap(),
     );
     h.scraper = Scraper::new(config).unwrap();
-    let err = h
-        .scraper
-        .poll_once(&CancellationToken::new())
-        .await
-        .unwrap_err();
+    let err = h.scraper.poll_once(&CancellationToken::new()).await.unwrap_err();
     assert_eq!(err.error_type(), Some(ErrorType::Connect), "{err}");
     assert_eq!(h.errors(ErrorType::Connect), 2, "one try and one retry");
-    assert!(
-        !err.to_string().contains(KEY) && !err.to_string().contains("apiKey"),
-        "{err}"
-    );
+    assert!(!err.to_string().contains(KEY) && !err.to_string().contains("apiKey"), "{err}");
     h.assert_no_secret();
 }
 
@@ -504,18 +414,10 @@ async fn shutdown_abandons_a_poll_in_flight_cleanly() {
     let started = Instant::now();
     let err = h.scraper.poll_once(&cancel).await.unwrap_err();
     assert!(matches!(err, PollError::Cancelled), "{err}");
-    assert!(
-        started.elapsed() < Duration::from_secs(1),
-        "abandoned promptly"
-    );
+    assert!(started.elapsed() < Duration::from_secs(1), "abandoned promptly");
     assert_eq!(h.snapshots().await, 0);
     for t in ErrorType::ALL {
-        assert_eq!(
-            h.errors(t),
-            0,
-            "an abandoned poll is not a feed error ({})",
-            t.as_str()
-        );
+        assert_eq!(h.errors(t), 0, "an abandoned poll is not a feed error ({})", t.as_str());
     }
     assert_eq!(h.scraper.status().consecutive_failures, None);
 }
@@ -523,18 +425,8 @@ async fn shutdown_abandons_a_poll_in_flight_cleanly() {
 #[tokio::test]
 async fn the_loop_polls_serves_metrics_and_stops_on_cancel() {
     let h = harness(1, Duration::from_millis(300), Duration::from_millis(10)).await;
-    h.server.script(&[
-        Reply::Good,
-        Reply::Status(500),
-        Reply::Status(500),
-        Reply::Good,
-    ]);
-    let Harness {
-        server: _feed,
-        scraper,
-        store,
-        _dir,
-    } = h;
+    h.server.script(&[Reply::Good, Reply::Status(500), Reply::Status(500), Reply::Good]);
+    let Harness { server: _feed, scraper, store, _dir } = h;
     let h = (scraper, store);
     let metrics = h.0.metrics();
     let ready = h.0.ready_flag();
@@ -549,11 +441,7 @@ async fn the_loop_polls_serves_metrics_and_stops_on_cancel() {
     let client = reqwest::Client::new();
     let get = |path: &str| client.get(format!("http://{addr}{path}")).send();
     assert_eq!(get("/healthz").await.unwrap().status(), 200);
-    assert_eq!(
-        get("/readyz").await.unwrap().status(),
-        503,
-        "not ready before the first poll"
-    );
+    assert_eq!(get("/readyz").await.unwrap().status(), 503, "not ready before the first poll");
 
     let mut rx = h.0.subscribe();
     let run = tokio::spawn(h.0.run(cancel.clone()));
@@ -563,10 +451,7 @@ async fn the_loop_polls_serves_metrics_and_stops_on_cancel() {
         let _ = tokio::time::timeout(Duration::from_millis(200), rx.changed()).await;
     }
     cancel.cancel();
-    tokio::time::timeout(Duration::from_secs(2), run)
-        .await
-        .expect("the loop stops on cancel")
-        .unwrap();
+    tokio::time::timeout(Duration::from_secs(2), run).await.expect("the loop stops on cancel").unwrap();
     assert!(metrics.polls(true) >= 2, "polls ok {}", metrics.polls(true));
     assert_eq!(metrics.polls(false), 1);
     assert_eq!(metrics.errors(ErrorType::HttpStatus), 2);
@@ -582,12 +467,7 @@ async fn the_loop_polls_serves_metrics_and_stops_on_cancel() {
         nflbet::http::router(metrics.clone(), ready.clone(), "waiting for the first poll\n"),
         cancel.clone(),
     ));
-    let body = reqwest::get(format!("http://{addr}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let body = reqwest::get(format!("http://{addr}/metrics")).await.unwrap().text().await.unwrap();
     for needle in [
         "nflreadpy_ingestion_latency_seconds_bucket{market=\"moneyline\",sportsbook=\"fanduel-main\"",
         "nflreadpy_ingestion_errors_total{error_type=\"http_status\",sportsbook=\"fanduel-main\"} 2",
@@ -600,26 +480,12 @@ async fn the_loop_polls_serves_metrics_and_stops_on_cancel() {
     ] {
         assert!(body.contains(needle), "missing {needle} in\n{body}");
     }
-    assert_eq!(
-        reqwest::get(format!("http://{addr}/readyz"))
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(reqwest::get(format!("http://{addr}/readyz")).await.unwrap().status(), 200);
     cancel.cancel();
     let now = Utc::now();
     let listed =
-        h.1.list(
-            "fanduel-main",
-            now - ChronoDuration::hours(1),
-            now + ChronoDuration::hours(1),
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        listed.len() as u64,
-        metrics.polls(true),
-        "one snapshot per successful poll"
-    );
+        h.1.list("fanduel-main", now - ChronoDuration::hours(1), now + ChronoDuration::hours(1))
+            .await
+            .unwrap();
+    assert_eq!(listed.len() as u64, metrics.polls(true), "one snapshot per successful poll");
 }

@@ -39,25 +39,9 @@ fn feed() -> String {
 
 fn scrape(endpoint: String, store: &str) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_nflbet"))
-        .args([
-            "scrape",
-            "--once",
-            "--sportsbook",
-            "desk-a",
-            "--provider",
-            "genericJson",
-        ])
+        .args(["scrape", "--once", "--sportsbook", "desk-a", "--provider", "genericJson"])
         .args(["--endpoint", &endpoint, "--markets", "moneyline,spread"])
-        .args([
-            "--timeout",
-            "2s",
-            "--max-retries",
-            "1",
-            "--backoff-base",
-            "10ms",
-            "--backoff-max",
-            "50ms",
-        ])
+        .args(["--timeout", "2s", "--max-retries", "1", "--backoff-base", "10ms", "--backoff-max", "50ms"])
         .args(["--store", store])
         .env("NFLBET_API_KEY", "once-secret-key")
         .env_remove("NFLBET_STORE")
@@ -75,17 +59,9 @@ fn once_prints_what_it_stored() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(stdout.contains("stored v1/desk-a/"), "{stdout}");
-    assert!(
-        stdout.contains("quotes 3 (moneyline 2, spread 1)"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("quotes 3 (moneyline 2, spread 1)"), "{stdout}");
     assert!(stdout.contains("rejected 1: missing_line=1"), "{stdout}");
-    let key = stdout
-        .lines()
-        .next()
-        .unwrap()
-        .trim_start_matches("stored ")
-        .to_string();
+    let key = stdout.lines().next().unwrap().trim_start_matches("stored ").to_string();
     assert!(dir.path().join(&key).is_file(), "{key}");
     assert!(!stdout.contains("once-secret-key") && !stderr.contains("once-secret-key"));
 }
@@ -96,20 +72,12 @@ fn once_exits_non_zero_on_a_failed_poll() {
     let store = format!("file://{}", dir.path().display());
     let addr = serve(vec![
         ("500 Internal Server Error", "application/json", "{}".into()),
-        (
-            "502 Bad Gateway",
-            "text/html",
-            "<html>bad gateway</html>".into(),
-        ),
+        ("502 Bad Gateway", "text/html", "<html>bad gateway</html>".into()),
     ]);
     let out = scrape(format!("http://{addr}/feed"), &store);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(stderr.contains("HTTP 502"), "{stderr}");
     assert!(!stderr.contains("once-secret-key"));
-    assert_eq!(
-        std::fs::read_dir(dir.path()).unwrap().count(),
-        0,
-        "nothing written"
-    );
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing written");
 }

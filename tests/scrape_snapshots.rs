@@ -15,12 +15,7 @@ fn at(h: u32, m: u32) -> DateTime<Utc> {
 
 fn snapshot(book: &str, polled_at: DateTime<Utc>, quotes: usize) -> Snapshot {
     let mut s = Snapshot::new(book, "theOddsApi", polled_at);
-    s.events.push(Event::new(
-        "ev1",
-        "Kansas City Chiefs",
-        "Baltimore Ravens",
-        Some(at(17, 0)),
-    ));
+    s.events.push(Event::new("ev1", "Kansas City Chiefs", "Baltimore Ravens", Some(at(17, 0))));
     for i in 0..quotes {
         s.quotes.push(Quote {
             event_id: "ev1".into(),
@@ -51,24 +46,10 @@ async fn exercise(store: &SnapshotStore) {
     ];
     let mut keys = Vec::new();
     for (i, t) in times.iter().enumerate() {
-        keys.push(
-            store
-                .write(&snapshot("fanduel-main", *t, i + 1))
-                .await
-                .unwrap(),
-        );
+        keys.push(store.write(&snapshot("fanduel-main", *t, i + 1)).await.unwrap());
     }
-    store
-        .write(&snapshot("draftkings", at(17, 30), 1))
-        .await
-        .unwrap();
-    assert_eq!(
-        keys[1],
-        format!(
-            "v1/fanduel-main/2024/09/08/17/{}.json.gz",
-            at(17, 0).timestamp_millis()
-        )
-    );
+    store.write(&snapshot("draftkings", at(17, 30), 1)).await.unwrap();
+    assert_eq!(keys[1], format!("v1/fanduel-main/2024/09/08/17/{}.json.gz", at(17, 0).timestamp_millis()));
 
     let list = |from, to| async move {
         store
@@ -80,31 +61,11 @@ async fn exercise(store: &SnapshotStore) {
             .collect::<Vec<_>>()
     };
     // Half-open ranges within an hour, across hours, across days, and across a gap.
-    assert_eq!(
-        list(at(17, 0), at(18, 0)).await,
-        vec![at(17, 0), at(17, 30)]
-    );
-    assert_eq!(
-        list(at(16, 0), at(18, 1)).await,
-        vec![at(16, 59), at(17, 0), at(17, 30), at(18, 0)]
-    );
-    assert_eq!(
-        list(at(23, 0), at(23, 0) + ChronoDuration::hours(2))
-            .await
-            .len(),
-        2
-    );
-    assert_eq!(
-        list(at(0, 0), at(0, 0) + ChronoDuration::days(10))
-            .await
-            .len(),
-        7,
-        "day prefixes"
-    );
-    assert_eq!(
-        list(at(19, 0), at(20, 0)).await,
-        Vec::<DateTime<Utc>>::new()
-    );
+    assert_eq!(list(at(17, 0), at(18, 0)).await, vec![at(17, 0), at(17, 30)]);
+    assert_eq!(list(at(16, 0), at(18, 1)).await, vec![at(16, 59), at(17, 0), at(17, 30), at(18, 0)]);
+    assert_eq!(list(at(23, 0), at(23, 0) + ChronoDuration::hours(2)).await.len(), 2);
+    assert_eq!(list(at(0, 0), at(0, 0) + ChronoDuration::days(10)).await.len(), 7, "day prefixes");
+    assert_eq!(list(at(19, 0), at(20, 0)).await, Vec::<DateTime<Utc>>::new());
     assert!(list(at(18, 0), at(17, 0)).await.is_empty(), "empty range");
     let refs = store.list("draftkings", at(0, 0), at(23, 0)).await.unwrap();
     assert_eq!(refs.len(), 1, "books do not mix");
@@ -119,16 +80,10 @@ async fn exercise(store: &SnapshotStore) {
         assert_eq!(s.events[0].game_id.as_deref(), Some("2024_01_BAL_KC"));
         assert_eq!(s.rejected.get("stale"), Some(&2));
     }
-    let latest = store
-        .latest("fanduel-main", at(23, 0), ChronoDuration::hours(12))
-        .await
-        .unwrap()
-        .unwrap();
+    let latest = store.latest("fanduel-main", at(23, 0), ChronoDuration::hours(12)).await.unwrap().unwrap();
     assert_eq!(latest.polled_at, at(18, 0));
     assert!(matches!(
-        store
-            .read("v1/fanduel-main/2024/09/08/17/nope.json.gz")
-            .await,
+        store.read("v1/fanduel-main/2024/09/08/17/nope.json.gz").await,
         Err(SnapshotError::InvalidKey(_))
     ));
     assert!(store.read(&keys[0].replace("16/", "15/")).await.is_err());
@@ -147,11 +102,7 @@ async fn file_store_round_trip_and_ranges() {
     while let Some(d) = stack.pop() {
         for e in std::fs::read_dir(d).unwrap() {
             let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p)
-            } else {
-                files.push(p)
-            }
+            if p.is_dir() { stack.push(p) } else { files.push(p) }
         }
     }
     assert_eq!(files.len(), 8);
@@ -180,22 +131,14 @@ async fn file_store_never_exposes_a_partial_object() {
 
     let torn = SnapshotStore::key_for("fd", at(17, 5)).unwrap();
     std::fs::write(dir.path().join(&torn), &bytes[..bytes.len() / 2]).unwrap();
-    assert!(matches!(
-        store.read(&torn).await,
-        Err(SnapshotError::Decode(_))
-    ));
+    assert!(matches!(store.read(&torn).await, Err(SnapshotError::Decode(_))));
 
     // Concurrent writers of different snapshots never interleave.
     let mut tasks = Vec::new();
     for i in 0..16 {
         let s = store.clone();
         tasks.push(tokio::spawn(async move {
-            s.write(&snapshot(
-                "fd",
-                at(18, 0) + ChronoDuration::milliseconds(i),
-                200,
-            ))
-            .await
+            s.write(&snapshot("fd", at(18, 0) + ChronoDuration::milliseconds(i), 200)).await
         }));
     }
     for t in tasks {
@@ -233,10 +176,7 @@ fn start_s3() -> Result<S3Server, String> {
         .stderr(out)
         .spawn()
         .map_err(|e| format!("cannot run {script}: {e}"))?;
-    let mut server = S3Server {
-        child,
-        endpoint: format!("http://127.0.0.1:{port}"),
-    };
+    let mut server = S3Server { child, endpoint: format!("http://127.0.0.1:{port}") };
     // Generous: the first run may install moto from PyPI.
     let deadline = Instant::now() + Duration::from_secs(180);
     loop {
@@ -245,15 +185,11 @@ fn start_s3() -> Result<S3Server, String> {
         }
         if let Ok(Some(status)) = server.child.try_wait() {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
-            return Err(format!(
-                "{script} exited with {status} before listening:\n{text}"
-            ));
+            return Err(format!("{script} exited with {status} before listening:\n{text}"));
         }
         if Instant::now() > deadline {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
-            return Err(format!(
-                "{script} did not listen on 127.0.0.1:{port} within 180 s:\n{text}"
-            ));
+            return Err(format!("{script} did not listen on 127.0.0.1:{port} within 180 s:\n{text}"));
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -269,16 +205,8 @@ async fn s3_store_against_a_local_server() {
         ),
     };
     let bucket = "nflbet-snapshots";
-    let resp = reqwest::Client::new()
-        .put(format!("{}/{bucket}", server.endpoint))
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        resp.status().is_success(),
-        "create bucket: {}",
-        resp.status()
-    );
+    let resp = reqwest::Client::new().put(format!("{}/{bucket}", server.endpoint)).send().await.unwrap();
+    assert!(resp.status().is_success(), "create bucket: {}", resp.status());
     let opts = S3Options {
         endpoint: Some(server.endpoint.clone()),
         region: Some("us-east-1".into()),
@@ -297,9 +225,7 @@ async fn s3_store_against_a_local_server() {
     .text()
     .await
     .unwrap();
-    let key = format!(
-        "prod/snapshots/v1/fanduel-main/2024/09/08/17/{}.json.gz",
-        at(17, 0).timestamp_millis()
-    );
+    let key =
+        format!("prod/snapshots/v1/fanduel-main/2024/09/08/17/{}.json.gz", at(17, 0).timestamp_millis());
     assert!(listing.contains(&key), "{listing}");
 }

@@ -49,19 +49,75 @@ async fn invalid_sportsbooks_are_refused_with_clear_messages() {
     api.create(&PostParams::default(), &obj(ok)).await.expect("the base Sportsbook is valid");
 
     let cases: Vec<(&str, Value, &str)> = vec![
-        ("no provider settings", with(base(), &["theOddsApi"], Value::Null), "provider theOddsApi needs spec.theOddsApi"),
-        ("no credentials", with(base(), &["credentials"], Value::Null), "provider theOddsApi needs spec.credentials"),
-        ("generic feed without endpoint", with(with(base(), &["provider"], json!("genericJson")), &["theOddsApi"], Value::Null), "provider genericJson needs spec.endpoint"),
-        ("unknown market", with(base(), &["markets"], json!([{"name": "props"}])), r#"Unsupported value: "props""#),
-        ("duplicate market", with(base(), &["markets"], json!([{"name": "spread"}, {"name": "spread", "enabled": false}])), "Duplicate value"),
-        ("no enabled market", with(base(), &["markets"], json!([{"name": "spread", "enabled": false}])), "at least one market must be enabled"),
-        ("tiny interval", with(base(), &["polling"], json!({"interval": "1s"})), "polling.interval must be at least 5s"),
-        ("negative interval", with(base(), &["polling"], json!({"interval": "-30s"})), "spec.polling.interval"),
-        ("jitter longer than interval", with(base(), &["polling"], json!({"interval": "30s", "jitter": "45s"})), "polling.jitter must be shorter than polling.interval"),
-        ("timeout longer than interval", with(base(), &["polling"], json!({"interval": "10s", "timeout": "20s"})), "polling.timeout must not be longer than polling.interval"),
-        ("stale threshold below interval", with(with(base(), &["polling"], json!({"interval": "10m"})), &["alerts"], json!({"staleAfter": "5m"})), "alerts.staleAfter must be longer than polling.interval"),
-        ("endpoint not a URL", with(base(), &["endpoint"], json!("ftp://odds")), "endpoint must be an http:// or https:// URL"),
-        ("unknown region", with(base(), &["theOddsApi"], json!({"bookmaker": "fanduel", "regions": ["mars"]})), r#"Unsupported value: "mars""#),
+        (
+            "no provider settings",
+            with(base(), &["theOddsApi"], Value::Null),
+            "provider theOddsApi needs spec.theOddsApi",
+        ),
+        (
+            "no credentials",
+            with(base(), &["credentials"], Value::Null),
+            "provider theOddsApi needs spec.credentials",
+        ),
+        (
+            "generic feed without endpoint",
+            with(with(base(), &["provider"], json!("genericJson")), &["theOddsApi"], Value::Null),
+            "provider genericJson needs spec.endpoint",
+        ),
+        (
+            "unknown market",
+            with(base(), &["markets"], json!([{"name": "props"}])),
+            r#"Unsupported value: "props""#,
+        ),
+        (
+            "duplicate market",
+            with(base(), &["markets"], json!([{"name": "spread"}, {"name": "spread", "enabled": false}])),
+            "Duplicate value",
+        ),
+        (
+            "no enabled market",
+            with(base(), &["markets"], json!([{"name": "spread", "enabled": false}])),
+            "at least one market must be enabled",
+        ),
+        (
+            "tiny interval",
+            with(base(), &["polling"], json!({"interval": "1s"})),
+            "polling.interval must be at least 5s",
+        ),
+        (
+            "negative interval",
+            with(base(), &["polling"], json!({"interval": "-30s"})),
+            "spec.polling.interval",
+        ),
+        (
+            "jitter longer than interval",
+            with(base(), &["polling"], json!({"interval": "30s", "jitter": "45s"})),
+            "polling.jitter must be shorter than polling.interval",
+        ),
+        (
+            "timeout longer than interval",
+            with(base(), &["polling"], json!({"interval": "10s", "timeout": "20s"})),
+            "polling.timeout must not be longer than polling.interval",
+        ),
+        (
+            "stale threshold below interval",
+            with(
+                with(base(), &["polling"], json!({"interval": "10m"})),
+                &["alerts"],
+                json!({"staleAfter": "5m"}),
+            ),
+            "alerts.staleAfter must be longer than polling.interval",
+        ),
+        (
+            "endpoint not a URL",
+            with(base(), &["endpoint"], json!("ftp://odds")),
+            "endpoint must be an http:// or https:// URL",
+        ),
+        (
+            "unknown region",
+            with(base(), &["theOddsApi"], json!({"bookmaker": "fanduel", "regions": ["mars"]})),
+            r#"Unsupported value: "mars""#,
+        ),
     ];
     let mut failures = Vec::new();
     for (i, (what, value, expected)) in cases.into_iter().enumerate() {

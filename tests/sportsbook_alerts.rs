@@ -29,7 +29,10 @@ spec:
 
 fn promtool() -> &'static str {
     let ok = Command::new("promtool").arg("--version").output().map(|o| o.status.success()).unwrap_or(false);
-    assert!(ok, "promtool not found: run `make test` (hack/install-deps.sh installs Debian's prometheus package)");
+    assert!(
+        ok,
+        "promtool not found: run `make test` (hack/install-deps.sh installs Debian's prometheus package)"
+    );
     "promtool"
 }
 
@@ -58,7 +61,11 @@ fn generated_rules_pass_promtool_check() {
 #[test]
 fn promtool_rejects_a_broken_rule() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("rules.yaml"), "groups:\n- name: g\n  rules:\n  - alert: A\n    expr: 'up =='\n").unwrap();
+    std::fs::write(
+        dir.path().join("rules.yaml"),
+        "groups:\n- name: g\n  rules:\n  - alert: A\n    expr: 'up =='\n",
+    )
+    .unwrap();
     let (ok, out) = run(dir.path(), &["check", "rules", "rules.yaml"]);
     assert!(!ok, "a broken expression must fail: {out}");
 }

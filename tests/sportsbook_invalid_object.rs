@@ -9,8 +9,8 @@ mod support;
 
 use k8s_openapi::api::core::v1::Event;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::CustomResourceExt;
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use nflbet::crd::Sportsbook;
 use serde_json::json;
 use std::time::Duration;
@@ -29,15 +29,21 @@ async fn an_unreadable_book_is_reported_and_the_others_reconcile() {
     let schema = loose.spec.versions[0].schema.as_mut().unwrap().open_api_v3_schema.as_mut().unwrap();
     schema.properties.as_mut().unwrap().insert(
         "spec".into(),
-        serde_json::from_value(json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true})).unwrap(),
+        serde_json::from_value(json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}))
+            .unwrap(),
     );
     schema.x_kubernetes_validations = None;
     loose.metadata.managed_fields = None;
-    crds.patch("sportsbooks.betting.nflbet.dev", &PatchParams::apply("nflbet-tests").force(), &Patch::Apply(&loose))
-        .await
-        .unwrap();
+    crds.patch(
+        "sportsbooks.betting.nflbet.dev",
+        &PatchParams::apply("nflbet-tests").force(),
+        &Patch::Apply(&loose),
+    )
+    .await
+    .unwrap();
 
-    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, &kube::core::ApiResource::erase::<Sportsbook>(&()));
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), &ns, &kube::core::ApiResource::erase::<Sportsbook>(&()));
     let bad: DynamicObject = serde_json::from_value(json!({
         "apiVersion": "betting.nflbet.dev/v1alpha1", "kind": "Sportsbook", "metadata": {"name": "broken"},
         "spec": {"provider": "theOddsApi", "markets": "all of them, please"}
@@ -58,14 +64,18 @@ async fn an_unreadable_book_is_reported_and_the_others_reconcile() {
     let books: Api<Sportsbook> = Api::namespaced(client.clone(), &ns);
     support::wait_condition(&books, "fine", "Ready", "True", Some("Succeeded")).await;
 
-    let reported = support::wait_for("Ready=False InvalidObject on the broken book", Duration::from_secs(30), || async {
-        let obj = api.get("broken").await.map_err(|e| e.to_string())?;
-        let conditions = obj.data["status"]["conditions"].as_array().cloned().unwrap_or_default();
-        conditions
-            .into_iter()
-            .find(|c| c["type"] == "Ready" && c["status"] == "False" && c["reason"] == "InvalidObject")
-            .ok_or_else(|| "not yet".to_string())
-    })
+    let reported = support::wait_for(
+        "Ready=False InvalidObject on the broken book",
+        Duration::from_secs(30),
+        || async {
+            let obj = api.get("broken").await.map_err(|e| e.to_string())?;
+            let conditions = obj.data["status"]["conditions"].as_array().cloned().unwrap_or_default();
+            conditions
+                .into_iter()
+                .find(|c| c["type"] == "Ready" && c["status"] == "False" && c["reason"] == "InvalidObject")
+                .ok_or_else(|| "not yet".to_string())
+        },
+    )
     .await;
     assert!(reported["message"].as_str().unwrap().contains("cannot read this Sportsbook"), "{reported}");
 
@@ -74,22 +84,37 @@ async fn an_unreadable_book_is_reported_and_the_others_reconcile() {
         let l = events.list(&ListParams::default()).await.map_err(|e| e.to_string())?;
         l.items
             .iter()
-            .any(|e| e.reason.as_deref() == Some("InvalidObject") && e.involved_object.name.as_deref() == Some("broken"))
+            .any(|e| {
+                e.reason.as_deref() == Some("InvalidObject")
+                    && e.involved_object.name.as_deref() == Some("broken")
+            })
             .then_some(())
             .ok_or_else(|| "no event".to_string())
     })
     .await;
     let metrics = reqwest::get(format!("http://{}/metrics", op.listen)).await.unwrap().text().await.unwrap();
-    assert!(metrics.contains(r#"controller_runtime_reconcile_errors_total{controller="sportsbook",error="InvalidObject"}"#), "{metrics}");
+    assert!(
+        metrics.contains(
+            r#"controller_runtime_reconcile_errors_total{controller="sportsbook",error="InvalidObject"}"#
+        ),
+        "{metrics}"
+    );
 
     // The controller keeps working on the others after the bad object.
-    books.patch("fine", &PatchParams::default(), &Patch::Merge(json!({"spec": {"disabled": true}}))).await.unwrap();
+    books
+        .patch("fine", &PatchParams::default(), &Patch::Merge(json!({"spec": {"disabled": true}})))
+        .await
+        .unwrap();
     support::wait_condition(&books, "fine", "Stopped", "True", Some("Disabled")).await;
 
     api.delete("broken", &DeleteParams::default()).await.unwrap();
     op.stop().await.unwrap();
     // Restore the real schema for every later test.
-    crds.patch("sportsbooks.betting.nflbet.dev", &PatchParams::apply("nflbet-tests").force(), &Patch::Apply(&Sportsbook::crd()))
-        .await
-        .unwrap();
+    crds.patch(
+        "sportsbooks.betting.nflbet.dev",
+        &PatchParams::apply("nflbet-tests").force(),
+        &Patch::Apply(&Sportsbook::crd()),
+    )
+    .await
+    .unwrap();
 }

@@ -60,16 +60,24 @@ impl Env {
 
     async fn replicas(&self, name: &str) -> Option<i32> {
         let d: Api<Deployment> = self.api();
-        d.get_opt(&format!("nflbet-scraper-{name}")).await.unwrap().and_then(|d| d.spec).and_then(|s| s.replicas)
+        d.get_opt(&format!("nflbet-scraper-{name}"))
+            .await
+            .unwrap()
+            .and_then(|d| d.spec)
+            .and_then(|s| s.replicas)
     }
 
     async fn wait_replicas(&self, name: &str, want: i32) {
-        support::wait_for(&format!("scraper of {name} at {want} replicas"), Duration::from_secs(60), || async {
-            match self.replicas(name).await {
-                Some(n) if n == want => Ok(()),
-                other => Err(format!("{other:?}")),
-            }
-        })
+        support::wait_for(
+            &format!("scraper of {name} at {want} replicas"),
+            Duration::from_secs(60),
+            || async {
+                match self.replicas(name).await {
+                    Some(n) if n == want => Ok(()),
+                    other => Err(format!("{other:?}")),
+                }
+            },
+        )
         .await
     }
 
@@ -132,10 +140,18 @@ async fn disabling_stops_the_book_and_enabling_restores_it() {
     support::wait_condition(&e.books, "draftkings", "Stopped", "True", Some("Disabled")).await;
     support::wait_condition(&e.books, "draftkings", "Ready", "True", Some("Stopped")).await;
     assert!(!e.rule_exists("draftkings").await, "the book's alerts are removed");
-    assert!(e.api::<Service>().get_opt("nflbet-scraper-draftkings").await.unwrap().is_some(), "objects are kept");
+    assert!(
+        e.api::<Service>().get_opt("nflbet-scraper-draftkings").await.unwrap().is_some(),
+        "objects are kept"
+    );
     let pods: Api<k8s_openapi::api::core::v1::Pod> = e.api();
     support::wait_for("scraper pods gone", Duration::from_secs(60), || async {
-        let n = pods.list(&ListParams::default().labels("app.kubernetes.io/instance=draftkings")).await.unwrap().items.len();
+        let n = pods
+            .list(&ListParams::default().labels("app.kubernetes.io/instance=draftkings"))
+            .await
+            .unwrap()
+            .items
+            .len();
         if n == 0 { Ok(()) } else { Err(format!("{n} pods")) }
     })
     .await;
@@ -145,7 +161,10 @@ async fn disabling_stops_the_book_and_enabling_restores_it() {
         let list = events.list(&ListParams::default()).await.map_err(|e| e.to_string())?;
         list.items
             .iter()
-            .find(|ev| ev.reason.as_deref() == Some("Stopped") && ev.involved_object.name.as_deref() == Some("draftkings"))
+            .find(|ev| {
+                ev.reason.as_deref() == Some("Stopped")
+                    && ev.involved_object.name.as_deref() == Some("draftkings")
+            })
             .map(|_| ())
             .ok_or_else(|| format!("{} events, none Stopped", list.items.len()))
     })
@@ -205,7 +224,11 @@ async fn suspend_leaves_children_alone_until_lifted() {
     e.patch_spec("betmgm", json!({"disabled": true})).await;
     let deployments: Api<Deployment> = e.api();
     deployments
-        .patch("nflbet-scraper-betmgm", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 2}})))
+        .patch(
+            "nflbet-scraper-betmgm",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 2}})),
+        )
         .await
         .unwrap();
     support::wait_condition(&e.books, "betmgm", "Suspended", "True", None).await; // status follows the new generation
@@ -282,17 +305,33 @@ async fn operator_metrics_count_reconciles_and_export_conditions() {
     e.create_book("circa").await;
     support::wait_condition(&e.books, "circa", "Ready", "True", None).await;
     let url = format!("http://{}/metrics", op.listen);
-    let cond = format!(r#"nflbet_resource_condition{{kind="Sportsbook",name="circa",namespace="{}",status="True",type="Ready"}} 1"#, e.ns);
+    let cond = format!(
+        r#"nflbet_resource_condition{{kind="Sportsbook",name="circa",namespace="{}",status="True",type="Ready"}} 1"#,
+        e.ns
+    );
     // The gauges are read from the controller's cache, which follows the API server's watch.
     let body = support::wait_for("Ready condition in /metrics", Duration::from_secs(30), || async {
-        let body = reqwest::get(&url).await.map_err(|e| e.to_string())?.text().await.map_err(|e| e.to_string())?;
+        let body =
+            reqwest::get(&url).await.map_err(|e| e.to_string())?.text().await.map_err(|e| e.to_string())?;
         if body.contains(&cond) { Ok(body) } else { Err(format!("missing {cond}")) }
     })
     .await;
-    assert!(body.contains(r#"controller_runtime_reconcile_total{controller="sportsbook",result="success"}"#), "{body}");
+    assert!(
+        body.contains(r#"controller_runtime_reconcile_total{controller="sportsbook",result="success"}"#),
+        "{body}"
+    );
     assert!(body.contains("controller_runtime_reconcile_time_seconds_bucket"), "{body}");
-    assert!(body.contains(&format!(r#"nflbet_suspend_status{{kind="Sportsbook",name="circa",namespace="{}"}} 0"#, e.ns)), "{body}");
-    assert!(body.contains(&format!(r#"nflreadpy_sportsbook_last_snapshot_timestamp_seconds{{namespace="{}",sportsbook="circa"}}"#, e.ns)));
+    assert!(
+        body.contains(&format!(
+            r#"nflbet_suspend_status{{kind="Sportsbook",name="circa",namespace="{}"}} 0"#,
+            e.ns
+        )),
+        "{body}"
+    );
+    assert!(body.contains(&format!(
+        r#"nflreadpy_sportsbook_last_snapshot_timestamp_seconds{{namespace="{}",sportsbook="circa"}}"#,
+        e.ns
+    )));
     let health = reqwest::get(format!("http://{}/readyz", op.listen)).await.unwrap();
     assert_eq!(health.status(), 200);
 }

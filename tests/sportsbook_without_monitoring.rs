@@ -51,8 +51,16 @@ async fn workload_runs_without_monitoring_crds_and_status_says_why() {
     books.create(&PostParams::default(), &sb).await.unwrap();
 
     support::wait_condition(&books, "inhouse", "Ready", "True", Some("Succeeded")).await;
-    let book = support::wait_condition(&books, "inhouse", "MonitoringAvailable", "False", Some("MonitoringCRDsMissing")).await;
-    let cond = book.status.unwrap().conditions.into_iter().find(|c| c.type_ == "MonitoringAvailable").unwrap();
+    let book = support::wait_condition(
+        &books,
+        "inhouse",
+        "MonitoringAvailable",
+        "False",
+        Some("MonitoringCRDsMissing"),
+    )
+    .await;
+    let cond =
+        book.status.unwrap().conditions.into_iter().find(|c| c.type_ == "MonitoringAvailable").unwrap();
     assert!(cond.message.contains("prometheusrules.monitoring.coreos.com"), "{}", cond.message);
     assert!(cond.message.contains("servicemonitors.monitoring.coreos.com"), "{}", cond.message);
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);

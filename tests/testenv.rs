@@ -33,14 +33,23 @@ async fn deployment_becomes_available_on_the_kwok_node_and_scales_to_zero() {
     support::wait_for("Deployment Available with 2 ready replicas", Duration::from_secs(60), || async {
         let d = deployments.get("smoke").await.map_err(|e| e.to_string())?;
         let st = d.status.unwrap_or_default();
-        let available = st.conditions.unwrap_or_default().iter().any(|c| c.type_ == "Available" && c.status == "True");
-        if available && st.ready_replicas == Some(2) { Ok(()) } else { Err(format!("ready={:?}", st.ready_replicas)) }
+        let available =
+            st.conditions.unwrap_or_default().iter().any(|c| c.type_ == "Available" && c.status == "True");
+        if available && st.ready_replicas == Some(2) {
+            Ok(())
+        } else {
+            Err(format!("ready={:?}", st.ready_replicas))
+        }
     })
     .await;
     let running = pods.list(&ListParams::default().labels("app=smoke")).await.unwrap();
     assert_eq!(running.items.len(), 2);
     for p in &running.items {
-        assert_eq!(p.spec.as_ref().unwrap().node_name.as_deref(), Some("kwok-node-0"), "scheduled onto the kwok node");
+        assert_eq!(
+            p.spec.as_ref().unwrap().node_name.as_deref(),
+            Some("kwok-node-0"),
+            "scheduled onto the kwok node"
+        );
         assert_eq!(p.status.as_ref().unwrap().phase.as_deref(), Some("Running"));
     }
 
@@ -49,7 +58,12 @@ async fn deployment_becomes_available_on_the_kwok_node_and_scales_to_zero() {
         .await
         .expect("scale to 0");
     support::wait_for("all smoke pods gone", Duration::from_secs(60), || async {
-        let n = pods.list(&ListParams::default().labels("app=smoke")).await.map_err(|e| e.to_string())?.items.len();
+        let n = pods
+            .list(&ListParams::default().labels("app=smoke"))
+            .await
+            .map_err(|e| e.to_string())?
+            .items
+            .len();
         if n == 0 { Ok(()) } else { Err(format!("{n} pods left")) }
     })
     .await;
@@ -84,11 +98,15 @@ async fn prometheus_operator_crds_validate_prometheus_rules() {
         "spec": {"groups": [{"name": "g", "rules": [{"alert": "A", "expr": "up == 0", "for": 300}]}]}
     }))
     .unwrap();
-    let err = api.create(&PostParams::default(), &invalid).await.expect_err("a number where a duration string belongs is refused");
+    let err = api
+        .create(&PostParams::default(), &invalid)
+        .await
+        .expect_err("a number where a duration string belongs is refused");
     let kube::Error::Api(status) = err else { panic!("expected an API error, got {err:?}") };
     assert_eq!(status.code, 422, "{status:?}");
     assert!(
-        status.message.contains("spec.groups[0].rules[0].for") && status.message.contains("must be of type string"),
+        status.message.contains("spec.groups[0].rules[0].for")
+            && status.message.contains("must be of type string"),
         "validation message names the field and the type: {}",
         status.message
     );

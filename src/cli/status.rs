@@ -20,12 +20,10 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 #[derive(Args, Debug)]
-#[command(
-    after_help = "Exit status: 0 all healthy; 1 something unhealthy (Ready not True, or odds older \
+#[command(after_help = "Exit status: 0 all healthy; 1 something unhealthy (Ready not True, or odds older \
 than the book's stale threshold); 2 usage or connection error. Stopped resources (spec.disabled) count \
 as healthy; suspended ones (spec.suspend) are listed with their problems but not counted.\n\n\
-Examples:\n  nflbet status --output table\n  nflbet status -A -o json | jq '.sportsbooks[] | select(.stale)'"
-)]
+Examples:\n  nflbet status --output table\n  nflbet status -A -o json | jq '.sportsbooks[] | select(.stale)'")]
 pub struct StatusArgs {
     /// Output format: `table` for people, `json` or `yaml` for scripts (stable schema,
     /// `schemaVersion: 1`).
@@ -51,10 +49,7 @@ pub enum StatusError {
     )]
     CrdsMissing { server: String },
     #[error("cannot list {kind}s: {source}")]
-    List {
-        kind: &'static str,
-        source: kube::Error,
-    },
+    List { kind: &'static str, source: kube::Error },
     #[error("cannot encode the report: {0}")]
     Encode(String),
 }
@@ -73,9 +68,9 @@ where
     let api = cluster.scope.api::<DeserializeGuard<K>>(&cluster.client);
     match api.list(&ListParams::default()).await {
         Ok(list) => Ok(list.items),
-        Err(kube::Error::Api(s)) if s.code == 404 => Err(StatusError::CrdsMissing {
-            server: cluster.server.clone(),
-        }),
+        Err(kube::Error::Api(s)) if s.code == 404 => {
+            Err(StatusError::CrdsMissing { server: cluster.server.clone() })
+        }
         Err(source) => Err(StatusError::List { kind, source }),
     }
 }
@@ -89,10 +84,7 @@ fn sort_rows<T>(rows: &mut [T], common: impl Fn(&T) -> &report::Common) {
 }
 
 /// Read everything and judge it.
-pub async fn collect(
-    cluster: &connect::Cluster,
-    now: Timestamp,
-) -> Result<StatusReport, StatusError> {
+pub async fn collect(cluster: &connect::Cluster, now: Timestamp) -> Result<StatusReport, StatusError> {
     let books = list::<Sportsbook>(cluster, "Sportsbook").await?;
     let models = list::<Model>(cluster, "Model").await?;
     let routes = list::<AlertRoute>(cluster, "AlertRoute").await?;
@@ -126,9 +118,7 @@ pub async fn collect(
     sort_rows(&mut model_rows, |r| &r.common);
     sort_rows(&mut route_rows, |r| &r.common);
     let ns = cluster.scope.namespace().map(str::to_string);
-    Ok(StatusReport::new(
-        ns, now, book_rows, model_rows, route_rows,
-    ))
+    Ok(StatusReport::new(ns, now, book_rows, model_rows, route_rows))
 }
 
 fn unreadable_model(e: &kube::core::error_boundary::InvalidObject) -> ModelRow {
@@ -171,15 +161,11 @@ pub fn use_colour() -> bool {
 fn print(report: &StatusReport, args: &StatusArgs) -> Result<(), StatusError> {
     let text = match args.output {
         StatusOutput::Table => {
-            let style = render::Style {
-                colour: use_colour(),
-                namespaces: report.namespace.is_none(),
-            };
+            let style = render::Style { colour: use_colour(), namespaces: report.namespace.is_none() };
             render::render(report, &style)
         }
         StatusOutput::Json => {
-            serde_json::to_string_pretty(report).map_err(|e| StatusError::Encode(e.to_string()))?
-                + "\n"
+            serde_json::to_string_pretty(report).map_err(|e| StatusError::Encode(e.to_string()))? + "\n"
         }
         StatusOutput::Yaml => {
             serde_yaml::to_string(report).map_err(|e| StatusError::Encode(e.to_string()))?
@@ -208,9 +194,5 @@ pub async fn run(args: StatusArgs) -> ExitCode {
         eprintln!("error: {e}");
         return ExitCode::from(2);
     }
-    if report.healthy {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
+    if report.healthy { ExitCode::SUCCESS } else { ExitCode::from(1) }
 }

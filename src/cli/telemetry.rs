@@ -28,10 +28,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(Args, Debug)]
-#[command(
-    after_help = "Example:\n  nflbet telemetry --bind 0.0.0.0 --port 9100 -A\n\n\
-Exit status: 0 after SIGINT/SIGTERM, 2 when the cluster or the address cannot be used."
-)]
+#[command(after_help = "Example:\n  nflbet telemetry --bind 0.0.0.0 --port 9100 -A\n\n\
+Exit status: 0 after SIGINT/SIGTERM, 2 when the cluster or the address cannot be used.")]
 pub struct TelemetryArgs {
     /// Address to listen on.
     #[arg(long, default_value = "0.0.0.0", value_name = "ADDR")]
@@ -42,12 +40,7 @@ pub struct TelemetryArgs {
     pub port: u16,
 
     /// Prefix of the metric names (dashboards of the old toolkit expect `nflreadpy`).
-    #[arg(
-        long,
-        env = "NFLBET_METRICS_NAMESPACE",
-        default_value = "nflreadpy",
-        value_name = "PREFIX"
-    )]
+    #[arg(long, env = "NFLBET_METRICS_NAMESPACE", default_value = "nflreadpy", value_name = "PREFIX")]
     pub metrics_namespace: String,
 
     #[command(flatten)]
@@ -64,15 +57,9 @@ pub enum TelemetryError {
     )]
     CrdsMissing(String),
     #[error("cannot list {kind}s: {source}")]
-    List {
-        kind: &'static str,
-        source: kube::Error,
-    },
+    List { kind: &'static str, source: kube::Error },
     #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: String,
-        source: std::io::Error,
-    },
+    Bind { addr: String, source: std::io::Error },
     #[error("invalid metrics prefix {0:?}: {1}")]
     Prefix(String, prometheus::Error),
 }
@@ -93,11 +80,7 @@ where
     K: kube::Resource + Clone,
     K::DynamicType: Eq + std::hash::Hash + Clone,
 {
-    store
-        .state()
-        .iter()
-        .filter_map(|g| g.0.as_ref().ok().cloned())
-        .collect()
+    store.state().iter().filter_map(|g| g.0.as_ref().ok().cloned()).collect()
 }
 
 impl Collector for StatusCollector {
@@ -106,12 +89,7 @@ impl Collector for StatusCollector {
     }
 
     fn collect(&self) -> Vec<MetricFamily> {
-        families::gather(
-            &self.prefix,
-            &valid(&self.books),
-            &valid(&self.models),
-            &valid(&self.routes),
-        )
+        families::gather(&self.prefix, &valid(&self.books), &valid(&self.models), &valid(&self.routes))
     }
 }
 
@@ -129,12 +107,9 @@ where
 {
     let api = scope.api::<DeserializeGuard<K>>(client);
     let (reader, writer) = reflector::store();
-    let stream = reflector::reflector(
-        writer,
-        watcher(api, watcher::Config::default().any_semantic()),
-    )
-    .default_backoff()
-    .touched_objects();
+    let stream = reflector::reflector(writer, watcher(api, watcher::Config::default().any_semantic()))
+        .default_backoff()
+        .touched_objects();
     tokio::spawn(async move {
         futures::pin_mut!(stream);
         while let Some(item) = stream.next().await {
@@ -160,15 +135,9 @@ where
         + std::fmt::Debug,
     <K as kube::Resource>::DynamicType: Default,
 {
-    match scope
-        .api::<DeserializeGuard<K>>(client)
-        .list(&ListParams::default().limit(1))
-        .await
-    {
+    match scope.api::<DeserializeGuard<K>>(client).list(&ListParams::default().limit(1)).await {
         Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 404 => {
-            Err(TelemetryError::CrdsMissing(server.into()))
-        }
+        Err(kube::Error::Api(s)) if s.code == 404 => Err(TelemetryError::CrdsMissing(server.into())),
         Err(source) => Err(TelemetryError::List { kind, source }),
     }
 }
@@ -190,14 +159,7 @@ fn router(state: AppState) -> Router {
 async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
     let mut out = String::new();
     match prometheus::TextEncoder::new().encode_utf8(&s.registry.gather(), &mut out) {
-        Ok(()) => (
-            StatusCode::OK,
-            [(
-                header::CONTENT_TYPE,
-                "text/plain; version=0.0.4; charset=utf-8",
-            )],
-            out,
-        ),
+        Ok(()) => (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out),
         Err(e) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
@@ -210,10 +172,7 @@ async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
     if (s.ready)() {
         (StatusCode::OK, "ready\n")
     } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "waiting for the first list of resources\n",
-        )
+        (StatusCode::SERVICE_UNAVAILABLE, "waiting for the first list of resources\n")
     }
 }
 
@@ -230,13 +189,8 @@ async fn serve(args: TelemetryArgs) -> Result<(), TelemetryError> {
     let descs = families::descriptions(&args.metrics_namespace)
         .into_iter()
         .map(|(name, help, labels)| {
-            Desc::new(
-                name,
-                help.into(),
-                labels.into_iter().map(String::from).collect(),
-                Default::default(),
-            )
-            .map_err(|e| TelemetryError::Prefix(args.metrics_namespace.clone(), e))
+            Desc::new(name, help.into(), labels.into_iter().map(String::from).collect(), Default::default())
+                .map_err(|e| TelemetryError::Prefix(args.metrics_namespace.clone(), e))
         })
         .collect::<Result<Vec<_>, _>>()?;
     let registry = prometheus::Registry::new();
@@ -252,12 +206,7 @@ async fn serve(args: TelemetryArgs) -> Result<(), TelemetryError> {
         .map_err(|e| TelemetryError::Prefix(args.metrics_namespace.clone(), e))?;
     let synced = Arc::new(AtomicBool::new(false));
     {
-        let (b, m, r, synced) = (
-            books.clone(),
-            models.clone(),
-            routes.clone(),
-            synced.clone(),
-        );
+        let (b, m, r, synced) = (books.clone(), models.clone(), routes.clone(), synced.clone());
         tokio::spawn(async move {
             if b.wait_until_ready().await.is_ok()
                 && m.wait_until_ready().await.is_ok()
@@ -272,10 +221,7 @@ async fn serve(args: TelemetryArgs) -> Result<(), TelemetryError> {
     let addr = format!("{}:{}", args.bind, args.port);
     let listener = tokio::net::TcpListener::bind((args.bind.as_str(), args.port))
         .await
-        .map_err(|source| TelemetryError::Bind {
-            addr: addr.clone(),
-            source,
-        })?;
+        .map_err(|source| TelemetryError::Bind { addr: addr.clone(), source })?;
     let local = listener.local_addr().map(|a| a.to_string()).unwrap_or(addr);
     let scope_text = match scope {
         Scope::Namespace(ns) => format!("namespace {ns}"),
@@ -286,11 +232,10 @@ async fn serve(args: TelemetryArgs) -> Result<(), TelemetryError> {
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]
         {
-            let mut term =
-                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                    Ok(s) => s,
-                    Err(_) => return std::future::pending::<()>().await,
-                };
+            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return std::future::pending::<()>().await,
+            };
             tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
         }
         #[cfg(not(unix))]
@@ -298,9 +243,8 @@ async fn serve(args: TelemetryArgs) -> Result<(), TelemetryError> {
             let _ = ctrl_c.await;
         }
     };
-    if let Err(e) = axum::serve(listener, router(AppState { registry, ready }))
-        .with_graceful_shutdown(shutdown)
-        .await
+    if let Err(e) =
+        axum::serve(listener, router(AppState { registry, ready })).with_graceful_shutdown(shutdown).await
     {
         tracing::error!(error = %e, "telemetry server stopped");
     }

@@ -23,10 +23,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Args, Debug)]
-#[command(
-    after_help = "Exit status: 0 valid, 1 findings, 2 unreadable input.\n\n\
-Examples:\n  nflbet validate-config --strict examples/\n  kustomize build overlays/prod | nflbet validate-config -"
-)]
+#[command(after_help = "Exit status: 0 valid, 1 findings, 2 unreadable input.\n\n\
+Examples:\n  nflbet validate-config --strict examples/\n  kustomize build overlays/prod | nflbet validate-config -")]
 pub struct ValidateArgs {
     /// Fail on warnings too: unknown fields, and references to Sportsbooks or Models that the
     /// validated files do not define.
@@ -99,20 +97,12 @@ pub fn validate_sources(sources: &[input::Source], strict: bool) -> Report {
     // then errors before warnings before notes, then by field path.
     let order: Vec<&str> = sources.iter().map(|s| s.label.as_str()).collect();
     findings.sort_by(|a, b| {
-        let key = |f: &Finding| {
-            (
-                order.iter().position(|l| *l == f.location.file),
-                f.location.document,
-                f.level,
-            )
-        };
+        let key =
+            |f: &Finding| (order.iter().position(|l| *l == f.location.file), f.location.document, f.level);
         key(a).cmp(&key(b)).then_with(|| a.field.cmp(&b.field))
     });
     let errors = findings.iter().filter(|f| f.level == Level::Error).count();
-    let warnings = findings
-        .iter()
-        .filter(|f| f.level == Level::Warning)
-        .count();
+    let warnings = findings.iter().filter(|f| f.level == Level::Warning).count();
     Report {
         valid: errors == 0,
         strict,
@@ -128,11 +118,7 @@ pub fn validate_sources(sources: &[input::Source], strict: bool) -> Report {
 }
 
 fn plural(n: usize, word: &str) -> String {
-    if n == 1 {
-        format!("{n} {word}")
-    } else {
-        format!("{n} {word}s")
-    }
+    if n == 1 { format!("{n} {word}") } else { format!("{n} {word}s") }
 }
 
 impl Report {
@@ -145,16 +131,9 @@ impl Report {
         for f in &self.findings {
             out.push_str(&format!("{f}\n"));
         }
-        let mut summary = format!(
-            "{} in {}",
-            plural(self.resources, "resource"),
-            plural(self.files, "file")
-        );
+        let mut summary = format!("{} in {}", plural(self.resources, "resource"), plural(self.files, "file"));
         if self.skipped > 0 {
-            summary.push_str(&format!(
-                " ({} skipped)",
-                plural(self.skipped, "other document")
-            ));
+            summary.push_str(&format!(" ({} skipped)", plural(self.skipped, "other document")));
         }
         if self.errors == 0 && self.warnings == 0 && self.unreadable.is_empty() {
             summary.push_str(": valid");
@@ -165,10 +144,7 @@ impl Report {
                 plural(self.warnings, "warning")
             ));
             if !self.unreadable.is_empty() {
-                summary.push_str(&format!(
-                    ", {} unreadable",
-                    plural(self.unreadable.len(), "input")
-                ));
+                summary.push_str(&format!(", {} unreadable", plural(self.unreadable.len(), "input")));
             }
         }
         if self.strict {
@@ -212,15 +188,8 @@ mod tests {
     use super::*;
 
     fn run_on(yaml: &str, strict: bool) -> Vec<String> {
-        let src = input::Source {
-            label: "t.yaml".into(),
-            text: yaml.into(),
-        };
-        validate_sources(&[src], strict)
-            .findings
-            .iter()
-            .map(ToString::to_string)
-            .collect()
+        let src = input::Source { label: "t.yaml".into(), text: yaml.into() };
+        validate_sources(&[src], strict).findings.iter().map(ToString::to_string).collect()
     }
 
     const BOOK: &str = "apiVersion: betting.nflbet.dev/v1alpha1\nkind: Sportsbook\nmetadata: {name: fanduel}\nspec:\n  provider: genericJson\n  endpoint: https://feed.example/odds\n  markets: [{name: moneyline}]\n";
@@ -243,14 +212,11 @@ mod tests {
 
     #[test]
     fn secrets_are_skipped_without_showing_data() {
-        let y =
-            "apiVersion: v1\nkind: Secret\nmetadata: {name: key}\nstringData: {api-key: hunter2}\n";
+        let y = "apiVersion: v1\nkind: Secret\nmetadata: {name: key}\nstringData: {api-key: hunter2}\n";
         let out = run_on(y, true);
         assert_eq!(
             out,
-            [
-                "note: t.yaml: document 1 (Secret key): skipped: Secret (v1) is not an nflbet resource"
-            ]
+            ["note: t.yaml: document 1 (Secret key): skipped: Secret (v1) is not an nflbet resource"]
         );
         assert!(!out.concat().contains("hunter2"));
     }

@@ -40,7 +40,11 @@ impl ApplyError {
 /// Server-side apply `obj` into its namespace.
 pub async fn apply<K>(client: &Client, obj: &K) -> Result<K, ApplyError>
 where
-    K: Resource<DynamicType = (), Scope = NamespaceResourceScope> + Clone + Debug + Serialize + DeserializeOwned,
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + Debug
+        + Serialize
+        + DeserializeOwned,
 {
     let ns = obj.namespace().unwrap_or_default();
     let name = obj.name_any();
@@ -56,11 +60,14 @@ where
     K: Resource<DynamicType = (), Scope = NamespaceResourceScope> + Clone + Debug + DeserializeOwned,
 {
     let api: Api<K> = Api::namespaced(client.clone(), ns);
-    let dp = DeleteParams { propagation_policy: Some(PropagationPolicy::Background), ..DeleteParams::default() };
+    let dp =
+        DeleteParams { propagation_policy: Some(PropagationPolicy::Background), ..DeleteParams::default() };
     match api.delete(name, &dp).await {
         Ok(_) => Ok(true),
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
-        Err(source) => Err(ApplyError { verb: "delete", kind: K::kind(&()).into_owned(), name: name.into(), source }),
+        Err(source) => {
+            Err(ApplyError { verb: "delete", kind: K::kind(&()).into_owned(), name: name.into(), source })
+        }
     }
 }
 
@@ -70,16 +77,23 @@ where
     K: Resource<DynamicType = (), Scope = NamespaceResourceScope> + Clone + Debug + DeserializeOwned,
 {
     let api: Api<K> = Api::namespaced(client.clone(), ns);
-    api.get_opt(name)
-        .await
-        .map_err(|source| ApplyError { verb: "get", kind: K::kind(&()).into_owned(), name: name.into(), source })
+    api.get_opt(name).await.map_err(|source| ApplyError {
+        verb: "get",
+        kind: K::kind(&()).into_owned(),
+        name: name.into(),
+        source,
+    })
 }
 
 /// Server-side apply a custom resource's status subresource with only the fields in `status`,
 /// so fields another manager owns (the workloads' heartbeats and calibration) are left alone.
 pub async fn apply_status<K>(client: &Client, obj: &K, status: serde_json::Value) -> Result<(), ApplyError>
 where
-    K: Resource<DynamicType = (), Scope = NamespaceResourceScope> + Clone + Debug + Serialize + DeserializeOwned,
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + Debug
+        + Serialize
+        + DeserializeOwned,
 {
     let ns = obj.namespace().unwrap_or_default();
     let name = obj.name_any();
@@ -92,5 +106,10 @@ where
     api.patch_status(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(body))
         .await
         .map(|_| ())
-        .map_err(|source| ApplyError { verb: "apply status of", kind: K::kind(&()).into_owned(), name, source })
+        .map_err(|source| ApplyError {
+            verb: "apply status of",
+            kind: K::kind(&()).into_owned(),
+            name,
+            source,
+        })
 }

@@ -44,7 +44,12 @@ pub struct Desired {
 }
 
 impl Desired {
-    pub fn new(type_: &'static str, status: Status, reason: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(
+        type_: &'static str,
+        status: Status,
+        reason: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
         Desired { type_, status, reason, message: message.into() }
     }
 }
@@ -52,12 +57,14 @@ impl Desired {
 /// Merge desired conditions into the previous list. Keeps `lastTransitionTime` of a condition
 /// whose status did not change; keeps conditions of other types untouched (someone else owns
 /// them); orders the result by type so the written status is deterministic.
-pub fn merge(previous: &[Condition], desired: &[Desired], generation: Option<i64>, now: Timestamp) -> Vec<Condition> {
-    let mut out: Vec<Condition> = previous
-        .iter()
-        .filter(|c| !desired.iter().any(|d| d.type_ == c.type_))
-        .cloned()
-        .collect();
+pub fn merge(
+    previous: &[Condition],
+    desired: &[Desired],
+    generation: Option<i64>,
+    now: Timestamp,
+) -> Vec<Condition> {
+    let mut out: Vec<Condition> =
+        previous.iter().filter(|c| !desired.iter().any(|d| d.type_ == c.type_)).cloned().collect();
     for d in desired {
         let last_transition_time = previous
             .iter()
@@ -94,7 +101,12 @@ fn truncate(s: &str, max: usize) -> String {
 /// operator is not enforcing it right now.
 pub fn lifecycle(disabled: bool, suspend: bool, stopped_means: &str) -> [Desired; 2] {
     let suspended = if suspend {
-        Desired::new(SUSPENDED, Status::True, "Suspended", "reconciliation paused by spec.suspend: children are not written")
+        Desired::new(
+            SUSPENDED,
+            Status::True,
+            "Suspended",
+            "reconciliation paused by spec.suspend: children are not written",
+        )
     } else {
         Desired::new(SUSPENDED, Status::False, "Active", "reconciling")
     };
@@ -118,11 +130,17 @@ mod tests {
 
     #[test]
     fn transition_time_changes_only_when_status_flips() {
-        let first = merge(&[], &[Desired::new(READY, Status::False, "Progressing", "rolling out")], Some(1), t(100));
+        let first =
+            merge(&[], &[Desired::new(READY, Status::False, "Progressing", "rolling out")], Some(1), t(100));
         assert_eq!(first[0].last_transition_time, Time(t(100)));
 
         // Same status, new message and generation: time kept.
-        let second = merge(&first, &[Desired::new(READY, Status::False, "Progressing", "still rolling")], Some(2), t(200));
+        let second = merge(
+            &first,
+            &[Desired::new(READY, Status::False, "Progressing", "still rolling")],
+            Some(2),
+            t(200),
+        );
         assert_eq!(second[0].last_transition_time, Time(t(100)));
         assert_eq!(second[0].observed_generation, Some(2));
         assert_eq!(second[0].message, "still rolling");
@@ -137,7 +155,10 @@ mod tests {
         let prev = merge(&[], &[Desired::new("Zeta", Status::True, "X", "")], None, t(1));
         let out = merge(
             &prev,
-            &[Desired::new(STOPPED, Status::False, "Running", ""), Desired::new(READY, Status::True, "Succeeded", "")],
+            &[
+                Desired::new(STOPPED, Status::False, "Running", ""),
+                Desired::new(READY, Status::True, "Succeeded", ""),
+            ],
             Some(1),
             t(2),
         );

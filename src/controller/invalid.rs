@@ -8,11 +8,11 @@ use super::FIELD_MANAGER;
 use super::context::Context;
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::jiff::Timestamp;
+use kube::Resource;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::ApiResource;
 use kube::core::error_boundary::InvalidObject;
 use kube::runtime::events::EventType;
-use kube::Resource;
 use serde_json::json;
 
 pub async fn report<K: Resource<DynamicType = ()>>(ctx: &Context, invalid: &InvalidObject) {
@@ -22,7 +22,11 @@ pub async fn report<K: Resource<DynamicType = ()>>(ctx: &Context, invalid: &Inva
     if !ctx.first_time(key) {
         return;
     }
-    let message = format!("cannot read this {} ({}); fix the object to resume reconciling", K::kind(&()), invalid.error);
+    let message = format!(
+        "cannot read this {} ({}); fix the object to resume reconciling",
+        K::kind(&()),
+        invalid.error
+    );
     let reference = ObjectReference {
         api_version: Some(K::api_version(&()).into_owned()),
         kind: Some(K::kind(&()).into_owned()),
@@ -34,7 +38,8 @@ pub async fn report<K: Resource<DynamicType = ()>>(ctx: &Context, invalid: &Inva
     };
     ctx.publish_ref(&reference, EventType::Warning, "InvalidObject", "Reconcile", message.clone()).await;
 
-    let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &ns, &ApiResource::erase::<K>(&()));
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(ctx.client.clone(), &ns, &ApiResource::erase::<K>(&()));
     let body = json!({
         "apiVersion": K::api_version(&()),
         "kind": K::kind(&()),
@@ -46,7 +51,9 @@ pub async fn report<K: Resource<DynamicType = ()>>(ctx: &Context, invalid: &Inva
             }],
         }
     });
-    if let Err(e) = api.patch_status(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(body)).await {
+    if let Err(e) =
+        api.patch_status(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(body)).await
+    {
         tracing::warn!(error = %e, object = %name, "could not report an invalid object in its status");
     }
 }

@@ -8,8 +8,8 @@
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
-use kube::api::{Api, PostParams};
 use kube::Client;
+use kube::api::{Api, PostParams};
 use std::time::Duration;
 
 #[derive(Clone, Debug)]
@@ -112,7 +112,9 @@ impl LeaderElector {
                 };
                 match self.api.create(&PostParams::default(), &lease).await {
                     Ok(_) => Ok(Attempt::Acquired),
-                    Err(kube::Error::Api(s)) if s.code == 409 => Ok(Attempt::HeldBy("another candidate".into())),
+                    Err(kube::Error::Api(s)) if s.code == 409 => {
+                        Ok(Attempt::HeldBy("another candidate".into()))
+                    }
                     Err(e) => Err(err(e)),
                 }
             }

@@ -10,8 +10,8 @@
 //!   the first snapshot it is the creation time, so "never ingested" turns stale too.
 
 use crate::crd::Sportsbook;
-use kube::core::DeserializeGuard;
 use kube::ResourceExt;
+use kube::core::DeserializeGuard;
 use kube::runtime::reflector::Store;
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
@@ -36,13 +36,19 @@ impl Metrics {
         )
         .expect("valid metric");
         let errors = IntCounterVec::new(
-            Opts::new("controller_runtime_reconcile_errors_total", "Total number of reconciliation errors per controller"),
+            Opts::new(
+                "controller_runtime_reconcile_errors_total",
+                "Total number of reconciliation errors per controller",
+            ),
             &["controller", "error"],
         )
         .expect("valid metric");
         let duration = HistogramVec::new(
-            HistogramOpts::new("controller_runtime_reconcile_time_seconds", "Length of time per reconciliation per controller")
-                .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+            HistogramOpts::new(
+                "controller_runtime_reconcile_time_seconds",
+                "Length of time per reconciliation per controller",
+            )
+            .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
             &["controller"],
         )
         .expect("valid metric");
@@ -95,7 +101,10 @@ pub struct ReconcileTimer {
 
 impl Drop for ReconcileTimer {
     fn drop(&mut self) {
-        self.metrics.duration.with_label_values(&[self.controller]).observe(self.start.elapsed().as_secs_f64());
+        self.metrics
+            .duration
+            .with_label_values(&[self.controller])
+            .observe(self.start.elapsed().as_secs_f64());
     }
 }
 
@@ -107,7 +116,8 @@ struct SportsbookCollector {
 
 impl SportsbookCollector {
     fn new(store: Store<DeserializeGuard<Sportsbook>>, metrics_namespace: &str) -> Self {
-        let snapshot_name = format!("{metrics_namespace}_{}", super::sportsbook::alerts::OPERATOR_SNAPSHOT_GAUGE);
+        let snapshot_name =
+            format!("{metrics_namespace}_{}", super::sportsbook::alerts::OPERATOR_SNAPSHOT_GAUGE);
         let descs = vec![
             Desc::new(
                 "nflbet_resource_condition".into(),
@@ -205,8 +215,16 @@ impl Collector for SportsbookCollector {
             }
         }
         vec![
-            gauge_family("nflbet_resource_condition", "Status of each condition of each nflbet resource (1 for the current status)", conditions),
-            gauge_family("nflbet_suspend_status", "1 when the resource's reconciliation is suspended", suspended),
+            gauge_family(
+                "nflbet_resource_condition",
+                "Status of each condition of each nflbet resource (1 for the current status)",
+                conditions,
+            ),
+            gauge_family(
+                "nflbet_suspend_status",
+                "1 when the resource's reconciliation is suspended",
+                suspended,
+            ),
             gauge_family(
                 &self.snapshot_name,
                 "Unix time of the last snapshot a Sportsbook's scraper reported (creation time before the first)",

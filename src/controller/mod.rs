@@ -176,7 +176,11 @@ impl OperatorHandle {
 
 /// Start the operator's tasks. Returns once the HTTP server listens; the controllers start after
 /// leadership is acquired.
-pub async fn start(client: Client, args: OperatorArgs, shutdown: CancellationToken) -> anyhow::Result<OperatorHandle> {
+pub async fn start(
+    client: Client,
+    args: OperatorArgs,
+    shutdown: CancellationToken,
+) -> anyhow::Result<OperatorHandle> {
     let namespace = (!args.watch_namespace.is_empty()).then(|| args.watch_namespace.clone());
     let sportsbooks: Api<Sportsbook> = match &namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
@@ -187,7 +191,9 @@ pub async fn start(client: Client, args: OperatorArgs, shutdown: CancellationTok
 
     let metrics = Arc::new(Metrics::new());
     let ready = Arc::new(AtomicBool::new(false));
-    let listener = tokio::net::TcpListener::bind(args.listen).await.map_err(|e| OperatorError::Listen(args.listen, e))?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| OperatorError::Listen(args.listen, e))?;
     let listen = listener.local_addr()?;
     let mut tasks = tokio::task::JoinSet::new();
     let app = crate::http::router(metrics.clone(), ready.clone(), "starting\n");
@@ -196,10 +202,17 @@ pub async fn start(client: Client, args: OperatorArgs, shutdown: CancellationTok
     let identity = args.pod_name.clone().unwrap_or_else(|| format!("nflbet-operator-{}", std::process::id()));
     let notifier = crate::notify::NotifierSettings {
         pagerduty_url: args.pagerduty_events_url.clone(),
-        timeout: crate::crd::sportsbook::parse_duration(&args.notify_timeout).unwrap_or(Duration::from_secs(5)),
+        timeout: crate::crd::sportsbook::parse_duration(&args.notify_timeout)
+            .unwrap_or(Duration::from_secs(5)),
         ..crate::notify::NotifierSettings::default()
     };
-    let ctx = Arc::new(Context::new(client.clone(), args.config(), metrics.clone(), Some(identity.clone()), notifier));
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        args.config(),
+        metrics.clone(),
+        Some(identity.clone()),
+        notifier,
+    ));
     let elector = args.leader_elect.then(|| {
         leader::LeaderElector::new(
             client.clone(),
@@ -299,15 +312,19 @@ async fn run_controllers(
     // Metadata only: names and labels are all that matter, and an unreadable Sportsbook spec
     // must not disturb the Model controller.
     let book_meta = scoped::<kube::core::PartialObjectMeta<Sportsbook>>(&client, &namespace);
-    mc = mc.watches(book_meta, watcher::Config::default().any_semantic(), move |sb: kube::core::PartialObjectMeta<Sportsbook>| {
-        let ns = sb.namespace();
-        model_store
-            .state()
-            .into_iter()
-            .filter(move |m| m.0.as_ref().is_ok_and(|m| m.namespace() == ns))
-            .map(|m| kube::runtime::reflector::ObjectRef::from_obj(&*m))
-            .collect::<Vec<_>>()
-    });
+    mc = mc.watches(
+        book_meta,
+        watcher::Config::default().any_semantic(),
+        move |sb: kube::core::PartialObjectMeta<Sportsbook>| {
+            let ns = sb.namespace();
+            model_store
+                .state()
+                .into_iter()
+                .filter(move |m| m.0.as_ref().is_ok_and(|m| m.namespace() == ns))
+                .map(|m| kube::runtime::reflector::ObjectRef::from_obj(&*m))
+                .collect::<Vec<_>>()
+        },
+    );
     let stop = shutdown.clone();
     let models = mc
         .with_config(controller::Config::default().concurrency(concurrency))
@@ -329,7 +346,11 @@ where
     }
 }
 
-async fn log_result<K: kube::Resource, E: std::fmt::Debug + std::error::Error + 'static, Q: std::fmt::Debug + std::error::Error + 'static>(
+async fn log_result<
+    K: kube::Resource,
+    E: std::fmt::Debug + std::error::Error + 'static,
+    Q: std::fmt::Debug + std::error::Error + 'static,
+>(
     res: Result<(kube::runtime::reflector::ObjectRef<K>, Action), controller::Error<E, Q>>,
 ) {
     match res {

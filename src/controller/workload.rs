@@ -9,8 +9,8 @@ use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy}
 use k8s_openapi::api::core::v1::{
     Capabilities as LinuxCapabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource,
     HTTPGetAction, PersistentVolumeClaimVolumeSource, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
-    ResourceRequirements, SeccompProfile, SecretKeySelector, SecurityContext, Service, ServicePort, ServiceSpec,
-    Volume, VolumeMount,
+    ResourceRequirements, SeccompProfile, SecretKeySelector, SecurityContext, Service, ServicePort,
+    ServiceSpec, Volume, VolumeMount,
 };
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -135,19 +135,33 @@ pub fn deployment(p: PodParams<'_>) -> Deployment {
             allow_privilege_escalation: Some(false),
             read_only_root_filesystem: Some(true),
             run_as_non_root: Some(true),
-            capabilities: Some(LinuxCapabilities { drop: Some(vec!["ALL".into()]), ..LinuxCapabilities::default() }),
+            capabilities: Some(LinuxCapabilities {
+                drop: Some(vec!["ALL".into()]),
+                ..LinuxCapabilities::default()
+            }),
             ..SecurityContext::default()
         }),
-        volume_mounts: Some(vec![VolumeMount { name: "data".into(), mount_path: DATA_DIR.into(), ..VolumeMount::default() }]),
+        volume_mounts: Some(vec![VolumeMount {
+            name: "data".into(),
+            mount_path: DATA_DIR.into(),
+            ..VolumeMount::default()
+        }]),
         ..Container::default()
     };
     let data = match p.data_claim {
         Some(claim) => Volume {
             name: "data".into(),
-            persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource { claim_name: claim, read_only: Some(false) }),
+            persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+                claim_name: claim,
+                read_only: Some(false),
+            }),
             ..Volume::default()
         },
-        None => Volume { name: "data".into(), empty_dir: Some(EmptyDirVolumeSource::default()), ..Volume::default() },
+        None => Volume {
+            name: "data".into(),
+            empty_dir: Some(EmptyDirVolumeSource::default()),
+            ..Volume::default()
+        },
     };
     Deployment {
         metadata: p.meta,
@@ -156,7 +170,10 @@ pub fn deployment(p: PodParams<'_>) -> Deployment {
             selector: MetaLabelSelector { match_labels: Some(p.selector), ..MetaLabelSelector::default() },
             // One instance at a time: two pollers would double the provider quota, two pricers
             // would double stakes.
-            strategy: Some(DeploymentStrategy { type_: Some("Recreate".into()), ..DeploymentStrategy::default() }),
+            strategy: Some(DeploymentStrategy {
+                type_: Some("Recreate".into()),
+                ..DeploymentStrategy::default()
+            }),
             revision_history_limit: Some(3),
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
@@ -176,7 +193,10 @@ pub fn deployment(p: PodParams<'_>) -> Deployment {
                         run_as_user: Some(65532),
                         run_as_group: Some(65532),
                         fs_group: Some(65532),
-                        seccomp_profile: Some(SeccompProfile { type_: "RuntimeDefault".into(), ..SeccompProfile::default() }),
+                        seccomp_profile: Some(SeccompProfile {
+                            type_: "RuntimeDefault".into(),
+                            ..SeccompProfile::default()
+                        }),
                         ..PodSecurityContext::default()
                     }),
                     termination_grace_period_seconds: Some(30),
@@ -244,7 +264,11 @@ pub fn role_binding(meta: ObjectMeta, role: &str, service_account: &str) -> Role
     let namespace = meta.namespace.clone();
     RoleBinding {
         metadata: meta,
-        role_ref: RoleRef { api_group: Some("rbac.authorization.k8s.io".into()), kind: "Role".into(), name: role.into() },
+        role_ref: RoleRef {
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            kind: "Role".into(),
+            name: role.into(),
+        },
         subjects: Some(vec![Subject {
             kind: "ServiceAccount".into(),
             name: service_account.into(),
@@ -305,4 +329,3 @@ pub fn rollout(d: &Deployment, what: &str) -> Rollout {
     }
     Rollout::Complete { ready }
 }
-

@@ -4,9 +4,9 @@
 use k8s_openapi::api::core::v1::{ResourceRequirements, Toleration};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::KubeSchema;
+use schemars::JsonSchema;
 use schemars::{Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
-use schemars::JsonSchema;
 use std::collections::BTreeMap;
 
 /// A key in a Secret in the resource's own namespace.
@@ -109,7 +109,6 @@ impl Severity {
         }
     }
 }
-
 
 /// Kubernetes-style label selector (matchLabels only; enough to pick Sportsbooks).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]

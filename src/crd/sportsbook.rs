@@ -414,15 +414,13 @@ pub struct IngestionStatus {
 /// Parse a Go-style duration (`1h30m`, `90s`, `250ms`). The schema already guarantees the syntax;
 /// this is used by the build step and the scraper.
 pub fn parse_duration(s: &str) -> Option<Duration> {
-    s.parse::<kube::core::Duration>().ok().and_then(|d| {
-        if d.is_negative() { None } else { Some(d.into()) }
-    })
+    s.parse::<kube::core::Duration>().ok().and_then(|d| if d.is_negative() { None } else { Some(d.into()) })
 }
 
 /// Format a duration the way Prometheus and Go accept it (`90s`, `5m`, `1h30m`).
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 1000 != 0 {
+    if !ms.is_multiple_of(1000) {
         return format!("{ms}ms");
     }
     let mut s = (ms / 1000) as u64;
@@ -458,8 +456,7 @@ pub struct EffectivePolling {
 impl SportsbookSpec {
     /// Markets with their enable flag on, in a stable order.
     pub fn enabled_markets(&self) -> Vec<Market> {
-        let mut m: Vec<Market> =
-            self.markets.iter().filter(|m| m.is_enabled()).map(|m| m.name).collect();
+        let mut m: Vec<Market> = self.markets.iter().filter(|m| m.is_enabled()).map(|m| m.name).collect();
         m.sort();
         m.dedup();
         m
@@ -467,9 +464,8 @@ impl SportsbookSpec {
 
     pub fn polling(&self) -> EffectivePolling {
         let p = self.polling.clone().unwrap_or_default();
-        let d = |v: &Option<String>, default: Duration| {
-            v.as_deref().and_then(parse_duration).unwrap_or(default)
-        };
+        let d =
+            |v: &Option<String>, default: Duration| v.as_deref().and_then(parse_duration).unwrap_or(default);
         let interval = d(&p.interval, Duration::from_secs(60));
         EffectivePolling {
             interval,

@@ -38,11 +38,7 @@ pub struct MarketConsensus {
 
 impl MarketConsensus {
     pub fn new(reference: Reference, method: MarginMethod) -> Self {
-        Self {
-            name: "marketConsensus".into(),
-            reference,
-            method,
-        }
+        Self { name: "marketConsensus".into(), reference, method }
     }
 
     /// The margin-free closing line of the games file (book [`super::games::CLOSING_BOOK`]).
@@ -68,8 +64,7 @@ impl MarketConsensus {
     }
 
     fn is_reference(&self, book: &str) -> bool {
-        self.reference_books()
-            .is_none_or(|books| books.contains(&book))
+        self.reference_books().is_none_or(|books| books.contains(&book))
     }
 }
 
@@ -82,11 +77,7 @@ impl PricingModel for MarketConsensus {
         CONSENSUS_VERSION
     }
 
-    fn price(
-        &self,
-        _fixture: &Fixture,
-        quotes: &[BookPrice],
-    ) -> Result<Vec<FairPrice>, ModelError> {
+    fn price(&self, _fixture: &Fixture, quotes: &[BookPrice]) -> Result<Vec<FairPrice>, ModelError> {
         // (market, line key) → book → [first selection price, second selection price].
         type Pair = [Option<i32>; 2];
         let mut markets: BTreeMap<(Market, Option<i64>), BTreeMap<&str, Pair>> = BTreeMap::new();
@@ -96,11 +87,8 @@ impl PricingModel for MarketConsensus {
         {
             let slot = usize::from(quote.selection != quote.market.selections()[0]);
             let key = (quote.market, pair_key(quote));
-            markets
-                .entry(key)
-                .or_default()
-                .entry(quote.book.as_str())
-                .or_insert([None, None])[slot] = Some(quote.american);
+            markets.entry(key).or_default().entry(quote.book.as_str()).or_insert([None, None])[slot] =
+                Some(quote.american);
         }
         let mut fair = Vec::new();
         for ((market, key), books) in markets {
@@ -125,9 +113,7 @@ impl PricingModel for MarketConsensus {
             }
         }
         if fair.is_empty() && !quotes.is_empty() {
-            let books = self
-                .reference_books()
-                .map_or("(all)".to_string(), |b| b.join(","));
+            let books = self.reference_books().map_or("(all)".to_string(), |b| b.join(","));
             return Err(ModelError::NoReferencePrices(books));
         }
         Ok(fair)
@@ -140,11 +126,7 @@ fn median(values: &mut [f64]) -> Option<f64> {
     }
     values.sort_by(f64::total_cmp);
     let mid = values.len() / 2;
-    Some(if values.len() % 2 == 1 {
-        values[mid]
-    } else {
-        0.5 * (values[mid - 1] + values[mid])
-    })
+    Some(if values.len() % 2 == 1 { values[mid] } else { 0.5 * (values[mid - 1] + values[mid]) })
 }
 
 #[cfg(test)]
@@ -167,20 +149,8 @@ mod tests {
         }
     }
 
-    fn q(
-        book: &str,
-        market: Market,
-        selection: Selection,
-        line: Option<f64>,
-        american: i32,
-    ) -> BookPrice {
-        BookPrice {
-            book: book.into(),
-            market,
-            selection,
-            line,
-            american,
-        }
+    fn q(book: &str, market: Market, selection: Selection, line: Option<f64>, american: i32) -> BookPrice {
+        BookPrice { book: book.into(), market, selection, line, american }
     }
 
     #[test]
@@ -205,16 +175,10 @@ mod tests {
             MarginMethod::Proportional,
         );
         let fair = model.price(&fixture(), &quotes).unwrap();
-        let ml_home = fair
-            .iter()
-            .find(|f| f.market == Moneyline && f.selection == Home)
-            .unwrap();
+        let ml_home = fair.iter().find(|f| f.market == Moneyline && f.selection == Home).unwrap();
         let a = remove_margin_american(&[-150, 130], MarginMethod::Proportional).unwrap()[0];
         assert!((ml_home.win - a).abs() < 1e-12, "book a is the median");
-        let spread_away = fair
-            .iter()
-            .find(|f| f.market == Spread && f.selection == Away)
-            .unwrap();
+        let spread_away = fair.iter().find(|f| f.market == Spread && f.selection == Away).unwrap();
         assert_eq!((spread_away.line, spread_away.win), (Some(3.0), 0.5));
 
         let found = edges(&fair, &quotes, &["a", "b", "c"]).unwrap();
@@ -237,14 +201,8 @@ mod tests {
         let fair = model.price(&fixture(), &quotes).unwrap();
         assert_eq!(fair.len(), 2);
         assert!((fair[0].win + fair[1].win - 1.0).abs() < 1e-12);
-        assert!(
-            fair[0].win < 0.5,
-            "over at -105 is the underdog to under at -115"
-        );
+        assert!(fair[0].win < 0.5, "over at -105 is the underdog to under at -115");
         let missing = MarketConsensus::new(Reference::Sharp("circa".into()), MarginMethod::Shin);
-        assert!(matches!(
-            missing.price(&fixture(), &quotes),
-            Err(ModelError::NoReferencePrices(_))
-        ));
+        assert!(matches!(missing.price(&fixture(), &quotes), Err(ModelError::NoReferencePrices(_))));
     }
 }

@@ -125,11 +125,7 @@ impl Elo {
 
     /// Rating of `team` as it stands for a game in `season` (regressed if the season is new).
     pub fn rating(&self, team: &str, season: u16) -> f64 {
-        let r = self
-            .ratings
-            .get(franchise(team))
-            .copied()
-            .unwrap_or(self.params.mean);
+        let r = self.ratings.get(franchise(team)).copied().unwrap_or(self.params.mean);
         if self.season.is_some_and(|s| season > s) {
             r + (self.params.mean - r) * self.params.regress
         } else {
@@ -138,17 +134,10 @@ impl Elo {
     }
 
     fn scoring(&self, team: &str, season: u16) -> Scoring {
-        let s = self
-            .scoring
-            .get(franchise(team))
-            .copied()
-            .unwrap_or_default();
+        let s = self.scoring.get(franchise(team)).copied().unwrap_or_default();
         if self.season.is_some_and(|current| season > current) {
             let keep = 1.0 - self.params.regress;
-            Scoring {
-                attack: s.attack * keep,
-                defence: s.defence * keep,
-            }
+            Scoring { attack: s.attack * keep, defence: s.defence * keep }
         } else {
             s
         }
@@ -156,13 +145,8 @@ impl Elo {
 
     /// Elo difference in favour of the home side, home field included.
     pub fn home_edge(&self, fixture: &Fixture) -> f64 {
-        let hfa = if fixture.neutral {
-            0.0
-        } else {
-            self.params.home_field
-        };
-        self.rating(&fixture.home_team, fixture.season)
-            - self.rating(&fixture.away_team, fixture.season)
+        let hfa = if fixture.neutral { 0.0 } else { self.params.home_field };
+        self.rating(&fixture.home_team, fixture.season) - self.rating(&fixture.away_team, fixture.season)
             + hfa
     }
 
@@ -180,8 +164,7 @@ impl Elo {
     /// Current standard deviation of the home margin around its expectation.
     pub fn margin_sd(&self) -> f64 {
         let w = self.params.prior_games;
-        ((self.sum_margin_residual_sq + w * self.params.margin_sd.powi(2)) / (self.games + w))
-            .sqrt()
+        ((self.sum_margin_residual_sq + w * self.params.margin_sd.powi(2)) / (self.games + w)).sqrt()
     }
 
     fn total_sd(&self) -> f64 {
@@ -193,20 +176,11 @@ impl Elo {
     pub fn expected_points(&self, fixture: &Fixture) -> (f64, f64) {
         let home = self.scoring(&fixture.home_team, fixture.season);
         let away = self.scoring(&fixture.away_team, fixture.season);
-        (
-            self.league_points + home.attack + away.defence,
-            self.league_points + away.attack + home.defence,
-        )
+        (self.league_points + home.attack + away.defence, self.league_points + away.attack + home.defence)
     }
 
     /// Win and push probabilities of a selection at a line, from the discretised normal models.
-    fn cover(
-        &self,
-        fixture: &Fixture,
-        market: Market,
-        selection: Selection,
-        line: f64,
-    ) -> (f64, f64) {
+    fn cover(&self, fixture: &Fixture, market: Market, selection: Selection, line: f64) -> (f64, f64) {
         match market {
             Market::Spread => {
                 let mean = self.margin_slope() * self.home_edge(fixture);
@@ -279,8 +253,7 @@ fn erfc(x: f64) -> f64 {
                 + t * (0.09678418
                     + t * (-0.18628806
                         + t * (0.27886807
-                            + t * (-1.13520398
-                                + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))));
+                            + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))));
     let r = t * poly.exp();
     if x >= 0.0 { r } else { 2.0 - r }
 }
@@ -315,9 +288,7 @@ impl PricingModel for Elo {
         }
         let lines: BTreeSet<(Market, i64)> = quotes
             .iter()
-            .filter(|q| {
-                q.market != Market::Moneyline && q.market.selections().contains(&q.selection)
-            })
+            .filter(|q| q.market != Market::Moneyline && q.market.selections().contains(&q.selection))
             .filter_map(|q| Some((q.market, pair_key(q)?)))
             .collect();
         for (market, key) in lines {
@@ -326,13 +297,7 @@ impl PricingModel for Elo {
                     continue;
                 };
                 let (win, push) = self.cover(fixture, market, selection, line);
-                fair.push(FairPrice {
-                    market,
-                    selection,
-                    line: Some(line),
-                    win,
-                    push,
-                });
+                fair.push(FairPrice { market, selection, line: Some(line), win, push });
             }
         }
         Ok(fair)
@@ -367,38 +332,20 @@ impl PricingModel for Elo {
             0.5
         };
         let winner_edge = if margin >= 0.0 { d } else { -d };
-        let multiplier = if margin == 0.0 {
-            1.0
-        } else {
-            (margin.abs() + 1.0).ln() * 2.2 / (0.001 * winner_edge + 2.2)
-        };
+        let multiplier =
+            if margin == 0.0 { 1.0 } else { (margin.abs() + 1.0).ln() * 2.2 / (0.001 * winner_edge + 2.2) };
         let shift = self.params.k * multiplier * (actual - expected);
         let mean = self.params.mean;
-        *self
-            .ratings
-            .entry(franchise(&game.home_team).to_string())
-            .or_insert(mean) += shift;
-        *self
-            .ratings
-            .entry(franchise(&game.away_team).to_string())
-            .or_insert(mean) -= shift;
+        *self.ratings.entry(franchise(&game.home_team).to_string()).or_insert(mean) += shift;
+        *self.ratings.entry(franchise(&game.away_team).to_string()).or_insert(mean) -= shift;
 
         // Attack/defence ratings for totals.
         let rate = self.params.total_rate;
-        let (home_err, away_err) = (
-            f64::from(home_score) - exp_home,
-            f64::from(away_score) - exp_away,
-        );
-        let home = self
-            .scoring
-            .entry(franchise(&game.home_team).to_string())
-            .or_default();
+        let (home_err, away_err) = (f64::from(home_score) - exp_home, f64::from(away_score) - exp_away);
+        let home = self.scoring.entry(franchise(&game.home_team).to_string()).or_default();
         home.attack += rate * home_err;
         home.defence += rate * away_err;
-        let away = self
-            .scoring
-            .entry(franchise(&game.away_team).to_string())
-            .or_default();
+        let away = self.scoring.entry(franchise(&game.away_team).to_string()).or_default();
         away.attack += rate * away_err;
         away.defence += rate * home_err;
         self.league_points += 0.2 * rate * (home_err + away_err) / 2.0;
@@ -462,13 +409,8 @@ mod tests {
     fn spread_and_total_probabilities_are_coherent() {
         let elo = Elo::default();
         let f = game(2020, "KC", "LV", 0, 0).fixture();
-        let q = |market, selection, line| BookPrice {
-            book: "x".into(),
-            market,
-            selection,
-            line,
-            american: -110,
-        };
+        let q =
+            |market, selection, line| BookPrice { book: "x".into(), market, selection, line, american: -110 };
         let quotes = vec![
             q(Market::Spread, Selection::Home, Some(-3.0)),
             q(Market::Spread, Selection::Away, Some(3.0)),
@@ -477,23 +419,14 @@ mod tests {
         ];
         let fair = elo.price(&f, &quotes).unwrap();
         assert_eq!(fair.len(), 6);
-        let home = fair
-            .iter()
-            .find(|p| p.selection == Selection::Home)
-            .unwrap();
-        let away = fair
-            .iter()
-            .find(|p| p.selection == Selection::Away)
-            .unwrap();
+        let home = fair.iter().find(|p| p.selection == Selection::Home).unwrap();
+        let away = fair.iter().find(|p| p.selection == Selection::Away).unwrap();
         assert!(home.push > 0.0 && (home.push - away.push).abs() < 1e-12);
         assert!((home.win + away.win + home.push - 1.0).abs() < 1e-9);
         for p in fair.iter().filter(|p| p.market == Market::Total) {
             assert!(p.win > 0.0 && p.win < 1.0);
         }
-        let over_half = fair
-            .iter()
-            .find(|p| p.line == Some(43.5) && p.selection == Selection::Over)
-            .unwrap();
+        let over_half = fair.iter().find(|p| p.line == Some(43.5) && p.selection == Selection::Over).unwrap();
         assert_eq!(over_half.push, 0.0);
     }
 }

@@ -8,9 +8,7 @@ use thiserror::Error;
 
 #[derive(Debug, Clone, PartialEq, Error)]
 pub enum EvError {
-    #[error(
-        "win probability {win} and push probability {push} must be in [0, 1] and sum to at most 1"
-    )]
+    #[error("win probability {win} and push probability {push} must be in [0, 1] and sum to at most 1")]
     InvalidProbabilities { win: f64, push: f64 },
     #[error("decimal odds {0} are invalid: they must be finite and greater than 1")]
     InvalidDecimal(f64),

@@ -29,12 +29,7 @@ pub struct ExposureLimits {
 }
 
 impl ExposureLimits {
-    pub fn new(
-        bankroll: f64,
-        max_team: f64,
-        max_market: f64,
-        max_book: f64,
-    ) -> Result<Self, ExposureError> {
+    pub fn new(bankroll: f64, max_team: f64, max_market: f64, max_book: f64) -> Result<Self, ExposureError> {
         for (name, value) in [
             ("bankroll", bankroll),
             ("max_team", max_team),
@@ -45,12 +40,7 @@ impl ExposureLimits {
                 return Err(ExposureError::InvalidLimit { name, value });
             }
         }
-        Ok(Self {
-            bankroll,
-            max_team,
-            max_market,
-            max_book,
-        })
+        Ok(Self { bankroll, max_team, max_market, max_book })
     }
 }
 
@@ -101,10 +91,7 @@ pub struct ExposureBook {
 
 impl ExposureBook {
     pub fn new(limits: ExposureLimits) -> Self {
-        Self {
-            limits,
-            exposure: Exposure::default(),
-        }
+        Self { limits, exposure: Exposure::default() }
     }
 
     pub fn exposure(&self) -> &Exposure {
@@ -123,43 +110,17 @@ impl ExposureBook {
         teams.dedup();
         for team in &teams {
             let used = self.exposure.team.get(team).copied().unwrap_or(0.0);
-            headrooms.push((
-                ExposureBound::Team(team.clone()),
-                cap(self.limits.max_team) - used,
-            ));
+            headrooms.push((ExposureBound::Team(team.clone()), cap(self.limits.max_team) - used));
         }
-        let used = self
-            .exposure
-            .market
-            .get(&request.market)
-            .copied()
-            .unwrap_or(0.0);
-        headrooms.push((
-            ExposureBound::Market(request.market),
-            cap(self.limits.max_market) - used,
-        ));
-        let used = self
-            .exposure
-            .book
-            .get(&request.book)
-            .copied()
-            .unwrap_or(0.0);
-        headrooms.push((
-            ExposureBound::Book(request.book.clone()),
-            cap(self.limits.max_book) - used,
-        ));
+        let used = self.exposure.market.get(&request.market).copied().unwrap_or(0.0);
+        headrooms.push((ExposureBound::Market(request.market), cap(self.limits.max_market) - used));
+        let used = self.exposure.book.get(&request.book).copied().unwrap_or(0.0);
+        headrooms.push((ExposureBound::Book(request.book.clone()), cap(self.limits.max_book) - used));
 
-        let room = headrooms
-            .iter()
-            .map(|(_, h)| h.max(0.0))
-            .fold(f64::INFINITY, f64::min);
+        let room = headrooms.iter().map(|(_, h)| h.max(0.0)).fold(f64::INFINITY, f64::min);
         let stake = request.stake.min(room);
         let bound = if stake < request.stake {
-            headrooms
-                .into_iter()
-                .filter(|(_, h)| h.max(0.0) <= room)
-                .map(|(b, _)| b)
-                .collect()
+            headrooms.into_iter().filter(|(_, h)| h.max(0.0) <= room).map(|(b, _)| b).collect()
         } else {
             Vec::new()
         };
@@ -170,11 +131,7 @@ impl ExposureBook {
             *self.exposure.market.entry(request.market).or_default() += stake;
             *self.exposure.book.entry(request.book.clone()).or_default() += stake;
         }
-        Ok(Allocation {
-            requested: request.stake,
-            stake,
-            bound,
-        })
+        Ok(Allocation { requested: request.stake, stake, bound })
     }
 }
 
@@ -196,21 +153,15 @@ mod tests {
     fn cuts_to_the_tightest_cap_and_says_which() {
         let limits = ExposureLimits::new(1000.0, 0.05, 0.08, 0.10).unwrap();
         let mut book = ExposureBook::new(limits);
-        let a = book
-            .allocate(&request(&["KC"], Market::Moneyline, "pinnacle", 30.0))
-            .unwrap();
+        let a = book.allocate(&request(&["KC"], Market::Moneyline, "pinnacle", 30.0)).unwrap();
         assert_eq!((a.stake, a.bound.len()), (30.0, 0));
         // KC has 20 left of its 50.
-        let b = book
-            .allocate(&request(&["KC"], Market::Spread, "pinnacle", 40.0))
-            .unwrap();
+        let b = book.allocate(&request(&["KC"], Market::Spread, "pinnacle", 40.0)).unwrap();
         assert_eq!(b.stake, 20.0);
         assert_eq!(b.bound, vec![ExposureBound::Team("KC".into())]);
         // Moneyline has 50 left of 80, book 50 left of 100; a total on BUF-MIA for 70 stops at 50 by
         // the team cap on both teams.
-        let c = book
-            .allocate(&request(&["BUF", "MIA"], Market::Moneyline, "dk", 70.0))
-            .unwrap();
+        let c = book.allocate(&request(&["BUF", "MIA"], Market::Moneyline, "dk", 70.0)).unwrap();
         assert_eq!(c.stake, 50.0);
         assert_eq!(
             c.bound,
@@ -221,15 +172,10 @@ mod tests {
             ]
         );
         // The moneyline market is now full.
-        let d = book
-            .allocate(&request(&["NYJ"], Market::Moneyline, "dk", 10.0))
-            .unwrap();
+        let d = book.allocate(&request(&["NYJ"], Market::Moneyline, "dk", 10.0)).unwrap();
         assert_eq!(d.stake, 0.0);
         assert_eq!(d.bound, vec![ExposureBound::Market(Market::Moneyline)]);
-        assert!(
-            book.allocate(&request(&["NYJ"], Market::Total, "dk", f64::NAN))
-                .is_err()
-        );
+        assert!(book.allocate(&request(&["NYJ"], Market::Total, "dk", f64::NAN)).is_err());
     }
 
     proptest! {

@@ -19,21 +19,13 @@ pub const CLOSING_BOOK: &str = "close";
 #[derive(Debug, Error)]
 pub enum GamesError {
     #[error("cannot open games file {path}")]
-    Open {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Open { path: PathBuf, source: std::io::Error },
     #[error("games file is not valid CSV: {0}")]
     Csv(#[from] csv::Error),
     #[error("games file has no `{0}` column; is it the nflverse games.csv?")]
     MissingColumn(&'static str),
     #[error("games file line {line}, column `{column}`: {reason} (value {value:?})")]
-    BadField {
-        line: u64,
-        column: &'static str,
-        value: String,
-        reason: String,
-    },
+    BadField { line: u64, column: &'static str, value: String, reason: String },
 }
 
 /// Regular season or a playoff round.
@@ -111,11 +103,8 @@ impl Game {
             prices.push(price(Market::Moneyline, Selection::Home, None, h));
             prices.push(price(Market::Moneyline, Selection::Away, None, a));
         }
-        if let (Some(s), Some(h), Some(a)) = (
-            self.spread_line,
-            self.home_spread_odds,
-            self.away_spread_odds,
-        ) {
+        if let (Some(s), Some(h), Some(a)) = (self.spread_line, self.home_spread_odds, self.away_spread_odds)
+        {
             // Lines are from each selection's view; `+ 0.0` turns a -0 into 0.
             prices.push(price(Market::Spread, Selection::Home, Some(-s + 0.0), h));
             prices.push(price(Market::Spread, Selection::Away, Some(s + 0.0), a));
@@ -130,24 +119,17 @@ impl Game {
 
 /// Read a games file from disk.
 pub fn load_games(path: &Path) -> Result<Vec<Game>, GamesError> {
-    let file = std::fs::File::open(path).map_err(|source| GamesError::Open {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let file =
+        std::fs::File::open(path).map_err(|source| GamesError::Open { path: path.to_path_buf(), source })?;
     parse_games(std::io::BufReader::new(file))
 }
 
 /// Parse the nflverse games CSV format.
 pub fn parse_games(reader: impl Read) -> Result<Vec<Game>, GamesError> {
-    let mut csv = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .from_reader(reader);
+    let mut csv = csv::ReaderBuilder::new().has_headers(true).from_reader(reader);
     let headers = csv.headers()?.clone();
     let column = |name: &'static str| {
-        headers
-            .iter()
-            .position(|h| h.trim() == name)
-            .ok_or(GamesError::MissingColumn(name))
+        headers.iter().position(|h| h.trim() == name).ok_or(GamesError::MissingColumn(name))
     };
     let cols = Columns {
         game_id: column("game_id")?,
@@ -210,28 +192,15 @@ impl Row<'_> {
     }
 
     fn bad(&self, column: &'static str, value: &str, reason: impl ToString) -> GamesError {
-        GamesError::BadField {
-            line: self.line,
-            column,
-            value: value.to_string(),
-            reason: reason.to_string(),
-        }
+        GamesError::BadField { line: self.line, column, value: value.to_string(), reason: reason.to_string() }
     }
 
     fn required(&self, index: usize, column: &'static str) -> Result<&str, GamesError> {
         let value = self.raw(index);
-        if value.is_empty() {
-            Err(self.bad(column, value, "required but empty"))
-        } else {
-            Ok(value)
-        }
+        if value.is_empty() { Err(self.bad(column, value, "required but empty")) } else { Ok(value) }
     }
 
-    fn parse<T: std::str::FromStr>(
-        &self,
-        index: usize,
-        column: &'static str,
-    ) -> Result<Option<T>, GamesError>
+    fn parse<T: std::str::FromStr>(&self, index: usize, column: &'static str) -> Result<Option<T>, GamesError>
     where
         T::Err: std::fmt::Display,
     {
@@ -239,10 +208,7 @@ impl Row<'_> {
         if value.is_empty() || value.eq_ignore_ascii_case("NA") {
             return Ok(None);
         }
-        value
-            .parse()
-            .map(Some)
-            .map_err(|e| self.bad(column, value, e))
+        value.parse().map(Some).map_err(|e| self.bad(column, value, e))
     }
 
     fn line_value(&self, index: usize, column: &'static str) -> Result<Option<f64>, GamesError> {
@@ -265,12 +231,8 @@ impl Row<'_> {
 fn parse_row(record: &csv::StringRecord, c: &Columns, line: u64) -> Result<Game, GamesError> {
     let row = Row { record, line };
     let game_id = row.required(c.game_id, "game_id")?.to_string();
-    let season = row
-        .parse::<u16>(c.season, "season")?
-        .ok_or_else(|| row.bad("season", "", "required"))?;
-    let week = row
-        .parse::<u8>(c.week, "week")?
-        .ok_or_else(|| row.bad("week", "", "required"))?;
+    let season = row.parse::<u16>(c.season, "season")?.ok_or_else(|| row.bad("season", "", "required"))?;
+    let week = row.parse::<u8>(c.week, "week")?.ok_or_else(|| row.bad("week", "", "required"))?;
     let game_type = match row.required(c.game_type, "game_type")? {
         "REG" => GameType::Regular,
         "WC" => GameType::WildCard,
@@ -280,26 +242,18 @@ fn parse_row(record: &csv::StringRecord, c: &Columns, line: u64) -> Result<Game,
         other => return Err(row.bad("game_type", other, "expected REG, WC, DIV, CON or SB")),
     };
     let gameday_raw = row.required(c.gameday, "gameday")?;
-    let gameday = NaiveDate::parse_from_str(gameday_raw, "%Y-%m-%d")
-        .map_err(|e| row.bad("gameday", gameday_raw, e))?;
+    let gameday =
+        NaiveDate::parse_from_str(gameday_raw, "%Y-%m-%d").map_err(|e| row.bad("gameday", gameday_raw, e))?;
     let away_team = row.required(c.away_team, "away_team")?.to_string();
     let home_team = row.required(c.home_team, "home_team")?.to_string();
     let expected_id = format!("{season}_{week:02}_{away_team}_{home_team}");
     if game_id != expected_id {
-        return Err(row.bad(
-            "game_id",
-            &game_id,
-            format!("expected SEASON_WEEK_AWAY_HOME = {expected_id}"),
-        ));
+        return Err(row.bad("game_id", &game_id, format!("expected SEASON_WEEK_AWAY_HOME = {expected_id}")));
     }
     let away_score = row.parse::<u32>(c.away_score, "away_score")?;
     let home_score = row.parse::<u32>(c.home_score, "home_score")?;
     if away_score.is_some() != home_score.is_some() {
-        return Err(row.bad(
-            "home_score",
-            row.raw(c.home_score),
-            "only one team has a score",
-        ));
+        return Err(row.bad("home_score", row.raw(c.home_score), "only one team has a score"));
     }
     Ok(Game {
         game_id,
@@ -343,25 +297,15 @@ mod tests {
         assert_eq!(det.spread_line, Some(0.0));
         assert!(det.spread_line.unwrap().is_sign_positive());
         assert_eq!(det.home_margin(), Some(-1));
-        assert_eq!(
-            (det.home_moneyline, det.away_moneyline),
-            (Some(-218), Some(180))
-        );
+        assert_eq!((det.home_moneyline, det.away_moneyline), (Some(-218), Some(180)));
         assert_eq!(det.closing_prices().len(), 6);
         let unplayed = &games[1];
         assert_eq!(unplayed.score(), None);
         assert!(unplayed.closing_prices().is_empty());
         let sb = &games[2];
         assert!(sb.neutral && sb.game_type.is_playoff());
-        let home_spread = sb
-            .closing_prices()
-            .into_iter()
-            .find(|p| p.market == Market::Spread)
-            .unwrap();
-        assert_eq!(
-            (home_spread.selection, home_spread.line),
-            (Selection::Home, Some(1.5))
-        );
+        let home_spread = sb.closing_prices().into_iter().find(|p| p.market == Market::Spread).unwrap();
+        assert_eq!((home_spread.selection, home_spread.line), (Selection::Home, Some(1.5)));
     }
 
     #[test]
@@ -370,35 +314,15 @@ mod tests {
             "{HEADER}\n2023_01_DET_KC,2023,REG,1,2023-09-07,Thursday,20:20,DET,21,KC,20,Home,-1,41,0,180,-80,3,-110,-110,53,-110,-110,grass\n"
         );
         let err = parse_games(csv.as_bytes()).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                GamesError::BadField {
-                    line: 2,
-                    column: "home_moneyline",
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert!(matches!(err, GamesError::BadField { line: 2, column: "home_moneyline", .. }), "{err}");
         let csv = format!(
             "{HEADER}\n2023_01_DET_KC,2023,REG,1,2023-09-07,Thursday,20:20,DET,21,KC,20,Home,-1,41,0,180,-218,3.5x,-110,-110,53,-110,-110,grass\n"
         );
-        assert!(
-            parse_games(csv.as_bytes())
-                .unwrap_err()
-                .to_string()
-                .contains("spread_line")
-        );
+        assert!(parse_games(csv.as_bytes()).unwrap_err().to_string().contains("spread_line"));
         let csv = format!(
             "{HEADER}\n2023_01_KC_DET,2023,REG,1,2023-09-07,Thursday,20:20,DET,21,KC,20,Home,-1,41,0,,,,,,,,,grass\n"
         );
-        assert!(
-            parse_games(csv.as_bytes())
-                .unwrap_err()
-                .to_string()
-                .contains("SEASON_WEEK_AWAY_HOME")
-        );
+        assert!(parse_games(csv.as_bytes()).unwrap_err().to_string().contains("SEASON_WEEK_AWAY_HOME"));
         assert!(matches!(
             parse_games("game_id,season\n".as_bytes()),
             Err(GamesError::MissingColumn("game_type"))

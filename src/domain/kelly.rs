@@ -29,9 +29,7 @@ use thiserror::Error;
 pub enum KellyError {
     #[error("probability {0} is invalid: it must be finite and in [0, 1]")]
     InvalidProbability(f64),
-    #[error(
-        "outcome probabilities plus push sum to {0}, not 1: outcomes must be exhaustive and exclusive"
-    )]
+    #[error("outcome probabilities plus push sum to {0}, not 1: outcomes must be exhaustive and exclusive")]
     NotExhaustive(f64),
     #[error("decimal odds {0} are invalid: they must be finite and greater than 1")]
     InvalidDecimal(f64),
@@ -111,14 +109,8 @@ pub fn kelly_single(win: f64, push: f64, decimal: f64) -> Result<f64, KellyError
         return Err(KellyError::NotExhaustive(win + push));
     }
     let outcomes = [
-        ExclusiveOutcome {
-            probability: win,
-            decimal: Some(decimal),
-        },
-        ExclusiveOutcome {
-            probability: loss.max(0.0),
-            decimal: None,
-        },
+        ExclusiveOutcome { probability: win, decimal: Some(decimal) },
+        ExclusiveOutcome { probability: loss.max(0.0), decimal: None },
     ];
     Ok(kelly_exclusive(&outcomes, push)?[0])
 }
@@ -137,20 +129,12 @@ pub struct KellyPolicy {
 
 impl KellyPolicy {
     pub fn new(fraction: f64, max_bet: f64, max_event: f64) -> Result<Self, KellyError> {
-        for (name, value) in [
-            ("fraction", fraction),
-            ("max_bet", max_bet),
-            ("max_event", max_event),
-        ] {
+        for (name, value) in [("fraction", fraction), ("max_bet", max_bet), ("max_event", max_event)] {
             if !value.is_finite() || !(0.0..=1.0).contains(&value) {
                 return Err(KellyError::InvalidPolicy { name, value });
             }
         }
-        Ok(Self {
-            fraction,
-            max_bet,
-            max_event,
-        })
+        Ok(Self { fraction, max_bet, max_event })
     }
 }
 
@@ -207,19 +191,11 @@ pub fn size_event(
             }
         }
     }
-    Ok(EventSizing {
-        full,
-        stakes,
-        bound,
-    })
+    Ok(EventSizing { full, stakes, bound })
 }
 
 fn check_probability(p: f64) -> Result<(), KellyError> {
-    if p.is_finite() && (0.0..=1.0).contains(&p) {
-        Ok(())
-    } else {
-        Err(KellyError::InvalidProbability(p))
-    }
+    if p.is_finite() && (0.0..=1.0).contains(&p) { Ok(()) } else { Err(KellyError::InvalidProbability(p)) }
 }
 
 #[cfg(test)]
@@ -228,10 +204,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn priced(probability: f64, decimal: f64) -> ExclusiveOutcome {
-        ExclusiveOutcome {
-            probability,
-            decimal: Some(decimal),
-        }
+        ExclusiveOutcome { probability, decimal: Some(decimal) }
     }
 
     #[test]
@@ -251,10 +224,7 @@ mod tests {
     fn both_sides_of_an_arbitrage_bet_everything_in_proportion() {
         // 1/2.2 + 1/1.95 < 1: a sure profit; Kelly stakes p_i of wealth on each outcome.
         let f = kelly_exclusive(&[priced(0.5, 2.2), priced(0.5, 1.95)], 0.0).unwrap();
-        assert!(
-            (f[0] - 0.5).abs() < 1e-12 && (f[1] - 0.5).abs() < 1e-12,
-            "{f:?}"
-        );
+        assert!((f[0] - 0.5).abs() < 1e-12 && (f[1] - 0.5).abs() < 1e-12, "{f:?}");
     }
 
     #[test]
@@ -289,25 +259,20 @@ mod tests {
     /// Exclusive outcomes with fair probabilities, a push share and prices with a margin around the
     /// fair ones (some outcomes unpriced).
     fn event() -> impl Strategy<Value = (Vec<ExclusiveOutcome>, f64)> {
-        (
-            prop::collection::vec((0.05f64..1.0, 0.8f64..1.25, any::<bool>()), 2..6),
-            0.0f64..0.1,
-        )
-            .prop_map(|(raw, push)| {
+        (prop::collection::vec((0.05f64..1.0, 0.8f64..1.25, any::<bool>()), 2..6), 0.0f64..0.1).prop_map(
+            |(raw, push)| {
                 let total: f64 = raw.iter().map(|r| r.0).sum();
                 let outcomes = raw
                     .iter()
                     .map(|&(w, skew, has_price)| {
                         let p = w / total * (1.0 - push);
                         let d = (skew / p).max(1.01);
-                        ExclusiveOutcome {
-                            probability: p,
-                            decimal: has_price.then_some(d),
-                        }
+                        ExclusiveOutcome { probability: p, decimal: has_price.then_some(d) }
                     })
                     .collect();
                 (outcomes, push)
-            })
+            },
+        )
     }
 
     proptest! {

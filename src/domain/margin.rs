@@ -32,8 +32,7 @@ pub enum MarginMethod {
 }
 
 impl MarginMethod {
-    pub const ALL: [MarginMethod; 4] =
-        [Self::Proportional, Self::Additive, Self::Power, Self::Shin];
+    pub const ALL: [MarginMethod; 4] = [Self::Proportional, Self::Additive, Self::Power, Self::Shin];
 }
 
 /// Why a market could not be made margin-free.
@@ -59,14 +58,8 @@ pub fn overround(implied: &[f64]) -> f64 {
 }
 
 /// Fair probabilities from American prices covering every outcome of one market.
-pub fn remove_margin_american(
-    prices: &[i32],
-    method: MarginMethod,
-) -> Result<Vec<f64>, MarginError> {
-    let implied = prices
-        .iter()
-        .map(|&a| american_to_probability(a))
-        .collect::<Result<Vec<_>, _>>()?;
+pub fn remove_margin_american(prices: &[i32], method: MarginMethod) -> Result<Vec<f64>, MarginError> {
+    let implied = prices.iter().map(|&a| american_to_probability(a)).collect::<Result<Vec<_>, _>>()?;
     remove_margin(&implied, method)
 }
 
@@ -75,10 +68,7 @@ pub fn remove_margin(implied: &[f64], method: MarginMethod) -> Result<Vec<f64>, 
     if implied.len() < 2 {
         return Err(MarginError::TooFewOutcomes(implied.len()));
     }
-    if let Some(&bad) = implied
-        .iter()
-        .find(|p| !p.is_finite() || **p <= 0.0 || **p >= 1.0)
-    {
+    if let Some(&bad) = implied.iter().find(|p| !p.is_finite() || **p <= 0.0 || **p >= 1.0) {
         return Err(MarginError::InvalidProbability(bad));
     }
     let fair = match method {
@@ -104,11 +94,7 @@ fn additive(implied: &[f64]) -> Result<Vec<f64>, MarginError> {
         .enumerate()
         .map(|(index, p)| {
             let value = p - share;
-            if value <= 0.0 {
-                Err(MarginError::AdditiveNegative { index, value })
-            } else {
-                Ok(value)
-            }
+            if value <= 0.0 { Err(MarginError::AdditiveNegative { index, value }) } else { Ok(value) }
         })
         .collect()
 }
@@ -129,17 +115,14 @@ fn power(implied: &[f64]) -> Result<Vec<f64>, MarginError> {
     if sum_at(lo) < 1.0 {
         return Err(MarginError::NoConvergence(MarginMethod::Power));
     }
-    let k = bisect(|k| sum_at(k) - 1.0, lo, hi)
-        .ok_or(MarginError::NoConvergence(MarginMethod::Power))?;
+    let k = bisect(|k| sum_at(k) - 1.0, lo, hi).ok_or(MarginError::NoConvergence(MarginMethod::Power))?;
     Ok(implied.iter().map(|p| p.powf(k)).collect())
 }
 
 /// Shin's probabilities for insider share `z`.
 fn shin_probabilities(implied: &[f64], z: f64) -> impl Iterator<Item = f64> + '_ {
     let total: f64 = implied.iter().sum();
-    implied
-        .iter()
-        .map(move |p| ((z * z + 4.0 * (1.0 - z) * p * p / total).sqrt() - z) / (2.0 * (1.0 - z)))
+    implied.iter().map(move |p| ((z * z + 4.0 * (1.0 - z) * p * p / total).sqrt() - z) / (2.0 * (1.0 - z)))
 }
 
 /// Solve Shin's `z` by bisection on `Σ p_i(z) = 1`. At z = 0 the sum is √S > 1 and as z → 1 it
@@ -151,8 +134,7 @@ fn shin(implied: &[f64]) -> Result<Vec<f64>, MarginError> {
         return Ok(proportional(implied));
     }
     let excess = |z: f64| shin_probabilities(implied, z).sum::<f64>() - 1.0;
-    let z =
-        bisect(excess, 0.0, 1.0 - 1e-12).ok_or(MarginError::NoConvergence(MarginMethod::Shin))?;
+    let z = bisect(excess, 0.0, 1.0 - 1e-12).ok_or(MarginError::NoConvergence(MarginMethod::Shin))?;
     Ok(shin_probabilities(implied, z).collect())
 }
 
@@ -203,10 +185,7 @@ mod tests {
 
     #[test]
     fn refuses_bad_markets() {
-        assert_eq!(
-            remove_margin(&[0.5], MarginMethod::Shin),
-            Err(MarginError::TooFewOutcomes(1))
-        );
+        assert_eq!(remove_margin(&[0.5], MarginMethod::Shin), Err(MarginError::TooFewOutcomes(1)));
         assert!(remove_margin(&[0.5, 1.2], MarginMethod::Power).is_err());
         assert!(remove_margin(&[0.5, f64::NAN], MarginMethod::Power).is_err());
         assert!(matches!(
@@ -230,10 +209,7 @@ mod tests {
         // 2 to 6 outcomes, margins from -5% to +30%.
         (prop::collection::vec(0.02f64..1.0, 2..7), 0.95f64..1.30).prop_map(|(weights, book)| {
             let total: f64 = weights.iter().sum();
-            weights
-                .iter()
-                .map(|w| (w / total * book).min(0.999))
-                .collect()
+            weights.iter().map(|w| (w / total * book).min(0.999)).collect()
         })
     }
 

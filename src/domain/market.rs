@@ -137,30 +137,12 @@ mod tests {
         use Market::*;
         use Selection::*;
         // Home wins 24-21: home -3 pushes, home -2.5 wins, away +2.5 loses.
-        assert_eq!(
-            settle(Spread, Home, Some(-3.0), 24, 21),
-            Some(Settlement::Push)
-        );
-        assert_eq!(
-            settle(Spread, Home, Some(-2.5), 24, 21),
-            Some(Settlement::Win)
-        );
-        assert_eq!(
-            settle(Spread, Away, Some(2.5), 24, 21),
-            Some(Settlement::Loss)
-        );
-        assert_eq!(
-            settle(Total, Over, Some(45.0), 24, 21),
-            Some(Settlement::Push)
-        );
-        assert_eq!(
-            settle(Total, Under, Some(45.5), 24, 21),
-            Some(Settlement::Win)
-        );
-        assert_eq!(
-            settle(Moneyline, Away, None, 17, 17),
-            Some(Settlement::Push)
-        );
+        assert_eq!(settle(Spread, Home, Some(-3.0), 24, 21), Some(Settlement::Push));
+        assert_eq!(settle(Spread, Home, Some(-2.5), 24, 21), Some(Settlement::Win));
+        assert_eq!(settle(Spread, Away, Some(2.5), 24, 21), Some(Settlement::Loss));
+        assert_eq!(settle(Total, Over, Some(45.0), 24, 21), Some(Settlement::Push));
+        assert_eq!(settle(Total, Under, Some(45.5), 24, 21), Some(Settlement::Win));
+        assert_eq!(settle(Moneyline, Away, None, 17, 17), Some(Settlement::Push));
         assert_eq!(settle(Spread, Home, None, 17, 17), None);
         assert_eq!(settle(Moneyline, Over, None, 17, 17), None);
     }

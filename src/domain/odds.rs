@@ -27,11 +27,7 @@ pub enum OddsError {
 pub fn american_to_decimal(american: i32) -> Result<f64, OddsError> {
     validate_american(american)?;
     let a = f64::from(american);
-    Ok(if american > 0 {
-        1.0 + a / 100.0
-    } else {
-        1.0 + 100.0 / -a
-    })
+    Ok(if american > 0 { 1.0 + a / 100.0 } else { 1.0 + 100.0 / -a })
 }
 
 /// American odds from decimal odds, rounded to the nearest integer as books quote them.
@@ -39,11 +35,8 @@ pub fn american_to_decimal(american: i32) -> Result<f64, OddsError> {
 /// Even money (decimal 2.0) comes back as +100.
 pub fn decimal_to_american(decimal: f64) -> Result<i32, OddsError> {
     validate_decimal(decimal)?;
-    let american = if decimal >= 2.0 {
-        ((decimal - 1.0) * 100.0).round()
-    } else {
-        (-100.0 / (decimal - 1.0)).round()
-    };
+    let american =
+        if decimal >= 2.0 { ((decimal - 1.0) * 100.0).round() } else { (-100.0 / (decimal - 1.0)).round() };
     // Rounding can only land on ±100 or beyond; clamp guards the i32 conversion for absurd prices.
     Ok(american.clamp(-1.0e9, 1.0e9) as i32)
 }
@@ -79,11 +72,7 @@ pub fn validate_american(american: i32) -> Result<(), OddsError> {
 }
 
 fn validate_decimal(decimal: f64) -> Result<(), OddsError> {
-    if decimal.is_finite() && decimal > 1.0 {
-        Ok(())
-    } else {
-        Err(OddsError::InvalidDecimal(decimal))
-    }
+    if decimal.is_finite() && decimal > 1.0 { Ok(()) } else { Err(OddsError::InvalidDecimal(decimal)) }
 }
 
 #[cfg(test)]
@@ -105,14 +94,8 @@ mod tests {
     #[test]
     fn refuses_nonsense() {
         assert_eq!(american_to_decimal(0), Err(OddsError::ZeroAmerican));
-        assert_eq!(
-            american_to_decimal(-80),
-            Err(OddsError::AmericanTooSmall(-80))
-        );
-        assert_eq!(
-            american_to_decimal(99),
-            Err(OddsError::AmericanTooSmall(99))
-        );
+        assert_eq!(american_to_decimal(-80), Err(OddsError::AmericanTooSmall(-80)));
+        assert_eq!(american_to_decimal(99), Err(OddsError::AmericanTooSmall(99)));
         assert!(decimal_to_american(1.0).is_err());
         assert!(decimal_to_american(f64::NAN).is_err());
         assert!(decimal_to_american(f64::INFINITY).is_err());

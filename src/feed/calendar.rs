@@ -28,11 +28,7 @@ pub fn eastern_date(kickoff: DateTime<Utc>) -> NaiveDate {
 
 /// NFL season of a game played on this Eastern date: the year, minus one in January and February.
 pub fn season_of(date: NaiveDate) -> i32 {
-    if date.month() <= 2 {
-        date.year() - 1
-    } else {
-        date.year()
-    }
+    if date.month() <= 2 { date.year() - 1 } else { date.year() }
 }
 
 /// Thursday after Labor Day of a season: the scheduled opener.
@@ -98,11 +94,7 @@ mod tests {
         for (date, season, week) in cases {
             assert_eq!(week_of(date), Some(SeasonWeek { season, week }), "{date}");
         }
-        assert_eq!(
-            week_of(d(2025, 2, 2)),
-            None,
-            "bye week before the Super Bowl"
-        );
+        assert_eq!(week_of(d(2025, 2, 2)), None, "bye week before the Super Bowl");
         assert_eq!(week_of(d(2024, 7, 1)), None, "off-season");
         assert_eq!(week_of(d(2024, 8, 15)), None, "preseason");
     }
@@ -131,11 +123,9 @@ mod tests {
         let mut wrong = Vec::new();
         for line in text.lines().skip(1) {
             let f: Vec<&str> = line.split(',').collect();
-            let (Ok(season), Ok(week), Ok(date)) = (
-                f[1].parse::<i32>(),
-                f[3].parse::<u32>(),
-                NaiveDate::parse_from_str(f[4], "%Y-%m-%d"),
-            ) else {
+            let (Ok(season), Ok(week), Ok(date)) =
+                (f[1].parse::<i32>(), f[3].parse::<u32>(), NaiveDate::parse_from_str(f[4], "%Y-%m-%d"))
+            else {
                 continue;
             };
             if season < 2004 {

@@ -28,20 +28,12 @@ pub struct GenericJson {
 }
 
 impl GenericJson {
-    pub fn new(
-        endpoint: &str,
-        api_key: Option<String>,
-        markets: Vec<Market>,
-    ) -> Result<Self, SetupError> {
+    pub fn new(endpoint: &str, api_key: Option<String>, markets: Vec<Market>) -> Result<Self, SetupError> {
         if markets.is_empty() {
             return Err(SetupError::NoMarkets);
         }
         let url = parse_endpoint(endpoint)?;
-        Ok(GenericJson {
-            url,
-            api_key: api_key.filter(|k| !k.trim().is_empty()),
-            markets,
-        })
+        Ok(GenericJson { url, api_key: api_key.filter(|k| !k.trim().is_empty()), markets })
     }
 }
 
@@ -97,10 +89,7 @@ impl FeedProvider for GenericJson {
     }
 
     fn headers(&self) -> Vec<(&'static str, String)> {
-        self.api_key
-            .iter()
-            .map(|k| ("authorization", format!("Bearer {}", k.trim())))
-            .collect()
+        self.api_key.iter().map(|k| ("authorization", format!("Bearer {}", k.trim()))).collect()
     }
 
     fn parse(&self, body: &[u8]) -> Result<RawFeed, FeedError> {
@@ -110,16 +99,11 @@ impl FeedProvider for GenericJson {
             Some(v) => {
                 return Err(FeedError::Schema {
                     provider: NAME,
-                    detail: format!(
-                        "unsupported version {v:?}; this build reads version {VERSION}"
-                    ),
+                    detail: format!("unsupported version {v:?}; this build reads version {VERSION}"),
                 });
             }
             None => {
-                return Err(FeedError::Schema {
-                    provider: NAME,
-                    detail: "missing field `version`".into(),
-                });
+                return Err(FeedError::Schema { provider: NAME, detail: "missing field `version`".into() });
             }
         }
         let feed: Feed = serde_json::from_slice(body).map_err(|e| FeedError::from_json(NAME, e))?;
@@ -131,8 +115,7 @@ impl FeedProvider for GenericJson {
                 _ => None,
             };
             let index = out.events.len();
-            out.events
-                .push(Event::new(&ev.id, &ev.home, &ev.away, kickoff));
+            out.events.push(Event::new(&ev.id, &ev.home, &ev.away, kickoff));
             for q in ev.quotes {
                 let Some(market) = Market::parse(q.market.trim()) else {
                     *out.skipped.entry("unsupported_market").or_default() += 1;

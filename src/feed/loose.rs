@@ -62,10 +62,7 @@ impl Loose {
             Loose::Text(t) => {
                 let t = t.trim();
                 let lower = t.to_ascii_lowercase();
-                if matches!(
-                    lower.as_str(),
-                    "pk" | "pick" | "pick'em" | "pickem" | "even" | "ev"
-                ) {
+                if matches!(lower.as_str(), "pk" | "pick" | "pick'em" | "pickem" | "even" | "ev") {
                     return Some(0.0);
                 }
                 let t = t.replace('½', ".5").replace("..5", ".5");

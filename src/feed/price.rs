@@ -24,15 +24,8 @@ impl Price {
         if a.unsigned_abs() < 100 || a.unsigned_abs() > MAX_AMERICAN as u32 {
             return None;
         }
-        let decimal = if a > 0 {
-            1.0 + f64::from(a) / 100.0
-        } else {
-            1.0 + 100.0 / f64::from(-a)
-        };
-        Some(Price {
-            american: a,
-            decimal,
-        })
+        let decimal = if a > 0 { 1.0 + f64::from(a) / 100.0 } else { 1.0 + 100.0 / f64::from(-a) };
+        Some(Price { american: a, decimal })
     }
 
     /// A price from decimal odds, keeping the decimal as given and rounding the American form.
@@ -40,19 +33,12 @@ impl Price {
         if !d.is_finite() || d <= 1.0 || d > 1.0 + f64::from(MAX_AMERICAN) / 100.0 {
             return None;
         }
-        let american = if d >= 2.0 {
-            ((d - 1.0) * 100.0).round()
-        } else {
-            (-100.0 / (d - 1.0)).round()
-        };
+        let american = if d >= 2.0 { ((d - 1.0) * 100.0).round() } else { (-100.0 / (d - 1.0)).round() };
         // Decimals just above 1.0 round to beyond −100000; those are rejected above or here.
         if !(american.abs() >= 100.0 && american.abs() <= f64::from(MAX_AMERICAN)) {
             return None;
         }
-        Some(Price {
-            american: american as i32,
-            decimal: d,
-        })
+        Some(Price { american: american as i32, decimal: d })
     }
 
     /// Implied probability, vig included: 1/d.

@@ -92,10 +92,7 @@ pub enum FeedError {
     /// Valid JSON in a shape the provider does not understand (a changed schema, an error
     /// object instead of data, an unsupported format version).
     #[error("payload does not match the {provider} schema: {detail}")]
-    Schema {
-        provider: &'static str,
-        detail: String,
-    },
+    Schema { provider: &'static str, detail: String },
 }
 
 impl FeedError {
@@ -150,10 +147,7 @@ pub fn parse_endpoint(s: &str) -> Result<Url, SetupError> {
     match Url::parse(s.trim()) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(u),
         // Never echo a URL that failed to parse in full: it might carry a key.
-        _ => Err(SetupError::Endpoint(truncate(
-            s.split('?').next().unwrap_or(""),
-            100,
-        ))),
+        _ => Err(SetupError::Endpoint(truncate(s.split('?').next().unwrap_or(""), 100))),
     }
 }
 
@@ -200,14 +194,7 @@ pub fn redact(url: &Url) -> String {
             .query_pairs()
             .map(|(k, v)| {
                 let secret = SECRET_PARAMS.contains(&k.to_ascii_lowercase().as_str());
-                (
-                    k.into_owned(),
-                    if secret {
-                        "REDACTED".to_owned()
-                    } else {
-                        v.into_owned()
-                    },
-                )
+                (k.into_owned(), if secret { "REDACTED".to_owned() } else { v.into_owned() })
             })
             .collect();
         u.query_pairs_mut().clear().extend_pairs(pairs);
@@ -224,10 +211,7 @@ mod tests {
         let u = Url::parse("https://x.test/v4/odds?apiKey=s3cr3t&regions=us").unwrap();
         let r = redact(&u);
         assert!(!r.contains("s3cr3t"), "{r}");
-        assert!(
-            r.contains("regions=us") && r.contains("apiKey=REDACTED"),
-            "{r}"
-        );
+        assert!(r.contains("regions=us") && r.contains("apiKey=REDACTED"), "{r}");
         let u = Url::parse("https://user:pw@x.test/feed").unwrap();
         assert!(!redact(&u).contains("pw"));
     }

@@ -40,16 +40,10 @@ pub struct Event {
 
 impl Event {
     /// Build an event and derive its nflverse identity from the names and kickoff.
-    pub fn new(
-        id: &str,
-        home_name: &str,
-        away_name: &str,
-        kickoff: Option<DateTime<Utc>>,
-    ) -> Event {
+    pub fn new(id: &str, home_name: &str, away_name: &str, kickoff: Option<DateTime<Utc>>) -> Event {
         let home = teams::abbreviation(home_name);
         let away = teams::abbreviation(away_name);
-        let sw: Option<SeasonWeek> =
-            kickoff.and_then(|k| calendar::week_of(calendar::eastern_date(k)));
+        let sw: Option<SeasonWeek> = kickoff.and_then(|k| calendar::week_of(calendar::eastern_date(k)));
         let game_id = match (sw, away, home) {
             (Some(sw), Some(a), Some(h)) if a != h => Some(calendar::game_id(sw, a, h)),
             _ => None,
@@ -72,17 +66,10 @@ impl Event {
         if name == self.home_name || name == self.away_name {
             // Exact provider spelling: the fast path for The Odds API, whose outcome names repeat
             // home_team/away_team verbatim.
-            return if name == self.home_name {
-                self.home.as_deref()
-            } else {
-                self.away.as_deref()
-            };
+            return if name == self.home_name { self.home.as_deref() } else { self.away.as_deref() };
         }
         let abbr = teams::abbreviation(name)?;
-        [self.home.as_deref(), self.away.as_deref()]
-            .into_iter()
-            .flatten()
-            .find(|t| *t == abbr)
+        [self.home.as_deref(), self.away.as_deref()].into_iter().flatten().find(|t| *t == abbr)
     }
 }
 
@@ -147,10 +134,7 @@ pub struct Quote {
 
 impl Quote {
     pub fn price(&self) -> Price {
-        Price {
-            american: self.american,
-            decimal: self.decimal,
-        }
+        Price { american: self.american, decimal: self.decimal }
     }
 }
 

@@ -75,10 +75,8 @@ impl Snapshot {
     pub fn encode(&self) -> Result<Vec<u8>, SnapshotError> {
         let mut gz = GzEncoder::new(Vec::with_capacity(64 * 1024), Compression::default());
         serde_json::to_writer(&mut gz, self).map_err(|e| SnapshotError::Encode(e.to_string()))?;
-        gz.flush()
-            .map_err(|e| SnapshotError::Encode(e.to_string()))?;
-        gz.finish()
-            .map_err(|e| SnapshotError::Encode(e.to_string()))
+        gz.flush().map_err(|e| SnapshotError::Encode(e.to_string()))?;
+        gz.finish().map_err(|e| SnapshotError::Encode(e.to_string()))
     }
 
     /// Decode a stored object, checking format and version.
@@ -89,9 +87,7 @@ impl Snapshot {
             .read_to_end(&mut json)
             .map_err(|e| SnapshotError::Decode(format!("gzip: {e}")))?;
         if json.len() as u64 > MAX_DECOMPRESSED_BYTES {
-            return Err(SnapshotError::Decode(format!(
-                "larger than {MAX_DECOMPRESSED_BYTES} bytes"
-            )));
+            return Err(SnapshotError::Decode(format!("larger than {MAX_DECOMPRESSED_BYTES} bytes")));
         }
         #[derive(Deserialize)]
         struct Head {
@@ -101,13 +97,9 @@ impl Snapshot {
         let head: Head = serde_json::from_slice(&json)
             .map_err(|e| SnapshotError::Decode(truncate(&e.to_string(), 200)))?;
         if head.format != FORMAT || head.version != VERSION {
-            return Err(SnapshotError::UnsupportedVersion {
-                format: head.format,
-                version: head.version,
-            });
+            return Err(SnapshotError::UnsupportedVersion { format: head.format, version: head.version });
         }
-        serde_json::from_slice(&json)
-            .map_err(|e| SnapshotError::Decode(truncate(&e.to_string(), 200)))
+        serde_json::from_slice(&json).map_err(|e| SnapshotError::Decode(truncate(&e.to_string(), 200)))
     }
 }
 
@@ -125,15 +117,9 @@ pub enum SnapshotError {
     #[error("cannot encode the snapshot: {0}")]
     Encode(String),
     #[error("cannot write snapshot {key}: {source}")]
-    Write {
-        key: String,
-        source: object_store::Error,
-    },
+    Write { key: String, source: object_store::Error },
     #[error("cannot read {key}: {source}")]
-    Read {
-        key: String,
-        source: object_store::Error,
-    },
+    Read { key: String, source: object_store::Error },
     #[error("cannot list snapshots: {0}")]
     List(object_store::Error),
     #[error("cannot decode the snapshot: {0}")]
@@ -164,16 +150,11 @@ pub struct S3Options {
 /// fsync'd staging files renamed into place) or `s3://bucket[/prefix]` (one PutObject per
 /// object). Returns the store and the base path inside it. Snapshots and the model workload's
 /// records share this, so both are complete or absent, never partial.
-pub fn open_object_store(
-    url: &str,
-    s3: &S3Options,
-) -> Result<(Arc<dyn ObjectStore>, Path), SnapshotError> {
+pub fn open_object_store(url: &str, s3: &S3Options) -> Result<(Arc<dyn ObjectStore>, Path), SnapshotError> {
     let parsed = url::Url::parse(url).map_err(|_| SnapshotError::InvalidUrl(url.into()))?;
     match parsed.scheme() {
         "file" => {
-            let dir = parsed
-                .to_file_path()
-                .map_err(|_| SnapshotError::InvalidUrl(url.into()))?;
+            let dir = parsed.to_file_path().map_err(|_| SnapshotError::InvalidUrl(url.into()))?;
             std::fs::create_dir_all(&dir)
                 .map_err(|e| SnapshotError::Open(format!("{}: {e}", dir.display())))?;
             let fs = object_store::local::LocalFileSystem::new_with_prefix(&dir)
@@ -189,9 +170,7 @@ pub fn open_object_store(
                 .ok_or_else(|| SnapshotError::InvalidUrl(url.into()))?;
             let mut b = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
             if let Some(ep) = s3.endpoint.as_deref().filter(|e| !e.is_empty()) {
-                b = b
-                    .with_endpoint(ep)
-                    .with_allow_http(ep.starts_with("http://"));
+                b = b.with_endpoint(ep).with_allow_http(ep.starts_with("http://"));
             }
             if let Some(r) = s3.region.as_deref().filter(|r| !r.is_empty()) {
                 b = b.with_region(r);
@@ -227,20 +206,12 @@ impl SnapshotStore {
     /// Open `file:///path` (created if missing) or `s3://bucket[/prefix]`.
     pub fn open(url: &str, s3: &S3Options) -> Result<SnapshotStore, SnapshotError> {
         let (store, base) = open_object_store(url, s3)?;
-        Ok(SnapshotStore {
-            store,
-            base,
-            url: url.into(),
-        })
+        Ok(SnapshotStore { store, base, url: url.into() })
     }
 
     /// Wrap an existing object store (tests, in-memory stores).
     pub fn from_store(store: Arc<dyn ObjectStore>, base: &str, url: &str) -> SnapshotStore {
-        SnapshotStore {
-            store,
-            base: Path::from(base.trim_matches('/')),
-            url: url.into(),
-        }
+        SnapshotStore { store, base: Path::from(base.trim_matches('/')), url: url.into() }
     }
 
     /// The URL this store was opened with.
@@ -251,11 +222,7 @@ impl SnapshotStore {
     /// Key of a sportsbook's snapshot taken at `at`.
     pub fn key_for(sportsbook: &str, at: DateTime<Utc>) -> Result<String, SnapshotError> {
         check_sportsbook(sportsbook)?;
-        Ok(format!(
-            "{}/{}.json.gz",
-            hour_prefix(sportsbook, at),
-            at.timestamp_millis()
-        ))
+        Ok(format!("{}/{}.json.gz", hour_prefix(sportsbook, at), at.timestamp_millis()))
     }
 
     fn full(&self, key: &str) -> Path {
@@ -273,10 +240,7 @@ impl SnapshotStore {
         self.store
             .put(&self.full(&key), PutPayload::from(Bytes::from(body)))
             .await
-            .map_err(|source| SnapshotError::Write {
-                key: key.clone(),
-                source,
-            })?;
+            .map_err(|source| SnapshotError::Write { key: key.clone(), source })?;
         Ok(key)
     }
 
@@ -287,14 +251,8 @@ impl SnapshotStore {
             .store
             .get(&self.full(key))
             .await
-            .map_err(|source| SnapshotError::Read {
-                key: key.into(),
-                source,
-            })?;
-        let bytes = got.bytes().await.map_err(|source| SnapshotError::Read {
-            key: key.into(),
-            source,
-        })?;
+            .map_err(|source| SnapshotError::Read { key: key.into(), source })?;
+        let bytes = got.bytes().await.map_err(|source| SnapshotError::Read { key: key.into(), source })?;
         Snapshot::decode(&bytes)
     }
 
@@ -334,31 +292,19 @@ impl SnapshotStore {
         let mut out = Vec::new();
         for p in prefixes {
             let prefix = self.full(&p);
-            let metas: Vec<_> = self
-                .store
-                .list(Some(&prefix))
-                .try_collect()
-                .await
-                .map_err(SnapshotError::List)?;
+            let metas: Vec<_> =
+                self.store.list(Some(&prefix)).try_collect().await.map_err(SnapshotError::List)?;
             for m in metas {
                 let Some(key) = self.relative(&m.location) else {
                     continue;
                 };
                 let Some(at) = parse_key(&key) else { continue };
                 if at >= from && at < to {
-                    out.push(SnapshotRef {
-                        key,
-                        polled_at: at,
-                        size: m.size,
-                    });
+                    out.push(SnapshotRef { key, polled_at: at, size: m.size });
                 }
             }
         }
-        out.sort_by(|a, b| {
-            a.polled_at
-                .cmp(&b.polled_at)
-                .then_with(|| a.key.cmp(&b.key))
-        });
+        out.sort_by(|a, b| a.polled_at.cmp(&b.polled_at).then_with(|| a.key.cmp(&b.key)));
         out.dedup_by(|a, b| a.key == b.key);
         Ok(out)
     }
@@ -380,50 +326,29 @@ impl SnapshotStore {
         if base.is_empty() {
             return Some(s.to_owned());
         }
-        s.strip_prefix(base)
-            .and_then(|r| r.strip_prefix('/'))
-            .map(str::to_owned)
+        s.strip_prefix(base).and_then(|r| r.strip_prefix('/')).map(str::to_owned)
     }
 }
 
 fn check_sportsbook(name: &str) -> Result<(), SnapshotError> {
     let ok = !name.is_empty()
         && name.len() <= 253
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
         && !name.starts_with(['-', '.'])
         && name != "..";
-    if ok {
-        Ok(())
-    } else {
-        Err(SnapshotError::InvalidSportsbook(name.into()))
-    }
+    if ok { Ok(()) } else { Err(SnapshotError::InvalidSportsbook(name.into())) }
 }
 
 fn truncate_hour(t: DateTime<Utc>) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(t.year(), t.month(), t.day(), t.hour(), 0, 0)
-        .single()
-        .unwrap_or(t)
+    Utc.with_ymd_and_hms(t.year(), t.month(), t.day(), t.hour(), 0, 0).single().unwrap_or(t)
 }
 
 fn day_prefix(book: &str, d: NaiveDate) -> String {
-    format!(
-        "v{VERSION}/{book}/{:04}/{:02}/{:02}/",
-        d.year(),
-        d.month(),
-        d.day()
-    )
+    format!("v{VERSION}/{book}/{:04}/{:02}/{:02}/", d.year(), d.month(), d.day())
 }
 
 fn hour_prefix(book: &str, t: DateTime<Utc>) -> String {
-    format!(
-        "v{VERSION}/{book}/{:04}/{:02}/{:02}/{:02}",
-        t.year(),
-        t.month(),
-        t.day(),
-        t.hour()
-    )
+    format!("v{VERSION}/{book}/{:04}/{:02}/{:02}/{:02}", t.year(), t.month(), t.day(), t.hour())
 }
 
 /// The poll time encoded in a key, checking that the key is consistent with its own prefix.
@@ -450,24 +375,11 @@ mod tests {
     fn keys_round_trip() {
         let at = Utc.with_ymd_and_hms(2025, 9, 7, 17, 4, 5).unwrap() + Duration::milliseconds(123);
         let key = SnapshotStore::key_for("fanduel-main", at).unwrap();
-        assert_eq!(
-            key,
-            format!(
-                "v1/fanduel-main/2025/09/07/17/{}.json.gz",
-                at.timestamp_millis()
-            )
-        );
+        assert_eq!(key, format!("v1/fanduel-main/2025/09/07/17/{}.json.gz", at.timestamp_millis()));
         assert_eq!(parse_key(&key), Some(at));
-        assert_eq!(
-            parse_key("v1/fanduel-main/2025/09/07/18/1757264645123.json.gz"),
-            None,
-            "hour mismatch"
-        );
+        assert_eq!(parse_key("v1/fanduel-main/2025/09/07/18/1757264645123.json.gz"), None, "hour mismatch");
         assert_eq!(parse_key("v1/fanduel-main/2025/09/07/17/x.json.gz"), None);
-        assert_eq!(
-            parse_key("v1/fanduel-main/2025/09/07/17/1757264645123.json.gz#1"),
-            None
-        );
+        assert_eq!(parse_key("v1/fanduel-main/2025/09/07/17/1757264645123.json.gz#1"), None);
         assert!(SnapshotStore::key_for("../etc", at).is_err());
         assert!(SnapshotStore::key_for("Fan Duel", at).is_err());
     }
@@ -484,9 +396,6 @@ mod tests {
             Snapshot::decode(&v2.encode().unwrap()),
             Err(SnapshotError::UnsupportedVersion { .. })
         ));
-        assert!(matches!(
-            Snapshot::decode(b"not gzip"),
-            Err(SnapshotError::Decode(_))
-        ));
+        assert!(matches!(Snapshot::decode(b"not gzip"), Err(SnapshotError::Decode(_))));
     }
 }

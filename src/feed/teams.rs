@@ -8,9 +8,9 @@
 
 /// The 32 current nflverse abbreviations.
 pub const ABBREVIATIONS: [&str; 32] = [
-    "ARI", "ATL", "BAL", "BUF", "CAR", "CHI", "CIN", "CLE", "DAL", "DEN", "DET", "GB", "HOU",
-    "IND", "JAX", "KC", "LA", "LAC", "LV", "MIA", "MIN", "NE", "NO", "NYG", "NYJ", "PHI", "PIT",
-    "SEA", "SF", "TB", "TEN", "WAS",
+    "ARI", "ATL", "BAL", "BUF", "CAR", "CHI", "CIN", "CLE", "DAL", "DEN", "DET", "GB", "HOU", "IND", "JAX",
+    "KC", "LA", "LAC", "LV", "MIA", "MIN", "NE", "NO", "NYG", "NYJ", "PHI", "PIT", "SEA", "SF", "TB", "TEN",
+    "WAS",
 ];
 
 /// (abbreviation, full name, nickname) of the current teams.
@@ -79,10 +79,7 @@ const ALIASES: [(&str, &str); 24] = [
 ];
 
 fn slug(s: &str) -> String {
-    s.chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .map(|c| c.to_ascii_lowercase())
-        .collect()
+    s.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_lowercase()).collect()
 }
 
 /// The nflverse abbreviation of a team name, nickname or abbreviation; None when unknown.
@@ -96,18 +93,12 @@ pub fn abbreviation(name: &str) -> Option<&'static str> {
             return Some(abbr);
         }
     }
-    ALIASES
-        .iter()
-        .find(|(alias, _)| key == slug(alias))
-        .map(|(_, abbr)| *abbr)
+    ALIASES.iter().find(|(alias, _)| key == slug(alias)).map(|(_, abbr)| *abbr)
 }
 
 /// The full name of an nflverse abbreviation.
 pub fn full_name(abbr: &str) -> Option<&'static str> {
-    TEAMS
-        .iter()
-        .find(|(a, _, _)| *a == abbr)
-        .map(|(_, full, _)| *full)
+    TEAMS.iter().find(|(a, _, _)| *a == abbr).map(|(_, full, _)| *full)
 }
 
 #[cfg(test)]
@@ -132,11 +123,7 @@ mod tests {
         assert_eq!(abbreviation("St. Louis Rams"), Some("LA"));
         assert_eq!(abbreviation("Washington Football Team"), Some("WAS"));
         assert_eq!(abbreviation("LAR"), Some("LA"));
-        assert_eq!(
-            abbreviation("Los Angeles"),
-            None,
-            "ambiguous city is not a team"
-        );
+        assert_eq!(abbreviation("Los Angeles"), None, "ambiguous city is not a team");
         assert_eq!(abbreviation("New York"), None);
         assert_eq!(abbreviation("Toronto Argonauts"), None);
         assert_eq!(abbreviation(""), None);

@@ -16,8 +16,7 @@
 
 use super::loose::Loose;
 use super::provider::{
-    FeedError, FeedProvider, Quota, RawFeed, RawPrice, RawQuote, RawTime, SetupError,
-    parse_endpoint,
+    FeedError, FeedProvider, Quota, RawFeed, RawPrice, RawQuote, RawTime, SetupError, parse_endpoint,
 };
 use super::quote::Event;
 use crate::crd::sportsbook::Market;
@@ -75,11 +74,8 @@ impl TheOddsApi {
         let base = c.endpoint.as_deref().unwrap_or(DEFAULT_ENDPOINT);
         let mut url = parse_endpoint(base)?;
         {
-            let mut segs = url
-                .path_segments_mut()
-                .map_err(|_| SetupError::Endpoint(base.into()))?;
-            segs.pop_if_empty()
-                .extend(["v4", "sports", c.sport.as_str(), "odds"]);
+            let mut segs = url.path_segments_mut().map_err(|_| SetupError::Endpoint(base.into()))?;
+            segs.pop_if_empty().extend(["v4", "sports", c.sport.as_str(), "odds"]);
         }
         let markets: Vec<&str> = c.markets.iter().map(|m| market_key(*m)).collect();
         {
@@ -94,10 +90,7 @@ impl TheOddsApi {
                 q.append_pair("bookmakers", b);
             }
         }
-        Ok(TheOddsApi {
-            url,
-            markets: c.markets,
-        })
+        Ok(TheOddsApi { url, markets: c.markets })
     }
 }
 
@@ -168,10 +161,7 @@ impl FeedProvider for TheOddsApi {
 }
 
 fn parse_events(events: Vec<ApiEvent>, markets: &[Market]) -> Result<RawFeed, FeedError> {
-    let mut feed = RawFeed {
-        events: Vec::with_capacity(events.len()),
-        ..Default::default()
-    };
+    let mut feed = RawFeed { events: Vec::with_capacity(events.len()), ..Default::default() };
     for ev in events {
         let kickoff = match RawTime::parse(Some(&ev.commence_time)) {
             RawTime::At(t) => Some(t),
@@ -179,14 +169,12 @@ fn parse_events(events: Vec<ApiEvent>, markets: &[Market]) -> Result<RawFeed, Fe
             _ => None,
         };
         let index = feed.events.len();
-        feed.events
-            .push(Event::new(&ev.id, &ev.home_team, &ev.away_team, kickoff));
+        feed.events.push(Event::new(&ev.id, &ev.home_team, &ev.away_team, kickoff));
         for book in ev.bookmakers {
             let book_time = RawTime::parse(book.last_update.as_deref());
             for m in book.markets {
                 let Some(market) = market_of(&m.key) else {
-                    *feed.skipped.entry("unsupported_market").or_default() +=
-                        m.outcomes.len() as u64;
+                    *feed.skipped.entry("unsupported_market").or_default() += m.outcomes.len() as u64;
                     continue;
                 };
                 if !markets.contains(&market) {
@@ -234,10 +222,7 @@ mod tests {
 
     #[test]
     fn needs_a_key() {
-        let e = TheOddsApi::new(TheOddsApiConfig {
-            markets: vec![Market::Total],
-            ..Default::default()
-        });
+        let e = TheOddsApi::new(TheOddsApiConfig { markets: vec![Market::Total], ..Default::default() });
         assert!(matches!(e, Err(SetupError::MissingApiKey(_))));
     }
 }

@@ -110,10 +110,7 @@ pub fn normalise(raw: RawFeed, policy: &ValidationPolicy, now: DateTime<Utc>) ->
         .ok()
         .and_then(|skew| now.checked_add_signed(skew))
         .unwrap_or(DateTime::<Utc>::MAX_UTC);
-    let mut out = Normalised {
-        quotes: Vec::with_capacity(raw.quotes.len()),
-        ..Default::default()
-    };
+    let mut out = Normalised { quotes: Vec::with_capacity(raw.quotes.len()), ..Default::default() };
     for (reason, n) in raw.skipped {
         *out.rejected.entry(reason).or_default() += n;
     }
@@ -121,24 +118,15 @@ pub fn normalise(raw: RawFeed, policy: &ValidationPolicy, now: DateTime<Utc>) ->
     for q in raw.quotes {
         let Some(event) = raw.events.get(q.event) else {
             // A provider bug, not a feed fault; never panic on it.
-            *out.rejected
-                .entry(RejectReason::UnknownSelection.as_str())
-                .or_default() += 1;
+            *out.rejected.entry(RejectReason::UnknownSelection.as_str()).or_default() += 1;
             continue;
         };
         match check(&q, event, oldest, newest) {
             Ok((selection, line, price, at)) => {
-                let key = (
-                    q.event,
-                    q.book.clone(),
-                    q.market,
-                    selection.clone(),
-                    line.map(|l| (l * 4.0) as i64),
-                );
+                let key =
+                    (q.event, q.book.clone(), q.market, selection.clone(), line.map(|l| (l * 4.0) as i64));
                 if !seen.insert(key) {
-                    *out.rejected
-                        .entry(RejectReason::Duplicate.as_str())
-                        .or_default() += 1;
+                    *out.rejected.entry(RejectReason::Duplicate.as_str()).or_default() += 1;
                     continue;
                 }
                 out.quotes.push(Quote {
@@ -205,10 +193,9 @@ fn selection(q: &RawQuote, event: &Event) -> Result<Selection, RejectReason> {
                 Err(RejectReason::UnknownSelection)
             }
         }
-        Market::Moneyline | Market::Spread => event
-            .side_of(name)
-            .map(|t| Selection::Team(t.to_owned()))
-            .ok_or(RejectReason::UnknownSelection),
+        Market::Moneyline | Market::Spread => {
+            event.side_of(name).map(|t| Selection::Team(t.to_owned())).ok_or(RejectReason::UnknownSelection)
+        }
     }
 }
 
@@ -247,24 +234,13 @@ mod tests {
     fn feed(quotes: Vec<RawQuote>) -> RawFeed {
         let kickoff = Utc.with_ymd_and_hms(2024, 9, 8, 17, 0, 0).unwrap();
         RawFeed {
-            events: vec![Event::new(
-                "e1",
-                "Kansas City Chiefs",
-                "Baltimore Ravens",
-                Some(kickoff),
-            )],
+            events: vec![Event::new("e1", "Kansas City Chiefs", "Baltimore Ravens", Some(kickoff))],
             quotes,
             skipped: Default::default(),
         }
     }
 
-    fn q(
-        market: Market,
-        name: Option<&str>,
-        line: Option<Loose>,
-        price: RawPrice,
-        at: RawTime,
-    ) -> RawQuote {
+    fn q(market: Market, name: Option<&str>, line: Option<Loose>, price: RawPrice, at: RawTime) -> RawQuote {
         RawQuote {
             event: 0,
             book: "fanduel".into(),
@@ -285,128 +261,38 @@ mod tests {
         let t = RawTime::At(now() - Duration::seconds(30));
         let n = |x: f64| Some(Loose::Number(x));
         let cases: Vec<(RawQuote, Option<&str>)> = vec![
+            (q(Market::Moneyline, Some("Kansas City Chiefs"), None, am(-150.0), t), None),
+            (q(Market::Moneyline, Some("Baltimore Ravens"), None, am(-80.0), t), Some("invalid_price")),
+            (q(Market::Moneyline, Some("Baltimore Ravens"), None, am(0.0), t), Some("invalid_price")),
             (
-                q(
-                    Market::Moneyline,
-                    Some("Kansas City Chiefs"),
-                    None,
-                    am(-150.0),
-                    t,
-                ),
-                None,
-            ),
-            (
-                q(
-                    Market::Moneyline,
-                    Some("Baltimore Ravens"),
-                    None,
-                    am(-80.0),
-                    t,
-                ),
-                Some("invalid_price"),
-            ),
-            (
-                q(
-                    Market::Moneyline,
-                    Some("Baltimore Ravens"),
-                    None,
-                    am(0.0),
-                    t,
-                ),
-                Some("invalid_price"),
-            ),
-            (
-                q(
-                    Market::Moneyline,
-                    Some("Baltimore Ravens"),
-                    None,
-                    RawPrice::American(None),
-                    t,
-                ),
+                q(Market::Moneyline, Some("Baltimore Ravens"), None, RawPrice::American(None), t),
                 Some("missing_price"),
             ),
+            (q(Market::Moneyline, None, None, am(120.0), t), Some("missing_selection")),
+            (q(Market::Moneyline, Some("  "), None, am(120.0), t), Some("missing_selection")),
+            (q(Market::Moneyline, Some("Dallas Cowboys"), None, am(120.0), t), Some("unknown_selection")),
+            (q(Market::Spread, Some("KC"), None, am(-110.0), t), Some("missing_line")),
             (
-                q(Market::Moneyline, None, None, am(120.0), t),
-                Some("missing_selection"),
-            ),
-            (
-                q(Market::Moneyline, Some("  "), None, am(120.0), t),
-                Some("missing_selection"),
-            ),
-            (
-                q(
-                    Market::Moneyline,
-                    Some("Dallas Cowboys"),
-                    None,
-                    am(120.0),
-                    t,
-                ),
-                Some("unknown_selection"),
-            ),
-            (
-                q(Market::Spread, Some("KC"), None, am(-110.0), t),
-                Some("missing_line"),
-            ),
-            (
-                q(
-                    Market::Spread,
-                    Some("KC"),
-                    Some(Loose::Text("NaN".into())),
-                    am(-110.0),
-                    t,
-                ),
+                q(Market::Spread, Some("KC"), Some(Loose::Text("NaN".into())), am(-110.0), t),
                 Some("non_finite_line"),
             ),
+            (q(Market::Spread, Some("KC"), n(-3.3), am(-110.0), t), Some("invalid_line")),
+            (q(Market::Total, Some("Over"), n(-1.0), am(-110.0), t), Some("invalid_line")),
+            (q(Market::Total, Some("Push"), n(45.5), am(-110.0), t), Some("unknown_selection")),
             (
-                q(Market::Spread, Some("KC"), n(-3.3), am(-110.0), t),
-                Some("invalid_line"),
-            ),
-            (
-                q(Market::Total, Some("Over"), n(-1.0), am(-110.0), t),
-                Some("invalid_line"),
-            ),
-            (
-                q(Market::Total, Some("Push"), n(45.5), am(-110.0), t),
-                Some("unknown_selection"),
-            ),
-            (
-                q(
-                    Market::Total,
-                    Some("Over"),
-                    n(45.5),
-                    am(-110.0),
-                    RawTime::Missing,
-                ),
+                q(Market::Total, Some("Over"), n(45.5), am(-110.0), RawTime::Missing),
                 Some("missing_timestamp"),
             ),
             (
-                q(
-                    Market::Total,
-                    Some("Over"),
-                    n(45.5),
-                    am(-110.0),
-                    RawTime::Invalid,
-                ),
+                q(Market::Total, Some("Over"), n(45.5), am(-110.0), RawTime::Invalid),
                 Some("invalid_timestamp"),
             ),
             (
-                q(
-                    Market::Total,
-                    Some("Over"),
-                    n(45.5),
-                    am(-110.0),
-                    RawTime::At(now() - Duration::hours(1)),
-                ),
+                q(Market::Total, Some("Over"), n(45.5), am(-110.0), RawTime::At(now() - Duration::hours(1))),
                 Some("stale"),
             ),
             (
-                q(
-                    Market::Total,
-                    Some("Over"),
-                    n(45.5),
-                    am(-110.0),
-                    RawTime::At(now() + Duration::hours(1)),
-                ),
+                q(Market::Total, Some("Over"), n(45.5), am(-110.0), RawTime::At(now() + Duration::hours(1))),
                 Some("future_timestamp"),
             ),
         ];
@@ -425,27 +311,9 @@ mod tests {
         let t = RawTime::At(now());
         let out = normalise(
             feed(vec![
-                q(
-                    Market::Spread,
-                    Some("Kansas City Chiefs"),
-                    Some(Loose::Number(0.0)),
-                    am(-100.0),
-                    t,
-                ),
-                q(
-                    Market::Spread,
-                    Some("Baltimore Ravens"),
-                    Some(Loose::Text("PK".into())),
-                    am(100.0),
-                    t,
-                ),
-                q(
-                    Market::Spread,
-                    Some("Baltimore Ravens"),
-                    Some(Loose::Number(-0.0)),
-                    am(100.0),
-                    t,
-                ),
+                q(Market::Spread, Some("Kansas City Chiefs"), Some(Loose::Number(0.0)), am(-100.0), t),
+                q(Market::Spread, Some("Baltimore Ravens"), Some(Loose::Text("PK".into())), am(100.0), t),
+                q(Market::Spread, Some("Baltimore Ravens"), Some(Loose::Number(-0.0)), am(100.0), t),
                 q(
                     Market::Moneyline,
                     Some("KC"),

@@ -105,11 +105,7 @@ pub struct ModelArgs {
     pub interval: String,
 
     /// Snapshot store URL (file:///path or s3://bucket/prefix).
-    #[arg(
-        long,
-        env = "NFLBET_STORE",
-        default_value = "file:///var/lib/nflbet/snapshots"
-    )]
+    #[arg(long, env = "NFLBET_STORE", default_value = "file:///var/lib/nflbet/snapshots")]
     pub store: String,
 
     /// Games file in the nflverse format (path or http(s) URL), for results.

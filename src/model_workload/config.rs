@@ -17,10 +17,7 @@ use std::time::Duration;
 #[derive(Clone, Debug, PartialEq)]
 pub enum AlgorithmConfig {
     /// Margin-free median of the reference books (all books when empty), or of the one named.
-    MarketConsensus {
-        reference_books: Vec<String>,
-        margin: MarginMethod,
-    },
+    MarketConsensus { reference_books: Vec<String>, margin: MarginMethod },
     /// Elo ratings from the games file.
     Elo(EloParams),
 }
@@ -57,11 +54,7 @@ impl StakingConfig {
     /// The bankroll this workload actually stakes from: the traffic share of the whole, or 0 in
     /// shadow mode. Every cap is a fraction of it, so multiplying by the share is exact.
     pub fn effective_bankroll(&self) -> f64 {
-        if self.shadow {
-            0.0
-        } else {
-            self.bankroll * self.traffic_share
-        }
+        if self.shadow { 0.0 } else { self.bankroll * self.traffic_share }
     }
 }
 
@@ -153,11 +146,7 @@ fn fraction(flag: &'static str, value: f64, allow_zero: bool) -> Result<f64, Con
         Ok(value)
     } else {
         let range = if allow_zero { "[0, 1]" } else { "(0, 1]" };
-        Err(ConfigError::flag(
-            flag,
-            value,
-            format!("must be in {range}"),
-        ))
+        Err(ConfigError::flag(flag, value, format!("must be in {range}")))
     }
 }
 
@@ -165,18 +154,12 @@ fn fraction(flag: &'static str, value: f64, allow_zero: bool) -> Result<f64, Con
 fn segment(flag: &'static str, value: &str) -> Result<String, ConfigError> {
     let ok = !value.is_empty()
         && value.len() <= 253
-        && value
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        && value.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
         && !value.starts_with(['-', '.']);
     if ok {
         Ok(value.to_owned())
     } else {
-        Err(ConfigError::flag(
-            flag,
-            value,
-            "expected a lowercase resource name",
-        ))
+        Err(ConfigError::flag(flag, value, "expected a lowercase resource name"))
     }
 }
 
@@ -187,19 +170,11 @@ impl ModelConfig {
             "stable" => Role::Stable,
             "candidate" => Role::Candidate,
             other => {
-                return Err(ConfigError::flag(
-                    "role",
-                    other,
-                    "expected stable or candidate",
-                ));
+                return Err(ConfigError::flag("role", other, "expected stable or candidate"));
             }
         };
         if args.version.trim().is_empty() {
-            return Err(ConfigError::flag(
-                "version",
-                &args.version,
-                "must not be empty",
-            ));
+            return Err(ConfigError::flag("version", &args.version, "must not be empty"));
         }
         let margin = match args.margin_method.as_str() {
             "proportional" => MarginMethod::Proportional,
@@ -232,21 +207,13 @@ impl ModelConfig {
                 }
                 AlgorithmConfig::Elo(EloParams {
                     k: positive("elo-k-factor", args.elo_k_factor, 100.0)?,
-                    home_field: positive(
-                        "elo-home-field-advantage",
-                        args.elo_home_field_advantage,
-                        200.0,
-                    )?,
+                    home_field: positive("elo-home-field-advantage", args.elo_home_field_advantage, 200.0)?,
                     regress: positive("elo-season-regression", args.elo_season_regression, 1.0)?,
                     ..EloParams::default()
                 })
             }
             other => {
-                return Err(ConfigError::flag(
-                    "algorithm",
-                    other,
-                    "expected marketConsensus or elo",
-                ));
+                return Err(ConfigError::flag("algorithm", other, "expected marketConsensus or elo"));
             }
         };
         let sportsbooks = clean_list(&args.sportsbooks)
@@ -258,19 +225,13 @@ impl ModelConfig {
             let market = Market::ALL
                 .into_iter()
                 .find(|x| x.as_str() == m)
-                .ok_or_else(|| {
-                    ConfigError::flag("markets", &m, "expected moneyline, spread or total")
-                })?;
+                .ok_or_else(|| ConfigError::flag("markets", &m, "expected moneyline, spread or total"))?;
             if !markets.contains(&market) {
                 markets.push(market);
             }
         }
         if !args.bankroll.is_finite() || args.bankroll <= 0.0 {
-            return Err(ConfigError::flag(
-                "bankroll",
-                args.bankroll,
-                "must be positive",
-            ));
+            return Err(ConfigError::flag("bankroll", args.bankroll, "must be positive"));
         }
         let policy = KellyPolicy::new(
             fraction("kelly-fraction", args.kelly_fraction, false)?,
@@ -279,11 +240,7 @@ impl ModelConfig {
         )?;
         let cap = |flag, v: Option<f64>| v.map_or(Ok(1.0), |v| fraction(flag, v, false));
         if !args.value_threshold.is_finite() || !(0.0..1.0).contains(&args.value_threshold) {
-            return Err(ConfigError::flag(
-                "value-threshold",
-                args.value_threshold,
-                "must be in [0, 1)",
-            ));
+            return Err(ConfigError::flag("value-threshold", args.value_threshold, "must be in [0, 1)"));
         }
         let staking = StakingConfig {
             bankroll: args.bankroll,
@@ -327,9 +284,5 @@ impl ModelConfig {
 }
 
 fn clean_list(values: &[String]) -> Vec<String> {
-    values
-        .iter()
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
-        .collect()
+    values.iter().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()).collect()
 }

@@ -14,11 +14,7 @@ use std::net::SocketAddr;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("--{flag} {value:?} is invalid: {reason}")]
-    Flag {
-        flag: &'static str,
-        value: String,
-        reason: String,
-    },
+    Flag { flag: &'static str, value: String, reason: String },
     #[error("--algorithm elo needs --games (the nflverse games file its ratings come from)")]
     EloWithoutGames,
     #[error(transparent)]
@@ -30,21 +26,14 @@ pub enum ConfigError {
     #[error("cannot register metrics: {0}")]
     Metrics(String),
     #[error("cannot listen on {addr}: {source}")]
-    Listen {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    Listen { addr: SocketAddr, source: std::io::Error },
     #[error("cannot load the games file: {0}")]
     Games(#[from] GamesSourceError),
 }
 
 impl ConfigError {
     pub fn flag(flag: &'static str, value: impl ToString, reason: impl ToString) -> ConfigError {
-        ConfigError::Flag {
-            flag,
-            value: value.to_string(),
-            reason: reason.to_string(),
-        }
+        ConfigError::Flag { flag, value: value.to_string(), reason: reason.to_string() }
     }
 }
 
@@ -69,23 +58,13 @@ pub enum RecordError {
     #[error("cannot decode {key}: {reason}")]
     Decode { key: String, reason: String },
     #[error("unsupported recommendations format {format:?} version {version} in {key}")]
-    UnsupportedVersion {
-        key: String,
-        format: String,
-        version: u32,
-    },
+    UnsupportedVersion { key: String, format: String, version: u32 },
     #[error("model and role must be lowercase path segments, got {0:?}")]
     InvalidSegment(String),
     #[error("cannot write {key}: {source}")]
-    Write {
-        key: String,
-        source: object_store::Error,
-    },
+    Write { key: String, source: object_store::Error },
     #[error("cannot read {key}: {source}")]
-    Read {
-        key: String,
-        source: object_store::Error,
-    },
+    Read { key: String, source: object_store::Error },
     #[error("cannot list recommendations: {0}")]
     List(object_store::Error),
 }
@@ -133,10 +112,7 @@ impl ErrorType {
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("sportsbook {sportsbook}: {source}")]
-    Snapshot {
-        sportsbook: String,
-        source: SnapshotError,
-    },
+    Snapshot { sportsbook: String, source: SnapshotError },
     #[error(transparent)]
     Games(#[from] GamesSourceError),
     #[error("event {event}: {source}")]

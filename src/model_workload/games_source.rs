@@ -21,14 +21,8 @@ pub struct Games {
 
 impl Games {
     pub fn new(list: Vec<Game>) -> Games {
-        let by_id = list
-            .iter()
-            .map(|g| (g.game_id.clone(), g.clone()))
-            .collect();
-        Games {
-            list: Arc::new(list),
-            by_id: Arc::new(by_id),
-        }
+        let by_id = list.iter().map(|g| (g.game_id.clone(), g.clone())).collect();
+        Games { list: Arc::new(list), by_id: Arc::new(by_id) }
     }
 }
 
@@ -42,12 +36,7 @@ pub struct GamesSource {
 
 impl GamesSource {
     pub fn new(location: Option<String>, refresh: Duration) -> GamesSource {
-        GamesSource {
-            location,
-            refresh,
-            loaded_at: None,
-            games: Games::default(),
-        }
+        GamesSource { location, refresh, loaded_at: None, games: Games::default() }
     }
 
     /// A source that never reloads (tests, benchmarks).
@@ -86,10 +75,7 @@ pub async fn load(location: &str) -> Result<Vec<Game>, GamesSourceError> {
         let body = fetch(location).await?;
         return Ok(parse_games(body.as_slice())?);
     }
-    let path = location
-        .strip_prefix("file://")
-        .unwrap_or(location)
-        .to_owned();
+    let path = location.strip_prefix("file://").unwrap_or(location).to_owned();
     tokio::task::spawn_blocking(move || load_games(std::path::Path::new(&path)))
         .await
         .map_err(|e| GamesSourceError::Fetch(e.to_string()))?
@@ -104,19 +90,14 @@ async fn fetch(url: &str) -> Result<Vec<u8>, GamesSourceError> {
         .build()
         .map_err(|e| GamesSourceError::Fetch(e.without_url().to_string()))?;
     let work = async {
-        let mut resp = client
-            .get(url)
-            .send()
-            .await
-            .map_err(|e| GamesSourceError::Fetch(e.without_url().to_string()))?;
+        let mut resp =
+            client.get(url).send().await.map_err(|e| GamesSourceError::Fetch(e.without_url().to_string()))?;
         if !resp.status().is_success() {
             return Err(GamesSourceError::Status(resp.status().as_u16()));
         }
         let mut body = Vec::new();
-        while let Some(chunk) = resp
-            .chunk()
-            .await
-            .map_err(|e| GamesSourceError::Fetch(e.without_url().to_string()))?
+        while let Some(chunk) =
+            resp.chunk().await.map_err(|e| GamesSourceError::Fetch(e.without_url().to_string()))?
         {
             body.extend_from_slice(&chunk);
             if body.len() as u64 > MAX_GAMES_BYTES {

@@ -52,15 +52,11 @@ impl EventPrices {
             game_id: self.key.clone(),
             season,
             week,
-            gameday: self
-                .kickoff
-                .map(crate::feed::calendar::eastern_date)
-                .unwrap_or(today),
+            gameday: self.kickoff.map(crate::feed::calendar::eastern_date).unwrap_or(today),
             home_team: self.home.clone(),
             away_team: self.away.clone(),
             neutral: false,
-            playoff: u32::from(week)
-                > crate::feed::calendar::regular_season_weeks(i32::from(season)),
+            playoff: u32::from(week) > crate::feed::calendar::regular_season_weeks(i32::from(season)),
         }
     }
 
@@ -159,14 +155,8 @@ pub fn collect(
                     key: key.clone(),
                     game_id: event.game_id.clone(),
                     event_id: event.id.clone(),
-                    home: event
-                        .home
-                        .clone()
-                        .unwrap_or_else(|| event.home_name.clone()),
-                    away: event
-                        .away
-                        .clone()
-                        .unwrap_or_else(|| event.away_name.clone()),
+                    home: event.home.clone().unwrap_or_else(|| event.home_name.clone()),
+                    away: event.away.clone().unwrap_or_else(|| event.away_name.clone()),
                     teams_known: event.home.is_some() && event.away.is_some(),
                     season: event.season,
                     week: event.week,
@@ -174,13 +164,8 @@ pub fn collect(
                     prices: Vec::new(),
                 }
             });
-            let price = BookPrice {
-                book: q.book.clone(),
-                market: m,
-                selection,
-                line: q.line,
-                american: q.american,
-            };
+            let price =
+                BookPrice { book: q.book.clone(), market: m, selection, line: q.line, american: q.american };
             let line_key = q.line.map(|l| (l * 10.0).round() as i64);
             let pk = (key, q.book.clone(), m, selection, line_key);
             match seen.get_mut(&pk) {
@@ -198,10 +183,7 @@ pub fn collect(
             }
         }
     }
-    let mut out: Vec<EventPrices> = order
-        .into_iter()
-        .filter_map(|k| events.remove(&k))
-        .collect();
+    let mut out: Vec<EventPrices> = order.into_iter().filter_map(|k| events.remove(&k)).collect();
     out.sort_by(|a, b| (a.kickoff, &a.key).cmp(&(b.kickoff, &b.key)));
     (out, skipped)
 }

@@ -24,8 +24,7 @@ use super::error::ErrorType;
 use super::settle::CalibrationScores;
 use super::staking::{EventPricing, Portfolio};
 use prometheus::{
-    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 pub struct Metrics {
@@ -53,20 +52,11 @@ impl Metrics {
     pub fn new(prefix: &str, model: &str, role: &str) -> Result<Metrics, prometheus::Error> {
         let registry = Registry::new();
         let opts = |name: &str, help: &str| Opts::new(name, help).namespace(prefix);
-        let gauge =
-            |name: &str, help: &str, labels: &[&str]| GaugeVec::new(opts(name, help), labels);
+        let gauge = |name: &str, help: &str, labels: &[&str]| GaugeVec::new(opts(name, help), labels);
         let edge = gauge(
             "model_edge",
             "Edge of a priced quote: which=ev expected value per unit stake, which=kelly Kelly fraction after the multiplier, before caps",
-            &[
-                "model",
-                "role",
-                "market",
-                "event",
-                "selection",
-                "book",
-                "which",
-            ],
+            &["model", "role", "market", "event", "selection", "book", "which"],
         )?;
         let exposure = gauge(
             "portfolio_exposure",
@@ -114,40 +104,27 @@ impl Metrics {
             &["model", "role"],
         )?;
         let markets_priced = IntGaugeVec::new(
-            opts(
-                "model_markets_priced",
-                "Market lines priced in the last run (game, market, line)",
-            ),
+            opts("model_markets_priced", "Market lines priced in the last run (game, market, line)"),
             &["model", "role"],
         )?;
         let quotes_priced = IntGaugeVec::new(
             opts("model_quotes_priced", "Book prices priced in the last run"),
             &["model", "role"],
         )?;
-        let runs = IntCounterVec::new(
-            opts("model_runs_total", "Completed pricing runs"),
-            &["model", "role"],
-        )?;
+        let runs =
+            IntCounterVec::new(opts("model_runs_total", "Completed pricing runs"), &["model", "role"])?;
         let duration = HistogramVec::new(
             HistogramOpts::new("model_run_duration_seconds", "Wall time of a pricing run")
                 .namespace(prefix)
-                .buckets(vec![
-                    0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
-                ]),
+                .buckets(vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0]),
             &["model", "role"],
         )?;
         let errors = IntCounterVec::new(
-            opts(
-                "model_run_errors_total",
-                "Failures inside pricing runs by error type",
-            ),
+            opts("model_run_errors_total", "Failures inside pricing runs by error type"),
             &["model", "role", "error_type"],
         )?;
         let status_failures = IntCounterVec::new(
-            opts(
-                "model_status_report_failures_total",
-                "Model status reports that could not be written",
-            ),
+            opts("model_status_report_failures_total", "Model status reports that could not be written"),
             &["model", "role"],
         )?;
         for c in [&edge, &exposure, &stake, &cap, &brier, &log_loss, &last_run] {
@@ -193,27 +170,19 @@ impl Metrics {
     }
 
     pub fn error(&self, t: ErrorType) {
-        self.errors
-            .with_label_values(&[&self.model, &self.role, t.as_str()])
-            .inc();
+        self.errors.with_label_values(&[&self.model, &self.role, t.as_str()]).inc();
     }
 
     pub fn errors(&self, t: ErrorType) -> u64 {
-        self.errors
-            .with_label_values(&[&self.model, &self.role, t.as_str()])
-            .get()
+        self.errors.with_label_values(&[&self.model, &self.role, t.as_str()]).get()
     }
 
     pub fn status_failed(&self) {
-        self.status_failures
-            .with_label_values(&[&self.model, &self.role])
-            .inc();
+        self.status_failures.with_label_values(&[&self.model, &self.role]).inc();
     }
 
     pub fn status_failures(&self) -> u64 {
-        self.status_failures
-            .with_label_values(&[&self.model, &self.role])
-            .get()
+        self.status_failures.with_label_values(&[&self.model, &self.role]).get()
     }
 
     /// Replace the edge, exposure and stake families with this run's, and record the run.
@@ -242,31 +211,21 @@ impl Metrics {
                         which,
                     ]
                 };
-                self.edge
-                    .with_label_values(&labels("ev"))
-                    .set(q.expected_value);
+                self.edge.with_label_values(&labels("ev")).set(q.expected_value);
                 self.edge.with_label_values(&labels("kelly")).set(q.kelly);
             }
         }
         self.exposure.reset();
         for ((team, market, book), v) in &portfolio.by_team {
-            self.exposure
-                .with_label_values(&[m, r, team, market.as_str(), book])
-                .set(*v);
+            self.exposure.with_label_values(&[m, r, team, market.as_str(), book]).set(*v);
         }
         self.stake.reset();
         for ((market, book), v) in &portfolio.by_market_book {
-            self.stake
-                .with_label_values(&[m, r, market.as_str(), book])
-                .set(*v);
+            self.stake.with_label_values(&[m, r, market.as_str(), book]).set(*v);
         }
-        self.markets_priced
-            .with_label_values(&[m, r])
-            .set(markets_priced as i64);
+        self.markets_priced.with_label_values(&[m, r]).set(markets_priced as i64);
         self.quotes_priced.with_label_values(&[m, r]).set(quotes);
-        self.last_run
-            .with_label_values(&[m, r])
-            .set(at_unix_seconds);
+        self.last_run.with_label_values(&[m, r]).set(at_unix_seconds);
         self.runs.with_label_values(&[m, r]).inc();
         self.duration.with_label_values(&[m, r]).observe(seconds);
     }
@@ -274,21 +233,15 @@ impl Metrics {
     /// The caps in currency units.
     pub fn set_caps(&self, caps: &[(&str, f64)]) {
         for (dimension, v) in caps {
-            self.cap
-                .with_label_values(&[self.model.as_str(), self.role.as_str(), dimension])
-                .set(*v);
+            self.cap.with_label_values(&[self.model.as_str(), self.role.as_str(), dimension]).set(*v);
         }
     }
 
     /// Calibration of `version`; Brier and log loss only when there are samples.
     pub fn set_calibration(&self, version: &str, scores: &CalibrationScores) {
         let labels = [self.model.as_str(), version, self.role.as_str()];
-        self.samples
-            .with_label_values(&labels)
-            .set(scores.samples as i64);
-        self.pushes
-            .with_label_values(&labels)
-            .set(scores.pushes as i64);
+        self.samples.with_label_values(&labels).set(scores.samples as i64);
+        self.pushes.with_label_values(&labels).set(scores.pushes as i64);
         match (scores.brier, scores.log_loss) {
             (Some(b), Some(l)) if scores.samples > 0 => {
                 self.brier.with_label_values(&labels).set(b);
@@ -302,9 +255,7 @@ impl Metrics {
     }
 
     pub fn last_run(&self) -> f64 {
-        self.last_run
-            .with_label_values(&[&self.model, &self.role])
-            .get()
+        self.last_run.with_label_values(&[&self.model, &self.role]).get()
     }
 
     /// The text exposition format.

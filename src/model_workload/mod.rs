@@ -39,11 +39,7 @@ pub async fn run(args: ModelArgs) -> anyhow::Result<()> {
     let cancel = CancellationToken::new();
     tokio::spawn(shutdown_on_signal(cancel.clone()));
 
-    let reporter = if workload.config().report_status {
-        connect_status(&workload).await
-    } else {
-        None
-    };
+    let reporter = if workload.config().report_status { connect_status(&workload).await } else { None };
 
     if args.once {
         let report = workload.run_once().await;
@@ -92,18 +88,11 @@ pub async fn start(
     let listen = workload.config().listen;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .map_err(|source| ConfigError::Listen {
-            addr: listen,
-            source,
-        })?;
-    let addr = listener
-        .local_addr()
-        .map_err(|source| ConfigError::Listen {
-            addr: listen,
-            source,
-        })?;
+        .map_err(|source| ConfigError::Listen { addr: listen, source })?;
+    let addr = listener.local_addr().map_err(|source| ConfigError::Listen { addr: listen, source })?;
     let metrics = workload.metrics();
-    let app = crate::http::router(metrics.clone(), workload.ready_flag(), "waiting for the first pricing run\n");
+    let app =
+        crate::http::router(metrics.clone(), workload.ready_flag(), "waiting for the first pricing run\n");
     let mut tasks = vec![tokio::spawn(crate::http::serve(listener, app, cancel.clone()))];
     if let Some(r) = reporter {
         tasks.push(tokio::spawn(status::run(
@@ -119,12 +108,7 @@ pub async fn start(
         workload.run(c.clone()).await;
         c.cancel();
     }));
-    Ok(RunningWorkload {
-        addr,
-        metrics,
-        cancel,
-        tasks,
-    })
+    Ok(RunningWorkload { addr, metrics, cancel, tasks })
 }
 
 async fn connect_status(workload: &Workload) -> Option<status::StatusReporter> {
@@ -145,16 +129,15 @@ async fn shutdown_on_signal(cancel: CancellationToken) {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot watch SIGTERM");
-                    let _ = ctrl_c.await;
-                    cancel.cancel();
-                    return;
-                }
-            };
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch SIGTERM");
+                let _ = ctrl_c.await;
+                cancel.cancel();
+                return;
+            }
+        };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

@@ -26,32 +26,20 @@ impl Pricer {
     /// Build the model; `elo` learns every settled game played before `today`.
     pub fn new(algorithm: &AlgorithmConfig, games: &[Game], today: NaiveDate) -> Pricer {
         match algorithm {
-            AlgorithmConfig::MarketConsensus {
-                reference_books,
-                margin,
-            } => Pricer {
-                model: Box::new(MarketConsensus::new(
-                    Reference::Median(reference_books.clone()),
-                    *margin,
-                )),
+            AlgorithmConfig::MarketConsensus { reference_books, margin } => Pricer {
+                model: Box::new(MarketConsensus::new(Reference::Median(reference_books.clone()), *margin)),
                 excluded: reference_books.clone(),
                 needs_teams: false,
             },
             AlgorithmConfig::Elo(params) => {
                 let mut elo = Elo::new(*params);
-                let mut order: Vec<&Game> = games
-                    .iter()
-                    .filter(|g| g.score().is_some() && g.gameday < today)
-                    .collect();
+                let mut order: Vec<&Game> =
+                    games.iter().filter(|g| g.score().is_some() && g.gameday < today).collect();
                 order.sort_by(|a, b| (a.gameday, &a.game_id).cmp(&(b.gameday, &b.game_id)));
                 for g in order {
                     elo.observe(g);
                 }
-                Pricer {
-                    model: Box::new(elo),
-                    excluded: Vec::new(),
-                    needs_teams: true,
-                }
+                Pricer { model: Box::new(elo), excluded: Vec::new(), needs_teams: true }
             }
         }
     }

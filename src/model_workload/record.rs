@@ -95,19 +95,14 @@ impl RecommendationRecord {
     }
 
     pub fn decode(key: &str, bytes: &[u8]) -> Result<RecommendationRecord, RecordError> {
-        let decode = |reason: String| RecordError::Decode {
-            key: key.to_owned(),
-            reason,
-        };
+        let decode = |reason: String| RecordError::Decode { key: key.to_owned(), reason };
         let mut json = Vec::new();
         GzDecoder::new(bytes)
             .take(MAX_DECOMPRESSED_BYTES + 1)
             .read_to_end(&mut json)
             .map_err(|e| decode(format!("gzip: {e}")))?;
         if json.len() as u64 > MAX_DECOMPRESSED_BYTES {
-            return Err(decode(format!(
-                "larger than {MAX_DECOMPRESSED_BYTES} bytes"
-            )));
+            return Err(decode(format!("larger than {MAX_DECOMPRESSED_BYTES} bytes")));
         }
         #[derive(Deserialize)]
         struct Head {
@@ -134,14 +129,9 @@ fn short(e: &serde_json::Error) -> String {
 pub fn check_segment(s: &str) -> Result<(), RecordError> {
     let ok = !s.is_empty()
         && s.len() <= 253
-        && s.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
         && !s.starts_with(['-', '.']);
-    if ok {
-        Ok(())
-    } else {
-        Err(RecordError::InvalidSegment(s.to_owned()))
-    }
+    if ok { Ok(()) } else { Err(RecordError::InvalidSegment(s.to_owned())) }
 }
 
 /// `recommendations/v1/{model}/{role}/`.
@@ -193,10 +183,7 @@ mod tests {
         let key = key_for("consensus", "stable", at).unwrap();
         assert_eq!(
             key,
-            format!(
-                "recommendations/v1/consensus/stable/2025/09/07/17/{}.json.gz",
-                at.timestamp_millis()
-            )
+            format!("recommendations/v1/consensus/stable/2025/09/07/17/{}.json.gz", at.timestamp_millis())
         );
         assert_eq!(parse_key(&key), Some(at));
         assert_eq!(parse_key(&format!("{key}#1")), None);

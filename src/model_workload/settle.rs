@@ -82,14 +82,10 @@ impl Settler {
         let from = now - window - LEAD;
         let to = now + Duration::milliseconds(1);
         let listed = store.list(&self.model, &self.role, from, to).await?;
-        let keep: std::collections::HashSet<&str> =
-            listed.iter().map(|(k, _)| k.as_str()).collect();
+        let keep: std::collections::HashSet<&str> = listed.iter().map(|(k, _)| k.as_str()).collect();
         self.cache.retain(|k, _| keep.contains(k.as_str()));
-        let missing: Vec<(String, DateTime<Utc>)> = listed
-            .iter()
-            .filter(|(k, _)| !self.cache.contains_key(k))
-            .cloned()
-            .collect();
+        let missing: Vec<(String, DateTime<Utc>)> =
+            listed.iter().filter(|(k, _)| !self.cache.contains_key(k)).cloned().collect();
         let mut reads = futures::stream::iter(missing.into_iter().map(|(key, at)| async move {
             let rec = store.read(&key).await;
             (key, at, rec)
@@ -140,17 +136,11 @@ impl Settler {
                     continue;
                 };
                 let day_cutoff = game.gameday.and_time(fallback).and_utc();
-                let cutoff = if f.cutoff == DateTime::<Utc>::MAX_UTC {
-                    day_cutoff
-                } else {
-                    f.cutoff
-                };
+                let cutoff = if f.cutoff == DateTime::<Utc>::MAX_UTC { day_cutoff } else { f.cutoff };
                 if *at >= cutoff {
                     continue;
                 }
-                let slot = latest
-                    .entry(f.game_id.as_str())
-                    .or_insert((*at, f.home_win));
+                let slot = latest.entry(f.game_id.as_str()).or_insert((*at, f.home_win));
                 if *at >= slot.0 {
                     *slot = (*at, f.home_win);
                 }
@@ -173,11 +163,6 @@ impl Settler {
             calibration.add(latest[*id].1, outcome);
         }
         let r = calibration.report();
-        CalibrationScores {
-            samples: r.samples,
-            pushes: r.pushes,
-            brier: r.brier,
-            log_loss: r.log_loss,
-        }
+        CalibrationScores { samples: r.samples, pushes: r.pushes, brier: r.brier, log_loss: r.log_loss }
     }
 }

@@ -113,8 +113,7 @@ fn event_fractions(
     cfg: &StakingConfig,
 ) -> Result<Vec<(usize, f64, Vec<String>)>, StakingError> {
     let mut out: Vec<(usize, f64, Vec<String>)> = Vec::new();
-    let lines: BTreeSet<(Market, Option<i64>)> =
-        quotes.iter().map(|q| (q.market, line_key(q))).collect();
+    let lines: BTreeSet<(Market, Option<i64>)> = quotes.iter().map(|q| (q.market, line_key(q))).collect();
     for (market, key) in lines {
         let [first, second] = market.selections();
         // Best price per side; ties go to the first book by name, for a stable answer.
@@ -122,17 +121,10 @@ fn event_fractions(
             quotes
                 .iter()
                 .enumerate()
-                .filter(|(_, q)| {
-                    q.market == market && q.selection == selection && line_key(q) == key
-                })
-                .max_by(|(_, a), (_, b)| {
-                    a.decimal
-                        .total_cmp(&b.decimal)
-                        .then_with(|| b.book.cmp(&a.book))
-                })
+                .filter(|(_, q)| q.market == market && q.selection == selection && line_key(q) == key)
+                .max_by(|(_, a), (_, b)| a.decimal.total_cmp(&b.decimal).then_with(|| b.book.cmp(&a.book)))
         };
-        let sides: Vec<(usize, &PricedQuote)> =
-            [best(first), best(second)].into_iter().flatten().collect();
+        let sides: Vec<(usize, &PricedQuote)> = [best(first), best(second)].into_iter().flatten().collect();
         if sides.is_empty() {
             continue;
         }
@@ -140,24 +132,14 @@ fn event_fractions(
         // outcome that cannot be backed.
         let any = sides[0].1;
         let (p_first, p_second, push) = match sides.iter().find(|(_, q)| q.selection == first) {
-            Some((_, q)) => (
-                q.fair_win,
-                (1.0 - q.fair_win - q.fair_push).max(0.0),
-                q.fair_push,
-            ),
-            None => (
-                (1.0 - any.fair_win - any.fair_push).max(0.0),
-                any.fair_win,
-                any.fair_push,
-            ),
+            Some((_, q)) => (q.fair_win, (1.0 - q.fair_win - q.fair_push).max(0.0), q.fair_push),
+            None => ((1.0 - any.fair_win - any.fair_push).max(0.0), any.fair_win, any.fair_push),
         };
         let offer = |selection: Selection, probability: f64| {
             let q = sides.iter().find(|(_, q)| q.selection == selection);
             ExclusiveOutcome {
                 probability,
-                decimal: q
-                    .filter(|(_, q)| q.expected_value >= cfg.value_threshold)
-                    .map(|(_, q)| q.decimal),
+                decimal: q.filter(|(_, q)| q.expected_value >= cfg.value_threshold).map(|(_, q)| q.decimal),
             }
         };
         let outcomes = [offer(first, p_first), offer(second, p_second)];
@@ -202,10 +184,7 @@ fn line_key(q: &PricedQuote) -> Option<i64> {
 }
 
 /// Size every stake of the slate in place and return the portfolio.
-pub fn size_slate(
-    events: &mut [EventPricing],
-    cfg: &StakingConfig,
-) -> Result<Portfolio, StakingError> {
+pub fn size_slate(events: &mut [EventPricing], cfg: &StakingConfig) -> Result<Portfolio, StakingError> {
     let bankroll = cfg.effective_bankroll();
     let limits = ExposureLimits::new(bankroll, cfg.cap_team, cfg.cap_market, cfg.cap_book)?;
     let mut book = ExposureBook::new(limits);
@@ -218,9 +197,7 @@ pub fn size_slate(
     }
     wanted.sort_by(|a, b| {
         let (qa, qb) = (&events[a.0].quotes[a.1], &events[b.0].quotes[b.1]);
-        qb.expected_value
-            .total_cmp(&qa.expected_value)
-            .then_with(|| (a.0, a.1).cmp(&(b.0, b.1)))
+        qb.expected_value.total_cmp(&qa.expected_value).then_with(|| (a.0, a.1).cmp(&(b.0, b.1)))
     });
     let mut portfolio = Portfolio::default();
     for (ei, qi, fraction, mut bound) in wanted {
@@ -244,18 +221,12 @@ pub fn size_slate(
         if q.stake > 0.0 {
             portfolio.bets += 1;
             portfolio.total += q.stake;
-            *portfolio
-                .by_market_book
-                .entry((q.market, q.book.clone()))
-                .or_default() += q.stake;
+            *portfolio.by_market_book.entry((q.market, q.book.clone())).or_default() += q.stake;
             let mut teams = q.teams.clone();
             teams.sort();
             teams.dedup();
             for t in teams {
-                *portfolio
-                    .by_team
-                    .entry((t, q.market, q.book.clone()))
-                    .or_default() += q.stake;
+                *portfolio.by_team.entry((t, q.market, q.book.clone())).or_default() += q.stake;
             }
         }
     }

@@ -45,20 +45,14 @@ pub struct StatusReport {
 pub fn apply_body(name: &str, role: Role, report: &StatusReport) -> serde_json::Value {
     let mut status = serde_json::Map::new();
     if let Some(c) = &report.calibration {
-        status.insert(
-            "calibration".into(),
-            serde_json::json!({ role.as_str(): c }),
-        );
+        status.insert("calibration".into(), serde_json::json!({ role.as_str(): c }));
     }
     if role == Role::Stable
         && let Some(s) = &report.summary
     {
         let mut s = s.clone();
         s.top_edges.truncate(MAX_TOP_EDGES);
-        status.insert(
-            "summary".into(),
-            serde_json::to_value(s).unwrap_or(serde_json::Value::Null),
-        );
+        status.insert("summary".into(), serde_json::to_value(s).unwrap_or(serde_json::Value::Null));
     }
     serde_json::json!({
         "apiVersion": "betting.nflbet.dev/v1alpha1",
@@ -105,11 +99,7 @@ impl StatusReporter {
     }
 
     pub fn with_client(client: Client, namespace: &str, name: &str, role: Role) -> Self {
-        StatusReporter {
-            api: Api::namespaced(client, namespace),
-            name: name.to_owned(),
-            role,
-        }
+        StatusReporter { api: Api::namespaced(client, namespace), name: name.to_owned(), role }
     }
 
     /// One write, bounded in time.
@@ -118,8 +108,7 @@ impl StatusReporter {
         let body = apply_body(&self.name, self.role, report);
         match tokio::time::timeout(
             Duration::from_secs(10),
-            self.api
-                .patch_status(&self.name, &params, &Patch::Apply(&body)),
+            self.api.patch_status(&self.name, &params, &Patch::Apply(&body)),
         )
         .await
         {
@@ -164,11 +153,7 @@ pub async fn run(
             _ = cancel.cancelled() => break,
         }
     }
-    let last = if rx.has_changed().unwrap_or(false) {
-        rx.borrow_and_update().clone()
-    } else {
-        None
-    };
+    let last = if rx.has_changed().unwrap_or(false) { rx.borrow_and_update().clone() } else { None };
     if let Some(report) = last {
         write_logged(&reporter, &report, &metrics).await;
     }
@@ -207,9 +192,6 @@ mod tests {
             }),
         };
         let b = apply_body("m", Role::Stable, &report);
-        assert_eq!(
-            b["status"]["summary"]["topEdges"].as_array().map(Vec::len),
-            Some(MAX_TOP_EDGES)
-        );
+        assert_eq!(b["status"]["summary"]["topEdges"].as_array().map(Vec::len), Some(MAX_TOP_EDGES));
     }
 }

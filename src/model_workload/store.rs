@@ -31,10 +31,7 @@ impl RecordStore {
 
     /// Wrap an existing object store (tests, in-memory stores).
     pub fn from_store(store: Arc<dyn ObjectStore>, base: &str) -> RecordStore {
-        RecordStore {
-            store,
-            base: Path::from(base.trim_matches('/')),
-        }
+        RecordStore { store, base: Path::from(base.trim_matches('/')) }
     }
 
     fn full(&self, key: &str) -> Path {
@@ -51,9 +48,7 @@ impl RecordStore {
         if base.is_empty() {
             return Some(s.to_owned());
         }
-        s.strip_prefix(base)
-            .and_then(|r| r.strip_prefix('/'))
-            .map(str::to_owned)
+        s.strip_prefix(base).and_then(|r| r.strip_prefix('/')).map(str::to_owned)
     }
 
     /// Write one run's record atomically; returns its key.
@@ -63,10 +58,7 @@ impl RecordStore {
         self.store
             .put(&self.full(&key), PutPayload::from(Bytes::from(body)))
             .await
-            .map_err(|source| RecordError::Write {
-                key: key.clone(),
-                source,
-            })?;
+            .map_err(|source| RecordError::Write { key: key.clone(), source })?;
         Ok(key)
     }
 
@@ -75,14 +67,8 @@ impl RecordStore {
             .store
             .get(&self.full(key))
             .await
-            .map_err(|source| RecordError::Read {
-                key: key.into(),
-                source,
-            })?;
-        let bytes = got.bytes().await.map_err(|source| RecordError::Read {
-            key: key.into(),
-            source,
-        })?;
+            .map_err(|source| RecordError::Read { key: key.into(), source })?;
+        let bytes = got.bytes().await.map_err(|source| RecordError::Read { key: key.into(), source })?;
         RecommendationRecord::decode(key, &bytes)
     }
 
@@ -104,12 +90,8 @@ impl RecordStore {
         let (mut y, mut m) = (from.year(), from.month());
         while (y, m) <= (to.year(), to.month()) {
             let prefix = self.full(&record::month_prefix(model, role, y, m));
-            let metas: Vec<_> = self
-                .store
-                .list(Some(&prefix))
-                .try_collect()
-                .await
-                .map_err(RecordError::List)?;
+            let metas: Vec<_> =
+                self.store.list(Some(&prefix)).try_collect().await.map_err(RecordError::List)?;
             for meta in metas {
                 let Some(key) = self.relative(&meta.location) else {
                     continue;

@@ -4,19 +4,8 @@
 use super::workload::RunReport;
 use std::fmt::Write;
 
-pub const HEADER: [&str; 11] = [
-    "EVENT",
-    "MARKET",
-    "SELECTION",
-    "LINE",
-    "BOOK",
-    "PRICE",
-    "FAIR",
-    "EV",
-    "KELLY",
-    "STAKE",
-    "BOUND",
-];
+pub const HEADER: [&str; 11] =
+    ["EVENT", "MARKET", "SELECTION", "LINE", "BOOK", "PRICE", "FAIR", "EV", "KELLY", "STAKE", "BOUND"];
 
 /// Render a run as a table and a summary.
 pub fn render(report: &RunReport) -> String {
@@ -41,11 +30,7 @@ pub fn render(report: &RunReport) -> String {
                 format!("{:.4}", q.expected_value),
                 format!("{:.6}", q.kelly),
                 format!("{:.2}", q.stake),
-                if q.bound.is_empty() {
-                    "-".into()
-                } else {
-                    q.bound.join(",")
-                },
+                if q.bound.is_empty() { "-".into() } else { q.bound.join(",") },
             ]
         })
         .collect();
@@ -57,11 +42,7 @@ pub fn render(report: &RunReport) -> String {
     }
     let mut out = String::new();
     let line = |out: &mut String, cells: &[&str]| {
-        let parts: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
+        let parts: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
         let _ = writeln!(out, "{}", parts.join("  ").trim_end());
     };
     line(&mut out, &HEADER);

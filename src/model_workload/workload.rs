@@ -166,20 +166,14 @@ impl Workload {
                     Ok(Some(fair)) => fair,
                     Ok(None) => continue,
                     Err(source) => {
-                        errors.push(RunError::Pricing {
-                            event: event.key.clone(),
-                            source,
-                        });
+                        errors.push(RunError::Pricing { event: event.key.clone(), source });
                         continue;
                     }
                 };
                 let edges = match pricer.edges(&fair, &event) {
                     Ok(e) => e,
                     Err(source) => {
-                        errors.push(RunError::Pricing {
-                            event: event.key.clone(),
-                            source,
-                        });
+                        errors.push(RunError::Pricing { event: event.key.clone(), source });
                         continue;
                     }
                 };
@@ -197,22 +191,14 @@ impl Workload {
                     })
                     .collect::<BTreeSet<_>>()
                     .len();
-                let quotes =
-                    staking::priced_quotes(&event, &edges, self.config.staking.policy.fraction);
-                priced.push(EventPricing {
-                    event,
-                    fair,
-                    quotes,
-                });
+                let quotes = staking::priced_quotes(&event, &edges, self.config.staking.policy.fraction);
+                priced.push(EventPricing { event, fair, quotes });
             }
         }
         let portfolio = match staking::size_slate(&mut priced, &self.config.staking) {
             Ok(p) => p,
             Err(e) => {
-                errors.push(RunError::Staking {
-                    event: "(slate)".into(),
-                    reason: e.to_string(),
-                });
+                errors.push(RunError::Staking { event: "(slate)".into(), reason: e.to_string() });
                 Portfolio::default()
             }
         };
@@ -252,15 +238,11 @@ impl Workload {
             skipped,
             record_key,
             calibration: self.calibration.clone(),
-            errors: errors
-                .iter()
-                .map(|e| (e.error_type(), e.to_string()))
-                .collect(),
+            errors: errors.iter().map(|e| (e.error_type(), e.to_string())).collect(),
             elapsed: started.elapsed(),
             events: priced,
         };
-        self.status_tx
-            .send_replace(Some(self.build_status(&report)));
+        self.status_tx.send_replace(Some(self.build_status(&report)));
         self.ready.store(true, Ordering::Relaxed);
         tracing::info!(
             events = report.events.len(),
@@ -279,8 +261,8 @@ impl Workload {
         now: DateTime<Utc>,
         errors: &mut Vec<RunError>,
     ) -> (Vec<Snapshot>, BTreeMap<String, String>, Vec<String>) {
-        let lookback = ChronoDuration::from_std(self.config.snapshot_max_age)
-            .unwrap_or(ChronoDuration::minutes(10));
+        let lookback =
+            ChronoDuration::from_std(self.config.snapshot_max_age).unwrap_or(ChronoDuration::minutes(10));
         let mut snapshots = Vec::new();
         let mut keys = BTreeMap::new();
         let mut missing = Vec::new();
@@ -292,10 +274,7 @@ impl Workload {
                     continue;
                 }
                 Err(source) => {
-                    errors.push(RunError::Snapshot {
-                        sportsbook: sb.clone(),
-                        source,
-                    });
+                    errors.push(RunError::Snapshot { sportsbook: sb.clone(), source });
                     continue;
                 }
             };
@@ -304,10 +283,7 @@ impl Workload {
                     keys.insert(sb.clone(), latest.key);
                     snapshots.push(snap);
                 }
-                Err(source) => errors.push(RunError::Snapshot {
-                    sportsbook: sb.clone(),
-                    source,
-                }),
+                Err(source) => errors.push(RunError::Snapshot { sportsbook: sb.clone(), source }),
             }
         }
         (snapshots, keys, missing)
@@ -389,8 +365,7 @@ impl Workload {
             Err(e) => errors.push(RunError::Calibration(e)),
         }
         self.calibration = self.settler.score(&self.games.games().by_id, now, window);
-        self.metrics
-            .set_calibration(&self.config.version, &self.calibration);
+        self.metrics.set_calibration(&self.config.version, &self.calibration);
     }
 
     fn build_status(&self, report: &RunReport) -> StatusReport {
@@ -417,11 +392,7 @@ impl Workload {
                     .then_with(|| (&a.event, &a.book).cmp(&(&b.event, &b.book)))
             });
             PricingSummary {
-                top_edges: top
-                    .into_iter()
-                    .take(status::MAX_TOP_EDGES)
-                    .map(status::edge_summary)
-                    .collect(),
+                top_edges: top.into_iter().take(status::MAX_TOP_EDGES).map(status::edge_summary).collect(),
                 total_stake: Some(report.portfolio.total),
                 markets_priced: Some(report.markets_priced as i64),
                 last_run_time: Some(Time(
@@ -430,10 +401,7 @@ impl Workload {
                 )),
             }
         });
-        StatusReport {
-            calibration,
-            summary,
-        }
+        StatusReport { calibration, summary }
     }
 
     /// Run every `--interval` until cancelled.

@@ -3,8 +3,7 @@
 /// A PromQL selector body `{k1="v1", k2="v2"}` with every value escaped, so that a resource name
 /// or namespace can never break out of its string.
 pub fn selector(matchers: &[(&str, &str)]) -> String {
-    let parts: Vec<String> =
-        matchers.iter().map(|(k, v)| format!("{k}=\"{}\"", escape(v))).collect();
+    let parts: Vec<String> = matchers.iter().map(|(k, v)| format!("{k}=\"{}\"", escape(v))).collect();
     format!("{{{}}}", parts.join(", "))
 }
 

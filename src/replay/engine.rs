@@ -4,9 +4,7 @@
 
 use super::ReplayError;
 use super::window::Window;
-use crate::domain::calibration::{
-    Calibration, CalibrationReport, Ledger, LedgerReport, closing_line_value,
-};
+use crate::domain::calibration::{Calibration, CalibrationReport, Ledger, LedgerReport, closing_line_value};
 use crate::domain::consensus::MarketConsensus;
 use crate::domain::elo::Elo;
 use crate::domain::games::Game;
@@ -21,10 +19,7 @@ use std::collections::BTreeMap;
 pub const MODEL_NAMES: [&str; 3] = ["closingLine", "elo", "marketConsensus"];
 
 /// Build a model by name.
-pub fn model_by_name(
-    name: &str,
-    margin: MarginMethod,
-) -> Result<Box<dyn PricingModel>, ReplayError> {
+pub fn model_by_name(name: &str, margin: MarginMethod) -> Result<Box<dyn PricingModel>, ReplayError> {
     match name {
         "closingLine" => Ok(Box::new(MarketConsensus::closing_line(margin))),
         "elo" => Ok(Box::new(Elo::default())),
@@ -32,10 +27,7 @@ pub fn model_by_name(
             crate::domain::consensus::Reference::Median(Vec::new()),
             margin,
         ))),
-        other => Err(ReplayError::UnknownModel {
-            name: other.to_string(),
-            known: MODEL_NAMES.join(", "),
-        }),
+        other => Err(ReplayError::UnknownModel { name: other.to_string(), known: MODEL_NAMES.join(", ") }),
     }
 }
 
@@ -114,10 +106,8 @@ pub fn replay(
 ) -> Result<ReplayReport, ReplayError> {
     let mut order: Vec<&Game> = games.iter().collect();
     order.sort_by(|a, b| (a.gameday, &a.game_id).cmp(&(b.gameday, &b.game_id)));
-    let settled_in_window = order
-        .iter()
-        .filter(|g| settings.window.contains(g) && g.score().is_some())
-        .count();
+    let settled_in_window =
+        order.iter().filter(|g| settings.window.contains(g) && g.score().is_some()).count();
     if settled_in_window == 0 {
         return Err(ReplayError::EmptyWindow(settings.window.to_string()));
     }
@@ -143,11 +133,7 @@ pub fn replay(
     let mut start = 0;
     while start < order.len() {
         let day = order[start].gameday;
-        let end = start
-            + order[start..]
-                .iter()
-                .take_while(|g| g.gameday == day)
-                .count();
+        let end = start + order[start..].iter().take_while(|g| g.gameday == day).count();
         for game in &order[start..end] {
             let Some((home, away)) = game.score() else {
                 continue;
@@ -170,18 +156,12 @@ pub fn replay(
                     }
                 };
                 if has_moneylines
-                    && let Some(p) = fair
-                        .iter()
-                        .find(|f| f.market == Market::Moneyline && f.selection == Selection::Home)
-                    && let Some(outcome) =
-                        settle(Market::Moneyline, Selection::Home, None, home, away)
+                    && let Some(p) =
+                        fair.iter().find(|f| f.market == Market::Moneyline && f.selection == Selection::Home)
+                    && let Some(outcome) = settle(Market::Moneyline, Selection::Home, None, home, away)
                 {
                     state.moneyline.add(p.win, outcome);
-                    state
-                        .by_season
-                        .entry(game.season)
-                        .or_default()
-                        .add(p.win, outcome);
+                    state.by_season.entry(game.season).or_default().add(p.win, outcome);
                 }
                 if bet(state, &fair, &quotes, &close, settings, (home, away)).is_err() {
                     state.errors += 1;
@@ -210,10 +190,7 @@ pub fn replay(
 
 /// Number of settled games `replay` will walk through for a window (for a progress bar).
 pub fn settled_games_in(games: &[Game], window: &Window) -> u64 {
-    games
-        .iter()
-        .filter(|g| window.contains(g) && g.score().is_some())
-        .count() as u64
+    games.iter().filter(|g| window.contains(g) && g.score().is_some()).count() as u64
 }
 
 fn reference_books(model: &dyn PricingModel) -> Option<Vec<String>> {
@@ -246,17 +223,12 @@ fn bet(
     for market in Market::ALL {
         let [first, second] = market.selections();
         // One exclusive pair of selections per line.
-        let lines: std::collections::BTreeSet<Option<i64>> = found
-            .iter()
-            .filter(|e| e.price.market == market)
-            .map(|e| pair_key(&e.price))
-            .collect();
+        let lines: std::collections::BTreeSet<Option<i64>> =
+            found.iter().filter(|e| e.price.market == market).map(|e| pair_key(&e.price)).collect();
         for key in lines {
             let pick = |selection: Selection| {
                 found.iter().find(|e| {
-                    e.price.market == market
-                        && e.price.selection == selection
-                        && pair_key(&e.price) == key
+                    e.price.market == market && e.price.selection == selection && pair_key(&e.price) == key
                 })
             };
             let (Some(a), Some(b)) = (pick(first), pick(second)) else {
@@ -276,26 +248,15 @@ fn bet(
         }
     }
     let total: f64 = stakes.iter().map(|s| s.0).sum();
-    let scale = if total > settings.policy.max_event {
-        settings.policy.max_event / total
-    } else {
-        1.0
-    };
+    let scale = if total > settings.policy.max_event { settings.policy.max_event / total } else { 1.0 };
     for (stake, price, decimal) in stakes {
         let stake = stake * scale;
         let Some(outcome) = settle(price.market, price.selection, price.line, home, away) else {
             continue;
         };
-        let clv = close
-            .iter()
-            .find(|c| same_line(c, price))
-            .map(|c| closing_line_value(decimal, c.win));
+        let clv = close.iter().find(|c| same_line(c, price)).map(|c| closing_line_value(decimal, c.win));
         state.bets.add(stake, decimal, outcome, clv);
-        state
-            .bets_by_market
-            .entry(price.market)
-            .or_default()
-            .add(stake, decimal, outcome, clv);
+        state.bets_by_market.entry(price.market).or_default().add(stake, decimal, outcome, clv);
     }
     Ok(())
 }
@@ -320,11 +281,7 @@ fn finish(state: ModelState) -> ModelReport {
             })
             .collect(),
         bets: state.bets.report(),
-        bets_by_market: state
-            .bets_by_market
-            .iter()
-            .map(|(m, l)| (*m, l.report()))
-            .collect(),
+        bets_by_market: state.bets_by_market.iter().map(|(m, l)| (*m, l.report())).collect(),
         errors: state.errors,
     }
 }

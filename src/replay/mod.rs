@@ -113,41 +113,19 @@ pub struct ReplayArgs {
 /// Validate the arguments into settings and models, without touching the games file.
 pub fn prepare(
     args: &ReplayArgs,
-) -> Result<
-    (
-        ReplaySettings,
-        Vec<Box<dyn crate::domain::model::PricingModel>>,
-    ),
-    ReplayError,
-> {
+) -> Result<(ReplaySettings, Vec<Box<dyn crate::domain::model::PricingModel>>), ReplayError> {
     let window = Window::parse(&args.from, &args.to)?;
     if !args.min_edge.is_finite() {
         return Err(ReplayError::MinEdge(args.min_edge));
     }
     let policy = KellyPolicy::new(args.kelly_fraction, args.max_bet, args.max_event)?;
     let margin = MarginMethod::from(args.margin);
-    let names: Vec<&str> = args
-        .models
-        .iter()
-        .map(|m| m.trim())
-        .filter(|m| !m.is_empty())
-        .collect();
+    let names: Vec<&str> = args.models.iter().map(|m| m.trim()).filter(|m| !m.is_empty()).collect();
     if names.is_empty() {
         return Err(ReplayError::NoModels(MODEL_NAMES.join(", ")));
     }
-    let models = names
-        .iter()
-        .map(|name| model_by_name(name, margin))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok((
-        ReplaySettings {
-            window,
-            margin,
-            min_edge: args.min_edge,
-            policy,
-        },
-        models,
-    ))
+    let models = names.iter().map(|name| model_by_name(name, margin)).collect::<Result<Vec<_>, _>>()?;
+    Ok((ReplaySettings { window, margin, min_edge: args.min_edge, policy }, models))
 }
 
 /// Run `nflbet replay` and print its report to stdout.
@@ -158,9 +136,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
     let total = settled_games_in(&games, &settings.window);
     let bar = if std::io::stderr().is_terminal() && total > 0 {
         let bar = indicatif::ProgressBar::new(total);
-        if let Ok(style) =
-            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} games {elapsed}")
-        {
+        if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} games {elapsed}") {
             bar.set_style(style);
         }
         bar
@@ -171,10 +147,9 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
     bar.finish_and_clear();
     match args.output {
         OutputFormat::Table => print!("{}", render_table(&report)),
-        OutputFormat::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&report).map_err(ReplayError::from)?
-        ),
+        OutputFormat::Json => {
+            println!("{}", serde_json::to_string_pretty(&report).map_err(ReplayError::from)?)
+        }
     }
     Ok(())
 }

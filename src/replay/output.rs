@@ -31,17 +31,7 @@ pub fn render_table(report: &ReplayReport) -> String {
     let _ = writeln!(
         out,
         "{:<18} {:>7} {:>7} {:>6} {:>8} {:>8} {:>6} {:>8} {:>8} {:>8} {:>8}",
-        "model",
-        "version",
-        "scored",
-        "ties",
-        "brier",
-        "logloss",
-        "bets",
-        "staked",
-        "profit",
-        "roi",
-        "clv"
+        "model", "version", "scored", "ties", "brier", "logloss", "bets", "staked", "profit", "roi", "clv"
     );
     for m in &report.models {
         let _ = writeln!(
@@ -80,10 +70,7 @@ pub fn render_table(report: &ReplayReport) -> String {
                 pct(l.mean_clv)
             );
         }
-        let _ = writeln!(
-            out,
-            "  reliability (home win):  bin        n   predicted  observed"
-        );
+        let _ = writeln!(out, "  reliability (home win):  bin        n   predicted  observed");
         for bin in m.moneyline.reliability.iter().filter(|b| b.count > 0) {
             let _ = writeln!(
                 out,

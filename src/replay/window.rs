@@ -35,19 +35,14 @@ impl Bound {
         }
         NaiveDate::parse_from_str(value, "%Y-%m-%d")
             .map(Bound::Date)
-            .map_err(|_| ReplayError::InvalidBound {
-                flag,
-                value: value.to_string(),
-            })
+            .map_err(|_| ReplayError::InvalidBound { flag, value: value.to_string() })
     }
 
     /// Earliest date this bound can stand for (NFL seasons start in September).
     fn earliest(self) -> NaiveDate {
         match self {
             Bound::Date(d) => d,
-            Bound::Season(s) => {
-                NaiveDate::from_ymd_opt(i32::from(s), 3, 1).unwrap_or(NaiveDate::MIN)
-            }
+            Bound::Season(s) => NaiveDate::from_ymd_opt(i32::from(s), 3, 1).unwrap_or(NaiveDate::MIN),
         }
     }
 
@@ -55,9 +50,7 @@ impl Bound {
     fn latest(self) -> NaiveDate {
         match self {
             Bound::Date(d) => d,
-            Bound::Season(s) => {
-                NaiveDate::from_ymd_opt(i32::from(s) + 1, 2, 28).unwrap_or(NaiveDate::MAX)
-            }
+            Bound::Season(s) => NaiveDate::from_ymd_opt(i32::from(s) + 1, 2, 28).unwrap_or(NaiveDate::MAX),
         }
     }
 }
@@ -72,10 +65,7 @@ pub struct Window {
 impl Window {
     pub fn new(from: Bound, to: Bound) -> Result<Self, ReplayError> {
         if from.earliest() > to.latest() {
-            return Err(ReplayError::FromAfterTo {
-                from: from.to_string(),
-                to: to.to_string(),
-            });
+            return Err(ReplayError::FromAfterTo { from: from.to_string(), to: to.to_string() });
         }
         Ok(Self { from, to })
     }

@@ -76,11 +76,7 @@ pub struct ScrapeArgs {
     pub max_quote_age: String,
 
     /// Snapshot store URL (file:///path or s3://bucket/prefix).
-    #[arg(
-        long,
-        env = "NFLBET_STORE",
-        default_value = "file:///var/lib/nflbet/snapshots"
-    )]
+    #[arg(long, env = "NFLBET_STORE", default_value = "file:///var/lib/nflbet/snapshots")]
     pub store: String,
 
     /// Address of the /metrics, /healthz and /readyz server.

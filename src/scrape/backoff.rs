@@ -9,9 +9,7 @@ use std::time::{Duration, SystemTime};
 
 /// Delay before retry number `attempt` (0 for the first retry).
 pub fn full_jitter(base: Duration, max: Duration, attempt: u32) -> Duration {
-    let cap = base
-        .saturating_mul(2u32.saturating_pow(attempt.min(31)))
-        .min(max);
+    let cap = base.saturating_mul(2u32.saturating_pow(attempt.min(31))).min(max);
     random_up_to(cap)
 }
 
@@ -32,11 +30,7 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
         return Some(Duration::from_secs(secs.min(86_400)));
     }
     let at = httpdate::parse_http_date(v).ok()?;
-    Some(
-        at.duration_since(now)
-            .unwrap_or(Duration::ZERO)
-            .min(Duration::from_secs(86_400)),
-    )
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO).min(Duration::from_secs(86_400)))
 }
 
 #[cfg(test)]
@@ -62,17 +56,11 @@ mod tests {
         assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));
         assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
         let later = httpdate::fmt_http_date(now + Duration::from_secs(42));
-        assert_eq!(
-            parse_retry_after(&later, now),
-            Some(Duration::from_secs(42))
-        );
+        assert_eq!(parse_retry_after(&later, now), Some(Duration::from_secs(42)));
         let earlier = httpdate::fmt_http_date(now - Duration::from_secs(42));
         assert_eq!(parse_retry_after(&earlier, now), Some(Duration::ZERO));
         assert_eq!(parse_retry_after("soon", now), None);
         assert_eq!(parse_retry_after("-3", now), None);
-        assert_eq!(
-            parse_retry_after("99999999", now),
-            Some(Duration::from_secs(86_400))
-        );
+        assert_eq!(parse_retry_after("99999999", now), Some(Duration::from_secs(86_400)));
     }
 }

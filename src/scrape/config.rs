@@ -82,10 +82,7 @@ impl std::fmt::Debug for ScrapeConfig {
 }
 
 fn duration(flag: &'static str, value: &str) -> Result<Duration, ConfigError> {
-    parse_duration(value).ok_or_else(|| ConfigError::Duration {
-        flag,
-        value: value.into(),
-    })
+    parse_duration(value).ok_or_else(|| ConfigError::Duration { flag, value: value.into() })
 }
 
 impl ScrapeConfig {
@@ -118,10 +115,7 @@ impl ScrapeConfig {
                 markets: markets.clone(),
             })?),
             "genericJson" => {
-                let endpoint = args
-                    .endpoint
-                    .as_deref()
-                    .ok_or(SetupError::MissingEndpoint("genericJson"))?;
+                let endpoint = args.endpoint.as_deref().ok_or(SetupError::MissingEndpoint("genericJson"))?;
                 Arc::new(GenericJson::new(endpoint, api_key, markets.clone())?)
             }
             other => return Err(SetupError::UnknownProvider(other.into()).into()),

@@ -48,10 +48,7 @@ impl ErrorType {
     }
 
     fn from_label(s: &str) -> ErrorType {
-        ErrorType::ALL
-            .into_iter()
-            .find(|t| t.as_str() == s)
-            .unwrap_or(ErrorType::Parse)
+        ErrorType::ALL.into_iter().find(|t| t.as_str() == s).unwrap_or(ErrorType::Parse)
     }
 }
 
@@ -65,10 +62,7 @@ pub enum FetchError {
     #[error("response body interrupted: {0}")]
     Body(String),
     #[error("feed answered HTTP {status}")]
-    Status {
-        status: u16,
-        retry_after: Option<Duration>,
-    },
+    Status { status: u16, retry_after: Option<Duration> },
     #[error("feed rate-limited the scraper (HTTP 429){}", retry_after.map(|d| format!(", retry after {d:?}")).unwrap_or_default())]
     RateLimited { retry_after: Option<Duration> },
     #[error("response body larger than the {limit}-byte cap")]
@@ -104,9 +98,7 @@ impl FetchError {
     /// The server's `Retry-After`, when it sent one (429 or 503).
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            FetchError::RateLimited { retry_after } | FetchError::Status { retry_after, .. } => {
-                *retry_after
-            }
+            FetchError::RateLimited { retry_after } | FetchError::Status { retry_after, .. } => *retry_after,
             _ => None,
         }
     }
@@ -141,11 +133,7 @@ fn describe(e: &reqwest::Error) -> String {
     } else {
         "transport"
     };
-    let text = if parts.is_empty() {
-        kind.to_owned()
-    } else {
-        format!("{kind}: {}", parts.join(": "))
-    };
+    let text = if parts.is_empty() { kind.to_owned() } else { format!("{kind}: {}", parts.join(": ")) };
     crate::feed::provider::truncate(&text, 300)
 }
 
@@ -194,10 +182,7 @@ pub enum ConfigError {
     #[error("HTTP client: {0}")]
     Client(String),
     #[error("cannot listen on {addr}: {source}")]
-    Listen {
-        addr: std::net::SocketAddr,
-        source: std::io::Error,
-    },
+    Listen { addr: std::net::SocketAddr, source: std::io::Error },
 }
 
 #[cfg(test)]
@@ -215,20 +200,8 @@ mod tests {
 
     #[test]
     fn retry_policy() {
-        assert!(
-            FetchError::Status {
-                status: 503,
-                retry_after: None
-            }
-            .retryable()
-        );
-        assert!(
-            !FetchError::Status {
-                status: 401,
-                retry_after: None
-            }
-            .retryable()
-        );
+        assert!(FetchError::Status { status: 503, retry_after: None }.retryable());
+        assert!(!FetchError::Status { status: 401, retry_after: None }.retryable());
         assert!(FetchError::RateLimited { retry_after: None }.retryable());
         assert!(!FetchError::TooLarge { limit: 1 }.retryable());
         assert!(!FetchError::ContentType("text/html".into()).retryable());

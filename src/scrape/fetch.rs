@@ -52,22 +52,14 @@ async fn exchange(
     provider: &dyn FeedProvider,
     limits: FetchLimits,
 ) -> Result<Fetched, FetchError> {
-    let mut req = client
-        .get(provider.url().clone())
-        .header(ACCEPT, "application/json");
+    let mut req = client.get(provider.url().clone()).header(ACCEPT, "application/json");
     for (name, value) in provider.headers() {
         req = req.header(name, value);
     }
-    let mut resp = req
-        .send()
-        .await
-        .map_err(|e| FetchError::from_reqwest(e, limits.timeout))?;
+    let mut resp = req.send().await.map_err(|e| FetchError::from_reqwest(e, limits.timeout))?;
     let status = resp.status();
     let header = |name: &str| -> Option<String> {
-        resp.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
+        resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
     };
     let quota = provider.quota(&header);
     let retry_after = header("retry-after").and_then(|v| parse_retry_after(&v, SystemTime::now()));
@@ -75,35 +67,22 @@ async fn exchange(
         return Err(FetchError::RateLimited { retry_after });
     }
     if !status.is_success() {
-        return Err(FetchError::Status {
-            status: status.as_u16(),
-            retry_after,
-        });
+        return Err(FetchError::Status { status: status.as_u16(), retry_after });
     }
-    if let Some(ct) = header(CONTENT_TYPE.as_str()) {
-        if !is_json(&ct) {
-            return Err(FetchError::ContentType(crate::feed::provider::truncate(
-                &ct, 100,
-            )));
-        }
+    if let Some(ct) = header(CONTENT_TYPE.as_str())
+        && !is_json(&ct)
+    {
+        return Err(FetchError::ContentType(crate::feed::provider::truncate(&ct, 100)));
     }
     let declared = header(CONTENT_LENGTH.as_str()).and_then(|v| v.trim().parse::<u64>().ok());
     if declared.is_some_and(|n| n > limits.max_bytes) {
-        return Err(FetchError::TooLarge {
-            limit: limits.max_bytes,
-        });
+        return Err(FetchError::TooLarge { limit: limits.max_bytes });
     }
     let capacity = declared.unwrap_or(64 * 1024).min(limits.max_bytes) as usize;
     let mut body = Vec::with_capacity(capacity);
-    while let Some(chunk) = resp
-        .chunk()
-        .await
-        .map_err(|e| FetchError::from_reqwest(e, limits.timeout))?
-    {
+    while let Some(chunk) = resp.chunk().await.map_err(|e| FetchError::from_reqwest(e, limits.timeout))? {
         if (body.len() + chunk.len()) as u64 > limits.max_bytes {
-            return Err(FetchError::TooLarge {
-                limit: limits.max_bytes,
-            });
+            return Err(FetchError::TooLarge { limit: limits.max_bytes });
         }
         body.extend_from_slice(&chunk);
     }
@@ -112,12 +91,7 @@ async fn exchange(
 
 /// `application/json`, or any `+json` type, with parameters.
 fn is_json(content_type: &str) -> bool {
-    let mime = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
 }
 

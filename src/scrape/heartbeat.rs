@@ -44,10 +44,7 @@ impl Heartbeat {
     }
 
     pub fn with_client(client: Client, namespace: &str, name: &str) -> Heartbeat {
-        Heartbeat {
-            api: Api::namespaced(client, namespace),
-            name: name.to_owned(),
-        }
+        Heartbeat { api: Api::namespaced(client, namespace), name: name.to_owned() }
     }
 
     /// One write, bounded in time.
@@ -56,8 +53,7 @@ impl Heartbeat {
         let body = apply_body(&self.name, ingestion);
         match tokio::time::timeout(
             Duration::from_secs(10),
-            self.api
-                .patch_status(&self.name, &params, &Patch::Apply(&body)),
+            self.api.patch_status(&self.name, &params, &Patch::Apply(&body)),
         )
         .await
         {
@@ -120,13 +116,7 @@ mod tests {
 
     #[test]
     fn body_holds_only_ingestion() {
-        let b = apply_body(
-            "fd",
-            &IngestionStatus {
-                quotes: Some(3),
-                ..Default::default()
-            },
-        );
+        let b = apply_body("fd", &IngestionStatus { quotes: Some(3), ..Default::default() });
         assert_eq!(b["status"].as_object().map(|o| o.len()), Some(1));
         assert_eq!(b["status"]["ingestion"]["quotes"], 3);
         assert!(b["status"].get("conditions").is_none());

@@ -19,8 +19,7 @@ use super::error::ErrorType;
 use crate::crd::sportsbook::Market;
 use crate::feed::RejectReason;
 use prometheus::{
-    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 pub struct Metrics {
@@ -43,9 +42,7 @@ impl Metrics {
         let registry = Registry::new();
         let opts = |name: &str, help: &str| Opts::new(name, help).namespace(prefix);
         let hopts = |name: &str, help: &str, buckets: Vec<f64>| {
-            HistogramOpts::new(name, help)
-                .namespace(prefix)
-                .buckets(buckets)
+            HistogramOpts::new(name, help).namespace(prefix).buckets(buckets)
         };
         let latency = HistogramVec::new(
             hopts(
@@ -56,41 +53,27 @@ impl Metrics {
             &["sportsbook", "market"],
         )?;
         let errors = IntCounterVec::new(
-            opts(
-                "ingestion_errors_total",
-                "Failed requests and poll stages by error type",
-            ),
+            opts("ingestion_errors_total", "Failed requests and poll stages by error type"),
             &["sportsbook", "error_type"],
         )?;
         let last_success = GaugeVec::new(
-            opts(
-                "ingestion_last_success_timestamp_seconds",
-                "Unix time of the last snapshot written",
-            ),
+            opts("ingestion_last_success_timestamp_seconds", "Unix time of the last snapshot written"),
             &["sportsbook"],
         )?;
         let quotes = IntGaugeVec::new(
-            opts(
-                "ingestion_quotes",
-                "Quotes kept in the last snapshot, per market",
-            ),
+            opts("ingestion_quotes", "Quotes kept in the last snapshot, per market"),
             &["sportsbook", "market"],
         )?;
         let quotes_per_poll = HistogramVec::new(
             hopts(
                 "ingestion_quotes_per_poll",
                 "Quotes kept per successful poll",
-                vec![
-                    0.0, 10.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 25000.0,
-                ],
+                vec![0.0, 10.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 25000.0],
             ),
             &["sportsbook"],
         )?;
         let rejected = IntCounterVec::new(
-            opts(
-                "ingestion_rejected_quotes_total",
-                "Quotes dropped by validation, by reason",
-            ),
+            opts("ingestion_rejected_quotes_total", "Quotes dropped by validation, by reason"),
             &["sportsbook", "reason"],
         )?;
         let polls = IntCounterVec::new(
@@ -98,24 +81,15 @@ impl Metrics {
             &["sportsbook", "outcome"],
         )?;
         let consecutive_failures = IntGaugeVec::new(
-            opts(
-                "ingestion_consecutive_failures",
-                "Failed polls since the last success",
-            ),
+            opts("ingestion_consecutive_failures", "Failed polls since the last success"),
             &["sportsbook"],
         )?;
         let quota_remaining = IntGaugeVec::new(
-            opts(
-                "ingestion_quota_remaining",
-                "Requests left in the provider quota, when reported",
-            ),
+            opts("ingestion_quota_remaining", "Requests left in the provider quota, when reported"),
             &["sportsbook"],
         )?;
         let heartbeat_failures = IntCounterVec::new(
-            opts(
-                "ingestion_heartbeat_failures_total",
-                "Status heartbeats that could not be written",
-            ),
+            opts("ingestion_heartbeat_failures_total", "Status heartbeats that could not be written"),
             &["sportsbook"],
         )?;
         registry.register(Box::new(latency.clone()))?;
@@ -162,91 +136,61 @@ impl Metrics {
     }
 
     pub fn error(&self, t: ErrorType) {
-        self.errors
-            .with_label_values(&[&self.sportsbook, t.as_str()])
-            .inc();
+        self.errors.with_label_values(&[&self.sportsbook, t.as_str()]).inc();
     }
 
     /// Current count of one error type (tests and `--once` output).
     pub fn errors(&self, t: ErrorType) -> u64 {
-        self.errors
-            .with_label_values(&[&self.sportsbook, t.as_str()])
-            .get()
+        self.errors.with_label_values(&[&self.sportsbook, t.as_str()]).get()
     }
 
     pub fn rejected(&self, reason: &str, n: u64) {
-        self.rejected
-            .with_label_values(&[&self.sportsbook, reason])
-            .inc_by(n);
+        self.rejected.with_label_values(&[&self.sportsbook, reason]).inc_by(n);
     }
 
     pub fn rejected_count(&self, reason: &str) -> u64 {
-        self.rejected
-            .with_label_values(&[&self.sportsbook, reason])
-            .get()
+        self.rejected.with_label_values(&[&self.sportsbook, reason]).get()
     }
 
     pub fn poll(&self, success: bool, consecutive_failures: i64) {
         let outcome = if success { "success" } else { "failure" };
-        self.polls
-            .with_label_values(&[&self.sportsbook, outcome])
-            .inc();
-        self.consecutive_failures
-            .with_label_values(&[&self.sportsbook])
-            .set(consecutive_failures);
+        self.polls.with_label_values(&[&self.sportsbook, outcome]).inc();
+        self.consecutive_failures.with_label_values(&[&self.sportsbook]).set(consecutive_failures);
     }
 
     pub fn polls(&self, success: bool) -> u64 {
         let outcome = if success { "success" } else { "failure" };
-        self.polls
-            .with_label_values(&[&self.sportsbook, outcome])
-            .get()
+        self.polls.with_label_values(&[&self.sportsbook, outcome]).get()
     }
 
     /// Record a stored snapshot.
     pub fn success(&self, at_unix_seconds: f64, seconds: f64, per_market: &[(Market, usize)]) {
-        self.last_success
-            .with_label_values(&[&self.sportsbook])
-            .set(at_unix_seconds);
+        self.last_success.with_label_values(&[&self.sportsbook]).set(at_unix_seconds);
         let mut total = 0;
         for (m, n) in per_market {
-            self.quotes
-                .with_label_values(&[&self.sportsbook, m.as_str()])
-                .set(*n as i64);
+            self.quotes.with_label_values(&[&self.sportsbook, m.as_str()]).set(*n as i64);
             if *n > 0 {
-                self.latency
-                    .with_label_values(&[&self.sportsbook, m.as_str()])
-                    .observe(seconds);
+                self.latency.with_label_values(&[&self.sportsbook, m.as_str()]).observe(seconds);
             }
             total += n;
         }
-        self.quotes_per_poll
-            .with_label_values(&[&self.sportsbook])
-            .observe(total as f64);
+        self.quotes_per_poll.with_label_values(&[&self.sportsbook]).observe(total as f64);
     }
 
     pub fn last_success(&self) -> f64 {
-        self.last_success
-            .with_label_values(&[&self.sportsbook])
-            .get()
+        self.last_success.with_label_values(&[&self.sportsbook]).get()
     }
 
     pub fn quota_remaining(&self, remaining: i64) {
-        self.quota_remaining
-            .with_label_values(&[&self.sportsbook])
-            .set(remaining);
+        self.quota_remaining.with_label_values(&[&self.sportsbook]).set(remaining);
     }
 
     pub fn heartbeat_failed(&self) {
-        self.heartbeat_failures
-            .with_label_values(&[&self.sportsbook])
-            .inc();
+        self.heartbeat_failures.with_label_values(&[&self.sportsbook]).inc();
     }
 
     pub fn heartbeat_failures(&self) -> u64 {
-        self.heartbeat_failures
-            .with_label_values(&[&self.sportsbook])
-            .get()
+        self.heartbeat_failures.with_label_values(&[&self.sportsbook]).get()
     }
 
     /// The text exposition format.

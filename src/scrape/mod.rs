@@ -29,11 +29,7 @@ pub async fn run(args: ScrapeArgs) -> anyhow::Result<()> {
     let cancel = CancellationToken::new();
     tokio::spawn(shutdown_on_signal(cancel.clone()));
 
-    let heartbeat = if scraper.config().heartbeat {
-        connect_heartbeat(&scraper).await
-    } else {
-        None
-    };
+    let heartbeat = if scraper.config().heartbeat { connect_heartbeat(&scraper).await } else { None };
 
     if args.once {
         let result = scraper.poll_once(&cancel).await;
@@ -47,10 +43,7 @@ pub async fn run(args: ScrapeArgs) -> anyhow::Result<()> {
 
     let listener = tokio::net::TcpListener::bind(scraper.config().listen)
         .await
-        .map_err(|source| ConfigError::Listen {
-            addr: scraper.config().listen,
-            source,
-        })?;
+        .map_err(|source| ConfigError::Listen { addr: scraper.config().listen, source })?;
     let app = crate::http::router(scraper.metrics(), scraper.ready_flag(), "waiting for the first poll\n");
     let server = tokio::spawn(crate::http::serve(listener, app, cancel.clone()));
     let hb_task = heartbeat.map(|hb| {
@@ -89,16 +82,15 @@ async fn shutdown_on_signal(cancel: CancellationToken) {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot watch SIGTERM");
-                    let _ = ctrl_c.await;
-                    cancel.cancel();
-                    return;
-                }
-            };
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch SIGTERM");
+                let _ = ctrl_c.await;
+                cancel.cancel();
+                return;
+            }
+        };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

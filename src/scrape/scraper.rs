@@ -40,40 +40,16 @@ pub struct PollReport {
 impl std::fmt::Display for PollReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f, "stored {}", self.key)?;
-        let markets: Vec<String> = self
-            .per_market
-            .iter()
-            .map(|(m, n)| format!("{m} {n}"))
-            .collect();
+        let markets: Vec<String> = self.per_market.iter().map(|(m, n)| format!("{m} {n}")).collect();
         writeln!(f, "quotes {} ({})", self.quotes, markets.join(", "))?;
         let total: u64 = self.rejected.values().sum();
-        let reasons: Vec<String> = self
-            .rejected
-            .iter()
-            .map(|(r, n)| format!("{r}={n}"))
-            .collect();
-        writeln!(
-            f,
-            "rejected {total}{}{}",
-            if reasons.is_empty() { "" } else { ": " },
-            reasons.join(" ")
-        )?;
+        let reasons: Vec<String> = self.rejected.iter().map(|(r, n)| format!("{r}={n}")).collect();
+        writeln!(f, "rejected {total}{}{}", if reasons.is_empty() { "" } else { ": " }, reasons.join(" "))?;
         if let Some(q) = self.quota {
             let show = |v: Option<i64>| v.map(|x| x.to_string()).unwrap_or_else(|| "?".into());
-            writeln!(
-                f,
-                "quota remaining {} used {} last {}",
-                show(q.remaining),
-                show(q.used),
-                show(q.last)
-            )?;
+            writeln!(f, "quota remaining {} used {} last {}", show(q.remaining), show(q.used), show(q.last))?;
         }
-        write!(
-            f,
-            "took {:.3}s in {} request(s)",
-            self.elapsed.as_secs_f64(),
-            self.attempts
-        )
+        write!(f, "took {:.3}s in {} request(s)", self.elapsed.as_secs_f64(), self.attempts)
     }
 }
 
@@ -93,8 +69,7 @@ impl Scraper {
     pub fn new(config: ScrapeConfig) -> Result<Scraper, ConfigError> {
         let metrics = Metrics::new(&config.metrics_prefix, &config.sportsbook)
             .map_err(|e| ConfigError::Metrics(e.to_string()))?;
-        let client =
-            fetch::client(config.poll.timeout).map_err(|e| ConfigError::Client(e.to_string()))?;
+        let client = fetch::client(config.poll.timeout).map_err(|e| ConfigError::Client(e.to_string()))?;
         let (status_tx, _) = watch::channel(IngestionStatus::default());
         Ok(Scraper {
             config,
@@ -183,11 +158,7 @@ impl Scraper {
         }
         let provider = self.config.provider.clone();
         let raw = provider.parse(&fetched.body).inspect_err(|e| {
-            self.metrics.error(if e.error_type() == "schema" {
-                ErrorType::Schema
-            } else {
-                ErrorType::Parse
-            });
+            self.metrics.error(if e.error_type() == "schema" { ErrorType::Schema } else { ErrorType::Parse });
         })?;
         drop(fetched.body);
         let polled_at = Utc::now();
@@ -197,11 +168,7 @@ impl Scraper {
         }
         if norm.quotes.is_empty() && norm.rejected_total() > 0 {
             self.metrics.error(ErrorType::Validation);
-            let reasons: Vec<String> = norm
-                .rejected
-                .iter()
-                .map(|(r, n)| format!("{r}={n}"))
-                .collect();
+            let reasons: Vec<String> = norm.rejected.iter().map(|(r, n)| format!("{r}={n}")).collect();
             return Err(PollError::Validation {
                 rejected: norm.rejected_total(),
                 reasons: reasons.join(" "),
@@ -215,21 +182,13 @@ impl Scraper {
             .collect();
         let rejected = norm.rejected.clone();
         let mut snap = Snapshot::new(&self.config.sportsbook, provider.kind(), polled_at);
-        snap.rejected = norm
-            .rejected
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), *v))
-            .collect();
+        snap.rejected = norm.rejected.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect();
         snap.quota = fetched.quota;
         snap.quotes = norm.quotes;
         snap.events = norm.events;
         // Not cancellable: once begun, the (atomic) write completes.
-        let key = self
-            .config
-            .store
-            .write(&snap)
-            .await
-            .inspect_err(|_| self.metrics.error(ErrorType::Storage))?;
+        let key =
+            self.config.store.write(&snap).await.inspect_err(|_| self.metrics.error(ErrorType::Storage))?;
         let elapsed = started.elapsed();
         self.metrics.success(
             polled_at.timestamp_millis() as f64 / 1000.0,
@@ -247,15 +206,9 @@ impl Scraper {
         })
     }
 
-    async fn fetch_with_retries(
-        &mut self,
-        cancel: &CancellationToken,
-    ) -> Result<(Fetched, u32), PollError> {
+    async fn fetch_with_retries(&mut self, cancel: &CancellationToken) -> Result<(Fetched, u32), PollError> {
         let p = self.config.poll.clone();
-        let limits = FetchLimits {
-            timeout: p.timeout,
-            max_bytes: p.max_response_bytes,
-        };
+        let limits = FetchLimits { timeout: p.timeout, max_bytes: p.max_response_bytes };
         let provider = self.config.provider.clone();
         let mut attempt = 0u32;
         loop {

@@ -68,29 +68,16 @@ pub async fn client() -> Client {
 /// A fresh namespace for one test, named after it.
 pub async fn namespace(client: &Client, test: &str) -> String {
     let suffix: u32 = rand::random::<u32>() % 100_000;
-    let mut name: String = test
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect();
+    let mut name: String =
+        test.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
     name.truncate(40);
     let name = format!("{}-{suffix:05}", name.trim_matches('-'));
     let api: Api<Namespace> = Api::all(client.clone());
     let ns = Namespace {
-        metadata: kube::api::ObjectMeta {
-            name: Some(name.clone()),
-            ..Default::default()
-        },
+        metadata: kube::api::ObjectMeta { name: Some(name.clone()), ..Default::default() },
         ..Default::default()
     };
-    api.create(&PostParams::default(), &ns)
-        .await
-        .expect("create test namespace");
+    api.create(&PostParams::default(), &ns).await.expect("create test namespace");
     name
 }
 
@@ -118,8 +105,7 @@ pub async fn install_crd_files(client: &Client, files: &[PathBuf]) {
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
     let mut names = Vec::new();
     for f in files {
-        let text =
-            std::fs::read_to_string(f).unwrap_or_else(|e| panic!("read {}: {e}", f.display()));
+        let text = std::fs::read_to_string(f).unwrap_or_else(|e| panic!("read {}: {e}", f.display()));
         for doc in serde_yaml::Deserializer::from_str(&text) {
             let value = serde_yaml::Value::deserialize(doc).expect("YAML document");
             if value.is_null() {
@@ -127,40 +113,28 @@ pub async fn install_crd_files(client: &Client, files: &[PathBuf]) {
             }
             let crd: CustomResourceDefinition = serde_yaml::from_value(value).expect("a CRD");
             let name = crd.metadata.name.clone().expect("CRD name");
-            api.patch(
-                &name,
-                &PatchParams::apply("nflbet-tests").force(),
-                &Patch::Apply(&crd),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("apply CRD {name}: {e}"));
+            api.patch(&name, &PatchParams::apply("nflbet-tests").force(), &Patch::Apply(&crd))
+                .await
+                .unwrap_or_else(|e| panic!("apply CRD {name}: {e}"));
             names.push(name);
         }
     }
     for name in names {
         let api = api.clone();
-        wait_for(
-            &format!("CRD {name} Established"),
-            Duration::from_secs(30),
-            || {
-                let api = api.clone();
-                let name = name.clone();
-                async move {
-                    let crd = api.get(&name).await.map_err(|e| e.to_string())?;
-                    let established = crd
-                        .status
-                        .and_then(|s| s.conditions)
-                        .unwrap_or_default()
-                        .iter()
-                        .any(|c| c.type_ == "Established" && c.status == "True");
-                    if established {
-                        Ok(())
-                    } else {
-                        Err("not established".into())
-                    }
-                }
-            },
-        )
+        wait_for(&format!("CRD {name} Established"), Duration::from_secs(30), || {
+            let api = api.clone();
+            let name = name.clone();
+            async move {
+                let crd = api.get(&name).await.map_err(|e| e.to_string())?;
+                let established = crd
+                    .status
+                    .and_then(|s| s.conditions)
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|c| c.type_ == "Established" && c.status == "True");
+                if established { Ok(()) } else { Err("not established".into()) }
+            }
+        })
         .await;
     }
 }
@@ -182,28 +156,17 @@ pub async fn install_nflbet_crds(client: &Client) {
 /// The prometheus-operator CRDs from `../shared/third_party/prometheus-operator-crds/`.
 pub async fn install_monitoring_crds(client: &Client) {
     let dir = shared_dir().join("third_party/prometheus-operator-crds");
-    let files: Vec<PathBuf> = [
-        "prometheusrules",
-        "servicemonitors",
-        "podmonitors",
-        "alertmanagerconfigs",
-    ]
-    .iter()
-    .map(|k| dir.join(format!("monitoring.coreos.com_{k}.yaml")))
-    .collect();
+    let files: Vec<PathBuf> = ["prometheusrules", "servicemonitors", "podmonitors", "alertmanagerconfigs"]
+        .iter()
+        .map(|k| dir.join(format!("monitoring.coreos.com_{k}.yaml")))
+        .collect();
     install_crd_files(client, &files).await;
 }
 
 /// Path of a binary built by the testenv (kubectl, helm, ...).
 pub fn testenv_bin(name: &str) -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("bin/testenv")
-        .join(name);
-    assert!(
-        p.exists(),
-        "{} missing: run `make test` (it builds the testenv binaries)",
-        p.display()
-    );
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("bin/testenv").join(name);
+    assert!(p.exists(), "{} missing: run `make test` (it builds the testenv binaries)", p.display());
     p
 }
 
@@ -236,24 +199,14 @@ pub async fn start_operator_with(
         notify_timeout: "2s".into(),
     };
     tweak(&mut args);
-    nflbet::controller::start(
-        client.clone(),
-        args,
-        tokio_util::sync::CancellationToken::new(),
-    )
-    .await
-    .expect("operator starts")
+    nflbet::controller::start(client.clone(), args, tokio_util::sync::CancellationToken::new())
+        .await
+        .expect("operator starts")
 }
 
 /// Wait until the object's condition `type_` has `status` (and, if given, `reason`) for the
 /// object's current generation. Returns the object.
-pub async fn wait_condition<K>(
-    api: &Api<K>,
-    name: &str,
-    type_: &str,
-    status: &str,
-    reason: Option<&str>,
-) -> K
+pub async fn wait_condition<K>(api: &Api<K>, name: &str, type_: &str, status: &str, reason: Option<&str>) -> K
 where
     K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + serde::Serialize,
 {
@@ -262,10 +215,7 @@ where
         let obj = api.get(name).await.map_err(|e| e.to_string())?;
         let v = serde_json::to_value(&obj).unwrap();
         let generation = v["metadata"]["generation"].as_i64();
-        let conditions = v["status"]["conditions"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
+        let conditions = v["status"]["conditions"].as_array().cloned().unwrap_or_default();
         let c = conditions.iter().find(|c| c["type"] == type_);
         match c {
             Some(c)

@@ -20,12 +20,7 @@ pub struct ClusterArgs {
     pub context: Option<String>,
 
     /// Namespace to read. Default: the namespace of the kubeconfig context.
-    #[arg(
-        short = 'n',
-        long,
-        value_name = "NAMESPACE",
-        conflicts_with = "all_namespaces"
-    )]
+    #[arg(short = 'n', long, value_name = "NAMESPACE", conflicts_with = "all_namespaces")]
     pub namespace: Option<String>,
 
     /// Read every namespace.
@@ -65,10 +60,7 @@ impl Scope {
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
     #[error("cannot read kubeconfig {path}: {source}")]
-    Kubeconfig {
-        path: String,
-        source: kube::config::KubeconfigError,
-    },
+    Kubeconfig { path: String, source: kube::config::KubeconfigError },
     #[error("no usable cluster configuration ({0}); pass --kubeconfig or set KUBECONFIG")]
     Config(String),
     #[error("cannot create a client for {server}: {source}")]
@@ -85,26 +77,19 @@ pub struct Cluster {
 }
 
 pub async fn connect(args: &ClusterArgs) -> Result<Cluster, ConnectError> {
-    let options = KubeConfigOptions {
-        context: args.context.clone(),
-        ..KubeConfigOptions::default()
-    };
+    let options = KubeConfigOptions { context: args.context.clone(), ..KubeConfigOptions::default() };
     let mut config = match &args.kubeconfig {
         Some(path) => {
-            let kc = Kubeconfig::read_from(path).map_err(|source| ConnectError::Kubeconfig {
-                path: path.display().to_string(),
-                source,
-            })?;
+            let kc = Kubeconfig::read_from(path)
+                .map_err(|source| ConnectError::Kubeconfig { path: path.display().to_string(), source })?;
             Config::from_custom_kubeconfig(kc, &options)
                 .await
                 .map_err(|e| ConnectError::Config(e.to_string()))?
         }
-        None if args.context.is_some() => Config::from_kubeconfig(&options)
-            .await
-            .map_err(|e| ConnectError::Config(e.to_string()))?,
-        None => Config::infer()
-            .await
-            .map_err(|e| ConnectError::Config(e.to_string()))?,
+        None if args.context.is_some() => {
+            Config::from_kubeconfig(&options).await.map_err(|e| ConnectError::Config(e.to_string()))?
+        }
+        None => Config::infer().await.map_err(|e| ConnectError::Config(e.to_string()))?,
     };
     // A status command must answer quickly when the cluster is gone, not hang for minutes.
     config.connect_timeout = Some(Duration::from_secs(5));
@@ -113,36 +98,20 @@ pub async fn connect(args: &ClusterArgs) -> Result<Cluster, ConnectError> {
     let scope = if args.all_namespaces {
         Scope::All
     } else {
-        Scope::Namespace(
-            args.namespace
-                .clone()
-                .unwrap_or_else(|| config.default_namespace.clone()),
-        )
+        Scope::Namespace(args.namespace.clone().unwrap_or_else(|| config.default_namespace.clone()))
     };
     if config.proxy_url.is_none() {
         probe_tcp(&config.cluster_url)
             .await
-            .map_err(|reason| ConnectError::Unreachable {
-                server: server.clone(),
-                reason,
-            })?;
+            .map_err(|reason| ConnectError::Unreachable { server: server.clone(), reason })?;
     }
-    let client = Client::try_from(config).map_err(|source| ConnectError::Client {
-        server: server.clone(),
-        source,
-    })?;
+    let client =
+        Client::try_from(config).map_err(|source| ConnectError::Client { server: server.clone(), source })?;
     client
         .apiserver_version()
         .await
-        .map_err(|e| ConnectError::Unreachable {
-            server: server.clone(),
-            reason: chain(&e),
-        })?;
-    Ok(Cluster {
-        client,
-        scope,
-        server,
-    })
+        .map_err(|e| ConnectError::Unreachable { server: server.clone(), reason: chain(&e) })?;
+    Ok(Cluster { client, scope, server })
 }
 
 /// Open (and drop) a TCP connection to the API server first: a closed port is then reported
@@ -152,19 +121,8 @@ async fn probe_tcp(url: &axum::http::Uri) -> Result<(), String> {
         return Ok(());
     };
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    let port = url
-        .port_u16()
-        .unwrap_or(if url.scheme_str() == Some("http") {
-            80
-        } else {
-            443
-        });
-    match tokio::time::timeout(
-        Duration::from_secs(5),
-        tokio::net::TcpStream::connect((host, port)),
-    )
-    .await
-    {
+    let port = url.port_u16().unwrap_or(if url.scheme_str() == Some("http") { 80 } else { 443 });
+    match tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect((host, port))).await {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err("no answer within 5s".into()),

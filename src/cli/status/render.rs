@@ -12,8 +12,7 @@ pub struct Style {
 
 fn table(style: &Style, header: &[&str]) -> Table {
     let mut t = Table::new();
-    t.load_style(presets::NOTHING)
-        .set_content_arrangement(ContentArrangement::Disabled);
+    t.load_style(presets::NOTHING).set_content_arrangement(ContentArrangement::Disabled);
     if style.colour {
         t.enforce_styling();
     } else {
@@ -81,18 +80,8 @@ fn clip(s: &str, max: usize) -> String {
 }
 
 fn books(style: &Style, rows: &[BookRow]) -> Table {
-    let mut t = table(
-        style,
-        &[
-            "NAME",
-            "READY",
-            "STATE",
-            "LAST SNAPSHOT",
-            "QUOTES",
-            "FAILURES",
-            "LAST ERROR",
-        ],
-    );
+    let mut t =
+        table(style, &["NAME", "READY", "STATE", "LAST SNAPSHOT", "QUOTES", "FAILURES", "LAST ERROR"]);
     for r in rows {
         let mut cells = leading(style, &r.common);
         let snapshot = match r.last_snapshot_age_seconds {
@@ -102,14 +91,8 @@ fn books(style: &Style, rows: &[BookRow]) -> Table {
         cells.push(paint(style, snapshot, r.stale.then_some(Color::Red)));
         cells.push(Cell::new(dash(r.quotes.map(|q| q.to_string()))));
         let failures = r.consecutive_failures;
-        cells.push(paint(
-            style,
-            failures.to_string(),
-            (failures > 0).then_some(Color::Red),
-        ));
-        cells.push(Cell::new(dash(
-            r.last_error.as_deref().map(|e| clip(e, 60)),
-        )));
+        cells.push(paint(style, failures.to_string(), (failures > 0).then_some(Color::Red)));
+        cells.push(Cell::new(dash(r.last_error.as_deref().map(|e| clip(e, 60)))));
         t.add_row(cells);
     }
     t
@@ -118,16 +101,7 @@ fn books(style: &Style, rows: &[BookRow]) -> Table {
 fn models(style: &Style, rows: &[ModelRow]) -> Table {
     let mut t = table(
         style,
-        &[
-            "NAME",
-            "READY",
-            "STATE",
-            "VERSION",
-            "ROLLOUT",
-            "TOP EDGE",
-            "TOTAL STAKE",
-            "BRIER (STABLE)",
-        ],
+        &["NAME", "READY", "STATE", "VERSION", "ROLLOUT", "TOP EDGE", "TOTAL STAKE", "BRIER (STABLE)"],
     );
     for r in rows {
         let mut cells = leading(style, &r.common);
@@ -162,10 +136,7 @@ fn models(style: &Style, rows: &[ModelRow]) -> Table {
 }
 
 fn routes(style: &Style, rows: &[RouteRow]) -> Table {
-    let mut t = table(
-        style,
-        &["NAME", "READY", "STATE", "MIN SEVERITY", "RECEIVERS"],
-    );
+    let mut t = table(style, &["NAME", "READY", "STATE", "MIN SEVERITY", "RECEIVERS"]);
     for r in rows {
         let mut cells = leading(style, &r.common);
         cells.push(Cell::new(dash(r.min_severity.clone())));
@@ -198,18 +169,9 @@ pub fn render(report: &StatusReport, style: &Style) -> String {
             out.push('\n');
         }
     };
-    section(
-        "SPORTSBOOKS",
-        (!report.sportsbooks.is_empty()).then(|| books(style, &report.sportsbooks)),
-    );
-    section(
-        "MODELS",
-        (!report.models.is_empty()).then(|| models(style, &report.models)),
-    );
-    section(
-        "ALERT ROUTES",
-        (!report.alert_routes.is_empty()).then(|| routes(style, &report.alert_routes)),
-    );
+    section("SPORTSBOOKS", (!report.sportsbooks.is_empty()).then(|| books(style, &report.sportsbooks)));
+    section("MODELS", (!report.models.is_empty()).then(|| models(style, &report.models)));
+    section("ALERT ROUTES", (!report.alert_routes.is_empty()).then(|| routes(style, &report.alert_routes)));
 
     let problems = report.problems();
     if !problems.is_empty() {
@@ -220,11 +182,7 @@ pub fn render(report: &StatusReport, style: &Style) -> String {
             } else {
                 format!("{kind} {}", c.name)
             };
-            let note = if c.state == State::Suspended {
-                " (suspended, not counted)"
-            } else {
-                ""
-            };
+            let note = if c.state == State::Suspended { " (suspended, not counted)" } else { "" };
             for p in &c.problems {
                 out.push_str(&format!("  {who}{note}: {p}\n"));
             }
@@ -232,11 +190,7 @@ pub fn render(report: &StatusReport, style: &Style) -> String {
         out.push('\n');
     }
     let n = &report.counts;
-    let verdict = if report.healthy {
-        "healthy"
-    } else {
-        "UNHEALTHY"
-    };
+    let verdict = if report.healthy { "healthy" } else { "UNHEALTHY" };
     let verdict = if style.colour {
         let code = if report.healthy { "32" } else { "31" };
         format!("\x1b[{code}m{verdict}\x1b[0m")

@@ -141,10 +141,7 @@ impl StatusReport {
             .chain(models.iter().map(|r| &r.common))
             .chain(alert_routes.iter().map(|r| &r.common))
             .collect();
-        let mut counts = Counts {
-            total: commons.len(),
-            ..Counts::default()
-        };
+        let mut counts = Counts { total: commons.len(), ..Counts::default() };
         for c in &commons {
             match (c.state, c.healthy) {
                 (State::Stopped, _) => counts.stopped += 1,
@@ -173,23 +170,17 @@ impl StatusReport {
             .map(|r| ("Sportsbook", &r.common))
             .chain(self.models.iter().map(|r| ("Model", &r.common)))
             .chain(self.alert_routes.iter().map(|r| ("AlertRoute", &r.common)));
-        rows.filter(|(_, c)| !c.problems.is_empty() && c.state != State::Stopped)
-            .collect()
+        rows.filter(|(_, c)| !c.problems.is_empty() && c.state != State::Stopped).collect()
     }
 }
 
 fn ready(conditions: &[Condition]) -> Ready {
     match find_condition(conditions, crate::controller::conditions::READY) {
-        Some(c) => Ready {
-            status: c.status.clone(),
-            reason: c.reason.clone(),
-            message: c.message.clone(),
-        },
+        Some(c) => Ready { status: c.status.clone(), reason: c.reason.clone(), message: c.message.clone() },
         None => Ready {
             status: "Unknown".into(),
             reason: "NoStatus".into(),
-            message: "no Ready condition yet: is the operator running and watching this namespace?"
-                .into(),
+            message: "no Ready condition yet: is the operator running and watching this namespace?".into(),
         },
     }
 }
@@ -234,9 +225,7 @@ fn settle(mut c: Common) -> Common {
 pub fn unreadable(meta: &ObjectMeta, error: &str) -> Common {
     let mut c = common(meta, &[], false, false);
     c.state = State::Unreadable;
-    c.problems = vec![format!(
-        "cannot be read as this nflbet version's type: {error}"
-    )];
+    c.problems = vec![format!("cannot be read as this nflbet version's type: {error}")];
     c.healthy = false;
     c
 }
@@ -265,18 +254,10 @@ pub fn human_age(secs: i64) -> String {
 pub fn book(sb: &Sportsbook, now: Timestamp) -> BookRow {
     let status = sb.status.clone().unwrap_or_default();
     let ingestion = status.ingestion.clone().unwrap_or_default();
-    let mut c = common(
-        &sb.metadata,
-        &status.conditions,
-        sb.spec.disabled,
-        sb.spec.suspend,
-    );
+    let mut c = common(&sb.metadata, &status.conditions, sb.spec.disabled, sb.spec.suspend);
     let stale_after = sb.spec.stale_after();
     let stale_s = stale_after.as_secs() as i64;
-    let age = ingestion
-        .last_snapshot_time
-        .as_ref()
-        .map(|t| age_seconds(now, t));
+    let age = ingestion.last_snapshot_time.as_ref().map(|t| age_seconds(now, t));
     let mut stale = false;
     if c.state != State::Stopped && sb.spec.feature_heartbeat() {
         let threshold = crate::crd::sportsbook::format_duration(stale_after);
@@ -315,25 +296,14 @@ pub fn book(sb: &Sportsbook, now: Timestamp) -> BookRow {
 
 pub fn model(m: &Model) -> ModelRow {
     let status = m.status.clone().unwrap_or_default();
-    let c = common(
-        &m.metadata,
-        &status.conditions,
-        m.spec.disabled,
-        m.spec.suspend,
-    );
+    let c = common(&m.metadata, &status.conditions, m.spec.disabled, m.spec.suspend);
     let summary = status.summary.clone().unwrap_or_default();
-    let top_edge = summary
-        .top_edges
-        .iter()
-        .max_by(|a, b| a.expected_value.total_cmp(&b.expected_value))
-        .cloned();
+    let top_edge =
+        summary.top_edges.iter().max_by(|a, b| a.expected_value.total_cmp(&b.expected_value)).cloned();
     ModelRow {
         common: settle(c),
         algorithm: Some(m.spec.algorithm.as_str().to_string()),
-        version: status
-            .current_version
-            .clone()
-            .or_else(|| Some(m.spec.version.clone())),
+        version: status.current_version.clone().or_else(|| Some(m.spec.version.clone())),
         candidate_version: status.candidate_version.clone(),
         rollout_phase: status.rollout_phase.clone(),
         top_edge,
@@ -351,10 +321,7 @@ pub fn route(r: &AlertRoute) -> RouteRow {
     RouteRow {
         common: settle(c),
         min_severity: Some(r.spec.min_severity().as_str().to_string()),
-        receivers: status
-            .receivers
-            .clone()
-            .or_else(|| Some(r.spec.receivers_label())),
+        receivers: status.receivers.clone().or_else(|| Some(r.spec.receivers_label())),
     }
 }
 
@@ -410,10 +377,7 @@ mod tests {
             now(),
         );
         assert!(!old.common.healthy);
-        assert_eq!(
-            old.common.problems,
-            ["stale: last snapshot 1h ago, older than its threshold of 10m"]
-        );
+        assert_eq!(old.common.problems, ["stale: last snapshot 1h ago, older than its threshold of 10m"]);
     }
 
     #[test]
@@ -422,19 +386,13 @@ mod tests {
         let mut stopped = base.clone();
         stopped["disabled"] = json!(true);
         let row = book(&sb(stopped, json!({})), now());
-        assert_eq!(
-            (row.common.state, row.common.healthy),
-            (State::Stopped, true)
-        );
+        assert_eq!((row.common.state, row.common.healthy), (State::Stopped, true));
         assert!(row.common.problems.is_empty());
 
         let mut suspended = base;
         suspended["suspend"] = json!(true);
         let row = book(&sb(suspended, json!({})), now());
-        assert_eq!(
-            (row.common.state, row.common.healthy),
-            (State::Suspended, true)
-        );
+        assert_eq!((row.common.state, row.common.healthy), (State::Suspended, true));
         assert_eq!(row.common.problems.len(), 2, "{:?}", row.common.problems);
 
         let report = StatusReport::new(Some("b".into()), now(), vec![row], vec![], vec![]);

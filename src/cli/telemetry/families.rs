@@ -26,15 +26,7 @@ pub fn descriptions(prefix: &str) -> Vec<(String, &'static str, Vec<&'static str
         (
             format!("{prefix}_model_edge"),
             "Edge of the model's best bets of the last pricing run: which=ev is the expected value per unit staked, which=kelly the stake as a fraction of the bankroll",
-            vec![
-                "namespace",
-                "model",
-                "market",
-                "event",
-                "selection",
-                "book",
-                "which",
-            ],
+            vec!["namespace", "model", "market", "event", "selection", "book", "which"],
         ),
         (
             format!("{prefix}_portfolio_exposure"),
@@ -119,16 +111,7 @@ impl Family {
 
 fn conditions(out: &mut Family, kind: &str, ns: &str, name: &str, conditions: &[Condition]) {
     for c in conditions {
-        out.add(
-            vec![
-                kind.into(),
-                ns.into(),
-                name.into(),
-                c.type_.clone(),
-                c.status.clone(),
-            ],
-            1.0,
-        );
+        out.add(vec![kind.into(), ns.into(), name.into(), c.type_.clone(), c.status.clone()], 1.0);
     }
 }
 
@@ -149,17 +132,7 @@ pub fn gather(
             seen: BTreeSet::new(),
         })
         .collect();
-    let [
-        snapshot,
-        failures,
-        edge,
-        exposure,
-        brier,
-        log_loss,
-        samples,
-        condition,
-        suspend,
-    ] = &mut fams[..]
+    let [snapshot, failures, edge, exposure, brier, log_loss, samples, condition, suspend] = &mut fams[..]
     else {
         unreachable!("descriptions() lists nine families")
     };
@@ -176,16 +149,10 @@ pub fn gather(
             snapshot.add(vec![ns.clone(), name.clone()], t.0.as_second() as f64);
         }
         if let Some(i) = &status.ingestion {
-            failures.add(
-                vec![ns.clone(), name.clone()],
-                i.consecutive_failures.unwrap_or(0) as f64,
-            );
+            failures.add(vec![ns.clone(), name.clone()], i.consecutive_failures.unwrap_or(0) as f64);
         }
         conditions(condition, "Sportsbook", &ns, &name, &status.conditions);
-        suspend.add(
-            vec!["Sportsbook".into(), ns, name],
-            if sb.spec.suspend { 1.0 } else { 0.0 },
-        );
+        suspend.add(vec!["Sportsbook".into(), ns, name], if sb.spec.suspend { 1.0 } else { 0.0 });
     }
 
     for m in models {
@@ -225,10 +192,7 @@ pub fn gather(
             }
         }
         conditions(condition, "Model", &ns, &name, &status.conditions);
-        suspend.add(
-            vec!["Model".into(), ns, name],
-            if m.spec.suspend { 1.0 } else { 0.0 },
-        );
+        suspend.add(vec!["Model".into(), ns, name], if m.spec.suspend { 1.0 } else { 0.0 });
     }
 
     for r in routes {
@@ -237,10 +201,7 @@ pub fn gather(
         conditions(condition, "AlertRoute", &ns, &name, &status.conditions);
     }
 
-    fams.into_iter()
-        .filter(|f| !f.samples.is_empty())
-        .map(Family::into_proto)
-        .collect()
+    fams.into_iter().filter(|f| !f.samples.is_empty()).map(Family::into_proto).collect()
 }
 
 #[cfg(test)]
@@ -250,9 +211,7 @@ mod tests {
 
     fn encode(f: Vec<MetricFamily>) -> String {
         let mut out = String::new();
-        prometheus::TextEncoder::new()
-            .encode_utf8(&f, &mut out)
-            .unwrap();
+        prometheus::TextEncoder::new().encode_utf8(&f, &mut out).unwrap();
         out
     }
 
@@ -273,14 +232,13 @@ mod tests {
         let text = encode(gather("nflreadpy", &[], &[m], &[]));
         assert!(text.contains(r#"nflreadpy_model_edge{book="fd",event="2025_01_KC_BAL",market="moneyline",model="elo",namespace="b",selection="KC",which="ev"} 0.05"#), "{text}");
         assert!(text.contains(r#"which="kelly"} 0.02"#), "{text}");
+        assert!(text.contains(r#"nflreadpy_portfolio_exposure{model="elo",namespace="b"} 35"#), "{text}");
         assert!(
-            text.contains(r#"nflreadpy_portfolio_exposure{model="elo",namespace="b"} 35"#),
+            text.contains(
+                r#"nflreadpy_model_brier_score{model="elo",namespace="b",role="stable",version="1.0.0"} 0.21"#
+            ),
             "{text}"
         );
-        assert!(text.contains(r#"nflreadpy_model_brier_score{model="elo",namespace="b",role="stable",version="1.0.0"} 0.21"#), "{text}");
-        assert!(
-            text.contains(r#"nflbet_suspend_status{kind="Model",name="elo",namespace="b"} 0"#),
-            "{text}"
-        );
+        assert!(text.contains(r#"nflbet_suspend_status{kind="Model",name="elo",namespace="b"} 0"#), "{text}");
     }
 }

@@ -28,11 +28,7 @@ impl Kinds {
         let mut entries = Vec::new();
         for (_, crd) in crate::crd::all() {
             for v in &crd.spec.versions {
-                let Some(s) = v
-                    .schema
-                    .as_ref()
-                    .and_then(|s| s.open_api_v3_schema.as_ref())
-                else {
+                let Some(s) = v.schema.as_ref().and_then(|s| s.open_api_v3_schema.as_ref()) else {
                     continue;
                 };
                 let schema = serde_json::to_value(s).unwrap_or(Value::Null);
@@ -45,16 +41,11 @@ impl Kinds {
                 });
             }
         }
-        Kinds {
-            entries,
-            validator: Validator::new(),
-        }
+        Kinds { entries, validator: Validator::new() }
     }
 
     fn find(&self, kind: &str, version: &str) -> Option<&KindSchema> {
-        self.entries
-            .iter()
-            .find(|e| e.kind == kind && e.version == version)
+        self.entries.iter().find(|e| e.kind == kind && e.version == version)
     }
 
     fn kind_names(&self) -> Vec<&str> {
@@ -77,13 +68,8 @@ pub struct Resource {
 
 /// Check one document. Returns its findings and, for our kinds, the resource.
 pub fn check(file: &str, doc: &Document, kinds: &Kinds) -> (Vec<Finding>, Option<Resource>) {
-    let mut location = Location {
-        file: file.into(),
-        document: doc.index,
-        kind: None,
-        namespace: None,
-        name: None,
-    };
+    let mut location =
+        Location { file: file.into(), document: doc.index, kind: None, namespace: None, name: None };
     let object = match &doc.value {
         Err(e) => {
             return (
@@ -101,28 +87,13 @@ pub fn check(file: &str, doc: &Document, kinds: &Kinds) -> (Vec<Finding>, Option
         Ok(v @ Value::Object(_)) => v,
         Ok(_) => {
             let msg = "not a manifest: a document must be a mapping with apiVersion and kind";
-            return (
-                vec![Finding::new(
-                    Level::Error,
-                    Check::Yaml,
-                    &location,
-                    None,
-                    msg,
-                )],
-                None,
-            );
+            return (vec![Finding::new(Level::Error, Check::Yaml, &location, None, msg)], None);
         }
     };
     let str_field = |f: &str| object.get(f).and_then(Value::as_str).map(str::to_string);
     location.kind = str_field("kind");
-    location.name = object
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    location.namespace = object
-        .pointer("/metadata/namespace")
-        .and_then(Value::as_str)
-        .map(str::to_string);
+    location.name = object.pointer("/metadata/name").and_then(Value::as_str).map(str::to_string);
+    location.namespace = object.pointer("/metadata/namespace").and_then(Value::as_str).map(str::to_string);
 
     let mut findings = Vec::new();
     let (Some(api_version), Some(kind)) = (str_field("apiVersion"), location.kind.clone()) else {
@@ -139,52 +110,24 @@ pub fn check(file: &str, doc: &Document, kinds: &Kinds) -> (Vec<Finding>, Option
         }
         return (findings, None);
     };
-    let (group, version) = api_version
-        .rsplit_once('/')
-        .unwrap_or(("", api_version.as_str()));
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version.as_str()));
     if group != GROUP {
         // Secrets, ConfigMaps, …: not ours to judge. Only kind and name are shown, never data.
         let msg = format!("skipped: {kind} ({api_version}) is not an nflbet resource");
-        return (
-            vec![Finding::new(Level::Note, Check::Kind, &location, None, msg)],
-            None,
-        );
+        return (vec![Finding::new(Level::Note, Check::Kind, &location, None, msg)], None);
     }
     if !kinds.kind_names().contains(&kind.as_str()) {
-        let msg = format!(
-            "unknown kind {kind:?} in {GROUP}: expected one of {}",
-            kinds.kind_names().join(", ")
-        );
-        return (
-            vec![Finding::new(
-                Level::Error,
-                Check::Kind,
-                &location,
-                Some("kind".into()),
-                msg,
-            )],
-            None,
-        );
+        let msg =
+            format!("unknown kind {kind:?} in {GROUP}: expected one of {}", kinds.kind_names().join(", "));
+        return (vec![Finding::new(Level::Error, Check::Kind, &location, Some("kind".into()), msg)], None);
     }
     let Some(ks) = kinds.find(&kind, version) else {
-        let versions: Vec<&str> = kinds
-            .entries
-            .iter()
-            .filter(|e| e.kind == kind)
-            .map(|e| e.version.as_str())
-            .collect();
-        let msg = format!(
-            "{kind} has no version {version:?}: use apiVersion {GROUP}/{}",
-            versions.join(" or ")
-        );
+        let versions: Vec<&str> =
+            kinds.entries.iter().filter(|e| e.kind == kind).map(|e| e.version.as_str()).collect();
+        let msg =
+            format!("{kind} has no version {version:?}: use apiVersion {GROUP}/{}", versions.join(" or "));
         return (
-            vec![Finding::new(
-                Level::Error,
-                Check::Kind,
-                &location,
-                Some("apiVersion".into()),
-                msg,
-            )],
+            vec![Finding::new(Level::Error, Check::Kind, &location, Some("apiVersion".into()), msg)],
             None,
         );
     };
@@ -200,19 +143,10 @@ pub fn check(file: &str, doc: &Document, kinds: &Kinds) -> (Vec<Finding>, Option
             }
             IssueKind::UnknownField => Level::Warning,
         };
-        findings.push(Finding::new(
-            level,
-            Check::Schema,
-            &location,
-            Some(issue.path),
-            issue.message,
-        ));
+        findings.push(Finding::new(level, Check::Schema, &location, Some(issue.path), issue.message));
     }
 
-    if let Err(errors) = kinds
-        .validator
-        .validate_compiled(&ks.compiled, object, None)
-    {
+    if let Err(errors) = kinds.validator.validate_compiled(&ks.compiled, object, None) {
         for e in errors {
             if e.kind == ErrorKind::ValidationFailure {
                 findings.push(Finding::new(

@@ -9,10 +9,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
     #[error("cannot read {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    Read { path: String, source: std::io::Error },
     #[error("cannot read standard input: {0}")]
     Stdin(std::io::Error),
     #[error("{0}: no *.yaml or *.yml files in this directory")]
@@ -40,10 +37,7 @@ pub fn read_all(paths: &[PathBuf]) -> (Vec<Source>, Vec<InputError>) {
         if path.as_os_str() == "-" {
             let mut text = String::new();
             match std::io::stdin().read_to_string(&mut text) {
-                Ok(_) => sources.push(Source {
-                    label: "<stdin>".into(),
-                    text,
-                }),
+                Ok(_) => sources.push(Source { label: "<stdin>".into(), text }),
                 Err(e) => errors.push(InputError::Stdin(e)),
             }
         } else if path.is_dir() {
@@ -67,41 +61,24 @@ pub fn read_all(paths: &[PathBuf]) -> (Vec<Source>, Vec<InputError>) {
 
 fn read_file(path: &Path, sources: &mut Vec<Source>, errors: &mut Vec<InputError>) {
     match std::fs::read_to_string(path) {
-        Ok(text) => sources.push(Source {
-            label: path.display().to_string(),
-            text,
-        }),
-        Err(source) => errors.push(InputError::Read {
-            path: path.display().to_string(),
-            source,
-        }),
+        Ok(text) => sources.push(Source { label: path.display().to_string(), text }),
+        Err(source) => errors.push(InputError::Read { path: path.display().to_string(), source }),
     }
 }
 
 /// `*.yaml` and `*.yml` below `dir`, sorted so output is stable; hidden entries are skipped.
 fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), InputError> {
-    let read_err = |source| InputError::Read {
-        path: dir.display().to_string(),
-        source,
-    };
+    let read_err = |source| InputError::Read { path: dir.display().to_string(), source };
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(read_err)?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            !p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with('.'))
-        })
+        .filter(|p| !p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.')))
         .collect();
     entries.sort();
     for p in entries {
         if p.is_dir() {
             yaml_files(&p, out)?;
-        } else if p
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| e == "yaml" || e == "yml")
-        {
+        } else if p.extension().and_then(|e| e.to_str()).is_some_and(|e| e == "yaml" || e == "yml") {
             out.push(p);
         }
     }
@@ -114,15 +91,9 @@ pub fn documents(text: &str) -> Vec<Document> {
     let mut out = Vec::new();
     for (i, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
         match serde_json::Value::deserialize(doc) {
-            Ok(value) => out.push(Document {
-                index: i + 1,
-                value: Ok(value),
-            }),
+            Ok(value) => out.push(Document { index: i + 1, value: Ok(value) }),
             Err(e) => {
-                out.push(Document {
-                    index: i + 1,
-                    value: Err(e.to_string()),
-                });
+                out.push(Document { index: i + 1, value: Err(e.to_string()) });
                 break;
             }
         }
@@ -139,10 +110,6 @@ mod tests {
         let docs = documents("a: 1\n---\nb: [1, 2\n---\nc: 3\n");
         assert_eq!(docs.len(), 2);
         assert_eq!(docs[0].index, 1);
-        assert!(
-            docs[1].value.as_ref().is_err_and(|e| e.contains("line")),
-            "{:?}",
-            docs[1].value
-        );
+        assert!(docs[1].value.as_ref().is_err_and(|e| e.contains("line")), "{:?}", docs[1].value);
     }
 }

@@ -49,11 +49,7 @@ pub fn show(v: &Value) -> String {
 }
 
 fn join(path: &str, field: &str) -> String {
-    if path.is_empty() {
-        field.to_string()
-    } else {
-        format!("{path}.{field}")
-    }
+    if path.is_empty() { field.to_string() } else { format!("{path}.{field}") }
 }
 
 fn type_name(v: &Value) -> &'static str {
@@ -85,13 +81,8 @@ fn flag(schema: &Value, key: &str) -> bool {
 }
 
 fn walk(schema: &Value, value: &Value, path: &str, out: &mut Vec<Issue>) {
-    let mut invalid = |message: String| {
-        out.push(Issue {
-            kind: IssueKind::Invalid,
-            path: path.to_string(),
-            message,
-        })
-    };
+    let mut invalid =
+        |message: String| out.push(Issue { kind: IssueKind::Invalid, path: path.to_string(), message });
 
     if value.is_null() {
         // Non-nullable nulls are pruned by the API server, which the parent's `required` check
@@ -100,33 +91,21 @@ fn walk(schema: &Value, value: &Value, path: &str, out: &mut Vec<Issue>) {
     }
     if flag(schema, "x-kubernetes-int-or-string") {
         if !(value.is_string() || value.is_i64() || value.is_u64()) {
-            invalid(format!(
-                "must be an integer or a string, got {} {}",
-                type_name(value),
-                show(value)
-            ));
+            invalid(format!("must be an integer or a string, got {} {}", type_name(value), show(value)));
         }
         return;
     }
     if let Some(expected) = schema.get("type").and_then(Value::as_str)
         && !has_type(expected, value)
     {
-        invalid(format!(
-            "must be of type {expected}, got {} {}",
-            type_name(value),
-            show(value)
-        ));
+        invalid(format!("must be of type {expected}, got {} {}", type_name(value), show(value)));
         return;
     }
     if let Some(allowed) = schema.get("enum").and_then(Value::as_array)
         && !allowed.contains(value)
     {
         let list: Vec<String> = allowed.iter().map(show).collect();
-        invalid(format!(
-            "unsupported value {}: must be one of {}",
-            show(value),
-            list.join(", ")
-        ));
+        invalid(format!("unsupported value {}: must be one of {}", show(value), list.join(", ")));
     }
 
     match value {
@@ -151,31 +130,20 @@ fn check_string(schema: &Value, s: &str, value: &Value, invalid: &mut impl FnMut
     if let Some(min) = schema.get("minLength").and_then(Value::as_u64)
         && len < min
     {
-        invalid(format!(
-            "invalid value {}: must have at least {min} character{}",
-            show(value),
-            plural(min)
-        ));
+        invalid(format!("invalid value {}: must have at least {min} character{}", show(value), plural(min)));
     }
     if let Some(max) = schema.get("maxLength").and_then(Value::as_u64)
         && len > max
     {
-        invalid(format!(
-            "invalid value {}: must have at most {max} character{}",
-            show(value),
-            plural(max)
-        ));
+        invalid(format!("invalid value {}: must have at most {max} character{}", show(value), plural(max)));
     }
     if let Some(pattern) = schema.get("pattern").and_then(Value::as_str) {
         match regex::Regex::new(pattern) {
-            Ok(re) if !re.is_match(s) => invalid(format!(
-                "invalid value {}: must match {pattern}",
-                show(value)
-            )),
+            Ok(re) if !re.is_match(s) => {
+                invalid(format!("invalid value {}: must match {pattern}", show(value)))
+            }
             Ok(_) => {}
-            Err(e) => invalid(format!(
-                "the schema's pattern {pattern} does not compile: {e}"
-            )),
+            Err(e) => invalid(format!("the schema's pattern {pattern} does not compile: {e}")),
         }
     }
     if schema.get("format").and_then(Value::as_str) == Some("date-time")
@@ -194,32 +162,16 @@ fn check_number(schema: &Value, value: &Value, invalid: &mut impl FnMut(String))
     let exclusive_max = flag(schema, "exclusiveMaximum");
     if let Some(min) = schema.get("minimum").and_then(Value::as_f64) {
         if exclusive_min && n <= min {
-            invalid(format!(
-                "invalid value {}: must be greater than {}",
-                show(value),
-                num(min)
-            ));
+            invalid(format!("invalid value {}: must be greater than {}", show(value), num(min)));
         } else if n < min {
-            invalid(format!(
-                "invalid value {}: must be at least {}",
-                show(value),
-                num(min)
-            ));
+            invalid(format!("invalid value {}: must be at least {}", show(value), num(min)));
         }
     }
     if let Some(max) = schema.get("maximum").and_then(Value::as_f64) {
         if exclusive_max && n >= max {
-            invalid(format!(
-                "invalid value {}: must be less than {}",
-                show(value),
-                num(max)
-            ));
+            invalid(format!("invalid value {}: must be less than {}", show(value), num(max)));
         } else if n > max {
-            invalid(format!(
-                "invalid value {}: must be at most {}",
-                show(value),
-                num(max)
-            ));
+            invalid(format!("invalid value {}: must be at most {}", show(value), num(max)));
         }
     }
     let (lo, hi) = match schema.get("format").and_then(Value::as_str) {
@@ -237,11 +189,7 @@ fn check_number(schema: &Value, value: &Value, invalid: &mut impl FnMut(String))
 }
 
 fn num(f: f64) -> String {
-    if f.fract() == 0.0 && f.abs() < 1e15 {
-        format!("{}", f as i64)
-    } else {
-        format!("{f}")
-    }
+    if f.fract() == 0.0 && f.abs() < 1e15 { format!("{}", f as i64) } else { format!("{f}") }
 }
 
 fn plural(n: u64) -> &'static str {
@@ -253,18 +201,12 @@ fn check_array_bounds(schema: &Value, len: usize, invalid: &mut impl FnMut(Strin
     if let Some(min) = schema.get("minItems").and_then(Value::as_u64)
         && len < min
     {
-        invalid(format!(
-            "must have at least {min} item{}, has {len}",
-            plural(min)
-        ));
+        invalid(format!("must have at least {min} item{}, has {len}", plural(min)));
     }
     if let Some(max) = schema.get("maxItems").and_then(Value::as_u64)
         && len > max
     {
-        invalid(format!(
-            "must have at most {max} item{}, has {len}",
-            plural(max)
-        ));
+        invalid(format!("must have at most {max} item{}, has {len}", plural(max)));
     }
 }
 
@@ -290,18 +232,13 @@ fn check_uniqueness(schema: &Value, items: &[Value], path: &str, out: &mut Vec<I
                 .map(|k| k.iter().filter_map(Value::as_str).collect())
                 .unwrap_or_default();
             let key_of = |item: &Value| -> Vec<Value> {
-                keys.iter()
-                    .map(|k| item.get(*k).cloned().unwrap_or(Value::Null))
-                    .collect()
+                keys.iter().map(|k| item.get(*k).cloned().unwrap_or(Value::Null)).collect()
             };
             for (i, item) in items.iter().enumerate() {
                 let key = key_of(item);
                 if items[..i].iter().any(|earlier| key_of(earlier) == key) {
-                    let shown: Vec<String> = keys
-                        .iter()
-                        .zip(&key)
-                        .map(|(k, v)| format!("{k} {}", show(v)))
-                        .collect();
+                    let shown: Vec<String> =
+                        keys.iter().zip(&key).map(|(k, v)| format!("{k} {}", show(v))).collect();
                     out.push(Issue {
                         kind: IssueKind::Invalid,
                         path: format!("{path}[{i}]"),
@@ -314,20 +251,12 @@ fn check_uniqueness(schema: &Value, items: &[Value], path: &str, out: &mut Vec<I
     }
 }
 
-fn check_object(
-    schema: &Value,
-    map: &serde_json::Map<String, Value>,
-    path: &str,
-    out: &mut Vec<Issue>,
-) {
+fn check_object(schema: &Value, map: &serde_json::Map<String, Value>, path: &str, out: &mut Vec<Issue>) {
     let properties = schema.get("properties").and_then(Value::as_object);
     let present = |field: &str| {
         map.get(field).is_some_and(|v| {
             // A null in a non-nullable field is pruned, so it does not satisfy `required`.
-            !v.is_null()
-                || properties
-                    .and_then(|p| p.get(field))
-                    .is_some_and(|s| flag(s, "nullable"))
+            !v.is_null() || properties.and_then(|p| p.get(field)).is_some_and(|s| flag(s, "nullable"))
         })
     };
     if let Some(required) = schema.get("required").and_then(Value::as_array) {
@@ -411,11 +340,7 @@ fn distance(a: &str, b: &str) -> usize {
         row[0] = i + 1;
         for (j, cb) in b.iter().enumerate() {
             let cur = row[j + 1];
-            row[j + 1] = if ca == *cb {
-                prev
-            } else {
-                1 + prev.min(row[j]).min(cur)
-            };
+            row[j + 1] = if ca == *cb { prev } else { 1 + prev.min(row[j]).min(cur) };
             prev = cur;
         }
     }
@@ -426,11 +351,8 @@ fn distance(a: &str, b: &str) -> usize {
 /// malformed namespace, non-string label or annotation values.
 pub fn check_metadata(object: &Value) -> Vec<Issue> {
     let mut out = Vec::new();
-    let invalid = |path: &str, message: String| Issue {
-        kind: IssueKind::Invalid,
-        path: path.into(),
-        message,
-    };
+    let invalid =
+        |path: &str, message: String| Issue { kind: IssueKind::Invalid, path: path.into(), message };
     let Some(meta) = object.get("metadata") else {
         out.push(invalid("metadata", "required field is missing".into()));
         return out;
@@ -438,17 +360,12 @@ pub fn check_metadata(object: &Value) -> Vec<Issue> {
     let Some(meta) = meta.as_object() else {
         out.push(invalid(
             "metadata",
-            format!(
-                "must be of type object, got {} {}",
-                type_name(meta),
-                show(meta)
-            ),
+            format!("must be of type object, got {} {}", type_name(meta), show(meta)),
         ));
         return out;
     };
-    let subdomain =
-        regex::Regex::new(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-            .expect("static regex");
+    let subdomain = regex::Regex::new(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+        .expect("static regex");
     let label = regex::Regex::new(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$").expect("static regex");
     match meta.get("name") {
         None | Some(Value::Null) if meta.get("generateName").is_none() => {
@@ -523,10 +440,8 @@ mod tests {
 
     /// Sorted, so the test does not depend on the map order serde_json was built with.
     fn messages(v: Value) -> Vec<String> {
-        let mut m: Vec<String> = validate(&schema(), &v)
-            .into_iter()
-            .map(|i| format!("{}: {}", i.path, i.message))
-            .collect();
+        let mut m: Vec<String> =
+            validate(&schema(), &v).into_iter().map(|i| format!("{}: {}", i.path, i.message)).collect();
         m.sort();
         m
     }
@@ -561,18 +476,9 @@ mod tests {
     #[test]
     fn wrong_types_and_missing_fields() {
         let m = messages(json!({"provider": 5, "retries": "three"}));
-        assert!(
-            m.contains(&"markets: required field is missing".to_string()),
-            "{m:?}"
-        );
-        assert!(
-            m.contains(&"provider: must be of type string, got integer 5".to_string()),
-            "{m:?}"
-        );
-        assert!(
-            m.contains(&"retries: must be of type integer, got string \"three\"".to_string()),
-            "{m:?}"
-        );
+        assert!(m.contains(&"markets: required field is missing".to_string()), "{m:?}");
+        assert!(m.contains(&"provider: must be of type string, got integer 5".to_string()), "{m:?}");
+        assert!(m.contains(&"retries: must be of type integer, got string \"three\"".to_string()), "{m:?}");
     }
 
     #[test]
@@ -591,9 +497,6 @@ mod tests {
         let issues = check_metadata(&json!({"metadata": {"name": "Fan_Duel", "labels": {"a": 1}}}));
         let paths: Vec<&str> = issues.iter().map(|i| i.path.as_str()).collect();
         assert_eq!(paths, ["metadata.name", "metadata.labels.a"]);
-        assert_eq!(
-            check_metadata(&json!({"metadata": {}}))[0].message,
-            "required field is missing"
-        );
+        assert_eq!(check_metadata(&json!({"metadata": {}}))[0].message, "required field is missing");
     }
 }

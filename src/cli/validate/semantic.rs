@@ -70,22 +70,14 @@ fn names(object: &Value, pointer: &str) -> Vec<String> {
     object
         .pointer(pointer)
         .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
+        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
         .unwrap_or_default()
 }
 
 fn model_references(r: &Resource, resources: &[Resource]) -> Vec<Finding> {
     let books = in_namespace(r, resources, "Sportsbook");
     let mut out = Vec::new();
-    for (i, name) in names(&r.object, "/spec/sportsbooks/names")
-        .iter()
-        .enumerate()
-    {
+    for (i, name) in names(&r.object, "/spec/sportsbooks/names").iter().enumerate() {
         if !books.iter().any(|b| b.name.as_deref() == Some(name)) {
             out.push(Finding::new(
                 Level::Warning,
@@ -100,9 +92,7 @@ fn model_references(r: &Resource, resources: &[Resource]) -> Vec<Finding> {
         && !wanted.is_empty()
     {
         let matches = books.iter().any(|b| {
-            wanted.iter().all(|(k, v)| {
-                b.object.pointer("/metadata/labels").and_then(|l| l.get(k)) == Some(v)
-            })
+            wanted.iter().all(|(k, v)| b.object.pointer("/metadata/labels").and_then(|l| l.get(k)) == Some(v))
         });
         if !matches {
             out.push(Finding::new(
@@ -121,10 +111,7 @@ fn route_references(r: &Resource, resources: &[Resource]) -> Vec<Finding> {
     let mut out = Vec::new();
     for (field, kind) in [("sportsbooks", "Sportsbook"), ("models", "Model")] {
         let defined = in_namespace(r, resources, kind);
-        for (i, name) in names(&r.object, &format!("/spec/{field}"))
-            .iter()
-            .enumerate()
-        {
+        for (i, name) in names(&r.object, &format!("/spec/{field}")).iter().enumerate() {
             if !defined.iter().any(|d| d.name.as_deref() == Some(name)) {
                 out.push(Finding::new(
                     Level::Warning,
@@ -151,13 +138,7 @@ fn route_can_match(r: &Resource) -> Vec<Finding> {
     validate::validate(&build::build(&route))
         .into_iter()
         .map(|p| {
-            Finding::new(
-                Level::Error,
-                Check::Semantic,
-                &r.location,
-                Some(spec_field(&p.field)),
-                p.message,
-            )
+            Finding::new(Level::Error, Check::Semantic, &r.location, Some(spec_field(&p.field)), p.message)
         })
         .collect()
 }
@@ -167,11 +148,7 @@ fn spec_field(generated: &str) -> String {
     if let Some(rest) = generated.strip_prefix("route.matchers[")
         && let Some(i) = rest.strip_suffix(']').and_then(|n| n.parse::<usize>().ok())
     {
-        return if i == 0 {
-            "spec.minSeverity".into()
-        } else {
-            format!("spec.matchers[{}]", i - 1)
-        };
+        return if i == 0 { "spec.minSeverity".into() } else { format!("spec.matchers[{}]", i - 1) };
     }
     match generated {
         "route.groupWait" => "spec.groupWait".into(),

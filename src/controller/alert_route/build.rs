@@ -66,7 +66,11 @@ pub fn build(ar: &AlertRoute) -> AlertmanagerConfig {
     let spec = &ar.spec;
     let name = ar.name_any();
     let mut matchers = vec![matcher("severity", severity_regex(spec.min_severity()), MatchType::Regex)];
-    matchers.extend(spec.matchers.iter().map(|m| matcher(&m.name, m.value.clone(), m.match_type.unwrap_or(MatchType::Equal))));
+    matchers.extend(
+        spec.matchers
+            .iter()
+            .map(|m| matcher(&m.name, m.value.clone(), m.match_type.unwrap_or(MatchType::Equal))),
+    );
 
     let mut children = Vec::new();
     if !spec.sportsbooks.is_empty() {
@@ -111,7 +115,10 @@ pub fn build(ar: &AlertRoute) -> AlertmanagerConfig {
     }
     if let Some(pd) = &spec.pager_duty {
         deliver.pagerduty_configs.push(AmPagerDutyConfig {
-            routing_key: AmSecretKeySelector { name: pd.routing_key.name.clone(), key: pd.routing_key.key.clone() },
+            routing_key: AmSecretKeySelector {
+                name: pd.routing_key.name.clone(),
+                key: pd.routing_key.key.clone(),
+            },
             send_resolved: pd.send_resolved.unwrap_or(true),
             severity: Some("{{ .CommonLabels.severity }}".into()),
         });
@@ -174,7 +181,12 @@ mod tests {
         assert_eq!(r.routes.len(), 2);
         assert_eq!(r.routes[0].matchers[0].value, r"draft\.kings|fanduel");
         assert_eq!(r.routes[1].matchers[0].name, "model");
-        assert!(amc.spec.receivers.iter().any(|r| r.name == DROP && r.pagerduty_configs.is_empty() && r.slack_configs.is_empty()));
+        assert!(
+            amc.spec
+                .receivers
+                .iter()
+                .any(|r| r.name == DROP && r.pagerduty_configs.is_empty() && r.slack_configs.is_empty())
+        );
     }
 
     #[test]

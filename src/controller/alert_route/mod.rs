@@ -50,7 +50,11 @@ pub async fn reconcile(obj: Arc<DeserializeGuard<AlertRoute>>, ctx: Arc<Context>
         Ok(_) => {
             ctx.metrics.success(CONTROLLER);
             if let Ok(ar) = &obj.0 {
-                ctx.backoff.reset(&format!("alertroute:{}/{}", ar.namespace().unwrap_or_default(), ar.name_any()));
+                ctx.backoff.reset(&format!(
+                    "alertroute:{}/{}",
+                    ar.namespace().unwrap_or_default(),
+                    ar.name_any()
+                ));
             }
         }
         Err(e) => ctx.metrics.failure(CONTROLLER, e.metric_label()),
@@ -71,7 +75,12 @@ async fn reconcile_route(ar: &AlertRoute, ctx: &Context) -> Result<Action, Error
             "MonitoringCRDsMissing",
             "alertmanagerconfigs.monitoring.coreos.com is not installed; nothing routes these alerts",
         ));
-        desired.push(Desired::new(READY, Status::False, "MonitoringCRDsMissing", "cannot create the AlertmanagerConfig"));
+        desired.push(Desired::new(
+            READY,
+            Status::False,
+            "MonitoringCRDsMissing",
+            "cannot create the AlertmanagerConfig",
+        ));
         desired.push(stopped(ar));
         write_status(ar, ctx, desired).await?;
         return Ok(Action::requeue(Duration::from_secs(60)));
@@ -96,7 +105,12 @@ async fn reconcile_route(ar: &AlertRoute, ctx: &Context) -> Result<Action, Error
         ctx.publish(ar, EventType::Warning, "InvalidConfig", "Validate", msg).await;
     } else {
         apply::apply(&ctx.client, &amc).await?;
-        desired.push(Desired::new(CONFIG_VALID, Status::True, "Succeeded", "generated routing passed validation"));
+        desired.push(Desired::new(
+            CONFIG_VALID,
+            Status::True,
+            "Succeeded",
+            "generated routing passed validation",
+        ));
         desired.push(Desired::new(
             READY,
             Status::True,
@@ -142,7 +156,11 @@ async fn write_status(ar: &AlertRoute, ctx: &Context, desired: Vec<Desired>) -> 
 pub fn error_policy(obj: Arc<DeserializeGuard<AlertRoute>>, err: &Error, ctx: Arc<Context>) -> Action {
     let key = match &obj.0 {
         Ok(ar) => format!("{}/{}", ar.namespace().unwrap_or_default(), ar.name_any()),
-        Err(i) => format!("{}/{}", i.metadata.namespace.clone().unwrap_or_default(), i.metadata.name.clone().unwrap_or_default()),
+        Err(i) => format!(
+            "{}/{}",
+            i.metadata.namespace.clone().unwrap_or_default(),
+            i.metadata.name.clone().unwrap_or_default()
+        ),
     };
     let delay = ctx.backoff.next(&format!("alertroute:{key}"));
     tracing::warn!(controller = CONTROLLER, object = %key, error = %err, retry_in = ?delay, "reconcile failed");

@@ -60,7 +60,9 @@ pub fn validate(amc: &AlertmanagerConfig) -> Vec<Problem> {
     if !severities.iter().any(|s| on_severity.iter().all(|m| matches(m, s).unwrap_or(true))) {
         problems.push(Problem {
             field: "spec.matchers".into(),
-            message: "no alert can match: the severity matchers exclude every severity allowed by minSeverity".into(),
+            message:
+                "no alert can match: the severity matchers exclude every severity allowed by minSeverity"
+                    .into(),
         });
     }
     for (i, a) in route.matchers.iter().enumerate() {
@@ -95,13 +97,19 @@ fn check_route(route: &AmRoute, path: &str, problems: &mut Vec<Problem>) {
         if let Some(v) = value
             && !parse_am_duration(v)
         {
-            problems.push(Problem { field: format!("{path}.{field}"), message: format!("{v:?} is not a positive duration") });
+            problems.push(Problem {
+                field: format!("{path}.{field}"),
+                message: format!("{v:?} is not a positive duration"),
+            });
         }
     }
     let label = regex::Regex::new(r"^[a-zA-Z_][a-zA-Z0-9_]*$").expect("static regex");
     for g in &route.group_by {
         if g != "..." && !label.is_match(g) {
-            problems.push(Problem { field: format!("{path}.groupBy"), message: format!("{g:?} is not a label name") });
+            problems.push(Problem {
+                field: format!("{path}.groupBy"),
+                message: format!("{g:?} is not a label name"),
+            });
         }
     }
     for (i, m) in route.matchers.iter().enumerate() {
@@ -110,7 +118,11 @@ fn check_route(route: &AmRoute, path: &str, problems: &mut Vec<Problem>) {
         {
             problems.push(Problem {
                 field: format!("{path}.matchers[{i}]"),
-                message: format!("{:?} is not a valid regular expression: {}", m.value, e.to_string().lines().last().unwrap_or("")),
+                message: format!(
+                    "{:?} is not a valid regular expression: {}",
+                    m.value,
+                    e.to_string().lines().last().unwrap_or("")
+                ),
             });
         }
     }
@@ -121,7 +133,10 @@ fn check_route(route: &AmRoute, path: &str, problems: &mut Vec<Problem>) {
 
 fn check_receivers_exist(route: &AmRoute, names: &[&str], path: &str, problems: &mut Vec<Problem>) {
     if !names.contains(&route.receiver.as_str()) {
-        problems.push(Problem { field: format!("{path}.receiver"), message: format!("receiver {:?} is not defined", route.receiver) });
+        problems.push(Problem {
+            field: format!("{path}.receiver"),
+            message: format!("receiver {:?} is not defined", route.receiver),
+        });
     }
     for (i, child) in route.routes.iter().enumerate() {
         check_receivers_exist(child, names, &format!("{path}.routes[{i}]"), problems);
@@ -154,7 +169,12 @@ pub fn render_plain(amc: &AlertmanagerConfig, secrets: &dyn SecretValues) -> Val
     let prefix = |r: &str| format!("{ns}/{name}/{r}");
 
     fn matcher_string(m: &AmMatcher) -> String {
-        format!("{}{}\"{}\"", m.name, m.match_type.as_deref().unwrap_or("="), m.value.replace('\\', "\\\\").replace('"', "\\\""))
+        format!(
+            "{}{}\"{}\"",
+            m.name,
+            m.match_type.as_deref().unwrap_or("="),
+            m.value.replace('\\', "\\\\").replace('"', "\\\"")
+        )
     }
     fn route(r: &AmRoute, prefix: &dyn Fn(&str) -> String, top: Option<&str>) -> Value {
         let mut matchers: Vec<String> = Vec::new();
@@ -166,7 +186,11 @@ pub fn render_plain(amc: &AlertmanagerConfig, secrets: &dyn SecretValues) -> Val
         if !r.group_by.is_empty() {
             v["group_by"] = json!(r.group_by);
         }
-        for (k, val) in [("group_wait", &r.group_wait), ("group_interval", &r.group_interval), ("repeat_interval", &r.repeat_interval)] {
+        for (k, val) in [
+            ("group_wait", &r.group_wait),
+            ("group_interval", &r.group_interval),
+            ("repeat_interval", &r.repeat_interval),
+        ] {
             if let Some(val) = val {
                 v[k] = json!(val);
             }
@@ -262,7 +286,9 @@ mod tests {
     use crate::crd::AlertRoute;
 
     fn amc(spec_yaml: &str) -> AlertmanagerConfig {
-        let yaml = format!("apiVersion: betting.nflbet.dev/v1alpha1\nkind: AlertRoute\nmetadata: {{name: r, namespace: betting}}\nspec:\n{spec_yaml}");
+        let yaml = format!(
+            "apiVersion: betting.nflbet.dev/v1alpha1\nkind: AlertRoute\nmetadata: {{name: r, namespace: betting}}\nspec:\n{spec_yaml}"
+        );
         let ar: AlertRoute = serde_yaml::from_str(&yaml).unwrap();
         build(&ar)
     }
@@ -275,18 +301,24 @@ mod tests {
 
     #[test]
     fn contradicting_matchers_never_match() {
-        let c = amc("  minSeverity: critical\n  slack: {apiURL: {name: s, key: u}}\n  matchers: [{name: severity, value: warning}]\n");
+        let c = amc(
+            "  minSeverity: critical\n  slack: {apiURL: {name: s, key: u}}\n  matchers: [{name: severity, value: warning}]\n",
+        );
         let p = validate(&c);
         assert!(p.iter().any(|p| p.message.contains("exclude every severity")), "{p:?}");
 
-        let c = amc("  slack: {apiURL: {name: s, key: u}}\n  matchers: [{name: team, value: a}, {name: team, value: b}]\n");
+        let c = amc(
+            "  slack: {apiURL: {name: s, key: u}}\n  matchers: [{name: team, value: a}, {name: team, value: b}]\n",
+        );
         let p = validate(&c);
         assert!(p.iter().any(|p| p.message.contains(r#"team="a" contradicts team="b""#)), "{p:?}");
     }
 
     #[test]
     fn broken_regex_and_durations_are_reported_with_their_field() {
-        let c = amc("  slack: {apiURL: {name: s, key: u}}\n  matchers: [{name: team, value: '(', matchType: '=~'}]\n  repeatInterval: 0s\n");
+        let c = amc(
+            "  slack: {apiURL: {name: s, key: u}}\n  matchers: [{name: team, value: '(', matchType: '=~'}]\n  repeatInterval: 0s\n",
+        );
         let p = validate(&c);
         let fields: Vec<&str> = p.iter().map(|p| p.field.as_str()).collect();
         assert!(fields.contains(&"route.matchers[1]"), "{p:?}");

@@ -155,13 +155,22 @@ pub fn build(
     let stable = deployment(WorkloadRole::Stable, &spec.version, 1.0 - candidate_share, false, None);
     let candidate = spec.rollout.as_ref().filter(|_| decision.run_candidate).map(|r| {
         let shadow = decision.phase != Phase::Progressing;
-        deployment(WorkloadRole::Candidate, &r.candidate.version, candidate_share, shadow, r.candidate.image.clone())
+        deployment(
+            WorkloadRole::Candidate,
+            &r.candidate.version,
+            candidate_share,
+            shadow,
+            r.candidate.image.clone(),
+        )
     });
 
     let prometheus_rule = (caps.prometheus_rules && !spec.disabled).then(|| {
         let mut metadata = meta(m, name.clone(), &owner);
         metadata.labels.get_or_insert_with(BTreeMap::new).extend(cfg.rule_labels.clone());
-        PrometheusRule { metadata, spec: PrometheusRuleSpec { groups: vec![alerts::rule_group(m, &ns, cfg)] } }
+        PrometheusRule {
+            metadata,
+            spec: PrometheusRuleSpec { groups: vec![alerts::rule_group(m, &ns, cfg)] },
+        }
     });
 
     Ok(Children {
@@ -286,14 +295,23 @@ mod tests {
     }
 
     fn parse(args: Vec<String>) -> ModelArgs {
-        let Sub::Model(a) = Wrapper::try_parse_from(std::iter::once("nflbet".to_string()).chain(args)).expect("clap accepts").cmd;
+        let Sub::Model(a) = Wrapper::try_parse_from(std::iter::once("nflbet".to_string()).chain(args))
+            .expect("clap accepts")
+            .cmd;
         a
     }
 
     #[test]
     fn stable_only_without_rollout() {
         let m = model("");
-        let c = build(&m, &["fanduel".into()], &decide(&m.spec, &Default::default()), &OperatorConfig::default(), Capabilities::ALL).unwrap();
+        let c = build(
+            &m,
+            &["fanduel".into()],
+            &decide(&m.spec, &Default::default()),
+            &OperatorConfig::default(),
+            Capabilities::ALL,
+        )
+        .unwrap();
         assert!(c.candidate.is_none());
         let args = c.stable.spec.unwrap().template.spec.unwrap().containers[0].args.clone().unwrap();
         let a = parse(args);
@@ -306,14 +324,33 @@ mod tests {
     #[test]
     fn rollout_splits_the_bankroll_and_shadow_stakes_nothing() {
         let m = model("  rollout: {candidate: {version: 1.1.0, trafficShare: 0.25}}\n");
-        let c = build(&m, &[], &decide(&m.spec, &Default::default()), &OperatorConfig::default(), Capabilities::ALL).unwrap();
-        let args = |d: &Deployment| parse(d.spec.clone().unwrap().template.spec.unwrap().containers[0].args.clone().unwrap());
+        let c = build(
+            &m,
+            &[],
+            &decide(&m.spec, &Default::default()),
+            &OperatorConfig::default(),
+            Capabilities::ALL,
+        )
+        .unwrap();
+        let args = |d: &Deployment| {
+            parse(d.spec.clone().unwrap().template.spec.unwrap().containers[0].args.clone().unwrap())
+        };
         assert_eq!(args(&c.stable).traffic_share, 0.75);
         let cand = args(c.candidate.as_ref().unwrap());
-        assert_eq!((cand.role.as_str(), cand.version.as_str(), cand.traffic_share, cand.shadow), ("candidate", "1.1.0", 0.25, false));
+        assert_eq!(
+            (cand.role.as_str(), cand.version.as_str(), cand.traffic_share, cand.shadow),
+            ("candidate", "1.1.0", 0.25, false)
+        );
 
         let shadow = model("  rollout: {candidate: {version: 1.1.0, shadow: true}}\n");
-        let c = build(&shadow, &[], &decide(&shadow.spec, &Default::default()), &OperatorConfig::default(), Capabilities::ALL).unwrap();
+        let c = build(
+            &shadow,
+            &[],
+            &decide(&shadow.spec, &Default::default()),
+            &OperatorConfig::default(),
+            Capabilities::ALL,
+        )
+        .unwrap();
         assert_eq!(args(&c.stable).traffic_share, 1.0);
         assert!(args(c.candidate.as_ref().unwrap()).shadow);
     }
@@ -321,7 +358,14 @@ mod tests {
     #[test]
     fn roles_have_distinct_selectors_and_disabled_scales_both_to_zero() {
         let m = model("  disabled: true\n  rollout: {candidate: {version: 1.1.0}}\n");
-        let c = build(&m, &[], &decide(&m.spec, &Default::default()), &OperatorConfig::default(), Capabilities::ALL).unwrap();
+        let c = build(
+            &m,
+            &[],
+            &decide(&m.spec, &Default::default()),
+            &OperatorConfig::default(),
+            Capabilities::ALL,
+        )
+        .unwrap();
         let sel = |d: &Deployment| d.spec.clone().unwrap().selector.match_labels.unwrap();
         assert_ne!(sel(&c.stable), sel(c.candidate.as_ref().unwrap()));
         assert_eq!(c.stable.spec.unwrap().replicas, Some(0));

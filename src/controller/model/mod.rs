@@ -9,17 +9,17 @@ pub mod status;
 use super::apply::{self, ApplyError};
 use super::conditions;
 use super::context::Context;
-use crate::crd::model::{Model, RollbackRecord};
 use crate::crd::Sportsbook;
+use crate::crd::model::{Model, RollbackRecord};
 use crate::monitoring::{PrometheusRule, ServiceMonitor};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
+use kube::ResourceExt;
 use kube::api::{Api, ListParams};
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::ResourceExt;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
@@ -80,7 +80,10 @@ async fn resolve_books(ctx: &Context, m: &Model) -> Result<Vec<String>, Error> {
     if let Some(sel) = &m.spec.sportsbooks.selector {
         let api: Api<Sportsbook> = Api::namespaced(ctx.client.clone(), &m.namespace().unwrap_or_default());
         let labels: Vec<String> = sel.match_labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let list = api.list_metadata(&ListParams::default().labels(&labels.join(","))).await.map_err(Error::Sportsbooks)?;
+        let list = api
+            .list_metadata(&ListParams::default().labels(&labels.join(",")))
+            .await
+            .map_err(Error::Sportsbooks)?;
         books.extend(list.items.into_iter().map(|o| o.name_any()));
     }
     books.sort();
@@ -100,7 +103,12 @@ async fn reconcile_model(m: &Model, ctx: &Context) -> Result<Action, Error> {
         let candidate = apply::get::<Deployment>(&ctx.client, &ns, &build::candidate_name(&model)).await?;
         // While suspended the previous rollout state is reported as it is, not re-decided.
         let held = rollout::Decision { newly_rolled_back: false, ..decision };
-        let obs = status::Observed { stable: stable.as_ref(), candidate: candidate.as_ref(), caps, apply_error: None };
+        let obs = status::Observed {
+            stable: stable.as_ref(),
+            candidate: candidate.as_ref(),
+            caps,
+            apply_error: None,
+        };
         write_status(m, ctx, &held, &obs).await?;
         return Ok(Action::requeue(RESYNC));
     }
@@ -120,7 +128,12 @@ async fn reconcile_model(m: &Model, ctx: &Context) -> Result<Action, Error> {
 
     match applied {
         Ok((stable, candidate)) => {
-            let obs = status::Observed { stable: Some(&stable), candidate: candidate.as_ref(), caps, apply_error: None };
+            let obs = status::Observed {
+                stable: Some(&stable),
+                candidate: candidate.as_ref(),
+                caps,
+                apply_error: None,
+            };
             write_status(m, ctx, &decision, &obs).await?;
             Ok(Action::requeue(RESYNC))
         }
@@ -152,21 +165,27 @@ async fn apply_children(
     let candidate = async {
         match &c.candidate {
             Some(d) => apply::apply(client, d).await.map(Some),
-            None => apply::delete::<Deployment>(client, ns, &build::candidate_name(model)).await.map(|_| None),
+            None => {
+                apply::delete::<Deployment>(client, ns, &build::candidate_name(model)).await.map(|_| None)
+            }
         }
     };
     let service_monitor = async {
         match (caps.service_monitors, &c.service_monitor) {
             (false, _) => Ok(()),
             (true, Some(sm)) => apply::apply(client, sm).await.map(drop),
-            (true, None) => apply::delete::<ServiceMonitor>(client, ns, &build::child_name(model)).await.map(drop),
+            (true, None) => {
+                apply::delete::<ServiceMonitor>(client, ns, &build::child_name(model)).await.map(drop)
+            }
         }
     };
     let prometheus_rule = async {
         match (caps.prometheus_rules, &c.prometheus_rule) {
             (false, _) => Ok(()),
             (true, Some(r)) => apply::apply(client, r).await.map(drop),
-            (true, None) => apply::delete::<PrometheusRule>(client, ns, &build::child_name(model)).await.map(drop),
+            (true, None) => {
+                apply::delete::<PrometheusRule>(client, ns, &build::child_name(model)).await.map(drop)
+            }
         }
     };
     let (stable, candidate, ..) = futures::try_join!(
@@ -182,18 +201,26 @@ async fn apply_children(
     Ok((stable, candidate))
 }
 
-async fn write_status(m: &Model, ctx: &Context, decision: &rollout::Decision, obs: &status::Observed<'_>) -> Result<(), Error> {
+async fn write_status(
+    m: &Model,
+    ctx: &Context,
+    decision: &rollout::Decision,
+    obs: &status::Observed<'_>,
+) -> Result<(), Error> {
     let previous = m.status.clone().unwrap_or_default();
     let desired = status::conditions(m, decision, obs);
     let merged = conditions::merge(&previous.conditions, &desired, m.metadata.generation, Timestamp::now());
     let rollback = decision.rollback.clone().map(|rb| RollbackRecord {
         // Keep the first time; stamp a new rollback now.
-        time: rb.time.or_else(|| previous.rollback.as_ref().and_then(|p| p.time.clone())).or(Some(Time(Timestamp::now()))),
+        time: rb
+            .time
+            .or_else(|| previous.rollback.as_ref().and_then(|p| p.time.clone()))
+            .or(Some(Time(Timestamp::now()))),
         ..rb
     });
     let candidate_version = obs
         .candidate
-        .and_then(|_| m.spec.rollout.as_ref())
+        .and(m.spec.rollout.as_ref())
         .filter(|_| decision.run_candidate)
         .map(|r| r.candidate.version.clone());
     let phase = decision.phase.as_str().to_string();

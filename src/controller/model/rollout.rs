@@ -43,7 +43,11 @@ pub struct Decision {
 }
 
 /// Why a candidate is worse, or `None` when it is not (or cannot be judged yet).
-pub fn worse_than_reference(spec: &ModelSpec, status: &ModelStatus, candidate: &CalibrationScore) -> Option<String> {
+pub fn worse_than_reference(
+    spec: &ModelSpec,
+    status: &ModelStatus,
+    candidate: &CalibrationScore,
+) -> Option<String> {
     let cal = spec.calibration();
     if (candidate.samples.max(0) as u64) < cal.min_samples {
         return None;
@@ -79,14 +83,25 @@ pub fn worse_than_reference(spec: &ModelSpec, status: &ModelStatus, candidate: &
 
 pub fn decide(spec: &ModelSpec, status: &ModelStatus) -> Decision {
     let Some(rollout) = &spec.rollout else {
-        return Decision { phase: Phase::Stable, run_candidate: false, rollback: None, newly_rolled_back: false };
+        return Decision {
+            phase: Phase::Stable,
+            run_candidate: false,
+            rollback: None,
+            newly_rolled_back: false,
+        };
     };
     let version = &rollout.candidate.version;
     if let Some(rb) = status.rollback.as_ref().filter(|rb| &rb.candidate_version == version) {
-        return Decision { phase: Phase::RolledBack, run_candidate: false, rollback: Some(rb.clone()), newly_rolled_back: false };
+        return Decision {
+            phase: Phase::RolledBack,
+            run_candidate: false,
+            rollback: Some(rb.clone()),
+            newly_rolled_back: false,
+        };
     }
     if spec.automatic_rollback()
-        && let Some(candidate) = status.calibration.as_ref().and_then(|c| c.candidate.as_ref()).filter(|c| &c.version == version)
+        && let Some(candidate) =
+            status.calibration.as_ref().and_then(|c| c.candidate.as_ref()).filter(|c| &c.version == version)
         && let Some(reason) = worse_than_reference(spec, status, candidate)
     {
         return Decision {
@@ -165,7 +180,8 @@ mod tests {
     fn rollback_holds_until_the_candidate_version_changes() {
         let s = spec("rollout: {candidate: {version: 1.1.0}}");
         let mut st = status(None, None);
-        st.rollback = Some(RollbackRecord { candidate_version: "1.1.0".into(), reason: "r".into(), time: None });
+        st.rollback =
+            Some(RollbackRecord { candidate_version: "1.1.0".into(), reason: "r".into(), time: None });
         let d = decide(&s, &st);
         assert_eq!((d.phase, d.run_candidate, d.newly_rolled_back), (Phase::RolledBack, false, false));
         let rearmed = spec("rollout: {candidate: {version: 1.1.1}}");
@@ -177,7 +193,8 @@ mod tests {
         let s = spec("rollout: {candidate: {version: 1.2.0}}");
         let st = status(None, Some(score("1.1.0", 0.40, 0.9, 500)));
         assert_eq!(decide(&s, &st).phase, Phase::Progressing);
-        let manual = spec("rollout: {candidate: {version: 1.1.0}, paused: true}\nrollback: {automatic: false}");
+        let manual =
+            spec("rollout: {candidate: {version: 1.1.0}, paused: true}\nrollback: {automatic: false}");
         assert_eq!(decide(&manual, &st).phase, Phase::Paused);
     }
 }

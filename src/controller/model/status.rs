@@ -21,7 +21,8 @@ pub struct Observed<'a> {
 
 pub fn conditions(m: &Model, decision: &Decision, obs: &Observed<'_>) -> Vec<Desired> {
     let spec = &m.spec;
-    let mut out = conditions::lifecycle(spec.disabled, spec.suspend, "model scaled to 0, alerts removed").to_vec();
+    let mut out =
+        conditions::lifecycle(spec.disabled, spec.suspend, "model scaled to 0, alerts removed").to_vec();
 
     out.push(if obs.caps.prometheus_rules {
         Desired::new(MONITORING, Status::True, "Succeeded", "monitoring objects reconciled")
@@ -35,14 +36,24 @@ pub fn conditions(m: &Model, decision: &Decision, obs: &Observed<'_>) -> Vec<Des
     });
 
     out.push(match &decision.rollback {
-        Some(rb) => Desired::new(ROLLED_BACK, Status::True, "CalibrationWorse", format!("candidate {} stopped: {}", rb.candidate_version, rb.reason)),
+        Some(rb) => Desired::new(
+            ROLLED_BACK,
+            Status::True,
+            "CalibrationWorse",
+            format!("candidate {} stopped: {}", rb.candidate_version, rb.reason),
+        ),
         None => Desired::new(ROLLED_BACK, Status::False, "NoRollback", "no candidate has been rolled back"),
     });
 
     let cal = spec.calibration();
     let stable = m.status.as_ref().and_then(|s| s.calibration.as_ref()).and_then(|c| c.stable.as_ref());
     out.push(match stable {
-        None => Desired::new(CALIBRATION_DRIFT, Status::Unknown, "NoCalibration", "the stable workload has not reported calibration yet"),
+        None => Desired::new(
+            CALIBRATION_DRIFT,
+            Status::Unknown,
+            "NoCalibration",
+            "the stable workload has not reported calibration yet",
+        ),
         Some(s) if (s.samples.max(0) as u64) < cal.min_samples => Desired::new(
             CALIBRATION_DRIFT,
             Status::Unknown,
@@ -57,13 +68,19 @@ pub fn conditions(m: &Model, decision: &Decision, obs: &Observed<'_>) -> Vec<Des
                     CALIBRATION_DRIFT,
                     Status::True,
                     "BrierAboveBaseline",
-                    format!("Brier {:.4} > baseline {b} + {} over {} samples", s.brier, cal.tolerance, s.samples),
+                    format!(
+                        "Brier {:.4} > baseline {b} + {} over {} samples",
+                        s.brier, cal.tolerance, s.samples
+                    ),
                 ),
                 (None, Some(l)) => Desired::new(
                     CALIBRATION_DRIFT,
                     Status::True,
                     "LogLossAboveBaseline",
-                    format!("log loss {:.4} > baseline {l} + {} over {} samples", s.log_loss, cal.tolerance, s.samples),
+                    format!(
+                        "log loss {:.4} > baseline {l} + {} over {} samples",
+                        s.log_loss, cal.tolerance, s.samples
+                    ),
                 ),
                 (None, None) => Desired::new(
                     CALIBRATION_DRIFT,
@@ -84,12 +101,24 @@ pub fn conditions(m: &Model, decision: &Decision, obs: &Observed<'_>) -> Vec<Des
             (true, d) => Some(d.map(|d| rollout(d, "candidate")).unwrap_or(Rollout::Missing)),
         };
         match (stable, candidate) {
-            (Rollout::Missing, _) if spec.suspend => Desired::new(READY, Status::False, "Suspended", "suspended before the model was created"),
-            (Rollout::Missing, _) => Desired::new(READY, Status::Unknown, "Progressing", "creating the model workload"),
-            (Rollout::Failed(m), _) | (_, Some(Rollout::Failed(m))) => Desired::new(READY, Status::False, "Failed", m),
-            (Rollout::Progressing(m), _) | (_, Some(Rollout::Progressing(m))) => Desired::new(READY, Status::False, "Progressing", m),
-            (_, Some(Rollout::Missing)) => Desired::new(READY, Status::False, "Progressing", "creating the candidate workload"),
-            (Rollout::Stopped, _) => Desired::new(READY, Status::True, "Stopped", "model stopped (0 replicas) by spec.disabled"),
+            (Rollout::Missing, _) if spec.suspend => {
+                Desired::new(READY, Status::False, "Suspended", "suspended before the model was created")
+            }
+            (Rollout::Missing, _) => {
+                Desired::new(READY, Status::Unknown, "Progressing", "creating the model workload")
+            }
+            (Rollout::Failed(m), _) | (_, Some(Rollout::Failed(m))) => {
+                Desired::new(READY, Status::False, "Failed", m)
+            }
+            (Rollout::Progressing(m), _) | (_, Some(Rollout::Progressing(m))) => {
+                Desired::new(READY, Status::False, "Progressing", m)
+            }
+            (_, Some(Rollout::Missing)) => {
+                Desired::new(READY, Status::False, "Progressing", "creating the candidate workload")
+            }
+            (Rollout::Stopped, _) => {
+                Desired::new(READY, Status::True, "Stopped", "model stopped (0 replicas) by spec.disabled")
+            }
             (Rollout::Complete { .. }, _) => {
                 let msg = match decision.phase {
                     Phase::Stable => format!("serving {}", spec.version),

@@ -33,11 +33,8 @@ pub fn rule_group(sb: &Sportsbook, ns: &str, cfg: &OperatorConfig) -> RuleGroup 
     let severity = alerts.severity.unwrap_or(Severity::Critical);
     let stale = spec.stale_after();
     let error_threshold = alerts.error_threshold.unwrap_or(10);
-    let error_window = alerts
-        .error_window
-        .as_deref()
-        .and_then(parse_duration)
-        .unwrap_or(Duration::from_secs(15 * 60));
+    let error_window =
+        alerts.error_window.as_deref().and_then(parse_duration).unwrap_or(Duration::from_secs(15 * 60));
 
     let labels = |sev: Severity| {
         let mut l: BTreeMap<String, String> = alerts.extra_labels.clone();

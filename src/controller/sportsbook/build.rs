@@ -100,11 +100,7 @@ fn meta(sb: &Sportsbook, name: String, owner: &OwnerReference) -> ObjectMeta {
 }
 
 /// Build the desired children of `sb`.
-pub fn build(
-    sb: &Sportsbook,
-    cfg: &OperatorConfig,
-    caps: Capabilities,
-) -> Result<Children, BuildError> {
+pub fn build(sb: &Sportsbook, cfg: &OperatorConfig, caps: Capabilities) -> Result<Children, BuildError> {
     let ns = sb.namespace().ok_or(BuildError::MissingNamespace)?;
     let book = sb.name_any();
     let owner = owner_reference(sb)?;
@@ -134,16 +130,15 @@ pub fn build(
     let service_monitor = (caps.service_monitors && spec.feature_service_monitor())
         .then(|| workload::service_monitor(meta(sb, name.clone(), &owner), selector_labels(&book)));
 
-    let prometheus_rule =
-        (caps.prometheus_rules && spec.feature_alerts() && !spec.disabled).then(|| {
-            let mut metadata = meta(sb, rule_name(&book), &owner);
-            let labels = metadata.labels.get_or_insert_with(BTreeMap::new);
-            labels.extend(cfg.rule_labels.clone());
-            PrometheusRule {
-                metadata,
-                spec: PrometheusRuleSpec { groups: vec![alerts::rule_group(sb, &ns, cfg)] },
-            }
-        });
+    let prometheus_rule = (caps.prometheus_rules && spec.feature_alerts() && !spec.disabled).then(|| {
+        let mut metadata = meta(sb, rule_name(&book), &owner);
+        let labels = metadata.labels.get_or_insert_with(BTreeMap::new);
+        labels.extend(cfg.rule_labels.clone());
+        PrometheusRule {
+            metadata,
+            spec: PrometheusRuleSpec { groups: vec![alerts::rule_group(sb, &ns, cfg)] },
+        }
+    });
 
     Ok(Children {
         service_account,
@@ -330,7 +325,10 @@ mod tests {
         ];
         for m in metas {
             let owner = &m.owner_references.as_ref().unwrap()[0];
-            assert_eq!((owner.kind.as_str(), owner.name.as_str(), owner.controller), ("Sportsbook", "fanduel", Some(true)));
+            assert_eq!(
+                (owner.kind.as_str(), owner.name.as_str(), owner.controller),
+                ("Sportsbook", "fanduel", Some(true))
+            );
             assert_eq!(m.namespace.as_deref(), Some("betting"));
             assert_eq!(m.labels.as_ref().unwrap()["app.kubernetes.io/managed-by"], "nflbet-operator");
         }
@@ -339,11 +337,13 @@ mod tests {
     #[test]
     fn rendered_args_parse_back_into_the_scraper_cli() {
         let sb = book("fanduel").spec(|s| {
-            s.polling = Some(serde_json::from_value(serde_json::json!({"interval": "45s", "timeout": "5s"})).unwrap())
+            s.polling =
+                Some(serde_json::from_value(serde_json::json!({"interval": "45s", "timeout": "5s"})).unwrap())
         });
         let sb = sb.build();
         let args = scraper_args(&sb, &OperatorConfig::default()).unwrap();
-        let parsed = Wrapper::try_parse_from(std::iter::once("nflbet".to_string()).chain(args)).expect("clap accepts the operator's flags");
+        let parsed = Wrapper::try_parse_from(std::iter::once("nflbet".to_string()).chain(args))
+            .expect("clap accepts the operator's flags");
         let Sub::Scrape(a) = parsed.cmd;
         assert_eq!(a.sportsbook, "fanduel");
         assert_eq!(a.namespace, "betting");
@@ -407,14 +407,19 @@ mod tests {
 
     #[test]
     fn user_service_account_replaces_the_generated_one() {
-        let sb = book("fanduel").spec(|s| s.workload = Some(crate::crd::common::WorkloadSettings {
-            service_account_name: Some("odds-team".into()),
-            ..Default::default()
-        }));
+        let sb = book("fanduel").spec(|s| {
+            s.workload = Some(crate::crd::common::WorkloadSettings {
+                service_account_name: Some("odds-team".into()),
+                ..Default::default()
+            })
+        });
         let c = children(&sb.build());
         assert!(c.service_account.is_none());
         assert_eq!(c.role_binding.subjects.unwrap()[0].name, "odds-team");
-        assert_eq!(c.deployment.spec.unwrap().template.spec.unwrap().service_account_name.as_deref(), Some("odds-team"));
+        assert_eq!(
+            c.deployment.spec.unwrap().template.spec.unwrap().service_account_name.as_deref(),
+            Some("odds-team")
+        );
     }
 
     #[test]
@@ -431,7 +436,10 @@ mod tests {
     fn generic_feed_without_endpoint_is_a_build_error() {
         let mut sb = book("inhouse").generic("http://127.0.0.1:1/feed").build();
         sb.spec.endpoint = None;
-        assert_eq!(build(&sb, &OperatorConfig::default(), Capabilities::ALL).unwrap_err(), BuildError::MissingEndpoint);
+        assert_eq!(
+            build(&sb, &OperatorConfig::default(), Capabilities::ALL).unwrap_err(),
+            BuildError::MissingEndpoint
+        );
         let ok = book("inhouse").generic("http://127.0.0.1:1/feed").build();
         let args = scraper_args(&ok, &OperatorConfig::default()).unwrap();
         assert!(args.windows(2).any(|w| w == ["--endpoint", "http://127.0.0.1:1/feed"]));
@@ -440,12 +448,16 @@ mod tests {
 
     #[test]
     fn every_alert_carries_the_routing_labels() {
-        let c = children(&book("fanduel").spec(|s| {
-            s.alerts = Some(crate::crd::sportsbook::AlertSettings {
-                extra_labels: BTreeMap::from([("team".into(), "trading".into())]),
-                ..Default::default()
-            })
-        }).build());
+        let c = children(
+            &book("fanduel")
+                .spec(|s| {
+                    s.alerts = Some(crate::crd::sportsbook::AlertSettings {
+                        extra_labels: BTreeMap::from([("team".into(), "trading".into())]),
+                        ..Default::default()
+                    })
+                })
+                .build(),
+        );
         let group = &c.prometheus_rule.unwrap().spec.groups[0];
         assert_eq!(group.rules.len(), 3);
         for r in &group.rules {

@@ -140,14 +140,18 @@ async fn apply_children(
         match (caps.service_monitors, &children.service_monitor) {
             (false, _) => Ok(()),
             (true, Some(sm)) => apply::apply(client, sm).await.map(drop),
-            (true, None) => apply::delete::<ServiceMonitor>(client, ns, &build::child_name(book)).await.map(drop),
+            (true, None) => {
+                apply::delete::<ServiceMonitor>(client, ns, &build::child_name(book)).await.map(drop)
+            }
         }
     };
     let prometheus_rule = async {
         match (caps.prometheus_rules, &children.prometheus_rule) {
             (false, _) => Ok(()),
             (true, Some(rule)) => apply::apply(client, rule).await.map(drop),
-            (true, None) => apply::delete::<PrometheusRule>(client, ns, &build::rule_name(book)).await.map(drop),
+            (true, None) => {
+                apply::delete::<PrometheusRule>(client, ns, &build::rule_name(book)).await.map(drop)
+            }
         }
     };
     let (deployment, ..) = futures::try_join!(
@@ -190,9 +194,18 @@ async fn write_status(sb: &Sportsbook, ctx: &Context, obs: &status::Observed<'_>
                 ctx.publish(sb, EventType::Normal, "Stopped", "Disable", note.into()).await;
                 ctx.notifier.notify_sportsbook(sb, "SportsbookStopped", note).await;
             }
-            Some("False") if was_stopped.as_deref() == Some("True") && ctx.first_time(format!("{transition}Started")) => {
-                ctx.publish(sb, EventType::Normal, "Started", "Enable", "scraper and alerts restored (spec.disabled is false)".into())
-                    .await
+            Some("False")
+                if was_stopped.as_deref() == Some("True")
+                    && ctx.first_time(format!("{transition}Started")) =>
+            {
+                ctx.publish(
+                    sb,
+                    EventType::Normal,
+                    "Started",
+                    "Enable",
+                    "scraper and alerts restored (spec.disabled is false)".into(),
+                )
+                .await
             }
             _ => {}
         }
@@ -210,9 +223,13 @@ async fn write_status(sb: &Sportsbook, ctx: &Context, obs: &status::Observed<'_>
         }
     });
     let api: Api<Sportsbook> = Api::namespaced(ctx.client.clone(), &sb.namespace().unwrap_or_default());
-    api.patch_status(&sb.name_any(), &PatchParams::apply(super::config::FIELD_MANAGER).force(), &Patch::Apply(body))
-        .await
-        .map_err(Error::Status)?;
+    api.patch_status(
+        &sb.name_any(),
+        &PatchParams::apply(super::config::FIELD_MANAGER).force(),
+        &Patch::Apply(body),
+    )
+    .await
+    .map_err(Error::Status)?;
     Ok(())
 }
 

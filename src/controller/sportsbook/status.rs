@@ -2,9 +2,9 @@
 //! reads the Deployment and writes the result.
 
 use crate::controller::conditions::{self, Desired};
+use crate::controller::workload::{Rollout, rollout};
 use crate::crd::sportsbook::Sportsbook;
 use crate::monitoring::Capabilities;
-use crate::controller::workload::{Rollout, rollout};
 use k8s_openapi::api::apps::v1::Deployment;
 
 /// What the reconcile observed and did, as input for the conditions.
@@ -62,7 +62,9 @@ pub fn conditions(sb: &Sportsbook, obs: &Observed<'_>) -> Vec<Desired> {
             Rollout::Complete { ready } => {
                 Desired::new(READY, Status::True, "Succeeded", format!("scraper running ({ready} ready)"))
             }
-            Rollout::Stopped => Desired::new(READY, Status::True, "Stopped", "scraper stopped (0 replicas) by spec.disabled"),
+            Rollout::Stopped => {
+                Desired::new(READY, Status::True, "Stopped", "scraper stopped (0 replicas) by spec.disabled")
+            }
         }
     };
     out.push(ready);
@@ -75,7 +77,14 @@ mod tests {
     use k8s_openapi::api::apps::v1::{DeploymentSpec, DeploymentStatus};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-    fn deployment(want: i32, generation: i64, observed: i64, total: i32, updated: i32, available: i32) -> Deployment {
+    fn deployment(
+        want: i32,
+        generation: i64,
+        observed: i64,
+        total: i32,
+        updated: i32,
+        available: i32,
+    ) -> Deployment {
         Deployment {
             metadata: ObjectMeta { generation: Some(generation), ..Default::default() },
             spec: Some(DeploymentSpec { replicas: Some(want), ..Default::default() }),
