@@ -16,8 +16,8 @@ test: ## Build what is missing, start the local control plane, run every test, s
 bench: ## Benchmarks (speed and memory), on the local control plane where needed
 	bash hack/bench.sh
 
-crds: ## Regenerate crds/ and the chart's CRD templates from the Rust types
-	cargo run --quiet --locked -- crds --dir crds --chart-dir charts/nflbet-operator/templates/crds
+crds: ## Regenerate crds/, the chart's CRD templates and docs/api.md from the Rust types
+	cargo run --quiet --locked -- crds --dir crds --chart-dir charts/nflbet-operator/templates/crds --api-doc docs/api.md
 
 deps: ## Install Debian packages the tests need (promtool, amtool)
 	bash hack/install-deps.sh

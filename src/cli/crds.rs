@@ -17,6 +17,10 @@ pub struct CrdsArgs {
     /// `charts/nflbet-operator/templates/crds`. Stale `*.yaml` files there are removed.
     #[arg(long, value_name = "DIR")]
     pub chart_dir: Option<PathBuf>,
+
+    /// Write the API reference (Markdown) generated from the CRD schemas, e.g. `docs/api.md`.
+    #[arg(long, value_name = "FILE")]
+    pub api_doc: Option<PathBuf>,
 }
 
 pub fn run(args: &CrdsArgs) -> anyhow::Result<()> {
@@ -29,7 +33,11 @@ pub fn run(args: &CrdsArgs) -> anyhow::Result<()> {
     if let Some(dir) = &args.chart_dir {
         write_chart_templates(dir)?;
     }
-    if args.dir.is_none() && args.chart_dir.is_none() {
+    if let Some(file) = &args.api_doc {
+        let crds: Vec<_> = crate::crd::all().into_iter().map(|(_, c)| c).collect();
+        std::fs::write(file, crate::crd::api_doc::render(&crds))?;
+    }
+    if args.dir.is_none() && args.chart_dir.is_none() && args.api_doc.is_none() {
         use std::io::Write;
         let mut out = std::io::stdout().lock();
         for (_, crd) in crate::crd::all() {

@@ -4,6 +4,7 @@
 //! fails when the committed files are stale.
 
 pub mod alert_route;
+pub mod api_doc;
 pub mod common;
 pub mod model;
 pub mod sportsbook;
