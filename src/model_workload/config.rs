@@ -94,6 +94,9 @@ pub struct ModelConfig {
     pub games_refresh: Duration,
     pub store: SnapshotStore,
     pub store_url: String,
+    /// Where recommendation records go: the snapshot store, except for replays, which keep
+    /// theirs apart so a replay never mixes with a live model's calibration.
+    pub records_url: String,
     pub s3: S3Options,
     pub listen: SocketAddr,
     pub metrics_prefix: String,
@@ -274,6 +277,7 @@ impl ModelConfig {
             games_refresh: duration("games-refresh", &args.games_refresh)?,
             store,
             store_url: args.store.clone(),
+            records_url: args.store.clone(),
             s3,
             listen: args.listen,
             metrics_prefix: args.metrics_namespace.clone(),

@@ -75,7 +75,7 @@ impl Workload {
         let role = config.role.as_str();
         let metrics = Metrics::new(&config.metrics_prefix, &config.model, role)
             .map_err(|e| ConfigError::Metrics(e.to_string()))?;
-        let records = RecordStore::open(&config.store_url, &config.s3)?;
+        let records = RecordStore::open(&config.records_url, &config.s3)?;
         let s = &config.staking;
         let bankroll = s.effective_bankroll();
         metrics.set_caps(&[

@@ -6,6 +6,7 @@
 
 mod engine;
 mod output;
+pub mod snapshots;
 mod window;
 
 pub use engine::{
@@ -47,6 +48,14 @@ pub enum ReplayError {
     MinEdge(f64),
     #[error("cannot serialise the report: {0}")]
     Json(#[from] serde_json::Error),
+    #[error("--sportsbooks needs --store: the snapshot store to replay")]
+    NoStore,
+    #[error("--store needs --sportsbooks: the books whose snapshots to replay")]
+    NoSportsbooks,
+    #[error("snapshot store: {0}")]
+    Store(String),
+    #[error("no stored snapshots of these books from {0}")]
+    EmptySnapshotWindow(String),
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -108,6 +117,13 @@ pub struct ReplayArgs {
     /// Largest total stake on one game, as a fraction of bankroll.
     #[arg(long, default_value_t = 0.05)]
     pub max_event: f64,
+    /// Replay over the snapshots in this store (file:///path or s3://bucket/prefix) instead of
+    /// the closing lines in the games file; results still come from the games file.
+    #[arg(long, requires = "sportsbooks")]
+    pub store: Option<String>,
+    /// Sportsbooks whose stored snapshots are replayed, comma separated (with --store).
+    #[arg(long, value_delimiter = ',')]
+    pub sportsbooks: Vec<String>,
 }
 
 /// Validate the arguments into settings and models, without touching the games file.
@@ -130,6 +146,12 @@ pub fn prepare(
 
 /// Run `nflbet replay` and print its report to stdout.
 pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
+    if args.store.is_some() {
+        return run_snapshots(args);
+    }
+    if !args.sportsbooks.is_empty() {
+        return Err(ReplayError::NoStore.into());
+    }
     let (settings, models) = prepare(args)?;
     let path = args.games.clone().ok_or(ReplayError::NoGamesFile)?;
     let games = load_games(&path).map_err(ReplayError::from)?;
@@ -147,6 +169,22 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
     bar.finish_and_clear();
     match args.output {
         OutputFormat::Table => print!("{}", render_table(&report)),
+        OutputFormat::Json => {
+            println!("{}", serde_json::to_string_pretty(&report).map_err(ReplayError::from)?)
+        }
+    }
+    Ok(())
+}
+
+/// `nflbet replay --store ... --sportsbooks ...`: the model workload over stored snapshots.
+fn run_snapshots(args: &ReplayArgs) -> anyhow::Result<()> {
+    let window = Window::parse(&args.from, &args.to)?;
+    let path = args.games.clone().ok_or(ReplayError::NoGamesFile)?;
+    let games = load_games(&path).map_err(ReplayError::from)?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let report = runtime.block_on(snapshots::replay_snapshots(args, &window, games))?;
+    match args.output {
+        OutputFormat::Table => print!("{}", snapshots::render_table(&report)),
         OutputFormat::Json => {
             println!("{}", serde_json::to_string_pretty(&report).map_err(ReplayError::from)?)
         }

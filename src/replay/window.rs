@@ -39,7 +39,7 @@ impl Bound {
     }
 
     /// Earliest date this bound can stand for (NFL seasons start in September).
-    fn earliest(self) -> NaiveDate {
+    pub fn earliest(self) -> NaiveDate {
         match self {
             Bound::Date(d) => d,
             Bound::Season(s) => NaiveDate::from_ymd_opt(i32::from(s), 3, 1).unwrap_or(NaiveDate::MIN),
@@ -47,7 +47,7 @@ impl Bound {
     }
 
     /// Latest date this bound can stand for (seasons end in February).
-    fn latest(self) -> NaiveDate {
+    pub fn latest(self) -> NaiveDate {
         match self {
             Bound::Date(d) => d,
             Bound::Season(s) => NaiveDate::from_ymd_opt(i32::from(s) + 1, 2, 28).unwrap_or(NaiveDate::MAX),

@@ -1,0 +1,188 @@
+//! Replay over stored snapshots: `nflbet replay --store URL --sportsbooks a,b ...`.
+//!
+//! The model workload's own code path runs again as of each snapshot time in the window (the
+//! workload reads "the latest snapshot as of t", so a replay sees exactly what the live model
+//! saw), its predictions go to a scratch record store (never the live one), and the forecasts
+//! made before kickoff are settled against the results in the games file.
+
+use super::{ReplayArgs, ReplayError, Window};
+use crate::domain::games::Game;
+use crate::feed::snapshot::{S3Options, SnapshotStore};
+use crate::model_workload::ModelArgs;
+use crate::model_workload::config::ModelConfig;
+use crate::model_workload::workload::Workload;
+use chrono::{DateTime, Duration as ChronoDuration, NaiveTime, Utc};
+use serde::Serialize;
+
+/// Models the workload can run (the closing-line baseline needs closing lines, not snapshots).
+pub const SNAPSHOT_MODELS: [&str; 2] = ["marketConsensus", "elo"];
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SnapshotModelReport {
+    pub model: String,
+    /// Pricing runs, one per distinct snapshot time.
+    pub runs: u64,
+    /// Market lines priced, summed over runs.
+    pub markets_priced: u64,
+    /// Bets recommended in the runs (a game priced in several runs counts in each).
+    pub bets: u64,
+    /// Settled games with a pre-kickoff forecast (pushes excluded).
+    pub samples: u64,
+    pub pushes: u64,
+    pub brier: Option<f64>,
+    pub log_loss: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SnapshotReplayReport {
+    pub window: String,
+    pub sportsbooks: Vec<String>,
+    pub snapshots: u64,
+    pub models: Vec<SnapshotModelReport>,
+}
+
+/// The window as a time range: from the first day's midnight to the day after the last.
+fn time_range(window: &Window) -> (DateTime<Utc>, DateTime<Utc>) {
+    let start = window.from.earliest().and_time(NaiveTime::MIN).and_utc();
+    let end = (window.to.latest() + ChronoDuration::days(1)).and_time(NaiveTime::MIN).and_utc();
+    (start, end)
+}
+
+fn model_args(args: &ReplayArgs, algorithm: &str, store: &str) -> ModelArgs {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        args: ModelArgs,
+    }
+    let mut argv: Vec<String> = vec!["replay".into()];
+    let mut flag = |k: &str, v: String| {
+        argv.push(format!("--{k}"));
+        argv.push(v);
+    };
+    flag("model", format!("replay-{}", algorithm.to_lowercase()));
+    flag("algorithm", algorithm.into());
+    flag("version", "0.0.0-replay".into());
+    flag("sportsbooks", args.sportsbooks.join(","));
+    flag("bankroll", "1".into());
+    flag("kelly-fraction", args.kelly_fraction.to_string());
+    flag("max-stake-per-bet", args.max_bet.to_string());
+    flag("max-event-exposure", args.max_event.to_string());
+    flag("value-threshold", args.min_edge.max(0.0).to_string());
+    let margin = match args.margin {
+        super::MarginArg::Proportional => "proportional",
+        super::MarginArg::Additive => "additive",
+        super::MarginArg::Power => "power",
+        super::MarginArg::Shin => "shin",
+    };
+    flag("margin-method", margin.into());
+    flag("store", store.into());
+    if let Some(games) = &args.games {
+        flag("games", games.display().to_string());
+    }
+    flag("listen", "127.0.0.1:0".into());
+    Wrapper::try_parse_from(argv).expect("replay renders valid model flags").args
+}
+
+/// Run the snapshot replay for every requested model.
+pub async fn replay_snapshots(
+    args: &ReplayArgs,
+    window: &Window,
+    games: Vec<Game>,
+) -> Result<SnapshotReplayReport, ReplayError> {
+    let store_url = args.store.clone().ok_or(ReplayError::NoStore)?;
+    if args.sportsbooks.is_empty() {
+        return Err(ReplayError::NoSportsbooks);
+    }
+    let (from, to) = time_range(window);
+    let store = SnapshotStore::open(&store_url, &S3Options::default())
+        .map_err(|e| ReplayError::Store(e.to_string()))?;
+    let mut times: Vec<DateTime<Utc>> = Vec::new();
+    for book in &args.sportsbooks {
+        let refs = store.list(book, from, to).await.map_err(|e| ReplayError::Store(e.to_string()))?;
+        times.extend(refs.into_iter().map(|r| r.polled_at));
+    }
+    times.sort();
+    let snapshots = times.len() as u64;
+    times.dedup();
+    if times.is_empty() {
+        return Err(ReplayError::EmptySnapshotWindow(window.to_string()));
+    }
+
+    let scratch = tempfile::tempdir().map_err(|e| ReplayError::Store(e.to_string()))?;
+    let scratch_url = format!("file://{}", scratch.path().display());
+    let mut reports = Vec::new();
+    for name in args.models.iter().map(|m| m.trim()).filter(|m| !m.is_empty()) {
+        if !SNAPSHOT_MODELS.contains(&name) {
+            return Err(ReplayError::UnknownModel { name: name.into(), known: SNAPSHOT_MODELS.join(", ") });
+        }
+        let margs = model_args(args, name, &store_url);
+        let mut config = ModelConfig::from_args(&margs).map_err(|e| ReplayError::Store(e.to_string()))?;
+        config.records_url = scratch_url.clone();
+        // Settle every game the window's forecasts are about.
+        config.calibration_window = (to - from + ChronoDuration::days(30)).to_std().unwrap_or_default();
+        let mut workload =
+            Workload::new(config).map_err(|e| ReplayError::Store(e.to_string()))?.with_games(games.clone());
+        let mut report = SnapshotModelReport {
+            model: name.into(),
+            runs: 0,
+            markets_priced: 0,
+            bets: 0,
+            samples: 0,
+            pushes: 0,
+            brier: None,
+            log_loss: None,
+        };
+        for t in &times {
+            let run = workload.run_at(*t).await;
+            report.runs += 1;
+            report.markets_priced += run.markets_priced as u64;
+            report.bets +=
+                run.events.iter().flat_map(|e| e.quotes.iter()).filter(|q| q.stake > 0.0).count() as u64;
+        }
+        let scores = workload.calibrate_at(to + ChronoDuration::days(30)).await;
+        report.samples = scores.samples;
+        report.pushes = scores.pushes;
+        report.brier = scores.brier;
+        report.log_loss = scores.log_loss;
+        reports.push(report);
+    }
+    Ok(SnapshotReplayReport {
+        window: window.to_string(),
+        sportsbooks: args.sportsbooks.clone(),
+        snapshots,
+        models: reports,
+    })
+}
+
+pub fn render_table(r: &SnapshotReplayReport) -> String {
+    let mut out = format!(
+        "Replay over {} stored snapshot(s) of {} in {}\n\n{:<16} {:>6} {:>10} {:>6} {:>8} {:>8} {:>9}\n",
+        r.snapshots,
+        r.sportsbooks.join(", "),
+        r.window,
+        "MODEL",
+        "RUNS",
+        "MARKETS",
+        "BETS",
+        "SETTLED",
+        "BRIER",
+        "LOG LOSS"
+    );
+    for m in &r.models {
+        let f = |v: Option<f64>| v.map(|v| format!("{v:.4}")).unwrap_or_else(|| "-".into());
+        out.push_str(&format!(
+            "{:<16} {:>6} {:>10} {:>6} {:>8} {:>8} {:>9}\n",
+            m.model,
+            m.runs,
+            m.markets_priced,
+            m.bets,
+            m.samples,
+            f(m.brier),
+            f(m.log_loss)
+        ));
+    }
+    out
+}

@@ -1,0 +1,162 @@
+//! `nflbet replay --store ... --sportsbooks ...`: the model workload re-run over stored
+//! snapshots in a time window, settled against the nflverse results. The snapshots are written
+//! through the real `SnapshotStore` from the closing moneylines of 2023 weeks 1–2, so the
+//! consensus model's forecasts are the margin-free closing line and its Brier score can be
+//! checked against an independent computation.
+
+use chrono::{Duration, NaiveTime};
+use nflbet::crd::sportsbook::Market;
+use nflbet::domain::games::{Game, load_games};
+use nflbet::feed::quote::{Event, Quote, Selection};
+use nflbet::feed::snapshot::{S3Options, Snapshot, SnapshotStore};
+use std::path::PathBuf;
+use std::process::Command;
+
+fn games_file() -> PathBuf {
+    let shared = std::env::var_os("NFLBET_SHARED_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"));
+    let path = shared.join("data/nfl_games.csv");
+    assert!(path.exists(), "{} missing: set NFLBET_SHARED_DIR (see README, 'Test data')", path.display());
+    path
+}
+
+fn decimal(american: i32) -> f64 {
+    if american > 0 { 1.0 + american as f64 / 100.0 } else { 1.0 + 100.0 / (-american) as f64 }
+}
+
+fn quote(event: &Event, team: &str, american: i32, at: chrono::DateTime<chrono::Utc>) -> Quote {
+    Quote {
+        event_id: event.id.clone(),
+        game_id: event.game_id.clone(),
+        book: "pinnacle".into(),
+        market: Market::Moneyline,
+        selection: Selection::Team(team.into()),
+        line: None,
+        american,
+        decimal: decimal(american),
+        observed_at: at - Duration::minutes(1),
+    }
+}
+
+/// Regular-season games of 2023 weeks 1–2 with both closing moneylines and a result.
+fn slate(games: &[Game]) -> Vec<&Game> {
+    games
+        .iter()
+        .filter(|g| g.season == 2023 && g.week <= 2 && g.game_id.starts_with("2023_0"))
+        .filter(|g| g.home_moneyline.is_some() && g.away_moneyline.is_some() && g.home_score.is_some())
+        .collect()
+}
+
+#[test]
+fn consensus_over_stored_snapshots_matches_the_margin_free_closing_line() {
+    let path = games_file();
+    let games = load_games(&path).unwrap();
+    let slate = slate(&games);
+    assert!(slate.len() >= 30, "expected two weeks of games, got {}", slate.len());
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", dir.path().display());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = SnapshotStore::open(&url, &S3Options::default()).unwrap();
+        // One snapshot per game day, three hours before a 1pm ET (17:00 UTC) kickoff.
+        let mut by_day: std::collections::BTreeMap<chrono::NaiveDate, Vec<&Game>> = Default::default();
+        for g in &slate {
+            by_day.entry(g.gameday).or_default().push(g);
+        }
+        for (day, day_games) in by_day {
+            let kickoff = day.and_time(NaiveTime::from_hms_opt(17, 0, 0).unwrap()).and_utc();
+            let polled = kickoff - Duration::hours(3);
+            let mut snap = Snapshot::new("sharp", "theOddsApi", polled);
+            for g in day_games {
+                let event = Event::new(&g.game_id, &g.home_team, &g.away_team, Some(kickoff));
+                snap.quotes.push(quote(&event, &g.home_team, g.home_moneyline.unwrap(), polled));
+                snap.quotes.push(quote(&event, &g.away_team, g.away_moneyline.unwrap(), polled));
+                snap.events.push(event);
+            }
+            store.write(&snap).await.unwrap();
+        }
+    });
+
+    let out = Command::new(env!("CARGO_BIN_EXE_nflbet"))
+        .args(["replay", "--from", "2023-09-01", "--to", "2023-09-25", "--models", "marketConsensus,elo"])
+        .args(["--store", &url, "--sportsbooks", "sharp", "--output", "json"])
+        .arg("--games")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let consensus =
+        report["models"].as_array().unwrap().iter().find(|m| m["model"] == "marketConsensus").unwrap();
+    let elo = report["models"].as_array().unwrap().iter().find(|m| m["model"] == "elo").unwrap();
+
+    // Independent computation: proportional margin removal of the closing moneylines.
+    let (mut sum, mut n) = (0.0, 0u64);
+    for g in &slate {
+        let (h, a) = (1.0 / decimal(g.home_moneyline.unwrap()), 1.0 / decimal(g.away_moneyline.unwrap()));
+        let p = h / (h + a);
+        let (hs, aws) = (g.home_score.unwrap(), g.away_score.unwrap());
+        if hs == aws {
+            continue;
+        }
+        let y = if hs > aws { 1.0 } else { 0.0 };
+        sum += (p - y) * (p - y);
+        n += 1;
+    }
+    assert_eq!(consensus["samples"].as_u64(), Some(n), "{consensus}");
+    let brier = consensus["brier"].as_f64().unwrap();
+    assert!((brier - sum / n as f64).abs() < 1e-9, "replayed {brier} vs independent {}", sum / n as f64);
+    assert!(consensus["runs"].as_u64().unwrap() >= 2);
+    assert_eq!(elo["samples"].as_u64(), Some(n), "elo forecasts the same games: {elo}");
+    assert!(elo["brier"].as_f64().unwrap() < 0.3);
+}
+
+#[test]
+fn snapshot_replay_argument_errors_are_clear() {
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_nflbet")).arg("replay").args(args).output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", dir.path().display());
+    let games = games_file();
+    let games = games.to_str().unwrap();
+    let (code, err) = run(&[
+        "--from",
+        "2023",
+        "--to",
+        "2023",
+        "--models",
+        "elo",
+        "--games",
+        games,
+        "--store",
+        &url,
+        "--sportsbooks",
+        "sharp",
+    ]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("no stored snapshots of these books from"), "{err}");
+    let (code, err) = run(&[
+        "--from",
+        "2023",
+        "--to",
+        "2023",
+        "--models",
+        "closingLine",
+        "--games",
+        games,
+        "--store",
+        &url,
+        "--sportsbooks",
+        "sharp",
+    ]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("no stored snapshots") || err.contains("unknown model"), "{err}");
+    let (code, err) =
+        run(&["--from", "2023", "--to", "2023", "--models", "elo", "--games", games, "--store", &url]);
+    assert_eq!(code, Some(2), "clap refuses --store without --sportsbooks: {err}");
+}
