@@ -182,10 +182,7 @@ pub async fn start(
     shutdown: CancellationToken,
 ) -> anyhow::Result<OperatorHandle> {
     let namespace = (!args.watch_namespace.is_empty()).then(|| args.watch_namespace.clone());
-    let sportsbooks: Api<Sportsbook> = match &namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    };
+    let sportsbooks: Api<Sportsbook> = scoped(&client, &namespace);
     // Metadata only: one unreadable object must not keep the operator from starting.
     sportsbooks.list_metadata(&ListParams::default().limit(1)).await.map_err(OperatorError::CrdsMissing)?;
 
@@ -237,7 +234,7 @@ pub async fn start(
             }
         }
         let caps = ctx.capabilities().await;
-        let controllers = run_controllers(ctx, sportsbooks, namespace, caps, concurrency, stop.clone());
+        let controllers = run_controllers(ctx, namespace, caps, concurrency, stop.clone());
         match &elector {
             Some(elector) => tokio::select! {
                 _ = controllers => {
@@ -260,17 +257,24 @@ pub async fn start(
 
 async fn run_controllers(
     ctx: Arc<Context>,
-    sportsbooks: Api<Sportsbook>,
     namespace: Option<String>,
     caps: Capabilities,
     concurrency: u16,
     shutdown: CancellationToken,
 ) {
     let client = ctx.client.clone();
-    let owned = watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGED_BY}"));
+    // Each controller watches only the children it makes (by component), so no object is cached
+    // twice.
+    let owned_by = |component: &str| {
+        let mut selector = format!("app.kubernetes.io/managed-by={MANAGED_BY}");
+        if !component.is_empty() {
+            selector.push_str(&format!(",app.kubernetes.io/component={component}"));
+        }
+        watcher::Config::default().labels(&selector)
+    };
+    let owned = owned_by("scraper");
     // `DeserializeGuard` keeps one malformed object from stopping the watch of all the others.
     let guarded: Api<DeserializeGuard<Sportsbook>> = scoped(&client, &namespace);
-    drop(sportsbooks);
     let mut c = Controller::new(guarded, watcher::Config::default().any_semantic())
         .owns(scoped::<Deployment>(&client, &namespace), owned.clone())
         .owns(scoped::<Service>(&client, &namespace), owned.clone());
@@ -291,7 +295,7 @@ async fn run_controllers(
     let routes: Api<DeserializeGuard<AlertRoute>> = scoped(&client, &namespace);
     let mut r = Controller::new(routes, watcher::Config::default().any_semantic());
     if caps.alertmanager_configs {
-        r = r.owns(scoped::<AlertmanagerConfig>(&client, &namespace), owned.clone());
+        r = r.owns(scoped::<AlertmanagerConfig>(&client, &namespace), owned_by(""));
     }
     let stop = shutdown.clone();
     let alert_routes = r
@@ -301,6 +305,7 @@ async fn run_controllers(
         .for_each(log_result);
 
     let models: Api<DeserializeGuard<Model>> = scoped(&client, &namespace);
+    let owned = owned_by("model");
     let mut mc = Controller::new(models, watcher::Config::default().any_semantic())
         .owns(scoped::<Deployment>(&client, &namespace), owned.clone())
         .owns(scoped::<Service>(&client, &namespace), owned.clone());
