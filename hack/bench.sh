@@ -5,12 +5,14 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 TESTENV=hack/testenv/testenv.sh
+# A control plane of its own, so `make bench` never stops the one `make test` uses.
+export TESTENV_DIR="$ROOT/target/bench-env"
 bash "$TESTENV" build
 cargo bench --locked --no-run
 bash "$TESTENV" up
 trap 'bash "$ROOT/$TESTENV" down' EXIT
 export PATH="$ROOT/bin/testenv:$PATH"
-export NFLBET_TEST_KUBECONFIG="$ROOT/target/testenv/kubeconfig"
+export NFLBET_TEST_KUBECONFIG="$TESTENV_DIR/kubeconfig"
 export NFLBET_SHARED_DIR="${NFLBET_SHARED_DIR:-$(cd "$ROOT/.." && pwd)/shared}"
 # The operator benchmark needs the CRDs (ours and prometheus-operator's).
 kubectl --kubeconfig "$NFLBET_TEST_KUBECONFIG" apply --server-side --force-conflicts -f crds/ >/dev/null
