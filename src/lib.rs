@@ -1,10 +1,16 @@
 //! nflbet: a Kubernetes operator for NFL betting operations.
 //!
 //! Layers, from the inside out:
-//! - [`crd`]: the custom resources (the API users write);
-//! - domain code (odds maths, models, calibration), which knows nothing of Kubernetes;
-//! - workloads ([`scrape`], model) and the operator's [`controller`]s, which depend on both;
-//! - [`cli`]: the one binary's subcommands.
+//! - [`domain`]: odds maths, margin removal, Kelly, exposure, calibration and pricing models —
+//!   no Kubernetes, no I/O;
+//! - [`feed`]: normalised quotes, providers, the snapshot format and store;
+//! - [`crd`]: the custom resources users write, and [`monitoring`]: the prometheus-operator
+//!   objects nflbet generates;
+//! - workloads: [`scrape`] (one odds feed) and [`model_workload`] (one pricing model), plus
+//!   [`replay`] over history;
+//! - the operator's [`controller`]s and its [`notify`]-cations;
+//! - [`cli`]: the one binary's subcommands; [`http`] and [`shutdown`] are what every long-running
+//!   subcommand shares.
 
 pub mod cli;
 pub mod controller;
@@ -17,3 +23,4 @@ pub mod monitoring;
 pub mod notify;
 pub mod replay;
 pub mod scrape;
+pub mod shutdown;

@@ -140,7 +140,7 @@ pub enum OperatorError {
 pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
     let client = Client::try_default().await.map_err(OperatorError::Client)?;
     let shutdown = CancellationToken::new();
-    spawn_signal_handler(shutdown.clone());
+    tokio::spawn(crate::shutdown::on_signal(shutdown.clone()));
     let handle = start(client, args, shutdown.clone()).await?;
     handle.wait().await
 }
@@ -373,17 +373,4 @@ async fn log_result<
         Err(controller::Error::ReconcilerFailed(..)) => {} // logged by error_policy
         Err(e) => tracing::warn!(error = %e, "controller event"),
     }
-}
-
-fn spawn_signal_handler(shutdown: CancellationToken) {
-    tokio::spawn(async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler installs");
-        tokio::select! {
-            _ = term.recv() => {},
-            _ = tokio::signal::ctrl_c() => {},
-        }
-        tracing::info!("shutdown requested; finishing in-flight reconciles");
-        shutdown.cancel();
-    });
 }

@@ -37,7 +37,7 @@ pub async fn run(args: ModelArgs) -> anyhow::Result<()> {
     tracing::info!(config = ?config, "starting model workload");
     let mut workload = Workload::new(config)?;
     let cancel = CancellationToken::new();
-    tokio::spawn(shutdown_on_signal(cancel.clone()));
+    tokio::spawn(crate::shutdown::on_signal(cancel.clone()));
 
     let reporter = if workload.config().report_status { connect_status(&workload).await } else { None };
 
@@ -122,29 +122,4 @@ async fn connect_status(workload: &Workload) -> Option<status::StatusReporter> {
             None
         }
     }
-}
-
-/// Cancel on SIGTERM (Kubernetes) or ctrl-c.
-async fn shutdown_on_signal(cancel: CancellationToken) {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot watch SIGTERM");
-                let _ = ctrl_c.await;
-                cancel.cancel();
-                return;
-            }
-        };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
-    tracing::info!("shutdown requested");
-    cancel.cancel();
 }

@@ -27,7 +27,7 @@ pub async fn run(args: ScrapeArgs) -> anyhow::Result<()> {
     tracing::info!(config = ?config, "starting scraper");
     let mut scraper = Scraper::new(config)?;
     let cancel = CancellationToken::new();
-    tokio::spawn(shutdown_on_signal(cancel.clone()));
+    tokio::spawn(crate::shutdown::on_signal(cancel.clone()));
 
     let heartbeat = if scraper.config().heartbeat { connect_heartbeat(&scraper).await } else { None };
 
@@ -75,29 +75,4 @@ async fn connect_heartbeat(scraper: &Scraper) -> Option<heartbeat::Heartbeat> {
             None
         }
     }
-}
-
-/// Cancel on SIGTERM (Kubernetes) or ctrl-c.
-async fn shutdown_on_signal(cancel: CancellationToken) {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot watch SIGTERM");
-                let _ = ctrl_c.await;
-                cancel.cancel();
-                return;
-            }
-        };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
-    tracing::info!("shutdown requested");
-    cancel.cancel();
 }
