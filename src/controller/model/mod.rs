@@ -146,8 +146,9 @@ async fn reconcile_model(m: &Model, ctx: &Context) -> Result<Action, Error> {
     }
 }
 
-/// Apply every child concurrently (the writes are independent; see the Sportsbook controller)
-/// and remove what must not exist: a rolled-back candidate, alerts of a stopped model.
+/// Apply every child and remove what must not exist (a rolled-back candidate, alerts of a
+/// stopped model), in two concurrent rounds: first what others refer to, then the RoleBinding and
+/// the Deployments (see the Sportsbook controller for why the order matters).
 async fn apply_children(
     ctx: &Context,
     ns: &str,
@@ -188,17 +189,23 @@ async fn apply_children(
             }
         }
     };
-    let (stable, candidate, ..) = futures::try_join!(
-        apply::apply(client, &c.stable),
-        candidate,
+    // `join!`, not `try_join!`: one failing child must not cancel the writes of the others.
+    let first = futures::join!(
         service_account,
         apply::apply(client, &c.role),
-        apply::apply(client, &c.role_binding),
         apply::apply(client, &c.service),
         service_monitor,
         prometheus_rule,
-    )?;
-    Ok((stable, candidate))
+    );
+    first.0?;
+    first.1?;
+    first.2?;
+    first.3?;
+    first.4?;
+    let (stable, candidate, role_binding) =
+        futures::join!(apply::apply(client, &c.stable), candidate, apply::apply(client, &c.role_binding),);
+    role_binding?;
+    Ok((stable?, candidate?))
 }
 
 async fn write_status(

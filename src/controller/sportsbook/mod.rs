@@ -118,10 +118,11 @@ async fn reconcile_book(sb: &Sportsbook, ctx: &Context) -> Result<Action, Error>
     }
 }
 
-/// Apply every child and remove the optional ones that should not exist. The writes are
-/// independent (a RoleBinding may name a Role that does not exist yet; a ReplicaSet retries a pod
-/// whose ServiceAccount is a moment late), so they run concurrently: one round trip of latency
-/// instead of seven. Returns the Deployment as the API server holds it (with its status).
+/// Apply every child and remove the optional ones that should not exist, in two concurrent
+/// rounds: first what others refer to (ServiceAccount, Role, Service, monitoring objects), then
+/// what refers to them (RoleBinding, Deployment). The order matters under least-privilege RBAC:
+/// the API server checks a new RoleBinding against its Role, which must exist by then. Returns
+/// the Deployment as the API server holds it (with its status).
 async fn apply_children(
     ctx: &Context,
     ns: &str,
@@ -154,16 +155,25 @@ async fn apply_children(
             }
         }
     };
-    let (deployment, ..) = futures::try_join!(
-        apply::apply(client, &children.deployment),
+    // `join!`, not `try_join!`: one failing child must not cancel the writes of the others.
+    let first = futures::join!(
         service_account,
         apply::apply(client, &children.role),
-        apply::apply(client, &children.role_binding),
         apply::apply(client, &children.service),
         service_monitor,
         prometheus_rule,
-    )?;
-    Ok(deployment)
+    );
+    first.0?;
+    first.1?;
+    first.2?;
+    first.3?;
+    first.4?;
+    let (deployment, role_binding) = futures::join!(
+        apply::apply(client, &children.deployment),
+        apply::apply(client, &children.role_binding),
+    );
+    role_binding?;
+    deployment
 }
 
 /// Compute conditions and write them with server-side apply on the status subresource, only
