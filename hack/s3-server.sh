@@ -10,14 +10,18 @@ set -euo pipefail
 
 MOTO_SPEC="${NFLBET_MOTO_SPEC:-moto[server]>=5,<6}"
 
+# Checked and run as a Python module, not through the `moto_server` script: a fresh pyenv (or a
+# user site) does not always put newly installed scripts on PATH.
+has_moto() { python3 -c 'import moto.server, flask' >/dev/null 2>&1; }
+
 ensure_moto() {
-  if command -v moto_server >/dev/null 2>&1; then
+  if has_moto; then
     return 0
   fi
   echo "s3-server: installing ${MOTO_SPEC} with pip" >&2
   python3 -m pip install --quiet "${MOTO_SPEC}" >&2
-  command -v moto_server >/dev/null 2>&1 || {
-    echo "s3-server: moto_server is not on PATH after installing ${MOTO_SPEC}" >&2
+  has_moto || {
+    echo "s3-server: python3 cannot import moto.server after installing ${MOTO_SPEC}" >&2
     exit 1
   }
 }
@@ -34,6 +38,6 @@ case "${1:-}" in
     port="$1"
     [[ "$port" =~ ^[0-9]+$ ]] || { echo "s3-server: PORT must be a number, got $port" >&2; exit 2; }
     ensure_moto
-    exec moto_server -H 127.0.0.1 -p "$port"
+    exec python3 -m moto.server -H 127.0.0.1 -p "$port"
     ;;
 esac
