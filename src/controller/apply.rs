@@ -113,3 +113,27 @@ where
             source,
         })
 }
+
+/// Make an optional child match what the build step wants: apply it when `desired` is `Some`,
+/// delete `name` when it is `None`. Does nothing when the kind is not served (`served` false, e.g.
+/// prometheus-operator CRDs missing).
+pub async fn ensure<K>(
+    client: &Client,
+    served: bool,
+    ns: &str,
+    name: &str,
+    desired: Option<&K>,
+) -> Result<Option<K>, ApplyError>
+where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + Debug
+        + Serialize
+        + DeserializeOwned,
+{
+    match (served, desired) {
+        (false, _) => Ok(None),
+        (true, Some(obj)) => apply(client, obj).await.map(Some),
+        (true, None) => delete::<K>(client, ns, name).await.map(|_| None),
+    }
+}

@@ -11,7 +11,6 @@ use super::conditions;
 use super::context::Context;
 use crate::crd::Sportsbook;
 use crate::crd::model::{Model, RollbackRecord};
-use crate::monitoring::{PrometheusRule, ServiceMonitor};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
@@ -157,53 +156,26 @@ async fn apply_children(
     caps: crate::monitoring::Capabilities,
 ) -> Result<(Deployment, Option<Deployment>), ApplyError> {
     let client = &ctx.client;
-    let service_account = async {
-        match &c.service_account {
-            Some(sa) => apply::apply(client, sa).await.map(drop),
-            None => Ok(()),
-        }
-    };
-    let candidate = async {
-        match &c.candidate {
-            Some(d) => apply::apply(client, d).await.map(Some),
-            None => {
-                apply::delete::<Deployment>(client, ns, &build::candidate_name(model)).await.map(|_| None)
-            }
-        }
-    };
-    let service_monitor = async {
-        match (caps.service_monitors, &c.service_monitor) {
-            (false, _) => Ok(()),
-            (true, Some(sm)) => apply::apply(client, sm).await.map(drop),
-            (true, None) => {
-                apply::delete::<ServiceMonitor>(client, ns, &build::child_name(model)).await.map(drop)
-            }
-        }
-    };
-    let prometheus_rule = async {
-        match (caps.prometheus_rules, &c.prometheus_rule) {
-            (false, _) => Ok(()),
-            (true, Some(r)) => apply::apply(client, r).await.map(drop),
-            (true, None) => {
-                apply::delete::<PrometheusRule>(client, ns, &build::child_name(model)).await.map(drop)
-            }
-        }
-    };
+    let name = build::child_name(model);
+    let candidate_name = build::candidate_name(model);
     // `join!`, not `try_join!`: one failing child must not cancel the writes of the others.
     let first = futures::join!(
-        service_account,
+        apply::ensure(client, c.service_account.is_some(), ns, &name, c.service_account.as_ref()),
         apply::apply(client, &c.role),
         apply::apply(client, &c.service),
-        service_monitor,
-        prometheus_rule,
+        apply::ensure(client, caps.service_monitors, ns, &name, c.service_monitor.as_ref()),
+        apply::ensure(client, caps.prometheus_rules, ns, &name, c.prometheus_rule.as_ref()),
     );
     first.0?;
     first.1?;
     first.2?;
     first.3?;
     first.4?;
-    let (stable, candidate, role_binding) =
-        futures::join!(apply::apply(client, &c.stable), candidate, apply::apply(client, &c.role_binding),);
+    let (stable, candidate, role_binding) = futures::join!(
+        apply::apply(client, &c.stable),
+        apply::ensure(client, true, ns, &candidate_name, c.candidate.as_ref()),
+        apply::apply(client, &c.role_binding),
+    );
     role_binding?;
     Ok((stable?, candidate?))
 }

@@ -14,7 +14,6 @@ use super::apply::{self, ApplyError};
 use super::conditions::{self, STOPPED};
 use super::context::Context;
 use crate::crd::sportsbook::{Sportsbook, SportsbookStatus};
-use crate::monitoring::{PrometheusRule, ServiceMonitor};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
@@ -131,37 +130,23 @@ async fn apply_children(
     caps: crate::monitoring::Capabilities,
 ) -> Result<Deployment, ApplyError> {
     let client = &ctx.client;
-    let service_account = async {
-        match &children.service_account {
-            Some(sa) => apply::apply(client, sa).await.map(drop),
-            None => Ok(()),
-        }
-    };
-    let service_monitor = async {
-        match (caps.service_monitors, &children.service_monitor) {
-            (false, _) => Ok(()),
-            (true, Some(sm)) => apply::apply(client, sm).await.map(drop),
-            (true, None) => {
-                apply::delete::<ServiceMonitor>(client, ns, &build::child_name(book)).await.map(drop)
-            }
-        }
-    };
-    let prometheus_rule = async {
-        match (caps.prometheus_rules, &children.prometheus_rule) {
-            (false, _) => Ok(()),
-            (true, Some(rule)) => apply::apply(client, rule).await.map(drop),
-            (true, None) => {
-                apply::delete::<PrometheusRule>(client, ns, &build::rule_name(book)).await.map(drop)
-            }
-        }
-    };
+    let name = build::child_name(book);
+    let rule_name = build::rule_name(book);
     // `join!`, not `try_join!`: one failing child must not cancel the writes of the others.
+    // A user-named ServiceAccount replaces ours; the generated one is then left alone (it may
+    // still exist from before and is garbage-collected with the book).
     let first = futures::join!(
-        service_account,
+        apply::ensure(
+            client,
+            children.service_account.is_some(),
+            ns,
+            &name,
+            children.service_account.as_ref()
+        ),
         apply::apply(client, &children.role),
         apply::apply(client, &children.service),
-        service_monitor,
-        prometheus_rule,
+        apply::ensure(client, caps.service_monitors, ns, &name, children.service_monitor.as_ref()),
+        apply::ensure(client, caps.prometheus_rules, ns, &rule_name, children.prometheus_rule.as_ref()),
     );
     first.0?;
     first.1?;
