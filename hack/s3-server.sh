@@ -4,7 +4,7 @@
 #   hack/s3-server.sh PORT      install moto[server] if missing, then run it in the foreground
 #   hack/s3-server.sh --install only install
 #
-# The tests (tests/scrape_snapshots.rs) start this script, wait for the port, and fail with
+# The tests (tests/integration/scrape_snapshots.rs) start this script, wait for the port, and fail with
 # this script's output when the server does not come up. It binds 127.0.0.1 only.
 set -euo pipefail
 

@@ -3,7 +3,8 @@
 //! `Ready=False` with reason `InvalidObject`, and an error metric.
 //!
 //! This test loosens the shared Sportsbook CRD for a moment, so it lives in its own test binary
-//! (cargo runs test binaries one after another) and restores the real CRD before it ends.
+//! (cargo runs test binaries one after another, so nothing else runs meanwhile) and restores the
+//! real CRD before it ends.
 
 mod support;
 

@@ -37,6 +37,38 @@ pub fn shared_dir() -> PathBuf {
     dir
 }
 
+/// Runs a tool from Debian's Prometheus packages (`promtool`, `amtool`) in `dir` and returns
+/// whether it succeeded and everything it printed. A missing tool fails the test with how
+/// `make test` installs it, rather than passing vacuously.
+pub fn prometheus_tool(tool: &str, dir: &Path, args: &[&str]) -> (bool, String) {
+    let out = match std::process::Command::new(tool).args(args).current_dir(dir).output() {
+        Ok(out) => out,
+        Err(e) => panic!(
+            "{tool} could not run ({e}): run `make test` (hack/install-deps.sh installs Debian's \
+             prometheus and prometheus-alertmanager packages)"
+        ),
+    };
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+/// Writes one generated rule group as a Prometheus rule file, `rules.yaml` in `dir`.
+pub fn write_rule_file(dir: &Path, group: &impl serde::Serialize) {
+    let file = serde_json::json!({ "groups": [group] });
+    std::fs::write(dir.join("rules.yaml"), serde_yaml::to_string(&file).unwrap()).unwrap();
+}
+
+/// The nflverse games file (`data/nfl_games.csv` under the shared directory).
+pub fn games_file() -> PathBuf {
+    let path = shared_dir().join("data/nfl_games.csv");
+    assert!(
+        path.is_file(),
+        "the nflverse games file is missing at {}: it is nflverse/nfldata data/games.csv (see README, 'Test data')",
+        path.display()
+    );
+    path
+}
+
 pub fn install_crypto() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }

@@ -1,30 +1,19 @@
 //! Replay checked on real NFL data: the nflverse games file (`../shared/data/nfl_games.csv`,
 //! nflverse/nfldata `data/games.csv`, maintained by Lee Sharpe).
 
+use crate::support;
 use nflbet::domain::exposure::{ExposureBook, ExposureBound, ExposureLimits, StakeRequest};
 use nflbet::domain::games::{Game, load_games};
 use nflbet::domain::kelly::{ExclusiveOutcome, KellyBound, KellyPolicy, kelly_single, size_event};
 use nflbet::domain::margin::MarginMethod;
 use nflbet::domain::market::Market;
 use nflbet::replay::{ModelReport, ReplayReport, ReplaySettings, Window, model_by_name, replay};
-use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 
-fn games_path() -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/nfl_games.csv");
-    assert!(
-        path.is_file(),
-        "the nflverse games file is missing at {}: these tests need ../shared/data/nfl_games.csv \
-         (nflverse/nfldata data/games.csv)",
-        path.display()
-    );
-    path
-}
-
 fn games() -> &'static [Game] {
     static GAMES: OnceLock<Vec<Game>> = OnceLock::new();
-    GAMES.get_or_init(|| load_games(&games_path()).expect("the games file loads"))
+    GAMES.get_or_init(|| load_games(&support::games_file()).expect("the games file loads"))
 }
 
 fn settings(from: &str, to: &str) -> ReplaySettings {
@@ -66,7 +55,7 @@ fn loads_every_game() {
 /// by hand from the raw CSV text (split on commas, no csv crate, no library odds code).
 #[test]
 fn closing_line_scores_match_an_independent_computation() {
-    let text = std::fs::read_to_string(games_path()).unwrap();
+    let text = std::fs::read_to_string(support::games_file()).unwrap();
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
     let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
@@ -231,7 +220,7 @@ fn kelly_slate_matches_hand_computation() {
 #[test]
 fn cli_replay_exit_codes_and_messages() {
     let bin = env!("CARGO_BIN_EXE_nflbet");
-    let games = games_path();
+    let games = support::games_file();
     let nflbet = |args: &[&str]| {
         let out = Command::new(bin).arg("replay").args(args).env_remove("NFLBET_GAMES").output().unwrap();
         (

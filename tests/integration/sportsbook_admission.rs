@@ -1,7 +1,7 @@
 //! Invalid Sportsbooks are refused by the real API server at admission, with messages a person
 //! understands (schema + CEL rules generated from the Rust types).
 
-mod support;
+use crate::support;
 
 use kube::api::{Api, DynamicObject, PostParams};
 use nflbet::crd::Sportsbook;

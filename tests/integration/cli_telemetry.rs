@@ -2,7 +2,7 @@
 //! namespace: it serves the seed's metric families from resource statuses, and follows status
 //! changes through its watch.
 
-mod support;
+use crate::support;
 
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams, PostParams};

@@ -1,7 +1,7 @@
 //! Two operator replicas with leader election: only the Lease holder reconciles; when it stops,
 //! the other takes over and reconciles.
 
-mod support;
+use crate::support;
 
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::{Api, Patch, PatchParams, PostParams};

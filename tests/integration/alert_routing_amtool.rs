@@ -3,17 +3,11 @@
 //! critical sportsbook alert reaches the right receiver, and an alert below the threshold or of
 //! another namespace or book is dropped.
 
+use crate::support;
 use nflbet::controller::alert_route::build::build;
 use nflbet::controller::alert_route::validate::{Placeholders, render_plain};
 use nflbet::crd::AlertRoute;
 use std::path::Path;
-use std::process::Command;
-
-fn amtool() -> &'static str {
-    let ok = Command::new("amtool").arg("--version").output().map(|o| o.status.success()).unwrap_or(false);
-    assert!(ok, "amtool not found: run `make test` (hack/install-deps.sh installs prometheus-alertmanager)");
-    "amtool"
-}
 
 fn write_config(dir: &Path, yaml: &str) {
     let ar: AlertRoute = serde_yaml::from_str(yaml).expect("fixture");
@@ -34,33 +28,18 @@ spec:
 
 /// `amtool config routes test` exits 0 only when the alert reaches exactly the given receiver.
 fn routes_to(dir: &Path, receiver: &str, labels: &[&str]) -> (bool, String) {
-    let out = Command::new(amtool())
-        .arg("config")
-        .arg("routes")
-        .arg("test")
-        .arg("--config.file=alertmanager.yml")
-        .arg(format!("--verify.receivers={receiver}"))
-        .args(labels)
-        .current_dir(dir)
-        .output()
-        .expect("run amtool");
-    (
-        out.status.success(),
-        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
-    )
+    let verify = format!("--verify.receivers={receiver}");
+    let mut args = vec!["config", "routes", "test", "--config.file=alertmanager.yml", &verify];
+    args.extend_from_slice(labels);
+    support::prometheus_tool("amtool", dir, &args)
 }
 
 #[test]
 fn rendered_routing_passes_amtool_check_config() {
     let dir = tempfile::tempdir().unwrap();
     write_config(dir.path(), TRADING);
-    let out = Command::new(amtool())
-        .args(["check-config", "alertmanager.yml"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "amtool check-config failed:\n{text}");
+    let (ok, text) = support::prometheus_tool("amtool", dir.path(), &["check-config", "alertmanager.yml"]);
+    assert!(ok, "amtool check-config failed:\n{text}");
     assert!(text.contains("SUCCESS"), "{text}");
     assert!(text.contains("3 receivers"), "null, drop and deliver: {text}");
 }
@@ -74,12 +53,8 @@ fn amtool_rejects_a_broken_config() {
         "route: {receiver: missing}\nreceivers: [{name: other}]\n",
     )
     .unwrap();
-    let out = Command::new(amtool())
-        .args(["check-config", "alertmanager.yml"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
+    let (ok, text) = support::prometheus_tool("amtool", dir.path(), &["check-config", "alertmanager.yml"]);
+    assert!(!ok, "a route to an undefined receiver must be refused: {text}");
 }
 
 #[test]

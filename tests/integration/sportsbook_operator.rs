@@ -1,7 +1,7 @@
 //! The Sportsbook controller on the real control plane (issue 3). Each test has its own
 //! namespace and its own in-process operator watching only that namespace.
 
-mod support;
+use crate::support;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Event, Service, ServiceAccount};

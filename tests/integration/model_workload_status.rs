@@ -3,7 +3,7 @@
 //! bounded `status.summary` by server-side apply as `nflbet-model-stable`, next to a
 //! `status.calibration.candidate` written by `nflbet-model-candidate`, which it must not clobber.
 
-mod support;
+use crate::support;
 
 use chrono::{Duration, TimeZone, Utc};
 use kube::api::{Api, PostParams};
@@ -17,7 +17,6 @@ use nflbet::model_workload::Role;
 use nflbet::model_workload::record::{FairEntry, Prediction, RecommendationRecord};
 use nflbet::model_workload::status::{StatusReport, StatusReporter};
 use nflbet::model_workload::store::RecordStore;
-use std::path::PathBuf;
 use std::process::Command;
 
 fn implied(a: i32) -> f64 {
@@ -72,10 +71,7 @@ async fn status_report_writes_its_role_and_keeps_the_other() {
     candidate.write(&candidate_score(42)).await.unwrap();
 
     // Stored predictions of the stable version for week 1 of 2023, made the day before.
-    let shared = std::env::var_os("NFLBET_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"));
-    let games_path = shared.join("data/nfl_games.csv");
+    let games_path = support::games_file();
     let games = load_games(&games_path).unwrap();
     let week1: Vec<_> = games
         .iter()

@@ -3,7 +3,7 @@
 //! 127.0.0.1 with a token of the scraper's own ServiceAccount, and see a snapshot written and the
 //! Sportsbook's status — and `kubectl get sportsbooks` — show the heartbeat.
 
-mod support;
+use crate::support;
 
 use axum::Router;
 use axum::routing::get;

@@ -1,7 +1,7 @@
 //! The Model controller on the real control plane (issue 6): workloads and rules, a gradual
 //! rollout, automatic rollback of a drifting candidate, and admission of invalid Models.
 
-mod support;
+use crate::support;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Event;

@@ -2,10 +2,10 @@
 //! fires only above baseline + tolerance and only once enough samples exist; portfolio alerts
 //! fire when exposure or Kelly stakes exceed their caps.
 
+use crate::support;
 use nflbet::controller::config::OperatorConfig;
 use nflbet::controller::model::alerts::rule_group;
 use nflbet::crd::Model;
-use std::process::Command;
 
 fn model() -> Model {
     serde_yaml::from_str(
@@ -25,34 +25,12 @@ spec:
 }
 
 fn promtool_test(cases: &str) -> (bool, String) {
-    let ok = Command::new("promtool").arg("--version").output().map(|o| o.status.success()).unwrap_or(false);
-    assert!(
-        ok,
-        "promtool not found: run `make test` (hack/install-deps.sh installs Debian's prometheus package)"
-    );
     let dir = tempfile::tempdir().unwrap();
-    let group = rule_group(&model(), "betting", &OperatorConfig::default());
-    std::fs::write(
-        dir.path().join("rules.yaml"),
-        serde_yaml::to_string(&serde_json::json!({"groups": [group]})).unwrap(),
-    )
-    .unwrap();
-    let check = Command::new("promtool")
-        .args(["check", "rules", "rules.yaml"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert!(check.status.success(), "promtool check rules: {}", String::from_utf8_lossy(&check.stdout));
+    support::write_rule_file(dir.path(), &rule_group(&model(), "betting", &OperatorConfig::default()));
+    let (ok, out) = support::prometheus_tool("promtool", dir.path(), &["check", "rules", "rules.yaml"]);
+    assert!(ok, "promtool check rules: {out}");
     std::fs::write(dir.path().join("tests.yaml"), cases).unwrap();
-    let out = Command::new("promtool")
-        .args(["test", "rules", "tests.yaml"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
-    )
+    support::prometheus_tool("promtool", dir.path(), &["test", "rules", "tests.yaml"])
 }
 
 const L: &str = r#"namespace="betting",model="elo",version="1.0.0",role="stable""#;

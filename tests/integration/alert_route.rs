@@ -2,7 +2,7 @@
 //! real prometheus-operator CRD; configs that would be silently skipped are reported in status;
 //! invalid AlertRoutes are refused at admission.
 
-mod support;
+use crate::support;
 
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use nflbet::crd::AlertRoute;

@@ -1,7 +1,7 @@
 //! The local control plane itself (issue 2): controller manager, scheduler and kwok make a
 //! Deployment Available; the prometheus-operator CRDs validate; server-side apply conflicts.
 
-mod support;
+use crate::support;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};

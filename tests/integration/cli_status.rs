@@ -2,7 +2,7 @@
 //! `patch_status` (no operator), to set up healthy, stopped, suspended, broken and stale
 //! resources; the built binary is run against them and its table, JSON and exit codes checked.
 
-mod support;
+use crate::support;
 
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::{Api, Patch, PatchParams, PostParams};

@@ -4,22 +4,13 @@
 //! consensus model's forecasts are the margin-free closing line and its Brier score can be
 //! checked against an independent computation.
 
+use crate::support;
 use chrono::{Duration, NaiveTime};
 use nflbet::crd::sportsbook::Market;
 use nflbet::domain::games::{Game, load_games};
 use nflbet::feed::quote::{Event, Quote, Selection};
 use nflbet::feed::snapshot::{S3Options, Snapshot, SnapshotStore};
-use std::path::PathBuf;
 use std::process::Command;
-
-fn games_file() -> PathBuf {
-    let shared = std::env::var_os("NFLBET_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"));
-    let path = shared.join("data/nfl_games.csv");
-    assert!(path.exists(), "{} missing: set NFLBET_SHARED_DIR (see README, 'Test data')", path.display());
-    path
-}
 
 fn decimal(american: i32) -> f64 {
     if american > 0 { 1.0 + american as f64 / 100.0 } else { 1.0 + 100.0 / (-american) as f64 }
@@ -50,7 +41,7 @@ fn slate(games: &[Game]) -> Vec<&Game> {
 
 #[test]
 fn consensus_over_stored_snapshots_matches_the_margin_free_closing_line() {
-    let path = games_file();
+    let path = support::games_file();
     let games = load_games(&path).unwrap();
     let slate = slate(&games);
     assert!(slate.len() >= 30, "expected two weeks of games, got {}", slate.len());
@@ -122,7 +113,7 @@ fn snapshot_replay_argument_errors_are_clear() {
     };
     let dir = tempfile::tempdir().unwrap();
     let url = format!("file://{}", dir.path().display());
-    let games = games_file();
+    let games = support::games_file();
     let games = games.to_str().unwrap();
     let (code, err) = run(&[
         "--from",

@@ -3,11 +3,11 @@
 //! and scraper-down alerts fire exactly when they should — including after the scraper pod and
 //! its own metrics are gone.
 
+use crate::support;
 use nflbet::controller::config::OperatorConfig;
 use nflbet::controller::sportsbook::alerts::rule_group;
 use nflbet::crd::Sportsbook;
 use std::path::Path;
-use std::process::Command;
 
 fn book() -> Sportsbook {
     serde_yaml::from_str(
@@ -27,25 +27,12 @@ spec:
     .expect("fixture")
 }
 
-fn promtool() -> &'static str {
-    let ok = Command::new("promtool").arg("--version").output().map(|o| o.status.success()).unwrap_or(false);
-    assert!(
-        ok,
-        "promtool not found: run `make test` (hack/install-deps.sh installs Debian's prometheus package)"
-    );
-    "promtool"
-}
-
 fn write_rules(dir: &Path) {
-    let group = rule_group(&book(), "betting", &OperatorConfig::default());
-    let file = serde_json::json!({ "groups": [group] });
-    std::fs::write(dir.join("rules.yaml"), serde_yaml::to_string(&file).unwrap()).unwrap();
+    support::write_rule_file(dir, &rule_group(&book(), "betting", &OperatorConfig::default()));
 }
 
 fn run(dir: &Path, args: &[&str]) -> (bool, String) {
-    let out = Command::new(promtool()).args(args).current_dir(dir).output().expect("run promtool");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), text)
+    support::prometheus_tool("promtool", dir, args)
 }
 
 #[test]

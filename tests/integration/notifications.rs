@@ -2,7 +2,7 @@
 //! with the right payloads; Secrets are resolved at send time; a receiver that hangs or fails
 //! does not block the operator; no secret shows up in Events or status.
 
-mod support;
+use crate::support;
 
 use axum::Router;
 use axum::extract::State;

@@ -2,6 +2,7 @@
 //! the operator's alerts rely on, and calibration settled on real games of the 2023 season
 //! (`../shared/data/nfl_games.csv`) against an independent computation.
 
+use crate::support;
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use clap::Parser;
 use nflbet::crd::sportsbook::Market;
@@ -10,7 +11,6 @@ use nflbet::feed::quote::{Event, Quote, Selection};
 use nflbet::feed::snapshot::{S3Options, Snapshot, SnapshotStore};
 use nflbet::model_workload::{ModelArgs, ModelConfig, Workload};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[derive(Parser)]
@@ -176,10 +176,7 @@ async fn metrics_endpoint_exports_the_alerting_families() {
 }
 
 fn games() -> Vec<Game> {
-    let shared = std::env::var_os("NFLBET_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"));
-    load_games(&shared.join("data/nfl_games.csv")).expect("the shared nflverse games file")
+    load_games(&support::games_file()).expect("the shared nflverse games file")
 }
 
 /// Independent implied probability of an American price.

@@ -11,7 +11,7 @@
 //! control plane: every release and namespace name is unique, cluster-scoped names carry the
 //! release name, and only one test touches the shared CRDs (and only to adopt and keep them).
 
-mod support;
+use crate::support;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Namespace;

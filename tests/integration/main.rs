@@ -1,0 +1,36 @@
+//! The integration tests, one module per behaviour, in one test binary.
+//!
+//! One binary instead of one per file: each binary links the whole crate and its dependencies,
+//! and thirty of them cost minutes of linking and gigabytes of disk in a clean build. Tests that
+//! change cluster-wide state other tests rely on (removing the prometheus-operator CRDs) or
+//! start a control plane of their own (the demo) stay in binaries of their own, which cargo
+//! runs one after another.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod alert_route;
+mod alert_routing_amtool;
+mod chart;
+mod cli_status;
+mod cli_telemetry;
+mod cli_validate;
+mod crds_up_to_date;
+mod leader_election;
+mod model_alerts;
+mod model_operator;
+mod model_workload;
+mod model_workload_once;
+mod model_workload_status;
+mod notifications;
+mod replay_real_data;
+mod replay_snapshots;
+mod scrape_e2e;
+mod scrape_faults;
+mod scrape_normalise;
+mod scrape_once;
+mod scrape_snapshots;
+mod sportsbook_admission;
+mod sportsbook_alerts;
+mod sportsbook_operator;
+mod testenv;
