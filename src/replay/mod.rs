@@ -6,6 +6,7 @@
 
 mod engine;
 mod output;
+mod snapshot_bets;
 pub mod snapshots;
 mod window;
 

@@ -3,8 +3,11 @@
 //! The model workload's own code path runs again as of each snapshot time in the window (the
 //! workload reads "the latest snapshot as of t", so a replay sees exactly what the live model
 //! saw), its predictions go to a scratch record store (never the live one), and the forecasts
-//! made before kickoff are settled against the results in the games file.
+//! made before kickoff are settled against the results in the games file. The bets a bettor
+//! following the model would have placed are settled too, with ROI and closing-line value
+//! ([`super::snapshot_bets`]).
 
+use super::snapshot_bets::{BetsReport, SnapshotBets};
 use super::{ReplayArgs, ReplayError, Window};
 use crate::domain::games::Game;
 use crate::feed::snapshot::{S3Options, SnapshotStore};
@@ -25,13 +28,15 @@ pub struct SnapshotModelReport {
     pub runs: u64,
     /// Market lines priced, summed over runs.
     pub markets_priced: u64,
-    /// Bets recommended in the runs (a game priced in several runs counts in each).
-    pub bets: u64,
+    /// Stakes recommended over all runs (a bet recommended by several runs counts in each).
+    pub recommendations: u64,
     /// Settled games with a pre-kickoff forecast (pushes excluded).
     pub samples: u64,
     pub pushes: u64,
     pub brier: Option<f64>,
     pub log_loss: Option<f64>,
+    /// Bets placed at their first recommendation, settled; ROI and closing-line value.
+    pub bets: BetsReport,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -125,29 +130,28 @@ pub async fn replay_snapshots(
         config.calibration_window = (to - from + ChronoDuration::days(30)).to_std().unwrap_or_default();
         let mut workload =
             Workload::new(config).map_err(|e| ReplayError::Store(e.to_string()))?.with_games(games.clone());
-        let mut report = SnapshotModelReport {
-            model: name.into(),
-            runs: 0,
-            markets_priced: 0,
-            bets: 0,
-            samples: 0,
-            pushes: 0,
-            brier: None,
-            log_loss: None,
-        };
+        let (mut runs, mut markets_priced, mut recommendations) = (0, 0, 0);
+        let mut bets = SnapshotBets::new();
         for t in &times {
             let run = workload.run_at(*t).await;
-            report.runs += 1;
-            report.markets_priced += run.markets_priced as u64;
-            report.bets +=
+            runs += 1;
+            markets_priced += run.markets_priced as u64;
+            recommendations +=
                 run.events.iter().flat_map(|e| e.quotes.iter()).filter(|q| q.stake > 0.0).count() as u64;
+            bets.record(*t, &run.events);
         }
         let scores = workload.calibrate_at(to + ChronoDuration::days(30)).await;
-        report.samples = scores.samples;
-        report.pushes = scores.pushes;
-        report.brier = scores.brier;
-        report.log_loss = scores.log_loss;
-        reports.push(report);
+        reports.push(SnapshotModelReport {
+            model: name.into(),
+            runs,
+            markets_priced,
+            recommendations,
+            samples: scores.samples,
+            pushes: scores.pushes,
+            brier: scores.brier,
+            log_loss: scores.log_loss,
+            bets: bets.settle(&games, args.margin.into()),
+        });
     }
     Ok(SnapshotReplayReport {
         window: window.to_string(),
@@ -158,31 +162,62 @@ pub async fn replay_snapshots(
 }
 
 pub fn render_table(r: &SnapshotReplayReport) -> String {
+    let f = |v: Option<f64>| v.map(|v| format!("{v:.4}")).unwrap_or_else(|| "-".into());
+    let pct = |v: Option<f64>| v.map(|v| format!("{:+.2}%", v * 100.0)).unwrap_or_else(|| "-".into());
     let mut out = format!(
-        "Replay over {} stored snapshot(s) of {} in {}\n\n{:<16} {:>6} {:>10} {:>6} {:>8} {:>8} {:>9}\n",
+        "Replay over {} stored snapshot(s) of {} in {}\n\n\
+         {:<16} {:>5} {:>8} {:>7} {:>7} {:>8} {:>5} {:>8} {:>8} {:>8} {:>8}\n",
         r.snapshots,
         r.sportsbooks.join(", "),
         r.window,
         "MODEL",
         "RUNS",
         "MARKETS",
-        "BETS",
-        "SETTLED",
+        "SCORED",
         "BRIER",
-        "LOG LOSS"
+        "LOG LOSS",
+        "BETS",
+        "STAKED",
+        "PROFIT",
+        "ROI",
+        "CLV"
     );
     for m in &r.models {
-        let f = |v: Option<f64>| v.map(|v| format!("{v:.4}")).unwrap_or_else(|| "-".into());
+        let b = &m.bets.total;
         out.push_str(&format!(
-            "{:<16} {:>6} {:>10} {:>6} {:>8} {:>8} {:>9}\n",
+            "{:<16} {:>5} {:>8} {:>7} {:>7} {:>8} {:>5} {:>8.3} {:>+8.3} {:>8} {:>8}\n",
             m.model,
             m.runs,
             m.markets_priced,
-            m.bets,
             m.samples,
             f(m.brier),
-            f(m.log_loss)
+            f(m.log_loss),
+            b.bets,
+            b.staked,
+            b.profit,
+            pct(b.roi),
+            pct(b.mean_clv)
         ));
+    }
+    for m in r.models.iter().filter(|m| !m.bets.by_market.is_empty() || m.bets.unsettled > 0) {
+        out.push_str(&format!("\n{}\n", m.model));
+        for (market, l) in &m.bets.by_market {
+            out.push_str(&format!(
+                "  {:<10} bets {:>5} (W {} / L {} / P {})  staked {:.3}  profit {:+.3}  roi {}  clv {}\n",
+                market.to_string(),
+                l.bets,
+                l.wins,
+                l.losses,
+                l.pushes,
+                l.staked,
+                l.profit,
+                pct(l.roi),
+                pct(l.mean_clv)
+            ));
+        }
+        if m.bets.unsettled > 0 {
+            out.push_str(&format!("  {} bet(s) on games without a result yet\n", m.bets.unsettled));
+        }
     }
     out
 }
