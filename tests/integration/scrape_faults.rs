@@ -52,6 +52,8 @@ struct FeedServer {
     addr: std::net::SocketAddr,
     script: Arc<Mutex<VecDeque<Reply>>>,
     hits: Arc<AtomicUsize>,
+    /// When each connection was accepted.
+    arrivals: Arc<Mutex<Vec<Instant>>>,
 }
 
 impl FeedServer {
@@ -60,15 +62,17 @@ impl FeedServer {
         let addr = listener.local_addr().unwrap();
         let script: Arc<Mutex<VecDeque<Reply>>> = Arc::default();
         let hits = Arc::new(AtomicUsize::new(0));
-        let (s, h) = (script.clone(), hits.clone());
+        let arrivals: Arc<Mutex<Vec<Instant>>> = Arc::default();
+        let (s, h, a) = (script.clone(), hits.clone(), arrivals.clone());
         tokio::spawn(async move {
             while let Ok((sock, _)) = listener.accept().await {
+                a.lock().unwrap().push(Instant::now());
                 h.fetch_add(1, Ordering::SeqCst);
                 let reply = s.lock().unwrap().pop_front().unwrap_or(Reply::Good);
                 tokio::spawn(answer(sock, reply));
             }
         });
-        FeedServer { addr, script, hits }
+        FeedServer { addr, script, hits, arrivals }
     }
 
     fn script(&self, replies: &[Reply]) {
@@ -187,6 +191,20 @@ struct Harness {
 }
 
 async fn harness(max_retries: u32, timeout: Duration, backoff_max: Duration) -> Harness {
+    harness_with(PollPolicy {
+        interval: Duration::from_millis(50),
+        jitter: Duration::from_millis(10),
+        timeout,
+        max_retries,
+        backoff_base: Duration::from_millis(5),
+        backoff_max,
+        min_request_gap: None,
+        max_response_bytes: CAP,
+    })
+    .await
+}
+
+async fn harness_with(poll: PollPolicy) -> Harness {
     nflbet::cli::install_crypto_provider();
     let server = FeedServer::start().await;
     let dir = tempfile::tempdir().unwrap();
@@ -206,16 +224,7 @@ async fn harness(max_retries: u32, timeout: Duration, backoff_max: Duration) -> 
         namespace: "default".into(),
         provider: Arc::new(provider),
         markets: Market::ALL.to_vec(),
-        poll: PollPolicy {
-            interval: Duration::from_millis(50),
-            jitter: Duration::from_millis(10),
-            timeout,
-            max_retries,
-            backoff_base: Duration::from_millis(5),
-            backoff_max,
-            min_request_gap: None,
-            max_response_bytes: CAP,
-        },
+        poll,
         validation: ValidationPolicy::default(),
         store: store.clone(),
         metrics_prefix: "nflreadpy".into(),
@@ -342,6 +351,36 @@ async fn retries_are_bounded_and_non_transient_faults_are_not_retried() {
     h.server.script(&[Reply::Good]);
     h.scraper.poll_once(&cancel).await.expect("recovers");
     assert_eq!(h.snapshots().await, 1);
+}
+
+/// `maxRequestsPerMinute` spaces every request, retries included and across polls: at 600 a
+/// minute no two requests are closer than 100 ms, though the backoff alone would retry in 5 ms.
+#[tokio::test]
+async fn the_rate_limit_spaces_retries_and_polls() {
+    let gap = Duration::from_millis(100);
+    let mut h = harness_with(PollPolicy {
+        interval: Duration::from_millis(10),
+        jitter: Duration::ZERO,
+        timeout: Duration::from_millis(500),
+        max_retries: 3,
+        backoff_base: Duration::from_millis(5),
+        backoff_max: Duration::from_millis(5),
+        min_request_gap: Some(gap),
+        max_response_bytes: CAP,
+    })
+    .await;
+    let cancel = CancellationToken::new();
+    h.server.script(&[Reply::Status(500), Reply::Status(500), Reply::Good, Reply::Good]);
+    let report = h.scraper.poll_once(&cancel).await.expect("the third try succeeds");
+    assert_eq!(report.attempts, 3);
+    h.scraper.poll_once(&cancel).await.expect("an immediate second poll waits its turn, then succeeds");
+    let arrivals = h.server.arrivals.lock().unwrap().clone();
+    assert_eq!(arrivals.len(), 4);
+    for pair in arrivals.windows(2) {
+        // Sent at least `gap` apart; a little slack for the connection set-up of each request.
+        let apart = pair[1] - pair[0];
+        assert!(apart >= gap - Duration::from_millis(20), "requests {apart:?} apart under a {gap:?} gap");
+    }
 }
 
 #[tokio::test]
