@@ -63,6 +63,12 @@ pub struct ModelReport {
     /// Home-win forecasts on games with both closing moneylines; ties excluded and counted.
     pub moneyline: CalibrationReport,
     pub by_season: Vec<SeasonScore>,
+    /// Home-covers forecasts at the closing spread, on games with both closing spread prices;
+    /// pushes (landing on the number) excluded and counted.
+    pub spread: CalibrationReport,
+    /// Over forecasts at the closing total, on games with both closing total prices; pushes
+    /// excluded and counted.
+    pub total: CalibrationReport,
     /// All bets together; stakes are fractions of a fixed (non-compounding) bankroll of 1.
     pub bets: LedgerReport,
     pub bets_by_market: BTreeMap<Market, LedgerReport>,
@@ -89,6 +95,8 @@ struct ModelState {
     reference_books: Option<Vec<String>>,
     moneyline: Calibration,
     by_season: BTreeMap<u16, Calibration>,
+    spread: Calibration,
+    total: Calibration,
     bets: Ledger,
     bets_by_market: BTreeMap<Market, Ledger>,
     errors: u64,
@@ -121,6 +129,8 @@ pub fn replay(
                 reference_books,
                 moneyline: Calibration::new(),
                 by_season: BTreeMap::new(),
+                spread: Calibration::new(),
+                total: Calibration::new(),
                 bets: Ledger::new(),
                 bets_by_market: BTreeMap::new(),
                 errors: 0,
@@ -163,6 +173,8 @@ pub fn replay(
                     state.moneyline.add(p.win, outcome);
                     state.by_season.entry(game.season).or_default().add(p.win, outcome);
                 }
+                score_line(&mut state.spread, &fair, &quotes, Market::Spread, Selection::Home, (home, away));
+                score_line(&mut state.total, &fair, &quotes, Market::Total, Selection::Over, (home, away));
                 if bet(state, &fair, &quotes, &close, settings, (home, away)).is_err() {
                     state.errors += 1;
                 }
@@ -186,6 +198,35 @@ pub fn replay(
         games_with_moneylines: with_moneylines,
         models: states.into_iter().map(finish).collect(),
     })
+}
+
+/// Score a model's forecast for one side of a spread or total at the game's closing line, when
+/// the closing prices of both sides exist. The forecast scored is the probability of winning
+/// given no push, `win / (1 − push)`: pushes are excluded from the sample, so the forecast must
+/// be conditioned the same way to be comparable with the outcome.
+fn score_line(
+    calibration: &mut Calibration,
+    fair: &[FairPrice],
+    quotes: &[BookPrice],
+    market: Market,
+    side: Selection,
+    (home, away): (u32, u32),
+) {
+    let quoted = |s: Selection| quotes.iter().find(|q| q.market == market && q.selection == s);
+    let (Some(this), Some(_other)) = (quoted(side), quoted(side.opposite())) else {
+        return;
+    };
+    let Some(f) = fair.iter().find(|f| f.market == market && f.selection == side && same_line(f, this))
+    else {
+        return;
+    };
+    let Some(outcome) = settle(market, side, this.line, home, away) else {
+        return;
+    };
+    let decided = 1.0 - f.push;
+    if decided > 0.0 {
+        calibration.add(f.win / decided, outcome);
+    }
 }
 
 /// Number of settled games `replay` will walk through for a window (for a progress bar).
@@ -280,6 +321,8 @@ fn finish(state: ModelState) -> ModelReport {
                 }
             })
             .collect(),
+        spread: state.spread.report(),
+        total: state.total.report(),
         bets: state.bets.report(),
         bets_by_market: state.bets_by_market.iter().map(|(m, l)| (*m, l.report())).collect(),
         errors: state.errors,

@@ -70,6 +70,16 @@ pub fn render_table(report: &ReplayReport) -> String {
                 pct(l.mean_clv)
             );
         }
+        for (label, c) in [("spread (home covers)", &m.spread), ("total (over)", &m.total)] {
+            let _ = writeln!(
+                out,
+                "  {label:<21} scored {:>5}  pushes {:>3}  brier {}  logloss {}",
+                c.samples,
+                c.pushes,
+                num(c.brier, 4),
+                num(c.log_loss, 4)
+            );
+        }
         let _ = writeln!(out, "  reliability (home win):  bin        n   predicted  observed");
         for bin in m.moneyline.reliability.iter().filter(|b| b.count > 0) {
             let _ = writeln!(

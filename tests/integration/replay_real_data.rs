@@ -99,6 +99,67 @@ fn closing_line_scores_match_an_independent_computation() {
     assert_eq!(close.bets.bets, 0);
 }
 
+/// (1b) Spreads and totals: the closing line's cover and over forecasts, scored at the closing
+/// number with pushes excluded, agree with a computation from the raw CSV text; the market is a
+/// near coin flip there (that is what a balanced line is), and Elo's are reported beside it.
+#[test]
+fn spread_and_total_scores_match_an_independent_computation() {
+    let text = std::fs::read_to_string(support::games_file()).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let cols = [
+        col("home_score"),
+        col("away_score"),
+        col("spread_line"),
+        col("home_spread_odds"),
+        col("away_spread_odds"),
+        col("total_line"),
+        col("over_odds"),
+        col("under_odds"),
+    ];
+    // (samples, pushes, brier sum) for spread (home covers) and total (over).
+    let mut spread = (0u64, 0u64, 0.0f64);
+    let mut total = (0u64, 0u64, 0.0f64);
+    let mut score = |acc: &mut (u64, u64, f64), value: f64, this: f64, other: f64| {
+        if value == 0.0 {
+            acc.1 += 1;
+            return;
+        }
+        let p = implied(this) / (implied(this) + implied(other));
+        let y = if value > 0.0 { 1.0 } else { 0.0 };
+        acc.0 += 1;
+        acc.2 += (p - y) * (p - y);
+    };
+    for line in lines {
+        let f: Vec<&str> = line.split(',').collect();
+        let v: Vec<Option<f64>> = cols.iter().map(|&c| f[c].parse::<f64>().ok()).collect();
+        let (Some(h), Some(a)) = (v[0], v[1]) else { continue };
+        // nflverse: spread_line > 0 means the home team is favoured by that many points.
+        if let (Some(line), Some(ho), Some(ao)) = (v[2], v[3], v[4]) {
+            score(&mut spread, h - a - line, ho, ao);
+        }
+        if let (Some(line), Some(o), Some(u)) = (v[5], v[6], v[7]) {
+            score(&mut total, h + a - line, o, u);
+        }
+    }
+    let report = run("1999", "2025", &["closingLine", "elo"]);
+    let (close, elo) = (model(&report, "closingLine"), model(&report, "elo"));
+    for (name, ours, (n, pushes, sum)) in [("spread", &close.spread, spread), ("total", &close.total, total)]
+    {
+        println!(
+            "closing {name}: {n} scored, {pushes} pushes, Brier {:.4}; Elo {:?}",
+            sum / n as f64,
+            if name == "spread" { elo.spread.brier } else { elo.total.brier }
+        );
+        assert_eq!((ours.samples, ours.pushes), (n, pushes), "{name}");
+        assert!((ours.brier.unwrap() - sum / n as f64).abs() < 1e-9, "{name}: {:?}", ours.brier);
+        assert!((ours.brier.unwrap() - 0.25).abs() < 0.005, "a balanced line is a near coin flip: {name}");
+    }
+    assert_eq!(elo.spread.samples, close.spread.samples, "Elo is scored on the same games");
+    assert!(elo.spread.brier.unwrap() < 0.30 && elo.total.brier.unwrap() < 0.30);
+}
+
 /// (2) Walk-forward Elo vs the closing line on the seasons with moneylines (2006 on). Elo's
 /// parameters are fixed a priori and 1999-2005 are its burn-in, so every scored season is out of
 /// sample. The market should win; Elo must still be far better than a coin flip.
