@@ -121,7 +121,7 @@ fn spread_and_total_scores_match_an_independent_computation() {
     // (samples, pushes, brier sum) for spread (home covers) and total (over).
     let mut spread = (0u64, 0u64, 0.0f64);
     let mut total = (0u64, 0u64, 0.0f64);
-    let mut score = |acc: &mut (u64, u64, f64), value: f64, this: f64, other: f64| {
+    let score = |acc: &mut (u64, u64, f64), value: f64, this: f64, other: f64| {
         if value == 0.0 {
             acc.1 += 1;
             return;
