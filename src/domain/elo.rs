@@ -355,30 +355,10 @@ impl PricingModel for Elo {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::games::GameType;
     use chrono::NaiveDate;
 
     fn game(season: u16, home: &str, away: &str, hs: u32, as_: u32) -> Game {
-        Game {
-            game_id: format!("{season}_01_{away}_{home}"),
-            season,
-            game_type: GameType::Regular,
-            week: 1,
-            gameday: NaiveDate::from_ymd_opt(i32::from(season), 9, 10).unwrap(),
-            away_team: away.into(),
-            home_team: home.into(),
-            away_score: Some(as_),
-            home_score: Some(hs),
-            neutral: false,
-            away_moneyline: None,
-            home_moneyline: None,
-            spread_line: None,
-            away_spread_odds: None,
-            home_spread_odds: None,
-            total_line: None,
-            under_odds: None,
-            over_odds: None,
-        }
+        Game::played(NaiveDate::from_ymd_opt(i32::from(season), 9, 10).unwrap(), home, away, hs, as_)
     }
 
     #[test]

@@ -77,6 +77,38 @@ pub struct Game {
 }
 
 impl Game {
+    /// A played regular-season week-1 game without lines, for tests.
+    #[cfg(test)]
+    pub(crate) fn played(
+        gameday: NaiveDate,
+        home: &str,
+        away: &str,
+        home_score: u32,
+        away_score: u32,
+    ) -> Game {
+        use chrono::Datelike;
+        Game {
+            game_id: format!("{}_01_{away}_{home}", gameday.year()),
+            season: gameday.year() as u16,
+            game_type: GameType::Regular,
+            week: 1,
+            gameday,
+            away_team: away.into(),
+            home_team: home.into(),
+            away_score: Some(away_score),
+            home_score: Some(home_score),
+            neutral: false,
+            away_moneyline: None,
+            home_moneyline: None,
+            spread_line: None,
+            away_spread_odds: None,
+            home_spread_odds: None,
+            total_line: None,
+            under_odds: None,
+            over_odds: None,
+        }
+    }
+
     /// Final score as (home, away), if the game has been played.
     pub fn score(&self) -> Option<(u32, u32)> {
         Some((self.home_score?, self.away_score?))

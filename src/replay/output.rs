@@ -1,14 +1,32 @@
 //! The human-readable replay report.
 
 use super::engine::ReplayReport;
+use crate::domain::calibration::LedgerReport;
+use crate::domain::market::Market;
 use std::fmt::Write;
 
-fn num(value: Option<f64>, digits: usize) -> String {
+pub(super) fn num(value: Option<f64>, digits: usize) -> String {
     value.map_or_else(|| "-".to_string(), |v| format!("{v:.digits$}"))
 }
 
-fn pct(value: Option<f64>) -> String {
+pub(super) fn pct(value: Option<f64>) -> String {
     value.map_or_else(|| "-".to_string(), |v| format!("{:+.2}%", v * 100.0))
+}
+
+/// One market's settled bets, as a line of the per-model section.
+pub(super) fn market_line(market: Market, l: &LedgerReport) -> String {
+    format!(
+        "  {:<10} bets {:>5} (W {} / L {} / P {})  staked {:.3}  profit {:+.3}  roi {}  clv {}",
+        market.to_string(),
+        l.bets,
+        l.wins,
+        l.losses,
+        l.pushes,
+        l.staked,
+        l.profit,
+        pct(l.roi),
+        pct(l.mean_clv)
+    )
 }
 
 /// Render a report as plain-text tables.
@@ -56,19 +74,7 @@ pub fn render_table(report: &ReplayReport) -> String {
             let _ = writeln!(out, "  games not priced: {}", m.errors);
         }
         for (market, l) in &m.bets_by_market {
-            let _ = writeln!(
-                out,
-                "  {:<10} bets {:>5} (W {} / L {} / P {})  staked {:.3}  profit {:+.3}  roi {}  clv {}",
-                market.to_string(),
-                l.bets,
-                l.wins,
-                l.losses,
-                l.pushes,
-                l.staked,
-                l.profit,
-                pct(l.roi),
-                pct(l.mean_clv)
-            );
+            let _ = writeln!(out, "{}", market_line(*market, l));
         }
         for (label, c) in [("spread (home covers)", &m.spread), ("total (over)", &m.total)] {
             let _ = writeln!(

@@ -172,7 +172,6 @@ impl SnapshotBets {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::games::GameType;
     use crate::domain::market::Settlement;
     use crate::model_workload::inputs::EventPrices;
     use crate::model_workload::staking::PricedQuote;
@@ -220,26 +219,7 @@ mod tests {
     }
 
     fn game(home_score: u32, away_score: u32) -> Game {
-        Game {
-            game_id: "2023_01_AWY_HOM".into(),
-            season: 2023,
-            game_type: GameType::Regular,
-            week: 1,
-            gameday: at(0).date_naive(),
-            away_team: "AWY".into(),
-            home_team: "HOM".into(),
-            away_score: Some(away_score),
-            home_score: Some(home_score),
-            neutral: false,
-            away_moneyline: None,
-            home_moneyline: None,
-            spread_line: None,
-            away_spread_odds: None,
-            home_spread_odds: None,
-            total_line: None,
-            under_odds: None,
-            over_odds: None,
-        }
+        Game::played(at(0).date_naive(), "HOM", "AWY", home_score, away_score)
     }
 
     #[test]

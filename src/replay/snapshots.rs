@@ -7,6 +7,7 @@
 //! following the model would have placed are settled too, with ROI and closing-line value
 //! ([`super::snapshot_bets`]).
 
+use super::output::{market_line, num, pct};
 use super::snapshot_bets::{BetsReport, SnapshotBets};
 use super::{ReplayArgs, ReplayError, Window};
 use crate::domain::games::Game;
@@ -162,8 +163,7 @@ pub async fn replay_snapshots(
 }
 
 pub fn render_table(r: &SnapshotReplayReport) -> String {
-    let f = |v: Option<f64>| v.map(|v| format!("{v:.4}")).unwrap_or_else(|| "-".into());
-    let pct = |v: Option<f64>| v.map(|v| format!("{:+.2}%", v * 100.0)).unwrap_or_else(|| "-".into());
+    let f = |v: Option<f64>| num(v, 4);
     let mut out = format!(
         "Replay over {} stored snapshot(s) of {} in {}\n\n\
          {:<16} {:>5} {:>8} {:>7} {:>7} {:>8} {:>5} {:>8} {:>8} {:>8} {:>8}\n",
@@ -202,18 +202,8 @@ pub fn render_table(r: &SnapshotReplayReport) -> String {
     for m in r.models.iter().filter(|m| !m.bets.by_market.is_empty() || m.bets.unsettled > 0) {
         out.push_str(&format!("\n{}\n", m.model));
         for (market, l) in &m.bets.by_market {
-            out.push_str(&format!(
-                "  {:<10} bets {:>5} (W {} / L {} / P {})  staked {:.3}  profit {:+.3}  roi {}  clv {}\n",
-                market.to_string(),
-                l.bets,
-                l.wins,
-                l.losses,
-                l.pushes,
-                l.staked,
-                l.profit,
-                pct(l.roi),
-                pct(l.mean_clv)
-            ));
+            out.push_str(&market_line(*market, l));
+            out.push('\n');
         }
         if m.bets.unsettled > 0 {
             out.push_str(&format!("  {} bet(s) on games without a result yet\n", m.bets.unsettled));
