@@ -213,7 +213,8 @@ fn score_line(
     (home, away): (u32, u32),
 ) {
     let quoted = |s: Selection| quotes.iter().find(|q| q.market == market && q.selection == s);
-    let (Some(this), Some(_other)) = (quoted(side), quoted(side.opposite())) else {
+    // Both sides quoted: a one-sided price is no line to score against.
+    let (Some(this), Some(_)) = (quoted(side), quoted(side.opposite())) else {
         return;
     };
     let Some(f) = fair.iter().find(|f| f.market == market && f.selection == side && same_line(f, this))

@@ -10,10 +10,10 @@
 //! sides of the same line, made margin-free with the replay's method. A bet whose line is no
 //! longer offered at the close (the number moved) has no CLV rather than a guessed one.
 
-use crate::domain::calibration::{Ledger, LedgerReport, closing_line_value};
+use crate::domain::calibration::{Ledger, LedgerReport, closing_line_value, profit};
 use crate::domain::games::Game;
 use crate::domain::margin::{MarginMethod, remove_margin_american};
-use crate::domain::market::{BookPrice, Market, Selection, settle};
+use crate::domain::market::{BookPrice, Market, Selection, Settlement, settle};
 use crate::model_workload::staking::EventPricing;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -38,7 +38,7 @@ pub struct ReplayBet {
     pub stake: f64,
     /// `win`, `loss` or `push`; absent while the game has no result.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub outcome: Option<crate::domain::market::Settlement>,
+    pub outcome: Option<Settlement>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub profit: Option<f64>,
     /// The same book's margin-free closing probability of this side, when it still offered the line.
@@ -156,7 +156,7 @@ impl SnapshotBets {
                 continue;
             };
             bet.outcome = Some(outcome);
-            bet.profit = Some(crate::domain::calibration::profit(bet.stake, bet.decimal, outcome));
+            bet.profit = Some(profit(bet.stake, bet.decimal, outcome));
             total.add(bet.stake, bet.decimal, outcome, bet.clv);
             by_market.entry(bet.market).or_default().add(bet.stake, bet.decimal, outcome, bet.clv);
         }
@@ -172,7 +172,7 @@ impl SnapshotBets {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::market::Settlement;
+
     use crate::model_workload::inputs::EventPrices;
     use crate::model_workload::staking::PricedQuote;
     use chrono::TimeZone;
