@@ -172,7 +172,6 @@ impl SnapshotBets {
 #[cfg(test)]
 mod tests {
     use super::*;
-
     use crate::model_workload::inputs::EventPrices;
     use crate::model_workload::staking::PricedQuote;
     use chrono::TimeZone;
