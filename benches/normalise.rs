@@ -12,6 +12,7 @@
 use chrono::{Duration as ChronoDuration, Utc};
 use nflbet::crd::sportsbook::Market;
 use nflbet::feed::snapshot::{S3Options, SnapshotStore};
+use nflbet::feed::teams;
 use nflbet::feed::the_odds_api::{TheOddsApi, TheOddsApiConfig};
 use nflbet::feed::{FeedProvider, ValidationPolicy, normalise};
 use nflbet::scrape::{PollPolicy, ScrapeConfig, Scraper};
@@ -19,31 +20,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const TEAMS: [(&str, &str); 16] = [
-    ("Arizona Cardinals", "Atlanta Falcons"),
-    ("Baltimore Ravens", "Buffalo Bills"),
-    ("Carolina Panthers", "Chicago Bears"),
-    ("Cincinnati Bengals", "Cleveland Browns"),
-    ("Dallas Cowboys", "Denver Broncos"),
-    ("Detroit Lions", "Green Bay Packers"),
-    ("Houston Texans", "Indianapolis Colts"),
-    ("Jacksonville Jaguars", "Kansas City Chiefs"),
-    ("Los Angeles Rams", "Los Angeles Chargers"),
-    ("Las Vegas Raiders", "Miami Dolphins"),
-    ("Minnesota Vikings", "New England Patriots"),
-    ("New Orleans Saints", "New York Giants"),
-    ("New York Jets", "Philadelphia Eagles"),
-    ("Pittsburgh Steelers", "Seattle Seahawks"),
-    ("San Francisco 49ers", "Tampa Bay Buccaneers"),
-    ("Tennessee Titans", "Washington Commanders"),
-];
+/// Sixteen games: the current teams paired in nflverse order, by their full names as feeds spell them.
+fn matchups() -> impl Iterator<Item = (&'static str, &'static str)> {
+    teams::ABBREVIATIONS.chunks(2).map(|p| (teams::full_name(p[0]).unwrap(), teams::full_name(p[1]).unwrap()))
+}
 
 /// A week's payload with `books` bookmakers, updated 30 s ago.
 fn week_payload(books: usize) -> String {
     let now = Utc::now();
     let ts = (now - ChronoDuration::seconds(30)).format("%Y-%m-%dT%H:%M:%SZ").to_string();
     let mut events = Vec::new();
-    for (i, (away, home)) in TEAMS.iter().take(16).enumerate() {
+    for (i, (away, home)) in matchups().enumerate() {
         let kickoff = (now + ChronoDuration::hours(24 + i as i64)).format("%Y-%m-%dT%H:%M:%SZ");
         let mut bms = Vec::new();
         for b in 0..books {

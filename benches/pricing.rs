@@ -16,27 +16,14 @@ use clap::Parser;
 use nflbet::crd::sportsbook::Market;
 use nflbet::feed::quote::{Event, Quote, Selection};
 use nflbet::feed::snapshot::{S3Options, Snapshot, SnapshotStore};
+use nflbet::feed::teams;
 use nflbet::model_workload::{ModelArgs, ModelConfig, Workload};
 use std::time::Instant;
 
-const TEAMS: [(&str, &str); 16] = [
-    ("Arizona Cardinals", "Atlanta Falcons"),
-    ("Baltimore Ravens", "Buffalo Bills"),
-    ("Carolina Panthers", "Chicago Bears"),
-    ("Cincinnati Bengals", "Cleveland Browns"),
-    ("Dallas Cowboys", "Denver Broncos"),
-    ("Detroit Lions", "Green Bay Packers"),
-    ("Houston Texans", "Indianapolis Colts"),
-    ("Jacksonville Jaguars", "Kansas City Chiefs"),
-    ("Los Angeles Rams", "Los Angeles Chargers"),
-    ("Las Vegas Raiders", "Miami Dolphins"),
-    ("Minnesota Vikings", "New England Patriots"),
-    ("New Orleans Saints", "New York Giants"),
-    ("New York Jets", "Philadelphia Eagles"),
-    ("Pittsburgh Steelers", "Seattle Seahawks"),
-    ("San Francisco 49ers", "Tampa Bay Buccaneers"),
-    ("Tennessee Titans", "Washington Commanders"),
-];
+/// Sixteen games: the current teams paired in nflverse order, by their full names as feeds spell them.
+fn matchups() -> impl Iterator<Item = (&'static str, &'static str)> {
+    teams::ABBREVIATIONS.chunks(2).map(|p| (teams::full_name(p[0]).unwrap(), teams::full_name(p[1]).unwrap()))
+}
 
 #[derive(Parser)]
 struct Cli {
@@ -71,7 +58,7 @@ fn snapshot(books: usize) -> Snapshot {
         seed ^= seed << 17;
         (seed % 2001) as f64 / 2000.0 * 0.04 - 0.02
     };
-    for (i, (away, home)) in TEAMS.iter().enumerate() {
+    for (i, (away, home)) in matchups().enumerate() {
         let event = Event::new(&format!("evt-{i:02}"), home, away, Some(now + Duration::days(2)));
         let (Some(h), Some(a)) = (event.home.clone(), event.away.clone()) else {
             continue;

@@ -14,7 +14,6 @@
 use crate::support;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::rbac::v1::ClusterRole;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
@@ -343,11 +342,6 @@ fn unique(prefix: &str) -> String {
     format!("{prefix}-{:05}", rand::random::<u32>() % 100_000)
 }
 
-async fn delete_namespace(client: &kube::Client, ns: &str) {
-    let api: Api<Namespace> = Api::all(client.clone());
-    let _ = api.delete(ns, &DeleteParams::default()).await;
-}
-
 /// Every object the chart renders carries its namespace, so no `-n` here.
 fn dry_run_apply(manifests: &str) {
     let mut c = kubectl();
@@ -391,7 +385,7 @@ async fn every_rendered_manifest_passes_server_dry_run() {
     dry_run_apply(&template_ok(&release, &release_ns, &variant));
 
     for ns in [&release_ns, &a, &b] {
-        delete_namespace(&client, ns).await;
+        support::delete_namespace(&client, ns).await;
     }
 }
 
@@ -410,7 +404,7 @@ async fn examples_are_accepted_by_the_api_server() {
     ] {
         assert!(out.contains(name), "{name} not applied: {out}");
     }
-    delete_namespace(&client, &ns).await;
+    support::delete_namespace(&client, &ns).await;
 }
 
 async fn wait_available(client: &kube::Client, ns: &str, name: &str) -> Deployment {
@@ -526,7 +520,7 @@ async fn helm_install_cluster_wide_runs_the_operator() {
     helm_uninstall(&release, &ns);
     let roles: Api<ClusterRole> = Api::all(client.clone());
     assert!(roles.get_opt(&fullname).await.unwrap().is_none(), "uninstall removes the ClusterRole");
-    delete_namespace(&client, &ns).await;
+    support::delete_namespace(&client, &ns).await;
 }
 
 #[tokio::test]
@@ -582,7 +576,7 @@ async fn helm_install_namespace_scoped_with_leader_election() {
 
     helm_uninstall(&release, &ns);
     for n in [&ns, &watched, &other] {
-        delete_namespace(&client, n).await;
+        support::delete_namespace(&client, n).await;
     }
 }
 
@@ -644,7 +638,7 @@ async fn helm_adopts_existing_crds_and_keeps_them_on_uninstall() {
         assert!(crds.get_opt(name).await.unwrap().is_some(), "crds.keep: {name} survives helm uninstall");
     }
     support::install_nflbet_crds(&client).await;
-    delete_namespace(&client, &ns).await;
+    support::delete_namespace(&client, &ns).await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -925,5 +919,5 @@ async fn the_operator_works_with_the_charts_args_env_and_rbac() {
     drop(_operator);
     books.delete(&name, &DeleteParams::default()).await.unwrap();
     helm_uninstall(&release, &ns);
-    delete_namespace(&client, &ns).await;
+    support::delete_namespace(&client, &ns).await;
 }

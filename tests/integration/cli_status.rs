@@ -5,7 +5,7 @@
 use crate::support;
 
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::Api;
 use nflbet::crd::{AlertRoute, Model, Sportsbook};
 use serde_json::{Value, json};
 use std::process::{Command, Output};
@@ -16,19 +16,6 @@ fn ago(secs: i64) -> String {
 
 fn condition(type_: &str, status: &str, reason: &str, message: &str) -> Value {
     json!({"type": type_, "status": status, "reason": reason, "message": message, "lastTransitionTime": ago(600), "observedGeneration": 1})
-}
-
-/// Create an object from its JSON, then write its status as the operator and workloads would.
-async fn create<K>(api: &Api<K>, object: Value, status: Value)
-where
-    K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + serde::Serialize,
-{
-    let obj: K = serde_json::from_value(object).expect("fixture object");
-    let created = api.create(&PostParams::default(), &obj).await.expect("create");
-    let name = created.meta().name.clone().expect("name");
-    api.patch_status(&name, &PatchParams::default(), &Patch::Merge(json!({ "status": status })))
-        .await
-        .expect("patch status");
 }
 
 fn book(name: &str, extra: Value) -> Value {
@@ -75,12 +62,6 @@ fn line<'a>(table: &'a str, name: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no line for {name} in:\n{table}"))
 }
 
-/// Remove a test's namespace once it passed (a failed test keeps it for inspection).
-async fn cleanup(client: &kube::Client, ns: &str) {
-    let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
-    let _ = api.delete(ns, &Default::default()).await;
-}
-
 #[tokio::test]
 async fn healthy_stopped_and_suspended_resources_exit_0() {
     let client = support::client().await;
@@ -90,7 +71,7 @@ async fn healthy_stopped_and_suspended_resources_exit_0() {
     let models: Api<Model> = Api::namespaced(client.clone(), &ns);
     let routes: Api<AlertRoute> = Api::namespaced(client.clone(), &ns);
 
-    create(
+    support::create_with_status(
         &books,
         book("fanduel", json!({})),
         json!({
@@ -102,11 +83,11 @@ async fn healthy_stopped_and_suspended_resources_exit_0() {
     )
     .await;
     // Stopped on purpose: old data and no Ready=True, yet healthy.
-    create(&books, book("closed", json!({"disabled": true})), json!({
+    support::create_with_status(&books, book("closed", json!({"disabled": true})), json!({
         "conditions": [condition("Ready", "False", "Stopped", "spec.disabled is true"), condition("Stopped", "True", "Disabled", "")],
         "ingestion": {"lastSnapshotTime": ago(7200)},
     })).await;
-    create(&models, model("elo", json!({})), json!({
+    support::create_with_status(&models, model("elo", json!({})), json!({
         "conditions": [condition("Ready", "True", "Succeeded", "")],
         "currentVersion": "1.0.0",
         "rolloutPhase": "Stable",
@@ -117,7 +98,7 @@ async fn healthy_stopped_and_suspended_resources_exit_0() {
         "calibration": {"stable": {"version": "1.0.0", "brier": 0.2113, "logLoss": 0.61, "samples": 340}},
     })).await;
     // Suspended: reported with its problem, not counted.
-    create(
+    support::create_with_status(
         &models,
         model("paused", json!({"suspend": true})),
         json!({
@@ -125,7 +106,7 @@ async fn healthy_stopped_and_suspended_resources_exit_0() {
         }),
     )
     .await;
-    create(&routes, json!({
+    support::create_with_status(&routes, json!({
         "apiVersion": "betting.nflbet.dev/v1alpha1", "kind": "AlertRoute", "metadata": {"name": "trading"},
         "spec": {"minSeverity": "critical", "pagerDuty": {"routingKey": {"name": "pd", "key": "key"}}},
     }), json!({"conditions": [condition("Ready", "True", "Succeeded", "")], "receivers": "pagerduty"})).await;
@@ -191,7 +172,7 @@ async fn healthy_stopped_and_suspended_resources_exit_0() {
     assert_eq!(code, 0);
     let y: Value = serde_yaml::from_str(&yaml_text).expect("YAML");
     assert_eq!(y["counts"], v["counts"]);
-    cleanup(&client, &ns).await;
+    support::delete_namespace(&client, &ns).await;
 }
 
 #[tokio::test]
@@ -202,11 +183,11 @@ async fn broken_or_stale_resources_exit_1_and_say_why() {
     let books: Api<Sportsbook> = Api::namespaced(client.clone(), &ns);
     let models: Api<Model> = Api::namespaced(client.clone(), &ns);
 
-    create(&books, book("broken", json!({})), json!({
+    support::create_with_status(&books, book("broken", json!({})), json!({
         "conditions": [condition("Ready", "False", "FeedFailing", "5 polls failed in a row")],
         "ingestion": {"lastSnapshotTime": ago(120), "consecutiveFailures": 5, "lastError": "connect: connection refused (http://127.0.0.1:9/odds)", "lastErrorTime": ago(20)},
     })).await;
-    create(
+    support::create_with_status(
         &books,
         book("stale", json!({})),
         json!({
@@ -216,7 +197,7 @@ async fn broken_or_stale_resources_exit_1_and_say_why() {
     )
     .await;
     // No status at all: nobody has reconciled it.
-    create(&models, model("orphan", json!({})), json!({})).await;
+    support::create_with_status(&models, model("orphan", json!({})), json!({})).await;
 
     let (code, table, stderr) = run_status(&ns, "table");
     assert_eq!(code, 1, "table:\n{table}\nstderr: {stderr}");
@@ -253,7 +234,7 @@ async fn broken_or_stale_resources_exit_1_and_say_why() {
     );
     assert_eq!(v["sportsbooks"][0]["consecutiveFailures"], 5);
     assert_eq!(v["sportsbooks"][0]["lastError"], "connect: connection refused (http://127.0.0.1:9/odds)");
-    cleanup(&client, &ns).await;
+    support::delete_namespace(&client, &ns).await;
 }
 
 #[test]

@@ -5,7 +5,7 @@
 use crate::support;
 
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, Patch, PatchParams};
 use nflbet::crd::{AlertRoute, Model, Sportsbook};
 use serde_json::{Value, json};
 use std::process::{Child, Command, Stdio};
@@ -29,28 +29,10 @@ fn condition(type_: &str, status: &str, reason: &str) -> Value {
     json!({"type": type_, "status": status, "reason": reason, "message": "", "lastTransitionTime": "2025-09-07T17:00:00Z"})
 }
 
-async fn create<K>(api: &Api<K>, object: Value, status: Value)
-where
-    K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + serde::Serialize,
-{
-    let obj: K = serde_json::from_value(object).expect("fixture object");
-    let created = api.create(&PostParams::default(), &obj).await.expect("create");
-    let name = created.meta().name.clone().expect("name");
-    api.patch_status(&name, &PatchParams::default(), &Patch::Merge(json!({ "status": status })))
-        .await
-        .expect("patch status");
-}
-
 async fn get(url: &str) -> Result<(u16, String), String> {
     let resp = reqwest::get(url).await.map_err(|e| e.to_string())?;
     let code = resp.status().as_u16();
     Ok((code, resp.text().await.map_err(|e| e.to_string())?))
-}
-
-/// Remove a test's namespace once it passed (a failed test keeps it for inspection).
-async fn cleanup(client: &kube::Client, ns: &str) {
-    let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
-    let _ = api.delete(ns, &Default::default()).await;
 }
 
 #[tokio::test]
@@ -63,14 +45,14 @@ async fn serves_the_seed_families_from_statuses_and_follows_changes() {
     let routes: Api<AlertRoute> = Api::namespaced(client.clone(), &ns);
 
     let snapshot: Timestamp = "2025-09-07T17:59:00Z".parse().unwrap();
-    create(&books, json!({
+    support::create_with_status(&books, json!({
         "apiVersion": "betting.nflbet.dev/v1alpha1", "kind": "Sportsbook", "metadata": {"name": "fanduel"},
         "spec": {"provider": "genericJson", "endpoint": "http://127.0.0.1:9/odds", "markets": [{"name": "moneyline"}]},
     }), json!({
         "conditions": [condition("Ready", "True", "Succeeded")],
         "ingestion": {"lastSnapshotTime": snapshot.to_string(), "consecutiveFailures": 2},
     })).await;
-    create(&models, json!({
+    support::create_with_status(&models, json!({
         "apiVersion": "betting.nflbet.dev/v1alpha1", "kind": "Model", "metadata": {"name": "elo"},
         "spec": {"algorithm": "elo", "version": "1.0.0", "sportsbooks": {"names": ["fanduel"]}, "staking": {"bankroll": 1000.0, "kellyFraction": 0.25}},
     }), json!({
@@ -83,7 +65,7 @@ async fn serves_the_seed_families_from_statuses_and_follows_changes() {
             "candidate": {"version": "1.1.0", "brier": 0.2301, "logLoss": 0.65, "samples": 120}
         },
     })).await;
-    create(&routes, json!({
+    support::create_with_status(&routes, json!({
         "apiVersion": "betting.nflbet.dev/v1alpha1", "kind": "AlertRoute", "metadata": {"name": "trading"},
         "spec": {"pagerDuty": {"routingKey": {"name": "pd", "key": "key"}}},
     }), json!({"conditions": [condition("Ready", "False", "ConfigInvalid")]})).await;
@@ -178,7 +160,7 @@ async fn serves_the_seed_families_from_statuses_and_follows_changes() {
         if body.contains("model=\"elo\"") { Err("still there".into()) } else { Ok(()) }
     })
     .await;
-    cleanup(&client, &ns).await;
+    support::delete_namespace(&client, &ns).await;
 }
 
 #[tokio::test]
@@ -188,7 +170,7 @@ async fn another_prefix_and_no_cluster() {
     support::install_nflbet_crds(&client).await;
     let ns = support::namespace(&client, "cli-telemetry-prefix").await;
     let books: Api<Sportsbook> = Api::namespaced(client.clone(), &ns);
-    create(&books, json!({
+    support::create_with_status(&books, json!({
         "apiVersion": "betting.nflbet.dev/v1alpha1", "kind": "Sportsbook", "metadata": {"name": "dk"},
         "spec": {"provider": "genericJson", "endpoint": "http://127.0.0.1:9/odds", "markets": [{"name": "total"}]},
     }), json!({"ingestion": {"consecutiveFailures": 0}})).await;
@@ -218,7 +200,7 @@ async fn another_prefix_and_no_cluster() {
         if body.lines().any(|l| l == want) && !body.contains("nflreadpy_") { Ok(()) } else { Err(body) }
     })
     .await;
-    cleanup(&client, &ns).await;
+    support::delete_namespace(&client, &ns).await;
 
     // No cluster: exit 2 at once, with the reason.
     let dir = tempfile::tempdir().unwrap();

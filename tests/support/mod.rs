@@ -113,6 +113,24 @@ pub async fn namespace(client: &Client, test: &str) -> String {
     name
 }
 
+/// Delete a test's namespace once it passed (a failed test keeps it for inspection).
+pub async fn delete_namespace(client: &Client, ns: &str) {
+    let api: Api<Namespace> = Api::all(client.clone());
+    let _ = api.delete(ns, &Default::default()).await;
+}
+
+/// Create an object from its JSON, then write its status as the operator and workloads would.
+pub async fn create_with_status<K>(api: &Api<K>, object: serde_json::Value, status: serde_json::Value)
+where
+    K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + serde::Serialize,
+{
+    let obj: K = serde_json::from_value(object).expect("fixture object");
+    let created = api.create(&PostParams::default(), &obj).await.expect("create");
+    let name = created.meta().name.clone().expect("name");
+    let status = serde_json::json!({ "status": status });
+    api.patch_status(&name, &PatchParams::default(), &Patch::Merge(status)).await.expect("patch status");
+}
+
 /// Poll `check` until it returns `Some`, or panic after `timeout` with `what` and the last value.
 pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
 where
