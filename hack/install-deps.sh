@@ -2,7 +2,7 @@
 # Install what the tests need beyond Rust and Go, from Debian's packages:
 #   promtool / amtool (prometheus, prometheus-alertmanager) check generated rules and routing;
 #   lua5.4 runs the Argo CD health check; openssl and curl are used by hack/testenv/testenv.sh;
-#   python3 picks free ports.
+#   python3 picks free ports and writes images (hack/image/oci.py).
 # Idempotent: does nothing when everything is present.
 set -euo pipefail
 need=()
@@ -13,6 +13,12 @@ command -v curl >/dev/null || need+=(curl)
 command -v python3 >/dev/null || need+=(python3)
 # Argo CD health checks are Lua; the chart tests run deploy/argocd/health.lua for real.
 command -v lua5.4 >/dev/null || need+=(lua5.4)
+# The real test node (hack/testenv/testenv.sh up --real-node): runc runs the containers, the CNI
+# plugins make the pod network, iptables and conntrack serve kube-proxy.
+command -v runc >/dev/null || need+=(runc)
+[[ -x /usr/lib/cni/bridge ]] || need+=(containernetworking-plugins)
+command -v iptables >/dev/null || need+=(iptables)
+command -v conntrack >/dev/null || need+=(conntrack)
 if ((${#need[@]})); then
   echo "[install-deps] apt-get install ${need[*]}" >&2
   SUDO=""; [[ $(id -u) -eq 0 ]] || SUDO=sudo

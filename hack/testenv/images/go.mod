@@ -1,0 +1,3 @@
+module nflbet.dev/testenv/images
+
+go 1.26.0
