@@ -59,6 +59,7 @@ free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0)
 OP_PORT=$(free_port)
 NFLBET_LOG_FORMAT=json "$NFLBET_BIN" operator --listen "127.0.0.1:$OP_PORT" \
   --workload-image ghcr.io/nflbet/nflbet:demo --rule-label release=kube-prometheus-stack \
+  --monitor-label release=kube-prometheus-stack \
   >"$DEMO/logs/operator.log" 2>&1 &
 PIDS+=($!)
 python3 hack/demo/feed.py "$DEMO/feed.port" &

@@ -23,6 +23,10 @@ pub struct OperatorConfig {
     /// Extra labels on every PrometheusRule, e.g. `release: kube-prometheus-stack`, which
     /// kube-prometheus-stack requires before it loads a rule.
     pub rule_labels: BTreeMap<String, String>,
+    /// Extra labels on every ServiceMonitor of a scraper or model, e.g.
+    /// `release: kube-prometheus-stack`, which kube-prometheus-stack requires before it scrapes
+    /// them.
+    pub monitor_labels: BTreeMap<String, String>,
     /// Base of the `runbook_url` annotation; the alert name is appended as an anchor.
     pub runbook_base_url: String,
 }
@@ -35,6 +39,7 @@ impl Default for OperatorConfig {
             metrics_namespace: "nflreadpy".into(),
             rule_labels: BTreeMap::new(),
             runbook_base_url: "https://github.com/nflbet/nflbet/blob/main/docs/runbooks.md".into(),
+            monitor_labels: BTreeMap::new(),
         }
     }
 }

@@ -239,3 +239,77 @@ impl crate::http::Exposition for Metrics {
         self.encode()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::runtime::{reflector, watcher};
+
+    /// Labels Prometheus sets on every target. The operator's ServiceMonitor honours the labels
+    /// it exports (so `namespace` stays the resource's), which means any of these on an operator
+    /// series would replace the target's own.
+    const TARGET_LABELS: [&str; 6] = ["job", "instance", "pod", "service", "container", "endpoint"];
+
+    #[test]
+    fn operator_series_never_carry_target_labels() {
+        let (store, mut writer) = reflector::store::<DeserializeGuard<Sportsbook>>();
+        let mut sb = crate::controller::sportsbook::build::fixtures::book("fanduel").build();
+        let rules = crate::controller::sportsbook::alerts::rule_group(&sb, "betting", &Default::default());
+        sb.metadata.creation_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            k8s_openapi::jiff::Timestamp::from_second(1_700_000_000).unwrap(),
+        ));
+        sb.status = Some(
+            serde_json::from_value(serde_json::json!({"conditions": [{
+                "type": "Ready", "status": "True", "reason": "Succeeded", "message": "",
+                "lastTransitionTime": "2024-09-05T18:00:00Z"
+            }]}))
+            .unwrap(),
+        );
+        writer.apply_watcher_event(&watcher::Event::Apply(DeserializeGuard(Ok(sb))));
+
+        let metrics = Metrics::new();
+        metrics.register_sportsbooks(store, "nflreadpy");
+        metrics.success("sportsbook");
+        metrics.failure("model", "ApplyFailed");
+        drop(metrics.start("alertroute"));
+
+        let families = metrics.registry.gather();
+        let names: Vec<&str> = families.iter().map(|f| f.name()).collect();
+        for expected in [
+            "controller_runtime_reconcile_total",
+            "controller_runtime_reconcile_errors_total",
+            "controller_runtime_reconcile_time_seconds",
+            "nflbet_resource_condition",
+            "nflbet_suspend_status",
+            "nflreadpy_sportsbook_last_snapshot_timestamp_seconds",
+        ] {
+            assert!(names.contains(&expected), "{expected} not exported: {names:?}");
+        }
+        for family in &families {
+            for metric in family.get_metric() {
+                for label in metric.get_label() {
+                    assert!(
+                        !TARGET_LABELS.contains(&label.name()),
+                        "{} carries target label {:?}",
+                        family.name(),
+                        label.name()
+                    );
+                }
+            }
+        }
+        let snapshot = families
+            .iter()
+            .find(|f| f.name() == "nflreadpy_sportsbook_last_snapshot_timestamp_seconds")
+            .unwrap();
+        let labels: Vec<(&str, &str)> =
+            snapshot.get_metric()[0].get_label().iter().map(|l| (l.name(), l.value())).collect();
+        assert_eq!(labels, [("namespace", "betting"), ("sportsbook", "fanduel")]);
+        // The stale-data rule selects the operator's copy by exactly those labels, as they arrive
+        // with honorLabels (not as exported_namespace).
+        let stale = rules.rules.iter().find(|r| r.alert == crate::controller::sportsbook::alerts::DATA_STALE);
+        let expr = &stale.unwrap().expr;
+        assert!(expr.contains("nflreadpy_sportsbook_last_snapshot_timestamp_seconds|"), "{expr}");
+        assert!(expr.contains(r#"namespace="betting", sportsbook="fanduel""#), "{expr}");
+        assert!(!expr.contains("exported_namespace"), "{expr}");
+    }
+}

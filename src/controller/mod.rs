@@ -10,6 +10,7 @@ pub mod invalid;
 pub mod leader;
 pub mod metrics;
 pub mod model;
+pub mod snapshot_store;
 pub mod sportsbook;
 pub mod workload;
 
@@ -58,6 +59,12 @@ pub struct OperatorArgs {
     /// `release=kube-prometheus-stack`, without which kube-prometheus-stack ignores the rules.
     #[arg(long = "rule-label", env = "NFLBET_RULE_LABELS", value_delimiter = ',', value_parser = parse_label)]
     pub rule_labels: Vec<(String, String)>,
+
+    /// Extra label on every generated ServiceMonitor (scrapers, models), as key=value;
+    /// repeatable. For example `release=kube-prometheus-stack`, without which
+    /// kube-prometheus-stack never scrapes the workloads.
+    #[arg(long = "monitor-label", env = "NFLBET_MONITOR_LABELS", value_delimiter = ',', value_parser = parse_label)]
+    pub monitor_labels: Vec<(String, String)>,
 
     /// Base URL of the runbooks linked from every alert.
     #[arg(long, env = "NFLBET_RUNBOOK_BASE_URL")]
@@ -109,6 +116,7 @@ impl OperatorArgs {
             image_pull_policy: self.workload_pull_policy.clone(),
             metrics_namespace: self.metrics_namespace.clone(),
             rule_labels: self.rule_labels.iter().cloned().collect::<BTreeMap<_, _>>(),
+            monitor_labels: self.monitor_labels.iter().cloned().collect::<BTreeMap<_, _>>(),
             ..OperatorConfig::default()
         };
         if let Some(image) = &self.workload_image {
@@ -372,5 +380,39 @@ async fn log_result<
         Ok((obj, _)) => tracing::debug!(object = %obj, "reconciled"),
         Err(controller::Error::ReconcilerFailed(..)) => {} // logged by error_policy
         Err(e) => tracing::warn!(error = %e, "controller event"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: OperatorArgs,
+    }
+
+    #[test]
+    fn monitor_and_rule_labels_are_separate_repeatable_flags() {
+        let cli = Cli::try_parse_from([
+            "operator",
+            "--monitor-label",
+            "release=kube-prometheus-stack,team=trading",
+            "--rule-label",
+            "release=rules",
+        ])
+        .expect("flags parse");
+        let cfg = cli.args.config();
+        assert_eq!(
+            cfg.monitor_labels,
+            BTreeMap::from([
+                ("release".to_string(), "kube-prometheus-stack".to_string()),
+                ("team".to_string(), "trading".to_string())
+            ])
+        );
+        assert_eq!(cfg.rule_labels, BTreeMap::from([("release".to_string(), "rules".to_string())]));
+        assert!(Cli::try_parse_from(["operator", "--monitor-label", "release"]).is_err(), "key=value only");
     }
 }

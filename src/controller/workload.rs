@@ -230,9 +230,25 @@ pub fn metrics_service(meta: ObjectMeta, selector: BTreeMap<String, String>) -> 
     }
 }
 
-pub fn service_monitor(meta: ObjectMeta, selector: BTreeMap<String, String>) -> ServiceMonitor {
+/// `meta` with the operator's configured `extra` labels (`--rule-label`, `--monitor-label`)
+/// added. The operator's own labels win: its watches and selectors depend on them.
+pub fn with_extra_labels(mut meta: ObjectMeta, extra: &BTreeMap<String, String>) -> ObjectMeta {
+    let labels = meta.labels.get_or_insert_with(BTreeMap::new);
+    for (k, v) in extra {
+        labels.entry(k.clone()).or_insert_with(|| v.clone());
+    }
+    meta
+}
+
+/// The ServiceMonitor of a workload's metrics Service, with the operator's `--monitor-label`s
+/// (kube-prometheus-stack selects ServiceMonitors by its `release` label).
+pub fn service_monitor(
+    meta: ObjectMeta,
+    selector: BTreeMap<String, String>,
+    extra_labels: &BTreeMap<String, String>,
+) -> ServiceMonitor {
     ServiceMonitor {
-        metadata: meta,
+        metadata: with_extra_labels(meta, extra_labels),
         spec: ServiceMonitorSpec {
             selector: LabelSelector { match_labels: selector },
             endpoints: vec![Endpoint {

@@ -86,7 +86,9 @@ pub struct ModelSpec {
     pub interval: Option<String>,
 
     /// Where the Sportsbooks' snapshots are read and recommendations written: the same store
-    /// the books write to (an S3 bucket, or a ReadWriteMany PersistentVolumeClaim).
+    /// every book writes to (the same S3 bucket, prefix and endpoint, or the same url on the same
+    /// ReadWriteMany PersistentVolumeClaim). Books writing elsewhere are reported in the
+    /// `StorageShared` condition.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage: Option<StorageSettings>,
 
@@ -293,7 +295,7 @@ pub struct RollbackSettings {
 pub struct ModelStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
-    /// Ready, Stopped, Suspended, MonitoringAvailable, CalibrationDrift, RolledBack.
+    /// Ready, Stopped, Suspended, MonitoringAvailable, CalibrationDrift, RolledBack, StorageShared.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "conditions_schema")]
     pub conditions: Vec<Condition>,

@@ -114,6 +114,27 @@ fn a_model_naming_a_missing_book_warns_and_fails_under_strict() {
 }
 
 #[test]
+fn a_model_reading_where_its_books_do_not_write_warns_and_fails_under_strict() {
+    let at =
+        "tests/fixtures/validate/invalid/store-mismatch.yaml: document 4 (Model consensus): spec.storage";
+    let reads = "the model reads file:///var/lib/nflbet/snapshots on PersistentVolumeClaim nflbet-snapshots: \
+                 the model would price nothing from it; give every book the model's storage: the same url and \
+                 persistentVolumeClaim, or the same S3 bucket, prefix and endpoint";
+    let expected = [
+        format!(
+            "{at}: Sportsbook \"draftkings\" writes its snapshots to s3://nflbet-snapshots/draftkings, but {reads}"
+        ),
+        format!(
+            "{at}: Sportsbook \"inhouse-consensus\" writes its snapshots to file:///var/lib/nflbet/snapshots \
+             on the pod's own emptyDir (no persistentVolumeClaim), but {reads}"
+        ),
+    ];
+    let with = |level: &str| expected.iter().map(|m| format!("{level}: {m}")).collect::<Vec<_>>();
+    assert_eq!(findings("store-mismatch.yaml", false), (0, with("warning")));
+    assert_eq!(findings("store-mismatch.yaml", true), (1, with("error")));
+}
+
+#[test]
 fn duplicates_unknown_kinds_and_broken_yaml_are_errors() {
     assert_eq!(
         findings("duplicate.yaml", false),

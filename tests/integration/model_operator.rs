@@ -251,19 +251,26 @@ async fn invalid_models_are_refused_with_clear_messages() {
     assert!(failures.is_empty(), "{failures:#?}");
 }
 
+/// A generic-feed Sportsbook with `metadata` and the `extra` spec fields.
+async fn create_book(books: &Api<nflbet::crd::Sportsbook>, metadata: Value, extra: Value) {
+    let mut spec = json!({"provider": "genericJson", "endpoint": "http://127.0.0.1:9/feed", "markets": [{"name": "moneyline"}]});
+    for (k, v) in extra.as_object().unwrap() {
+        spec[k] = v.clone();
+    }
+    let sb: nflbet::crd::Sportsbook = serde_json::from_value(json!({
+        "apiVersion": "betting.nflbet.dev/v1alpha1", "kind": "Sportsbook", "metadata": metadata, "spec": spec
+    }))
+    .unwrap();
+    books.create(&PostParams::default(), &sb).await.unwrap();
+}
+
 #[tokio::test]
 async fn sportsbooks_selected_by_label_are_priced() {
     let (client, ns, models) = setup("model-selector").await;
     let _op = support::start_operator(&client, &ns).await;
     let books: Api<nflbet::crd::Sportsbook> = Api::namespaced(client.clone(), &ns);
     for (name, tier) in [("fanduel", "sharp"), ("draftkings", "sharp"), ("local", "retail")] {
-        let sb: nflbet::crd::Sportsbook = serde_json::from_value(json!({
-            "apiVersion": "betting.nflbet.dev/v1alpha1", "kind": "Sportsbook",
-            "metadata": {"name": name, "labels": {"tier": tier}},
-            "spec": {"provider": "genericJson", "endpoint": "http://127.0.0.1:9/feed", "markets": [{"name": "moneyline"}], "disabled": true}
-        }))
-        .unwrap();
-        books.create(&PostParams::default(), &sb).await.unwrap();
+        create_book(&books, json!({"name": name, "labels": {"tier": tier}}), json!({"disabled": true})).await;
     }
     models
         .create(&PostParams::default(), &model("consensus", json!({"algorithm": "marketConsensus", "sportsbooks": {"selector": {"matchLabels": {"tier": "sharp"}}}})))
@@ -297,4 +304,55 @@ async fn sportsbooks_selected_by_label_are_priced() {
     .await;
     let m = models.get("consensus").await.unwrap();
     assert_eq!(m.name_any(), "consensus");
+}
+
+/// Issue 10: a Model whose books write their snapshots elsewhere than it reads them prices
+/// nothing from those books; the operator says so in `StorageShared` and `Ready`, and notices
+/// when the book is fixed (through the Sportsbook watch).
+#[tokio::test]
+async fn books_writing_elsewhere_than_the_model_reads_are_reported() {
+    let (client, ns, models) = setup("model-stores").await;
+    let _op = support::start_operator(&client, &ns).await;
+    let books: Api<nflbet::crd::Sportsbook> = Api::namespaced(client.clone(), &ns);
+    create_book(&books, json!({"name": "fanduel"}), json!({"storage": {"url": "s3://snaps/nfl"}})).await;
+    create_book(&books, json!({"name": "inhouse"}), json!({})).await;
+    let consensus = model(
+        "consensus",
+        json!({
+            "algorithm": "marketConsensus",
+            "sportsbooks": {"names": ["fanduel", "inhouse"]},
+            "consensus": {"referenceBooks": ["inhouse"]},
+            "storage": {"url": "s3://snaps/nfl"}
+        }),
+    );
+    models.create(&PostParams::default(), &consensus).await.unwrap();
+
+    let m =
+        support::wait_condition(&models, "consensus", "StorageShared", "False", Some("BookStoreMismatch"))
+            .await;
+    let conditions = m.status.unwrap().conditions;
+    let message = |type_: &str| conditions.iter().find(|c| c.type_ == type_).unwrap().message.clone();
+    let shared = message("StorageShared");
+    assert!(
+        shared.contains(
+            "Sportsbook \"inhouse\" writes its snapshots to file:///var/lib/nflbet/snapshots on the pod's own \
+             emptyDir (no persistentVolumeClaim), but the model reads s3://snaps/nfl"
+        ),
+        "{shared}"
+    );
+    assert!(!shared.contains("\"fanduel\""), "fanduel writes where the model reads: {shared}");
+    let m = support::wait_condition(&models, "consensus", "Ready", "False", Some("BookStoreMismatch")).await;
+    let ready = m.status.unwrap().conditions.into_iter().find(|c| c.type_ == "Ready").unwrap();
+    assert_eq!(ready.message, shared);
+
+    books
+        .patch(
+            "inhouse",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"storage": {"url": "s3://snaps/nfl/"}}})),
+        )
+        .await
+        .unwrap();
+    support::wait_condition(&models, "consensus", "StorageShared", "True", Some("SameStore")).await;
+    support::wait_condition(&models, "consensus", "Ready", "True", Some("Succeeded")).await;
 }

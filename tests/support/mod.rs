@@ -238,6 +238,7 @@ pub async fn start_operator_with(
         workload_pull_policy: "IfNotPresent".into(),
         metrics_namespace: "nflreadpy".into(),
         rule_labels: vec![("release".into(), "kube-prometheus-stack".into())],
+        monitor_labels: vec![("release".into(), "kube-prometheus-stack".into())],
         runbook_base_url: None,
         listen: "127.0.0.1:0".parse().unwrap(),
         concurrency: 4,

@@ -1,11 +1,15 @@
 //! Checks across the whole set of validated manifests: names defined twice, references to
-//! Sportsbooks and Models the set does not define, and AlertRoutes that can never deliver an
-//! alert (the operator's own AlertmanagerConfig check, run offline).
+//! Sportsbooks and Models the set does not define, Models reading snapshots where their books
+//! do not write them, and AlertRoutes that can never deliver an alert (the operator's own
+//! AlertmanagerConfig check, run offline).
 
 use super::check::Resource;
 use super::finding::{Check, Finding, Level};
 use crate::controller::alert_route::{build, validate};
+use crate::controller::model::storage::{self as model_storage, BookStore, StorageCheck};
+use crate::controller::snapshot_store::StoreLocation;
 use crate::crd::AlertRoute;
+use crate::crd::sportsbook::StorageSettings;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -13,7 +17,10 @@ pub fn check(resources: &[Resource]) -> Vec<Finding> {
     let mut out = duplicates(resources);
     for r in resources {
         match r.kind.as_str() {
-            "Model" => out.extend(model_references(r, resources)),
+            "Model" => {
+                out.extend(model_references(r, resources));
+                out.extend(model_stores(r, resources));
+            }
             "AlertRoute" => {
                 out.extend(route_references(r, resources));
                 out.extend(route_can_match(r));
@@ -88,23 +95,73 @@ fn model_references(r: &Resource, resources: &[Resource]) -> Vec<Finding> {
             ));
         }
     }
-    if let Some(Value::Object(wanted)) = r.object.pointer("/spec/sportsbooks/selector/matchLabels")
-        && !wanted.is_empty()
-    {
-        let matches = books.iter().any(|b| {
-            wanted.iter().all(|(k, v)| b.object.pointer("/metadata/labels").and_then(|l| l.get(k)) == Some(v))
-        });
-        if !matches {
-            out.push(Finding::new(
+    if selected_books(r, &books).is_some_and(|s| s.is_empty()) {
+        out.push(Finding::new(
+            Level::Warning,
+            Check::Semantic,
+            &r.location,
+            Some("spec.sportsbooks.selector.matchLabels".into()),
+            "selects no Sportsbook defined in the validated files",
+        ));
+    }
+    out
+}
+
+/// The books of `books` a Model's label selector matches; `None` without a selector.
+fn selected_books<'a>(r: &Resource, books: &[&'a Resource]) -> Option<Vec<&'a Resource>> {
+    let Some(Value::Object(wanted)) = r.object.pointer("/spec/sportsbooks/selector/matchLabels") else {
+        return None;
+    };
+    if wanted.is_empty() {
+        return None;
+    }
+    let matches = |b: &&Resource| {
+        wanted.iter().all(|(k, v)| b.object.pointer("/metadata/labels").and_then(|l| l.get(k)) == Some(v))
+    };
+    Some(books.iter().copied().filter(matches).collect())
+}
+
+/// Books of the set that write their snapshots elsewhere than the Model reads them: the model
+/// would price nothing from them (the operator's `StorageShared` check, run offline). Books the
+/// set does not define are left to [`model_references`].
+fn model_stores(r: &Resource, resources: &[Resource]) -> Vec<Finding> {
+    let storage = |o: &Value| -> Result<Option<StorageSettings>, serde_json::Error> {
+        o.pointer("/spec/storage").cloned().map(serde_json::from_value).transpose()
+    };
+    let Ok(reads) = storage(&r.object) else { return vec![] };
+    let books = in_namespace(r, resources, "Sportsbook");
+    let wanted = names(&r.object, "/spec/sportsbooks/names");
+    let mut priced: Vec<&Resource> =
+        books.iter().copied().filter(|b| b.name.as_ref().is_some_and(|n| wanted.contains(n))).collect();
+    priced.extend(selected_books(r, &books).unwrap_or_default());
+    let mut stores: Vec<BookStore> = priced
+        .into_iter()
+        .filter_map(|b| {
+            let writes = storage(&b.object).ok()?;
+            Some(BookStore { name: b.name.clone()?, writes: Some(StoreLocation::of(writes.as_ref())) })
+        })
+        .collect();
+    stores.sort_by(|a, b| a.name.cmp(&b.name));
+    stores.dedup_by(|a, b| a.name == b.name);
+    let StorageCheck::Mismatch { reads, elsewhere } = model_storage::check(reads.as_ref(), &stores) else {
+        return vec![];
+    };
+    elsewhere
+        .iter()
+        .map(|(book, writes)| {
+            Finding::new(
                 Level::Warning,
                 Check::Semantic,
                 &r.location,
-                Some("spec.sportsbooks.selector.matchLabels".into()),
-                "selects no Sportsbook defined in the validated files",
-            ));
-        }
-    }
-    out
+                Some("spec.storage".into()),
+                format!(
+                    "{}: the model would price nothing from it; {}",
+                    model_storage::book_writes_elsewhere(book, writes, &reads),
+                    model_storage::FIX
+                ),
+            )
+        })
+        .collect()
 }
 
 fn route_references(r: &Resource, resources: &[Resource]) -> Vec<Finding> {

@@ -164,13 +164,9 @@ pub fn build(
         )
     });
 
-    let prometheus_rule = (caps.prometheus_rules && !spec.disabled).then(|| {
-        let mut metadata = meta(m, name.clone(), &owner);
-        metadata.labels.get_or_insert_with(BTreeMap::new).extend(cfg.rule_labels.clone());
-        PrometheusRule {
-            metadata,
-            spec: PrometheusRuleSpec { groups: vec![alerts::rule_group(m, &ns, cfg)] },
-        }
+    let prometheus_rule = (caps.prometheus_rules && !spec.disabled).then(|| PrometheusRule {
+        metadata: workload::with_extra_labels(meta(m, name.clone(), &owner), &cfg.rule_labels),
+        spec: PrometheusRuleSpec { groups: vec![alerts::rule_group(m, &ns, cfg)] },
     });
 
     Ok(Children {
@@ -180,9 +176,13 @@ pub fn build(
         stable,
         candidate,
         service: workload::metrics_service(meta(m, name.clone(), &owner), instance_labels(&model)),
-        service_monitor: caps
-            .service_monitors
-            .then(|| workload::service_monitor(meta(m, name.clone(), &owner), instance_labels(&model))),
+        service_monitor: caps.service_monitors.then(|| {
+            workload::service_monitor(
+                meta(m, name.clone(), &owner),
+                instance_labels(&model),
+                &cfg.monitor_labels,
+            )
+        }),
         prometheus_rule,
     })
 }
@@ -353,6 +353,21 @@ mod tests {
         .unwrap();
         assert_eq!(args(&c.stable).traffic_share, 1.0);
         assert!(args(c.candidate.as_ref().unwrap()).shadow);
+    }
+
+    #[test]
+    fn operator_labels_reach_the_service_monitor_and_the_rule() {
+        let m = model("");
+        let cfg = OperatorConfig {
+            monitor_labels: BTreeMap::from([("release".into(), "kube-prometheus-stack".into())]),
+            rule_labels: BTreeMap::from([("release".into(), "rules".into())]),
+            ..OperatorConfig::default()
+        };
+        let c = build(&m, &[], &decide(&m.spec, &Default::default()), &cfg, Capabilities::ALL).unwrap();
+        let monitor = c.service_monitor.unwrap().metadata.labels.unwrap();
+        assert_eq!(monitor["release"], "kube-prometheus-stack");
+        assert_eq!(monitor["app.kubernetes.io/component"], "model");
+        assert_eq!(c.prometheus_rule.unwrap().metadata.labels.unwrap()["release"], "rules");
     }
 
     #[test]

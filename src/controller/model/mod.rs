@@ -5,10 +5,12 @@ pub mod alerts;
 pub mod build;
 pub mod rollout;
 pub mod status;
+pub mod storage;
 
 use super::apply::{self, ApplyError};
 use super::conditions;
 use super::context::Context;
+use super::snapshot_store::StoreLocation;
 use crate::crd::Sportsbook;
 use crate::crd::model::{Model, RollbackRecord};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -20,6 +22,7 @@ use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use serde_json::json;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -73,21 +76,31 @@ pub async fn reconcile(obj: Arc<DeserializeGuard<Model>>, ctx: Arc<Context>) -> 
     result
 }
 
-/// Names of the Sportsbooks the model prices: the listed names plus those matching the selector.
-async fn resolve_books(ctx: &Context, m: &Model) -> Result<Vec<String>, Error> {
-    let mut books = m.spec.sportsbooks.names.clone();
+/// The Sportsbooks the model prices (the listed names plus those matching the selector, sorted),
+/// with where each writes its snapshots. A listed book that does not exist (yet) is priced as
+/// soon as it does; until then where it writes is unknown.
+async fn resolve_books(ctx: &Context, m: &Model) -> Result<Vec<storage::BookStore>, Error> {
+    // Guarded: one unreadable Sportsbook must not stop the model; its store is just unknown.
+    let api: Api<DeserializeGuard<Sportsbook>> =
+        Api::namespaced(ctx.client.clone(), &m.namespace().unwrap_or_default());
+    let writes = |b: &DeserializeGuard<Sportsbook>| {
+        b.0.as_ref().ok().map(|sb| StoreLocation::of(sb.spec.storage.as_ref()))
+    };
+    let mut books = BTreeMap::new();
     if let Some(sel) = &m.spec.sportsbooks.selector {
-        let api: Api<Sportsbook> = Api::namespaced(ctx.client.clone(), &m.namespace().unwrap_or_default());
         let labels: Vec<String> = sel.match_labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let list = api
-            .list_metadata(&ListParams::default().labels(&labels.join(",")))
-            .await
-            .map_err(Error::Sportsbooks)?;
-        books.extend(list.items.into_iter().map(|o| o.name_any()));
+        let list =
+            api.list(&ListParams::default().labels(&labels.join(","))).await.map_err(Error::Sportsbooks)?;
+        for b in &list.items {
+            books.insert(b.name_any(), writes(b));
+        }
     }
-    books.sort();
-    books.dedup();
-    Ok(books)
+    let named: Vec<&String> = m.spec.sportsbooks.names.iter().filter(|n| !books.contains_key(*n)).collect();
+    let found = futures::future::join_all(named.iter().map(|n| api.get_opt(n))).await;
+    for (name, got) in named.into_iter().zip(found) {
+        books.insert(name.clone(), got.map_err(Error::Sportsbooks)?.as_ref().and_then(writes));
+    }
+    Ok(books.into_iter().map(|(name, writes)| storage::BookStore { name, writes }).collect())
 }
 
 async fn reconcile_model(m: &Model, ctx: &Context) -> Result<Action, Error> {
@@ -96,6 +109,10 @@ async fn reconcile_model(m: &Model, ctx: &Context) -> Result<Action, Error> {
     let caps = ctx.capabilities().await;
     let previous = m.status.clone().unwrap_or_default();
     let decision = rollout::decide(&m.spec, &previous);
+
+    let books = resolve_books(ctx, m).await?;
+    let storage = storage::check(m.spec.storage.as_ref(), &books);
+    let books: Vec<String> = books.into_iter().map(|b| b.name).collect();
 
     if m.spec.suspend {
         let stable = apply::get::<Deployment>(&ctx.client, &ns, &build::child_name(&model)).await?;
@@ -107,12 +124,12 @@ async fn reconcile_model(m: &Model, ctx: &Context) -> Result<Action, Error> {
             candidate: candidate.as_ref(),
             caps,
             apply_error: None,
+            storage: Some(&storage),
         };
         write_status(m, ctx, &held, &obs).await?;
         return Ok(Action::requeue(RESYNC));
     }
 
-    let books = resolve_books(ctx, m).await?;
     let children = build::build(m, &books, &decision, &ctx.config, caps)?;
     let applied = apply_children(ctx, &ns, &model, children, caps).await;
 
@@ -132,12 +149,18 @@ async fn reconcile_model(m: &Model, ctx: &Context) -> Result<Action, Error> {
                 candidate: candidate.as_ref(),
                 caps,
                 apply_error: None,
+                storage: Some(&storage),
             };
             write_status(m, ctx, &decision, &obs).await?;
             Ok(Action::requeue(RESYNC))
         }
         Err(e) => {
-            let obs = status::Observed { caps, apply_error: Some(e.to_string()), ..Default::default() };
+            let obs = status::Observed {
+                caps,
+                apply_error: Some(e.to_string()),
+                storage: Some(&storage),
+                ..Default::default()
+            };
             write_status(m, ctx, &decision, &obs).await?;
             ctx.publish(m, EventType::Warning, "ReconcileFailed", "Apply", e.to_string()).await;
             Err(e.into())

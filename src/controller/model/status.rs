@@ -2,6 +2,7 @@
 //! the calibration the workloads report. Pure.
 
 use super::rollout::{Decision, Phase};
+use super::storage::{self, StorageCheck};
 use crate::controller::conditions::{self, Desired, MONITORING, READY, Status};
 use crate::controller::workload::{Rollout, rollout};
 use crate::crd::model::Model;
@@ -10,6 +11,8 @@ use k8s_openapi::api::apps::v1::Deployment;
 
 pub const CALIBRATION_DRIFT: &str = "CalibrationDrift";
 pub const ROLLED_BACK: &str = "RolledBack";
+/// Every book the model prices writes its snapshots where the model reads them.
+pub const STORAGE_SHARED: &str = "StorageShared";
 
 #[derive(Debug, Default)]
 pub struct Observed<'a> {
@@ -17,6 +20,48 @@ pub struct Observed<'a> {
     pub candidate: Option<&'a Deployment>,
     pub caps: Capabilities,
     pub apply_error: Option<String>,
+    /// Whether the books write where the model reads; `None`: not checked (the condition keeps
+    /// its previous value).
+    pub storage: Option<&'a StorageCheck>,
+}
+
+/// `StorageShared`, and the `Ready` override when books write elsewhere.
+fn storage_condition(check: &StorageCheck) -> Desired {
+    match check {
+        StorageCheck::Shared { reads } => Desired::new(
+            STORAGE_SHARED,
+            Status::True,
+            "SameStore",
+            format!("every book writes its snapshots where the model reads them: {reads}"),
+        ),
+        StorageCheck::Mismatch { reads, elsewhere } => {
+            let books: Vec<String> =
+                elsewhere.iter().map(|(b, w)| storage::book_writes_elsewhere(b, w, reads)).collect();
+            Desired::new(
+                STORAGE_SHARED,
+                Status::False,
+                "BookStoreMismatch",
+                format!(
+                    "the model prices nothing from {}: {}; {}",
+                    elsewhere.len(),
+                    books.join("; "),
+                    storage::FIX
+                ),
+            )
+        }
+        StorageCheck::Unknown { reads, unknown } => Desired::new(
+            STORAGE_SHARED,
+            Status::Unknown,
+            "BookNotFound",
+            format!(
+                "cannot tell where Sportsbook {} writes (not found or unreadable); the model reads {reads}",
+                unknown.join(", ")
+            ),
+        ),
+        StorageCheck::NoBooks => {
+            Desired::new(STORAGE_SHARED, Status::Unknown, "NoBooks", "the model has no Sportsbook to read")
+        }
+    }
 }
 
 pub fn conditions(m: &Model, decision: &Decision, obs: &Observed<'_>) -> Vec<Desired> {
@@ -92,6 +137,7 @@ pub fn conditions(m: &Model, decision: &Decision, obs: &Observed<'_>) -> Vec<Des
         }
     });
 
+    let storage = obs.storage.map(storage_condition);
     let ready = if let Some(err) = &obs.apply_error {
         Desired::new(READY, Status::False, "ReconcileFailed", err.clone())
     } else {
@@ -134,6 +180,119 @@ pub fn conditions(m: &Model, decision: &Decision, obs: &Observed<'_>) -> Vec<Des
             }
         }
     };
+    // Running, but blind to some of its books: degraded, so not ready (a stopped model stays
+    // Ready=True, Stopped; a rollout in progress says so first).
+    let ready = match &storage {
+        Some(c)
+            if c.status == Status::False && ready.status == Status::True && ready.reason == "Succeeded" =>
+        {
+            Desired::new(READY, Status::False, c.reason, c.message.clone())
+        }
+        _ => ready,
+    };
     out.push(ready);
+    out.extend(storage);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controller::model::rollout::decide;
+    use crate::controller::model::storage::{BookStore, check};
+    use crate::controller::snapshot_store::StoreLocation;
+    use k8s_openapi::api::apps::v1::{DeploymentSpec, DeploymentStatus};
+
+    fn model(disabled: bool) -> Model {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "betting.nflbet.dev/v1alpha1", "kind": "Model",
+            "metadata": {"name": "consensus", "namespace": "betting", "generation": 1},
+            "spec": {
+                "algorithm": "marketConsensus", "version": "1.0.0", "disabled": disabled,
+                "sportsbooks": {"names": ["fanduel", "inhouse"]},
+                "staking": {"bankroll": 1000.0, "kellyFraction": 0.25},
+                "storage": {"url": "s3://snaps"}
+            }
+        }))
+        .unwrap()
+    }
+
+    fn running(replicas: i32) -> Deployment {
+        Deployment {
+            metadata: Default::default(),
+            spec: Some(DeploymentSpec { replicas: Some(replicas), ..Default::default() }),
+            status: Some(DeploymentStatus {
+                replicas: Some(replicas),
+                updated_replicas: Some(replicas),
+                ready_replicas: Some(replicas),
+                available_replicas: Some(replicas),
+                ..Default::default()
+            }),
+        }
+    }
+
+    fn conditions_with(m: &Model, books: &[BookStore], d: &Deployment) -> Vec<Desired> {
+        let storage = check(m.spec.storage.as_ref(), books);
+        let obs = Observed {
+            stable: Some(d),
+            caps: Capabilities::ALL,
+            storage: Some(&storage),
+            ..Default::default()
+        };
+        conditions(m, &decide(&m.spec, &Default::default()), &obs)
+    }
+
+    fn find<'a>(c: &'a [Desired], type_: &str) -> &'a Desired {
+        c.iter().find(|d| d.type_ == type_).unwrap()
+    }
+
+    fn at(url: &str) -> Option<StoreLocation> {
+        Some(StoreLocation::of(Some(&serde_json::from_value(serde_json::json!({"url": url})).unwrap())))
+    }
+
+    #[test]
+    fn a_book_writing_elsewhere_is_reported_and_the_model_is_not_ready() {
+        let m = model(false);
+        let books = [
+            BookStore { name: "fanduel".into(), writes: at("s3://snaps/") },
+            BookStore { name: "inhouse".into(), writes: Some(StoreLocation::of(None)) },
+        ];
+        let c = conditions_with(&m, &books, &running(1));
+        let shared = find(&c, STORAGE_SHARED);
+        assert_eq!((shared.status, shared.reason), (Status::False, "BookStoreMismatch"));
+        assert!(shared.message.contains("\"inhouse\" writes its snapshots to file:///var/lib/nflbet/snapshots on the pod's own emptyDir"), "{}", shared.message);
+        assert!(shared.message.contains("the model reads s3://snaps"), "{}", shared.message);
+        assert!(!shared.message.contains("\"fanduel\""), "{}", shared.message);
+        let ready = find(&c, READY);
+        assert_eq!((ready.status, ready.reason), (Status::False, "BookStoreMismatch"));
+        assert_eq!(ready.message, shared.message);
+
+        // Fixed: both Ready and StorageShared say so.
+        let books = [
+            BookStore { name: "fanduel".into(), writes: at("s3://snaps") },
+            BookStore { name: "inhouse".into(), writes: at("s3://snaps") },
+        ];
+        let c = conditions_with(&m, &books, &running(1));
+        assert_eq!(
+            (find(&c, STORAGE_SHARED).status, find(&c, STORAGE_SHARED).reason),
+            (Status::True, "SameStore")
+        );
+        assert_eq!((find(&c, READY).status, find(&c, READY).reason), (Status::True, "Succeeded"));
+    }
+
+    #[test]
+    fn a_stopped_model_stays_ready_and_unknown_books_do_not_degrade() {
+        let books = [BookStore { name: "inhouse".into(), writes: Some(StoreLocation::of(None)) }];
+        let c = conditions_with(&model(true), &books, &running(0));
+        assert_eq!(find(&c, READY).reason, "Stopped");
+        assert_eq!(find(&c, STORAGE_SHARED).status, Status::False);
+
+        let books = [BookStore { name: "caesars".into(), writes: None }];
+        let c = conditions_with(&model(false), &books, &running(1));
+        assert_eq!(
+            (find(&c, STORAGE_SHARED).status, find(&c, STORAGE_SHARED).reason),
+            (Status::Unknown, "BookNotFound")
+        );
+        assert_eq!(find(&c, READY).reason, "Succeeded");
+    }
 }

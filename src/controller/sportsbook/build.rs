@@ -127,18 +127,15 @@ pub fn build(sb: &Sportsbook, cfg: &OperatorConfig, caps: Capabilities) -> Resul
     let role_binding = workload::role_binding(meta(sb, name.clone(), &owner), &name, &sa_name);
     let deployment = build_deployment(sb, cfg, &name, &sa_name, &owner)?;
     let service = workload::metrics_service(meta(sb, name.clone(), &owner), selector_labels(&book));
-    let service_monitor = (caps.service_monitors && spec.feature_service_monitor())
-        .then(|| workload::service_monitor(meta(sb, name.clone(), &owner), selector_labels(&book)));
-
-    let prometheus_rule = (caps.prometheus_rules && spec.feature_alerts() && !spec.disabled).then(|| {
-        let mut metadata = meta(sb, rule_name(&book), &owner);
-        let labels = metadata.labels.get_or_insert_with(BTreeMap::new);
-        labels.extend(cfg.rule_labels.clone());
-        PrometheusRule {
-            metadata,
-            spec: PrometheusRuleSpec { groups: vec![alerts::rule_group(sb, &ns, cfg)] },
-        }
+    let service_monitor = (caps.service_monitors && spec.feature_service_monitor()).then(|| {
+        workload::service_monitor(meta(sb, name.clone(), &owner), selector_labels(&book), &cfg.monitor_labels)
     });
+
+    let prometheus_rule =
+        (caps.prometheus_rules && spec.feature_alerts() && !spec.disabled).then(|| PrometheusRule {
+            metadata: workload::with_extra_labels(meta(sb, rule_name(&book), &owner), &cfg.rule_labels),
+            spec: PrometheusRuleSpec { groups: vec![alerts::rule_group(sb, &ns, cfg)] },
+        });
 
     Ok(Children {
         service_account,
@@ -430,6 +427,23 @@ mod tests {
         };
         let c = build(&book("fanduel").build(), &cfg, Capabilities::ALL).unwrap();
         assert_eq!(c.prometheus_rule.unwrap().metadata.labels.unwrap()["release"], "kube-prometheus-stack");
+    }
+
+    #[test]
+    fn monitor_labels_from_the_operator_reach_the_service_monitor_but_never_replace_its_own() {
+        let cfg = OperatorConfig {
+            monitor_labels: BTreeMap::from([
+                ("release".into(), "kube-prometheus-stack".into()),
+                ("app.kubernetes.io/managed-by".into(), "someone-else".into()),
+            ]),
+            ..OperatorConfig::default()
+        };
+        let c = build(&book("fanduel").build(), &cfg, Capabilities::ALL).unwrap();
+        let labels = c.service_monitor.unwrap().metadata.labels.unwrap();
+        assert_eq!(labels["release"], "kube-prometheus-stack");
+        assert_eq!(labels["app.kubernetes.io/managed-by"], "nflbet-operator", "the watch selects on it");
+        let rule = c.prometheus_rule.unwrap().metadata.labels.unwrap();
+        assert!(!rule.contains_key("release"), "monitor labels are not rule labels");
     }
 
     #[test]
