@@ -156,8 +156,8 @@ const VARIANT: &[&str] = &[
     "leaderElection.enabled=true",
     "replicaCount=2",
     "serviceMonitor.enabled=true",
-    "serviceMonitor.labels.release=kube-prometheus-stack",
-    "prometheusRule.extraLabels.release=kube-prometheus-stack",
+    "serviceMonitor.labels.team=platform",
+    "monitoring.labels.release=kube-prometheus-stack",
     "prometheusRule.extraLabels.team=trading",
     "podDisruptionBudget.enabled=true",
     "networkPolicy.enabled=true",
@@ -233,13 +233,25 @@ fn secret_access_is_granted_only_by_name_and_only_when_asked() {
     assert_eq!(granted.matches("resources: [\"secrets\"]").count(), 1, "exactly one Secret rule");
 }
 
+/// The rendered documents, parsed.
+fn documents(rendered: &str) -> Vec<serde_yaml::Value> {
+    serde_yaml::Deserializer::from_str(rendered)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .filter(|v: &serde_yaml::Value| !v.is_null())
+        .collect()
+}
+
+/// The value of the operator container's environment variable `name`, if it is set.
+fn operator_env(docs: &[serde_yaml::Value], name: &str) -> Option<String> {
+    let deploy = docs.iter().find(|d| d["kind"] == "Deployment").expect("a Deployment");
+    let env = deploy["spec"]["template"]["spec"]["containers"][0]["env"].as_sequence().unwrap();
+    env.iter().find(|e| e["name"] == name).map(|e| e["value"].as_str().unwrap().to_string())
+}
+
 #[test]
 fn defaults_are_secure_and_wired() {
     let rendered = template_ok("nflbet", "nflbet-system", &[]);
-    let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&rendered)
-        .map(|d| serde::Deserialize::deserialize(d).unwrap())
-        .filter(|v: &serde_yaml::Value| !v.is_null())
-        .collect();
+    let docs = documents(&rendered);
     let kinds: Vec<&str> = docs.iter().filter_map(|d| d["kind"].as_str()).collect();
     for k in [
         "CustomResourceDefinition",
@@ -281,6 +293,7 @@ fn defaults_are_secure_and_wired() {
         Some("metadata.namespace")
     );
     assert!(env("NFLBET_RULE_LABELS").is_none(), "no rule labels unless asked");
+    assert!(env("NFLBET_MONITOR_LABELS").is_none(), "no monitor labels unless asked");
     assert_eq!(c["readinessProbe"]["httpGet"]["path"].as_str(), Some("/readyz"));
     assert_eq!(c["livenessProbe"]["httpGet"]["path"].as_str(), Some("/healthz"));
 
@@ -308,6 +321,59 @@ fn variant_renders_rule_labels_and_per_namespace_operators() {
 }
 
 #[test]
+fn monitoring_labels_reach_every_rule_and_service_monitor() {
+    let docs = documents(&template_ok(
+        "nflbet",
+        "nflbet-system",
+        &["monitoring.labels.release=kube-prometheus-stack", "serviceMonitor.enabled=true"],
+    ));
+    assert_eq!(operator_env(&docs, "NFLBET_RULE_LABELS").as_deref(), Some("release=kube-prometheus-stack"));
+    assert_eq!(
+        operator_env(&docs, "NFLBET_MONITOR_LABELS").as_deref(),
+        Some("release=kube-prometheus-stack"),
+        "the scrapers' and models' ServiceMonitors get the release label too"
+    );
+    let monitor = docs.iter().find(|d| d["kind"] == "ServiceMonitor").expect("the operator's ServiceMonitor");
+    assert_eq!(monitor["metadata"]["labels"]["release"].as_str(), Some("kube-prometheus-stack"));
+}
+
+#[test]
+fn prometheus_rule_extra_labels_keep_working_and_win_over_monitoring_labels() {
+    let old = documents(&template_ok("nflbet", "nflbet-system", &["prometheusRule.extraLabels.release=kps"]));
+    assert_eq!(operator_env(&old, "NFLBET_RULE_LABELS").as_deref(), Some("release=kps"));
+    assert_eq!(operator_env(&old, "NFLBET_MONITOR_LABELS"), None);
+
+    let both = documents(&template_ok(
+        "nflbet",
+        "nflbet-system",
+        &[
+            "monitoring.labels.release=kps",
+            "monitoring.labels.team=trading",
+            "prometheusRule.extraLabels.release=rules",
+            "serviceMonitor.enabled=true",
+            "serviceMonitor.labels.team=platform",
+        ],
+    ));
+    assert_eq!(operator_env(&both, "NFLBET_RULE_LABELS").as_deref(), Some("release=rules,team=trading"));
+    assert_eq!(operator_env(&both, "NFLBET_MONITOR_LABELS").as_deref(), Some("release=kps,team=trading"));
+    let monitor = both.iter().find(|d| d["kind"] == "ServiceMonitor").unwrap();
+    assert_eq!(monitor["metadata"]["labels"]["release"].as_str(), Some("kps"));
+    assert_eq!(monitor["metadata"]["labels"]["team"].as_str(), Some("platform"));
+}
+
+/// The operator re-exports series of other namespaces (`namespace` = the Sportsbook's); without
+/// honorLabels Prometheus would rename that label `exported_namespace` and the stale-data rule's
+/// operator-side fallback would never match.
+#[test]
+fn the_operator_service_monitor_honors_the_labels_it_exports() {
+    let docs = documents(&template_ok("nflbet", "nflbet-system", &["serviceMonitor.enabled=true"]));
+    let monitor = docs.iter().find(|d| d["kind"] == "ServiceMonitor").unwrap();
+    let endpoints = monitor["spec"]["endpoints"].as_sequence().unwrap();
+    assert_eq!(endpoints.len(), 1);
+    assert_eq!(endpoints[0]["honorLabels"].as_bool(), Some(true), "{monitor:?}");
+}
+
+#[test]
 fn schema_rejects_typos_and_bad_values() {
     for (set, needle) in [
         ("foo=bar", "'foo'"),
@@ -318,6 +384,8 @@ fn schema_rejects_typos_and_bad_values() {
         ("replicaCount=two", "/replicaCount"),
         ("watchNamespaces={Books}", "/watchNamespaces"),
         ("image.pullPolicy=Sometimes", "/image/pullPolicy"),
+        ("monitoring.lables.release=kps", "'lables'"),
+        ("monitoring.labels.release=not a label value", "/monitoring/labels/release"),
     ] {
         let out = template("nflbet", "nflbet-system", &[set]);
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -746,6 +814,14 @@ fn argocd_health_check_verdicts() {
             book(
                 2,
                 serde_json::json!({"observedGeneration": 2, "conditions": [cond("Ready", "False", "ReconcileFailed", 2)]}),
+            ),
+            "Degraded",
+        ),
+        (
+            "a model blind to some of its books",
+            book(
+                2,
+                serde_json::json!({"observedGeneration": 2, "conditions": [cond("Ready", "False", "BookStoreMismatch", 2)]}),
             ),
             "Degraded",
         ),

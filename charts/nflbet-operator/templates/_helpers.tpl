@@ -77,14 +77,28 @@ Returns a YAML list of {name, watchNamespace, lease} dicts; use with fromYamlArr
 {{- end }}
 {{- end }}
 
-{{/* prometheusRule.extraLabels as NFLBET_RULE_LABELS: key=value pairs joined by commas. */}}
-{{- define "nflbet-operator.ruleLabels" -}}
+{{/*
+A label map as key=value pairs joined by commas, the format of NFLBET_RULE_LABELS and
+NFLBET_MONITOR_LABELS. Takes (dict "labels" <map> "values" <the values it comes from, for errors>).
+*/}}
+{{- define "nflbet-operator.labelPairs" -}}
 {{- $pairs := list }}
-{{- range $k, $v := .Values.prometheusRule.extraLabels }}
+{{- range $k, $v := .labels }}
 {{- if or (contains "," $k) (contains "," (toString $v)) (contains "=" $k) }}
-{{- fail (printf "prometheusRule.extraLabels: %s=%s must not contain ',' (nor '=' in the key)" $k (toString $v)) }}
+{{- fail (printf "%s: %s=%s must not contain ',' (nor '=' in the key)" $.values $k (toString $v)) }}
 {{- end }}
 {{- $pairs = append $pairs (printf "%s=%s" $k (toString $v)) }}
 {{- end }}
 {{- join "," $pairs }}
+{{- end }}
+
+{{/* Labels of generated PrometheusRules: monitoring.labels, then prometheusRule.extraLabels. */}}
+{{- define "nflbet-operator.ruleLabels" -}}
+{{- $labels := merge (deepCopy .Values.prometheusRule.extraLabels) .Values.monitoring.labels }}
+{{- include "nflbet-operator.labelPairs" (dict "labels" $labels "values" "monitoring.labels, prometheusRule.extraLabels") }}
+{{- end }}
+
+{{/* Labels of generated ServiceMonitors (scrapers, models): monitoring.labels. */}}
+{{- define "nflbet-operator.monitorLabels" -}}
+{{- include "nflbet-operator.labelPairs" (dict "labels" .Values.monitoring.labels "values" "monitoring.labels") }}
 {{- end }}
