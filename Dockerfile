@@ -1,10 +1,14 @@
 # syntax=docker/dockerfile:1.7
 # nflbet: one image for the operator, the scrapers and the models (`nflbet operator|scrape|...`).
 #
-#   docker build -t ghcr.io/nflbet/nflbet:$(cargo pkgid | sed 's/.*[#@]//') .
+#   V=$(cargo pkgid | sed 's/.*[#@]//')
+#   docker build --build-arg VERSION=$V -t localhost/nflbet:$V .    # the chart's default name
 #
-# The chart runs this image as uid 65532 with a read-only root filesystem, no capabilities and
-# seccomp RuntimeDefault; see docs/install.md for the published tags.
+# Without Docker, `make image` (hack/image.sh) builds the same layout from scratch: /nflbet, glibc
+# and libgcc from Debian 12, Debian's CA bundle (SSL_CERT_FILE), nonroot 65532 with its home as
+# working directory, and the user, entrypoint, command, port and labels below (compared by
+# tests/integration/image.rs). The chart runs the image as uid 65532 with a read-only root
+# filesystem, no capabilities and seccomp RuntimeDefault; see docs/install.md, Images.
 
 ARG RUST_VERSION=1
 FROM rust:${RUST_VERSION}-bookworm AS builder

@@ -10,6 +10,10 @@ help: ## List the targets
 build: ## Build the nflbet binary (release)
 	cargo build --release --locked
 
+.PHONY: image
+image: ## OCI image without Docker, target/image/nflbet-<version>.oci.tar (IMAGE_REPO=registry/name)
+	bash hack/image.sh build
+
 test: ## Build what is missing, start the local control plane, run every test, stop it
 	bash hack/test.sh
 

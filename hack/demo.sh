@@ -58,7 +58,7 @@ step "Starting the operator (nflbet operator) and a sample odds feed"
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 OP_PORT=$(free_port)
 NFLBET_LOG_FORMAT=json "$NFLBET_BIN" operator --listen "127.0.0.1:$OP_PORT" \
-  --workload-image ghcr.io/nflbet/nflbet:demo --rule-label release=kube-prometheus-stack \
+  --workload-image localhost/nflbet:demo --rule-label release=kube-prometheus-stack \
   --monitor-label release=kube-prometheus-stack \
   >"$DEMO/logs/operator.log" 2>&1 &
 PIDS+=($!)

@@ -34,7 +34,8 @@ pub struct OperatorConfig {
 impl Default for OperatorConfig {
     fn default() -> Self {
         OperatorConfig {
-            workload_image: format!("ghcr.io/nflbet/nflbet:{}", env!("CARGO_PKG_VERSION")),
+            // The chart's default image, the name `make image` gives the image it builds.
+            workload_image: format!("localhost/nflbet:{}", env!("CARGO_PKG_VERSION")),
             image_pull_policy: "IfNotPresent".into(),
             metrics_namespace: "nflreadpy".into(),
             rule_labels: BTreeMap::new(),

@@ -278,7 +278,7 @@ fn defaults_are_secure_and_wired() {
     assert_eq!(sc["allowPrivilegeEscalation"].as_bool(), Some(false));
     assert_eq!(sc["readOnlyRootFilesystem"].as_bool(), Some(true));
     assert_eq!(sc["capabilities"]["drop"][0].as_str(), Some("ALL"));
-    let image = format!("ghcr.io/nflbet/nflbet:{}", env!("CARGO_PKG_VERSION"));
+    let image = format!("localhost/nflbet:{}", env!("CARGO_PKG_VERSION"));
     assert_eq!(c["image"].as_str(), Some(image.as_str()));
     let env = |name: &str| c["env"].as_sequence().unwrap().iter().find(|e| e["name"] == name).cloned();
     assert_eq!(env("NFLBET_WORKLOAD_IMAGE").unwrap()["value"].as_str(), Some(image.as_str()));
