@@ -91,8 +91,9 @@ build() {
   fi
   cat <<EOF
 
-Push it (skopeo and crane keep the digest; podman and docker may recompress the layer):
-  skopeo copy oci-archive:$OUT docker://$dest:$TAG
+Push it (skopeo --preserve-digests keeps the digest above; crane push of the archive converts to
+Docker media types, podman and docker may compress again: then the registry's digest differs):
+  skopeo copy --preserve-digests oci-archive:$OUT docker://$dest:$TAG
   crane push $OUT $dest:$TAG
   podman load -i $OUT${retag//TOOL/podman} && podman push $dest:$TAG
   docker load -i $OUT${retag//TOOL/docker} && docker push $dest:$TAG
