@@ -388,7 +388,7 @@ def key_values(values, what):
 def build(argv):
     ap = argparse.ArgumentParser(
         prog="oci.py",
-        description="Write a FROM-scratch OCI image archive (see the header of this file).",
+        description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     ap.add_argument("--ref", required=True, help="REPO[:TAG], e.g. registry.example.com/team/app:1.0")
