@@ -26,11 +26,12 @@ crds: ## Regenerate crds/, the chart's CRD templates and docs/api.md from the Ru
 deps: ## Install Debian packages the tests need (promtool, amtool)
 	bash hack/install-deps.sh
 
-testenv-build: ## Build kube-apiserver, etcd, KCM, scheduler, kwok, kubectl, helm from Go modules (cached)
-	bash $(TESTENV) build
+testenv-build: ## Build every test-cluster binary from Go modules (cached; see docs/testenv.md)
+	bash $(TESTENV) build all
 
-testenv-up: ## Start the local control plane (prints the KUBECONFIG to export)
-	bash $(TESTENV) up
+NODE ?= real
+testenv-up: ## Start the local cluster: a real node and the monitoring stack (NODE=kwok: a kwok node)
+	bash $(TESTENV) up $(if $(filter kwok,$(NODE)),--kwok,--real-node)
 
 testenv-down: ## Stop the local control plane
 	bash $(TESTENV) down

@@ -336,6 +336,13 @@ NODE
 prepare_host() {
   [[ $(id -u) -eq 0 ]] || { log "a real node needs root (kubelet, containerd, bridge, iptables)"; exit 1; }
   ls /run/netns 2>/dev/null >"$RUN/netns.before" || true
+  local ipt table
+  for ipt in iptables ip6tables; do
+    command -v "$ipt" >/dev/null || continue
+    for table in filter nat mangle; do
+      "$ipt-save" -t "$table" 2>/dev/null | sed -n "s/^:\(KUBE-[^ ]*\).*/$ipt $table \1/p"
+    done
+  done >"$RUN/iptables.before"
   local k
   for k in "${SYSCTLS[@]}"; do echo "$k=$(sysctl -n "$k")"; done >"$RUN/sysctls.saved"
   sysctl -qw net.ipv4.ip_forward=1 net.bridge.bridge-nf-call-iptables=1
@@ -353,12 +360,14 @@ prepare_host() {
 import_image() {
   local ref=$1 bin=$2 name; name=$(basename "$2")
   python3 "$ROOT/hack/image/oci.py" --ref "$ref" --out "$RUN/images/$name.tar" \
-    --file "$bin:/bin/$name:0755" --entrypoint "/bin/$name" --user 65532:65532 >/dev/null
+    --file "$bin:/bin/$name:0755" --entrypoint "/bin/$name" --user 65532:65532 >/dev/null 2>&1
   ctr_import "$RUN/images/$name.tar"
 }
 
 ctr_import() {
-  "$BIN/ctr" --address "$RUN/containerd/containerd.sock" -n k8s.io images import --local "$1" >/dev/null
+  local out
+  out=$("$LINKS/ctr" --address "$RUN/containerd/containerd.sock" -n k8s.io images import --local "$1" 2>&1) ||
+    { echo "$out" >&2; log "could not import $1 into containerd"; return 1; }
 }
 
 # Prometheus' Go module versions v0.3MM.P are its releases 3.MM.P.
@@ -375,7 +384,7 @@ start_real_node() {
 {"cniVersion": "1.0.0", "name": "nflbet", "plugins": [
   {"type": "bridge", "bridge": "$BRIDGE", "isGateway": true, "ipMasq": false, "hairpinMode": true,
    "ipam": {"type": "host-local", "dataDir": "$RUN/cni/networks",
-            "ranges": [[{"subnet": "$POD_CIDR", "rangeStart": "10.244.1.0", "gateway": "$NODE_IP"}]],
+            "ranges": [[{"subnet": "$POD_CIDR", "rangeStart": "10.244.1.1", "gateway": "$NODE_IP"}]],
             "routes": [{"dst": "$SERVICE_CIDR"}]}},
   {"type": "portmap", "capabilities": {"portMappings": true}}
 ]}
@@ -409,9 +418,9 @@ disabled_plugins = ["io.containerd.nri.v1.nri", "io.containerd.snapshotter.v1.bt
     bin_dirs = ["/usr/lib/cni"]
     conf_dir = "$RUN/cni/net.d"
 TOML
-  PATH="$BIN:$PATH" setsid "$BIN/containerd" --config "$C/config.toml" >"$RUN/logs/containerd.log" 2>&1 &
+  PATH="$LINKS:$PATH" setsid "$LINKS/containerd" --config "$C/config.toml" >"$RUN/logs/containerd.log" 2>&1 &
   echo $! >"$RUN/containerd.pid"
-  wait_for containerd 60 "$BIN/ctr" --address "$C/containerd.sock" version
+  wait_for containerd 60 "$LINKS/ctr" --address "$C/containerd.sock" version
   local MB; MB=$(group_dir images)
   import_image "$PAUSE_IMAGE" "$MB/pause"
   import_image "$IMG/oddsfeed:e2e" "$MB/oddsfeed"
@@ -463,6 +472,7 @@ KCFG
 
   # --- kube-proxy (iptables mode): Services, including `kubernetes` for pods' in-cluster clients.
   write_kubeconfig "$RUN/kube-proxy.kubeconfig" kube-proxy
+  local PROXY_HEALTHZ; PROXY_HEALTHZ=$(free_port)
   cat >"$RUN/kube-proxy.yaml" <<KP
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
@@ -471,14 +481,15 @@ hostnameOverride: $NODE_NAME
 mode: iptables
 clusterCIDR: $POD_CIDR
 bindAddress: 127.0.0.1
-healthzBindAddress: 127.0.0.1:0
-metricsBindAddress: 127.0.0.1:0
+healthzBindAddress: 127.0.0.1:$PROXY_HEALTHZ
+metricsBindAddress: 127.0.0.1:$(free_port)
 conntrack: {maxPerCore: 0}
 iptables: {localhostNodePorts: false, masqueradeAll: false}
 nodePortAddresses: [$NODE_IP/32]
 KP
   setsid "$BIN/kube-proxy" --config="$RUN/kube-proxy.yaml" >"$RUN/logs/kube-proxy.log" 2>&1 &
   echo $! >"$RUN/kube-proxy.pid"
+  wait_for kube-proxy 60 curl -fsS "http://127.0.0.1:$PROXY_HEALTHZ/healthz"
   wait_for kubelet 120 "$BIN/kubectl" --kubeconfig "$RUN/kubeconfig" wait --for=condition=Ready "node/$NODE_NAME" --timeout=5s
   # --- cluster DNS
   sed "s|@COREDNS_IMAGE@|$IMG/coredns:$COREDNS_VERSION|" "$TE/coredns.yaml" |
@@ -532,7 +543,7 @@ down() {
 # processes and undo what they changed on the host.
 stop_real_node() {
   local K=("$BIN/kubectl" --kubeconfig "$RUN/kubeconfig" --request-timeout=5s)
-  local C=$RUN/containerd ctr=("$BIN/ctr" --address "$RUN/containerd/containerd.sock" -n k8s.io)
+  local C=$RUN/containerd ctr=("$LINKS/ctr" --address "$RUN/containerd/containerd.sock" -n k8s.io)
   if [[ -f $RUN/kubelet.pid ]] && "${K[@]}" get --raw /readyz >/dev/null 2>&1; then
     stop_pid prometheus-operator
     "${K[@]}" delete statefulsets,deployments,daemonsets,replicasets,jobs --all -A --wait=false >/dev/null 2>&1 || true
@@ -555,6 +566,7 @@ stop_real_node() {
   local p
   for p in $(pgrep -f "containerd-shim-runc-v2 .*-address $C/containerd.sock" || true); do kill -9 "$p" 2>/dev/null || true; done
   "$BIN/kube-proxy" --cleanup >/dev/null 2>&1 || true
+  remove_kube_iptables
   # Mounts the kubelet and containerd made under our directory (deepest first), and the pods'
   # network namespaces.
   local m
@@ -568,6 +580,29 @@ stop_real_node() {
   done
   rm -rf /var/lib/kubelet/device-plugins /var/lib/cni/results /run/containerd/s /run/containerd/fifo /run/containerd/runc
   rmdir /var/lib/kubelet /var/lib/cni /run/containerd 2>/dev/null || true
+}
+
+# remove_kube_iptables: the kubelet's own chains (KUBE-FIREWALL, KUBE-KUBELET-CANARY,
+# KUBE-IPTABLES-HINT; kube-proxy --cleanup leaves them) and the jumps to them, in every table and
+# both families; chains that existed before `up` are left alone.
+remove_kube_iptables() {
+  local ipt table chain rule
+  for ipt in iptables ip6tables; do
+    command -v "$ipt" >/dev/null || continue
+    for table in filter nat mangle; do
+      local before=" $(sed -n "s/^$ipt $table \(KUBE-.*\)/\1/p" "$RUN/iptables.before" 2>/dev/null | tr '\n' ' ') "
+      while read -r rule; do
+        chain=${rule##*-j }; chain=${chain%% *}
+        [[ $before == *" $chain "* ]] || eval "$ipt -t $table ${rule/#-A/-D}" 2>/dev/null || true
+      done < <("$ipt-save" -t "$table" 2>/dev/null | grep -E '^-A (INPUT|OUTPUT|FORWARD|PREROUTING|POSTROUTING) .*-j KUBE-')
+      for chain in $("$ipt-save" -t "$table" 2>/dev/null | sed -n 's/^:\(KUBE-[^ ]*\).*/\1/p'); do
+        [[ $before == *" $chain "* ]] || "$ipt" -t "$table" -F "$chain" 2>/dev/null || true
+      done
+      for chain in $("$ipt-save" -t "$table" 2>/dev/null | sed -n 's/^:\(KUBE-[^ ]*\).*/\1/p'); do
+        [[ $before == *" $chain "* ]] || "$ipt" -t "$table" -X "$chain" 2>/dev/null || true
+      done
+    done
+  done
 }
 
 restore_host() {

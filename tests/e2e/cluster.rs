@@ -52,40 +52,49 @@ fn kubectl_try(args: &[&str], input: Option<&str>) -> (bool, String) {
 /// Waits until `count` pods match `selector` in `ns`, all Running and Ready; returns them.
 pub async fn wait_pods_ready(client: &kube::Client, ns: &str, selector: &str, count: usize) -> Vec<Pod> {
     let api: Api<Pod> = Api::namespaced(client.clone(), ns);
-    support::wait_for(&format!("{count} Ready pod(s) {selector} in {ns}"), Duration::from_secs(180), || async {
-        let pods = api.list(&ListParams::default().labels(selector)).await.map_err(|e| e.to_string())?.items;
-        let ready: Vec<Pod> = pods
-            .iter()
-            .filter(|p| p.metadata.deletion_timestamp.is_none())
-            .filter(|p| {
-                let s = p.status.as_ref();
-                s.and_then(|s| s.phase.as_deref()) == Some("Running")
-                    && s.and_then(|s| s.conditions.as_ref())
-                        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-            })
-            .cloned()
-            .collect();
-        if ready.len() == count {
-            Ok(ready)
-        } else {
-            let states: Vec<String> = pods
+    support::wait_for(
+        &format!("{count} Ready pod(s) {selector} in {ns}"),
+        Duration::from_secs(180),
+        || async {
+            let pods =
+                api.list(&ListParams::default().labels(selector)).await.map_err(|e| e.to_string())?.items;
+            let ready: Vec<Pod> = pods
                 .iter()
-                .map(|p| {
-                    let name = p.metadata.name.clone().unwrap_or_default();
-                    let waiting: Vec<String> = p
-                        .status
-                        .as_ref()
-                        .and_then(|s| s.container_statuses.clone())
-                        .unwrap_or_default()
-                        .into_iter()
-                        .filter_map(|c| c.state.and_then(|s| s.waiting).map(|w| format!("{:?}: {:?}", w.reason, w.message)))
-                        .collect();
-                    format!("{name} {:?} {waiting:?}", p.status.as_ref().and_then(|s| s.phase.clone()))
+                .filter(|p| p.metadata.deletion_timestamp.is_none())
+                .filter(|p| {
+                    let s = p.status.as_ref();
+                    s.and_then(|s| s.phase.as_deref()) == Some("Running")
+                        && s.and_then(|s| s.conditions.as_ref())
+                            .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
                 })
+                .cloned()
                 .collect();
-            Err(format!("{} ready of {}: {states:?}", ready.len(), pods.len()))
-        }
-    })
+            if ready.len() == count {
+                Ok(ready)
+            } else {
+                let states: Vec<String> = pods
+                    .iter()
+                    .map(|p| {
+                        let name = p.metadata.name.clone().unwrap_or_default();
+                        let waiting: Vec<String> = p
+                            .status
+                            .as_ref()
+                            .and_then(|s| s.container_statuses.clone())
+                            .unwrap_or_default()
+                            .into_iter()
+                            .filter_map(|c| {
+                                c.state
+                                    .and_then(|s| s.waiting)
+                                    .map(|w| format!("{:?}: {:?}", w.reason, w.message))
+                            })
+                            .collect();
+                        format!("{name} {:?} {waiting:?}", p.status.as_ref().and_then(|s| s.phase.clone()))
+                    })
+                    .collect();
+                Err(format!("{} ready of {}: {states:?}", ready.len(), pods.len()))
+            }
+        },
+    )
     .await
 }
 
@@ -122,7 +131,12 @@ impl Prometheus {
     }
 
     async fn get(&self, path: &str, query: &[(&str, &str)]) -> Result<Value, String> {
-        let r = http().get(format!("{}{path}", self.base)).query(query).send().await.map_err(|e| e.to_string())?;
+        let r = http()
+            .get(format!("{}{path}", self.base))
+            .query(query)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
         let v: Value = r.json().await.map_err(|e| e.to_string())?;
         if v["status"] != "success" {
             return Err(format!("{path}: {v}"));
@@ -186,7 +200,12 @@ impl Drop for Diagnostics {
         }
         for ns in &self.namespaces {
             for args in [
-                vec!["-n", ns, "get", "nflbet,deployments,services,prometheusrules,servicemonitors,alertmanagerconfigs"],
+                vec![
+                    "-n",
+                    ns,
+                    "get",
+                    "nflbet,deployments,services,prometheusrules,servicemonitors,alertmanagerconfigs",
+                ],
                 vec!["-n", ns, "get", "events", "--sort-by=.lastTimestamp"],
                 vec!["-n", ns, "get", "sportsbooks,models,alertroutes", "-o", "yaml"],
             ] {
@@ -207,7 +226,8 @@ pub fn snapshot_volume_dir() -> PathBuf {
     let dir = support::kubeconfig_path().parent().unwrap().join("e2e-snapshots");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    std::os::unix::fs::chown(&dir, Some(65532), Some(65532)).expect("chown the snapshot volume (the tests run as root)");
+    std::os::unix::fs::chown(&dir, Some(65532), Some(65532))
+        .expect("chown the snapshot volume (the tests run as root)");
     dir
 }
 

@@ -30,16 +30,20 @@ use support::wait_for;
 const OPERATOR_NS: &str = "nflbet-system";
 const NS: &str = "trading";
 const RELEASE: &str = "nflbet";
-/// What kube-prometheus-stack selects by default (its release is named so in the test cluster).
-const SELECTOR_LABEL: &str = "release=kube-prometheus-stack";
 const BOOKS: [&str; 3] = ["pinnacle", "fanduel", "draftkings"];
 const FAILING_BOOK: &str = "draftkings";
 
-fn image_ref() -> String {
-    std::env::var("NFLBET_E2E_IMAGE").expect(
-        "NFLBET_E2E_IMAGE is not set: the image must be built (`make image`) and loaded into the \
-         test node; `make test` does both",
-    )
+/// The image the chart runs by default: `image.repository` of values.yaml and the chart's
+/// appVersion. `make image` builds exactly this reference, and `make test` loads it into the node,
+/// so the chart is installed with no image settings at all, as a user who built it would.
+fn chart_default_image() -> String {
+    let chart = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("charts/nflbet-operator");
+    let read = |f: &str| -> serde_yaml::Value {
+        serde_yaml::from_str(&std::fs::read_to_string(chart.join(f)).unwrap()).unwrap()
+    };
+    let repository = read("values.yaml")["image"]["repository"].as_str().unwrap().to_string();
+    let version = read("Chart.yaml")["appVersion"].as_str().unwrap().to_string();
+    format!("{repository}:{version}")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -56,11 +60,19 @@ async fn a_users_story_on_a_real_node() {
         node.metadata.annotations.as_ref().is_none_or(|a| !a.contains_key("kwok.x-k8s.io/node")),
         "the node must be a real kubelet, not kwok"
     );
-    let image = image_ref();
-    let images: Vec<String> =
-        node.status.as_ref().and_then(|s| s.images.clone()).unwrap_or_default().into_iter().flat_map(|i| i.names.unwrap_or_default()).collect();
-    assert!(images.iter().any(|n| n.ends_with(&image)), "{image} is not on the node; it has {images:?}");
-    let (repository, tag) = image.rsplit_once(':').expect("image ref has a tag");
+    let image = chart_default_image();
+    let images: Vec<String> = node
+        .status
+        .as_ref()
+        .and_then(|s| s.images.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .flat_map(|i| i.names.unwrap_or_default())
+        .collect();
+    assert!(
+        images.iter().any(|n| n == &image),
+        "{image} is not on the node (`make test` builds it with `make image` and loads it); the node has {images:?}"
+    );
 
     // ---- helm install, from the chart and the built image, configured for kube-prometheus-stack.
     kubectl(&["create", "namespace", OPERATOR_NS]);
@@ -73,12 +85,9 @@ async fn a_users_story_on_a_real_node() {
         .env("HELM_DATA_HOME", helm_home.path().join("data"))
         .env("KUBECONFIG", support::kubeconfig_path())
         .args(["install", RELEASE, chart, "-n", OPERATOR_NS, "--wait", "--timeout", "3m"])
-        .args(["--set", &format!("image.repository={repository}"), "--set", &format!("image.tag={tag}")])
-        .args(["--set", "serviceMonitor.enabled=true"])
-        .args(["--set", "serviceMonitor.labels.release=kube-prometheus-stack"])
-        .args(["--set", "prometheusRule.extraLabels.release=kube-prometheus-stack"])
-        .args(["--set", "monitoring.serviceMonitorLabels.release=kube-prometheus-stack"])
-        .args(["--set", "notifications.secretNames={slack-webhook}"])
+        // What a kube-prometheus-stack user sets: its release label on every monitoring object,
+        // and the operator's own ServiceMonitor on.
+        .args(["--set", "monitoring.labels.release=kube-prometheus-stack", "--set", "serviceMonitor.enabled=true"])
         .output()
         .expect("helm runs");
     assert!(
@@ -87,7 +96,8 @@ async fn a_users_story_on_a_real_node() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    let operator_pods = wait_pods_ready(&client, OPERATOR_NS, "app.kubernetes.io/name=nflbet-operator", 1).await;
+    let operator_pods =
+        wait_pods_ready(&client, OPERATOR_NS, "app.kubernetes.io/name=nflbet-operator", 1).await;
     let operator_ip = pod_ip(&operator_pods[0]);
 
     // ---- The odds feed and the Slack-compatible receiver, as pods.
@@ -100,40 +110,49 @@ async fn a_users_story_on_a_real_node() {
     kubectl_apply(NS, &cluster::store_yaml(&store));
     // The workloads use cluster DNS names, as on a user's cluster; the test itself, outside the
     // cluster, talks to the pods' addresses.
-    kubectl_apply(NS, &cluster::secrets_yaml(&format!("http://webhook-sink.{NS}.svc.cluster.local:8080/services/E2E/TEST")));
+    kubectl_apply(
+        NS,
+        &cluster::secrets_yaml(&format!("http://webhook-sink.{NS}.svc.cluster.local:8080/services/E2E/TEST")),
+    );
     for book in BOOKS {
-        kubectl_apply(NS, &cluster::sportsbook_yaml(book, &format!("http://odds-feed.{NS}.svc.cluster.local:8080")));
+        kubectl_apply(
+            NS,
+            &cluster::sportsbook_yaml(book, &format!("http://odds-feed.{NS}.svc.cluster.local:8080")),
+        );
     }
     kubectl_apply(NS, &cluster::model_yaml(&BOOKS, "pinnacle"));
     kubectl_apply(NS, &cluster::alert_route_yaml());
 
     // Scraper pods Running from the built image, one per book, writing snapshots.
     for book in BOOKS {
-        let pods = wait_pods_ready(&client, NS, &format!("app.kubernetes.io/name=nflbet-scraper,app.kubernetes.io/instance={book}"), 1).await;
+        let pods = wait_pods_ready(
+            &client,
+            NS,
+            &format!("app.kubernetes.io/name=nflbet-scraper,app.kubernetes.io/instance={book}"),
+            1,
+        )
+        .await;
         let spec = pods[0].spec.as_ref().unwrap();
         assert_eq!(spec.containers[0].image.as_deref(), Some(image.as_str()), "scraper image");
     }
     // The model prices edges from what the books wrote.
     let model_api = dynamic(&client, "Model");
-    let summary = wait_for("the consensus model's status.summary with edges", Duration::from_secs(180), || async {
-        let m = model_api.get("consensus").await.map_err(|e| e.to_string())?;
-        let summary = m.data["status"]["summary"].clone();
-        match summary["topEdges"].as_array() {
-            Some(edges) if !edges.is_empty() => Ok(summary),
-            _ => Err(format!("status: {}", m.data["status"])),
-        }
-    })
-    .await;
+    let summary =
+        wait_for("the consensus model's status.summary with edges", Duration::from_secs(180), || async {
+            let m = model_api.get("consensus").await.map_err(|e| e.to_string())?;
+            let summary = m.data["status"]["summary"].clone();
+            match summary["topEdges"].as_array() {
+                Some(edges) if !edges.is_empty() => Ok(summary),
+                _ => Err(format!("status: {}", m.data["status"])),
+            }
+        })
+        .await;
     assert!(summary["marketsPriced"].as_i64().unwrap_or(0) > 0, "{summary}");
 
     // ---- Prometheus scrapes the scrapers, the model and the operator.
     let prom_pod = wait_pods_ready(&client, "monitoring", "app.kubernetes.io/name=prometheus", 1).await;
     let prometheus = Prometheus::new(&pod_ip(&prom_pod[0]));
-    for (what, expected) in [
-        ("scrapers", BOOKS.len()),
-        ("model", 1),
-        ("operator", 1),
-    ] {
+    for (what, expected) in [("scrapers", BOOKS.len()), ("model", 1), ("operator", 1)] {
         let namespace = if what == "operator" { OPERATOR_NS } else { NS };
         let container_hint = match what {
             "scrapers" => "nflbet-scraper",
@@ -141,8 +160,14 @@ async fn a_users_story_on_a_real_node() {
             _ => "nflbet-operator",
         };
         wait_for(&format!("Prometheus targets for the {what} up"), Duration::from_secs(120), || async {
-            let up = prometheus.query(&format!("up{{namespace=\"{namespace}\",service=~\".*{container_hint}.*\"}} == 1")).await?;
-            if up.len() >= expected { Ok(()) } else { Err(format!("{} of {expected} up; targets: {}", up.len(), prometheus.targets_summary().await)) }
+            let up = prometheus
+                .query(&format!("up{{namespace=\"{namespace}\",service=~\".*{container_hint}.*\"}} == 1"))
+                .await?;
+            if up.len() >= expected {
+                Ok(())
+            } else {
+                Err(format!("{} of {expected} up; targets: {}", up.len(), prometheus.targets_summary().await))
+            }
         })
         .await;
     }
@@ -155,7 +180,9 @@ async fn a_users_story_on_a_real_node() {
     wait_for(&format!("{alert} firing for {FAILING_BOOK}"), Duration::from_secs(240), || async {
         let alerts = prometheus.alerts().await?;
         let firing = alerts.iter().find(|a| {
-            a["labels"]["alertname"] == alert && a["labels"]["sportsbook"] == FAILING_BOOK && a["state"] == "firing"
+            a["labels"]["alertname"] == alert
+                && a["labels"]["sportsbook"] == FAILING_BOOK
+                && a["state"] == "firing"
         });
         match firing {
             Some(a) => {
@@ -183,15 +210,30 @@ async fn a_users_story_on_a_real_node() {
     let text = message["body"].to_string();
     assert!(text.contains(NS), "the message names the namespace: {text}");
     for other in BOOKS.iter().filter(|b| **b != FAILING_BOOK) {
-        assert!(!text.contains(&format!("sportsbook={other}")) && !text.contains(&format!("Sportsbook {other} ")), "only {FAILING_BOOK} fails: {text}");
+        assert!(
+            !text.contains(&format!("sportsbook={other}")) && !text.contains(&format!("Sportsbook {other} ")),
+            "only {FAILING_BOOK} fails: {text}"
+        );
     }
 
     // ---- Disable the book the way the runbook says: its scraper goes, its rules go, nothing fires.
-    kubectl(&["-n", NS, "patch", "sportsbook", FAILING_BOOK, "--type", "merge", "-p", r#"{"spec":{"disabled":true}}"#]);
-    let book_pods = format!("app.kubernetes.io/name=nflbet-scraper,app.kubernetes.io/instance={FAILING_BOOK}");
+    kubectl(&[
+        "-n",
+        NS,
+        "patch",
+        "sportsbook",
+        FAILING_BOOK,
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"disabled":true}}"#,
+    ]);
+    let book_pods =
+        format!("app.kubernetes.io/name=nflbet-scraper,app.kubernetes.io/instance={FAILING_BOOK}");
     let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
     wait_for("the disabled book's scraper pod gone", Duration::from_secs(90), || async {
-        let left = pods.list(&ListParams::default().labels(&book_pods)).await.map_err(|e| e.to_string())?.items;
+        let left =
+            pods.list(&ListParams::default().labels(&book_pods)).await.map_err(|e| e.to_string())?.items;
         if left.is_empty() { Ok(()) } else { Err(format!("{} pods left", left.len())) }
     })
     .await;
@@ -199,29 +241,64 @@ async fn a_users_story_on_a_real_node() {
     let d = deployments.get(&format!("nflbet-scraper-{FAILING_BOOK}")).await.unwrap();
     assert_eq!(d.spec.unwrap().replicas, Some(0), "disabled: the Deployment stays, scaled to zero");
     support::wait_condition(&dynamic(&client, "Sportsbook"), FAILING_BOOK, "Stopped", "True", None).await;
-    wait_for("the disabled book's rules gone from Prometheus and nothing firing for it", Duration::from_secs(120), || async {
-        let rules = prometheus.rule_groups().await?;
-        let alerts = prometheus.alerts().await?;
-        let has_rules = rules.iter().any(|g| g["name"].as_str().is_some_and(|n| n.ends_with(&format!(".{FAILING_BOOK}"))));
-        let firing = alerts.iter().any(|a| a["labels"]["sportsbook"] == FAILING_BOOK);
-        if !has_rules && !firing { Ok(()) } else { Err(format!("rules present: {has_rules}; alerts: {alerts:?}")) }
-    })
+    wait_for(
+        "the disabled book's rules gone from Prometheus and nothing firing for it",
+        Duration::from_secs(120),
+        || async {
+            let rules = prometheus.rule_groups().await?;
+            let alerts = prometheus.alerts().await?;
+            let has_rules = rules
+                .iter()
+                .any(|g| g["name"].as_str().is_some_and(|n| n.ends_with(&format!(".{FAILING_BOOK}"))));
+            let firing = alerts.iter().any(|a| a["labels"]["sportsbook"] == FAILING_BOOK);
+            if !has_rules && !firing {
+                Ok(())
+            } else {
+                Err(format!("rules present: {has_rules}; alerts: {alerts:?}"))
+            }
+        },
+    )
     .await;
     // The other books keep running and stay scraped.
-    let up = prometheus.query(&format!("up{{namespace=\"{NS}\",service=~\"nflbet-scraper.*\"}} == 1")).await.unwrap();
+    let up = prometheus
+        .query(&format!("up{{namespace=\"{NS}\",service=~\"nflbet-scraper.*\"}} == 1"))
+        .await
+        .unwrap();
     assert_eq!(up.len(), BOOKS.len() - 1, "the other scrapers stay up: {up:?}");
 
     // ---- Re-enable it (the feed has recovered): scraper back, rules back, scraped again.
     cluster::http_post(&format!("http://{feed}:8080/control/fail?books=")).await;
-    kubectl(&["-n", NS, "patch", "sportsbook", FAILING_BOOK, "--type", "merge", "-p", r#"{"spec":{"disabled":false}}"#]);
+    kubectl(&[
+        "-n",
+        NS,
+        "patch",
+        "sportsbook",
+        FAILING_BOOK,
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"disabled":false}}"#,
+    ]);
     wait_pods_ready(&client, NS, &book_pods, 1).await;
     support::wait_condition(&dynamic(&client, "Sportsbook"), FAILING_BOOK, "Stopped", "False", None).await;
-    wait_for("the re-enabled book's rules and target back in Prometheus", Duration::from_secs(120), || async {
-        let rules = prometheus.rule_groups().await?;
-        let has_rules = rules.iter().any(|g| g["name"].as_str().is_some_and(|n| n.ends_with(&format!(".{FAILING_BOOK}"))));
-        let up = prometheus.query(&format!("up{{namespace=\"{NS}\",service=\"nflbet-scraper-{FAILING_BOOK}\"}} == 1")).await?;
-        if has_rules && up.len() == 1 { Ok(()) } else { Err(format!("rules present: {has_rules}; up: {up:?}")) }
-    })
+    wait_for(
+        "the re-enabled book's rules and target back in Prometheus",
+        Duration::from_secs(120),
+        || async {
+            let rules = prometheus.rule_groups().await?;
+            let has_rules = rules
+                .iter()
+                .any(|g| g["name"].as_str().is_some_and(|n| n.ends_with(&format!(".{FAILING_BOOK}"))));
+            let up = prometheus
+                .query(&format!("up{{namespace=\"{NS}\",service=\"nflbet-scraper-{FAILING_BOOK}\"}} == 1"))
+                .await?;
+            if has_rules && up.len() == 1 {
+                Ok(())
+            } else {
+                Err(format!("rules present: {has_rules}; up: {up:?}"))
+            }
+        },
+    )
     .await;
 
     diag.passed();
