@@ -59,12 +59,16 @@ LINKS=$ROOT/bin/testenv
 
 log() { printf '[testenv] %s\n' "$*" >&2; }
 
+# link_bins: bin/testenv/NAME -> the binary, for every complete group. Links are only added or
+# changed, never removed first, so a test running beside another `testenv.sh` call always finds them.
 link_bins() {
   local g f
-  rm -rf "$LINKS"; mkdir -p "$LINKS"
+  mkdir -p "$LINKS"
   for g in "${!GROUP_FILES[@]}"; do
     g=$(group_dir "$g"); [[ -f $g/.complete ]] || continue
-    for f in "$g"/*; do ln -sfn "$f" "$LINKS/$(basename "$f")"; done
+    for f in "$g"/*; do
+      [[ $(readlink "$LINKS/${f##*/}" 2>/dev/null) == "$f" ]] || ln -sfn "$f" "$LINKS/${f##*/}"
+    done
   done
 }
 

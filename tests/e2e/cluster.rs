@@ -28,7 +28,8 @@ fn kubectl_with_input(args: &[&str], input: Option<&str>) -> String {
 }
 
 fn kubectl_try(args: &[&str], input: Option<&str>) -> (bool, String) {
-    let mut child = Command::new(support::testenv_bin("kubectl"))
+    let kubectl = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bin/testenv/kubectl");
+    let mut child = match Command::new(&kubectl)
         .arg("--kubeconfig")
         .arg(support::kubeconfig_path())
         .args(["--request-timeout", "30s"])
@@ -37,7 +38,13 @@ fn kubectl_try(args: &[&str], input: Option<&str>) -> (bool, String) {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("kubectl runs");
+    {
+        Ok(child) => child,
+        // Never panic here: Diagnostics calls this while the test is already panicking.
+        Err(e) => {
+            return (false, format!("{} could not run: {e} (`make test` builds it)", kubectl.display()));
+        }
+    };
     {
         let mut stdin = child.stdin.take().unwrap();
         if let Some(input) = input {
