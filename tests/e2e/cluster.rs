@@ -56,6 +56,24 @@ fn kubectl_try(args: &[&str], input: Option<&str>) -> (bool, String) {
     (out.status.success(), text)
 }
 
+/// Runs helm (built by the testenv) against the test cluster with a throwaway home; returns
+/// whether it succeeded and what it printed.
+pub fn helm(args: &[&str]) -> (bool, String) {
+    let home = tempfile::tempdir().unwrap();
+    let out = Command::new(support::testenv_bin("helm"))
+        .env("HELM_CACHE_HOME", home.path().join("cache"))
+        .env("HELM_CONFIG_HOME", home.path().join("config"))
+        .env("HELM_DATA_HOME", home.path().join("data"))
+        .env("KUBECONFIG", support::kubeconfig_path())
+        .args(args)
+        .output()
+        .expect("helm runs");
+    (
+        out.status.success(),
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+    )
+}
+
 /// Waits until `count` pods match `selector` in `ns`, all Running and Ready; returns them.
 pub async fn wait_pods_ready(client: &kube::Client, ns: &str, selector: &str, count: usize) -> Vec<Pod> {
     let api: Api<Pod> = Api::namespaced(client.clone(), ns);
@@ -229,8 +247,8 @@ impl Drop for Diagnostics {
 
 /// A directory of the host for the snapshot volume (a hostPath PersistentVolume: the test node
 /// has no storage provisioner), writable by the workloads' user.
-pub fn snapshot_volume_dir() -> PathBuf {
-    let dir = support::kubeconfig_path().parent().unwrap().join("e2e-snapshots");
+pub fn snapshot_volume_dir(ns: &str) -> PathBuf {
+    let dir = support::kubeconfig_path().parent().unwrap().join(format!("{ns}-snapshots"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     std::os::unix::fs::chown(&dir, Some(65532), Some(65532))
@@ -289,11 +307,13 @@ spec:
 }
 
 /// A ReadWriteMany volume shared by the scrapers (writers) and the model (reader).
-pub fn store_yaml(dir: &std::path::Path) -> String {
+/// The PersistentVolume is named after the namespace: a rerun on the same cluster finds the
+/// previous run's volume Released, not Available.
+pub fn store_yaml(ns: &str, dir: &std::path::Path) -> String {
     format!(
         r#"apiVersion: v1
 kind: PersistentVolume
-metadata: {{name: nflbet-e2e-snapshots}}
+metadata: {{name: {ns}-snapshots}}
 spec:
   capacity: {{storage: 1Gi}}
   accessModes: [ReadWriteMany]
@@ -307,7 +327,7 @@ metadata: {{name: nflbet-snapshots}}
 spec:
   accessModes: [ReadWriteMany]
   storageClassName: ""
-  volumeName: nflbet-e2e-snapshots
+  volumeName: {ns}-snapshots
   resources: {{requests: {{storage: 1Gi}}}}
 "#,
         dir.display()

@@ -27,7 +27,6 @@ use std::time::Duration;
 use support::wait_for;
 
 const OPERATOR_NS: &str = "nflbet-system";
-const NS: &str = "trading";
 const RELEASE: &str = "nflbet";
 const BOOKS: [&str; 3] = ["pinnacle", "fanduel", "draftkings"];
 const FAILING_BOOK: &str = "draftkings";
@@ -48,7 +47,14 @@ fn chart_default_image() -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_users_story_on_a_real_node() {
     let client = support::client().await;
-    let diag = Diagnostics::new(&[OPERATOR_NS, NS, "monitoring"]);
+    // The books' namespace is new on every run: Alertmanager remembers what it notified (for
+    // repeatInterval), so a rerun on the same cluster must not reuse the same alert labels.
+    let ns = format!("trading-{:05}", rand::random::<u32>() % 100_000);
+    let ns = ns.as_str();
+    let diag = Diagnostics::new(&[OPERATOR_NS, ns, "monitoring"]);
+    // A previous failed run on this cluster leaves its release behind (for inspection).
+    let _ = cluster::helm(&["uninstall", RELEASE, "-n", OPERATOR_NS, "--wait"]);
+    kubectl(&["delete", "namespace", OPERATOR_NS, "--ignore-not-found", "--wait=true"]);
 
     // ---- The cluster has a real node running the image, not a kwok one.
     let nodes: Api<Node> = Api::all(client.clone());
@@ -63,31 +69,25 @@ async fn a_users_story_on_a_real_node() {
 
     // ---- helm install, from the chart and the built image, configured for kube-prometheus-stack.
     kubectl(&["create", "namespace", OPERATOR_NS]);
-    kubectl(&["create", "namespace", NS]);
+    kubectl(&["create", "namespace", ns]);
     let chart = concat!(env!("CARGO_MANIFEST_DIR"), "/charts/nflbet-operator");
-    let helm_home = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(support::testenv_bin("helm"))
-        .env("HELM_CACHE_HOME", helm_home.path().join("cache"))
-        .env("HELM_CONFIG_HOME", helm_home.path().join("config"))
-        .env("HELM_DATA_HOME", helm_home.path().join("data"))
-        .env("KUBECONFIG", support::kubeconfig_path())
-        .args(["install", RELEASE, chart, "-n", OPERATOR_NS, "--wait", "--timeout", "3m"])
-        // What a kube-prometheus-stack user sets: its release label on every monitoring object,
-        // and the operator's own ServiceMonitor on.
-        .args([
-            "--set",
-            "monitoring.labels.release=kube-prometheus-stack",
-            "--set",
-            "serviceMonitor.enabled=true",
-        ])
-        .output()
-        .expect("helm runs");
-    assert!(
-        out.status.success(),
-        "helm install failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    // What a kube-prometheus-stack user sets: its release label on every monitoring object, and
+    // the operator's own ServiceMonitor on. The image is the chart's default.
+    let (ok, out) = cluster::helm(&[
+        "install",
+        RELEASE,
+        chart,
+        "-n",
+        OPERATOR_NS,
+        "--wait",
+        "--timeout",
+        "3m",
+        "--set",
+        "monitoring.labels.release=kube-prometheus-stack",
+        "--set",
+        "serviceMonitor.enabled=true",
+    ]);
+    assert!(ok, "helm install failed:\n{out}");
     // The operator runs from the chart's default image, which came from `make image`: nothing can be
     // pulled here, so a Running container with an image ID proves the image is the one built.
     let operator_pods =
@@ -97,33 +97,33 @@ async fn a_users_story_on_a_real_node() {
     assert!(!status.image_id.is_empty(), "{status:?}");
 
     // ---- The odds feed and the Slack-compatible receiver, as pods.
-    kubectl_apply(NS, &cluster::test_servers_yaml());
-    let feed = pod_ip(&wait_pods_ready(&client, NS, "app=odds-feed", 1).await[0]);
-    let sink = pod_ip(&wait_pods_ready(&client, NS, "app=webhook-sink", 1).await[0]);
+    kubectl_apply(ns, &cluster::test_servers_yaml());
+    let feed = pod_ip(&wait_pods_ready(&client, ns, "app=odds-feed", 1).await[0]);
+    let sink = pod_ip(&wait_pods_ready(&client, ns, "app=webhook-sink", 1).await[0]);
 
     // ---- Secrets, the shared snapshot store, three books, the consensus model, the route.
-    let store = cluster::snapshot_volume_dir();
-    kubectl_apply(NS, &cluster::store_yaml(&store));
+    let store = cluster::snapshot_volume_dir(ns);
+    kubectl_apply(ns, &cluster::store_yaml(ns, &store));
     // The workloads use cluster DNS names, as on a user's cluster; the test itself, outside the
     // cluster, talks to the pods' addresses.
     kubectl_apply(
-        NS,
-        &cluster::secrets_yaml(&format!("http://webhook-sink.{NS}.svc.cluster.local:8080/services/E2E/TEST")),
+        ns,
+        &cluster::secrets_yaml(&format!("http://webhook-sink.{ns}.svc.cluster.local:8080/services/E2E/TEST")),
     );
     for book in BOOKS {
         kubectl_apply(
-            NS,
-            &cluster::sportsbook_yaml(book, &format!("http://odds-feed.{NS}.svc.cluster.local:8080")),
+            ns,
+            &cluster::sportsbook_yaml(book, &format!("http://odds-feed.{ns}.svc.cluster.local:8080")),
         );
     }
-    kubectl_apply(NS, &cluster::model_yaml(&BOOKS, "pinnacle"));
-    kubectl_apply(NS, &cluster::alert_route_yaml());
+    kubectl_apply(ns, &cluster::model_yaml(&BOOKS, "pinnacle"));
+    kubectl_apply(ns, &cluster::alert_route_yaml());
 
     // Scraper pods Running from the built image, one per book, writing snapshots.
     for book in BOOKS {
         let pods = wait_pods_ready(
             &client,
-            NS,
+            ns,
             &format!("app.kubernetes.io/name=nflbet-scraper,app.kubernetes.io/instance={book}"),
             1,
         )
@@ -132,7 +132,7 @@ async fn a_users_story_on_a_real_node() {
         assert_eq!(spec.containers[0].image.as_deref(), Some(image.as_str()), "scraper image");
     }
     // The model prices edges from what the books wrote.
-    let model_api = dynamic(&client, "Model");
+    let model_api = dynamic(&client, ns, "Model");
     let summary =
         wait_for("the consensus model's status.summary with edges", Duration::from_secs(180), || async {
             let m = model_api.get("consensus").await.map_err(|e| e.to_string())?;
@@ -149,7 +149,7 @@ async fn a_users_story_on_a_real_node() {
     let prom_pod = wait_pods_ready(&client, "monitoring", "app.kubernetes.io/name=prometheus", 1).await;
     let prometheus = Prometheus::new(&pod_ip(&prom_pod[0]));
     for (what, expected) in [("scrapers", BOOKS.len()), ("model", 1), ("operator", 1)] {
-        let namespace = if what == "operator" { OPERATOR_NS } else { NS };
+        let namespace = if what == "operator" { OPERATOR_NS } else { ns };
         let container_hint = match what {
             "scrapers" => "nflbet-scraper",
             "model" => "nflbet-model",
@@ -168,6 +168,19 @@ async fn a_users_story_on_a_real_node() {
         .await;
     }
 
+    // The operator re-exports each book's last snapshot time for the stale-data rule's fallback;
+    // with honorLabels its `namespace` label is the book's, not the operator pod's.
+    wait_for("the operator's last-snapshot series keeps the book's namespace", Duration::from_secs(60), || async {
+        let q = format!(
+            "nflreadpy_sportsbook_last_snapshot_timestamp_seconds{{namespace=\"{ns}\",sportsbook=\"fanduel\",service=~\".*nflbet-operator.*\"}}"
+        );
+        let series = prometheus.query(&q).await?;
+        if series.len() == 1 { Ok(()) } else { Err(format!("{q} gave {series:?}")) }
+    })
+    .await;
+    // Every book the model reads writes where it reads.
+    support::wait_condition(&model_api, "consensus", "StorageShared", "True", None).await;
+
     // ---- The feed fails for one book: its ingestion-error alert fires in Prometheus, and
     // Alertmanager routes it through the AlertRoute's AlertmanagerConfig to the receiver pod.
     cluster::http_post(&format!("http://{feed}:8080/control/fail?books={FAILING_BOOK}")).await;
@@ -181,7 +194,7 @@ async fn a_users_story_on_a_real_node() {
         });
         match firing {
             Some(a) => {
-                assert_eq!(a["labels"]["namespace"], NS, "{a}");
+                assert_eq!(a["labels"]["namespace"], ns, "{a}");
                 Ok(())
             }
             None => Err(format!("alerts: {alerts:?}")),
@@ -203,7 +216,7 @@ async fn a_users_story_on_a_real_node() {
     .await;
     assert_eq!(message["path"], "/services/E2E/TEST", "{message}");
     let text = message["body"].to_string();
-    assert!(text.contains(NS), "the message names the namespace: {text}");
+    assert!(text.contains(ns), "the message names the namespace: {text}");
     for other in BOOKS.iter().filter(|b| **b != FAILING_BOOK) {
         assert!(
             !text.contains(&format!("sportsbook={other}")) && !text.contains(&format!("Sportsbook {other} ")),
@@ -214,7 +227,7 @@ async fn a_users_story_on_a_real_node() {
     // ---- Disable the book the way the runbook says: its scraper goes, its rules go, nothing fires.
     kubectl(&[
         "-n",
-        NS,
+        ns,
         "patch",
         "sportsbook",
         FAILING_BOOK,
@@ -225,17 +238,17 @@ async fn a_users_story_on_a_real_node() {
     ]);
     let book_pods =
         format!("app.kubernetes.io/name=nflbet-scraper,app.kubernetes.io/instance={FAILING_BOOK}");
-    let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
     wait_for("the disabled book's scraper pod gone", Duration::from_secs(90), || async {
         let left =
             pods.list(&ListParams::default().labels(&book_pods)).await.map_err(|e| e.to_string())?.items;
         if left.is_empty() { Ok(()) } else { Err(format!("{} pods left", left.len())) }
     })
     .await;
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), NS);
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
     let d = deployments.get(&format!("nflbet-scraper-{FAILING_BOOK}")).await.unwrap();
     assert_eq!(d.spec.unwrap().replicas, Some(0), "disabled: the Deployment stays, scaled to zero");
-    support::wait_condition(&dynamic(&client, "Sportsbook"), FAILING_BOOK, "Stopped", "True", None).await;
+    support::wait_condition(&dynamic(&client, ns, "Sportsbook"), FAILING_BOOK, "Stopped", "True", None).await;
     wait_for(
         "the disabled book's rules gone from Prometheus and nothing firing for it",
         Duration::from_secs(120),
@@ -258,13 +271,17 @@ async fn a_users_story_on_a_real_node() {
     // Its target leaves Prometheus once service discovery sees the pod gone; the other books
     // stay scraped.
     wait_for("only the enabled books' scrapers are Prometheus targets", Duration::from_secs(60), || async {
-        let up = prometheus.query(&format!("up{{namespace=\"{NS}\",service=~\"nflbet-scraper.*\"}}")).await?;
-        let mut books: Vec<String> =
-            up.iter().filter(|s| s["value"][1] == "1").map(|s| s["metric"]["service"].to_string()).collect();
+        let up = prometheus.query(&format!("up{{namespace=\"{ns}\",service=~\"nflbet-scraper.*\"}}")).await?;
+        let mut books: Vec<&str> = up
+            .iter()
+            .filter(|s| s["value"][1] == "1")
+            .filter_map(|s| s["metric"]["service"].as_str())
+            .collect();
         books.sort();
-        let expected: Vec<String> =
-            ["fanduel", "pinnacle"].iter().map(|b| format!("\"nflbet-scraper-{b}\"")).collect();
-        if books == expected && up.len() == 2 { Ok(()) } else { Err(format!("up: {up:?}")) }
+        let mut expected: Vec<String> =
+            BOOKS.iter().filter(|b| **b != FAILING_BOOK).map(|b| format!("nflbet-scraper-{b}")).collect();
+        expected.sort();
+        if books == expected && up.len() == expected.len() { Ok(()) } else { Err(format!("up: {up:?}")) }
     })
     .await;
 
@@ -272,7 +289,7 @@ async fn a_users_story_on_a_real_node() {
     cluster::http_post(&format!("http://{feed}:8080/control/fail?books=")).await;
     kubectl(&[
         "-n",
-        NS,
+        ns,
         "patch",
         "sportsbook",
         FAILING_BOOK,
@@ -281,8 +298,9 @@ async fn a_users_story_on_a_real_node() {
         "-p",
         r#"{"spec":{"disabled":false}}"#,
     ]);
-    wait_pods_ready(&client, NS, &book_pods, 1).await;
-    support::wait_condition(&dynamic(&client, "Sportsbook"), FAILING_BOOK, "Stopped", "False", None).await;
+    wait_pods_ready(&client, ns, &book_pods, 1).await;
+    support::wait_condition(&dynamic(&client, ns, "Sportsbook"), FAILING_BOOK, "Stopped", "False", None)
+        .await;
     wait_for(
         "the re-enabled book's rules and target back in Prometheus",
         Duration::from_secs(120),
@@ -292,7 +310,7 @@ async fn a_users_story_on_a_real_node() {
                 .iter()
                 .any(|g| g["name"].as_str().is_some_and(|n| n.ends_with(&format!(".{FAILING_BOOK}"))));
             let up = prometheus
-                .query(&format!("up{{namespace=\"{NS}\",service=\"nflbet-scraper-{FAILING_BOOK}\"}} == 1"))
+                .query(&format!("up{{namespace=\"{ns}\",service=\"nflbet-scraper-{FAILING_BOOK}\"}} == 1"))
                 .await?;
             if has_rules && up.len() == 1 {
                 Ok(())
@@ -304,9 +322,14 @@ async fn a_users_story_on_a_real_node() {
     .await;
 
     diag.passed();
+    // Passed: leave the cluster as it was found (a failure keeps everything for inspection).
+    let (ok, out) = cluster::helm(&["uninstall", RELEASE, "-n", OPERATOR_NS, "--wait"]);
+    assert!(ok, "helm uninstall: {out}");
+    kubectl(&["delete", "namespace", ns, OPERATOR_NS, "--wait=true"]);
+    kubectl(&["delete", "persistentvolume", &format!("{ns}-snapshots")]);
 }
 
-fn dynamic(client: &kube::Client, kind: &str) -> Api<DynamicObject> {
+fn dynamic(client: &kube::Client, ns: &str, kind: &str) -> Api<DynamicObject> {
     let gvk = GroupVersionKind::gvk("betting.nflbet.dev", "v1alpha1", kind);
-    Api::namespaced_with(client.clone(), NS, &ApiResource::from_gvk(&gvk))
+    Api::namespaced_with(client.clone(), ns, &ApiResource::from_gvk(&gvk))
 }
