@@ -39,8 +39,8 @@ impl Default for OperatorConfig {
             image_pull_policy: "IfNotPresent".into(),
             metrics_namespace: "nflreadpy".into(),
             rule_labels: BTreeMap::new(),
-            runbook_base_url: "https://github.com/nflbet/nflbet/blob/main/docs/runbooks.md".into(),
             monitor_labels: BTreeMap::new(),
+            runbook_base_url: "https://github.com/nflbet/nflbet/blob/main/docs/runbooks.md".into(),
         }
     }
 }
