@@ -49,3 +49,4 @@ demo: ## The whole product on a local control plane: books, model, alerts, disab
 lint: ## rustfmt and clippy, as a reviewer would run them
 	cargo fmt --check
 	cargo clippy --locked --all-targets -- -D warnings
+	cargo clippy --locked --test e2e -- -D warnings
