@@ -256,6 +256,15 @@ pub fn snapshot_volume_dir(ns: &str) -> PathBuf {
     dir
 }
 
+/// How many files are under `dir`, at any depth (0 when it does not exist).
+pub fn files_under(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries.flatten().map(|e| if e.path().is_dir() { files_under(&e.path()) } else { 1 }).sum()
+        })
+        .unwrap_or(0)
+}
+
 const RESTRICTED: &str = r#"
       securityContext:
         runAsNonRoot: true

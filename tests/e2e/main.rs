@@ -56,7 +56,7 @@ async fn a_users_story_on_a_real_node() {
     let _ = cluster::helm(&["uninstall", RELEASE, "-n", OPERATOR_NS, "--wait"]);
     kubectl(&["delete", "namespace", OPERATOR_NS, "--ignore-not-found", "--wait=true"]);
 
-    // ---- The cluster has a real node running the image, not a kwok one.
+    // ---- The cluster's one node is a real kubelet, not kwok.
     let nodes: Api<Node> = Api::all(client.clone());
     let node = nodes.list(&ListParams::default()).await.unwrap().items;
     assert_eq!(node.len(), 1, "one node");
@@ -130,6 +130,16 @@ async fn a_users_story_on_a_real_node() {
         .await;
         let spec = pods[0].spec.as_ref().unwrap();
         assert_eq!(spec.containers[0].image.as_deref(), Some(image.as_str()), "scraper image");
+    }
+    // Each scraper writes its snapshots to the shared volume (the PVC is mounted at
+    // /var/lib/nflbet; the store URL is file:///var/lib/nflbet/snapshots).
+    for book in BOOKS {
+        let dir = store.join("snapshots/v1").join(book);
+        wait_for(&format!("snapshots of {book} on the shared volume"), Duration::from_secs(60), || async {
+            let n = cluster::files_under(&dir);
+            if n > 0 { Ok(()) } else { Err(format!("no file under {}", dir.display())) }
+        })
+        .await;
     }
     // The model prices edges from what the books wrote.
     let model_api = dynamic(&client, ns, "Model");
