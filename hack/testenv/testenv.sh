@@ -14,6 +14,7 @@
 #                      stack as kube-prometheus-stack sets it up (prometheus-operator beside the cluster,
 #                      Prometheus and Alertmanager as pods). Needs root; `down` undoes every host change.
 #   testenv.sh load-image FILE   import an OCI/docker archive into the real node's containerd
+#   testenv.sh restart NAME      kill -9 etcd or kube-apiserver and start it again with the same flags
 #   testenv.sh down    stop what `up` started (by pid, never by name) and restore the host
 #   testenv.sh env     print `export KUBECONFIG=...` and PATH for the running control plane
 #
@@ -182,8 +183,29 @@ wait_for() {
 
 start() {
   local name=$1; shift
-  "$@" >"$RUN/logs/$name.log" 2>&1 &
+  printf '%q ' "$@" >"$RUN/$name.cmd"
+  "$@" >>"$RUN/logs/$name.log" 2>&1 &
   echo $! >"$RUN/$name.pid"
+}
+
+# restart NAME: kill -9 one control-plane process and start it again with the same command line,
+# as a crash and a supervisor's restart would; waits until it answers again. The fault tests use
+# it (etcd, kube-apiserver).
+restart() {
+  local name=$1 p cmd
+  [[ -f $RUN/$name.pid && -f $RUN/$name.cmd ]] || { log "$name was not started by this testenv"; exit 1; }
+  p=$(cat "$RUN/$name.pid")
+  kill -9 "$p" 2>/dev/null || true
+  for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
+  cmd=$(cat "$RUN/$name.cmd")
+  eval "start $name $cmd"
+  local api; api=$(cat "$RUN/api-port")
+  local host; host=$(sed -n 's|.*server: "https://\([^:]*\):.*|\1|p' "$RUN/kubeconfig")
+  case $name in
+  kube-apiserver) wait_for "$name" 60 curl -fsS --cacert "$RUN/pki/ca.crt" --cert "$RUN/pki/admin.crt" \
+      --key "$RUN/pki/admin.key" "https://$host:$api/readyz" ;;
+  etcd) wait_for "$name" 60 curl -fsS "$(sed -n 's|.*--advertise-client-urls=\(http://[^ ]*\).*|\1|p' "$RUN/etcd.cmd")/health" ;;
+  esac
 }
 
 # sign NAME SUBJECT EXT...: a key and a certificate signed by the testenv CA.
@@ -629,7 +651,8 @@ build) shift; build "$@" ;;
 up) shift; up "$@" ;;
 down) down ;;
 load-image) ctr_import "$2"; log "loaded $2 into the node's containerd" ;;
+restart) restart "$2" ;;
 bin-dir) echo "$LINKS" ;;
 env) echo "export KUBECONFIG=$RUN/kubeconfig PATH=$LINKS:\$PATH" ;;
-*) echo "usage: $0 build [kube|node|images|monitoring|all]|up [--kwok|--real-node]|down|load-image FILE|bin-dir|env" >&2; exit 2 ;;
+*) echo "usage: $0 build [kube|node|images|monitoring|all]|up [--kwok|--real-node]|down|load-image FILE|restart etcd|kube-apiserver|bin-dir|env" >&2; exit 2 ;;
 esac

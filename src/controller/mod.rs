@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod model;
 pub mod snapshot_store;
 pub mod sportsbook;
+pub mod watch;
 pub mod workload;
 
 use crate::crd::Sportsbook;
@@ -27,7 +28,7 @@ use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, ListParams};
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
-use kube::runtime::{Controller, controller, watcher};
+use kube::runtime::{Controller, controller, reflector, watcher};
 use kube::{Client, ResourceExt};
 use metrics::Metrics;
 use std::collections::BTreeMap;
@@ -282,65 +283,83 @@ async fn run_controllers(
     };
     let owned = owned_by("scraper");
     // `DeserializeGuard` keeps one malformed object from stopping the watch of all the others.
+    // Every watch comes from `watch`, which lists again when a resume is refused as too old.
     let guarded: Api<DeserializeGuard<Sportsbook>> = scoped(&client, &namespace);
-    let mut c = Controller::new(guarded, watcher::Config::default().any_semantic())
-        .owns(scoped::<Deployment>(&client, &namespace), owned.clone())
-        .owns(scoped::<Service>(&client, &namespace), owned.clone());
+    let (books, writer) = reflector::store();
+    let mut c = Controller::for_stream(
+        watch::reflected(guarded, watcher::Config::default().any_semantic(), writer),
+        books,
+    )
+    .owns_stream(watch::touched(scoped_meta::<Deployment>(&client, &namespace), owned.clone()))
+    .owns_stream(watch::touched(scoped_meta::<Service>(&client, &namespace), owned.clone()));
     if caps.prometheus_rules {
-        c = c.owns(scoped::<PrometheusRule>(&client, &namespace), owned.clone());
+        c = c.owns_stream(watch::touched(scoped_meta::<PrometheusRule>(&client, &namespace), owned.clone()));
     }
     if caps.service_monitors {
-        c = c.owns(scoped::<ServiceMonitor>(&client, &namespace), owned.clone());
+        c = c.owns_stream(watch::touched(scoped_meta::<ServiceMonitor>(&client, &namespace), owned.clone()));
     }
     ctx.metrics.register_sportsbooks(c.store(), &ctx.config.metrics_namespace);
     let stop = shutdown.clone();
     let sportsbooks = c
         .with_config(controller_config(concurrency))
+        .trigger_backoff(watch::NoTriggerBackoff)
         .graceful_shutdown_on(async move { stop.cancelled().await })
         .run(sportsbook::reconcile, sportsbook::error_policy, ctx.clone())
         .for_each(log_result);
 
     let routes: Api<DeserializeGuard<AlertRoute>> = scoped(&client, &namespace);
-    let mut r = Controller::new(routes, watcher::Config::default().any_semantic());
+    let (route_store, writer) = reflector::store();
+    let mut r = Controller::for_stream(
+        watch::reflected(routes, watcher::Config::default().any_semantic(), writer),
+        route_store,
+    );
     if caps.alertmanager_configs {
-        r = r.owns(scoped::<AlertmanagerConfig>(&client, &namespace), owned_by(""));
+        r = r.owns_stream(watch::touched(
+            scoped_meta::<AlertmanagerConfig>(&client, &namespace),
+            owned_by(""),
+        ));
     }
     let stop = shutdown.clone();
     let alert_routes = r
         .with_config(controller_config(concurrency))
+        .trigger_backoff(watch::NoTriggerBackoff)
         .graceful_shutdown_on(async move { stop.cancelled().await })
         .run(alert_route::reconcile, alert_route::error_policy, ctx.clone())
         .for_each(log_result);
 
     let models: Api<DeserializeGuard<Model>> = scoped(&client, &namespace);
     let owned = owned_by("model");
-    let mut mc = Controller::new(models, watcher::Config::default().any_semantic())
-        .owns(scoped::<Deployment>(&client, &namespace), owned.clone())
-        .owns(scoped::<Service>(&client, &namespace), owned.clone());
+    let (model_store, writer) = reflector::store();
+    let mut mc = Controller::for_stream(
+        watch::reflected(models, watcher::Config::default().any_semantic(), writer),
+        model_store.clone(),
+    )
+    .owns_stream(watch::touched(scoped_meta::<Deployment>(&client, &namespace), owned.clone()))
+    .owns_stream(watch::touched(scoped_meta::<Service>(&client, &namespace), owned.clone()));
     if caps.prometheus_rules {
-        mc = mc.owns(scoped::<PrometheusRule>(&client, &namespace), owned.clone());
+        mc =
+            mc.owns_stream(watch::touched(scoped_meta::<PrometheusRule>(&client, &namespace), owned.clone()));
     }
     // A Sportsbook appearing or changing labels can change which books a Model prices.
-    let model_store = mc.store();
     // Metadata only: names and labels are all that matter, and an unreadable Sportsbook spec
     // must not disturb the Model controller.
-    let book_meta = scoped::<kube::core::PartialObjectMeta<Sportsbook>>(&client, &namespace);
-    mc = mc.watches(
-        book_meta,
+    let book_meta = watch::touched(
+        scoped_meta::<Sportsbook>(&client, &namespace),
         watcher::Config::default().any_semantic(),
-        move |sb: kube::core::PartialObjectMeta<Sportsbook>| {
-            let ns = sb.namespace();
-            model_store
-                .state()
-                .into_iter()
-                .filter(move |m| m.0.as_ref().is_ok_and(|m| m.namespace() == ns))
-                .map(|m| kube::runtime::reflector::ObjectRef::from_obj(&*m))
-                .collect::<Vec<_>>()
-        },
     );
+    mc = mc.watches_stream(book_meta, move |sb: kube::core::PartialObjectMeta<Sportsbook>| {
+        let ns = sb.namespace();
+        model_store
+            .state()
+            .into_iter()
+            .filter(move |m| m.0.as_ref().is_ok_and(|m| m.namespace() == ns))
+            .map(|m| kube::runtime::reflector::ObjectRef::from_obj(&*m))
+            .collect::<Vec<_>>()
+    });
     let stop = shutdown.clone();
     let models = mc
         .with_config(controller_config(concurrency))
+        .trigger_backoff(watch::NoTriggerBackoff)
         .graceful_shutdown_on(async move { stop.cancelled().await })
         .run(model::reconcile, model::error_policy, ctx.clone())
         .for_each(log_result);
@@ -357,6 +376,14 @@ fn controller_config(concurrency: u16) -> controller::Config {
 
 /// Milliseconds of trailing debounce; see [`controller_config`].
 const DEBOUNCE_MS: u64 = 100;
+
+/// The metadata of `K`'s objects, over all namespaces or the one the operator is restricted to.
+fn scoped_meta<K>(client: &Client, ns: &Option<String>) -> Api<kube::core::PartialObjectMeta<K>>
+where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>,
+{
+    scoped(client, ns)
+}
 
 /// An Api over all namespaces, or the one the operator is restricted to.
 fn scoped<K>(client: &Client, ns: &Option<String>) -> Api<K>
