@@ -124,10 +124,23 @@ fn without_crds(rendered: &str) -> String {
 
 fn check_golden(name: &str, actual: &str) {
     let path = root().join("tests/golden/chart").join(name);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, actual).unwrap();
-        return;
+    match std::env::var("UPDATE_GOLDEN").ok().as_deref() {
+        None => {}
+        Some("1") => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "UPDATE_GOLDEN=1 is refused under CI: goldens are reviewed, not rewritten"
+            );
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            let old = std::fs::read_to_string(&path).unwrap_or_default();
+            std::fs::write(&path, actual).unwrap();
+            panic!(
+                "{} rewritten ({}); review `git diff tests/golden/chart`, then run again without UPDATE_GOLDEN",
+                path.display(),
+                if old == actual { "unchanged" } else { "changed" }
+            );
+        }
+        Some(other) => panic!("UPDATE_GOLDEN={other:?}: only UPDATE_GOLDEN=1 rewrites the goldens"),
     }
     let expected = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("{}: {e}; run with UPDATE_GOLDEN=1 to create it", path.display()));
