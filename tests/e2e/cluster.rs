@@ -56,6 +56,13 @@ fn kubectl_try(args: &[&str], input: Option<&str>) -> (bool, String) {
     (out.status.success(), text)
 }
 
+/// What the runbook tells a person to type: `kubectl patch sportsbook BOOK --type merge -p
+/// '{"spec":{"disabled":…}}'`.
+pub fn set_disabled(ns: &str, book: &str, disabled: bool) {
+    let patch = format!(r#"{{"spec":{{"disabled":{disabled}}}}}"#);
+    kubectl(&["-n", ns, "patch", "sportsbook", book, "--type", "merge", "-p", &patch]);
+}
+
 /// Runs helm (built by the testenv) against the test cluster with a throwaway home; returns
 /// whether it succeeded and what it printed.
 pub fn helm(args: &[&str]) -> (bool, String) {
@@ -178,8 +185,11 @@ impl Prometheus {
         Ok(self.get("/alerts", &[]).await?["alerts"].as_array().cloned().unwrap_or_default())
     }
 
-    pub async fn rule_groups(&self) -> Result<Vec<Value>, String> {
-        Ok(self.get("/rules", &[]).await?["groups"].as_array().cloned().unwrap_or_default())
+    /// Whether Prometheus has loaded the rule group of a Sportsbook (`nflbet.sportsbook.<ns>.<book>`).
+    pub async fn has_rule_group_of(&self, book: &str) -> Result<bool, String> {
+        let groups = self.get("/rules", &[]).await?["groups"].as_array().cloned().unwrap_or_default();
+        let suffix = format!(".{book}");
+        Ok(groups.iter().any(|g| g["name"].as_str().is_some_and(|n| n.ends_with(&suffix))))
     }
 
     /// One line per active target: its job, health and last error.

@@ -235,17 +235,7 @@ async fn a_users_story_on_a_real_node() {
     }
 
     // ---- Disable the book the way the runbook says: its scraper goes, its rules go, nothing fires.
-    kubectl(&[
-        "-n",
-        ns,
-        "patch",
-        "sportsbook",
-        FAILING_BOOK,
-        "--type",
-        "merge",
-        "-p",
-        r#"{"spec":{"disabled":true}}"#,
-    ]);
+    cluster::set_disabled(ns, FAILING_BOOK, true);
     let book_pods =
         format!("app.kubernetes.io/name=nflbet-scraper,app.kubernetes.io/instance={FAILING_BOOK}");
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
@@ -263,11 +253,8 @@ async fn a_users_story_on_a_real_node() {
         "the disabled book's rules gone from Prometheus and nothing firing for it",
         Duration::from_secs(120),
         || async {
-            let rules = prometheus.rule_groups().await?;
+            let has_rules = prometheus.has_rule_group_of(FAILING_BOOK).await?;
             let alerts = prometheus.alerts().await?;
-            let has_rules = rules
-                .iter()
-                .any(|g| g["name"].as_str().is_some_and(|n| n.ends_with(&format!(".{FAILING_BOOK}"))));
             let firing = alerts.iter().any(|a| a["labels"]["sportsbook"] == FAILING_BOOK);
             if !has_rules && !firing {
                 Ok(())
@@ -297,17 +284,7 @@ async fn a_users_story_on_a_real_node() {
 
     // ---- Re-enable it (the feed has recovered): scraper back, rules back, scraped again.
     cluster::http_post(&format!("http://{feed}:8080/control/fail?books=")).await;
-    kubectl(&[
-        "-n",
-        ns,
-        "patch",
-        "sportsbook",
-        FAILING_BOOK,
-        "--type",
-        "merge",
-        "-p",
-        r#"{"spec":{"disabled":false}}"#,
-    ]);
+    cluster::set_disabled(ns, FAILING_BOOK, false);
     wait_pods_ready(&client, ns, &book_pods, 1).await;
     support::wait_condition(&dynamic(&client, ns, "Sportsbook"), FAILING_BOOK, "Stopped", "False", None)
         .await;
@@ -315,10 +292,7 @@ async fn a_users_story_on_a_real_node() {
         "the re-enabled book's rules and target back in Prometheus",
         Duration::from_secs(120),
         || async {
-            let rules = prometheus.rule_groups().await?;
-            let has_rules = rules
-                .iter()
-                .any(|g| g["name"].as_str().is_some_and(|n| n.ends_with(&format!(".{FAILING_BOOK}"))));
+            let has_rules = prometheus.has_rule_group_of(FAILING_BOOK).await?;
             let up = prometheus
                 .query(&format!("up{{namespace=\"{ns}\",service=\"nflbet-scraper-{FAILING_BOOK}\"}} == 1"))
                 .await?;
