@@ -34,7 +34,7 @@ use metrics::Metrics;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -196,7 +196,8 @@ pub async fn start(
     sportsbooks.list_metadata(&ListParams::default().limit(1)).await.map_err(OperatorError::CrdsMissing)?;
 
     let metrics = Arc::new(Metrics::new());
-    let ready = Arc::new(AtomicBool::new(false));
+    let health = watch::Health::new(&metrics.registry);
+    let ready = Arc::new(OperatorReadiness { phase: AtomicU8::new(STARTING), watches: health.clone() });
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| OperatorError::Listen(args.listen, e))?;
@@ -234,16 +235,16 @@ pub async fn start(
     let concurrency = args.concurrency;
     let stop = shutdown.clone();
     tasks.spawn(async move {
-        // A follower is healthy and ready: it serves metrics and waits.
-        ready.store(true, Ordering::Relaxed);
         if let Some(elector) = &elector {
+            // A follower is healthy and ready: it serves metrics and waits.
+            ready.phase.store(FOLLOWING, Ordering::Relaxed);
             tokio::select! {
                 r = elector.acquire() => r?,
                 _ = stop.cancelled() => return Ok(()),
             }
         }
-        let caps = ctx.capabilities().await;
-        let controllers = run_controllers(ctx, namespace, caps, concurrency, stop.clone());
+        ready.phase.store(LEADING, Ordering::Relaxed);
+        let controllers = run_until_stopped(ctx, namespace, health, concurrency, stop.clone());
         match &elector {
             Some(elector) => tokio::select! {
                 _ = controllers => {
@@ -264,10 +265,95 @@ pub async fn start(
     Ok(OperatorHandle { metrics, shutdown, listen, tasks })
 }
 
+const STARTING: u8 = 0;
+const FOLLOWING: u8 = 1;
+const LEADING: u8 = 2;
+
+/// The operator's `/readyz`: not before it knows its role; a follower is ready (it serves metrics
+/// and waits); a leader is ready while every watch of its controllers is synced, so a control
+/// plane it cannot hear shows as a pod that is not ready.
+struct OperatorReadiness {
+    phase: AtomicU8,
+    watches: watch::Health,
+}
+
+impl crate::http::Readiness for OperatorReadiness {
+    fn not_ready(&self) -> Option<String> {
+        match self.phase.load(Ordering::Relaxed) {
+            STARTING => Some(String::new()),
+            FOLLOWING => None,
+            _ => {
+                let unsynced = self.watches.unsynced();
+                (!unsynced.is_empty()).then(|| format!("watches not synced: {}", unsynced.join(", ")))
+            }
+        }
+    }
+}
+
+/// How often the controllers' supervisor asks which monitoring kinds the cluster serves.
+const CAPABILITIES_EVERY: Duration = Duration::from_secs(10);
+
+/// Run the controllers until `shutdown`, restarting them when the monitoring CRDs appear or
+/// disappear: the set of children watched (PrometheusRules, ServiceMonitors,
+/// AlertmanagerConfigs) depends on them, and the fresh watches list every object again, so each
+/// resource is reconciled with the new capabilities at once (installing prometheus-operator after
+/// nflbet needs no restart and no edit).
+async fn run_until_stopped(
+    ctx: Arc<Context>,
+    namespace: Option<String>,
+    health: watch::Health,
+    concurrency: u16,
+    shutdown: CancellationToken,
+) {
+    let mut caps = loop {
+        match Capabilities::discover(&ctx.client).await {
+            Ok(caps) => break caps,
+            Err(e) => tracing::warn!(error = %e, "cannot discover the monitoring CRDs yet; retrying"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = shutdown.cancelled() => return,
+        }
+    };
+    loop {
+        ctx.set_capabilities(caps);
+        tracing::info!(?caps, "starting the controllers");
+        let round = shutdown.child_token();
+        let controllers =
+            run_controllers(ctx.clone(), namespace.clone(), caps, &health, concurrency, round.clone());
+        tokio::pin!(controllers);
+        let changed = async {
+            loop {
+                tokio::time::sleep(CAPABILITIES_EVERY).await;
+                match Capabilities::discover(&ctx.client).await {
+                    Ok(now) if now != caps => return now,
+                    Ok(_) => {}
+                    // The API server is away: keep what we know; the watches report it.
+                    Err(e) => tracing::debug!(error = %e, "monitoring CRD discovery failed"),
+                }
+            }
+        };
+        tokio::select! {
+            _ = &mut controllers => return,
+            now = changed => {
+                tracing::info!(before = ?caps, after = ?now, "monitoring CRDs changed; restarting the controllers");
+                round.cancel();
+                controllers.await;
+                health.clear();
+                if shutdown.is_cancelled() {
+                    return;
+                }
+                caps = now;
+            }
+        }
+    }
+}
+
 async fn run_controllers(
     ctx: Arc<Context>,
     namespace: Option<String>,
     caps: Capabilities,
+    health: &watch::Health,
     concurrency: u16,
     shutdown: CancellationToken,
 ) {
@@ -282,21 +368,42 @@ async fn run_controllers(
         watcher::Config::default().labels(&selector)
     };
     let owned = owned_by("scraper");
+    let sb_watch = |resource| health.watch(sportsbook::CONTROLLER, resource);
+    let ar_watch = |resource| health.watch(alert_route::CONTROLLER, resource);
+    let mdl_watch = |resource| health.watch(model::CONTROLLER, resource);
     // `DeserializeGuard` keeps one malformed object from stopping the watch of all the others.
     // Every watch comes from `watch`, which lists again when a resume is refused as too old.
     let guarded: Api<DeserializeGuard<Sportsbook>> = scoped(&client, &namespace);
     let (books, writer) = reflector::store();
     let mut c = Controller::for_stream(
-        watch::reflected(guarded, watcher::Config::default().any_semantic(), writer),
+        watch::reflected(guarded, watcher::Config::default().any_semantic(), writer, sb_watch("Sportsbook")),
         books,
     )
-    .owns_stream(watch::touched(scoped_meta::<Deployment>(&client, &namespace), owned.clone()))
-    .owns_stream(watch::touched(scoped_meta::<Service>(&client, &namespace), owned.clone()));
+    .owns_stream(watch::touched(
+        scoped_meta::<Deployment>(&client, &namespace),
+        owned.clone(),
+        sb_watch("Deployment"),
+    ))
+    .owns_stream(watch::touched(
+        scoped_meta::<Service>(&client, &namespace),
+        owned.clone(),
+        sb_watch("Service"),
+    ));
     if caps.prometheus_rules {
-        c = c.owns_stream(watch::touched(scoped_meta::<PrometheusRule>(&client, &namespace), owned.clone()));
+        let synced = sb_watch("PrometheusRule");
+        c = c.owns_stream(watch::touched(
+            scoped_meta::<PrometheusRule>(&client, &namespace),
+            owned.clone(),
+            synced,
+        ));
     }
     if caps.service_monitors {
-        c = c.owns_stream(watch::touched(scoped_meta::<ServiceMonitor>(&client, &namespace), owned.clone()));
+        let synced = sb_watch("ServiceMonitor");
+        c = c.owns_stream(watch::touched(
+            scoped_meta::<ServiceMonitor>(&client, &namespace),
+            owned.clone(),
+            synced,
+        ));
     }
     ctx.metrics.register_sportsbooks(c.store(), &ctx.config.metrics_namespace);
     let stop = shutdown.clone();
@@ -310,13 +417,14 @@ async fn run_controllers(
     let routes: Api<DeserializeGuard<AlertRoute>> = scoped(&client, &namespace);
     let (route_store, writer) = reflector::store();
     let mut r = Controller::for_stream(
-        watch::reflected(routes, watcher::Config::default().any_semantic(), writer),
+        watch::reflected(routes, watcher::Config::default().any_semantic(), writer, ar_watch("AlertRoute")),
         route_store,
     );
     if caps.alertmanager_configs {
         r = r.owns_stream(watch::touched(
             scoped_meta::<AlertmanagerConfig>(&client, &namespace),
             owned_by(""),
+            ar_watch("AlertmanagerConfig"),
         ));
     }
     let stop = shutdown.clone();
@@ -331,14 +439,26 @@ async fn run_controllers(
     let owned = owned_by("model");
     let (model_store, writer) = reflector::store();
     let mut mc = Controller::for_stream(
-        watch::reflected(models, watcher::Config::default().any_semantic(), writer),
+        watch::reflected(models, watcher::Config::default().any_semantic(), writer, mdl_watch("Model")),
         model_store.clone(),
     )
-    .owns_stream(watch::touched(scoped_meta::<Deployment>(&client, &namespace), owned.clone()))
-    .owns_stream(watch::touched(scoped_meta::<Service>(&client, &namespace), owned.clone()));
+    .owns_stream(watch::touched(
+        scoped_meta::<Deployment>(&client, &namespace),
+        owned.clone(),
+        mdl_watch("Deployment"),
+    ))
+    .owns_stream(watch::touched(
+        scoped_meta::<Service>(&client, &namespace),
+        owned.clone(),
+        mdl_watch("Service"),
+    ));
     if caps.prometheus_rules {
-        mc =
-            mc.owns_stream(watch::touched(scoped_meta::<PrometheusRule>(&client, &namespace), owned.clone()));
+        let synced = mdl_watch("PrometheusRule");
+        mc = mc.owns_stream(watch::touched(
+            scoped_meta::<PrometheusRule>(&client, &namespace),
+            owned.clone(),
+            synced,
+        ));
     }
     // A Sportsbook appearing or changing labels can change which books a Model prices.
     // Metadata only: names and labels are all that matter, and an unreadable Sportsbook spec
@@ -346,6 +466,7 @@ async fn run_controllers(
     let book_meta = watch::touched(
         scoped_meta::<Sportsbook>(&client, &namespace),
         watcher::Config::default().any_semantic(),
+        mdl_watch("Sportsbook"),
     );
     mc = mc.watches_stream(book_meta, move |sb: kube::core::PartialObjectMeta<Sportsbook>| {
         let ns = sb.namespace();

@@ -6,6 +6,8 @@
 //! it; they never silently pass.
 #![allow(dead_code)]
 
+pub mod s3;
+
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, Patch, PatchParams, PostParams};
