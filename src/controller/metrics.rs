@@ -7,7 +7,9 @@
 //! - `nflbet_suspend_status{kind,namespace,name}`;
 //! - `<prefix>_sportsbook_last_snapshot_timestamp_seconds{namespace,sportsbook}`: the heartbeat
 //!   copied from status, which keeps stale-data alerts alive when the scraper pod is gone. Before
-//!   the first snapshot it is the creation time, so "never ingested" turns stale too.
+//!   the first snapshot it is the creation time, so "never ingested" turns stale too;
+//! - `nflbet_watch_synced{controller,resource}`: 1 while a watch has listed completely and not
+//!   failed since (registered by `super::watch::Health`; the leader's `/readyz` is their AND).
 
 use crate::crd::Sportsbook;
 use kube::ResourceExt;
