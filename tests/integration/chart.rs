@@ -932,6 +932,7 @@ fn token_kubeconfig(dir: &Path, token: &str) -> PathBuf {
 async fn the_operator_works_with_the_charts_args_env_and_rbac() {
     let client = support::client().await;
     support::install_nflbet_crds(&client).await;
+    support::install_monitoring_crds(&client).await;
     let ns = support::namespace(&client, "chart-operator").await;
     let release = unique("op");
     let fullname = format!("{release}-nflbet-operator");
@@ -998,15 +999,16 @@ async fn the_operator_works_with_the_charts_args_env_and_rbac() {
     let lease = leases.get(&deployment_name).await.expect("the Lease named by the chart");
     assert_eq!(lease.spec.unwrap().holder_identity.as_deref(), Some(pod_name.as_str()));
     let rules: Api<nflbet::monitoring::PrometheusRule> = Api::namespaced(client.clone(), &ns);
-    if let Some(rule) =
-        rules.get_opt(&nflbet::controller::sportsbook::build::rule_name(&name)).await.ok().flatten()
-    {
-        assert_eq!(
-            rule.metadata.labels.unwrap_or_default().get("release").map(String::as_str),
-            Some("kube-prometheus-stack"),
-            "prometheusRule.extraLabels reach the generated rules"
-        );
-    }
+    let rule_name = nflbet::controller::sportsbook::build::rule_name(&name);
+    let rule = support::wait_for("the book's PrometheusRule", Duration::from_secs(60), || async {
+        rules.get_opt(&rule_name).await.map_err(|e| e.to_string())?.ok_or_else(|| "not yet".to_string())
+    })
+    .await;
+    assert_eq!(
+        rule.metadata.labels.unwrap_or_default().get("release").map(String::as_str),
+        Some("kube-prometheus-stack"),
+        "prometheusRule.extraLabels reach the generated rules"
+    );
 
     drop(_operator);
     books.delete(&name, &DeleteParams::default()).await.unwrap();
