@@ -8,7 +8,7 @@
 //! | etcd killed and restarted, 2× | `control_plane` | the same |
 //! | prometheus-operator CRDs removed, then installed again | `monitoring_crds` | scraper keeps running; rules and monitors back with no edit and no restart |
 //! | the operator killed (SIGKILL) in the middle of a 300-book bulk apply | `operator_killed` | a new process converges all 300, one child of each kind per book |
-//! | the object store killed in the middle of a poll, then back | `object_store` | the error counted, the scraper alive, no partial object, snapshots resume |
+//! | the S3 server killed in the middle of a poll, then back; an S3 server answering 500; a file store turned read-only | `object_store` | `error_type="storage"` and the failed-poll streak counted, the scraper alive, no partial object, snapshots resume |
 //! | the leader cut off from the API server | `tests/integration/leader_election.rs` | the follower takes over within the lease; never two leaders |
 //!
 //! These tests kill or remove parts of the shared control plane, so they live in a binary of
