@@ -223,7 +223,10 @@ mod tests {
         for (odds, method, published) in cases {
             let fair = remove_margin(&implied(odds), method).unwrap();
             for (got, want) in fair.iter().zip(published) {
-                assert!((got - want).abs() < 2e-6, "{method:?} on {odds:?}: {fair:?}, published {published:?}");
+                assert!(
+                    (got - want).abs() < 2e-6,
+                    "{method:?} on {odds:?}: {fair:?}, published {published:?}"
+                );
             }
         }
     }
