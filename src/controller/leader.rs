@@ -36,9 +36,10 @@
 //! Why not a crate: `kube-coordinate` has client-go's observed-time expiry and a request timeout,
 //! but is built on kube 2 (this crate uses kube 5, whose `Client` it cannot take).
 //! `kube-leader-election` (kube 4) and `kube-lease-manager` (kube 5) both decide expiry by
-//! comparing the holder's `renewTime` with the local wall clock, have no per-attempt deadline,
-//! and give a leader no renew deadline shorter than the lease (`kube-lease-manager` renews a
-//! "grace" period early but keeps believing it leads until its own view of the lease ends).
+//! comparing the holder's `renewTime` with the local wall clock and have no per-attempt deadline;
+//! neither steps a leader down at a renew deadline shorter than the lease (`kube-lease-manager`
+//! keeps reporting leadership through API errors while it retries with backoff, and
+//! `kube-leader-election` leaves giving up to the caller).
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};

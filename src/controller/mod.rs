@@ -226,7 +226,11 @@ pub async fn start(
 ) -> anyhow::Result<OperatorHandle> {
     let identity = args.pod_name.clone().unwrap_or_else(|| format!("nflbet-operator-{}", std::process::id()));
     // Refuse bad leader-election settings before anything starts.
-    let lease = args.leader_elect.then(|| args.lease_settings(identity.clone())).transpose()?;
+    let lease = args
+        .leader_elect
+        .then(|| args.lease_settings(identity.clone()))
+        .transpose()
+        .map_err(OperatorError::Leader)?;
     let namespace = (!args.watch_namespace.is_empty()).then(|| args.watch_namespace.clone());
     let sportsbooks: Api<Sportsbook> = scoped(&client, &namespace);
     // Metadata only: one unreadable object must not keep the operator from starting.
@@ -259,7 +263,8 @@ pub async fn start(
         .map(|lease| {
             leader::LeaderElector::new(client.clone(), lease, metrics.leader_gauge(&args.lease_name))
         })
-        .transpose()?;
+        .transpose()
+        .map_err(OperatorError::Leader)?;
     let leadership = elector.as_ref().map(leader::LeaderElector::subscribe);
     let concurrency = args.concurrency;
     let metrics_namespace = args.metrics_namespace.clone();
