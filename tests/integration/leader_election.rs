@@ -158,9 +158,9 @@ async fn a_leader_cut_off_from_the_api_server_steps_down_before_the_follower_tak
         "cut at 0: replica-a stepped down at {stepped_down_after:?}, replica-b took over at {took_over_after:?}"
     );
     // A's last renewal started before the cut, and A gives up one renew deadline after that,
-    // however long its hung requests would wait.
+    // however long its hung requests would wait (the slack is for timers on a busy machine).
     assert!(
-        stepped_down_after <= renew + Duration::from_millis(500),
+        stepped_down_after <= renew + Duration::from_secs(1),
         "A stepped down {stepped_down_after:?} after the cut; its renew deadline is {renew:?}"
     );
     // B first saw A's last renewal within a (jittered) retry period of it, waited a full lease
