@@ -95,6 +95,19 @@ pub struct OperatorArgs {
     #[arg(long, env = "POD_NAME")]
     pub pod_name: Option<String>,
 
+    /// How long a follower waits after it last saw the Lease change before it takes over.
+    #[arg(long, env = "NFLBET_LEADER_ELECT_LEASE_DURATION", default_value = "15s", value_parser = parse_lease_duration)]
+    pub leader_elect_lease_duration: Duration,
+
+    /// How long the leader keeps trying to renew before it stops reconciling (shorter than the
+    /// lease duration).
+    #[arg(long, env = "NFLBET_LEADER_ELECT_RENEW_DEADLINE", default_value = "10s", value_parser = parse_lease_duration)]
+    pub leader_elect_renew_deadline: Duration,
+
+    /// Wait between attempts to take or renew the Lease.
+    #[arg(long, env = "NFLBET_LEADER_ELECT_RETRY_PERIOD", default_value = "2s", value_parser = parse_lease_duration)]
+    pub leader_elect_retry_period: Duration,
+
     /// PagerDuty Events API v2 endpoint for the operator's own notifications.
     #[arg(long, env = "NFLBET_PAGERDUTY_EVENTS_URL", default_value = crate::notify::PAGERDUTY_EVENTS_URL)]
     pub pagerduty_events_url: String,
@@ -111,7 +124,26 @@ fn parse_label(s: &str) -> Result<(String, String), String> {
     }
 }
 
+fn parse_lease_duration(s: &str) -> Result<Duration, String> {
+    crate::crd::sportsbook::parse_duration(s)
+        .ok_or_else(|| format!("expected a duration such as 15s or 1m30s, got {s:?}"))
+}
+
 impl OperatorArgs {
+    /// The leader-election settings of replica `identity`, checked.
+    pub fn lease_settings(&self, identity: String) -> Result<leader::LeaseSettings, leader::LeaderError> {
+        let settings = leader::LeaseSettings {
+            name: self.lease_name.clone(),
+            namespace: self.lease_namespace.clone(),
+            identity,
+            lease_duration: self.leader_elect_lease_duration,
+            renew_deadline: self.leader_elect_renew_deadline,
+            retry_period: self.leader_elect_retry_period,
+        };
+        settings.validate()?;
+        Ok(settings)
+    }
+
     pub fn config(&self) -> OperatorConfig {
         let mut cfg = OperatorConfig {
             image_pull_policy: self.workload_pull_policy.clone(),
@@ -159,6 +191,8 @@ pub struct OperatorHandle {
     pub metrics: Arc<Metrics>,
     pub shutdown: CancellationToken,
     pub listen: SocketAddr,
+    /// With leader election: this replica's leadership as it reports it.
+    pub leadership: Option<tokio::sync::watch::Receiver<leader::LeaderStatus>>,
     tasks: tokio::task::JoinSet<anyhow::Result<()>>,
 }
 
@@ -190,6 +224,13 @@ pub async fn start(
     args: OperatorArgs,
     shutdown: CancellationToken,
 ) -> anyhow::Result<OperatorHandle> {
+    let identity = args.pod_name.clone().unwrap_or_else(|| format!("nflbet-operator-{}", std::process::id()));
+    // Refuse bad leader-election settings before anything starts.
+    let lease = args
+        .leader_elect
+        .then(|| args.lease_settings(identity.clone()))
+        .transpose()
+        .map_err(OperatorError::Leader)?;
     let namespace = (!args.watch_namespace.is_empty()).then(|| args.watch_namespace.clone());
     let sportsbooks: Api<Sportsbook> = scoped(&client, &namespace);
     // Metadata only: one unreadable object must not keep the operator from starting.
@@ -206,7 +247,6 @@ pub async fn start(
     let app = crate::http::router(metrics.clone(), ready.clone(), "starting\n");
     tasks.spawn(crate::http::serve(listener, app, shutdown.clone()).map(Ok));
 
-    let identity = args.pod_name.clone().unwrap_or_else(|| format!("nflbet-operator-{}", std::process::id()));
     let notifier = crate::notify::NotifierSettings {
         pagerduty_url: args.pagerduty_events_url.clone(),
         timeout: crate::crd::sportsbook::parse_duration(&args.notify_timeout)
@@ -220,49 +260,54 @@ pub async fn start(
         Some(identity.clone()),
         notifier,
     ));
-    let elector = args.leader_elect.then(|| {
-        leader::LeaderElector::new(
-            client.clone(),
-            leader::LeaseSettings {
-                name: args.lease_name.clone(),
-                namespace: args.lease_namespace.clone(),
-                identity,
-                lease_duration: Duration::from_secs(15),
-                renew_every: Duration::from_secs(5),
-            },
-        )
-    });
+    let elector = lease
+        .map(|lease| {
+            leader::LeaderElector::new(client.clone(), lease, metrics.leader_gauge(&args.lease_name))
+        })
+        .transpose()
+        .map_err(OperatorError::Leader)?;
+    let leadership = elector.as_ref().map(leader::LeaderElector::subscribe);
     let concurrency = args.concurrency;
+    let metrics_namespace = args.metrics_namespace.clone();
     let stop = shutdown.clone();
     tasks.spawn(async move {
-        if let Some(elector) = &elector {
+        let reconcile =
+            || run_until_stopped(ctx.clone(), namespace.clone(), health.clone(), concurrency, stop.clone());
+        let Some(mut elector) = elector else {
+            ready.phase.store(LEADING, Ordering::Relaxed);
+            reconcile().await;
+            return Ok(());
+        };
+        loop {
             // A follower is healthy and ready: it serves metrics and waits.
             ready.phase.store(FOLLOWING, Ordering::Relaxed);
-            tokio::select! {
-                r = elector.acquire() => r?,
+            let renewed_at = tokio::select! {
+                at = elector.acquire() => at,
                 _ = stop.cancelled() => return Ok(()),
-            }
-        }
-        ready.phase.store(LEADING, Ordering::Relaxed);
-        let controllers = run_until_stopped(ctx, namespace, health, concurrency, stop.clone());
-        match &elector {
-            Some(elector) => tokio::select! {
-                _ = controllers => {
-                    elector.release().await;
-                    Ok(())
+            };
+            ready.phase.store(LEADING, Ordering::Relaxed);
+            // The controllers run only inside this block: when `keep` returns, leaving the block
+            // drops them, aborting in-flight reconciles, before the step-down is reported.
+            let stepped_down = {
+                let controllers = std::pin::pin!(reconcile());
+                let keep = std::pin::pin!(elector.keep(renewed_at));
+                match futures::future::select(controllers, keep).await {
+                    futures::future::Either::Left(_) => None,
+                    futures::future::Either::Right((why, _)) => Some(why),
                 }
-                lost = elector.keep() => {
-                    stop.cancel();
-                    Err(OperatorError::Leader(lost).into())
-                }
-            },
-            None => {
-                controllers.await;
-                Ok(())
-            }
+            };
+            let Some(why) = stepped_down else {
+                // Shutdown: the controllers drained while the lease was still renewed.
+                elector.release().await;
+                return Ok(());
+            };
+            ctx.metrics.forget_sportsbooks(&metrics_namespace);
+            health.clear();
+            elector.follow();
+            tracing::error!(reason = %why, "stepped down: stopped reconciling; following the lease again");
         }
     });
-    Ok(OperatorHandle { metrics, shutdown, listen, tasks })
+    Ok(OperatorHandle { metrics, shutdown, listen, leadership, tasks })
 }
 
 const STARTING: u8 = 0;
@@ -562,5 +607,32 @@ mod tests {
         );
         assert_eq!(cfg.rule_labels, BTreeMap::from([("release".to_string(), "rules".to_string())]));
         assert!(Cli::try_parse_from(["operator", "--monitor-label", "release"]).is_err(), "key=value only");
+    }
+
+    #[test]
+    fn lease_timing_defaults_to_client_gos_and_bad_timing_names_the_flag() {
+        let defaults = Cli::try_parse_from(["operator"]).unwrap().args;
+        let s = defaults.lease_settings("replica-a".into()).unwrap();
+        assert_eq!(
+            [s.lease_duration, s.renew_deadline, s.retry_period],
+            [15, 10, 2].map(Duration::from_secs)
+        );
+        let short = Cli::try_parse_from([
+            "operator",
+            "--leader-elect-lease-duration=4s",
+            "--leader-elect-renew-deadline=3s",
+            "--leader-elect-retry-period=500ms",
+        ])
+        .unwrap()
+        .args;
+        let s = short.lease_settings("replica-a".into()).unwrap();
+        assert_eq!(s.retry_period, Duration::from_millis(500));
+
+        let unparsable = Cli::try_parse_from(["operator", "--leader-elect-retry-period=soon"]);
+        let msg = unparsable.err().expect("refused").to_string();
+        assert!(msg.contains("expected a duration such as 15s"), "{msg}");
+        let inverted = Cli::try_parse_from(["operator", "--leader-elect-renew-deadline=20s"]).unwrap().args;
+        let msg = inverted.lease_settings("replica-a".into()).unwrap_err().to_string();
+        assert!(msg.contains("must be shorter than --leader-elect-lease-duration"), "{msg}");
     }
 }
