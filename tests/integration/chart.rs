@@ -823,6 +823,14 @@ fn argocd_health_check_verdicts() {
             "Degraded",
         ),
         (
+            "refused by the pod policy",
+            book(
+                2,
+                serde_json::json!({"observedGeneration": 2, "conditions": [cond("Ready", "False", "PolicyViolation", 2)]}),
+            ),
+            "Degraded",
+        ),
+        (
             "apply failed",
             book(
                 2,

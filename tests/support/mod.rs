@@ -248,6 +248,7 @@ pub async fn start_operator_with(
         pod_name: Some(format!("test-operator-{ns}")),
         pagerduty_events_url: "http://127.0.0.1:9/v2/enqueue".into(),
         notify_timeout: "2s".into(),
+        pod_policy: Default::default(),
     };
     tweak(&mut args);
     nflbet::controller::start(client.clone(), args, tokio_util::sync::CancellationToken::new())
