@@ -132,7 +132,7 @@ fn pod_spec(d: &Deployment) -> k8s_openapi::api::core::v1::PodSpec {
 #[tokio::test]
 async fn forbidden_pod_settings_are_refused_with_a_condition_and_an_event_and_nothing_is_created() {
     let e = env("policy-refused").await;
-    let _op = support::start_operator(&e.client, &e.ns).await;
+    let op = support::start_operator(&e.client, &e.ns).await;
     e.create_account("odds-team", json!({"team": "trading"})).await;
     e.create_book("foreign-image", json!({"image": "docker.io/library/busybox:1"})).await;
     e.create_book("unlabelled-account", json!({"serviceAccountName": "odds-team"})).await;
@@ -167,6 +167,15 @@ async fn forbidden_pod_settings_are_refused_with_a_condition_and_an_event_and_no
         let name = nflbet::controller::sportsbook::build::child_name(book);
         assert_eq!(e.children(&name).await, Vec::<&str>::new(), "{book}: nothing is created from a refused spec");
     }
+
+    // Counted as its own kind of reconcile error.
+    let body = reqwest::get(format!("http://{}/metrics", op.listen)).await.unwrap().text().await.unwrap();
+    assert!(
+        body.contains(
+            r#"controller_runtime_reconcile_errors_total{controller="sportsbook",error="PolicyViolation"}"#
+        ),
+        "{body}"
+    );
 
     // Whoever may edit ServiceAccounts grants the label; the refused book is retried (backoff) and
     // runs as that account.
