@@ -625,6 +625,8 @@ async fn helm_install_cluster_wide_runs_the_operator() {
         ("create", "deployments.apps"),
         ("delete", "services"),
         ("create", "serviceaccounts"),
+        // The pod policy reads the ServiceAccount a spec names, to check its label.
+        ("get", "serviceaccounts"),
         ("create", "roles.rbac.authorization.k8s.io"),
         ("create", "rolebindings.rbac.authorization.k8s.io"),
         ("patch", "prometheusrules.monitoring.coreos.com"),
