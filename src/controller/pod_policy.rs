@@ -200,9 +200,6 @@ impl PodPolicy {
         }
 
         let (key, value) = &self.service_account_label;
-        let label_hint = format!(
-            "a ServiceAccount needs the label {key}={value} (set by someone allowed to edit ServiceAccounts)"
-        );
         if let Some(name) = &s.service_account_name {
             let problem = match req.account {
                 NamedAccount::NotNamed | NamedAccount::Missing => Some("does not exist in this namespace"),
@@ -212,6 +209,9 @@ impl PodPolicy {
                 }
             };
             if let Some(problem) = problem {
+                let label_hint = format!(
+                    "a ServiceAccount needs the label {key}={value} (set by someone allowed to edit ServiceAccounts)"
+                );
                 out.push(Violation {
                     field: "spec.workload.serviceAccountName".into(),
                     message: format!("ServiceAccount {name:?} {problem}; {label_hint}, or leave the field out to use the operator's own"),
