@@ -1,6 +1,7 @@
 //! Operator-wide settings that shape every generated child. Pure data: the build steps take it
 //! by reference so they stay testable without a cluster.
 
+use super::pod_policy::PodPolicy;
 use std::collections::BTreeMap;
 
 /// Field manager of every server-side apply the operator makes.
@@ -29,6 +30,8 @@ pub struct OperatorConfig {
     pub monitor_labels: BTreeMap<String, String>,
     /// Base of the `runbook_url` annotation; the alert name is appended as an anchor.
     pub runbook_base_url: String,
+    /// What a spec may ask for in its pod (images, ServiceAccount, placement, annotations).
+    pub pod_policy: PodPolicy,
 }
 
 impl Default for OperatorConfig {
@@ -41,6 +44,7 @@ impl Default for OperatorConfig {
             rule_labels: BTreeMap::new(),
             monitor_labels: BTreeMap::new(),
             runbook_base_url: "https://github.com/nflbet/nflbet/blob/main/docs/runbooks.md".into(),
+            pod_policy: PodPolicy::default(),
         }
     }
 }

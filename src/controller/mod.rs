@@ -10,6 +10,7 @@ pub mod invalid;
 pub mod leader;
 pub mod metrics;
 pub mod model;
+pub mod pod_policy;
 pub mod snapshot_store;
 pub mod sportsbook;
 pub mod watch;
@@ -115,6 +116,61 @@ pub struct OperatorArgs {
     /// Timeout of one notification request (Go duration).
     #[arg(long, default_value = "5s")]
     pub notify_timeout: String,
+
+    #[command(flatten)]
+    pub pod_policy: PodPolicyArgs,
+}
+
+/// The pod-security policy for specs (`pod_policy`, docs/security.md). Patterns: exact, or a
+/// prefix ending in `*`.
+#[derive(Args, Debug, Clone)]
+pub struct PodPolicyArgs {
+    /// Image a Sportsbook or Model may name besides the workload image; repeatable.
+    #[arg(long = "allowed-image", env = "NFLBET_ALLOWED_IMAGES", value_delimiter = ',', value_parser = pod_policy::Pattern::parse)]
+    pub images: Vec<pod_policy::Pattern>,
+
+    /// Label, as key=value, that a ServiceAccount named by a spec must carry.
+    #[arg(long, env = "NFLBET_SERVICE_ACCOUNT_LABEL", value_parser = parse_label,
+          default_value = "betting.nflbet.dev/workload-identity=true")]
+    pub service_account_label: (String, String),
+
+    /// Toleration a spec may ask for, as KEY or KEY=VALUE; repeatable.
+    #[arg(long = "allowed-toleration", env = "NFLBET_ALLOWED_TOLERATIONS", value_delimiter = ',', value_parser = pod_policy::KeyValuePattern::parse)]
+    pub tolerations: Vec<pod_policy::KeyValuePattern>,
+
+    /// Node selector entry a spec may ask for, as KEY or KEY=VALUE; repeatable.
+    #[arg(long = "allowed-node-selector", env = "NFLBET_ALLOWED_NODE_SELECTORS", value_delimiter = ',', value_parser = pod_policy::KeyValuePattern::parse)]
+    pub node_selectors: Vec<pod_policy::KeyValuePattern>,
+
+    /// Pod annotation key a spec may set; repeatable.
+    #[arg(long = "allowed-pod-annotation", env = "NFLBET_ALLOWED_POD_ANNOTATIONS", value_delimiter = ',', value_parser = pod_policy::Pattern::parse)]
+    pub pod_annotations: Vec<pod_policy::Pattern>,
+}
+
+impl Default for PodPolicyArgs {
+    /// The flags' defaults: only the workload image, labelled ServiceAccounts, nothing else.
+    fn default() -> Self {
+        let p = pod_policy::PodPolicy::default();
+        PodPolicyArgs {
+            images: p.images,
+            service_account_label: p.service_account_label,
+            tolerations: p.tolerations,
+            node_selectors: p.node_selectors,
+            pod_annotations: p.pod_annotations,
+        }
+    }
+}
+
+impl PodPolicyArgs {
+    pub fn policy(&self) -> pod_policy::PodPolicy {
+        pod_policy::PodPolicy {
+            images: self.images.clone(),
+            service_account_label: self.service_account_label.clone(),
+            tolerations: self.tolerations.clone(),
+            node_selectors: self.node_selectors.clone(),
+            pod_annotations: self.pod_annotations.clone(),
+        }
+    }
 }
 
 fn parse_label(s: &str) -> Result<(String, String), String> {
@@ -150,6 +206,7 @@ impl OperatorArgs {
             metrics_namespace: self.metrics_namespace.clone(),
             rule_labels: self.rule_labels.iter().cloned().collect::<BTreeMap<_, _>>(),
             monitor_labels: self.monitor_labels.iter().cloned().collect::<BTreeMap<_, _>>(),
+            pod_policy: self.pod_policy.policy(),
             ..OperatorConfig::default()
         };
         if let Some(image) = &self.workload_image {
@@ -634,5 +691,41 @@ mod tests {
         let inverted = Cli::try_parse_from(["operator", "--leader-elect-renew-deadline=20s"]).unwrap().args;
         let msg = inverted.lease_settings("replica-a".into()).unwrap_err().to_string();
         assert!(msg.contains("must be shorter than --leader-elect-lease-duration"), "{msg}");
+    }
+
+    #[test]
+    fn pod_policy_flags_default_to_the_strict_policy_and_parse_patterns() {
+        let cli = Cli::try_parse_from(["operator"]).expect("no flags");
+        assert_eq!(cli.args.config().pod_policy, pod_policy::PodPolicy::default());
+        assert_eq!(
+            cli.args.pod_policy.policy(),
+            PodPolicyArgs::default().policy(),
+            "Default = clap's defaults"
+        );
+
+        let cli = Cli::try_parse_from([
+            "operator",
+            "--allowed-image",
+            "registry.example.com/nflbet/*,ghcr.io/acme/nflbet:2",
+            "--service-account-label",
+            "team=trading",
+            "--allowed-toleration",
+            "dedicated=betting",
+            "--allowed-node-selector",
+            "kubernetes.io/arch",
+            "--allowed-pod-annotation",
+            "prometheus.io/*",
+        ])
+        .expect("flags parse");
+        let p = cli.args.config().pod_policy;
+        let shown = |v: &[pod_policy::Pattern]| v.iter().map(|p| p.to_string()).collect::<Vec<_>>();
+        assert_eq!(shown(&p.images), ["registry.example.com/nflbet/*", "ghcr.io/acme/nflbet:2"]);
+        assert_eq!(p.service_account_label, ("team".to_string(), "trading".to_string()));
+        assert_eq!(p.tolerations[0].to_string(), "dedicated=betting");
+        assert_eq!(p.node_selectors[0].to_string(), "kubernetes.io/arch");
+        assert_eq!(shown(&p.pod_annotations), ["prometheus.io/*"]);
+
+        let err = Cli::try_parse_from(["operator", "--allowed-image", "reg*/x"]).err().unwrap().to_string();
+        assert!(err.contains("only end a pattern"), "{err}");
     }
 }

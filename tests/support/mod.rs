@@ -274,6 +274,7 @@ pub async fn start_operator_with(
         leader_elect_retry_period: Duration::from_secs(2),
         pagerduty_events_url: "http://127.0.0.1:9/v2/enqueue".into(),
         notify_timeout: "2s".into(),
+        pod_policy: Default::default(),
     };
     tweak(&mut args);
     nflbet::controller::start(client.clone(), args, tokio_util::sync::CancellationToken::new())

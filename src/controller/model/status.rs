@@ -20,6 +20,8 @@ pub struct Observed<'a> {
     pub candidate: Option<&'a Deployment>,
     pub caps: Capabilities,
     pub apply_error: Option<String>,
+    /// Set when the spec could not be built into children: the reason and the message.
+    pub invalid: Option<(&'static str, String)>,
     /// Whether the books write where the model reads; `None`: not checked (the condition keeps
     /// its previous value).
     pub storage: Option<&'a StorageCheck>,
@@ -138,7 +140,9 @@ pub fn conditions(m: &Model, decision: &Decision, obs: &Observed<'_>) -> Vec<Des
     });
 
     let storage = obs.storage.map(storage_condition);
-    let ready = if let Some(err) = &obs.apply_error {
+    let ready = if let Some((reason, err)) = &obs.invalid {
+        Desired::new(READY, Status::False, reason, err.clone())
+    } else if let Some(err) = &obs.apply_error {
         Desired::new(READY, Status::False, "ReconcileFailed", err.clone())
     } else {
         let stable = obs.stable.map(|d| rollout(d, "model")).unwrap_or(Rollout::Missing);
