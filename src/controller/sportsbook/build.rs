@@ -4,6 +4,7 @@
 
 use super::alerts;
 use crate::controller::config::{MANAGED_BY, OperatorConfig};
+use crate::controller::names;
 use crate::controller::workload::{self, PodParams, plain_env, secret_env};
 use crate::crd::sportsbook::{Provider, Sportsbook, format_duration};
 use crate::monitoring::{Capabilities, PrometheusRule, PrometheusRuleSpec, ServiceMonitor};
@@ -57,14 +58,15 @@ pub struct Children {
     pub prometheus_rule: Option<PrometheusRule>,
 }
 
-/// Name of every namespaced child of a Sportsbook except the PrometheusRule.
+/// Name of every namespaced child of a Sportsbook except the PrometheusRule (see
+/// `controller::names` for names that do not fit).
 pub fn child_name(book: &str) -> String {
-    format!("nflbet-scraper-{book}")
+    names::dns_label("nflbet-scraper-", book, "")
 }
 
 /// Name of the PrometheusRule of a Sportsbook.
 pub fn rule_name(book: &str) -> String {
-    format!("nflbet-sportsbook-{book}")
+    names::monitoring_name("nflbet-sportsbook-", book)
 }
 
 /// Labels that select the scraper's pods; stable for the life of the Sportsbook, because a
@@ -72,7 +74,7 @@ pub fn rule_name(book: &str) -> String {
 pub fn selector_labels(book: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
         ("app.kubernetes.io/name".into(), "nflbet-scraper".into()),
-        ("app.kubernetes.io/instance".into(), book.into()),
+        ("app.kubernetes.io/instance".into(), names::label_value(book)),
     ])
 }
 
@@ -81,7 +83,7 @@ fn labels(book: &str) -> BTreeMap<String, String> {
     l.insert("app.kubernetes.io/component".into(), "scraper".into());
     l.insert("app.kubernetes.io/part-of".into(), "nflbet".into());
     l.insert("app.kubernetes.io/managed-by".into(), MANAGED_BY.into());
-    l.insert("betting.nflbet.dev/sportsbook".into(), book.into());
+    l.insert("betting.nflbet.dev/sportsbook".into(), names::label_value(book));
     l
 }
 

@@ -16,6 +16,8 @@ pub struct Observed<'a> {
     pub invalid: Option<String>,
     /// Set when applying children failed.
     pub apply_error: Option<String>,
+    /// Set when the API server refused a monitoring object (the workload was applied).
+    pub monitoring_refused: Option<conditions::Refusal>,
 }
 
 /// Desired conditions of a Sportsbook.
@@ -33,7 +35,9 @@ pub fn conditions(sb: &Sportsbook, obs: &Observed<'_>) -> Vec<Desired> {
     if spec.feature_service_monitor() && !obs.caps.service_monitors {
         missing.push("servicemonitors.monitoring.coreos.com");
     }
-    out.push(if missing.is_empty() {
+    out.push(if let Some(refused) = &obs.monitoring_refused {
+        refused.condition()
+    } else if missing.is_empty() {
         Desired::new(MONITORING, Status::True, "Succeeded", "monitoring objects reconciled")
     } else {
         Desired::new(
