@@ -73,6 +73,11 @@ pub struct Applied<W> {
     pub monitoring: Vec<ApplyError>,
 }
 
+/// Longest wait before a refused monitoring object is tried again: the workload is fine and the
+/// retry is cheap, so the alerts come back within a minute of the refusal ending (the usual
+/// backoff grows to 5 minutes, and every failed reconcile in between counts).
+pub const MONITORING_RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The refused writes among the monitoring objects' results.
 pub fn refused<T>(results: impl IntoIterator<Item = Result<T, ApplyError>>) -> Vec<ApplyError> {
     results.into_iter().filter_map(Result::err).collect()
@@ -95,7 +100,7 @@ pub fn refusal(errors: &[ApplyError]) -> Option<Refusal> {
         .join("; ");
     Some(Refusal {
         reason: status_reason(&first.source),
-        message: format!("{message}; the workload runs without it, retrying with backoff"),
+        message: format!("{message}; retrying with backoff"),
     })
 }
 

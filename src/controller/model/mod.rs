@@ -268,7 +268,10 @@ async fn write_status(
 
 pub fn error_policy(obj: Arc<DeserializeGuard<Model>>, err: &Error, ctx: Arc<Context>) -> Action {
     let Ok(m) = &obj.0 else { return Action::await_change() };
-    let delay = ctx.backoff.next(&key(m));
+    let mut delay = ctx.backoff.next(&key(m));
+    if let Error::Monitoring(_) = err {
+        delay = delay.min(super::apply::MONITORING_RETRY_MAX);
+    }
     tracing::warn!(controller = CONTROLLER, object = %key(m), error = %err, retry_in = ?delay, "reconcile failed");
     Action::requeue(delay)
 }

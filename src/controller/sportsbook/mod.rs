@@ -247,7 +247,8 @@ fn conditions_status(status: &SportsbookStatus, type_: &str) -> Option<String> {
     crate::crd::common::find_condition(&status.conditions, type_).map(|c| c.status.clone())
 }
 
-/// Requeue with exponential backoff per object: 5s, 10s, 20s … capped at 5 minutes.
+/// Requeue with exponential backoff per object: 5s, 10s, 20s … capped at 5 minutes (at one
+/// minute while only monitoring objects are refused).
 pub fn error_policy(obj: Arc<DeserializeGuard<Sportsbook>>, err: &Error, ctx: Arc<Context>) -> Action {
     let key = match &obj.0 {
         Ok(sb) => format!("{}/{}", sb.namespace().unwrap_or_default(), sb.name_any()),
@@ -257,11 +258,14 @@ pub fn error_policy(obj: Arc<DeserializeGuard<Sportsbook>>, err: &Error, ctx: Ar
             invalid.metadata.name.clone().unwrap_or_default()
         ),
     };
-    let delay = ctx.backoff.next(&key);
-    tracing::warn!(controller = CONTROLLER, object = %key, error = %err, retry_in = ?delay, "reconcile failed");
-    if let Error::InvalidObject(_) = err {
-        // Nothing changes until the object does.
-        return Action::await_change();
+    let mut delay = ctx.backoff.next(&key);
+    if let Error::Monitoring(_) = err {
+        delay = delay.min(super::apply::MONITORING_RETRY_MAX);
     }
-    Action::requeue(delay)
+    tracing::warn!(controller = CONTROLLER, object = %key, error = %err, retry_in = ?delay, "reconcile failed");
+    match err {
+        // Nothing changes until the object does.
+        Error::InvalidObject(_) => Action::await_change(),
+        _ => Action::requeue(delay),
+    }
 }
