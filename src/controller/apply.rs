@@ -204,3 +204,42 @@ where
         (true, None) => delete::<K>(client, ns, name).await.map(|_| None),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(kind: &str, name: &str, code: u16, reason: &str, message: &str) -> ApplyError {
+        let status: kube::core::Status = serde_json::from_value(serde_json::json!({
+            "status": "Failure", "code": code, "reason": reason, "message": message
+        }))
+        .unwrap();
+        ApplyError {
+            verb: "apply",
+            kind: kind.into(),
+            name: name.into(),
+            source: kube::Error::Api(Box::new(status)),
+        }
+    }
+
+    #[test]
+    fn a_refusal_keeps_the_api_servers_reason_and_words() {
+        assert_eq!(refusal(&[]), None);
+        let r = refusal(&[
+            refused("ServiceMonitor", "nflbet-scraper-a", 422, "Invalid", "denied: policy says no"),
+            refused("PrometheusRule", "nflbet-sportsbook-a", 400, "BadRequest", "webhook down"),
+        ])
+        .unwrap();
+        assert_eq!(r.reason, "Invalid");
+        assert_eq!(
+            r.message,
+            "ServiceMonitor nflbet-scraper-a was refused (apply): denied: policy says no; \
+             PrometheusRule nflbet-sportsbook-a was refused (apply): webhook down; retrying with backoff"
+        );
+        // A reason that is not one of Kubernetes' own never becomes a condition reason.
+        assert_eq!(
+            refusal(&[refused("PrometheusRule", "x", 500, "made up!", "?")]).unwrap().reason,
+            "ApiError"
+        );
+    }
+}

@@ -449,6 +449,35 @@ mod tests {
     }
 
     #[test]
+    fn a_name_too_long_for_its_children_gets_valid_names_and_labels_everywhere() {
+        use crate::controller::names::{is_dns_label, is_label_value};
+        let long = format!("{}.{}", "odds".repeat(15), "x".repeat(40));
+        let c = children(&book(&long).build());
+        let child = child_name(&long);
+        assert!(is_dns_label(&child) && child.len() == 63, "{child}");
+        let metas = [
+            &c.service_account.as_ref().unwrap().metadata,
+            &c.role.metadata,
+            &c.role_binding.metadata,
+            &c.deployment.metadata,
+            &c.service.metadata,
+            &c.service_monitor.as_ref().unwrap().metadata,
+        ];
+        for m in metas {
+            assert_eq!(m.name.as_deref(), Some(child.as_str()));
+            assert!(m.labels.as_ref().unwrap().values().all(|v| is_label_value(v)), "{:?}", m.labels);
+        }
+        let selector = c.deployment.spec.as_ref().unwrap().selector.match_labels.clone().unwrap();
+        assert_eq!(selector, selector_labels(&long));
+        assert!(selector.values().all(|v| is_label_value(v)));
+        assert_eq!(c.service.spec.unwrap().selector.unwrap(), selector, "the Service finds the pods");
+        // The workload still reports into, and is allowed to patch, the book by its full name.
+        assert_eq!(c.role.rules.unwrap()[0].resource_names.as_ref().unwrap(), &[long.clone()]);
+        let args = c.deployment.spec.unwrap().template.spec.unwrap().containers[0].args.clone().unwrap();
+        assert!(args.windows(2).any(|w| w[0] == "--sportsbook" && w[1] == long));
+    }
+
+    #[test]
     fn generic_feed_without_endpoint_is_a_build_error() {
         let mut sb = book("inhouse").generic("http://127.0.0.1:1/feed").build();
         sb.spec.endpoint = None;

@@ -108,6 +108,28 @@ mod tests {
     }
 
     #[test]
+    fn refused_monitoring_is_reported_but_the_running_scraper_is_ready() {
+        let sb = crate::controller::sportsbook::build::fixtures::book("fanduel").build();
+        let d = deployment(1, 2, 2, 1, 1, 1);
+        let refused =
+            conditions::Refusal { reason: "Invalid", message: "PrometheusRule x was refused".into() };
+        let obs = Observed {
+            deployment: Some(&d),
+            caps: Capabilities::ALL,
+            monitoring_refused: Some(refused),
+            ..Default::default()
+        };
+        let out = conditions(&sb, &obs);
+        let find = |t: &str| out.iter().find(|c| c.type_ == t).unwrap();
+        let m = find(conditions::MONITORING);
+        assert_eq!(
+            (m.status, m.reason, m.message.as_str()),
+            (conditions::Status::False, "Invalid", "PrometheusRule x was refused")
+        );
+        assert_eq!(find(conditions::READY).status, conditions::Status::True);
+    }
+
+    #[test]
     fn rollout_reads_generation_and_replicas() {
         assert!(matches!(rollout_of(&deployment(1, 2, 1, 1, 1, 1)), Rollout::Progressing(_)));
         assert!(matches!(rollout_of(&deployment(1, 2, 2, 1, 0, 0)), Rollout::Progressing(_)));
