@@ -472,7 +472,7 @@ mod tests {
         assert!(selector.values().all(|v| is_label_value(v)));
         assert_eq!(c.service.spec.unwrap().selector.unwrap(), selector, "the Service finds the pods");
         // The workload still reports into, and is allowed to patch, the book by its full name.
-        assert_eq!(c.role.rules.unwrap()[0].resource_names.as_ref().unwrap(), &[long.clone()]);
+        assert_eq!(c.role.rules.unwrap()[0].resource_names.as_ref().unwrap(), std::slice::from_ref(&long));
         let args = c.deployment.spec.unwrap().template.spec.unwrap().containers[0].args.clone().unwrap();
         assert!(args.windows(2).any(|w| w[0] == "--sportsbook" && w[1] == long));
     }
