@@ -167,6 +167,19 @@ mod tests {
     }
 
     #[test]
+    fn the_scheme_never_changes() {
+        // Deployment selectors are immutable: a different hash after an upgrade would orphan
+        // every shortened child. These values are SHA-256 computed outside Rust.
+        assert_eq!(dns_label("nflbet-scraper-", "draft.kings", ""), "nflbet-scraper-draft-kings-58f506b995");
+        let longest = format!("{}.{}.{}.{}", "a".repeat(63), "b".repeat(63), "c".repeat(63), "d".repeat(61));
+        assert_eq!(
+            dns_label("nflbet-model-", &longest, CANDIDATE_SUFFIX),
+            format!("nflbet-model-{}-5fcf065db5-candidate", "a".repeat(29))
+        );
+        assert_eq!(label_value(&longest), format!("{}-5fcf065db5", "a".repeat(52)));
+    }
+
+    #[test]
     fn a_candidate_never_takes_another_models_stable_name() {
         assert!(model_name_problem("elo-candidate").unwrap().contains("must not end in '-candidate'"));
         assert_eq!(model_name_problem("candidate"), None);

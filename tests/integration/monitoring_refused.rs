@@ -183,6 +183,7 @@ async fn refused_monitoring_leaves_the_workloads_running_and_heals() {
 
     // Once the API server accepts them again, the retries (with backoff) put them in.
     allow_monitoring(&client, &policy).await;
+    let allowed = std::time::Instant::now();
     let healed = Duration::from_secs(150);
     assert_eq!(monitoring(&books, "fanduel", "True", healed).await.0, "Succeeded");
     assert_eq!(monitoring(&models, "elo", "True", healed).await.0, "Succeeded");
@@ -195,6 +196,7 @@ async fn refused_monitoring_leaves_the_workloads_running_and_heals() {
         ready.map(drop).ok_or_else(|| "not yet".to_string())
     })
     .await;
+    eprintln!("monitoring healed {:?} after the refusal ended", allowed.elapsed());
     let rules: Api<PrometheusRule> = Api::namespaced(client.clone(), &ns);
     for name in ["nflbet-sportsbook-fanduel", "nflbet-model-elo"] {
         assert!(rules.get(name).await.is_ok_and(|r| r.name_any() == name));
