@@ -125,6 +125,14 @@ async fn invalid_alert_routes_are_refused_with_clear_messages() {
         ),
         (json!({"slack": slack, "groupWait": "soon"}), "spec.groupWait"),
         (json!({"slack": {"channel": "#x"}}), "spec.slack.apiURL: Required value"),
+        (
+            json!({"slack": slack, "repeatInterval": "0h"}),
+            "spec.repeatInterval: Invalid value: \"0h\": repeatInterval must be longer than 0: Alertmanager refuses a zero repeatInterval",
+        ),
+        (
+            json!({"slack": slack, "groupInterval": "0s0m"}),
+            "spec.groupInterval: Invalid value: \"0s0m\": groupInterval must be longer than 0: Alertmanager refuses a zero groupInterval",
+        ),
     ];
     let mut failures = Vec::new();
     for (i, (spec, expected)) in cases.into_iter().enumerate() {

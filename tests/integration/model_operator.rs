@@ -243,6 +243,11 @@ async fn invalid_models_are_refused_with_clear_messages() {
         (json!({"sportsbooks": {}}), "spec.sportsbooks needs names or a selector"),
         (json!({"algorithm": "magic"}), r#"Unsupported value: "magic""#),
         (json!({"version": "latest"}), "spec.version"),
+        (json!({"interval": "25h"}), "spec.interval: Invalid value: \"25h\": interval must be at most 24h"),
+        (
+            json!({"calibration": {"window": "9000h"}}),
+            "spec.calibration.window: Invalid value: \"9000h\": calibration.window must be at most 8784h (a year)",
+        ),
     ];
     let mut failures = Vec::new();
     for (i, (extra, expected)) in cases.into_iter().enumerate() {

@@ -309,3 +309,12 @@ where
     })
     .await
 }
+
+/// What the runbook's `kubectl patch <kind> <name> --type merge -p '{"spec":{"disabled":…}}'` does.
+pub async fn set_disabled<K>(api: &Api<K>, name: &str, disabled: bool)
+where
+    K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
+{
+    let patch = Patch::Merge(serde_json::json!({"spec": {"disabled": disabled}}));
+    api.patch(name, &PatchParams::default(), &patch).await.expect("patch spec.disabled");
+}
