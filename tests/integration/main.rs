@@ -39,3 +39,4 @@ mod sportsbook_admission;
 mod sportsbook_alerts;
 mod sportsbook_operator;
 mod testenv;
+mod validate_config_agrees;

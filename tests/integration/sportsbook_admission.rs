@@ -7,7 +7,8 @@ use kube::api::{Api, DynamicObject, PostParams};
 use nflbet::crd::Sportsbook;
 use serde_json::{Value, json};
 
-fn base() -> Value {
+/// The valid Sportsbook each case changes in one place.
+pub(crate) fn base() -> Value {
     json!({
         "apiVersion": "betting.nflbet.dev/v1alpha1", "kind": "Sportsbook",
         "metadata": {"name": "book"},
@@ -48,7 +49,24 @@ async fn invalid_sportsbooks_are_refused_with_clear_messages() {
     ok["metadata"]["name"] = json!("valid");
     api.create(&PostParams::default(), &obj(ok)).await.expect("the base Sportsbook is valid");
 
-    let cases: Vec<(&str, Value, &str)> = vec![
+    let cases = cases();
+    let mut failures = Vec::new();
+    for (i, (what, value, expected)) in cases.into_iter().enumerate() {
+        let mut value = value;
+        value["metadata"]["name"] = json!(format!("case-{i}"));
+        match api.create(&PostParams::default(), &obj(value)).await {
+            Ok(_) => failures.push(format!("{what}: accepted")),
+            Err(kube::Error::Api(s)) if s.code == 422 && s.message.contains(expected) => {}
+            Err(e) => failures.push(format!("{what}: expected a 422 mentioning {expected:?}, got {e}")),
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// Each case: what is wrong, the object, and a part of the API server's message. The same cases
+/// go through `nflbet validate-config --strict` in `validate_config_agrees`.
+pub(crate) fn cases() -> Vec<(&'static str, Value, &'static str)> {
+    vec![
         (
             "no provider settings",
             with(base(), &["theOddsApi"], Value::Null),
@@ -163,16 +181,5 @@ async fn invalid_sportsbooks_are_refused_with_clear_messages() {
             with(base(), &["alerts"], json!({"extraLabels": {"team": "{{ $labels.team }}"}})),
             "spec.alerts.extraLabels: Invalid value: alerts.extraLabels values are literal text and must not contain {{ or }} (Prometheus would read them as a template)",
         ),
-    ];
-    let mut failures = Vec::new();
-    for (i, (what, value, expected)) in cases.into_iter().enumerate() {
-        let mut value = value;
-        value["metadata"]["name"] = json!(format!("case-{i}"));
-        match api.create(&PostParams::default(), &obj(value)).await {
-            Ok(_) => failures.push(format!("{what}: accepted")),
-            Err(kube::Error::Api(s)) if s.code == 422 && s.message.contains(expected) => {}
-            Err(e) => failures.push(format!("{what}: expected a 422 mentioning {expected:?}, got {e}")),
-        }
-    }
-    assert!(failures.is_empty(), "{failures:#?}");
+    ]
 }
