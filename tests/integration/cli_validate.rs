@@ -245,10 +245,7 @@ fn windows_label_keys_and_candidate_names_are_refused_as_the_api_server_does() {
             format!(
                 "{at} 1 (Sportsbook betting/fanduel): spec.alerts.extraLabels: alerts.extraLabels keys must be Prometheus label names of at most 128 characters: letters, digits and _, not starting with a digit (e.g. team, on_call)"
             ),
-            format!(
-                "{at} 2 (Model betting/elo-candidate): metadata.name: {}",
-                nflbet::crd::model::CANDIDATE_NAME_MESSAGE
-            ),
+            format!("{at} 2 (Model betting/elo-candidate): {}", nflbet::crd::model::CANDIDATE_NAME_MESSAGE),
         ]
     );
 }

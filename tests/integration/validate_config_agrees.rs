@@ -138,8 +138,11 @@ fn server_fields(message: &str) -> Option<(BTreeSet<String>, bool)> {
             if errors.contains("\n* ") { errors.split("\n* ").skip(1).collect() } else { vec![errors] };
         for item in items {
             let field = item.split(": ").next().unwrap().trim();
-            if field == "<nil>" {
-                cel_skipped |= item.contains("some validation rules were not checked");
+            if field == "<nil>" && item.contains("some validation rules were not checked") {
+                cel_skipped = true;
+            } else if field == "<nil>" {
+                // A rule on the whole object: no field, as validate-config reports it ("").
+                fields.insert(String::new());
             } else {
                 fields.insert(field.to_string());
             }

@@ -167,13 +167,8 @@ pub fn check(file: &str, doc: &Document, kinds: &Kinds) -> (Vec<Finding>, Option
     }
 
     if let Some(message) = create_only_rules(&kind, location.name.as_deref()) {
-        findings.push(Finding::new(
-            Level::Error,
-            Check::Cel,
-            &location,
-            Some("metadata.name".into()),
-            message,
-        ));
+        // A rule on the whole object: the API server names no field for it, neither do we.
+        findings.push(Finding::new(Level::Error, Check::Cel, &location, None, message));
     }
     if let Err(errors) = kinds.validator.validate_compiled(&ks.compiled, object, None) {
         for e in errors {
