@@ -7,7 +7,10 @@
 //! read the latest snapshot, decode, group, price every market with `marketConsensus` (median of
 //! every book, Shin margin removal), size the slate (Kelly, caps, exposure), export metrics and
 //! write the recommendations record. Reported: quotes priced per second, the share spent reading
-//! the snapshot, and peak RSS (VmHWM from /proc/self/status).
+//! the snapshot, and peak RSS (VmHWM from /proc/self/status). Then the read bounds: the peak
+//! memory one read of that snapshot adds, and what reading a gzip bomb (1 GiB of JSON stored
+//! in about a megabyte under a valid key) costs before it is refused (VmHWM reset through
+//! /proc/self/clear_refs before each).
 //!
 //! Run: `cargo bench --bench pricing`.
 
@@ -177,4 +180,58 @@ fn main() {
         Some(kib) => println!("peak RSS (VmHWM): {:.1} MiB", kib as f64 / 1024.0),
         None => println!("peak RSS: /proc/self/status unavailable"),
     }
+    bench_read_bounds(&rt, &store, &key, dir.path());
+}
+
+fn rss_kib() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Peak RSS growth (MiB) while `f` runs, the high-water mark reset to the current RSS first.
+fn peak_growth<T>(f: impl FnOnce() -> T) -> (T, Option<f64>) {
+    let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
+    let before = rss_kib();
+    let out = f();
+    let growth = match (reset, before, peak_rss_kib()) {
+        (true, Some(b), Some(p)) => Some(p.saturating_sub(b) as f64 / 1024.0),
+        _ => None,
+    };
+    (out, growth)
+}
+
+fn bench_read_bounds(rt: &tokio::runtime::Runtime, store: &SnapshotStore, key: &str, dir: &std::path::Path) {
+    use std::io::Write;
+    let show =
+        |g: Option<f64>| g.map_or("unmeasured (no /proc/self/clear_refs)".into(), |m| format!("+{m:.1} MiB"));
+    let (read, growth) = peak_growth(|| rt.block_on(store.read(key)));
+    let quotes = read.expect("read").quotes.len();
+    println!("one read of the {quotes}-quote snapshot: peak RSS {}", show(growth));
+
+    let at = Utc::now() - Duration::minutes(1);
+    let bomb = SnapshotStore::key_for("bomb-feed", at).expect("key");
+    let path = dir.join(&bomb);
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    let mut gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(&path).expect("create"),
+        flate2::Compression::best(),
+    );
+    gz.write_all(br#"{"format":"nflbet.snapshot","version":1,"pad":""#).expect("write");
+    let mib = vec![b'0'; 1 << 20];
+    for _ in 0..1024 {
+        gz.write_all(&mib).expect("write");
+    }
+    gz.write_all(br#""}"#).expect("write");
+    gz.finish().expect("finish");
+    let stored = std::fs::metadata(&path).map_or(0, |m| m.len());
+    let t = Instant::now();
+    let (refused, growth) = peak_growth(|| rt.block_on(store.read(&bomb)));
+    let err = refused.expect_err("a bomb is refused");
+    println!(
+        "gzip bomb ({:.2} MB stored, 1 GiB of JSON): refused in {:.3} s, peak RSS {} ({err})",
+        stored as f64 / 1e6,
+        t.elapsed().as_secs_f64(),
+        show(growth)
+    );
 }

@@ -150,15 +150,15 @@ impl Metrics {
         )?;
         for c in [&runs, &errors, &status_failures, &retention_deleted, &retention_failures] {
             registry.register(Box::new(c.clone()))?;
-            c.with_label_values(&[model, role]);
         }
         registry.register(Box::new(duration.clone()))?;
         // Series that exist from the start at zero, so rate() sees the first increment.
         for t in ErrorType::ALL {
             errors.with_label_values(&[model, role, t.as_str()]);
         }
-        runs.with_label_values(&[model, role]);
-        status_failures.with_label_values(&[model, role]);
+        for c in [&runs, &status_failures, &retention_deleted, &retention_failures] {
+            c.with_label_values(&[model, role]);
+        }
         Ok(Metrics {
             registry,
             model: model.to_owned(),

@@ -211,6 +211,12 @@ async fn invalid_models_are_refused_with_clear_messages() {
         serde_json::from_value(model_json(name, extra)).unwrap()
     };
     api.create(&PostParams::default(), &obj("valid", json!({}))).await.expect("base Model is valid");
+    api.create(
+        &PostParams::default(),
+        &obj("kept", json!({"storage": {"url": "s3://b/p", "retention": "1008h"}})),
+    )
+    .await
+    .expect("a retention of the calibration window plus 14 days is valid");
 
     let cases: Vec<(Value, &str)> = vec![
         (
@@ -239,6 +245,14 @@ async fn invalid_models_are_refused_with_clear_messages() {
         (json!({"sportsbooks": {}}), "spec.sportsbooks needs names or a selector"),
         (json!({"algorithm": "magic"}), r#"Unsupported value: "magic""#),
         (json!({"version": "latest"}), "spec.version"),
+        (
+            json!({"storage": {"url": "s3://b/p", "retention": "720h"}}),
+            "storage.retention must be at least calibration.window (default 672h) plus 336h",
+        ),
+        (
+            json!({"calibration": {"window": "2000h"}, "storage": {"retention": "2000h"}}),
+            "storage.retention must be at least calibration.window",
+        ),
     ];
     let mut failures = Vec::new();
     for (i, (extra, expected)) in cases.into_iter().enumerate() {
