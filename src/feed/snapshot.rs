@@ -29,10 +29,10 @@ pub const VERSION: u32 = 1;
 /// Largest decompressed snapshot (its JSON) a reader accepts, and a writer stores.
 ///
 /// Derived from the workloads' default memory limit, 256 MiB: a reader holds one snapshot at a
-/// time, as its compressed bytes (at most [`MAX_STORED_BYTES`]) plus the decoded quotes (about
-/// the size of their JSON; the JSON itself is never buffered), so one read stays under
-/// 16 + 64 MiB, a third of the limit, next to the process's own ~20 MiB. A real snapshot is far
-/// smaller: one book's NFL slate is ~100 KiB of JSON.
+/// time, as its compressed bytes (at most [`MAX_STORED_BYTES`]) plus the quotes decoded from at
+/// most 64 MiB of JSON (the JSON itself is never buffered), well under half the limit next to
+/// the process's own ~20 MiB. A real snapshot is far smaller: one book's NFL slate is ~100 KiB
+/// of JSON (docs/snapshots.md, docs/benchmarks.md for measured peaks).
 pub const MAX_DECOMPRESSED_BYTES: u64 = 64 * 1024 * 1024;
 /// Largest stored (compressed) snapshot a reader reads; checked against the listed or reported
 /// size before the body is read, and counted while it streams in.
