@@ -144,6 +144,7 @@ fn polling_rss() {
             poll: PollPolicy { interval: Duration::from_secs(1), timeout: Duration::from_secs(5), ..PollPolicy::default() },
             validation: ValidationPolicy::default(),
             store,
+            retention: None,
             metrics_prefix: "nflreadpy".into(),
             listen: "127.0.0.1:0".parse().expect("addr"),
             heartbeat: false,

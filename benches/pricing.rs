@@ -7,7 +7,10 @@
 //! read the latest snapshot, decode, group, price every market with `marketConsensus` (median of
 //! every book, Shin margin removal), size the slate (Kelly, caps, exposure), export metrics and
 //! write the recommendations record. Reported: quotes priced per second, the share spent reading
-//! the snapshot, and peak RSS (VmHWM from /proc/self/status).
+//! the snapshot, and peak RSS (VmHWM from /proc/self/status). Then the read bounds, each read in
+//! a fresh process: one read of that snapshot and of a gzip bomb (1 GiB of JSON stored in about
+//! a megabyte under a valid key), as readers do now (streamed, capped) and as they did before
+//! (whole object, whole JSON up to 512 MiB, then parse): time and peak RSS.
 //!
 //! Run: `cargo bench --bench pricing`.
 
@@ -105,6 +108,9 @@ fn snapshot(books: usize) -> Snapshot {
 }
 
 fn main() {
+    if let Ok(spec) = std::env::var(READ_CHILD) {
+        return read_child(&spec);
+    }
     let books = env_usize("NFLBET_BENCH_BOOKS", 120);
     let runs = env_usize("NFLBET_BENCH_RUNS", 10).max(1);
     let rt =
@@ -176,5 +182,93 @@ fn main() {
     match peak_rss_kib() {
         Some(kib) => println!("peak RSS (VmHWM): {:.1} MiB", kib as f64 / 1024.0),
         None => println!("peak RSS: /proc/self/status unavailable"),
+    }
+    bench_read_bounds(&url, &key, dir.path());
+}
+
+/// Environment variable that makes this binary a child measuring one read: `url|key|mode`.
+const READ_CHILD: &str = "NFLBET_BENCH_READ_CHILD";
+
+/// In a fresh process (so the allocator holds nothing from earlier work), read one snapshot and
+/// print the peak RSS. `streamed`: `SnapshotStore::read` (size checked, streamed, capped at
+/// 64 MiB); `buffered`: what readers did before (whole object, then the whole decompressed JSON
+/// up to 512 MiB, then parse).
+fn read_child(spec: &str) {
+    use std::io::Read;
+    let mut parts = spec.splitn(3, '|');
+    let (url, key, mode) =
+        (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let store = SnapshotStore::open(url, &S3Options::default()).expect("store");
+    let base = peak_rss_kib().unwrap_or(0);
+    let t = Instant::now();
+    let outcome = if mode == "streamed" {
+        rt.block_on(store.read(key)).map(|s| s.quotes.len()).map_err(|e| e.to_string())
+    } else {
+        let path = url.trim_start_matches("file://");
+        let bytes = std::fs::read(format!("{path}/{key}")).expect("read");
+        let mut json = Vec::new();
+        let read =
+            flate2::read::GzDecoder::new(&bytes[..]).take(512 * 1024 * 1024 + 1).read_to_end(&mut json);
+        match read {
+            Ok(n) if n > 512 * 1024 * 1024 => Err("larger than 512 MiB".into()),
+            Ok(_) => {
+                serde_json::from_slice::<Snapshot>(&json).map(|s| s.quotes.len()).map_err(|e| e.to_string())
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    };
+    let peak = peak_rss_kib().unwrap_or(0);
+    println!(
+        "{:.3}|{:.1}|{:.1}|{}",
+        t.elapsed().as_secs_f64(),
+        base as f64 / 1024.0,
+        peak as f64 / 1024.0,
+        match outcome {
+            Ok(n) => format!("{n} quotes"),
+            Err(e) => format!("refused: {e}"),
+        }
+    );
+}
+
+fn measure_read(url: &str, key: &str, mode: &str) -> String {
+    let exe = std::env::current_exe().expect("current exe");
+    let out = std::process::Command::new(exe)
+        .env(READ_CHILD, format!("{url}|{key}|{mode}"))
+        .output()
+        .expect("run the read child");
+    let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let f: Vec<&str> = line.splitn(4, '|').collect();
+    match f.as_slice() {
+        [secs, base, peak, what] => {
+            format!("{mode:>8}: {secs} s, peak RSS {peak} MiB (process before the read {base} MiB); {what}")
+        }
+        _ => format!("{mode:>8}: no measurement ({line})"),
+    }
+}
+
+fn bench_read_bounds(url: &str, key: &str, dir: &std::path::Path) {
+    use std::io::Write;
+    println!("one read of the snapshot, each in a fresh process:");
+    for mode in ["buffered", "streamed"] {
+        println!("  {}", measure_read(url, key, mode));
+    }
+    let at = Utc::now() - Duration::minutes(1);
+    let bomb = SnapshotStore::key_for("bomb-feed", at).expect("key");
+    let path = dir.join(&bomb);
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    let file = std::fs::File::create(&path).expect("create");
+    let mut gz = flate2::write::GzEncoder::new(file, flate2::Compression::best());
+    gz.write_all(br#"{"format":"nflbet.snapshot","version":1,"pad":""#).expect("write");
+    let mib = vec![b'0'; 1 << 20];
+    for _ in 0..1024 {
+        gz.write_all(&mib).expect("write");
+    }
+    gz.write_all(br#""}"#).expect("write");
+    gz.finish().expect("finish");
+    let stored = std::fs::metadata(&path).map_or(0, |m| m.len());
+    println!("a gzip bomb ({:.2} MB stored, 1 GiB of JSON), each in a fresh process:", stored as f64 / 1e6);
+    for mode in ["buffered", "streamed"] {
+        println!("  {}", measure_read(url, &bomb, mode));
     }
 }

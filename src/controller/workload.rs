@@ -22,6 +22,15 @@ use std::collections::BTreeMap;
 pub const METRICS_PORT: i32 = 9100;
 /// Mount point of a workload's data volume (the file:// snapshot store by default).
 pub const DATA_DIR: &str = "/var/lib/nflbet";
+/// `sizeLimit` of the data emptyDir (when no PersistentVolumeClaim is named). A book's snapshots
+/// over the emptyDir's default 24 h retention take a few MB to ~60 MB (a compressed snapshot is
+/// 3–40 KiB, one a minute), a model's records over theirs a few hundred MB at most; past the
+/// limit the kubelet evicts the pod instead of filling the node's disk.
+pub const DATA_VOLUME_SIZE_LIMIT: &str = "1Gi";
+/// Default ephemeral-storage request and limit of a workload container. The limit covers the
+/// data emptyDir (counted against the pod's ephemeral storage) plus logs.
+pub const EPHEMERAL_STORAGE_REQUEST: &str = "64Mi";
+pub const EPHEMERAL_STORAGE_LIMIT: &str = "2Gi";
 
 pub fn secret_env(name: &str, secret: &SecretKeyRef) -> EnvVar {
     EnvVar {
@@ -106,8 +115,12 @@ fn default_resources() -> ResourceRequirements {
         requests: Some(BTreeMap::from([
             ("cpu".into(), Quantity("50m".into())),
             ("memory".into(), Quantity("64Mi".into())),
+            ("ephemeral-storage".into(), Quantity(EPHEMERAL_STORAGE_REQUEST.into())),
         ])),
-        limits: Some(BTreeMap::from([("memory".into(), Quantity("256Mi".into()))])),
+        limits: Some(BTreeMap::from([
+            ("memory".into(), Quantity("256Mi".into())),
+            ("ephemeral-storage".into(), Quantity(EPHEMERAL_STORAGE_LIMIT.into())),
+        ])),
         ..ResourceRequirements::default()
     }
 }
@@ -159,7 +172,10 @@ pub fn deployment(p: PodParams<'_>) -> Deployment {
         },
         None => Volume {
             name: "data".into(),
-            empty_dir: Some(EmptyDirVolumeSource::default()),
+            empty_dir: Some(EmptyDirVolumeSource {
+                size_limit: Some(Quantity(DATA_VOLUME_SIZE_LIMIT.into())),
+                ..EmptyDirVolumeSource::default()
+            }),
             ..Volume::default()
         },
     };

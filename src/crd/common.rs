@@ -37,7 +37,9 @@ pub struct WorkloadSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("enum" = ["Always", "IfNotPresent", "Never"]))]
     pub image_pull_policy: Option<String>,
-    /// Compute resources of the container. Defaults: requests 50m CPU / 64Mi, limits 256Mi.
+    /// Compute resources of the container. Defaults: requests 50m CPU, 64Mi memory and 64Mi
+    /// ephemeral storage; limits 256Mi memory and 2Gi ephemeral storage (the data emptyDir has a
+    /// 1Gi sizeLimit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<ResourceRequirements>,
     /// Node selector of the pod. Each entry must be allowed by the operator's pod policy.

@@ -43,6 +43,9 @@ pub const CANDIDATE_NAME_MESSAGE: &str = "a Model name must not end in '-candida
     validation = Rule::new("has(self.sportsbooks.names) || has(self.sportsbooks.selector)")
         .message("spec.sportsbooks needs names or a selector")
         .field_path(".sportsbooks"),
+    validation = Rule::new("!has(self.storage) || !has(self.storage.retention) || duration(self.storage.retention) >= duration(has(self.calibration) && has(self.calibration.window) ? self.calibration.window : '672h') + duration('336h')")
+        .message("storage.retention must be at least calibration.window (default 672h) plus 336h: calibration scores the predictions of that window, made up to 14 days before each game")
+        .field_path(".storage.retention"),
 )]
 #[serde(rename_all = "camelCase")]
 pub struct ModelSpec {
@@ -386,6 +389,10 @@ pub struct EdgeSummary {
     pub stake: f64,
 }
 
+/// Predictions are made up to this long before a game; calibration reads records this far
+/// before its window (`model_workload::settle::LEAD`), so retention keeps them.
+pub const CALIBRATION_LEAD: std::time::Duration = std::time::Duration::from_secs(14 * 24 * 3600);
+
 /// Effective calibration settings with defaults applied.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EffectiveCalibration {
@@ -410,6 +417,13 @@ impl ModelSpec {
                 .and_then(super::sportsbook::parse_duration)
                 .unwrap_or(std::time::Duration::from_secs(28 * 24 * 3600)),
         }
+    }
+
+    /// How long the model's recommendation records are kept: `storage.retention` (or its
+    /// default), never less than the calibration window plus [`CALIBRATION_LEAD`].
+    pub fn record_retention(&self) -> std::time::Duration {
+        let needed = self.calibration().window + CALIBRATION_LEAD;
+        super::sportsbook::StorageSettings::retention(self.storage.as_ref()).max(needed)
     }
 
     pub fn automatic_rollback(&self) -> bool {

@@ -304,6 +304,40 @@ pub struct StorageSettings {
     /// S3 settings for `s3://` URLs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub s3: Option<S3Settings>,
+    /// How long stored objects are kept: a Sportsbook's snapshots, a Model's recommendation
+    /// records. The workload that wrote them deletes its own older ones (a bounded batch every
+    /// 10 minutes). Go duration, 1h to 87600h (10 years). Default 24h on the pod's own emptyDir
+    /// (a `file://` store without `persistentVolumeClaim`, lost with the pod anyway), else 4392h
+    /// (183 days: a whole season stays replayable). A Model keeps at least its
+    /// `calibration.window` plus 14 days.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
+    #[x_kube(validation = Rule::new("duration(self) >= duration('1h')")
+        .message("storage.retention must be at least 1h: models price the latest snapshots and the stale-data alert looks back that far"))]
+    #[x_kube(validation = Rule::new("duration(self) <= duration('87600h')")
+        .message("storage.retention must be at most 87600h (10 years)"))]
+    pub retention: Option<String>,
+}
+
+/// Default retention on a pod's own emptyDir.
+pub const POD_LOCAL_RETENTION: Duration = Duration::from_secs(24 * 3600);
+/// Default retention on a shared store (S3 or a PersistentVolumeClaim): a whole season.
+pub const SHARED_RETENTION: Duration = Duration::from_secs(4392 * 3600);
+
+impl StorageSettings {
+    /// The store is the pod's own emptyDir: a `file://` URL (or none) without a claim.
+    pub fn is_pod_local(storage: Option<&StorageSettings>) -> bool {
+        storage.is_none_or(|s| {
+            s.persistent_volume_claim.is_none() && s.url.as_deref().is_none_or(|u| u.starts_with("file://"))
+        })
+    }
+
+    /// The retention in effect: the explicit one, else the default for the kind of store.
+    pub fn retention(storage: Option<&StorageSettings>) -> Duration {
+        storage.and_then(|s| s.retention.as_deref()).and_then(parse_duration).unwrap_or_else(|| {
+            if StorageSettings::is_pod_local(storage) { POD_LOCAL_RETENTION } else { SHARED_RETENTION }
+        })
+    }
 }
 
 /// S3-compatible object store connection.
@@ -525,6 +559,21 @@ impl SportsbookSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retention_defaults_follow_the_store() {
+        let store = |v: serde_json::Value| serde_json::from_value::<StorageSettings>(v).unwrap();
+        assert_eq!(StorageSettings::retention(None), POD_LOCAL_RETENTION, "emptyDir");
+        let file = store(serde_json::json!({"url": "file:///var/lib/nflbet/x"}));
+        assert_eq!(StorageSettings::retention(Some(&file)), POD_LOCAL_RETENTION);
+        let claim =
+            store(serde_json::json!({"url": "file:///var/lib/nflbet/x", "persistentVolumeClaim": "c"}));
+        assert_eq!(StorageSettings::retention(Some(&claim)), SHARED_RETENTION);
+        let s3 = store(serde_json::json!({"url": "s3://b/p"}));
+        assert_eq!(StorageSettings::retention(Some(&s3)), SHARED_RETENTION);
+        let set = store(serde_json::json!({"url": "s3://b/p", "retention": "720h"}));
+        assert_eq!(StorageSettings::retention(Some(&set)), Duration::from_secs(720 * 3600));
+    }
 
     #[test]
     fn durations_round_trip() {

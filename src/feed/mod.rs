@@ -12,7 +12,9 @@
 //! - [`quote`]: the normalised model (events and quotes);
 //! - [`validate`]: raw quote to quote, or a reject reason;
 //! - [`provider`]: the provider trait and its errors; [`the_odds_api`] and [`generic`] implement it;
-//! - [`snapshot`]: the versioned, compressed, atomically written snapshot and its store.
+//! - [`snapshot`]: the versioned, compressed, atomically written snapshot and its store;
+//! - [`stored_object`]: gzip JSON objects read and written within size caps (snapshots, records);
+//! - [`retention`]: deleting a writer's own objects older than its retention.
 
 pub mod calendar;
 pub mod generic;
@@ -20,7 +22,9 @@ pub mod loose;
 pub mod price;
 pub mod provider;
 pub mod quote;
+pub mod retention;
 pub mod snapshot;
+pub mod stored_object;
 pub mod teams;
 pub mod the_odds_api;
 pub mod validate;

@@ -9,28 +9,36 @@
 //! renamed into place (object_store's `LocalFileSystem`, fsync on), and listing ignores staging
 //! files; `s3://` writes are single PutObject requests, which S3 publishes whole or not at all.
 
-use super::provider::{Quota, truncate};
+use super::provider::Quota;
 use super::quote::{Event, Quote};
+use super::retention::{self, PruneReport};
+use super::stored_object::{self, Limits, ObjectError};
 use bytes::Bytes;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Timelike, Utc};
-use flate2::Compression;
-use flate2::read::GzDecoder;
-use flate2::write::GzEncoder;
 use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
 use std::sync::Arc;
 
 /// `format` field of every snapshot.
 pub const FORMAT: &str = "nflbet.snapshot";
 /// Version written by this build; readers accept exactly the versions they know.
 pub const VERSION: u32 = 1;
-/// Largest decompressed snapshot a reader accepts (a corrupt or hostile object cannot exhaust
-/// memory).
-pub const MAX_DECOMPRESSED_BYTES: u64 = 512 * 1024 * 1024;
+/// Largest decompressed snapshot (its JSON) a reader accepts, and a writer stores.
+///
+/// Derived from the workloads' default memory limit, 256 MiB: a reader holds one snapshot at a
+/// time, as its compressed bytes (at most [`MAX_STORED_BYTES`]) plus the quotes decoded from at
+/// most 64 MiB of JSON (the JSON itself is never buffered), well under half the limit next to
+/// the process's own ~20 MiB. A real snapshot is far smaller: one book's NFL slate is ~100 KiB
+/// of JSON (docs/snapshots.md, docs/benchmarks.md for measured peaks).
+pub const MAX_DECOMPRESSED_BYTES: u64 = 64 * 1024 * 1024;
+/// Largest stored (compressed) snapshot a reader reads; checked against the listed or reported
+/// size before the body is read, and counted while it streams in.
+pub const MAX_STORED_BYTES: u64 = 16 * 1024 * 1024;
+/// The snapshot caps together.
+pub const LIMITS: Limits = Limits { stored: MAX_STORED_BYTES, decompressed: MAX_DECOMPRESSED_BYTES };
 
 /// One poll's worth of validated quotes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -71,35 +79,44 @@ impl Snapshot {
         }
     }
 
-    /// Gzip-compressed JSON, as stored.
+    /// Gzip-compressed JSON, as stored; refused when over [`MAX_DECOMPRESSED_BYTES`], which no
+    /// reader would accept.
     pub fn encode(&self) -> Result<Vec<u8>, SnapshotError> {
-        let mut gz = GzEncoder::new(Vec::with_capacity(64 * 1024), Compression::default());
-        serde_json::to_writer(&mut gz, self).map_err(|e| SnapshotError::Encode(e.to_string()))?;
-        gz.flush().map_err(|e| SnapshotError::Encode(e.to_string()))?;
-        gz.finish().map_err(|e| SnapshotError::Encode(e.to_string()))
+        stored_object::encode(self, MAX_DECOMPRESSED_BYTES).map_err(|e| match e {
+            ObjectError::DecompressedTooLarge { limit } => SnapshotError::EncodeTooLarge { limit },
+            e => SnapshotError::Encode(e.to_string()),
+        })
     }
 
-    /// Decode a stored object, checking format and version.
+    /// Decode a stored object, checking format and version; at most [`MAX_DECOMPRESSED_BYTES`]
+    /// are decompressed, streamed into the decoder.
     pub fn decode(bytes: &[u8]) -> Result<Snapshot, SnapshotError> {
-        let mut json = Vec::new();
-        GzDecoder::new(bytes)
-            .take(MAX_DECOMPRESSED_BYTES + 1)
-            .read_to_end(&mut json)
-            .map_err(|e| SnapshotError::Decode(format!("gzip: {e}")))?;
-        if json.len() as u64 > MAX_DECOMPRESSED_BYTES {
-            return Err(SnapshotError::Decode(format!("larger than {MAX_DECOMPRESSED_BYTES} bytes")));
-        }
+        Snapshot::decode_within(bytes, MAX_DECOMPRESSED_BYTES)
+    }
+
+    /// [`Snapshot::decode`] with another decompressed cap.
+    pub fn decode_within(bytes: &[u8], limit: u64) -> Result<Snapshot, SnapshotError> {
+        let refused = |e: ObjectError| match e {
+            ObjectError::DecompressedTooLarge { limit } => SnapshotError::DecompressedTooLarge { limit },
+            e => SnapshotError::Decode(e.to_string()),
+        };
         #[derive(Deserialize)]
         struct Head {
             format: String,
             version: u32,
         }
-        let head: Head = serde_json::from_slice(&json)
-            .map_err(|e| SnapshotError::Decode(truncate(&e.to_string(), 200)))?;
-        if head.format != FORMAT || head.version != VERSION {
-            return Err(SnapshotError::UnsupportedVersion { format: head.format, version: head.version });
+        let unsupported =
+            |h: Head| SnapshotError::UnsupportedVersion { format: h.format, version: h.version };
+        match stored_object::decode::<Snapshot>(bytes, limit) {
+            Ok(s) if s.format == FORMAT && s.version == VERSION => Ok(s),
+            Ok(s) => Err(unsupported(Head { format: s.format, version: s.version })),
+            Err(e) if e.is_too_large() => Err(refused(e)),
+            // Another format or version may not decode as this one: say which it is.
+            Err(e) => match stored_object::decode::<Head>(bytes, limit) {
+                Ok(h) if h.format != FORMAT || h.version != VERSION => Err(unsupported(h)),
+                _ => Err(refused(e)),
+            },
         }
-        serde_json::from_slice(&json).map_err(|e| SnapshotError::Decode(truncate(&e.to_string(), 200)))
     }
 }
 
@@ -116,6 +133,12 @@ pub enum SnapshotError {
     InvalidKey(String),
     #[error("cannot encode the snapshot: {0}")]
     Encode(String),
+    #[error("the snapshot's JSON is over {limit} bytes, more than readers accept; not stored")]
+    EncodeTooLarge { limit: u64 },
+    #[error("snapshot {key} is {size} bytes stored, over the {limit}-byte limit; skipped unread")]
+    StoredTooLarge { key: String, size: u64, limit: u64 },
+    #[error("the snapshot decompresses to more than {limit} bytes; refused")]
+    DecompressedTooLarge { limit: u64 },
     #[error("cannot write snapshot {key}: {source}")]
     Write { key: String, source: object_store::Error },
     #[error("cannot read {key}: {source}")]
@@ -131,6 +154,16 @@ pub enum SnapshotError {
 impl SnapshotError {
     pub fn error_type(&self) -> &'static str {
         "storage"
+    }
+
+    /// Refused for its size (stored or decompressed), not for being unreadable.
+    pub fn is_too_large(&self) -> bool {
+        matches!(
+            self,
+            SnapshotError::StoredTooLarge { .. }
+                | SnapshotError::DecompressedTooLarge { .. }
+                | SnapshotError::EncodeTooLarge { .. }
+        )
     }
 }
 
@@ -244,15 +277,28 @@ impl SnapshotStore {
         Ok(key)
     }
 
-    /// Read and decode one snapshot by key.
+    /// Read and decode one snapshot by key. The size the store reports is checked before the
+    /// body is read (see [`stored_object::read`]).
     pub async fn read(&self, key: &str) -> Result<Snapshot, SnapshotError> {
+        self.read_checked(key, None).await
+    }
+
+    /// Read and decode a listed snapshot; its listed size is checked before any request.
+    pub async fn read_listed(&self, r: &SnapshotRef) -> Result<Snapshot, SnapshotError> {
+        self.read_checked(&r.key, Some(r.size)).await
+    }
+
+    async fn read_checked(&self, key: &str, listed_size: Option<u64>) -> Result<Snapshot, SnapshotError> {
         parse_key(key).ok_or_else(|| SnapshotError::InvalidKey(key.into()))?;
-        let got = self
-            .store
-            .get(&self.full(key))
+        let bytes = stored_object::read(self.store.as_ref(), &self.full(key), listed_size, LIMITS)
             .await
-            .map_err(|source| SnapshotError::Read { key: key.into(), source })?;
-        let bytes = got.bytes().await.map_err(|source| SnapshotError::Read { key: key.into(), source })?;
+            .map_err(|e| match e {
+                ObjectError::StoredTooLarge { size, limit } => {
+                    SnapshotError::StoredTooLarge { key: key.into(), size, limit }
+                }
+                ObjectError::Store(source) => SnapshotError::Read { key: key.into(), source },
+                e => SnapshotError::Decode(e.to_string()),
+            })?;
         Snapshot::decode(&bytes)
     }
 
@@ -318,6 +364,28 @@ impl SnapshotStore {
     ) -> Result<Option<SnapshotRef>, SnapshotError> {
         let to = now + Duration::milliseconds(1);
         Ok(self.list(sportsbook, now - lookback, to).await?.pop())
+    }
+
+    /// Delete this book's snapshots polled before `cutoff`, oldest first, at most `budget` of
+    /// them ([`retention::prune`]). Only keys of this layout under `v1/{sportsbook}/` are
+    /// touched; another book's objects, staging files and strangers never are.
+    pub async fn prune(
+        &self,
+        sportsbook: &str,
+        cutoff: DateTime<Utc>,
+        budget: usize,
+    ) -> Result<PruneReport, SnapshotError> {
+        check_sportsbook(sportsbook)?;
+        let own = format!("v{VERSION}/{sportsbook}/");
+        let owned = |p: &Path| -> Option<DateTime<Utc>> {
+            let key = self.relative(p)?;
+            if !key.starts_with(&own) {
+                return None;
+            }
+            parse_key(&key)
+        };
+        let root = self.full(own.trim_end_matches('/'));
+        Ok(retention::prune(self.store.as_ref(), &root, cutoff, budget, &owned).await)
     }
 
     fn relative(&self, location: &Path) -> Option<String> {

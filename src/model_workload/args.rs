@@ -108,6 +108,12 @@ pub struct ModelArgs {
     #[arg(long, env = "NFLBET_STORE", default_value = "file:///var/lib/nflbet/snapshots")]
     pub store: String,
 
+    /// Delete this model's own recommendation records (of this role) older than this (Go
+    /// duration; a bounded batch every 10 minutes). At least --calibration-window plus 14 days
+    /// (336h), which calibration reads. Without it nothing is deleted.
+    #[arg(long)]
+    pub retention: Option<String>,
+
     /// Games file in the nflverse format (path or http(s) URL), for results.
     #[arg(long, env = "NFLBET_GAMES")]
     pub games: Option<String>,

@@ -88,6 +88,9 @@ pub struct ModelConfig {
     pub markets: Vec<Market>,
     pub staking: StakingConfig,
     pub calibration_window: Duration,
+    /// Own records older than this are deleted (None: kept forever); at least the calibration
+    /// window plus `settle::LEAD`.
+    pub retention: Option<Duration>,
     pub interval: Duration,
     pub snapshot_max_age: Duration,
     pub games: Option<String>,
@@ -261,6 +264,19 @@ impl ModelConfig {
             credentials: None,
         };
         let store = SnapshotStore::open(&args.store, &s3)?;
+        let calibration_window = duration("calibration-window", &args.calibration_window)?;
+        let retention = args.retention.as_deref().map(|r| duration("retention", r)).transpose()?;
+        let needed = calibration_window + super::settle::LEAD.to_std().unwrap_or_default();
+        if let Some(r) = retention.filter(|r| *r < needed) {
+            return Err(ConfigError::flag(
+                "retention",
+                crate::crd::sportsbook::format_duration(r),
+                format!(
+                    "must be at least --calibration-window plus 336h ({}): calibration reads the records of that span",
+                    crate::crd::sportsbook::format_duration(needed)
+                ),
+            ));
+        }
         Ok(ModelConfig {
             model,
             namespace: args.namespace.clone(),
@@ -270,7 +286,8 @@ impl ModelConfig {
             sportsbooks,
             markets,
             staking,
-            calibration_window: duration("calibration-window", &args.calibration_window)?,
+            calibration_window,
+            retention,
             interval: duration("interval", &args.interval)?,
             snapshot_max_age: duration("snapshot-max-age", &args.snapshot_max_age)?,
             games: args.games.clone().filter(|g| !g.trim().is_empty()),

@@ -105,20 +105,37 @@ fn key_of(event: &Event) -> String {
     event.game_id.clone().unwrap_or_else(|| event.id.clone())
 }
 
-/// Group the quotes of `snapshots` by game, keep the markets asked for and games not yet
-/// started at `now`, and turn team selections into home/away.
-pub fn collect(
-    snapshots: &[Snapshot],
-    markets: &[Market],
+/// (event key, book, market, selection, line in tenths).
+type PriceKey = (String, String, Market, Selection, Option<i64>);
+
+/// Groups the quotes of snapshots by game, one snapshot at a time, so a reader never holds
+/// more than one decoded snapshot: keeps the markets asked for and games not yet started at
+/// `now`, and turns team selections into home/away.
+pub struct Collector<'a> {
+    markets: &'a [Market],
     now: DateTime<Utc>,
-) -> (Vec<EventPrices>, Skipped) {
-    let mut skipped = Skipped::default();
-    let mut order: Vec<String> = Vec::new();
-    let mut events: HashMap<String, EventPrices> = HashMap::new();
-    // (event key, book, market, selection, line in tenths) → (index in prices, observed at).
-    type PriceKey = (String, String, Market, Selection, Option<i64>);
-    let mut seen: HashMap<PriceKey, (usize, DateTime<Utc>)> = HashMap::new();
-    for snap in snapshots {
+    skipped: Skipped,
+    order: Vec<String>,
+    events: HashMap<String, EventPrices>,
+    /// Price key → (index in its event's prices, observed at).
+    seen: HashMap<PriceKey, (usize, DateTime<Utc>)>,
+}
+
+impl<'a> Collector<'a> {
+    pub fn new(markets: &'a [Market], now: DateTime<Utc>) -> Collector<'a> {
+        Collector {
+            markets,
+            now,
+            skipped: Skipped::default(),
+            order: Vec::new(),
+            events: HashMap::new(),
+            seen: HashMap::new(),
+        }
+    }
+
+    /// Take in one snapshot's quotes; the snapshot can be dropped afterwards.
+    pub fn add(&mut self, snap: &Snapshot) {
+        let (markets, now, skipped) = (self.markets, self.now, &mut self.skipped);
         let by_id: HashMap<&str, &Event> = snap.events.iter().map(|e| (e.id.as_str(), e)).collect();
         for q in &snap.quotes {
             let m = market(q.market);
@@ -149,7 +166,8 @@ pub fn collect(
                 continue;
             }
             let key = key_of(event);
-            let entry = events.entry(key.clone()).or_insert_with(|| {
+            let order = &mut self.order;
+            let entry = self.events.entry(key.clone()).or_insert_with(|| {
                 order.push(key.clone());
                 EventPrices {
                     key: key.clone(),
@@ -168,7 +186,7 @@ pub fn collect(
                 BookPrice { book: q.book.clone(), market: m, selection, line: q.line, american: q.american };
             let line_key = q.line.map(|l| (l * 10.0).round() as i64);
             let pk = (key, q.book.clone(), m, selection, line_key);
-            match seen.get_mut(&pk) {
+            match self.seen.get_mut(&pk) {
                 Some((idx, at)) => {
                     skipped.duplicate += 1;
                     if q.observed_at > *at {
@@ -177,13 +195,31 @@ pub fn collect(
                     }
                 }
                 None => {
-                    seen.insert(pk, (entry.prices.len(), q.observed_at));
+                    self.seen.insert(pk, (entry.prices.len(), q.observed_at));
                     entry.prices.push(price);
                 }
             }
         }
     }
-    let mut out: Vec<EventPrices> = order.into_iter().filter_map(|k| events.remove(&k)).collect();
-    out.sort_by(|a, b| (a.kickoff, &a.key).cmp(&(b.kickoff, &b.key)));
-    (out, skipped)
+
+    /// The games, by kickoff then key, and what was skipped.
+    pub fn finish(mut self) -> (Vec<EventPrices>, Skipped) {
+        let mut out: Vec<EventPrices> =
+            self.order.into_iter().filter_map(|k| self.events.remove(&k)).collect();
+        out.sort_by(|a, b| (a.kickoff, &a.key).cmp(&(b.kickoff, &b.key)));
+        (out, self.skipped)
+    }
+}
+
+/// Group the quotes of `snapshots` by game (a [`Collector`] over all of them).
+pub fn collect(
+    snapshots: &[Snapshot],
+    markets: &[Market],
+    now: DateTime<Utc>,
+) -> (Vec<EventPrices>, Skipped) {
+    let mut c = Collector::new(markets, now);
+    for snap in snapshots {
+        c.add(snap);
+    }
+    c.finish()
 }

@@ -19,6 +19,8 @@
 //!   `{p}_model_runs_total{model,role}`, `{p}_model_run_duration_seconds{model,role}`.
 //! - `{p}_model_run_errors_total{model,role,error_type}`; `{p}_model_status_report_failures_total
 //!   {model,role}`.
+//! - `{p}_model_retention_deleted_total{model,role}`, `{p}_model_retention_failures_total
+//!   {model,role}`: own recommendation records deleted by retention, and those it could not.
 
 use super::error::ErrorType;
 use super::settle::CalibrationScores;
@@ -46,6 +48,8 @@ pub struct Metrics {
     duration: HistogramVec,
     errors: IntCounterVec,
     status_failures: IntCounterVec,
+    retention_deleted: IntCounterVec,
+    retention_failures: IntCounterVec,
 }
 
 impl Metrics {
@@ -133,7 +137,18 @@ impl Metrics {
         for c in [&samples, &pushes, &markets_priced, &quotes_priced] {
             registry.register(Box::new(c.clone()))?;
         }
-        for c in [&runs, &errors, &status_failures] {
+        let retention_deleted = IntCounterVec::new(
+            opts("model_retention_deleted_total", "Own recommendation records deleted by retention"),
+            &["model", "role"],
+        )?;
+        let retention_failures = IntCounterVec::new(
+            opts(
+                "model_retention_failures_total",
+                "Recommendation records retention could not delete, and listings that failed",
+            ),
+            &["model", "role"],
+        )?;
+        for c in [&runs, &errors, &status_failures, &retention_deleted, &retention_failures] {
             registry.register(Box::new(c.clone()))?;
         }
         registry.register(Box::new(duration.clone()))?;
@@ -141,8 +156,9 @@ impl Metrics {
         for t in ErrorType::ALL {
             errors.with_label_values(&[model, role, t.as_str()]);
         }
-        runs.with_label_values(&[model, role]);
-        status_failures.with_label_values(&[model, role]);
+        for c in [&runs, &status_failures, &retention_deleted, &retention_failures] {
+            c.with_label_values(&[model, role]);
+        }
         Ok(Metrics {
             registry,
             model: model.to_owned(),
@@ -162,6 +178,8 @@ impl Metrics {
             duration,
             errors,
             status_failures,
+            retention_deleted,
+            retention_failures,
         })
     }
 
@@ -175,6 +193,20 @@ impl Metrics {
 
     pub fn errors(&self, t: ErrorType) -> u64 {
         self.errors.with_label_values(&[&self.model, &self.role, t.as_str()]).get()
+    }
+
+    /// Record a retention pass.
+    pub fn retention(&self, deleted: u64, failed: u64) {
+        self.retention_deleted.with_label_values(&[&self.model, &self.role]).inc_by(deleted);
+        self.retention_failures.with_label_values(&[&self.model, &self.role]).inc_by(failed);
+    }
+
+    /// (deleted, failed) so far.
+    pub fn retention_counts(&self) -> (u64, u64) {
+        (
+            self.retention_deleted.with_label_values(&[&self.model, &self.role]).get(),
+            self.retention_failures.with_label_values(&[&self.model, &self.role]).get(),
+        )
     }
 
     pub fn status_failed(&self) {

@@ -11,19 +11,23 @@
 use super::error::RecordError;
 use super::staking::PricedQuote;
 use crate::domain::market::{Market, Selection};
+use crate::feed::stored_object::{self, Limits, ObjectError};
 use chrono::{DateTime, Datelike, TimeZone, Timelike, Utc};
-use flate2::Compression;
-use flate2::read::GzDecoder;
-use flate2::write::GzEncoder;
 use serde::{Deserialize, Serialize};
-use std::io::{Read, Write};
 
 pub const FORMAT: &str = "nflbet.recommendations";
 pub const VERSION: u32 = 1;
 /// Top-level prefix of every recommendations object.
 pub const PREFIX: &str = "recommendations";
-/// Largest decompressed object a reader accepts.
-pub const MAX_DECOMPRESSED_BYTES: u64 = 256 * 1024 * 1024;
+/// Largest decompressed record a reader accepts and a writer stores. A run's record is tens of
+/// KiB (a slate's fair prices and its recommendations); calibration reads up to
+/// `settle::READ_CONCURRENCY` records at once, so 8 × (2 MiB stored + the decoded record) stays
+/// far below the workload's 256 MiB memory limit.
+pub const MAX_DECOMPRESSED_BYTES: u64 = 8 * 1024 * 1024;
+/// Largest stored (compressed) record read.
+pub const MAX_STORED_BYTES: u64 = 2 * 1024 * 1024;
+/// The record caps together.
+pub const LIMITS: Limits = Limits { stored: MAX_STORED_BYTES, decompressed: MAX_DECOMPRESSED_BYTES };
 
 /// What one run priced and recommended.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -87,42 +91,34 @@ pub struct FairEntry {
 }
 
 impl RecommendationRecord {
+    /// Gzip JSON, refused over [`MAX_DECOMPRESSED_BYTES`] (readers would refuse it).
     pub fn encode(&self) -> Result<Vec<u8>, RecordError> {
-        let mut gz = GzEncoder::new(Vec::with_capacity(16 * 1024), Compression::default());
-        serde_json::to_writer(&mut gz, self).map_err(|e| RecordError::Encode(e.to_string()))?;
-        gz.flush().map_err(|e| RecordError::Encode(e.to_string()))?;
-        gz.finish().map_err(|e| RecordError::Encode(e.to_string()))
+        stored_object::encode(self, MAX_DECOMPRESSED_BYTES).map_err(|e| RecordError::Encode(e.to_string()))
     }
 
+    /// Decode, streaming at most [`MAX_DECOMPRESSED_BYTES`] out of the gzip stream.
     pub fn decode(key: &str, bytes: &[u8]) -> Result<RecommendationRecord, RecordError> {
-        let decode = |reason: String| RecordError::Decode { key: key.to_owned(), reason };
-        let mut json = Vec::new();
-        GzDecoder::new(bytes)
-            .take(MAX_DECOMPRESSED_BYTES + 1)
-            .read_to_end(&mut json)
-            .map_err(|e| decode(format!("gzip: {e}")))?;
-        if json.len() as u64 > MAX_DECOMPRESSED_BYTES {
-            return Err(decode(format!("larger than {MAX_DECOMPRESSED_BYTES} bytes")));
-        }
+        let decode = |e: ObjectError| RecordError::Decode { key: key.to_owned(), reason: e.to_string() };
         #[derive(Deserialize)]
         struct Head {
             format: String,
             version: u32,
         }
-        let head: Head = serde_json::from_slice(&json).map_err(|e| decode(short(&e)))?;
-        if head.format != FORMAT || head.version != VERSION {
-            return Err(RecordError::UnsupportedVersion {
-                key: key.to_owned(),
-                format: head.format,
-                version: head.version,
-            });
+        let unsupported = |format: String, version: u32| RecordError::UnsupportedVersion {
+            key: key.to_owned(),
+            format,
+            version,
+        };
+        match stored_object::decode::<RecommendationRecord>(bytes, MAX_DECOMPRESSED_BYTES) {
+            Ok(r) if r.format == FORMAT && r.version == VERSION => Ok(r),
+            Ok(r) => Err(unsupported(r.format, r.version)),
+            Err(e) if e.is_too_large() => Err(decode(e)),
+            Err(e) => match stored_object::decode::<Head>(bytes, MAX_DECOMPRESSED_BYTES) {
+                Ok(h) if h.format != FORMAT || h.version != VERSION => Err(unsupported(h.format, h.version)),
+                _ => Err(decode(e)),
+            },
         }
-        serde_json::from_slice(&json).map_err(|e| decode(short(&e)))
     }
-}
-
-fn short(e: &serde_json::Error) -> String {
-    crate::feed::provider::truncate(&e.to_string(), 200)
 }
 
 /// `model` and `role` become path segments: lowercase DNS labels only.

@@ -25,8 +25,9 @@ use std::collections::{BTreeMap, HashMap};
 /// the window's start.
 pub const LEAD: Duration = Duration::days(14);
 
-/// Reads at once when catching up with the store.
-const READ_CONCURRENCY: usize = 16;
+/// Reads at once when catching up with the store. Each read holds at most
+/// `record::MAX_STORED_BYTES` plus its decoded record, so this bounds calibration's memory.
+pub const READ_CONCURRENCY: usize = 8;
 
 #[derive(Clone, Debug, PartialEq)]
 struct Forecast {

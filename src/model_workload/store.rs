@@ -7,7 +7,9 @@
 
 use super::error::RecordError;
 use super::record::{self, RecommendationRecord};
+use crate::feed::retention::{self, PruneReport};
 use crate::feed::snapshot::{S3Options, SnapshotError, open_object_store};
+use crate::feed::stored_object::{self, ObjectError};
 use bytes::Bytes;
 use chrono::{DateTime, Datelike, Utc};
 use futures::TryStreamExt;
@@ -62,14 +64,39 @@ impl RecordStore {
         Ok(key)
     }
 
+    /// Read one record; the size the store reports is checked before the body is read, and the
+    /// body is counted while it streams in (`feed::stored_object`).
     pub async fn read(&self, key: &str) -> Result<RecommendationRecord, RecordError> {
-        let got = self
-            .store
-            .get(&self.full(key))
+        let bytes = stored_object::read(self.store.as_ref(), &self.full(key), None, record::LIMITS)
             .await
-            .map_err(|source| RecordError::Read { key: key.into(), source })?;
-        let bytes = got.bytes().await.map_err(|source| RecordError::Read { key: key.into(), source })?;
+            .map_err(|e| match e {
+                ObjectError::Store(source) => RecordError::Read { key: key.into(), source },
+                e => RecordError::Decode { key: key.into(), reason: e.to_string() },
+            })?;
         RecommendationRecord::decode(key, &bytes)
+    }
+
+    /// Delete the records of `model`/`role` runs before `cutoff`, oldest first, at most
+    /// `budget` of them; nothing outside `recommendations/v1/{model}/{role}/` is touched.
+    pub async fn prune(
+        &self,
+        model: &str,
+        role: &str,
+        cutoff: DateTime<Utc>,
+        budget: usize,
+    ) -> Result<PruneReport, RecordError> {
+        record::check_segment(model)?;
+        record::check_segment(role)?;
+        let own = record::role_prefix(model, role);
+        let owned = |p: &Path| -> Option<DateTime<Utc>> {
+            let key = self.relative(p)?;
+            if !key.starts_with(&own) {
+                return None;
+            }
+            record::parse_key(&key)
+        };
+        let root = self.full(own.trim_end_matches('/'));
+        Ok(retention::prune(self.store.as_ref(), &root, cutoff, budget, &owned).await)
     }
 
     /// Keys and run times of `model`/`role` runs in `[from, to)`, oldest first. Lists one prefix

@@ -20,7 +20,7 @@ use super::store::RecordStore;
 use crate::crd::model::{CalibrationScore, PricingSummary};
 use crate::domain::games::Game;
 use crate::domain::model::pair_key;
-use crate::feed::snapshot::Snapshot;
+use crate::feed::retention::{self, PruneReport};
 use chrono::{DateTime, Duration as ChronoDuration, NaiveDate, Utc};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use std::collections::{BTreeMap, BTreeSet};
@@ -68,6 +68,8 @@ pub struct Workload {
     metrics: Arc<Metrics>,
     ready: Arc<AtomicBool>,
     status_tx: watch::Sender<Option<StatusReport>>,
+    /// When the last retention pass ran, and whether it left older records behind.
+    last_prune: Option<(Instant, bool)>,
 }
 
 impl Workload {
@@ -97,6 +99,7 @@ impl Workload {
             metrics: Arc::new(metrics),
             ready: Arc::new(AtomicBool::new(false)),
             status_tx,
+            last_prune: None,
         })
     }
 
@@ -153,9 +156,7 @@ impl Workload {
             self.pricer = Some((pricer, today));
         }
 
-        let (snapshots, keys, missing) = self.read_snapshots(now, &mut errors).await;
-        let (events, skipped) = inputs::collect(&snapshots, &self.config.markets, now);
-        drop(snapshots);
+        let (events, skipped, keys, missing) = self.read_snapshots(now, &mut errors).await;
 
         let mut priced: Vec<EventPricing> = Vec::with_capacity(events.len());
         let mut markets_priced = 0usize;
@@ -223,6 +224,11 @@ impl Workload {
         drop(record);
 
         self.calibrate(now, &mut errors).await;
+        if self.config.retention.is_some()
+            && self.last_prune.is_none_or(|(at, more)| more || at.elapsed() >= retention::PASS_EVERY)
+        {
+            self.prune_at(now).await;
+        }
 
         for e in &errors {
             self.metrics.error(e.error_type());
@@ -256,14 +262,17 @@ impl Workload {
         report
     }
 
+    /// The latest snapshot of each book, read one at a time and folded into the games at once,
+    /// so at most one decoded snapshot is in memory. An oversized or unreadable snapshot is
+    /// counted (`error_type="snapshot"`) and that book skipped.
     async fn read_snapshots(
         &self,
         now: DateTime<Utc>,
         errors: &mut Vec<RunError>,
-    ) -> (Vec<Snapshot>, BTreeMap<String, String>, Vec<String>) {
+    ) -> (Vec<inputs::EventPrices>, Skipped, BTreeMap<String, String>, Vec<String>) {
         let lookback =
             ChronoDuration::from_std(self.config.snapshot_max_age).unwrap_or(ChronoDuration::minutes(10));
-        let mut snapshots = Vec::new();
+        let mut collector = inputs::Collector::new(&self.config.markets, now);
         let mut keys = BTreeMap::new();
         let mut missing = Vec::new();
         for sb in &self.config.sportsbooks {
@@ -278,15 +287,16 @@ impl Workload {
                     continue;
                 }
             };
-            match self.config.store.read(&latest.key).await {
+            match self.config.store.read_listed(&latest).await {
                 Ok(snap) => {
                     keys.insert(sb.clone(), latest.key);
-                    snapshots.push(snap);
+                    collector.add(&snap);
                 }
                 Err(source) => errors.push(RunError::Snapshot { sportsbook: sb.clone(), source }),
             }
         }
-        (snapshots, keys, missing)
+        let (events, skipped) = collector.finish();
+        (events, skipped, keys, missing)
     }
 
     fn record(
@@ -337,6 +347,32 @@ impl Workload {
                 .cloned()
                 .collect(),
         }
+    }
+
+    /// One retention pass as of `now`: delete this model's own records (of its role) from runs
+    /// before `now - retention`, at most [`retention::MAX_DELETES_PER_PASS`], oldest first.
+    /// Counted in the retention metrics, never fatal. None without a retention.
+    pub async fn prune_at(&mut self, now: DateTime<Utc>) -> Option<PruneReport> {
+        let keep = ChronoDuration::from_std(self.config.retention?).ok()?;
+        let (model, role) = (&self.config.model, self.config.role.as_str());
+        let result = self.records.prune(model, role, now - keep, retention::MAX_DELETES_PER_PASS).await;
+        let report = result.unwrap_or_else(|e| PruneReport {
+            failed: 1,
+            first_error: Some(e.to_string()),
+            ..PruneReport::default()
+        });
+        self.metrics.retention(report.deleted, report.failed);
+        self.last_prune = Some((Instant::now(), report.more));
+        if let Some(e) = &report.first_error {
+            tracing::warn!(deleted = report.deleted, failed = report.failed, error = %e, "retention pass could not delete every expired record");
+        } else if report.deleted > 0 {
+            tracing::info!(
+                deleted = report.deleted,
+                more = report.more,
+                "retention pass deleted expired records"
+            );
+        }
+        Some(report)
     }
 
     /// Settle stored predictions now, whatever the refresh period.

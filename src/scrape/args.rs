@@ -79,6 +79,11 @@ pub struct ScrapeArgs {
     #[arg(long, env = "NFLBET_STORE", default_value = "file:///var/lib/nflbet/snapshots")]
     pub store: String,
 
+    /// Delete this book's own snapshots older than this (Go duration; a bounded batch every
+    /// 10 minutes). Without it nothing is deleted.
+    #[arg(long)]
+    pub retention: Option<String>,
+
     /// Address of the /metrics, /healthz and /readyz server.
     #[arg(long, default_value = "0.0.0.0:9100")]
     pub listen: SocketAddr,

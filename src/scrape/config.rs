@@ -61,6 +61,8 @@ pub struct ScrapeConfig {
     pub poll: PollPolicy,
     pub validation: ValidationPolicy,
     pub store: SnapshotStore,
+    /// Own snapshots older than this are deleted (None: kept forever).
+    pub retention: Option<Duration>,
     pub metrics_prefix: String,
     pub listen: SocketAddr,
     pub heartbeat: bool,
@@ -77,6 +79,7 @@ impl std::fmt::Debug for ScrapeConfig {
             .field("markets", &self.markets)
             .field("poll", &self.poll)
             .field("store", &self.store.url())
+            .field("retention", &self.retention)
             .finish_non_exhaustive()
     }
 }
@@ -149,6 +152,7 @@ impl ScrapeConfig {
             poll,
             validation,
             store,
+            retention: args.retention.as_deref().map(|r| duration("retention", r)).transpose()?,
             metrics_prefix: args.metrics_namespace.clone(),
             listen: args.listen,
             heartbeat: args.heartbeat,

@@ -1,15 +1,21 @@
 //! One HTTP request to the feed, with every limit enforced while the bytes arrive.
 //!
 //! The timeout covers the whole exchange (connect, headers and body), so a server that trickles
-//! bytes cannot hold a poll open. The body is streamed and abandoned as soon as it passes the
-//! cap (a declared `Content-Length` over the cap is refused before reading). A declared content
-//! type other than JSON (an HTML error page from a proxy, say) is refused without parsing.
+//! bytes cannot hold a poll open. The body is streamed with a running count and abandoned as
+//! soon as the count passes the cap, whatever `Content-Length` said; a declared length over the
+//! cap is refused before reading. Memory is never reserved from the declared length: the buffer
+//! starts at [`INITIAL_CAPACITY`] at most and grows with the bytes that actually arrive. A
+//! declared content type other than JSON (an HTML error page from a proxy, say) is refused
+//! without parsing.
 
 use super::backoff::parse_retry_after;
 use super::error::FetchError;
 use crate::feed::{FeedProvider, Quota};
 use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
 use std::time::{Duration, SystemTime};
+
+/// Largest buffer reserved before any body byte arrives.
+pub const INITIAL_CAPACITY: usize = 64 * 1024;
 
 /// Limits of one request.
 #[derive(Clone, Copy, Debug)]
@@ -78,8 +84,7 @@ async fn exchange(
     if declared.is_some_and(|n| n > limits.max_bytes) {
         return Err(FetchError::TooLarge { limit: limits.max_bytes });
     }
-    let capacity = declared.unwrap_or(64 * 1024).min(limits.max_bytes) as usize;
-    let mut body = Vec::with_capacity(capacity);
+    let mut body = Vec::with_capacity(initial_capacity(limits.max_bytes));
     while let Some(chunk) = resp.chunk().await.map_err(|e| FetchError::from_reqwest(e, limits.timeout))? {
         if (body.len() + chunk.len()) as u64 > limits.max_bytes {
             return Err(FetchError::TooLarge { limit: limits.max_bytes });
@@ -87,6 +92,11 @@ async fn exchange(
         body.extend_from_slice(&chunk);
     }
     Ok(Fetched { body, quota })
+}
+
+/// Bytes reserved for a body before it arrives: never derived from what the server declares.
+fn initial_capacity(max_bytes: u64) -> usize {
+    usize::try_from(max_bytes).unwrap_or(usize::MAX).min(INITIAL_CAPACITY)
 }
 
 /// `application/json`, or any `+json` type, with parameters.
@@ -97,6 +107,13 @@ fn is_json(content_type: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_buffer_is_never_sized_from_the_cap_or_the_declared_length() {
+        assert_eq!(super::initial_capacity(16 * 1024 * 1024), super::INITIAL_CAPACITY);
+        assert_eq!(super::initial_capacity(u64::MAX), super::INITIAL_CAPACITY);
+        assert_eq!(super::initial_capacity(1000), 1000);
+    }
+
     #[test]
     fn json_content_types() {
         assert!(super::is_json("application/json"));

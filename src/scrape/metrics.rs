@@ -13,7 +13,10 @@
 //! - `{p}_ingestion_polls_total{sportsbook,outcome}`: polls by outcome (success, failure);
 //! - `{p}_ingestion_consecutive_failures{sportsbook}`: failed polls since the last success;
 //! - `{p}_ingestion_quota_remaining{sportsbook}`: provider quota left, when reported;
-//! - `{p}_ingestion_heartbeat_failures_total{sportsbook}`: status heartbeats that failed.
+//! - `{p}_ingestion_heartbeat_failures_total{sportsbook}`: status heartbeats that failed;
+//! - `{p}_ingestion_retention_deleted_total{sportsbook}`: own snapshots deleted by retention;
+//! - `{p}_ingestion_retention_failures_total{sportsbook}`: snapshots retention could not delete
+//!   (and listings that failed); never fatal, the next pass tries again.
 
 use super::error::ErrorType;
 use crate::crd::sportsbook::Market;
@@ -35,6 +38,8 @@ pub struct Metrics {
     consecutive_failures: IntGaugeVec,
     quota_remaining: IntGaugeVec,
     heartbeat_failures: IntCounterVec,
+    retention_deleted: IntCounterVec,
+    retention_failures: IntCounterVec,
 }
 
 impl Metrics {
@@ -102,6 +107,24 @@ impl Metrics {
         registry.register(Box::new(consecutive_failures.clone()))?;
         registry.register(Box::new(quota_remaining.clone()))?;
         registry.register(Box::new(heartbeat_failures.clone()))?;
+        let retention_deleted = IntCounterVec::new(
+            opts(
+                "ingestion_retention_deleted_total",
+                "Own snapshots deleted for being older than the retention",
+            ),
+            &["sportsbook"],
+        )?;
+        let retention_failures = IntCounterVec::new(
+            opts(
+                "ingestion_retention_failures_total",
+                "Snapshots the retention pass could not delete, and listings that failed",
+            ),
+            &["sportsbook"],
+        )?;
+        registry.register(Box::new(retention_deleted.clone()))?;
+        registry.register(Box::new(retention_failures.clone()))?;
+        retention_deleted.with_label_values(&[sportsbook]);
+        retention_failures.with_label_values(&[sportsbook]);
         // Every series exists from the start at zero, so `rate()` and `increase()` see the first
         // error instead of a series appearing from nowhere.
         for t in ErrorType::ALL {
@@ -128,6 +151,8 @@ impl Metrics {
             consecutive_failures,
             quota_remaining,
             heartbeat_failures,
+            retention_deleted,
+            retention_failures,
         })
     }
 
@@ -191,6 +216,20 @@ impl Metrics {
 
     pub fn heartbeat_failures(&self) -> u64 {
         self.heartbeat_failures.with_label_values(&[&self.sportsbook]).get()
+    }
+
+    /// Record a retention pass.
+    pub fn retention(&self, deleted: u64, failed: u64) {
+        self.retention_deleted.with_label_values(&[&self.sportsbook]).inc_by(deleted);
+        self.retention_failures.with_label_values(&[&self.sportsbook]).inc_by(failed);
+    }
+
+    /// (deleted, failed) so far.
+    pub fn retention_counts(&self) -> (u64, u64) {
+        (
+            self.retention_deleted.with_label_values(&[&self.sportsbook]).get(),
+            self.retention_failures.with_label_values(&[&self.sportsbook]).get(),
+        )
     }
 
     /// The text exposition format.

@@ -12,6 +12,7 @@ use super::error::{ConfigError, ErrorType, PollError};
 use super::fetch::{self, FetchLimits, Fetched};
 use super::metrics::Metrics;
 use crate::crd::sportsbook::{IngestionStatus, Market};
+use crate::feed::retention::{MAX_DELETES_PER_PASS, PASS_EVERY, PruneReport};
 use crate::feed::snapshot::Snapshot;
 use crate::feed::{Quota, normalise};
 use chrono::Utc;
@@ -63,6 +64,8 @@ pub struct Scraper {
     status_tx: watch::Sender<IngestionStatus>,
     last_request: Option<Instant>,
     not_before: Option<Instant>,
+    /// When the last retention pass ran, and whether it left older snapshots behind.
+    last_prune: Option<(Instant, bool)>,
 }
 
 impl Scraper {
@@ -80,6 +83,7 @@ impl Scraper {
             status_tx,
             last_request: None,
             not_before: None,
+            last_prune: None,
         })
     }
 
@@ -248,14 +252,53 @@ impl Scraper {
         }
     }
 
+    /// One retention pass as of `now`: delete this book's own snapshots polled before
+    /// `now - retention`, at most [`MAX_DELETES_PER_PASS`], oldest first. Counted in the
+    /// retention metrics; a failure is logged and never stops the scraper. None without a
+    /// retention.
+    pub async fn prune_at(&mut self, now: chrono::DateTime<Utc>) -> Option<PruneReport> {
+        let retention = chrono::Duration::from_std(self.config.retention?).ok()?;
+        let result =
+            self.config.store.prune(&self.config.sportsbook, now - retention, MAX_DELETES_PER_PASS).await;
+        let report = match result {
+            Ok(r) => r,
+            Err(e) => PruneReport { failed: 1, first_error: Some(e.to_string()), ..PruneReport::default() },
+        };
+        self.metrics.retention(report.deleted, report.failed);
+        self.last_prune = Some((Instant::now(), report.more));
+        match &report.first_error {
+            Some(e) => {
+                tracing::warn!(deleted = report.deleted, failed = report.failed, error = %e, "retention pass could not delete every expired snapshot")
+            }
+            None if report.deleted > 0 => tracing::info!(
+                deleted = report.deleted,
+                more = report.more,
+                "retention pass deleted expired snapshots"
+            ),
+            None => {}
+        }
+        Some(report)
+    }
+
+    fn prune_due(&self) -> bool {
+        self.config.retention.is_some()
+            && self.last_prune.is_none_or(|(at, more)| more || at.elapsed() >= PASS_EVERY)
+    }
+
     /// Poll until cancelled: interval plus random jitter between poll starts, never sooner than
-    /// a `Retry-After` allows.
+    /// a `Retry-After` allows. Retention passes run between polls.
     pub async fn run(mut self, cancel: CancellationToken) {
         loop {
             let started = Instant::now();
             let _ = self.poll_once(&cancel).await;
             if cancel.is_cancelled() {
                 break;
+            }
+            if self.prune_due() {
+                tokio::select! {
+                    _ = self.prune_at(Utc::now()) => {}
+                    _ = cancel.cancelled() => break,
+                }
             }
             let p = &self.config.poll;
             let mut next = started + p.interval + random_up_to(p.jitter);

@@ -216,6 +216,12 @@ async fn invalid_models_are_refused_with_clear_messages() {
         serde_json::from_value(model_json(name, extra)).unwrap()
     };
     api.create(&PostParams::default(), &obj("valid", json!({}))).await.expect("base Model is valid");
+    api.create(
+        &PostParams::default(),
+        &obj("kept", json!({"storage": {"url": "s3://b/p", "retention": "1008h"}})),
+    )
+    .await
+    .expect("a retention of the calibration window plus 14 days is valid");
 
     let cases = admission_cases();
     let mut failures = Vec::new();
@@ -264,6 +270,14 @@ pub(crate) fn admission_cases() -> Vec<(Value, &'static str)> {
         (
             json!({"calibration": {"window": "9000h"}}),
             "spec.calibration.window: Invalid value: \"9000h\": calibration.window must be at most 8784h (a year)",
+        ),
+        (
+            json!({"storage": {"url": "s3://b/p", "retention": "720h"}}),
+            "storage.retention must be at least calibration.window (default 672h) plus 336h",
+        ),
+        (
+            json!({"calibration": {"window": "2000h"}, "storage": {"retention": "2000h"}}),
+            "storage.retention must be at least calibration.window",
         ),
     ]
 }

@@ -357,3 +357,153 @@ async fn calibration_settles_stored_predictions_of_a_past_season() {
     let none = other.calibrate_at(settle_at).await;
     assert_eq!((none.samples, none.brier), (0, None));
 }
+
+/// Gzip `parts` repeated `times` times, written at `key` under `dir`.
+fn write_gzip(dir: &std::path::Path, key: &str, head: &[u8], filler: &[u8], times: usize, tail: &[u8]) {
+    use std::io::Write;
+    let path = dir.join(key);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let mut gz =
+        flate2::write::GzEncoder::new(std::fs::File::create(path).unwrap(), flate2::Compression::fast());
+    gz.write_all(head).unwrap();
+    for _ in 0..times {
+        gz.write_all(filler).unwrap();
+    }
+    gz.write_all(tail).unwrap();
+    gz.finish().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_snapshots_are_counted_and_skipped_while_the_other_books_are_priced() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", dir.path().display());
+    let store = SnapshotStore::open(&url, &S3Options::default()).unwrap();
+    let now = Utc::now();
+    let at = now - Duration::minutes(1);
+    let event =
+        Event::new("e-bal-kc", "Kansas City Chiefs", "Baltimore Ravens", Some(now + Duration::days(3)));
+    let team = |t: &str| Selection::Team(t.into());
+    let mut snap = Snapshot::new("good-book", "theOddsApi", at);
+    snap.events = vec![event.clone()];
+    snap.quotes = vec![
+        quote(&event, "pinnacle", Market::Moneyline, team("KC"), None, -150, at),
+        quote(&event, "pinnacle", Market::Moneyline, team("BAL"), None, 130, at),
+        quote(&event, "fanduel", Market::Moneyline, team("BAL"), None, 160, at),
+    ];
+    store.write(&snap).await.unwrap();
+    // A gzip bomb under a valid key: 80 MiB of JSON in well under 1 MiB.
+    let bomb = SnapshotStore::key_for("bomb-book", at).unwrap();
+    let head = br#"{"format":"nflbet.snapshot","version":1,"pad":""#;
+    write_gzip(dir.path(), &bomb, head, &[b'0'; 1 << 20], 80, br#"","sportsbook":"bomb-book"}"#);
+    let bomb_size = std::fs::metadata(dir.path().join(&bomb)).unwrap().len();
+    assert!(bomb_size < 1 << 20, "{bomb_size} bytes stored");
+    // A stored object over the 16 MiB cap (incompressible bytes): never read.
+    let huge = SnapshotStore::key_for("huge-book", at).unwrap();
+    let mut noise = vec![0u8; 17 << 20];
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for b in noise.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = x as u8;
+    }
+    std::fs::create_dir_all(dir.path().join(&huge).parent().unwrap()).unwrap();
+    std::fs::write(dir.path().join(&huge), &noise).unwrap();
+    drop(noise);
+
+    let cfg = config(&["--model", "m", "--sportsbooks", "good-book,bomb-book,huge-book", "--store", &url]);
+    let mut workload = Workload::new(cfg).unwrap();
+    let run = workload.run_at(now).await;
+    assert_eq!(run.snapshots.keys().collect::<Vec<_>>(), ["good-book"], "{:?}", run.errors);
+    assert!(run.markets_priced > 0, "the good book is priced");
+    let snapshot_errors: Vec<&String> = run
+        .errors
+        .iter()
+        .filter(|(t, _)| *t == nflbet::model_workload::ErrorType::Snapshot)
+        .map(|(_, m)| m)
+        .collect();
+    assert_eq!(snapshot_errors.len(), 2, "{:?}", run.errors);
+    assert!(
+        snapshot_errors
+            .iter()
+            .any(|m| m.contains("bomb-book") && m.contains("decompresses to more than 67108864"))
+    );
+    assert!(
+        snapshot_errors.iter().any(|m| m.contains("huge-book") && m.contains("over the 16777216-byte limit"))
+    );
+    assert_eq!(workload.metrics().errors(nflbet::model_workload::ErrorType::Snapshot), 2);
+    // The next run counts them again and still prices the good book: refused, never fatal.
+    let again = workload.run_at(now).await;
+    assert_eq!(again.markets_priced, run.markets_priced);
+    assert_eq!(workload.metrics().errors(nflbet::model_workload::ErrorType::Snapshot), 4);
+}
+
+fn record(
+    model: &str,
+    role: &str,
+    at: DateTime<Utc>,
+) -> nflbet::model_workload::record::RecommendationRecord {
+    use nflbet::model_workload::record::{FORMAT, RecommendationRecord, VERSION};
+    RecommendationRecord {
+        format: FORMAT.into(),
+        version: VERSION,
+        model: model.into(),
+        role: role.into(),
+        model_version: "1.0.0".into(),
+        algorithm: "marketConsensus".into(),
+        run_at: at,
+        effective_bankroll: 1.0,
+        traffic_share: 1.0,
+        shadow: false,
+        snapshots: BTreeMap::new(),
+        predictions: vec![],
+        recommendations: vec![],
+    }
+}
+
+#[tokio::test]
+async fn retention_deletes_only_this_roles_expired_records_and_never_below_calibration() {
+    use nflbet::model_workload::store::RecordStore;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", dir.path().display());
+    let records = RecordStore::open(&url, &S3Options::default()).unwrap();
+    let now = Utc.timestamp_millis_opt(Utc::now().timestamp_millis()).unwrap();
+    let days = |d: i64| now - Duration::days(d);
+    for (model, role, at) in [
+        ("m", "stable", days(60)),
+        ("m", "stable", days(43)),
+        ("m", "stable", days(41)),
+        ("m", "stable", now - Duration::hours(1)),
+        ("m", "candidate", days(60)),
+        ("m2", "stable", days(60)),
+    ] {
+        records.write(&record(model, role, at)).await.unwrap();
+    }
+    // 1008h = the default calibration window (672h) plus the 14 days before a game.
+    let mut workload =
+        Workload::new(config(&["--model", "m", "--store", &url, "--retention", "1008h"])).unwrap();
+    let report = workload.prune_at(now).await.expect("a retention is set");
+    assert_eq!((report.deleted, report.failed, report.more), (2, 0, false), "{report:?}");
+    assert_eq!(workload.metrics().retention_counts(), (2, 0));
+    let listed = |model: &'static str, role: &'static str| {
+        let records = records.clone();
+        async move { records.list(model, role, days(400), now + Duration::hours(1)).await.unwrap() }
+    };
+    let stable: Vec<DateTime<Utc>> = listed("m", "stable").await.into_iter().map(|(_, at)| at).collect();
+    assert_eq!(stable, vec![days(41), now - Duration::hours(1)]);
+    assert_eq!(listed("m", "candidate").await.len(), 1, "the other role's records are its own");
+    assert_eq!(listed("m2", "stable").await.len(), 1, "another model's records are untouched");
+
+    // A retention shorter than calibration needs is refused at start, saying why.
+    let argv = ["model", "--model", "m", "--algorithm", "marketConsensus", "--version", "1.0.0"];
+    let short = Cli::parse_from(argv.into_iter().chain([
+        "--bankroll",
+        "1",
+        "--kelly-fraction",
+        "0.25",
+        "--retention",
+        "100h",
+    ]));
+    let err = ModelConfig::from_args(&short.args).expect_err("too short").to_string();
+    assert!(err.contains("--retention") && err.contains("1008h"), "{err}");
+}

@@ -14,11 +14,12 @@ use nflbet::feed::snapshot::{S3Options, SnapshotStore};
 use nflbet::feed::the_odds_api::{TheOddsApi, TheOddsApiConfig};
 use nflbet::scrape::{ErrorType, PollError, PollPolicy, ScrapeConfig, Scraper};
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 const KEY: &str = "sekrit-test-key-0123456789";
@@ -46,6 +47,14 @@ enum Reply {
     WrongContentType,
     /// Headers promise more body than is sent, then the connection closes.
     Dropped,
+    /// A 200 whose endless body is sent 4 KiB at a time, with `declared` as its Content-Length
+    /// (none: chunked), until the client hangs up; `sent` counts the bytes the socket accepted
+    /// and `done` is notified when the server sees the hang-up.
+    Trickle {
+        declared: Option<u64>,
+        sent: Arc<AtomicU64>,
+        done: Arc<Notify>,
+    },
 }
 
 struct FeedServer {
@@ -169,6 +178,25 @@ async fn answer(mut sock: TcpStream, reply: Reply) {
             let _ = sock.write_all(b"0]").await;
             return;
         }
+        Reply::Trickle { declared, sent, done } => {
+            let length = declared.map(|n| format!("content-length: {n}\r\n")).unwrap_or_default();
+            let head =
+                format!("HTTP/1.1 200 OK\r\ncontent-type: {json}\r\n{length}connection: close\r\n\r\n");
+            let chunk = "0,".repeat(2048);
+            let mut ok = sock.write_all(head.as_bytes()).await.is_ok();
+            // Bounded by what a 2 GiB body would take; the client hangs up long before.
+            let mut left = declared.unwrap_or(2 << 30);
+            while ok && left > 0 {
+                ok = sock.write_all(chunk.as_bytes()).await.is_ok();
+                if ok {
+                    sent.fetch_add(chunk.len() as u64, Ordering::SeqCst);
+                    left = left.saturating_sub(chunk.len() as u64);
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            done.notify_one();
+            return;
+        }
         Reply::WrongContentType => {
             send("200 OK", "text/html; charset=utf-8", String::new(), "<html>maintenance</html>".into())
         }
@@ -227,6 +255,7 @@ async fn harness_with(poll: PollPolicy) -> Harness {
         poll,
         validation: ValidationPolicy::default(),
         store: store.clone(),
+        retention: None,
         metrics_prefix: "nflreadpy".into(),
         listen: "127.0.0.1:0".parse().unwrap(),
         heartbeat: false,
@@ -555,4 +584,30 @@ async fn the_loop_polls_serves_metrics_and_stops_on_cancel() {
             .await
             .unwrap();
     assert_eq!(listed.len() as u64, metrics.polls(true), "one snapshot per successful poll");
+}
+
+#[tokio::test]
+async fn a_trickled_body_is_cut_just_past_the_cap_whatever_it_declares() {
+    // Declared 2 GiB (refused from the headers) and undeclared (cut by the running count): the
+    // scraper reads a bounded number of bytes, counts one `parse` error, and writes nothing.
+    for declared in [Some(2u64 << 30), None] {
+        let mut h = harness(0, Duration::from_secs(30), Duration::from_millis(50)).await;
+        let (sent, done) = (Arc::new(AtomicU64::new(0)), Arc::new(Notify::new()));
+        h.server.script(&[Reply::Trickle { declared, sent: sent.clone(), done: done.clone() }]);
+        let err = h.scraper.poll_once(&CancellationToken::new()).await.expect_err("over the cap");
+        assert!(
+            matches!(err, PollError::Fetch(nflbet::scrape::FetchError::TooLarge { limit: CAP })),
+            "{declared:?}: {err}"
+        );
+        assert_eq!(h.errors(ErrorType::Parse), 1, "{declared:?}");
+        assert_eq!(h.errors(ErrorType::Timeout), 0, "{declared:?}: cut by size, not by the timeout");
+        tokio::time::timeout(Duration::from_secs(20), done.notified())
+            .await
+            .expect("the server sees the client hang up");
+        let n = sent.load(Ordering::SeqCst);
+        // The socket accepts a little more than the client read (kernel buffers); never the body.
+        let bound = if declared.is_some() { CAP } else { CAP + 512 * 1024 };
+        assert!(n <= bound, "{declared:?}: the server got {n} bytes out (bound {bound})");
+        assert_eq!(h.snapshots().await, 0);
+    }
 }

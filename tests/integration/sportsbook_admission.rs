@@ -48,6 +48,9 @@ async fn invalid_sportsbooks_are_refused_with_clear_messages() {
     let mut ok = base();
     ok["metadata"]["name"] = json!("valid");
     api.create(&PostParams::default(), &obj(ok)).await.expect("the base Sportsbook is valid");
+    let mut kept = with(base(), &["storage"], json!({"url": "s3://odds/prod", "retention": "4392h"}));
+    kept["metadata"]["name"] = json!("kept");
+    api.create(&PostParams::default(), &obj(kept)).await.expect("a season's retention is valid");
 
     let cases = cases();
     let mut failures = Vec::new();
@@ -180,6 +183,21 @@ pub(crate) fn cases() -> Vec<(&'static str, Value, &'static str)> {
             "templated label value",
             with(base(), &["alerts"], json!({"extraLabels": {"team": "{{ $labels.team }}"}})),
             "spec.alerts.extraLabels: Invalid value: alerts.extraLabels values are literal text and must not contain {{ or }} (Prometheus would read them as a template)",
+        ),
+        (
+            "retention too short",
+            with(base(), &["storage"], json!({"retention": "30m"})),
+            "storage.retention must be at least 1h",
+        ),
+        (
+            "retention too long",
+            with(base(), &["storage"], json!({"retention": "100000h"})),
+            "storage.retention must be at most 87600h",
+        ),
+        (
+            "retention not a duration",
+            with(base(), &["storage"], json!({"retention": "30d"})),
+            "spec.storage.retention",
         ),
     ]
 }

@@ -284,6 +284,7 @@ pub fn model_args(
     flag("calibration-window", format_duration(spec.calibration().window));
     flag("interval", spec.interval.clone().unwrap_or_else(|| "60s".into()));
     flag("store", workload::store_url(spec.storage.as_ref()));
+    flag("retention", format_duration(spec.record_retention()));
     if let Some(games) = &spec.games {
         flag("games", games.clone());
     }
@@ -437,5 +438,34 @@ mod tests {
         assert_ne!(sel(&c.stable), sel(c.candidate.as_ref().unwrap()));
         assert_eq!(c.stable.spec.unwrap().replicas, Some(0));
         assert!(c.prometheus_rule.is_none());
+    }
+
+    #[test]
+    fn records_are_kept_for_calibration_and_the_volume_is_bounded() {
+        let retention = |m: &Model| {
+            let c = build(
+                m,
+                &[],
+                &decide(&m.spec, &Default::default()),
+                &OperatorConfig::default(),
+                Capabilities::ALL,
+            )
+            .unwrap();
+            let pod = c.stable.spec.unwrap().template.spec.unwrap();
+            let size = pod.volumes.as_ref().unwrap()[0].empty_dir.as_ref().and_then(|e| e.size_limit.clone());
+            (parse(pod.containers[0].args.clone().unwrap()).retention, size.map(|q| q.0))
+        };
+        // Default on the emptyDir: 24h, raised to the calibration window (672h) plus 14 days.
+        assert_eq!(retention(&model("")), (Some("1008h".into()), Some("1Gi".into())));
+        let mut wide = model("  storage: {url: 's3://b/p', retention: 720h}\n");
+        wide.spec.calibration.as_mut().unwrap().window = Some("2000h".into());
+        assert_eq!(retention(&wide).0.as_deref(), Some("2336h"), "never below window + 14 days");
+        let s3 = model("  storage: {url: 's3://b/p'}\n");
+        assert_eq!(retention(&s3).0.as_deref(), Some("4392h"));
+        assert_eq!(
+            crate::crd::model::CALIBRATION_LEAD,
+            crate::model_workload::settle::LEAD.to_std().unwrap(),
+            "the CRD's lead is calibration's"
+        );
     }
 }

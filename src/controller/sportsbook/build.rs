@@ -7,7 +7,7 @@ use crate::controller::config::{MANAGED_BY, OperatorConfig};
 use crate::controller::names;
 use crate::controller::pod_policy::{self, NamedAccount, PodRequest, Violations};
 use crate::controller::workload::{self, PodParams, plain_env, secret_env};
-use crate::crd::sportsbook::{Provider, Sportsbook, format_duration};
+use crate::crd::sportsbook::{Provider, Sportsbook, StorageSettings, format_duration};
 use crate::monitoring::{Capabilities, PrometheusRule, PrometheusRuleSpec, ServiceMonitor};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Service, ServiceAccount};
@@ -213,6 +213,7 @@ pub fn scraper_args(sb: &Sportsbook, cfg: &OperatorConfig) -> Result<Vec<String>
     flag("max-response-bytes", p.max_response_bytes.to_string());
     flag("max-quote-age", format_duration(p.max_quote_age));
     flag("store", workload::store_url(spec.storage.as_ref()));
+    flag("retention", format_duration(StorageSettings::retention(spec.storage.as_ref())));
     flag("listen", format!("0.0.0.0:{METRICS_PORT}"));
     flag("metrics-namespace", cfg.metrics_namespace.clone());
     if spec.feature_heartbeat() {
@@ -546,5 +547,53 @@ mod tests {
             assert_eq!(r.labels["team"], "trading");
             assert!(r.annotations["runbook_url"].starts_with("https://"));
         }
+    }
+
+    #[test]
+    fn the_data_volume_and_the_container_have_bounded_disk() {
+        let c = children(&book("fanduel").build());
+        let pod = c.deployment.spec.unwrap().template.spec.unwrap();
+        let data = &pod.volumes.as_ref().unwrap()[0];
+        let empty_dir = data.empty_dir.as_ref().expect("default data volume is an emptyDir");
+        assert_eq!(empty_dir.size_limit.as_ref().map(|q| q.0.as_str()), Some("1Gi"));
+        let res = pod.containers[0].resources.clone().unwrap();
+        assert_eq!(res.requests.unwrap()["ephemeral-storage"].0, "64Mi");
+        assert_eq!(res.limits.as_ref().unwrap()["ephemeral-storage"].0, "2Gi");
+        assert_eq!(res.limits.unwrap()["memory"].0, "256Mi");
+
+        // A claim replaces the emptyDir (its size is the claim's).
+        let claimed = book("fanduel").spec(|s| {
+            s.storage = Some(crate::crd::sportsbook::StorageSettings {
+                persistent_volume_claim: Some("snapshots".into()),
+                ..Default::default()
+            })
+        });
+        let pod = children(&claimed.build()).deployment.spec.unwrap().template.spec.unwrap();
+        let data = &pod.volumes.unwrap()[0];
+        assert!(data.empty_dir.is_none());
+        assert_eq!(data.persistent_volume_claim.as_ref().unwrap().claim_name, "snapshots");
+    }
+
+    #[test]
+    fn retention_reaches_the_scraper_with_the_default_of_its_store() {
+        let retention = |sb: Sportsbook| {
+            let args = scraper_args(&sb, &OperatorConfig::default()).unwrap();
+            let Sub::Scrape(a) = Wrapper::try_parse_from(std::iter::once("nflbet".to_string()).chain(args))
+                .expect("clap accepts the operator's flags")
+                .cmd;
+            a.retention
+        };
+        assert_eq!(retention(book("fanduel").build()).as_deref(), Some("24h"), "the pod's own emptyDir");
+        let s3 = |r: Option<&str>| {
+            book("fanduel").spec(|s| {
+                s.storage = Some(crate::crd::sportsbook::StorageSettings {
+                    url: Some("s3://odds/prod".into()),
+                    retention: r.map(Into::into),
+                    ..Default::default()
+                })
+            })
+        };
+        assert_eq!(retention(s3(None).build()).as_deref(), Some("4392h"), "a season on a shared store");
+        assert_eq!(retention(s3(Some("720h")).build()).as_deref(), Some("720h"));
     }
 }
