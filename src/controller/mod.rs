@@ -102,6 +102,10 @@ pub struct OperatorArgs {
     /// Timeout of one notification request (Go duration).
     #[arg(long, default_value = "5s")]
     pub notify_timeout: String,
+
+    /// Where workloads may send credentials and connect; passed on to every workload.
+    #[command(flatten)]
+    pub egress: crate::egress::EgressArgs,
 }
 
 fn parse_label(s: &str) -> Result<(String, String), String> {
@@ -112,7 +116,8 @@ fn parse_label(s: &str) -> Result<(String, String), String> {
 }
 
 impl OperatorArgs {
-    pub fn config(&self) -> OperatorConfig {
+    /// The operator's settings; fails only on an unreadable egress policy.
+    pub fn config(&self) -> Result<OperatorConfig, crate::egress::EgressError> {
         let mut cfg = OperatorConfig {
             image_pull_policy: self.workload_pull_policy.clone(),
             metrics_namespace: self.metrics_namespace.clone(),
@@ -126,7 +131,10 @@ impl OperatorArgs {
         if let Some(url) = &self.runbook_base_url {
             cfg.runbook_base_url = url.clone();
         }
-        cfg
+        // The operator's own pod is not where the workloads run: the API server's addresses are
+        // found by each workload in its own environment.
+        cfg.egress = self.egress.policy(Vec::new())?;
+        Ok(cfg)
     }
 }
 
@@ -214,7 +222,7 @@ pub async fn start(
     };
     let ctx = Arc::new(Context::new(
         client.clone(),
-        args.config(),
+        args.config()?,
         metrics.clone(),
         Some(identity.clone()),
         notifier,
@@ -431,7 +439,7 @@ mod tests {
             "release=rules",
         ])
         .expect("flags parse");
-        let cfg = cli.args.config();
+        let cfg = cli.args.config().unwrap();
         assert_eq!(
             cfg.monitor_labels,
             BTreeMap::from([
@@ -441,5 +449,27 @@ mod tests {
         );
         assert_eq!(cfg.rule_labels, BTreeMap::from([("release".to_string(), "rules".to_string())]));
         assert!(Cli::try_parse_from(["operator", "--monitor-label", "release"]).is_err(), "key=value only");
+    }
+
+    #[test]
+    fn egress_policy_comes_from_flags_with_a_secure_default() {
+        let cfg = Cli::try_parse_from(["operator"]).unwrap().args.config().unwrap();
+        assert_eq!(cfg.egress, crate::egress::Egress::default());
+        let cli = Cli::try_parse_from([
+            "operator",
+            "--feed-credential-hosts",
+            "api.the-odds-api.com,http://*.svc.cluster.local",
+            "--allow-addresses",
+            "10.96.0.1/32",
+        ])
+        .unwrap();
+        let cfg = cli.args.config().unwrap();
+        assert_eq!(
+            cfg.egress.feed_credentials.to_string(),
+            "api.the-odds-api.com, http://*.svc.cluster.local"
+        );
+        assert_eq!(cfg.egress.addresses.allow.len(), 1);
+        let bad = Cli::try_parse_from(["operator", "--s3-credential-hosts", "https://minio:9000"]).unwrap();
+        assert!(bad.args.config().unwrap_err().to_string().contains("port"));
     }
 }

@@ -211,6 +211,8 @@ async fn s3_store_against_a_local_server() {
         endpoint: Some(server.endpoint.clone()),
         region: Some("us-east-1".into()),
         credentials: Some(("testing".into(), "testing".into())),
+        // The local S3 server is on 127.0.0.1 over http: allowed explicitly.
+        egress: crate::support::loopback_egress(),
     };
     let store = SnapshotStore::open(&format!("s3://{bucket}/prod/snapshots"), &opts).unwrap();
     exercise(&store).await;

@@ -123,6 +123,7 @@ async fn reconcile_model(m: &Model, ctx: &Context) -> Result<Action, Error> {
             stable: stable.as_ref(),
             candidate: candidate.as_ref(),
             caps,
+            invalid: None,
             apply_error: None,
             storage: Some(&storage),
         };
@@ -130,7 +131,21 @@ async fn reconcile_model(m: &Model, ctx: &Context) -> Result<Action, Error> {
         return Ok(Action::requeue(RESYNC));
     }
 
-    let children = build::build(m, &books, &decision, &ctx.config, caps)?;
+    let children = match build::build(m, &books, &decision, &ctx.config, caps) {
+        Ok(c) => c,
+        Err(e) => {
+            let obs = status::Observed {
+                caps,
+                invalid: Some(e.to_string()),
+                storage: Some(&storage),
+                ..Default::default()
+            };
+            write_status(m, ctx, &decision, &obs).await?;
+            ctx.publish(m, EventType::Warning, "InvalidSpec", "Reconcile", e.to_string()).await;
+            // Only a spec change (or the operator's policy) can fix this; the watch brings it.
+            return Err(e.into());
+        }
+    };
     let applied = apply_children(ctx, &ns, &model, children, caps).await;
 
     if decision.newly_rolled_back
@@ -148,6 +163,7 @@ async fn reconcile_model(m: &Model, ctx: &Context) -> Result<Action, Error> {
                 stable: Some(&stable),
                 candidate: candidate.as_ref(),
                 caps,
+                invalid: None,
                 apply_error: None,
                 storage: Some(&storage),
             };

@@ -19,6 +19,8 @@ pub struct Observed<'a> {
     pub stable: Option<&'a Deployment>,
     pub candidate: Option<&'a Deployment>,
     pub caps: Capabilities,
+    /// Set when the spec could not be built into children.
+    pub invalid: Option<String>,
     pub apply_error: Option<String>,
     /// Whether the books write where the model reads; `None`: not checked (the condition keeps
     /// its previous value).
@@ -138,7 +140,9 @@ pub fn conditions(m: &Model, decision: &Decision, obs: &Observed<'_>) -> Vec<Des
     });
 
     let storage = obs.storage.map(storage_condition);
-    let ready = if let Some(err) = &obs.apply_error {
+    let ready = if let Some(err) = &obs.invalid {
+        Desired::new(READY, Status::False, "InvalidSpec", err.clone())
+    } else if let Some(err) = &obs.apply_error {
         Desired::new(READY, Status::False, "ReconcileFailed", err.clone())
     } else {
         let stable = obs.stable.map(|d| rollout(d, "model")).unwrap_or(Rollout::Missing);
