@@ -200,7 +200,7 @@ async fn run(client: &Client, n: usize) {
             made.push(r.unwrap());
         }
     }
-    let caps = Capabilities::discover(client).await;
+    let caps = Capabilities::discover(client).await.expect("discover the monitoring CRDs");
     let cfg = OperatorConfig::default();
     let t = Instant::now();
     stream::iter(made.iter())

@@ -48,10 +48,14 @@ trap cleanup EXIT
 
 step "Installing the CRDs"
 "$NFLBET_BIN" crds | kubectl apply --server-side -f - >/dev/null
-if [[ -d $SHARED/third_party/prometheus-operator-crds ]]; then
-  kubectl apply --server-side -f "$SHARED/third_party/prometheus-operator-crds/" >/dev/null
-  echo "prometheus-operator CRDs from $SHARED/third_party (upstream: the prometheus-operator release)"
+if [[ ! -d $SHARED/third_party/prometheus-operator-crds ]]; then
+  echo "demo: the prometheus-operator CRDs are needed (PrometheusRule, ServiceMonitor, AlertmanagerConfig):" >&2
+  echo "  expected in $SHARED/third_party/prometheus-operator-crds (set NFLBET_SHARED_DIR), or take them from" >&2
+  echo "  the prometheus-operator release (stripped-down-crds.yaml)" >&2
+  exit 1
 fi
+kubectl apply --server-side -f "$SHARED/third_party/prometheus-operator-crds/" >/dev/null
+echo "prometheus-operator CRDs from $SHARED/third_party (upstream: the prometheus-operator release)"
 kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null
 
 step "Starting the operator (nflbet operator) and a sample odds feed"
@@ -103,6 +107,12 @@ step "nflbet status"
 sleep 1
 "$NFLBET_BIN" status -n betting || true
 
+rule_of_fanduel() {
+  kubectl -n betting get prometheusrule nflbet-sportsbook-fanduel --ignore-not-found -o name ||
+    { echo "demo: cannot read PrometheusRules" >&2; exit 1; }
+}
+[[ -n $(rule_of_fanduel) ]] || { echo "alert rules: missing before the book was disabled (unexpected)"; exit 1; }
+
 step "Disabling a book: kubectl patch sportsbook fanduel --type merge -p '{\"spec\":{\"disabled\":true}}'"
 kubectl -n betting patch sportsbook fanduel --type merge -p '{"spec":{"disabled":true}}'
 kubectl -n betting wait --for=condition=Stopped sportsbook/fanduel --timeout=60s
@@ -110,11 +120,10 @@ kubectl -n betting wait --for=jsonpath='{.spec.replicas}'=0 deploy/nflbet-scrape
 kubectl -n betting get sportsbooks
 echo
 echo "scraper replicas: $(kubectl -n betting get deploy nflbet-scraper-fanduel -o jsonpath='{.spec.replicas}')"
-if kubectl -n betting get prometheusrule nflbet-sportsbook-fanduel >/dev/null 2>&1; then
+if [[ -n $(rule_of_fanduel) ]]; then
   echo "alert rules: still present (unexpected)"; exit 1
-else
-  echo "alert rules: removed (nflbet-sportsbook-fanduel)"
 fi
+echo "alert rules: removed (nflbet-sportsbook-fanduel)"
 kubectl -n betting get events --field-selector reason=Stopped -o custom-columns=REASON:.reason,OBJECT:.involvedObject.name,MESSAGE:.message
 "$NFLBET_BIN" status -n betting || true
 

@@ -1,10 +1,10 @@
 //! The small HTTP server every nflbet process runs: `/metrics`, `/healthz` and `/readyz`.
 //!
-//! `/healthz` answers 200 while the process serves HTTP. `/readyz` answers 200 once the process
-//! has done its first unit of work (a poll, a pricing run, starting its controllers), whatever its
-//! outcome: readiness gates the Service Prometheus scrapes, and a workload whose feed is down must
-//! still be scraped so its errors are seen. Health of the work itself is the job of the metrics
-//! and alerts, not of the probe.
+//! `/healthz` answers 200 while the process serves HTTP. A workload's `/readyz` answers 200 once
+//! it has done its first unit of work (a poll, a pricing run), whatever its outcome: readiness
+//! gates the Service Prometheus scrapes, and a workload whose feed is down must still be scraped
+//! so its errors are seen. Health of the work itself is the job of the metrics and alerts, not of
+//! the probe. The operator's `/readyz` follows its watches (see [`Readiness`]).
 
 use axum::Router;
 use axum::extract::State;
@@ -20,14 +20,27 @@ pub trait Exposition: Send + Sync + 'static {
     fn render(&self) -> String;
 }
 
+/// What `/readyz` asks: `None` when ready, otherwise why not (the 503 body; empty for the
+/// router's default text).
+pub trait Readiness: Send + Sync + 'static {
+    fn not_ready(&self) -> Option<String>;
+}
+
+/// A flag set once the first unit of work is done.
+impl Readiness for AtomicBool {
+    fn not_ready(&self) -> Option<String> {
+        (!self.load(Ordering::Relaxed)).then(String::new)
+    }
+}
+
 struct AppState {
     metrics: Arc<dyn Exposition>,
-    ready: Arc<AtomicBool>,
+    ready: Arc<dyn Readiness>,
     waiting: &'static str,
 }
 
-/// The router; `waiting` is the `/readyz` body before the process is ready.
-pub fn router(metrics: Arc<dyn Exposition>, ready: Arc<AtomicBool>, waiting: &'static str) -> Router {
+/// The router; `waiting` is the `/readyz` body while the process is not ready and says no more.
+pub fn router(metrics: Arc<dyn Exposition>, ready: Arc<dyn Readiness>, waiting: &'static str) -> Router {
     Router::new()
         .route("/metrics", get(metrics_handler))
         .route("/healthz", get(|| async { "ok\n" }))
@@ -40,10 +53,10 @@ async fn metrics_handler(State(s): State<Arc<AppState>>) -> impl IntoResponse {
 }
 
 async fn ready_handler(State(s): State<Arc<AppState>>) -> impl IntoResponse {
-    if s.ready.load(Ordering::Relaxed) {
-        (StatusCode::OK, "ready\n")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, s.waiting)
+    match s.ready.not_ready() {
+        None => (StatusCode::OK, "ready\n".to_string()),
+        Some(why) if why.is_empty() => (StatusCode::SERVICE_UNAVAILABLE, s.waiting.to_string()),
+        Some(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")),
     }
 }
 

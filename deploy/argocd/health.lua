@@ -2,7 +2,8 @@
 -- Source of truth for the three entries in argocd-cm-health.yaml; keep them identical.
 --   Suspended   condition Suspended=True (spec.suspend: the operator writes nothing)
 --   Progressing the operator has not yet observed this generation, or Ready is not yet True
---   Degraded    Ready=False with reason Failed, InvalidSpec, ReconcileFailed or BookStoreMismatch
+--   Degraded    Ready=False with reason Failed, InvalidSpec, PolicyViolation, ReconcileFailed or
+--               BookStoreMismatch
 --   Healthy     Ready=True for the current generation (also when stopped by spec.disabled)
 local hs = {}
 local generation = obj.metadata.generation
@@ -50,7 +51,7 @@ if ready.status == "True" then
   hs.message = message
   return hs
 end
-if ready.status == "False" and (ready.reason == "Failed" or ready.reason == "InvalidSpec" or ready.reason == "ReconcileFailed" or ready.reason == "BookStoreMismatch") then
+if ready.status == "False" and (ready.reason == "Failed" or ready.reason == "InvalidSpec" or ready.reason == "PolicyViolation" or ready.reason == "ReconcileFailed" or ready.reason == "BookStoreMismatch") then
   hs.status = "Degraded"
   hs.message = message
   return hs

@@ -1,6 +1,7 @@
 //! Operator-wide settings that shape every generated child. Pure data: the build steps take it
 //! by reference so they stay testable without a cluster.
 
+use super::pod_policy::PodPolicy;
 use std::collections::BTreeMap;
 
 /// Field manager of every server-side apply the operator makes.
@@ -32,6 +33,8 @@ pub struct OperatorConfig {
     /// Where workloads may send credentials and connect (`crate::egress`): specs that break it
     /// are refused, and every workload gets it as flags and enforces it itself.
     pub egress: crate::egress::Egress,
+    /// What a spec may ask for in its pod (images, ServiceAccount, placement, annotations).
+    pub pod_policy: PodPolicy,
 }
 
 impl Default for OperatorConfig {
@@ -45,6 +48,7 @@ impl Default for OperatorConfig {
             monitor_labels: BTreeMap::new(),
             runbook_base_url: "https://github.com/nflbet/nflbet/blob/main/docs/runbooks.md".into(),
             egress: crate::egress::Egress::default(),
+            pod_policy: PodPolicy::default(),
         }
     }
 }

@@ -7,13 +7,8 @@ use crate::notify::{Notifier, NotifierSettings};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::{Client, Resource};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-use tokio::sync::RwLock;
-
-/// How long a discovery of the monitoring CRDs is trusted. Installing prometheus-operator after
-/// the operator is picked up within this time.
-const CAPABILITIES_TTL: Duration = Duration::from_secs(30);
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 pub struct Context {
     pub client: Client,
@@ -23,9 +18,9 @@ pub struct Context {
     pub backoff: Backoff,
     pub notifier: Notifier,
     announced: Mutex<std::collections::HashSet<String>>,
-    capabilities: RwLock<Option<(Instant, Capabilities)>>,
-    /// Fixed capabilities (tests); skips discovery.
-    fixed_capabilities: Option<Capabilities>,
+    /// Which monitoring kinds the cluster serves, as last discovered by the controllers'
+    /// supervisor (`super::run_until_stopped`), which restarts the watches when it changes.
+    capabilities: RwLock<Capabilities>,
 }
 
 impl Context {
@@ -45,24 +40,17 @@ impl Context {
             metrics,
             backoff: Backoff::default(),
             announced: Mutex::new(Default::default()),
-            capabilities: RwLock::new(None),
-            fixed_capabilities: None,
+            capabilities: RwLock::new(Capabilities::default()),
         }
     }
 
-    /// Which prometheus-operator kinds exist, rediscovered at most every 30 seconds.
+    /// Which prometheus-operator kinds exist, as last discovered.
     pub async fn capabilities(&self) -> Capabilities {
-        if let Some(c) = self.fixed_capabilities {
-            return c;
-        }
-        if let Some((at, caps)) = *self.capabilities.read().await
-            && at.elapsed() < CAPABILITIES_TTL
-        {
-            return caps;
-        }
-        let caps = Capabilities::discover(&self.client).await;
-        *self.capabilities.write().await = Some((Instant::now(), caps));
-        caps
+        *self.capabilities.read().expect("capabilities lock")
+    }
+
+    pub fn set_capabilities(&self, caps: Capabilities) {
+        *self.capabilities.write().expect("capabilities lock") = caps;
     }
 
     /// True the first time it is called with `key`. A reconcile can run on a cached object that

@@ -7,7 +7,13 @@
 //! - `nflbet_suspend_status{kind,namespace,name}`;
 //! - `<prefix>_sportsbook_last_snapshot_timestamp_seconds{namespace,sportsbook}`: the heartbeat
 //!   copied from status, which keeps stale-data alerts alive when the scraper pod is gone. Before
-//!   the first snapshot it is the creation time, so "never ingested" turns stale too.
+//!   the first snapshot it is the creation time, so "never ingested" turns stale too;
+//! - `nflbet_watch_synced{controller,resource}`: 1 while a watch has listed completely and not
+//!   failed since (registered by `super::watch::Health`; the leader's `/readyz` is their AND).
+//!
+//! With leader election, `leader_election_master_status{name}` (controller-runtime's name; `name`
+//! is the Lease) is 1 while this replica leads and 0 while it follows, and only the leader exports
+//! the per-resource gauges (a follower has no caches).
 
 use crate::crd::Sportsbook;
 use kube::ResourceExt;
@@ -15,7 +21,7 @@ use kube::core::DeserializeGuard;
 use kube::runtime::reflector::Store;
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
 use std::time::Instant;
 
@@ -25,6 +31,7 @@ pub struct Metrics {
     reconciles: IntCounterVec,
     errors: IntCounterVec,
     duration: HistogramVec,
+    leader: IntGaugeVec,
 }
 
 impl Metrics {
@@ -54,8 +61,17 @@ impl Metrics {
         .expect("valid metric");
         registry.register(Box::new(reconciles.clone())).expect("unique metric");
         registry.register(Box::new(errors.clone())).expect("unique metric");
+        let leader = IntGaugeVec::new(
+            Opts::new(
+                "leader_election_master_status",
+                "1 while this replica holds the named Lease, 0 otherwise",
+            ),
+            &["name"],
+        )
+        .expect("valid metric");
         registry.register(Box::new(duration.clone())).expect("unique metric");
-        Metrics { registry, reconciles, errors, duration }
+        registry.register(Box::new(leader.clone())).expect("unique metric");
+        Metrics { registry, reconciles, errors, duration, leader }
     }
 
     /// Start timing one reconcile; the guard records the duration when dropped.
@@ -72,11 +88,28 @@ impl Metrics {
         self.errors.with_label_values(&[controller, error]).inc();
     }
 
-    /// Export per-Sportsbook gauges from the controller's cache.
+    /// Export per-Sportsbook gauges from the controller's cache, replacing the cache of an earlier
+    /// term of leadership.
     pub fn register_sportsbooks(&self, store: Store<DeserializeGuard<Sportsbook>>, metrics_namespace: &str) {
+        self.forget_sportsbooks(metrics_namespace);
         let collector = SportsbookCollector::new(store, metrics_namespace);
-        // Registering twice (operator restarts its controllers after losing leadership) is harmless.
-        let _ = self.registry.register(Box::new(collector));
+        if let Err(e) = self.registry.register(Box::new(collector)) {
+            tracing::warn!(error = %e, "per-Sportsbook gauges not exported");
+        }
+    }
+
+    /// Stop exporting per-Sportsbook gauges (the controllers stopped: their cache no longer
+    /// follows the cluster, and a frozen heartbeat would look like stale data).
+    pub fn forget_sportsbooks(&self, metrics_namespace: &str) {
+        // The registry finds a collector by its descriptors; an empty one with the same names
+        // identifies the registered one.
+        let (empty, _writer) = kube::runtime::reflector::store();
+        let _ = self.registry.unregister(Box::new(SportsbookCollector::new(empty, metrics_namespace)));
+    }
+
+    /// The leadership gauge of Lease `lease`.
+    pub fn leader_gauge(&self, lease: &str) -> IntGauge {
+        self.leader.with_label_values(&[lease])
     }
 
     pub fn encode(&self) -> String {
@@ -311,5 +344,33 @@ mod tests {
         assert!(expr.contains("nflreadpy_sportsbook_last_snapshot_timestamp_seconds|"), "{expr}");
         assert!(expr.contains(r#"namespace="betting", sportsbook="fanduel""#), "{expr}");
         assert!(!expr.contains("exported_namespace"), "{expr}");
+    }
+
+    #[test]
+    fn a_new_term_of_leadership_exports_its_own_cache_and_a_follower_none() {
+        let metrics = Metrics::new();
+        let exported = |m: &Metrics| {
+            let families = m.registry.gather();
+            let suspend = families.iter().find(|f| f.name() == "nflbet_suspend_status");
+            suspend.map_or(Vec::new(), |f| {
+                f.get_metric().iter().map(|m| m.get_label()[1].value().to_string()).collect::<Vec<_>>()
+            })
+        };
+        let term = |name: &str| {
+            let (store, mut writer) = reflector::store::<DeserializeGuard<Sportsbook>>();
+            let sb = crate::controller::sportsbook::build::fixtures::book(name).build();
+            writer.apply_watcher_event(&watcher::Event::Apply(DeserializeGuard(Ok(sb))));
+            store
+        };
+        metrics.register_sportsbooks(term("fanduel"), "nflreadpy");
+        assert_eq!(exported(&metrics), ["fanduel"]);
+        metrics.forget_sportsbooks("nflreadpy");
+        assert!(exported(&metrics).is_empty(), "a follower exports no frozen cache");
+        metrics.register_sportsbooks(term("draftkings"), "nflreadpy");
+        assert_eq!(exported(&metrics), ["draftkings"], "the new term's cache, not the old one");
+
+        metrics.leader_gauge("nflbet-operator").set(1);
+        let text = metrics.encode();
+        assert!(text.contains("leader_election_master_status{name=\"nflbet-operator\"} 1"), "{text}");
     }
 }

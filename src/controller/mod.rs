@@ -10,6 +10,7 @@ pub mod invalid;
 pub mod leader;
 pub mod metrics;
 pub mod model;
+pub mod pod_policy;
 pub mod snapshot_store;
 pub mod sportsbook;
 pub mod watch;
@@ -34,7 +35,7 @@ use metrics::Metrics;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -95,6 +96,19 @@ pub struct OperatorArgs {
     #[arg(long, env = "POD_NAME")]
     pub pod_name: Option<String>,
 
+    /// How long a follower waits after it last saw the Lease change before it takes over.
+    #[arg(long, env = "NFLBET_LEADER_ELECT_LEASE_DURATION", default_value = "15s", value_parser = parse_lease_duration)]
+    pub leader_elect_lease_duration: Duration,
+
+    /// How long the leader keeps trying to renew before it stops reconciling (shorter than the
+    /// lease duration).
+    #[arg(long, env = "NFLBET_LEADER_ELECT_RENEW_DEADLINE", default_value = "10s", value_parser = parse_lease_duration)]
+    pub leader_elect_renew_deadline: Duration,
+
+    /// Wait between attempts to take or renew the Lease.
+    #[arg(long, env = "NFLBET_LEADER_ELECT_RETRY_PERIOD", default_value = "2s", value_parser = parse_lease_duration)]
+    pub leader_elect_retry_period: Duration,
+
     /// PagerDuty Events API v2 endpoint for the operator's own notifications.
     #[arg(long, env = "NFLBET_PAGERDUTY_EVENTS_URL", default_value = crate::notify::PAGERDUTY_EVENTS_URL)]
     pub pagerduty_events_url: String,
@@ -106,6 +120,60 @@ pub struct OperatorArgs {
     /// Where workloads may send credentials and connect; passed on to every workload.
     #[command(flatten)]
     pub egress: crate::egress::EgressArgs,
+    #[command(flatten)]
+    pub pod_policy: PodPolicyArgs,
+}
+
+/// The pod-security policy for specs (`pod_policy`, docs/security.md). Patterns: exact, or a
+/// prefix ending in `*`.
+#[derive(Args, Debug, Clone)]
+pub struct PodPolicyArgs {
+    /// Image a Sportsbook or Model may name besides the workload image; repeatable.
+    #[arg(long = "allowed-image", env = "NFLBET_ALLOWED_IMAGES", value_delimiter = ',', value_parser = pod_policy::Pattern::parse)]
+    pub images: Vec<pod_policy::Pattern>,
+
+    /// Label, as key=value, that a ServiceAccount named by a spec must carry.
+    #[arg(long, env = "NFLBET_SERVICE_ACCOUNT_LABEL", value_parser = parse_label,
+          default_value = "betting.nflbet.dev/workload-identity=true")]
+    pub service_account_label: (String, String),
+
+    /// Toleration a spec may ask for, as KEY or KEY=VALUE; repeatable.
+    #[arg(long = "allowed-toleration", env = "NFLBET_ALLOWED_TOLERATIONS", value_delimiter = ',', value_parser = pod_policy::KeyValuePattern::parse)]
+    pub tolerations: Vec<pod_policy::KeyValuePattern>,
+
+    /// Node selector entry a spec may ask for, as KEY or KEY=VALUE; repeatable.
+    #[arg(long = "allowed-node-selector", env = "NFLBET_ALLOWED_NODE_SELECTORS", value_delimiter = ',', value_parser = pod_policy::KeyValuePattern::parse)]
+    pub node_selectors: Vec<pod_policy::KeyValuePattern>,
+
+    /// Pod annotation key a spec may set; repeatable.
+    #[arg(long = "allowed-pod-annotation", env = "NFLBET_ALLOWED_POD_ANNOTATIONS", value_delimiter = ',', value_parser = pod_policy::Pattern::parse)]
+    pub pod_annotations: Vec<pod_policy::Pattern>,
+}
+
+impl Default for PodPolicyArgs {
+    /// The flags' defaults: only the workload image, labelled ServiceAccounts, nothing else.
+    fn default() -> Self {
+        let p = pod_policy::PodPolicy::default();
+        PodPolicyArgs {
+            images: p.images,
+            service_account_label: p.service_account_label,
+            tolerations: p.tolerations,
+            node_selectors: p.node_selectors,
+            pod_annotations: p.pod_annotations,
+        }
+    }
+}
+
+impl PodPolicyArgs {
+    pub fn policy(&self) -> pod_policy::PodPolicy {
+        pod_policy::PodPolicy {
+            images: self.images.clone(),
+            service_account_label: self.service_account_label.clone(),
+            tolerations: self.tolerations.clone(),
+            node_selectors: self.node_selectors.clone(),
+            pod_annotations: self.pod_annotations.clone(),
+        }
+    }
 }
 
 fn parse_label(s: &str) -> Result<(String, String), String> {
@@ -115,7 +183,26 @@ fn parse_label(s: &str) -> Result<(String, String), String> {
     }
 }
 
+fn parse_lease_duration(s: &str) -> Result<Duration, String> {
+    crate::crd::sportsbook::parse_duration(s)
+        .ok_or_else(|| format!("expected a duration such as 15s or 1m30s, got {s:?}"))
+}
+
 impl OperatorArgs {
+    /// The leader-election settings of replica `identity`, checked.
+    pub fn lease_settings(&self, identity: String) -> Result<leader::LeaseSettings, leader::LeaderError> {
+        let settings = leader::LeaseSettings {
+            name: self.lease_name.clone(),
+            namespace: self.lease_namespace.clone(),
+            identity,
+            lease_duration: self.leader_elect_lease_duration,
+            renew_deadline: self.leader_elect_renew_deadline,
+            retry_period: self.leader_elect_retry_period,
+        };
+        settings.validate()?;
+        Ok(settings)
+    }
+
     /// The operator's settings; fails only on an unreadable egress policy.
     pub fn config(&self) -> Result<OperatorConfig, crate::egress::EgressError> {
         let mut cfg = OperatorConfig {
@@ -123,6 +210,7 @@ impl OperatorArgs {
             metrics_namespace: self.metrics_namespace.clone(),
             rule_labels: self.rule_labels.iter().cloned().collect::<BTreeMap<_, _>>(),
             monitor_labels: self.monitor_labels.iter().cloned().collect::<BTreeMap<_, _>>(),
+            pod_policy: self.pod_policy.policy(),
             ..OperatorConfig::default()
         };
         if let Some(image) = &self.workload_image {
@@ -167,6 +255,8 @@ pub struct OperatorHandle {
     pub metrics: Arc<Metrics>,
     pub shutdown: CancellationToken,
     pub listen: SocketAddr,
+    /// With leader election: this replica's leadership as it reports it.
+    pub leadership: Option<tokio::sync::watch::Receiver<leader::LeaderStatus>>,
     tasks: tokio::task::JoinSet<anyhow::Result<()>>,
 }
 
@@ -198,13 +288,21 @@ pub async fn start(
     args: OperatorArgs,
     shutdown: CancellationToken,
 ) -> anyhow::Result<OperatorHandle> {
+    let identity = args.pod_name.clone().unwrap_or_else(|| format!("nflbet-operator-{}", std::process::id()));
+    // Refuse bad leader-election settings before anything starts.
+    let lease = args
+        .leader_elect
+        .then(|| args.lease_settings(identity.clone()))
+        .transpose()
+        .map_err(OperatorError::Leader)?;
     let namespace = (!args.watch_namespace.is_empty()).then(|| args.watch_namespace.clone());
     let sportsbooks: Api<Sportsbook> = scoped(&client, &namespace);
     // Metadata only: one unreadable object must not keep the operator from starting.
     sportsbooks.list_metadata(&ListParams::default().limit(1)).await.map_err(OperatorError::CrdsMissing)?;
 
     let metrics = Arc::new(Metrics::new());
-    let ready = Arc::new(AtomicBool::new(false));
+    let health = watch::Health::new(&metrics.registry);
+    let ready = Arc::new(OperatorReadiness { phase: AtomicU8::new(STARTING), watches: health.clone() });
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| OperatorError::Listen(args.listen, e))?;
@@ -213,7 +311,6 @@ pub async fn start(
     let app = crate::http::router(metrics.clone(), ready.clone(), "starting\n");
     tasks.spawn(crate::http::serve(listener, app, shutdown.clone()).map(Ok));
 
-    let identity = args.pod_name.clone().unwrap_or_else(|| format!("nflbet-operator-{}", std::process::id()));
     let notifier = crate::notify::NotifierSettings {
         pagerduty_url: args.pagerduty_events_url.clone(),
         timeout: crate::crd::sportsbook::parse_duration(&args.notify_timeout)
@@ -227,55 +324,145 @@ pub async fn start(
         Some(identity.clone()),
         notifier,
     ));
-    let elector = args.leader_elect.then(|| {
-        leader::LeaderElector::new(
-            client.clone(),
-            leader::LeaseSettings {
-                name: args.lease_name.clone(),
-                namespace: args.lease_namespace.clone(),
-                identity,
-                lease_duration: Duration::from_secs(15),
-                renew_every: Duration::from_secs(5),
-            },
-        )
-    });
+    let elector = lease
+        .map(|lease| {
+            leader::LeaderElector::new(client.clone(), lease, metrics.leader_gauge(&args.lease_name))
+        })
+        .transpose()
+        .map_err(OperatorError::Leader)?;
+    let leadership = elector.as_ref().map(leader::LeaderElector::subscribe);
     let concurrency = args.concurrency;
+    let metrics_namespace = args.metrics_namespace.clone();
     let stop = shutdown.clone();
     tasks.spawn(async move {
-        // A follower is healthy and ready: it serves metrics and waits.
-        ready.store(true, Ordering::Relaxed);
-        if let Some(elector) = &elector {
-            tokio::select! {
-                r = elector.acquire() => r?,
+        let reconcile =
+            || run_until_stopped(ctx.clone(), namespace.clone(), health.clone(), concurrency, stop.clone());
+        let Some(mut elector) = elector else {
+            ready.phase.store(LEADING, Ordering::Relaxed);
+            reconcile().await;
+            return Ok(());
+        };
+        loop {
+            // A follower is healthy and ready: it serves metrics and waits.
+            ready.phase.store(FOLLOWING, Ordering::Relaxed);
+            let renewed_at = tokio::select! {
+                at = elector.acquire() => at,
                 _ = stop.cancelled() => return Ok(()),
-            }
-        }
-        let caps = ctx.capabilities().await;
-        let controllers = run_controllers(ctx, namespace, caps, concurrency, stop.clone());
-        match &elector {
-            Some(elector) => tokio::select! {
-                _ = controllers => {
-                    elector.release().await;
-                    Ok(())
+            };
+            ready.phase.store(LEADING, Ordering::Relaxed);
+            // The controllers run only inside this block: when `keep` returns, leaving the block
+            // drops them, aborting in-flight reconciles, before the step-down is reported.
+            let stepped_down = {
+                let controllers = std::pin::pin!(reconcile());
+                let keep = std::pin::pin!(elector.keep(renewed_at));
+                match futures::future::select(controllers, keep).await {
+                    futures::future::Either::Left(_) => None,
+                    futures::future::Either::Right((why, _)) => Some(why),
                 }
-                lost = elector.keep() => {
-                    stop.cancel();
-                    Err(OperatorError::Leader(lost).into())
-                }
-            },
-            None => {
-                controllers.await;
-                Ok(())
-            }
+            };
+            let Some(why) = stepped_down else {
+                // Shutdown: the controllers drained while the lease was still renewed.
+                elector.release().await;
+                return Ok(());
+            };
+            ctx.metrics.forget_sportsbooks(&metrics_namespace);
+            health.clear();
+            elector.follow();
+            tracing::error!(reason = %why, "stepped down: stopped reconciling; following the lease again");
         }
     });
-    Ok(OperatorHandle { metrics, shutdown, listen, tasks })
+    Ok(OperatorHandle { metrics, shutdown, listen, leadership, tasks })
+}
+
+const STARTING: u8 = 0;
+const FOLLOWING: u8 = 1;
+const LEADING: u8 = 2;
+
+/// The operator's `/readyz`: not before it knows its role; a follower is ready (it serves metrics
+/// and waits); a leader is ready while every watch of its controllers is synced, so a control
+/// plane it cannot hear shows as a pod that is not ready.
+struct OperatorReadiness {
+    phase: AtomicU8,
+    watches: watch::Health,
+}
+
+impl crate::http::Readiness for OperatorReadiness {
+    fn not_ready(&self) -> Option<String> {
+        match self.phase.load(Ordering::Relaxed) {
+            STARTING => Some(String::new()),
+            FOLLOWING => None,
+            _ => {
+                let unsynced = self.watches.unsynced();
+                (!unsynced.is_empty()).then(|| format!("watches not synced: {}", unsynced.join(", ")))
+            }
+        }
+    }
+}
+
+/// How often the controllers' supervisor asks which monitoring kinds the cluster serves.
+const CAPABILITIES_EVERY: Duration = Duration::from_secs(10);
+
+/// Run the controllers until `shutdown`, restarting them when the monitoring CRDs appear or
+/// disappear: the set of children watched (PrometheusRules, ServiceMonitors,
+/// AlertmanagerConfigs) depends on them, and the fresh watches list every object again, so each
+/// resource is reconciled with the new capabilities at once (installing prometheus-operator after
+/// nflbet needs no restart and no edit).
+async fn run_until_stopped(
+    ctx: Arc<Context>,
+    namespace: Option<String>,
+    health: watch::Health,
+    concurrency: u16,
+    shutdown: CancellationToken,
+) {
+    let mut caps = loop {
+        match Capabilities::discover(&ctx.client).await {
+            Ok(caps) => break caps,
+            Err(e) => tracing::warn!(error = %e, "cannot discover the monitoring CRDs yet; retrying"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = shutdown.cancelled() => return,
+        }
+    };
+    loop {
+        ctx.set_capabilities(caps);
+        tracing::info!(?caps, "starting the controllers");
+        let round = shutdown.child_token();
+        let controllers =
+            run_controllers(ctx.clone(), namespace.clone(), caps, &health, concurrency, round.clone());
+        tokio::pin!(controllers);
+        let changed = async {
+            loop {
+                tokio::time::sleep(CAPABILITIES_EVERY).await;
+                match Capabilities::discover(&ctx.client).await {
+                    Ok(now) if now != caps => return now,
+                    Ok(_) => {}
+                    // The API server is away: keep what we know; the watches report it.
+                    Err(e) => tracing::debug!(error = %e, "monitoring CRD discovery failed"),
+                }
+            }
+        };
+        tokio::select! {
+            _ = &mut controllers => return,
+            now = changed => {
+                tracing::info!(before = ?caps, after = ?now, "monitoring CRDs changed; restarting the controllers");
+                round.cancel();
+                controllers.await;
+                health.clear();
+                if shutdown.is_cancelled() {
+                    return;
+                }
+                caps = now;
+            }
+        }
+    }
 }
 
 async fn run_controllers(
     ctx: Arc<Context>,
     namespace: Option<String>,
     caps: Capabilities,
+    health: &watch::Health,
     concurrency: u16,
     shutdown: CancellationToken,
 ) {
@@ -290,21 +477,42 @@ async fn run_controllers(
         watcher::Config::default().labels(&selector)
     };
     let owned = owned_by("scraper");
+    let sb_watch = |resource| health.watch(sportsbook::CONTROLLER, resource);
+    let ar_watch = |resource| health.watch(alert_route::CONTROLLER, resource);
+    let mdl_watch = |resource| health.watch(model::CONTROLLER, resource);
     // `DeserializeGuard` keeps one malformed object from stopping the watch of all the others.
     // Every watch comes from `watch`, which lists again when a resume is refused as too old.
     let guarded: Api<DeserializeGuard<Sportsbook>> = scoped(&client, &namespace);
     let (books, writer) = reflector::store();
     let mut c = Controller::for_stream(
-        watch::reflected(guarded, watcher::Config::default().any_semantic(), writer),
+        watch::reflected(guarded, watcher::Config::default().any_semantic(), writer, sb_watch("Sportsbook")),
         books,
     )
-    .owns_stream(watch::touched(scoped_meta::<Deployment>(&client, &namespace), owned.clone()))
-    .owns_stream(watch::touched(scoped_meta::<Service>(&client, &namespace), owned.clone()));
+    .owns_stream(watch::touched(
+        scoped_meta::<Deployment>(&client, &namespace),
+        owned.clone(),
+        sb_watch("Deployment"),
+    ))
+    .owns_stream(watch::touched(
+        scoped_meta::<Service>(&client, &namespace),
+        owned.clone(),
+        sb_watch("Service"),
+    ));
     if caps.prometheus_rules {
-        c = c.owns_stream(watch::touched(scoped_meta::<PrometheusRule>(&client, &namespace), owned.clone()));
+        let synced = sb_watch("PrometheusRule");
+        c = c.owns_stream(watch::touched(
+            scoped_meta::<PrometheusRule>(&client, &namespace),
+            owned.clone(),
+            synced,
+        ));
     }
     if caps.service_monitors {
-        c = c.owns_stream(watch::touched(scoped_meta::<ServiceMonitor>(&client, &namespace), owned.clone()));
+        let synced = sb_watch("ServiceMonitor");
+        c = c.owns_stream(watch::touched(
+            scoped_meta::<ServiceMonitor>(&client, &namespace),
+            owned.clone(),
+            synced,
+        ));
     }
     ctx.metrics.register_sportsbooks(c.store(), &ctx.config.metrics_namespace);
     let stop = shutdown.clone();
@@ -318,13 +526,14 @@ async fn run_controllers(
     let routes: Api<DeserializeGuard<AlertRoute>> = scoped(&client, &namespace);
     let (route_store, writer) = reflector::store();
     let mut r = Controller::for_stream(
-        watch::reflected(routes, watcher::Config::default().any_semantic(), writer),
+        watch::reflected(routes, watcher::Config::default().any_semantic(), writer, ar_watch("AlertRoute")),
         route_store,
     );
     if caps.alertmanager_configs {
         r = r.owns_stream(watch::touched(
             scoped_meta::<AlertmanagerConfig>(&client, &namespace),
             owned_by(""),
+            ar_watch("AlertmanagerConfig"),
         ));
     }
     let stop = shutdown.clone();
@@ -339,14 +548,26 @@ async fn run_controllers(
     let owned = owned_by("model");
     let (model_store, writer) = reflector::store();
     let mut mc = Controller::for_stream(
-        watch::reflected(models, watcher::Config::default().any_semantic(), writer),
+        watch::reflected(models, watcher::Config::default().any_semantic(), writer, mdl_watch("Model")),
         model_store.clone(),
     )
-    .owns_stream(watch::touched(scoped_meta::<Deployment>(&client, &namespace), owned.clone()))
-    .owns_stream(watch::touched(scoped_meta::<Service>(&client, &namespace), owned.clone()));
+    .owns_stream(watch::touched(
+        scoped_meta::<Deployment>(&client, &namespace),
+        owned.clone(),
+        mdl_watch("Deployment"),
+    ))
+    .owns_stream(watch::touched(
+        scoped_meta::<Service>(&client, &namespace),
+        owned.clone(),
+        mdl_watch("Service"),
+    ));
     if caps.prometheus_rules {
-        mc =
-            mc.owns_stream(watch::touched(scoped_meta::<PrometheusRule>(&client, &namespace), owned.clone()));
+        let synced = mdl_watch("PrometheusRule");
+        mc = mc.owns_stream(watch::touched(
+            scoped_meta::<PrometheusRule>(&client, &namespace),
+            owned.clone(),
+            synced,
+        ));
     }
     // A Sportsbook appearing or changing labels can change which books a Model prices.
     // Metadata only: names and labels are all that matter, and an unreadable Sportsbook spec
@@ -354,6 +575,7 @@ async fn run_controllers(
     let book_meta = watch::touched(
         scoped_meta::<Sportsbook>(&client, &namespace),
         watcher::Config::default().any_semantic(),
+        mdl_watch("Sportsbook"),
     );
     mc = mc.watches_stream(book_meta, move |sb: kube::core::PartialObjectMeta<Sportsbook>| {
         let ns = sb.namespace();
@@ -471,5 +693,68 @@ mod tests {
         assert_eq!(cfg.egress.addresses.allow.len(), 1);
         let bad = Cli::try_parse_from(["operator", "--s3-credential-hosts", "https://minio:9000"]).unwrap();
         assert!(bad.args.config().unwrap_err().to_string().contains("port"));
+    }
+
+    #[test]
+    fn lease_timing_defaults_to_client_gos_and_bad_timing_names_the_flag() {
+        let defaults = Cli::try_parse_from(["operator"]).unwrap().args;
+        let s = defaults.lease_settings("replica-a".into()).unwrap();
+        assert_eq!(
+            [s.lease_duration, s.renew_deadline, s.retry_period],
+            [15, 10, 2].map(Duration::from_secs)
+        );
+        let short = Cli::try_parse_from([
+            "operator",
+            "--leader-elect-lease-duration=4s",
+            "--leader-elect-renew-deadline=3s",
+            "--leader-elect-retry-period=500ms",
+        ])
+        .unwrap()
+        .args;
+        let s = short.lease_settings("replica-a".into()).unwrap();
+        assert_eq!(s.retry_period, Duration::from_millis(500));
+
+        let unparsable = Cli::try_parse_from(["operator", "--leader-elect-retry-period=soon"]);
+        let msg = unparsable.err().expect("refused").to_string();
+        assert!(msg.contains("expected a duration such as 15s"), "{msg}");
+        let inverted = Cli::try_parse_from(["operator", "--leader-elect-renew-deadline=20s"]).unwrap().args;
+        let msg = inverted.lease_settings("replica-a".into()).unwrap_err().to_string();
+        assert!(msg.contains("must be shorter than --leader-elect-lease-duration"), "{msg}");
+    }
+
+    #[test]
+    fn pod_policy_flags_default_to_the_strict_policy_and_parse_patterns() {
+        let cli = Cli::try_parse_from(["operator"]).expect("no flags");
+        assert_eq!(cli.args.config().unwrap().pod_policy, pod_policy::PodPolicy::default());
+        assert_eq!(
+            cli.args.pod_policy.policy(),
+            PodPolicyArgs::default().policy(),
+            "Default = clap's defaults"
+        );
+
+        let cli = Cli::try_parse_from([
+            "operator",
+            "--allowed-image",
+            "registry.example.com/nflbet/*,ghcr.io/acme/nflbet:2",
+            "--service-account-label",
+            "team=trading",
+            "--allowed-toleration",
+            "dedicated=betting",
+            "--allowed-node-selector",
+            "kubernetes.io/arch",
+            "--allowed-pod-annotation",
+            "prometheus.io/*",
+        ])
+        .expect("flags parse");
+        let p = cli.args.config().unwrap().pod_policy;
+        let shown = |v: &[pod_policy::Pattern]| v.iter().map(|p| p.to_string()).collect::<Vec<_>>();
+        assert_eq!(shown(&p.images), ["registry.example.com/nflbet/*", "ghcr.io/acme/nflbet:2"]);
+        assert_eq!(p.service_account_label, ("team".to_string(), "trading".to_string()));
+        assert_eq!(p.tolerations[0].to_string(), "dedicated=betting");
+        assert_eq!(p.node_selectors[0].to_string(), "kubernetes.io/arch");
+        assert_eq!(shown(&p.pod_annotations), ["prometheus.io/*"]);
+
+        let err = Cli::try_parse_from(["operator", "--allowed-image", "reg*/x"]).err().unwrap().to_string();
+        assert!(err.contains("only end a pattern"), "{err}");
     }
 }

@@ -9,6 +9,12 @@
 //! and the operator went deaf for minutes. [`relisting`] replaces such a watcher with a fresh one,
 //! which lists again; the reflector behind it then swaps its store in one step (`Init` …
 //! `InitDone`), so readers never see a half-filled cache.
+//!
+//! Every watch reports into [`Health`]: synced from its first complete list until its next
+//! error. A watch that erred lists again after its backoff (client-go's reflector does the same:
+//! `ListAndWatch` starts over with a list), because only a list tells that it is whole again: a
+//! resumed watch that sees no change says nothing. The operator's `/readyz` is false while any
+//! watch is not synced, and `nflbet_watch_synced{controller,resource}` shows which.
 
 use futures::stream::{BoxStream, Stream, StreamExt};
 use kube::Api;
@@ -17,6 +23,8 @@ use kube::runtime::watcher::{self, Event, watcher};
 use kube::runtime::{WatchStreamExt, reflector};
 use serde::de::DeserializeOwned;
 use std::fmt::Debug;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 type Events<K> = BoxStream<'static, Result<Event<K>, watcher::Error>>;
@@ -31,26 +39,116 @@ fn relisting_already(e: &watcher::Error) -> bool {
     matches!(e, watcher::Error::WatchError(status) if status.code == 410)
 }
 
-/// The events of the watchers `make` creates: the current one until it fails with
-/// [`needs_relist`], then a new one. A 410 is not an error here (client-go's reflector lists
-/// again at once too); every other error is passed on after this watch's own [`WatchBackoff`],
-/// so one failing watch never delays the others.
-pub fn relisting<K: Send + 'static>(make: impl Fn() -> Events<K> + Send + 'static) -> Events<K> {
-    futures::stream::unfold((make(), make), |(mut inner, make)| async move {
+/// The events of the watchers `make` creates: the current one until it fails, then a new one,
+/// which lists again. A 410 Gone is no error here and lists again at once (as client-go's
+/// reflector does); every other error is passed on and the next list waits for this watch's own
+/// [`WatchBackoff`], so one failing watch never delays the others. `synced` follows the watch:
+/// true once a list is complete, false from an error or the start of a new list.
+pub fn relisting<K: Send + 'static>(
+    synced: Synced,
+    make: impl Fn() -> Events<K> + Send + 'static,
+) -> Events<K> {
+    let state = (make(), make, synced, WatchBackoff::default(), None);
+    futures::stream::unfold(state, |(mut inner, make, synced, mut backoff, mut wait)| async move {
         loop {
+            if let Some(delay) = wait.take() {
+                tokio::time::sleep(delay).await;
+                inner = make();
+            }
             let item = inner.next().await?;
             match &item {
                 Err(e) if needs_relist(e) => {
                     tracing::info!(error = %e, "watch resume refused as too old; listing again");
+                    synced.set(false);
                     inner = make();
+                    continue;
                 }
-                Err(e) if relisting_already(e) => tracing::info!(error = %e, "watch expired; listing again"),
-                _ => return Some((item, (inner, make))),
+                Err(e) if relisting_already(e) => {
+                    tracing::info!(error = %e, "watch expired; listing again");
+                    synced.set(false);
+                    continue;
+                }
+                // Not reset by the successful list that may follow: a watch that lists and then
+                // fails again keeps backing off.
+                Err(_) => {
+                    synced.set(false);
+                    wait = backoff.next();
+                }
+                Ok(Event::Init) => synced.set(false),
+                Ok(Event::InitDone) => synced.set(true),
+                Ok(_) => {}
             }
+            return Some((item, (inner, make, synced, backoff, wait)));
         }
     })
-    .backoff(WatchBackoff::default())
     .boxed()
+}
+
+/// Which of the controllers' watches are synced; the operator's `/readyz` while it leads.
+#[derive(Clone)]
+pub struct Health {
+    watches: Arc<Mutex<Vec<(String, Synced)>>>,
+    gauge: prometheus::IntGaugeVec,
+}
+
+/// One watch's flag in [`Health`].
+#[derive(Clone)]
+pub struct Synced {
+    flag: Arc<AtomicBool>,
+    gauge: prometheus::IntGauge,
+}
+
+impl Synced {
+    fn set(&self, synced: bool) {
+        self.flag.store(synced, Ordering::Relaxed);
+        self.gauge.set(i64::from(synced));
+    }
+
+    fn get(&self) -> bool {
+        self.flag.load(Ordering::Relaxed)
+    }
+}
+
+impl Health {
+    /// Registers `nflbet_watch_synced{controller,resource}` in `registry`.
+    pub fn new(registry: &prometheus::Registry) -> Health {
+        let gauge = prometheus::IntGaugeVec::new(
+            prometheus::Opts::new(
+                "nflbet_watch_synced",
+                "1 while a controller's watch has listed completely and not failed since",
+            ),
+            &["controller", "resource"],
+        )
+        .expect("valid metric");
+        registry.register(Box::new(gauge.clone())).expect("unique metric");
+        Health { watches: Arc::default(), gauge }
+    }
+
+    /// A new, not yet synced watch of `resource` for `controller`.
+    pub fn watch(&self, controller: &str, resource: &str) -> Synced {
+        let synced = Synced {
+            flag: Arc::new(AtomicBool::new(false)),
+            gauge: self.gauge.with_label_values(&[controller, resource]),
+        };
+        synced.set(false);
+        self.watches
+            .lock()
+            .expect("watch health lock")
+            .push((format!("{controller}/{resource}"), synced.clone()));
+        synced
+    }
+
+    /// Forget every watch (the controllers stopped).
+    pub fn clear(&self) {
+        self.watches.lock().expect("watch health lock").clear();
+        self.gauge.reset();
+    }
+
+    /// The watches not synced, by `controller/resource`; empty when every one is.
+    pub fn unsynced(&self) -> Vec<String> {
+        let watches = self.watches.lock().expect("watch health lock");
+        watches.iter().filter(|(_, s)| !s.get()).map(|(name, _)| name.clone()).collect()
+    }
 }
 
 /// One watch's backoff on errors: 250 ms doubling up to 1 s, and back to 250 ms once 30 s pass
@@ -87,12 +185,6 @@ impl Iterator for WatchBackoff {
     }
 }
 
-impl Backoff for WatchBackoff {
-    fn reset(&mut self) {
-        self.next = BACKOFF_MIN;
-    }
-}
-
 /// The controllers' backoff over all their watches together: none. kube-runtime's default
 /// (800 ms doubling to 30 s, reset only after 2 quiet minutes) pauses *every* watch of a
 /// controller when any one of them errs; after a control-plane restart each of a dozen watches
@@ -118,11 +210,12 @@ pub fn reflected<K>(
     api: Api<K>,
     wc: watcher::Config,
     writer: reflector::store::Writer<K>,
+    synced: Synced,
 ) -> impl Stream<Item = Result<K, watcher::Error>> + Send + 'static
 where
     K: kube::Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
-    relisting(move || watcher(api.clone(), wc.clone()).boxed()).reflect(writer).applied_objects()
+    relisting(synced, move || watcher(api.clone(), wc.clone()).boxed()).reflect(writer).applied_objects()
 }
 
 /// Objects of `api` that changed: a related resource or a child that triggers reconciles (for
@@ -130,11 +223,12 @@ where
 pub fn touched<K>(
     api: Api<K>,
     wc: watcher::Config,
+    synced: Synced,
 ) -> impl Stream<Item = Result<K, watcher::Error>> + Send + 'static
 where
     K: kube::Resource + Clone + DeserializeOwned + Debug + Send + 'static,
 {
-    relisting(move || watcher(api.clone(), wc.clone()).boxed()).touched_objects()
+    relisting(synced, move || watcher(api.clone(), wc.clone()).boxed()).touched_objects()
 }
 
 #[cfg(test)]
@@ -166,12 +260,19 @@ mod tests {
             .boxed()
     }
 
+    fn synced() -> (Health, Synced) {
+        let health = Health::new(&prometheus::Registry::new());
+        let synced = health.watch("test", "ConfigMap");
+        (health, synced)
+    }
+
     #[tokio::test(start_paused = true)]
     async fn gone_at_watch_start_lists_again_at_once() {
         let made = Arc::new(AtomicUsize::new(0));
         let m = made.clone();
+        let (health, synced) = synced();
         let started = tokio::time::Instant::now();
-        let events: Vec<_> = relisting(move || fake(m.clone(), 410)).take(6).collect().await;
+        let events: Vec<_> = relisting(synced, move || fake(m.clone(), 410)).take(6).collect().await;
         let names: Vec<String> = events
             .iter()
             .filter_map(|e| match e {
@@ -183,19 +284,47 @@ mod tests {
         assert!(events.iter().all(|e| e.is_ok()), "a 410 is no error to back off from");
         assert_eq!(started.elapsed(), Duration::ZERO, "no backoff before listing again");
         assert!(made.load(Ordering::SeqCst) >= 2);
+        assert!(health.unsynced().is_empty(), "the second list completed");
     }
 
     #[tokio::test(start_paused = true)]
-    async fn other_errors_keep_the_watcher_and_back_off_up_to_a_second() {
+    async fn other_errors_list_again_after_the_watch_backoff() {
         let made = Arc::new(AtomicUsize::new(0));
         let m = made.clone();
+        let (health, synced) = synced();
         let started = tokio::time::Instant::now();
-        let events: Vec<_> = relisting(move || fake(m.clone(), 500)).take(10).collect().await;
-        assert_eq!(made.load(Ordering::SeqCst), 1, "a 500 is retried by the same watcher (it resumes)");
-        assert!(events[3..].iter().all(|e| e.as_ref().is_err_and(|e| !needs_relist(e))));
-        // 7 errors: 0.25 + 0.5 + 1 + 1 + 1 + 1 (the backoff waits before the next poll).
-        let waited = started.elapsed();
-        assert!(waited >= Duration::from_millis(4750) && waited <= Duration::from_millis(5750), "{waited:?}");
+        let mut events = relisting(synced, move || fake(m.clone(), 500));
+        let mut seen = Vec::new();
+        for _ in 0..10 {
+            let e = events.next().await.expect("endless");
+            // The flag follows the events: true after a complete list, false from an error
+            // until the next list is complete.
+            let unsynced = !health.unsynced().is_empty();
+            match &e {
+                Ok(Event::InitDone) => assert!(!unsynced, "synced after a complete list"),
+                Err(_) | Ok(Event::Init) | Ok(Event::InitApply(_)) => {
+                    assert!(unsynced, "not synced during a list or after an error")
+                }
+                Ok(_) => {}
+            }
+            seen.push(e.is_err());
+        }
+        // Init, Apply, Done, 500; (250 ms) Init, Apply, Done, 500; (500 ms) Init, Apply.
+        assert_eq!(seen.iter().filter(|e| **e).count(), 2);
+        assert_eq!(made.load(Ordering::SeqCst), 3, "each error is followed by a new list");
+        assert_eq!(started.elapsed(), Duration::from_millis(750), "the watch's own backoff");
+    }
+
+    #[test]
+    fn health_lists_the_watches_not_synced_and_forgets_them_on_clear() {
+        let health = Health::new(&prometheus::Registry::new());
+        let a = health.watch("sportsbook", "Sportsbook");
+        let _b = health.watch("sportsbook", "Deployment");
+        assert_eq!(health.unsynced(), ["sportsbook/Sportsbook", "sportsbook/Deployment"]);
+        a.set(true);
+        assert_eq!(health.unsynced(), ["sportsbook/Deployment"]);
+        health.clear();
+        assert!(health.unsynced().is_empty());
     }
 
     #[test]
@@ -203,7 +332,7 @@ mod tests {
         let mut b = WatchBackoff::default();
         let first: Vec<_> = (&mut b).take(5).collect();
         assert_eq!(first, [250, 500, 1000, 1000, 1000].map(Duration::from_millis));
-        b.reset();
-        assert_eq!(b.next(), Some(BACKOFF_MIN));
+        b.last = b.last.map(|t| t - BACKOFF_RESET - Duration::from_millis(1));
+        assert_eq!(b.next(), Some(BACKOFF_MIN), "30 s without an error start it over");
     }
 }

@@ -29,7 +29,8 @@ pub struct SecretKeyRef {
 #[serde(rename_all = "camelCase")]
 pub struct WorkloadSettings {
     /// Container image. Defaults to the image the operator itself was started with
-    /// (`--workload-image`), so one chart value upgrades every workload.
+    /// (`--workload-image`), so one chart value upgrades every workload. Another image must be
+    /// allowed by the operator's pod policy (docs/security.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
     /// Image pull policy (Always, IfNotPresent, Never).
@@ -39,17 +40,20 @@ pub struct WorkloadSettings {
     /// Compute resources of the container. Defaults: requests 50m CPU / 64Mi, limits 256Mi.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<ResourceRequirements>,
-    /// Node selector of the pod.
+    /// Node selector of the pod. Each entry must be allowed by the operator's pod policy.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub node_selector: BTreeMap<String, String>,
-    /// Tolerations of the pod.
+    /// Tolerations of the pod. Each must be allowed by the operator's pod policy.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tolerations: Vec<Toleration>,
-    /// Extra annotations on the pod template (e.g. for a service mesh).
+    /// Extra annotations on the pod template (e.g. for a service mesh). Each key must be
+    /// allowed by the operator's pod policy.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub pod_annotations: BTreeMap<String, String>,
     /// Run the pod as this existing ServiceAccount instead of the one the operator creates.
-    /// The operator still binds the heartbeat permission to it.
+    /// The operator still binds the heartbeat permission to it. The ServiceAccount must carry
+    /// the operator's label for workload identities (default
+    /// `betting.nflbet.dev/workload-identity: "true"`; docs/security.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 253))]
     pub service_account_name: Option<String>,

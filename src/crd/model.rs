@@ -276,7 +276,8 @@ pub struct Candidate {
     /// Price and score only; stake nothing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shadow: Option<bool>,
-    /// Image of the candidate (default: the stable image).
+    /// Image of the candidate (default: the stable image). Must be allowed by the operator's pod
+    /// policy (docs/security.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
 }

@@ -82,22 +82,24 @@ impl Capabilities {
     pub const ALL: Capabilities =
         Capabilities { prometheus_rules: true, service_monitors: true, alertmanager_configs: true };
 
-    /// Ask the API server which monitoring kinds exist. A missing group means none.
-    pub async fn discover(client: &kube::Client) -> Capabilities {
-        let mut caps = Capabilities::default();
-        if let Ok(list) = client.list_api_group_resources("monitoring.coreos.com/v1").await {
-            for r in list.resources {
-                match r.name.as_str() {
-                    "prometheusrules" => caps.prometheus_rules = true,
-                    "servicemonitors" => caps.service_monitors = true,
-                    _ => {}
-                }
+    /// Ask the API server which monitoring kinds exist. A missing group (404) means none; any
+    /// other failure is an error, so an API server that is down is never read as "the CRDs are
+    /// gone".
+    pub async fn discover(client: &kube::Client) -> Result<Capabilities, kube::Error> {
+        let served = |group: &'static str| async move {
+            match client.list_api_group_resources(group).await {
+                Ok(list) => Ok(list.resources.into_iter().map(|r| r.name).collect::<Vec<_>>()),
+                Err(kube::Error::Api(s)) if s.code == 404 => Ok(Vec::new()),
+                Err(e) => Err(e),
             }
-        }
-        if let Ok(list) = client.list_api_group_resources("monitoring.coreos.com/v1alpha1").await {
-            caps.alertmanager_configs = list.resources.iter().any(|r| r.name == "alertmanagerconfigs");
-        }
-        caps
+        };
+        let v1 = served("monitoring.coreos.com/v1").await?;
+        let v1alpha1 = served("monitoring.coreos.com/v1alpha1").await?;
+        Ok(Capabilities {
+            prometheus_rules: v1.iter().any(|r| r == "prometheusrules"),
+            service_monitors: v1.iter().any(|r| r == "servicemonitors"),
+            alertmanager_configs: v1alpha1.iter().any(|r| r == "alertmanagerconfigs"),
+        })
     }
 }
 

@@ -107,6 +107,11 @@ pub async fn replay_snapshots(
     if args.sportsbooks.is_empty() {
         return Err(ReplayError::NoSportsbooks);
     }
+    // Names first: a typo is refused before any store is read.
+    let models: Vec<&str> = args.models.iter().map(|m| m.trim()).filter(|m| !m.is_empty()).collect();
+    if let Some(name) = models.iter().find(|m| !SNAPSHOT_MODELS.contains(m)) {
+        return Err(ReplayError::UnknownModel { name: name.to_string(), known: SNAPSHOT_MODELS.join(", ") });
+    }
     let (from, to) = time_range(window);
     let s3 = S3Options { egress: crate::egress::Egress::unrestricted(), ..S3Options::default() };
     let store = SnapshotStore::open(&store_url, &s3).map_err(|e| ReplayError::Store(e.to_string()))?;
@@ -125,10 +130,7 @@ pub async fn replay_snapshots(
     let scratch = tempfile::tempdir().map_err(|e| ReplayError::Store(e.to_string()))?;
     let scratch_url = format!("file://{}", scratch.path().display());
     let mut reports = Vec::new();
-    for name in args.models.iter().map(|m| m.trim()).filter(|m| !m.is_empty()) {
-        if !SNAPSHOT_MODELS.contains(&name) {
-            return Err(ReplayError::UnknownModel { name: name.into(), known: SNAPSHOT_MODELS.join(", ") });
-        }
+    for name in models {
         let margs = model_args(args, name, &store_url);
         let mut config = ModelConfig::from_args(&margs).map_err(|e| ReplayError::Store(e.to_string()))?;
         config.records_url = scratch_url.clone();

@@ -175,6 +175,9 @@ const VARIANT: &[&str] = &[
     "podDisruptionBudget.enabled=true",
     "networkPolicy.enabled=true",
     "notifications.secretNames={slack-webhook,pagerduty}",
+    "podPolicy.images={registry.example.com/nflbet/*}",
+    "podPolicy.tolerations={dedicated=betting}",
+    "podPolicy.podAnnotations={prometheus.io/*}",
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -382,6 +385,47 @@ fn prometheus_rule_extra_labels_keep_working_and_win_over_monitoring_labels() {
     assert_eq!(monitor["metadata"]["labels"]["team"].as_str(), Some("platform"));
 }
 
+#[test]
+fn pod_policy_values_reach_the_operator_env() {
+    let default = documents(&template_ok("nflbet", "nflbet-system", &[]));
+    assert_eq!(
+        operator_env(&default, "NFLBET_SERVICE_ACCOUNT_LABEL").as_deref(),
+        Some("betting.nflbet.dev/workload-identity=true")
+    );
+    for name in [
+        "NFLBET_ALLOWED_IMAGES",
+        "NFLBET_ALLOWED_TOLERATIONS",
+        "NFLBET_ALLOWED_NODE_SELECTORS",
+        "NFLBET_ALLOWED_POD_ANNOTATIONS",
+    ] {
+        assert_eq!(
+            operator_env(&default, name),
+            None,
+            "{name}: nothing beyond the workload image by default"
+        );
+    }
+    let set = documents(&template_ok(
+        "nflbet",
+        "nflbet-system",
+        &[
+            "podPolicy.images={registry.example.com/nflbet/*,ghcr.io/acme/nflbet:2}",
+            "podPolicy.serviceAccountLabel=team=trading",
+            "podPolicy.tolerations={dedicated=betting}",
+            "podPolicy.nodeSelectors={kubernetes.io/arch,pool=betting}",
+            "podPolicy.podAnnotations={prometheus.io/*}",
+        ],
+    ));
+    for (name, want) in [
+        ("NFLBET_ALLOWED_IMAGES", "registry.example.com/nflbet/*,ghcr.io/acme/nflbet:2"),
+        ("NFLBET_SERVICE_ACCOUNT_LABEL", "team=trading"),
+        ("NFLBET_ALLOWED_TOLERATIONS", "dedicated=betting"),
+        ("NFLBET_ALLOWED_NODE_SELECTORS", "kubernetes.io/arch,pool=betting"),
+        ("NFLBET_ALLOWED_POD_ANNOTATIONS", "prometheus.io/*"),
+    ] {
+        assert_eq!(operator_env(&set, name).as_deref(), Some(want), "{name}");
+    }
+}
+
 /// The operator re-exports series of other namespaces (`namespace` = the Sportsbook's); without
 /// honorLabels Prometheus would rename that label `exported_namespace` and the stale-data rule's
 /// operator-side fallback would never match.
@@ -451,6 +495,9 @@ fn schema_rejects_typos_and_bad_values() {
         ("egress.allowAdresses={127.0.0.1/32}", "'allowAdresses'"),
         ("egress.feedCredentialHosts={ftp://feeds.example.com}", "/egress/feedCredentialHosts/0"),
         ("egress.allowAddresses={localhost}", "/egress/allowAddresses/0"),
+        ("podPolicy.imgs={x}", "'imgs'"),
+        ("podPolicy.images={reg*/x}", "/podPolicy/images/0"),
+        ("podPolicy.serviceAccountLabel=trusted", "/podPolicy/serviceAccountLabel"),
     ] {
         let out = template("nflbet", "nflbet-system", &[set]);
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -630,6 +677,8 @@ async fn helm_install_cluster_wide_runs_the_operator() {
         ("create", "deployments.apps"),
         ("delete", "services"),
         ("create", "serviceaccounts"),
+        // The pod policy reads the ServiceAccount a spec names, to check its label.
+        ("get", "serviceaccounts"),
         ("create", "roles.rbac.authorization.k8s.io"),
         ("create", "rolebindings.rbac.authorization.k8s.io"),
         ("patch", "prometheusrules.monitoring.coreos.com"),
@@ -875,6 +924,14 @@ fn argocd_health_check_verdicts() {
             "Degraded",
         ),
         (
+            "refused by the pod policy",
+            book(
+                2,
+                serde_json::json!({"observedGeneration": 2, "conditions": [cond("Ready", "False", "PolicyViolation", 2)]}),
+            ),
+            "Degraded",
+        ),
+        (
             "apply failed",
             book(
                 2,
@@ -979,11 +1036,13 @@ fn token_kubeconfig(dir: &Path, token: &str) -> PathBuf {
 /// Install the chart (namespace-scoped, leader election, rule labels), then run the real `nflbet`
 /// binary with the args and environment of the rendered Deployment and a token of the chart's
 /// ServiceAccount: a Sportsbook becomes Ready, which proves the RBAC is sufficient and the flags
-/// and env vars the chart passes are the ones the operator understands.
+/// and env vars the chart passes are the ones the operator understands (the book's image and pod
+/// annotation are allowed only by the podPolicy values).
 #[tokio::test]
 async fn the_operator_works_with_the_charts_args_env_and_rbac() {
     let client = support::client().await;
     support::install_nflbet_crds(&client).await;
+    support::install_monitoring_crds(&client).await;
     let ns = support::namespace(&client, "chart-operator").await;
     let release = unique("op");
     let fullname = format!("{release}-nflbet-operator");
@@ -998,6 +1057,12 @@ async fn the_operator_works_with_the_charts_args_env_and_rbac() {
             "prometheusRule.extraLabels.release=kube-prometheus-stack",
             "--set",
             "logging.format=text",
+        ])
+        .args([
+            "--set",
+            "podPolicy.images={example.invalid/team/*}",
+            "--set",
+            "podPolicy.podAnnotations={prometheus.io/*}",
         ]);
     run_ok(c);
 
@@ -1035,6 +1100,12 @@ async fn the_operator_works_with_the_charts_args_env_and_rbac() {
     // The example writes to the shared volume of examples/pvc-snapshots.yaml, which this
     // namespace does not have (its pod would never be scheduled); the RBAC is what is checked.
     book.spec.storage = None;
+    // Allowed only by the chart's podPolicy values: Ready proves they reach the operator.
+    book.spec.workload = Some(nflbet::crd::common::WorkloadSettings {
+        image: Some("example.invalid/team/nflbet:1".into()),
+        pod_annotations: [("prometheus.io/scrape".to_string(), "true".to_string())].into(),
+        ..Default::default()
+    });
     let name = book.metadata.name.clone().unwrap();
     books.create(&Default::default(), &book).await.unwrap();
     let ready = tokio::time::timeout(
@@ -1050,15 +1121,16 @@ async fn the_operator_works_with_the_charts_args_env_and_rbac() {
     let lease = leases.get(&deployment_name).await.expect("the Lease named by the chart");
     assert_eq!(lease.spec.unwrap().holder_identity.as_deref(), Some(pod_name.as_str()));
     let rules: Api<nflbet::monitoring::PrometheusRule> = Api::namespaced(client.clone(), &ns);
-    if let Some(rule) =
-        rules.get_opt(&nflbet::controller::sportsbook::build::rule_name(&name)).await.ok().flatten()
-    {
-        assert_eq!(
-            rule.metadata.labels.unwrap_or_default().get("release").map(String::as_str),
-            Some("kube-prometheus-stack"),
-            "prometheusRule.extraLabels reach the generated rules"
-        );
-    }
+    let rule_name = nflbet::controller::sportsbook::build::rule_name(&name);
+    let rule = support::wait_for("the book's PrometheusRule", Duration::from_secs(60), || async {
+        rules.get_opt(&rule_name).await.map_err(|e| e.to_string())?.ok_or_else(|| "not yet".to_string())
+    })
+    .await;
+    assert_eq!(
+        rule.metadata.labels.unwrap_or_default().get("release").map(String::as_str),
+        Some("kube-prometheus-stack"),
+        "prometheusRule.extraLabels reach the generated rules"
+    );
 
     drop(_operator);
     books.delete(&name, &DeleteParams::default()).await.unwrap();

@@ -62,6 +62,27 @@ fn line<'a>(table: &'a str, name: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no line for {name} in:\n{table}"))
 }
 
+/// The cell of row `name` under `column`, by the column's position in the header line above the
+/// row (cells hold single spaces, columns are aligned as `kubectl get` aligns them).
+fn cell(table: &str, name: &str, column: &str) -> String {
+    let lines: Vec<&str> = table.lines().collect();
+    let row = lines
+        .iter()
+        .position(|l| l.split_whitespace().next() == Some(name))
+        .unwrap_or_else(|| panic!("no line for {name} in:\n{table}"));
+    let header = lines[..row]
+        .iter()
+        .rev()
+        .find(|l| l.starts_with("NAME"))
+        .unwrap_or_else(|| panic!("no header above {name} in:\n{table}"));
+    let start = header.find(column).unwrap_or_else(|| panic!("no column {column} in {header:?}"));
+    let end = header[start + column.len()..]
+        .find(|c: char| !c.is_whitespace())
+        .map_or(usize::MAX, |next| start + column.len() + next);
+    let text = lines[row];
+    text.get(start..end.min(text.len())).unwrap_or("").trim().to_string()
+}
+
 #[tokio::test]
 async fn healthy_stopped_and_suspended_resources_exit_0() {
     let client = support::client().await;
@@ -114,17 +135,25 @@ async fn healthy_stopped_and_suspended_resources_exit_0() {
     let (code, table, stderr) = run_status(&ns, "table");
     assert_eq!(code, 0, "table:\n{table}\nstderr: {stderr}");
     assert!(table.starts_with("SPORTSBOOKS\nNAME"), "{table}");
-    let fanduel = line(&table, "fanduel");
-    for want in ["True", "running", "s ago", "96", "0", "-"] {
-        assert!(fanduel.contains(want), "{want:?} missing from {fanduel:?}");
-    }
+    let fanduel = |column| cell(&table, "fanduel", column);
+    assert_eq!(fanduel("READY"), "True", "{table}");
+    assert_eq!(fanduel("STATE"), "running", "{table}");
+    assert!(fanduel("LAST SNAPSHOT").ends_with("s ago"), "{table}");
+    assert_eq!(fanduel("QUOTES"), "96", "{table}");
+    assert_eq!(fanduel("FAILURES"), "0", "{table}");
+    assert_eq!(fanduel("LAST ERROR"), "-", "{table}");
     let closed = line(&table, "closed");
     assert!(closed.contains("stopped") && closed.contains("2h ago"), "{closed:?}");
-    let elo = line(&table, "elo");
-    for want in
-        ["True", "running", "1.0.0", "Stable", "+5.2% BUF spread -110 @fanduel", "42.50", "0.211 (n=340)"]
-    {
-        assert!(elo.contains(want), "{want:?} missing from {elo:?}");
+    for (column, want) in [
+        ("READY", "True"),
+        ("STATE", "running"),
+        ("VERSION", "1.0.0"),
+        ("ROLLOUT", "Stable"),
+        ("TOP EDGE", "+5.2% BUF spread -110 @fanduel (2025_01_BUF_NYJ)"),
+        ("TOTAL STAKE", "42.50"),
+        ("BRIER (STABLE)", "0.211 (n=340)"),
+    ] {
+        assert_eq!(cell(&table, "elo", column), want, "column {column}:\n{table}");
     }
     assert!(line(&table, "paused").contains("suspended"), "{table}");
     let trading = line(&table, "trading");

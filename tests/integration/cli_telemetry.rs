@@ -156,8 +156,12 @@ async fn serves_the_seed_families_from_statuses_and_follows_changes() {
     // A deleted resource's series go with it.
     models.delete("elo", &Default::default()).await.expect("delete model");
     support::wait_for("model series gone", Duration::from_secs(30), || async {
-        let (_, body) = get(&format!("{base}/metrics")).await?;
-        if body.contains("model=\"elo\"") { Err("still there".into()) } else { Ok(()) }
+        let (code, body) = get(&format!("{base}/metrics")).await?;
+        match (code, body.contains("model=\"elo\"")) {
+            (200, false) => Ok(()),
+            (200, true) => Err("still there".into()),
+            (code, _) => Err(format!("/metrics answered {code}: {body}")),
+        }
     })
     .await;
     support::delete_namespace(&client, &ns).await;

@@ -25,6 +25,7 @@ mod model_workload;
 mod model_workload_once;
 mod model_workload_status;
 mod notifications;
+mod pod_policy;
 mod replay_real_data;
 mod replay_snapshots;
 mod scrape_e2e;

@@ -175,16 +175,20 @@ async fn drifting_candidate_is_rolled_back_and_rearmed_by_a_new_version() {
     })
     .await;
 
-    // The rollback holds across reconciles until a person changes the candidate version.
+    // The rollback holds across reconciles until a person changes the candidate version: another
+    // spec change is reconciled (status observes its generation) and the candidate stays away.
+    let before = models.get("elo").await.unwrap().metadata.generation;
     models
         .patch(
             "elo",
             &PatchParams::default(),
-            &Patch::Merge(json!({"metadata": {"annotations": {"nudge": "1"}}})),
+            &Patch::Merge(json!({"spec": {"staking": {"bankroll": 12345.0}}})),
         )
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let m = support::wait_condition(&models, "elo", "RolledBack", "True", None).await;
+    assert!(m.metadata.generation > before, "the spec change made a new generation");
+    assert_eq!(m.status.as_ref().and_then(|s| s.observed_generation), m.metadata.generation);
     assert!(deployments.get_opt("nflbet-model-elo-candidate").await.unwrap().is_none());
 
     models

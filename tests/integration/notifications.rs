@@ -29,16 +29,16 @@ async fn receiver() -> (String, Inbox) {
                 |State(inbox): State<Inbox>,
                  axum::extract::Path(path): axum::extract::Path<String>,
                  body: axum::Json<Value>| async move {
+                    // Every arrival is recorded, the failing ones too: they show how far the
+                    // operator's fan-out has gone.
+                    inbox.0.lock().unwrap().push((path.clone(), body.0));
                     match path.as_str() {
                         "hang" => {
                             tokio::time::sleep(Duration::from_secs(60)).await;
                             axum::http::StatusCode::OK
                         }
                         "fail" => axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                        _ => {
-                            inbox.0.lock().unwrap().push((path, body.0));
-                            axum::http::StatusCode::ACCEPTED
-                        }
+                        _ => axum::http::StatusCode::ACCEPTED,
                     }
                 },
             ),
@@ -98,10 +98,12 @@ async fn stopping_a_book_notifies_slack_and_pagerduty_despite_a_hanging_receiver
         }),
     )
     .await;
+    // Sorted before c-trading: routes are served in name order, so a wrong match would arrive
+    // before c-trading's PagerDuty event, the last delivery of the fan-out.
     route(
         &client,
         &ns,
-        "d-other-book",
+        "b2-other-book",
         json!({"sportsbooks": ["pinnacle"], "slack": {"apiURL": {"name": "slack-webhook", "key": "url"}}}),
     )
     .await;
@@ -143,6 +145,10 @@ async fn stopping_a_book_notifies_slack_and_pagerduty_despite_a_hanging_receiver
         }
     })
     .await;
+    let arrivals = |path: &str| received.iter().filter(|(p, _)| p == path).count();
+    // The whole fan-out went by: the hanging and the failing receiver were each tried
+    // `attempts` times (3) before the operator moved on, and nothing else came.
+    assert_eq!((arrivals("hang"), arrivals("fail")), (3, 3), "{received:?}");
     let slack: Vec<&Value> = received.iter().filter(|(p, _)| p == "slack").map(|(_, v)| v).collect();
     assert_eq!(slack.len(), 1, "only the route taking fanduel gets it: {slack:?}");
     assert_eq!(slack[0]["channel"], "#odds-alerts");
@@ -215,6 +221,8 @@ async fn model_notices_reach_routes_taking_the_model_and_time_out_on_a_hanging_r
     );
     assert_eq!(sent, 1, "delivered to the model route only; the hanging and the secret-less ones fail");
     let got = inbox.0.lock().unwrap().clone();
-    assert_eq!(got.len(), 1);
-    assert!(got[0].1["text"].as_str().unwrap().contains("ModelRolledBack"));
+    let paths: Vec<&str> = got.iter().map(|(p, _)| p.as_str()).collect();
+    // Routes are served in name order: "hang" (tried `attempts` times), then "models".
+    assert_eq!(paths, ["hang", "hang", "slack"], "the model route once, the hanging one twice");
+    assert!(got[2].1["text"].as_str().unwrap().contains("ModelRolledBack"));
 }

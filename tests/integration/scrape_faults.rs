@@ -414,6 +414,30 @@ async fn a_long_retry_after_date_ends_the_poll_and_delays_the_next() {
 }
 
 #[tokio::test]
+async fn the_loop_sends_nothing_until_a_long_retry_after_date() {
+    // Polls every 50 ms, but the feed asked for quiet until a date seconds away: the loop must
+    // wait for it (not only record it), then poll again.
+    let h = harness(3, Duration::from_millis(300), Duration::from_millis(100)).await;
+    let at = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(3));
+    h.server.script(&[Reply::RateLimited(at), Reply::Good]);
+    let Harness { server, scraper, store: _store, _dir } = h;
+    let cancel = CancellationToken::new();
+    let run = tokio::spawn(scraper.run(cancel.clone()));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.hits() < 2 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    cancel.cancel();
+    tokio::time::timeout(Duration::from_secs(2), run).await.expect("the loop stops on cancel").unwrap();
+    let arrivals = server.arrivals.lock().unwrap().clone();
+    assert!(arrivals.len() >= 2, "polled again after the date: {} requests", arrivals.len());
+    // HTTP dates are whole seconds, so the date is 2–3 s after the first answer; without the wait
+    // the next poll would come 50 ms later.
+    let gap = arrivals[1] - arrivals[0];
+    assert!(gap >= Duration::from_millis(1900), "polled again after {gap:?}, inside the Retry-After window");
+}
+
+#[tokio::test]
 async fn connection_refused_is_a_connect_error() {
     nflbet::cli::install_crypto_provider();
     let mut h = harness(1, Duration::from_millis(300), Duration::from_millis(10)).await;
@@ -447,8 +471,12 @@ async fn shutdown_abandons_a_poll_in_flight_cleanly() {
     h.server.script(&[Reply::Slow(Duration::from_secs(3))]);
     let cancel = CancellationToken::new();
     let c = cancel.clone();
+    let hits = h.server.hits.clone();
+    // Cancel once the request reached the feed: the poll is in flight, waiting for the answer.
     tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        while hits.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         c.cancel();
     });
     let started = Instant::now();

@@ -2,12 +2,11 @@
 //! `s3://` against a local S3-compatible server (moto, started by `hack/s3-server.sh` on
 //! 127.0.0.1). When that server cannot be started the S3 test fails and says why.
 
+use crate::support;
 use chrono::{DateTime, Duration as ChronoDuration, TimeZone, Utc};
 use nflbet::crd::sportsbook::Market;
 use nflbet::feed::quote::{Event, Quote, Selection};
 use nflbet::feed::snapshot::{S3Options, Snapshot, SnapshotError, SnapshotStore};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 fn at(h: u32, m: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2024, 9, 8, h, m, 0).unwrap()
@@ -147,66 +146,12 @@ async fn file_store_never_exposes_a_partial_object() {
     }
 }
 
-/// The moto server, killed on drop.
-struct S3Server {
-    child: Child,
-    endpoint: String,
-}
-
-impl Drop for S3Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_s3() -> Result<S3Server, String> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_err(|e| e.to_string())?
-        .port();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/hack/s3-server.sh");
-    let log = std::env::temp_dir().join(format!("nflbet-s3-server-{port}.log"));
-    let out = std::fs::File::create(&log).map_err(|e| e.to_string())?;
-    let child = Command::new("bash")
-        .arg(script)
-        .arg(port.to_string())
-        .stdin(Stdio::null())
-        .stdout(out.try_clone().map_err(|e| e.to_string())?)
-        .stderr(out)
-        .spawn()
-        .map_err(|e| format!("cannot run {script}: {e}"))?;
-    let mut server = S3Server { child, endpoint: format!("http://127.0.0.1:{port}") };
-    // Generous: the first run may install moto from PyPI.
-    let deadline = Instant::now() + Duration::from_secs(180);
-    loop {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Ok(server);
-        }
-        if let Ok(Some(status)) = server.child.try_wait() {
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
-            return Err(format!("{script} exited with {status} before listening:\n{text}"));
-        }
-        if Instant::now() > deadline {
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
-            return Err(format!("{script} did not listen on 127.0.0.1:{port} within 180 s:\n{text}"));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[tokio::test]
 async fn s3_store_against_a_local_server() {
     nflbet::cli::install_crypto_provider();
-    let server = match start_s3() {
-        Ok(s) => s,
-        Err(why) => panic!(
-            "the local S3 server (hack/s3-server.sh, moto) could not be started; install it with `hack/s3-server.sh --install`.\n{why}"
-        ),
-    };
+    let server = support::s3::S3Server::start();
     let bucket = "nflbet-snapshots";
-    let resp = reqwest::Client::new().put(format!("{}/{bucket}", server.endpoint)).send().await.unwrap();
-    assert!(resp.status().is_success(), "create bucket: {}", resp.status());
+    server.create_bucket(bucket).await;
     let opts = S3Options {
         endpoint: Some(server.endpoint.clone()),
         region: Some("us-east-1".into()),

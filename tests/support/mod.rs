@@ -6,6 +6,9 @@
 //! it; they never silently pass.
 #![allow(dead_code)]
 
+pub mod proxy;
+pub mod s3;
+
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, Patch, PatchParams, PostParams};
@@ -89,6 +92,34 @@ pub fn install_crypto() {
 
 /// A client for the local control plane, or a panic that says how to get one.
 pub async fn client() -> Client {
+    let path = kubeconfig_path();
+    let client = Client::try_from(config().await).expect("client from kubeconfig");
+    if let Err(e) = client.apiserver_version().await {
+        panic!(
+            "the local control plane at {} does not answer ({e}). Run the tests with `make test`.",
+            path.display()
+        );
+    }
+    client
+}
+
+/// The local control plane's API server address (127.0.0.1 and a port).
+pub async fn api_server_addr() -> std::net::SocketAddr {
+    let url = config().await.cluster_url;
+    let (host, port) = (url.host().expect("API server host"), url.port_u16().expect("API server port"));
+    format!("{host}:{port}").parse().expect("the API server listens on an IP address")
+}
+
+/// A client for the local control plane that connects through `addr` (a [`proxy::Proxy`] on
+/// 127.0.0.1); the API server's certificate, issued for 127.0.0.1, still verifies.
+pub async fn client_via(addr: std::net::SocketAddr) -> Client {
+    let mut config = config().await;
+    config.cluster_url = format!("https://{addr}").parse().expect("proxy URL");
+    Client::try_from(config).expect("client through the proxy")
+}
+
+/// The kubeconfig of the local control plane, or a panic that says how to get one.
+async fn config() -> Config {
     install_crypto();
     let path = kubeconfig_path();
     let kc = Kubeconfig::read_from(&path).unwrap_or_else(|e| {
@@ -98,17 +129,9 @@ pub async fn client() -> Client {
             path.display()
         )
     });
-    let config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+    Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
         .await
-        .expect("kubeconfig of the local control plane is valid");
-    let client = Client::try_from(config).expect("client from kubeconfig");
-    if let Err(e) = client.apiserver_version().await {
-        panic!(
-            "the local control plane at {} does not answer ({e}). Run the tests with `make test`.",
-            path.display()
-        );
-    }
-    client
+        .expect("kubeconfig of the local control plane is valid")
 }
 
 /// A fresh namespace for one test, named after it.
@@ -260,6 +283,9 @@ pub async fn start_operator_with(
         lease_name: "nflbet-operator".into(),
         lease_namespace: ns.into(),
         pod_name: Some(format!("test-operator-{ns}")),
+        leader_elect_lease_duration: Duration::from_secs(15),
+        leader_elect_renew_deadline: Duration::from_secs(10),
+        leader_elect_retry_period: Duration::from_secs(2),
         pagerduty_events_url: "http://127.0.0.1:9/v2/enqueue".into(),
         notify_timeout: "2s".into(),
         // The test feeds, stores and games files listen on loopback: the operator's policy must
@@ -268,6 +294,7 @@ pub async fn start_operator_with(
             allow_addresses: vec!["127.0.0.0/8".into()],
             ..nflbet::egress::EgressArgs::default()
         },
+        pod_policy: Default::default(),
     };
     tweak(&mut args);
     nflbet::controller::start(client.clone(), args, tokio_util::sync::CancellationToken::new())

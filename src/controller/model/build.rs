@@ -4,6 +4,7 @@
 use super::alerts;
 use super::rollout::{Decision, Phase};
 use crate::controller::config::{MANAGED_BY, OperatorConfig};
+use crate::controller::pod_policy::{self, NamedAccount, PodRequest, Violations};
 use crate::controller::workload::{self, PodParams, plain_env};
 use crate::crd::model::{Algorithm, MarginMethod, Model};
 use crate::crd::sportsbook::format_duration;
@@ -24,6 +25,33 @@ pub enum BuildError {
     /// The operator's egress policy refuses where the spec would send credentials or connect.
     #[error("{field}: {source}")]
     Egress { field: &'static str, source: crate::egress::EgressError },
+    #[error(transparent)]
+    PolicyViolation(#[from] Violations),
+}
+
+impl BuildError {
+    /// Bounded label for metrics, Event and condition reasons (the Sportsbook's, too).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            BuildError::PolicyViolation(_) => pod_policy::REASON,
+            BuildError::Egress { .. } => "InvalidSpec",
+            _ => "InvalidObject",
+        }
+    }
+}
+
+/// The validate step: whether the operator's pod policy allows what `m` asks for in its pods
+/// (the stable and the candidate's image). `account` is the ServiceAccount the spec names, as the
+/// reconcile read it.
+pub fn check_policy(m: &Model, cfg: &OperatorConfig, account: NamedAccount<'_>) -> Result<(), BuildError> {
+    let settings = m.spec.workload.clone().unwrap_or_default();
+    let candidate = m.spec.rollout.as_ref().and_then(|r| r.candidate.image.as_deref());
+    let req = PodRequest {
+        settings: &settings,
+        extra_images: candidate.map(|i| ("spec.rollout.candidate.image", i)).into_iter().collect(),
+        account,
+    };
+    Ok(cfg.pod_policy.check(&cfg.workload_image, &req)?)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -389,6 +417,30 @@ mod tests {
         assert_eq!(monitor["release"], "kube-prometheus-stack");
         assert_eq!(monitor["app.kubernetes.io/component"], "model");
         assert_eq!(c.prometheus_rule.unwrap().metadata.labels.unwrap()["release"], "rules");
+    }
+
+    #[test]
+    fn the_pod_policy_checks_the_candidates_image_too() {
+        let cfg = OperatorConfig::default();
+        assert_eq!(check_policy(&model(""), &cfg, NamedAccount::NotNamed), Ok(()));
+        let same =
+            format!("  rollout: {{candidate: {{version: 1.1.0, image: \"{}\"}}}}\n", cfg.workload_image);
+        assert_eq!(check_policy(&model(&same), &cfg, NamedAccount::NotNamed), Ok(()));
+        let m = model("  rollout: {candidate: {version: 1.1.0, image: evil.example/model:1}}\n");
+        let err = check_policy(&m, &cfg, NamedAccount::NotNamed).unwrap_err();
+        assert_eq!(err.reason(), "PolicyViolation");
+        assert!(
+            err.to_string().starts_with("spec.rollout.candidate.image: image \"evil.example/model:1\""),
+            "{err}"
+        );
+        let allowed = OperatorConfig {
+            pod_policy: crate::controller::pod_policy::PodPolicy {
+                images: vec![crate::controller::pod_policy::Pattern::parse("evil.example/*").unwrap()],
+                ..Default::default()
+            },
+            ..OperatorConfig::default()
+        };
+        assert_eq!(check_policy(&m, &allowed, NamedAccount::NotNamed), Ok(()));
     }
 
     #[test]

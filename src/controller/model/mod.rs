@@ -10,10 +10,12 @@ pub mod storage;
 use super::apply::{self, ApplyError};
 use super::conditions;
 use super::context::Context;
+use super::pod_policy;
 use super::snapshot_store::StoreLocation;
 use crate::crd::Sportsbook;
 use crate::crd::model::{Model, RollbackRecord};
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
@@ -45,7 +47,7 @@ impl Error {
     pub fn metric_label(&self) -> &'static str {
         match self {
             Error::InvalidObject(_) => "InvalidObject",
-            Error::Build(_) => "InvalidSpec",
+            Error::Build(e) => e.reason(),
             Error::Sportsbooks(_) => "ListFailed",
             Error::Apply(_) => "ApplyFailed",
         }
@@ -123,26 +125,35 @@ async fn reconcile_model(m: &Model, ctx: &Context) -> Result<Action, Error> {
             stable: stable.as_ref(),
             candidate: candidate.as_ref(),
             caps,
-            invalid: None,
             apply_error: None,
+            invalid: None,
             storage: Some(&storage),
         };
         write_status(m, ctx, &held, &obs).await?;
         return Ok(Action::requeue(RESYNC));
     }
 
-    let children = match build::build(m, &books, &decision, &ctx.config, caps) {
+    // Read step of the pod policy: the ServiceAccount the spec names, if any.
+    let named = m.spec.workload.as_ref().and_then(|w| w.service_account_name.as_deref());
+    let account = match named {
+        Some(sa) => apply::get::<ServiceAccount>(&ctx.client, &ns, sa).await?,
+        None => None,
+    };
+    let built = build::check_policy(m, &ctx.config, pod_policy::named_account(named, account.as_ref()))
+        .and_then(|()| build::build(m, &books, &decision, &ctx.config, caps));
+    let children = match built {
         Ok(c) => c,
         Err(e) => {
+            // Nothing is applied: children made from an earlier spec stay as they are.
             let obs = status::Observed {
                 caps,
-                invalid: Some(e.to_string()),
+                invalid: Some((e.reason(), e.to_string())),
                 storage: Some(&storage),
                 ..Default::default()
             };
             write_status(m, ctx, &decision, &obs).await?;
-            ctx.publish(m, EventType::Warning, "InvalidSpec", "Reconcile", e.to_string()).await;
-            // Only a spec change (or the operator's policy) can fix this; the watch brings it.
+            ctx.publish(m, EventType::Warning, e.reason(), "Reconcile", e.to_string()).await;
+            // Only a change of the spec, the ServiceAccount or the policy can fix this.
             return Err(e.into());
         }
     };
@@ -163,8 +174,8 @@ async fn reconcile_model(m: &Model, ctx: &Context) -> Result<Action, Error> {
                 stable: Some(&stable),
                 candidate: candidate.as_ref(),
                 caps,
-                invalid: None,
                 apply_error: None,
+                invalid: None,
                 storage: Some(&storage),
             };
             write_status(m, ctx, &decision, &obs).await?;

@@ -19,9 +19,9 @@ pub struct Observed<'a> {
     pub stable: Option<&'a Deployment>,
     pub candidate: Option<&'a Deployment>,
     pub caps: Capabilities,
-    /// Set when the spec could not be built into children.
-    pub invalid: Option<String>,
     pub apply_error: Option<String>,
+    /// Set when the spec could not be built into children: the reason and the message.
+    pub invalid: Option<(&'static str, String)>,
     /// Whether the books write where the model reads; `None`: not checked (the condition keeps
     /// its previous value).
     pub storage: Option<&'a StorageCheck>,
@@ -140,8 +140,8 @@ pub fn conditions(m: &Model, decision: &Decision, obs: &Observed<'_>) -> Vec<Des
     });
 
     let storage = obs.storage.map(storage_condition);
-    let ready = if let Some(err) = &obs.invalid {
-        Desired::new(READY, Status::False, "InvalidSpec", err.clone())
+    let ready = if let Some((reason, err)) = &obs.invalid {
+        Desired::new(READY, Status::False, reason, err.clone())
     } else if let Some(err) = &obs.apply_error {
         Desired::new(READY, Status::False, "ReconcileFailed", err.clone())
     } else {

@@ -4,6 +4,7 @@
 
 use super::alerts;
 use crate::controller::config::{MANAGED_BY, OperatorConfig};
+use crate::controller::pod_policy::{self, NamedAccount, PodRequest, Violations};
 use crate::controller::workload::{self, PodParams, plain_env, secret_env};
 use crate::crd::sportsbook::{Provider, Sportsbook, SportsbookSpec, format_duration};
 use crate::egress::{Egress, EgressError};
@@ -36,6 +37,8 @@ pub enum BuildError {
     /// The operator's egress policy refuses where the spec would send credentials or connect.
     #[error("{field}: {source}")]
     Egress { field: &'static str, source: EgressError },
+    #[error(transparent)]
+    PolicyViolation(#[from] Violations),
 }
 
 impl BuildError {
@@ -43,6 +46,7 @@ impl BuildError {
     pub fn reason(&self) -> &'static str {
         match self {
             BuildError::MissingNamespace | BuildError::MissingUid => "InvalidObject",
+            BuildError::PolicyViolation(_) => pod_policy::REASON,
             _ => "InvalidSpec",
         }
     }
@@ -103,6 +107,18 @@ fn meta(sb: &Sportsbook, name: String, owner: &OwnerReference) -> ObjectMeta {
         owner_references: Some(vec![owner.clone()]),
         ..ObjectMeta::default()
     }
+}
+
+/// The validate step: whether the operator's pod policy allows what `sb` asks for in its pod.
+/// `account` is the ServiceAccount the spec names, as the reconcile read it.
+pub fn check_policy(
+    sb: &Sportsbook,
+    cfg: &OperatorConfig,
+    account: NamedAccount<'_>,
+) -> Result<(), BuildError> {
+    let settings = sb.spec.workload.clone().unwrap_or_default();
+    let req = PodRequest { settings: &settings, extra_images: vec![], account };
+    Ok(cfg.pod_policy.check(&cfg.workload_image, &req)?)
 }
 
 /// Build the desired children of `sb`.
@@ -476,6 +492,24 @@ mod tests {
         assert_eq!(labels["app.kubernetes.io/managed-by"], "nflbet-operator", "the watch selects on it");
         let rule = c.prometheus_rule.unwrap().metadata.labels.unwrap();
         assert!(!rule.contains_key("release"), "monitor labels are not rule labels");
+    }
+
+    #[test]
+    fn the_pod_policy_refuses_a_foreign_image_before_anything_is_built() {
+        let cfg = OperatorConfig::default();
+        let ok = book("fanduel").build();
+        assert_eq!(check_policy(&ok, &cfg, NamedAccount::NotNamed), Ok(()));
+        let foreign = book("fanduel")
+            .spec(|s| {
+                s.workload = Some(crate::crd::common::WorkloadSettings {
+                    image: Some("evil.example/miner:1".into()),
+                    ..Default::default()
+                })
+            })
+            .build();
+        let err = check_policy(&foreign, &cfg, NamedAccount::NotNamed).unwrap_err();
+        assert_eq!(err.reason(), "PolicyViolation");
+        assert!(err.to_string().starts_with("spec.workload.image: image \"evil.example/miner:1\""), "{err}");
     }
 
     #[test]

@@ -13,8 +13,10 @@ pub mod status;
 use super::apply::{self, ApplyError};
 use super::conditions::{self, STOPPED};
 use super::context::Context;
+use super::pod_policy;
 use crate::crd::sportsbook::{Sportsbook, SportsbookStatus};
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
 use kube::core::DeserializeGuard;
@@ -49,7 +51,7 @@ impl Error {
     pub fn metric_label(&self) -> &'static str {
         match self {
             Error::InvalidObject(_) => "InvalidObject",
-            Error::InvalidSpec(_) => "InvalidSpec",
+            Error::InvalidSpec(e) => e.reason(),
             Error::Apply(_) => "ApplyFailed",
             Error::Status(_) => "StatusFailed",
         }
@@ -91,12 +93,22 @@ async fn reconcile_book(sb: &Sportsbook, ctx: &Context) -> Result<Action, Error>
         return Ok(Action::requeue(RESYNC));
     }
 
-    let children = match build::build(sb, &ctx.config, caps) {
+    // Read step of the pod policy: the ServiceAccount the spec names, if any.
+    let named = sb.spec.workload.as_ref().and_then(|w| w.service_account_name.as_deref());
+    let account = match named {
+        Some(sa) => apply::get::<ServiceAccount>(&ctx.client, &ns, sa).await?,
+        None => None,
+    };
+    let built = build::check_policy(sb, &ctx.config, pod_policy::named_account(named, account.as_ref()))
+        .and_then(|()| build::build(sb, &ctx.config, caps));
+    let children = match built {
         Ok(c) => c,
         Err(e) => {
-            let obs = status::Observed { caps, invalid: Some(e.to_string()), ..Default::default() };
+            // Nothing is applied: children made from an earlier spec stay as they are.
+            let obs =
+                status::Observed { caps, invalid: Some((e.reason(), e.to_string())), ..Default::default() };
             write_status(sb, ctx, &obs).await?;
-            ctx.publish(sb, EventType::Warning, "InvalidSpec", "Reconcile", e.to_string()).await;
+            ctx.publish(sb, EventType::Warning, e.reason(), "Reconcile", e.to_string()).await;
             // Only a spec change can fix this; the watch brings it.
             return Err(e.into());
         }

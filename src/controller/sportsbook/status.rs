@@ -12,8 +12,8 @@ use k8s_openapi::api::apps::v1::Deployment;
 pub struct Observed<'a> {
     pub deployment: Option<&'a Deployment>,
     pub caps: Capabilities,
-    /// Set when the spec could not be built into children.
-    pub invalid: Option<String>,
+    /// Set when the spec could not be built into children: the reason and the message.
+    pub invalid: Option<(&'static str, String)>,
     /// Set when applying children failed.
     pub apply_error: Option<String>,
 }
@@ -47,8 +47,8 @@ pub fn conditions(sb: &Sportsbook, obs: &Observed<'_>) -> Vec<Desired> {
         )
     });
 
-    let ready = if let Some(err) = &obs.invalid {
-        Desired::new(READY, Status::False, "InvalidSpec", err.clone())
+    let ready = if let Some((reason, err)) = &obs.invalid {
+        Desired::new(READY, Status::False, reason, err.clone())
     } else if let Some(err) = &obs.apply_error {
         Desired::new(READY, Status::False, "ReconcileFailed", err.clone())
     } else {

@@ -7,10 +7,8 @@
 //! resourceVersion the restarted API server answered with 410, instead of listing again
 //! (`src/controller/watch.rs`).
 //!
-//! This test kills the shared control plane's processes, so it lives in its own test binary
-//! (cargo runs test binaries one after another).
-
-mod support;
+//! While the API server is away the operator's `/readyz` answers 503 (its watches are not
+//! synced), and 200 again once every watch has listed anew.
 
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, Patch, PatchParams, PostParams};
@@ -18,7 +16,26 @@ use nflbet::crd::Sportsbook;
 use serde_json::json;
 use std::path::Path;
 use std::process::Command;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use crate::support;
+
+/// `/readyz` of the operator sampled every 50 ms: (when, ready).
+fn sample_readiness(listen: std::net::SocketAddr) -> Arc<Mutex<Vec<(Instant, bool)>>> {
+    let samples = Arc::new(Mutex::new(Vec::new()));
+    let s = samples.clone();
+    tokio::spawn(async move {
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(1)).build().unwrap();
+        loop {
+            let ok =
+                http.get(format!("http://{listen}/readyz")).send().await.is_ok_and(|r| r.status() == 200);
+            s.lock().unwrap().push((Instant::now(), ok));
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    samples
+}
 
 /// `testenv.sh restart NAME` on the control plane the tests run against.
 fn restart(name: &str) {
@@ -44,11 +61,13 @@ async fn disabling_works_within_seconds_after_api_server_and_etcd_restarts() {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
         .try_init();
+    let _serial = crate::serial().await;
     let client = support::client().await;
     support::install_nflbet_crds(&client).await;
     support::install_monitoring_crds(&client).await;
     let ns = support::namespace(&client, "cp-restart").await;
-    let _op = support::start_operator(&client, &ns).await;
+    let op = support::start_operator(&client, &ns).await;
+    let readiness = sample_readiness(op.listen);
     let books: Api<Sportsbook> = Api::namespaced(client.clone(), &ns);
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
     let sb: Sportsbook = serde_json::from_value(json!({
@@ -65,15 +84,38 @@ async fn disabling_works_within_seconds_after_api_server_and_etcd_restarts() {
     .unwrap();
     books.create(&PostParams::default(), &sb).await.expect("create Sportsbook");
     support::wait_condition(&books, "fanduel", "Ready", "True", None).await;
+    let http = reqwest::Client::new();
+    let ready_now = || async {
+        let r = http.get(format!("http://{}/readyz", op.listen)).send().await.map_err(|e| e.to_string())?;
+        if r.status() == 200 { Ok(()) } else { Err(r.text().await.unwrap_or_default()) }
+    };
+    support::wait_for("the operator ready", Duration::from_secs(30), ready_now).await;
 
     let mut took = Vec::new();
+    let mut ready_again = Vec::new();
     let mut disabled = false;
     for (i, part) in
         ["kube-apiserver", "etcd", "kube-apiserver", "kube-apiserver", "etcd"].into_iter().enumerate()
     {
         // Writes between the restarts move the revision on, so the operator's watches resume from
         // versions the restarted watch cache no longer has.
+        let killed = Instant::now();
         restart(part);
+        let back = Instant::now();
+        support::wait_for(
+            &format!("restart {i} ({part}): the operator ready again"),
+            Duration::from_secs(15),
+            ready_now,
+        )
+        .await;
+        ready_again.push((part, back.elapsed()));
+        if part == "kube-apiserver" {
+            let samples = readiness.lock().unwrap().clone();
+            assert!(
+                samples.iter().any(|(t, ok)| *t >= killed && !ok),
+                "restart {i}: /readyz never answered 503 while the API server was away"
+            );
+        }
         disabled = !disabled;
         let want = if disabled { 0 } else { 1 };
         // The API server is ready (restart waits for /readyz); the patch may still meet a
@@ -99,6 +141,7 @@ async fn disabling_works_within_seconds_after_api_server_and_etcd_restarts() {
         .await;
         took.push((part, started.elapsed()));
     }
+    eprintln!("API server ready → operator /readyz 200 after each restart: {ready_again:?}");
     eprintln!("patch → replicas after each restart: {took:?}");
     support::delete_namespace(&client, &ns).await;
 }

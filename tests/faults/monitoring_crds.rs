@@ -1,18 +1,19 @@
 //! Without the prometheus-operator CRDs the scraper still runs, and the Sportsbook says which
 //! monitoring objects could not be created; once the CRDs are installed the operator creates them.
 //!
-//! This test removes the monitoring CRDs from the shared control plane, so it lives in its own
-//! test binary (cargo runs test binaries one after another) and reinstalls them before it ends.
+//! The operator rediscovers the monitoring kinds every 10 s and restarts its watches when they
+//! change, so neither an edit nor a restart is needed. The test removes the monitoring CRDs from
+//! the shared control plane and installs them again before it ends.
 
-mod support;
+use crate::support;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, PostParams};
 use nflbet::crd::Sportsbook;
-use nflbet::monitoring::PrometheusRule;
+use nflbet::monitoring::{PrometheusRule, ServiceMonitor};
 use serde_json::json;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const MONITORING_CRDS: [&str; 4] = [
     "prometheusrules.monitoring.coreos.com",
@@ -23,6 +24,7 @@ const MONITORING_CRDS: [&str; 4] = [
 
 #[tokio::test]
 async fn workload_runs_without_monitoring_crds_and_status_says_why() {
+    let _serial = crate::serial().await;
     let client = support::client().await;
     support::install_nflbet_crds(&client).await;
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
@@ -66,20 +68,37 @@ async fn workload_runs_without_monitoring_crds_and_status_says_why() {
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
     assert_eq!(deployments.get("nflbet-scraper-inhouse").await.unwrap().spec.unwrap().replicas, Some(1));
 
-    // Installing prometheus-operator later is picked up without restarting the operator.
+    // Installing prometheus-operator later is picked up without restarting the operator and
+    // without touching the book.
     support::install_monitoring_crds(&client).await;
+    let installed = Instant::now();
     let rules: Api<PrometheusRule> = Api::namespaced(client.clone(), &ns);
-    support::wait_for("PrometheusRule created once the CRD exists", Duration::from_secs(90), || async {
-        // The operator rediscovers capabilities at most every 30s; an annotation that changes every
-        // 5s triggers reconciles until then (the patch is a no-op in between).
-        let _ = books
-            .patch("inhouse", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(json!({"metadata": {"annotations": {"test/nudge": format!("{}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() / 5)}}})))
-            .await;
+    let monitors: Api<ServiceMonitor> = Api::namespaced(client.clone(), &ns);
+    support::wait_for(
+        "PrometheusRule and ServiceMonitor created once the CRDs exist",
+        Duration::from_secs(45),
+        || async {
+            let rule = rules.get_opt("nflbet-sportsbook-inhouse").await.map_err(|e| e.to_string())?;
+            let monitor = monitors.get_opt("nflbet-scraper-inhouse").await.map_err(|e| e.to_string())?;
+            match (rule, monitor) {
+                (Some(_), Some(_)) => Ok(()),
+                other => Err(format!("rule, monitor: {:?}", (other.0.is_some(), other.1.is_some()))),
+            }
+        },
+    )
+    .await;
+    let recovered = installed.elapsed();
+    support::wait_condition(&books, "inhouse", "MonitoringAvailable", "True", Some("Succeeded")).await;
+
+    // A rule deleted by hand comes back: once the CRDs are back the operator watches its rules
+    // again (the watches were restarted with the new capabilities).
+    rules.delete("nflbet-sportsbook-inhouse", &DeleteParams::default()).await.unwrap();
+    support::wait_for("the deleted PrometheusRule restored", Duration::from_secs(30), || async {
         match rules.get_opt("nflbet-sportsbook-inhouse").await.map_err(|e| e.to_string())? {
-            Some(_) => Ok(()),
-            None => Err("no rule yet".into()),
+            Some(r) if r.metadata.deletion_timestamp.is_none() => Ok(()),
+            _ => Err("not yet".into()),
         }
     })
     .await;
-    support::wait_condition(&books, "inhouse", "MonitoringAvailable", "True", Some("Succeeded")).await;
+    eprintln!("monitoring CRDs installed → rule and monitor created: {recovered:?}");
 }
