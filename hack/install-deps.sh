@@ -19,6 +19,8 @@ command -v runc >/dev/null || need+=(runc)
 [[ -x /usr/lib/cni/bridge ]] || need+=(containernetworking-plugins)
 command -v iptables >/dev/null || need+=(iptables)
 command -v conntrack >/dev/null || need+=(conntrack)
+# strace kills a snapshot writer at an exact system call (the atomicity tests).
+command -v strace >/dev/null || need+=(strace)
 if ((${#need[@]})); then
   echo "[install-deps] apt-get install ${need[*]}" >&2
   SUDO=""; [[ $(id -u) -eq 0 ]] || SUDO=sudo

@@ -5,66 +5,18 @@
 //! once storage is back.
 
 use crate::support;
+use crate::support::feed::Feed;
 
 use axum::Router;
-use axum::extract::State;
-use axum::routing::get;
 use chrono::{Duration as ChronoDuration, Utc};
 use nflbet::feed::snapshot::{S3Options, SnapshotStore};
-use serde_json::json;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use tokio::sync::watch;
 
 const BUCKET: &str = "nflbet-snapshots";
 const BOOK: &str = "desk";
-
-/// A generic-format feed whose answers wait while the gate is closed, so the test can hold a
-/// poll between its fetch and its write.
-struct Feed {
-    url: String,
-    requests: Arc<AtomicUsize>,
-    gate: watch::Sender<bool>,
-}
-
-#[derive(Clone)]
-struct FeedState {
-    requests: Arc<AtomicUsize>,
-    gate: watch::Receiver<bool>,
-}
-
-async fn answer(State(mut s): State<FeedState>) -> axum::Json<serde_json::Value> {
-    s.requests.fetch_add(1, Ordering::SeqCst);
-    let _ = s.gate.wait_for(|open| *open).await;
-    let now = k8s_openapi::jiff::Timestamp::now();
-    let kickoff = now + k8s_openapi::jiff::SignedDuration::from_hours(30);
-    axum::Json(json!({
-        "version": 1, "book": BOOK, "generatedAt": now.to_string(),
-        "events": [{
-            "id": "desk-kc-buf", "home": "Kansas City Chiefs", "away": "BUF", "kickoff": kickoff.to_string(),
-            "quotes": [
-                {"market": "moneyline", "selection": "KC", "american": -130},
-                {"market": "moneyline", "selection": "BUF", "american": 110}
-            ]
-        }]
-    }))
-}
-
-impl Feed {
-    async fn start() -> Feed {
-        let (gate, rx) = watch::channel(true);
-        let requests = Arc::new(AtomicUsize::new(0));
-        let app = Router::new()
-            .route("/feed", get(answer))
-            .with_state(FeedState { requests: requests.clone(), gate: rx });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Feed { url: format!("http://{addr}/feed"), requests, gate }
-    }
-}
 
 struct Scraper {
     child: Child,
@@ -185,7 +137,7 @@ async fn the_scraper_survives_the_object_store_dying_mid_poll() {
     nflbet::cli::install_crypto_provider();
     let mut s3 = support::s3::S3Server::start();
     s3.create_bucket(BUCKET).await;
-    let feed = Feed::start().await;
+    let feed = Feed::start(BOOK, 1).await;
     let logs = tempfile::tempdir().unwrap();
     let mut scraper = Scraper::start_s3(&feed.url, &s3.endpoint, &logs.path().join("scrape.log"));
     let opts = S3Options {
@@ -203,15 +155,15 @@ async fn the_scraper_survives_the_object_store_dying_mid_poll() {
 
     // Hold the next poll after its request reached the feed, kill the store, let the poll go on
     // to its write.
-    feed.gate.send_replace(false);
-    let asked = feed.requests.load(Ordering::SeqCst);
+    feed.gate(false);
+    let asked = feed.requests();
     support::wait_for("a poll in flight", Duration::from_secs(10), || async {
-        if feed.requests.load(Ordering::SeqCst) > asked { Ok(()) } else { Err("no request yet".into()) }
+        if feed.requests() > asked { Ok(()) } else { Err("no request yet".into()) }
     })
     .await;
     let before = scraper.storage_errors().await.unwrap();
     s3.stop();
-    feed.gate.send_replace(true);
+    feed.gate(true);
     scraper.wait_storage_failure(before).await;
     assert!(scraper.alive(), "the scraper exited when its store died; log in {:?}", logs.path());
 
@@ -272,7 +224,7 @@ async fn an_s3_server_answering_500_is_a_storage_error_until_it_heals() {
     s3.create_bucket(BUCKET).await;
     let failing = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let front = s3_front(s3.endpoint.clone(), failing.clone()).await;
-    let feed = Feed::start().await;
+    let feed = Feed::start(BOOK, 1).await;
     let logs = tempfile::tempdir().unwrap();
     let mut scraper = Scraper::start_s3(&feed.url, &front, &logs.path().join("scrape.log"));
     let opts = S3Options {
@@ -335,7 +287,7 @@ async fn a_read_only_file_store_is_a_storage_error_until_it_is_writable() {
     nflbet::cli::install_crypto_provider();
     let dir = tempfile::tempdir().unwrap();
     let url = format!("file://{}", dir.path().display());
-    let feed = Feed::start().await;
+    let feed = Feed::start(BOOK, 1).await;
     let logs = tempfile::tempdir().unwrap();
     let mut scraper = Scraper::start(&feed.url, &["--store", &url], &logs.path().join("scrape.log"));
     let store = SnapshotStore::open(&url, &S3Options::default()).unwrap();

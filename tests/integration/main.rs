@@ -33,6 +33,7 @@ mod scrape_faults;
 mod scrape_normalise;
 mod scrape_once;
 mod scrape_snapshots;
+mod snapshot_atomicity;
 mod sportsbook_admission;
 mod sportsbook_alerts;
 mod sportsbook_operator;
