@@ -399,7 +399,7 @@ pub struct EgressArgs {
 
     /// Address ranges workloads may connect to although they are link-local, loopback,
     /// unspecified or the API server's, comma separated CIDRs (e.g. 127.0.0.0/8 for a feed on
-    /// the same host in a test; 169.254.169.254/32 for instance-metadata credentials).
+    /// the same host in a test).
     #[arg(long = ALLOW_FLAG, env = "NFLBET_ALLOW_ADDRESSES", value_delimiter = ',')]
     pub allow_addresses: Vec<String>,
 
