@@ -4,7 +4,8 @@
 #   testenv.sh build [GROUP...]   build binaries into a cache outside the clone, keyed by a hash of the
 #                      pinned versions: `kube` (default: kube-apiserver, KCM, scheduler, kubectl, kubelet,
 #                      kube-proxy, etcd, kwok, helm), `node` (containerd), `images` (pause and the end-to-end
-#                      test servers), `monitoring` (Prometheus, Alertmanager, prometheus-operator), or `all`
+#                      test servers), `monitoring` (Prometheus, Alertmanager, prometheus-operator and its
+#                      full CRD set, bin/testenv/prometheus-operator-crds), or `all`
 #   testenv.sh up      start etcd, kube-apiserver, KCM, scheduler and kwok (one fake node) on 127.0.0.1,
 #                      write $RUN/kubeconfig and wait until the cluster is ready (the integration tests and
 #                      the scale benchmarks use this)
@@ -140,12 +141,31 @@ build_monitoring() {
   log "building prometheus $PROMETHEUS_VERSION (cold: ~6 min)"
   (cd "$TE/prometheus" && go build -trimpath -o "$out/" -ldflags "-s -w -X $v.Version=$PROMETHEUS_VERSION" \
     github.com/prometheus/prometheus/cmd/prometheus)
+  monitoring_crds "$out"
+}
+
+# monitoring_crds DIR: prometheus-operator's full CRD set (Alertmanager, Prometheus, ... besides the
+# four in ../shared/third_party/prometheus-operator-crds), copied from the module its binary is built
+# from into DIR/prometheus-operator-crds, so bin/testenv/prometheus-operator-crds is where tests find
+# it. Also run for a cached group built before this copy existed.
+monitoring_crds() {
+  local out=$1/prometheus-operator-crds src tmp
+  [[ -d $out ]] && return
+  src=$(cd "$TE/prometheus-operator" && go list -m -f '{{.Dir}}' github.com/prometheus-operator/prometheus-operator)/example/prometheus-operator-crd
+  tmp=$(mktemp -d "$1/.crds.XXXXXX")
+  cp "$src"/*.yaml "$tmp/"
+  chmod 0755 "$tmp"; chmod 0644 "$tmp"/*.yaml
+  mv -T "$tmp" "$out" 2>/dev/null || rm -rf "$tmp" # another build got there first
 }
 
 # build_group NAME: build one group into its cache directory unless it is complete.
 build_group() {
   local g=$1 out; out=$(group_dir "$1")
-  if [[ -f $out/.complete ]]; then log "$g: cached in $out"; return; fi
+  if [[ -f $out/.complete ]]; then
+    log "$g: cached in $out"
+    [[ $g != monitoring ]] || monitoring_crds "$out"
+    return
+  fi
   mkdir -p "$out"
   # A build cache of our own per group, dropped once its binaries are in place: Kubernetes leaves
   # ~4 GB of compiled packages behind, which a CI machine with little disk cannot spare. An

@@ -4,6 +4,7 @@
 //! changed with `kubectl edit` in a field the operator owns is taken back on the next reconcile
 //! (drift correction), and fields the operator does not set are left to their owners.
 
+use super::conditions::Refusal;
 use super::config::FIELD_MANAGER;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PropagationPolicy};
 use kube::core::NamespaceResourceScope;
@@ -35,6 +36,72 @@ impl ApplyError {
             _ => "Transport",
         }
     }
+}
+
+/// The API server's reason for refusing a write, when it is one of the `metav1.StatusReason`s
+/// (a condition reason must be a fixed, PascalCase word); `ApiError` or `Transport` otherwise.
+fn status_reason(e: &kube::Error) -> &'static str {
+    const KNOWN: [&str; 16] = [
+        "Invalid",
+        "Forbidden",
+        "BadRequest",
+        "Conflict",
+        "NotFound",
+        "AlreadyExists",
+        "Unauthorized",
+        "Timeout",
+        "ServerTimeout",
+        "TooManyRequests",
+        "InternalError",
+        "ServiceUnavailable",
+        "MethodNotAllowed",
+        "Gone",
+        "Expired",
+        "RequestEntityTooLarge",
+    ];
+    match e {
+        kube::Error::Api(s) => KNOWN.into_iter().find(|k| *k == s.reason).unwrap_or("ApiError"),
+        _ => "Transport",
+    }
+}
+
+/// What applying the children did: the workload as the API server holds it (with its
+/// status), and the writes of monitoring objects it refused. Those never hold the workload
+/// back: a refused PrometheusRule or ServiceMonitor leaves the Deployments and their RBAC applied.
+pub struct Applied<W> {
+    pub workload: W,
+    pub monitoring: Vec<ApplyError>,
+}
+
+/// Longest wait before a refused monitoring object is tried again: the workload is fine and the
+/// retry is cheap, so the alerts come back within a minute of the refusal ending (the usual
+/// backoff grows to 5 minutes, and every failed reconcile in between counts).
+pub const MONITORING_RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The refused writes among the monitoring objects' results.
+pub fn refused<T>(results: impl IntoIterator<Item = Result<T, ApplyError>>) -> Vec<ApplyError> {
+    results.into_iter().filter_map(Result::err).collect()
+}
+
+/// The monitoring objects the API server refused, as one condition's reason (that of the first
+/// refusal) and message (what it said about each). `None` when nothing was refused.
+pub fn refusal(errors: &[ApplyError]) -> Option<Refusal> {
+    let first = errors.first()?;
+    let message = errors
+        .iter()
+        .map(|e| {
+            let said = match &e.source {
+                kube::Error::Api(s) => s.message.clone(),
+                other => other.to_string(),
+            };
+            format!("{} {} was refused ({verb}): {said}", e.kind, e.name, verb = e.verb)
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    Some(Refusal {
+        reason: status_reason(&first.source),
+        message: format!("{message}; retrying with backoff"),
+    })
 }
 
 /// Server-side apply `obj` into its namespace.
@@ -135,5 +202,44 @@ where
         (false, _) => Ok(None),
         (true, Some(obj)) => apply(client, obj).await.map(Some),
         (true, None) => delete::<K>(client, ns, name).await.map(|_| None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(kind: &str, name: &str, code: u16, reason: &str, message: &str) -> ApplyError {
+        let status: kube::core::Status = serde_json::from_value(serde_json::json!({
+            "status": "Failure", "code": code, "reason": reason, "message": message
+        }))
+        .unwrap();
+        ApplyError {
+            verb: "apply",
+            kind: kind.into(),
+            name: name.into(),
+            source: kube::Error::Api(Box::new(status)),
+        }
+    }
+
+    #[test]
+    fn a_refusal_keeps_the_api_servers_reason_and_words() {
+        assert_eq!(refusal(&[]), None);
+        let r = refusal(&[
+            refused("ServiceMonitor", "nflbet-scraper-a", 422, "Invalid", "denied: policy says no"),
+            refused("PrometheusRule", "nflbet-sportsbook-a", 400, "BadRequest", "webhook down"),
+        ])
+        .unwrap();
+        assert_eq!(r.reason, "Invalid");
+        assert_eq!(
+            r.message,
+            "ServiceMonitor nflbet-scraper-a was refused (apply): denied: policy says no; \
+             PrometheusRule nflbet-sportsbook-a was refused (apply): webhook down; retrying with backoff"
+        );
+        // A reason that is not one of Kubernetes' own never becomes a condition reason.
+        assert_eq!(
+            refusal(&[refused("PrometheusRule", "x", 500, "made up!", "?")]).unwrap().reason,
+            "ApiError"
+        );
     }
 }

@@ -96,6 +96,20 @@ fn truncate(s: &str, max: usize) -> String {
     format!("{}…", &s[..end])
 }
 
+/// Monitoring objects the API server refused in one reconcile (the workload was applied anyway):
+/// the API server's reason and what it said, for `MonitoringAvailable=False` and a Warning Event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Refusal {
+    pub reason: &'static str,
+    pub message: String,
+}
+
+impl Refusal {
+    pub fn condition(&self) -> Desired {
+        Desired::new(MONITORING, Status::False, self.reason, self.message.clone())
+    }
+}
+
 /// The two off switches, never confused: `Suspended` (reconciliation paused) and `Stopped`
 /// (workload scaled to zero). When both are set, paused wins and `Stopped` is `Unknown`: the
 /// operator is not enforcing it right now.

@@ -10,6 +10,7 @@ pub mod invalid;
 pub mod leader;
 pub mod metrics;
 pub mod model;
+pub mod names;
 pub mod pod_policy;
 pub mod snapshot_store;
 pub mod sportsbook;

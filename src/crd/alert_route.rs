@@ -75,11 +75,15 @@ pub struct AlertRouteSpec {
     /// Default 5m.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^(([0-9]+)(ms|s|m|h|d|w|y))+$"))]
+    #[x_kube(validation = Rule::new("!self.matches('^(0+(ms|s|m|h|d|w|y))+$')")
+        .message("groupInterval must be longer than 0: Alertmanager refuses a zero groupInterval"))]
     pub group_interval: Option<String>,
 
     /// Default 4h.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^(([0-9]+)(ms|s|m|h|d|w|y))+$"))]
+    #[x_kube(validation = Rule::new("!self.matches('^(0+(ms|s|m|h|d|w|y))+$')")
+        .message("repeatInterval must be longer than 0: Alertmanager refuses a zero repeatInterval"))]
     pub repeat_interval: Option<String>,
 
     /// Send the operator's own notifications (model rolled back, sportsbook stopped) here too.

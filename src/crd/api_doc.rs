@@ -45,6 +45,13 @@ pub fn render(crds: &[CustomResourceDefinition]) -> String {
             .and_then(|s| s.open_api_v3_schema.as_ref())
             .map(|s| serde_json::to_value(s).expect("schema serialises"))
             .unwrap_or(Value::Null);
+        let whole = rules_at(&schema, "");
+        if !whole.is_empty() {
+            let _ = write!(out, "\nRules on the whole object (CEL):\n\n| rule | message |\n|---|---|\n");
+            for (_, rule, message) in whole {
+                let _ = writeln!(out, "| `{}` | {} |", cell(&rule), cell(&message));
+            }
+        }
         for part in ["spec", "status"] {
             let Some(sub) = schema.pointer(&format!("/properties/{part}")) else { continue };
             let _ = write!(out, "\n### `{part}`\n\n| field | type | description |\n|---|---|---|\n");

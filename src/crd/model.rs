@@ -8,6 +8,9 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+/// Why a Model name may not end in `-candidate` (the CRD's rule and `validate-config`).
+pub const CANDIDATE_NAME_MESSAGE: &str = "a Model name must not end in '-candidate': the Deployment nflbet-model-foo-candidate is the candidate of Model foo, so a Model named foo-candidate would take it";
+
 /// Desired state of one pricing model.
 #[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[kube(
@@ -23,7 +26,11 @@ use serde::{Deserialize, Serialize};
     printcolumn = r#"{"name":"Rollout","type":"string","jsonPath":".status.rolloutPhase"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Status","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"Ready\")].message"}"#,
-    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    // Checked at creation only (a name never changes): a Model that already exists keeps working.
+    validation = Rule::new("oldSelf.hasValue() || !self.metadata.name.endsWith('-candidate')")
+        .optional_old_self(true)
+        .message(CANDIDATE_NAME_MESSAGE)
 )]
 #[x_kube(
     validation = Rule::new("self.algorithm != 'marketConsensus' || !has(self.elo)")
@@ -83,6 +90,7 @@ pub struct ModelSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
     #[x_kube(validation = Rule::new("duration(self) >= duration('5s')").message("interval must be at least 5s"))]
+    #[x_kube(validation = Rule::new("duration(self) <= duration('24h')").message("interval must be at most 24h"))]
     pub interval: Option<String>,
 
     /// Where the Sportsbooks' snapshots are read and recommendations written: the same store
@@ -248,6 +256,7 @@ pub struct CalibrationSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
     #[x_kube(validation = Rule::new("duration(self) >= duration('1h')").message("calibration.window must be at least 1h"))]
+    #[x_kube(validation = Rule::new("duration(self) <= duration('8784h')").message("calibration.window must be at most 8784h (a year)"))]
     pub window: Option<String>,
 }
 

@@ -263,10 +263,14 @@ pub struct PollingSettings {
     /// First retry delay; doubles each retry, with full jitter. Default 1s.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
+    #[x_kube(validation = Rule::new("duration(self) >= duration('100ms') && duration(self) <= duration('10m')")
+        .message("polling.backoffBase must be between 100ms and 10m"))]
     pub backoff_base: Option<String>,
     /// Longest retry delay. Default 30s.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
+    #[x_kube(validation = Rule::new("duration(self) <= duration('1h')")
+        .message("polling.backoffMax must be at most 1h"))]
     pub backoff_max: Option<String>,
     /// Upper bound on requests per minute, across retries. Default: no limit beyond the schedule.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -279,6 +283,8 @@ pub struct PollingSettings {
     /// Quotes observed longer ago than this are dropped as stale. Default 10m.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
+    #[x_kube(validation = Rule::new("duration(self) >= duration('1s') && duration(self) <= duration('168h')")
+        .message("polling.maxQuoteAge must be between 1s and 168h (0s would drop every quote)"))]
     pub max_quote_age: Option<String>,
 }
 
@@ -325,6 +331,8 @@ pub struct AlertSettings {
     /// Data older than this fires `SportsbookDataStale`. Default: 5 × polling.interval, at least 5m.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
+    #[x_kube(validation = Rule::new("duration(self) >= duration('1m') && duration(self) <= duration('168h')")
+        .message("alerts.staleAfter must be between 1m and 168h"))]
     pub stale_after: Option<String>,
     /// More ingestion errors than this within `errorWindow` fires `SportsbookIngestionErrors`.
     /// Default 10.
@@ -334,13 +342,25 @@ pub struct AlertSettings {
     /// Window for `errorThreshold`. Default 15m.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
+    #[x_kube(validation = Rule::new("duration(self) >= duration('1m') && duration(self) <= duration('168h')")
+        .message("alerts.errorWindow must be between 1m and 168h: Prometheus needs at least two scrapes (30s apart) in the window"))]
     pub error_window: Option<String>,
     /// Severity of the scraper-down and stale-data alerts. Default critical.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub severity: Option<Severity>,
-    /// Extra labels on every alert of this book (e.g. `team: trading`).
+    /// Extra labels on every alert of this book (e.g. `team: trading`). Keys are Prometheus
+    /// label names (letters, digits and `_`, not starting with a digit or `__`); `severity`,
+    /// `namespace` and `sportsbook` are set by the operator. Values are literal text.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(schema_with = "labels_schema")]
+    #[x_kube(validation = Rule::new("self.all(k, size(k) <= 128 && k.matches('^[a-zA-Z_][a-zA-Z0-9_]*$'))")
+        .message("alerts.extraLabels keys must be Prometheus label names of at most 128 characters: letters, digits and _, not starting with a digit (e.g. team, on_call)"))]
+    #[x_kube(validation = Rule::new("self.all(k, !k.startsWith('__'))")
+        .message("alerts.extraLabels keys starting with __ are reserved by Prometheus"))]
+    #[x_kube(validation = Rule::new("self.all(k, !(k in ['severity', 'namespace', 'sportsbook']))")
+        .message("alerts.extraLabels cannot set severity, namespace or sportsbook: the operator sets them (use alerts.severity for the severity)"))]
+    #[x_kube(validation = Rule::new("self.all(k, !self[k].contains('{{') && !self[k].contains('}}'))")
+        .message("alerts.extraLabels values are literal text and must not contain {{ or }} (Prometheus would read them as a template)"))]
     pub extra_labels: BTreeMap<String, String>,
 }
 

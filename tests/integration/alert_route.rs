@@ -10,7 +10,7 @@ use nflbet::monitoring::AlertmanagerConfig;
 use serde_json::{Value, json};
 use std::time::Duration;
 
-fn route_json(name: &str, spec: Value) -> Value {
+pub(crate) fn route_json(name: &str, spec: Value) -> Value {
     json!({"apiVersion": "betting.nflbet.dev/v1alpha1", "kind": "AlertRoute", "metadata": {"name": name}, "spec": spec})
 }
 
@@ -104,8 +104,25 @@ async fn invalid_alert_routes_are_refused_with_clear_messages() {
     let ns = support::namespace(&client, "ar-admission").await;
     let api: Api<DynamicObject> =
         Api::namespaced_with(client.clone(), &ns, &kube::core::ApiResource::erase::<AlertRoute>(&()));
+    let cases = admission_cases();
+    let mut failures = Vec::new();
+    for (i, (spec, expected)) in cases.into_iter().enumerate() {
+        let obj: DynamicObject =
+            serde_json::from_value(route_json(&format!("case-{i}"), spec.clone())).unwrap();
+        match api.create(&PostParams::default(), &obj).await {
+            Ok(_) => failures.push(format!("{spec}: accepted")),
+            Err(kube::Error::Api(s)) if s.code == 422 && s.message.contains(expected) => {}
+            Err(e) => failures.push(format!("{spec}: expected 422 mentioning {expected:?}, got {e}")),
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// Each case: an AlertRoute's spec and a part of the API server's message refusing it. The same
+/// cases go through `nflbet validate-config --strict` in `validate_config_agrees`.
+pub(crate) fn admission_cases() -> Vec<(Value, &'static str)> {
     let slack = json!({"apiURL": {"name": "s", "key": "url"}});
-    let cases: Vec<(Value, &str)> = vec![
+    vec![
         (
             json!({"minSeverity": "warning"}),
             "an AlertRoute needs a receiver: spec.slack and/or spec.pagerDuty",
@@ -125,16 +142,13 @@ async fn invalid_alert_routes_are_refused_with_clear_messages() {
         ),
         (json!({"slack": slack, "groupWait": "soon"}), "spec.groupWait"),
         (json!({"slack": {"channel": "#x"}}), "spec.slack.apiURL: Required value"),
-    ];
-    let mut failures = Vec::new();
-    for (i, (spec, expected)) in cases.into_iter().enumerate() {
-        let obj: DynamicObject =
-            serde_json::from_value(route_json(&format!("case-{i}"), spec.clone())).unwrap();
-        match api.create(&PostParams::default(), &obj).await {
-            Ok(_) => failures.push(format!("{spec}: accepted")),
-            Err(kube::Error::Api(s)) if s.code == 422 && s.message.contains(expected) => {}
-            Err(e) => failures.push(format!("{spec}: expected 422 mentioning {expected:?}, got {e}")),
-        }
-    }
-    assert!(failures.is_empty(), "{failures:#?}");
+        (
+            json!({"slack": slack, "repeatInterval": "0h"}),
+            "spec.repeatInterval: Invalid value: \"0h\": repeatInterval must be longer than 0: Alertmanager refuses a zero repeatInterval",
+        ),
+        (
+            json!({"slack": slack, "groupInterval": "0s0m"}),
+            "spec.groupInterval: Invalid value: \"0s0m\": groupInterval must be longer than 0: Alertmanager refuses a zero groupInterval",
+        ),
+    ]
 }

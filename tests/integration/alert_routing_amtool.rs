@@ -1,112 +1,284 @@
-//! The routing an AlertRoute produces, rendered as plain Alertmanager configuration the way
-//! prometheus-operator merges it, checked with Debian's real `amtool`: the config is valid, a
-//! critical sportsbook alert reaches the right receiver, and an alert below the threshold or of
-//! another namespace or book is dropped.
+//! The routing AlertRoutes produce, as the real prometheus-operator merges their
+//! AlertmanagerConfigs into Alertmanager's configuration, checked with Debian's real `amtool`.
+//!
+//! Nothing here imitates prometheus-operator: the nflbet operator (in process) generates the
+//! AlertmanagerConfigs from AlertRoutes, the real prometheus-operator (built from its Go module by
+//! `testenv.sh build monitoring`) runs beside the control plane and writes the merged
+//! configuration into the Alertmanager's `-generated` Secret, and `amtool config routes test`
+//! routes alerts through exactly that file. The Alertmanager and its base configuration are the
+//! ones the real-node stack uses (`hack/testenv/monitoring.yaml`: kube-prometheus-stack's defaults,
+//! every namespace's AlertmanagerConfigs, the default `OnNamespace` matcher strategy).
 
 use crate::support;
-use nflbet::controller::alert_route::build::build;
-use nflbet::controller::alert_route::validate::{Placeholders, render_plain};
-use nflbet::crd::AlertRoute;
-use std::path::Path;
 
-fn write_config(dir: &Path, yaml: &str) {
-    let ar: AlertRoute = serde_yaml::from_str(yaml).expect("fixture");
-    let plain = render_plain(&build(&ar), &Placeholders);
-    std::fs::write(dir.join("alertmanager.yml"), serde_yaml::to_string(&plain).unwrap()).unwrap();
+use flate2::read::GzDecoder;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DynamicObject, PostParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use nflbet::crd::AlertRoute;
+use nflbet::monitoring::AlertmanagerConfig;
+use serde_json::{Value, json};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// The Alertmanager of `hack/testenv/monitoring.yaml`.
+const ALERTMANAGER: &str = "kube-prometheus-stack-alertmanager";
+
+fn route(name: &str, spec: Value) -> AlertRoute {
+    serde_json::from_value(json!({
+        "apiVersion": "betting.nflbet.dev/v1alpha1", "kind": "AlertRoute",
+        "metadata": {"name": name}, "spec": spec
+    }))
+    .expect("AlertRoute fixture")
 }
 
-const TRADING: &str = r#"
-apiVersion: betting.nflbet.dev/v1alpha1
-kind: AlertRoute
-metadata: {name: trading, namespace: betting}
-spec:
-  minSeverity: critical
-  sportsbooks: [fanduel, draftkings]
-  slack: {apiURL: {name: slack-webhook, key: url}, channel: '#odds-alerts'}
-  pagerDuty: {routingKey: {name: pagerduty, key: routingKey}}
-"#;
+/// The Slack webhook and PagerDuty routing key Secrets an AlertRoute names. The values are
+/// placeholders (a closed port on loopback); nothing is ever sent.
+async fn receiver_secrets(client: &kube::Client, ns: &str) {
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+    for (name, key, value) in [
+        ("slack-webhook", "url", format!("http://127.0.0.1:9/slack/{ns}")),
+        ("pagerduty", "routingKey", format!("routing-key-{ns}")),
+    ] {
+        let s: Secret = serde_json::from_value(json!({
+            "metadata": {"name": name}, "stringData": {key: value}
+        }))
+        .unwrap();
+        secrets.create(&PostParams::default(), &s).await.expect("create receiver Secret");
+    }
+}
 
-/// `amtool config routes test` exits 0 only when the alert reaches exactly the given receiver.
-fn routes_to(dir: &Path, receiver: &str, labels: &[&str]) -> (bool, String) {
-    let verify = format!("--verify.receivers={receiver}");
-    let mut args = vec!["config", "routes", "test", "--config.file=alertmanager.yml", &verify];
-    args.extend_from_slice(labels);
+/// The base configuration Secret and the Alertmanager of the real-node stack, created in `ns`.
+async fn kube_prometheus_stack_alertmanager(client: &kube::Client, ns: &str) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("hack/testenv");
+    let versions = std::fs::read_to_string(root.join("versions.env")).expect("versions.env");
+    let version = versions
+        .lines()
+        .find_map(|l| l.strip_prefix("ALERTMANAGER_VERSION="))
+        .expect("ALERTMANAGER_VERSION in versions.env");
+    let text = std::fs::read_to_string(root.join("monitoring.yaml"))
+        .expect("monitoring.yaml")
+        .replace("@ALERTMANAGER_VERSION@", version)
+        .replace("@ALERTMANAGER_IMAGE@", &format!("nflbet.dev/testenv/alertmanager:{version}"));
+    // The Prometheus documents are not used here; their placeholders only need to be YAML.
+    let text = regex::Regex::new("@[A-Z_]+@").unwrap().replace_all(&text, "unused");
+    let mut created = Vec::new();
+    for doc in serde_yaml::Deserializer::from_str(&text) {
+        let v: Value = serde::Deserialize::deserialize(doc).expect("monitoring.yaml document");
+        let (Some(kind), Some(api_version)) = (v["kind"].as_str(), v["apiVersion"].as_str()) else {
+            continue;
+        };
+        let (kind, api_version) = (kind.to_string(), api_version.to_string());
+        if !matches!(kind.as_str(), "Alertmanager" | "Secret") {
+            continue;
+        }
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", &api_version));
+        let ar = ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, &kind));
+        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &ar);
+        let mut obj: DynamicObject = serde_json::from_value(v).unwrap();
+        obj.metadata.namespace = Some(ns.into());
+        api.create(&PostParams::default(), &obj).await.unwrap_or_else(|e| panic!("create {kind}: {e}"));
+        created.push(kind);
+    }
+    created.sort();
+    assert_eq!(
+        created,
+        ["Alertmanager", "Secret"],
+        "monitoring.yaml defines the Alertmanager and its base config"
+    );
+}
+
+/// The real prometheus-operator beside the control plane, scoped to the test's namespaces. It is
+/// killed when the test ends however it ends, and its log is printed when the test failed.
+struct PrometheusOperator {
+    child: Child,
+    log: PathBuf,
+}
+
+impl PrometheusOperator {
+    fn start(namespaces: &[&str], log: PathBuf) -> PrometheusOperator {
+        let out = std::fs::File::create(&log).unwrap();
+        let child = Command::new(support::testenv_bin("prometheus-operator"))
+            .env("KUBECONFIG", support::kubeconfig_path())
+            .arg(format!("--namespaces={}", namespaces.join(",")))
+            .args(["--web.listen-address=127.0.0.1:0", "--log-level=info"])
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .expect("prometheus-operator starts");
+        PrometheusOperator { child, log }
+    }
+}
+
+impl Drop for PrometheusOperator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            eprintln!("prometheus-operator log ({}):\n{log}", self.log.display());
+        }
+    }
+}
+
+/// The configuration prometheus-operator generated, once it holds every receiver `wanted`.
+async fn generated_config(client: &kube::Client, ns: &str, wanted: &[String]) -> String {
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+    let name = format!("alertmanager-{ALERTMANAGER}-generated");
+    let what = format!("{ns}/{name} with receivers {wanted:?}");
+    support::wait_for(&what, Duration::from_secs(90), || async {
+        let s = secrets.get_opt(&name).await.map_err(|e| e.to_string())?.ok_or("no Secret yet")?;
+        let gz =
+            s.data.and_then(|d| d.get("alertmanager.yaml.gz").cloned()).ok_or("no alertmanager.yaml.gz")?;
+        let mut config = String::new();
+        GzDecoder::new(&gz.0[..]).read_to_string(&mut config).map_err(|e| format!("not gzip: {e}"))?;
+        let parsed: Value = serde_yaml::from_str(&config).map_err(|e| format!("not YAML: {e}"))?;
+        let names: Vec<&str> =
+            parsed["receivers"].as_array().into_iter().flatten().filter_map(|r| r["name"].as_str()).collect();
+        match wanted.iter().find(|w| !names.contains(&w.as_str())) {
+            None => Ok(config),
+            Some(missing) => Err(format!("{missing} missing; receivers: {names:?}")),
+        }
+    })
+    .await
+}
+
+/// `amtool config routes test` exits 0 only when the alert reaches exactly `receivers`
+/// (comma-separated, in routing order).
+fn routes_to(dir: &Path, receivers: &str, labels: &[String]) -> (bool, String) {
+    let verify = format!("--verify.receivers={receivers}");
+    let mut args = vec!["config", "routes", "test", "--config.file=alertmanager.yaml", &verify];
+    args.extend(labels.iter().map(String::as_str));
     support::prometheus_tool("amtool", dir, &args)
 }
 
-#[test]
-fn rendered_routing_passes_amtool_check_config() {
-    let dir = tempfile::tempdir().unwrap();
-    write_config(dir.path(), TRADING);
-    let (ok, text) = support::prometheus_tool("amtool", dir.path(), &["check-config", "alertmanager.yml"]);
-    assert!(ok, "amtool check-config failed:\n{text}");
-    assert!(text.contains("SUCCESS"), "{text}");
-    assert!(text.contains("3 receivers"), "null, drop and deliver: {text}");
+/// The four prometheus-operator CRDs other tests install (the shared subset), by name, with
+/// their generation: applying the full set must leave them as they are.
+async fn shared_subset_generations(client: &kube::Client) -> Vec<(String, Option<i64>)> {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let mut out = Vec::new();
+    for k in ["prometheusrules", "servicemonitors", "podmonitors", "alertmanagerconfigs"] {
+        let name = format!("{k}.monitoring.coreos.com");
+        out.push((name.clone(), crds.get(&name).await.expect("shared CRD installed").metadata.generation));
+    }
+    out
 }
 
-#[test]
-fn amtool_rejects_a_broken_config() {
-    // Proves the check above can fail: a route pointing at an undefined receiver.
+#[tokio::test]
+async fn prometheus_operator_merges_alert_routes_and_amtool_routes_by_namespace_and_book() {
+    let client = support::client().await;
+    support::install_nflbet_crds(&client).await;
+    support::install_monitoring_crds(&client).await;
+    let before = shared_subset_generations(&client).await;
+    support::install_full_monitoring_crds(&client).await;
+    assert_eq!(
+        shared_subset_generations(&client).await,
+        before,
+        "the full set changes none of the shared CRDs"
+    );
+
+    let mon = support::namespace(&client, "am-routing-monitoring").await;
+    let a = support::namespace(&client, "am-routing-a").await;
+    let b = support::namespace(&client, "am-routing-b").await;
+
+    // Namespace a: critical alerts of two books to Slack and PagerDuty. Namespace b: every
+    // alert of warning and above to Slack, with no book or model selection.
+    let _op_a = support::start_operator(&client, &a).await;
+    let _op_b = support::start_operator(&client, &b).await;
+    receiver_secrets(&client, &a).await;
+    receiver_secrets(&client, &b).await;
+    let slack = json!({"apiURL": {"name": "slack-webhook", "key": "url"}, "channel": "#odds-alerts"});
+    let trading = route(
+        "trading",
+        json!({
+            "minSeverity": "critical", "sportsbooks": ["fanduel", "draftkings"], "slack": slack,
+            "pagerDuty": {"routingKey": {"name": "pagerduty", "key": "routingKey"}}
+        }),
+    );
+    Api::<AlertRoute>::namespaced(client.clone(), &a).create(&PostParams::default(), &trading).await.unwrap();
+    let all = route("all", json!({"slack": slack}));
+    Api::<AlertRoute>::namespaced(client.clone(), &b).create(&PostParams::default(), &all).await.unwrap();
+    for (ns, name) in [(&a, "trading"), (&b, "all")] {
+        let routes: Api<AlertRoute> = Api::namespaced(client.clone(), ns);
+        support::wait_condition(&routes, name, "Ready", "True", Some("Succeeded")).await;
+        let configs: Api<AlertmanagerConfig> = Api::namespaced(client.clone(), ns);
+        configs.get(&format!("nflbet-{name}")).await.expect("the operator applied the AlertmanagerConfig");
+    }
+
+    kube_prometheus_stack_alertmanager(&client, &mon).await;
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("alertmanager.yml"),
-        "route: {receiver: missing}\nreceivers: [{name: other}]\n",
-    )
-    .unwrap();
-    let (ok, text) = support::prometheus_tool("amtool", dir.path(), &["check-config", "alertmanager.yml"]);
-    assert!(!ok, "a route to an undefined receiver must be refused: {text}");
-}
+    let _prometheus_operator =
+        PrometheusOperator::start(&[&mon, &a, &b], dir.path().join("prometheus-operator.log"));
 
-#[test]
-fn critical_sportsbook_alert_reaches_the_receiver_and_the_rest_is_dropped() {
-    let dir = tempfile::tempdir().unwrap();
-    write_config(dir.path(), TRADING);
-    let deliver = "betting/nflbet-trading/deliver";
-    let base = ["alertname=NflbetSportsbookScraperDown", "namespace=betting"];
+    let deliver_a = format!("{a}/nflbet-trading/deliver");
+    let drop_a = format!("{a}/nflbet-trading/drop");
+    let deliver_b = format!("{b}/nflbet-all/deliver");
+    let config = generated_config(&client, &mon, &[deliver_a.clone(), deliver_b.clone()]).await;
+    std::fs::write(dir.path().join("alertmanager.yaml"), &config).unwrap();
 
-    let (ok, out) =
-        routes_to(dir.path(), deliver, &[base[0], base[1], "severity=critical", "sportsbook=fanduel"]);
-    assert!(ok, "critical fanduel alert must reach {deliver}: {out}");
-
-    // Below the threshold: the route does not take it; it falls through to the root receiver.
-    let (ok, out) =
-        routes_to(dir.path(), "null", &[base[0], base[1], "severity=warning", "sportsbook=fanduel"]);
-    assert!(ok, "warning must not be delivered: {out}");
-    let (ok, _) =
-        routes_to(dir.path(), deliver, &[base[0], base[1], "severity=warning", "sportsbook=fanduel"]);
-    assert!(!ok, "a warning must not reach the deliver receiver");
-
-    // A book the route does not take: caught by the route's drop receiver, never delivered.
-    let (ok, out) = routes_to(
-        dir.path(),
-        "betting/nflbet-trading/drop",
-        &[base[0], base[1], "severity=critical", "sportsbook=pinnacle"],
+    let (ok, text) = support::prometheus_tool("amtool", dir.path(), &["check-config", "alertmanager.yaml"]);
+    assert!(
+        ok && text.contains("SUCCESS"),
+        "amtool check-config refused prometheus-operator's config:\n{text}\n{config}"
     );
-    assert!(ok, "other books are dropped: {out}");
+    // The Secrets were resolved into the receivers: these are the ones of namespace a.
+    assert!(config.contains(&format!("http://127.0.0.1:9/slack/{a}")), "{config}");
+    assert!(config.contains(&format!("routing-key-{a}")), "{config}");
 
-    // Another namespace's alert never enters this namespace's route.
-    let (ok, out) = routes_to(
-        dir.path(),
-        "null",
-        &[base[0], "namespace=other", "severity=critical", "sportsbook=fanduel"],
-    );
-    assert!(ok, "other namespaces fall through to the root: {out}");
-}
+    let alert = |ns: &str, severity: &str, extra: &str| -> Vec<String> {
+        let mut labels =
+            vec!["alertname=NflbetSportsbookScraperDown".to_string(), format!("severity={severity}")];
+        if !ns.is_empty() {
+            labels.push(format!("namespace={ns}"));
+        }
+        labels.push(extra.to_string());
+        labels
+    };
+    let cases: Vec<(&str, Vec<String>, &str)> = vec![
+        ("a critical alert of a selected book", alert(&a, "critical", "sportsbook=fanduel"), &deliver_a),
+        ("the other selected book", alert(&a, "critical", "sportsbook=draftkings"), &deliver_a),
+        ("a warning, below the route's threshold", alert(&a, "warning", "sportsbook=fanduel"), "null"),
+        (
+            "a book the route does not take, kept from the root",
+            alert(&a, "critical", "sportsbook=pinnacle"),
+            &drop_a,
+        ),
+        ("the same alert of another namespace", alert(&b, "critical", "sportsbook=fanduel"), &deliver_b),
+        ("a model's warning in b (no selection there)", alert(&b, "warning", "model=elo"), &deliver_b),
+        ("info, below b's default threshold", alert(&b, "info", "sportsbook=fanduel"), "null"),
+        ("a namespace without AlertRoutes", alert("other", "critical", "sportsbook=fanduel"), "null"),
+        ("an alert without a namespace label", alert("", "critical", "sportsbook=fanduel"), "null"),
+    ];
+    let mut failures = Vec::new();
+    for (what, labels, expected) in &cases {
+        let (ok, out) = routes_to(dir.path(), expected, labels);
+        if !ok {
+            failures.push(format!("{what} ({}): expected {expected}, amtool said: {out}", labels.join(" ")));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}\nconfiguration:\n{config}");
+    // The verification can fail: namespace b's alert is not namespace a's.
+    let (ok, _) = routes_to(dir.path(), &deliver_a, &alert(&b, "critical", "sportsbook=fanduel"));
+    assert!(!ok, "amtool must refuse a wrong receiver");
 
-#[test]
-fn route_without_selection_takes_every_alert_above_the_threshold() {
-    let dir = tempfile::tempdir().unwrap();
-    write_config(
-        dir.path(),
-        "apiVersion: betting.nflbet.dev/v1alpha1\nkind: AlertRoute\nmetadata: {name: all, namespace: betting}\nspec:\n  slack: {apiURL: {name: s, key: url}}\n",
-    );
-    let deliver = "betting/nflbet-all/deliver";
-    let (ok, out) = routes_to(
-        dir.path(),
-        deliver,
-        &["alertname=NflbetModelBrierDrift", "namespace=betting", "severity=warning", "model=elo"],
-    );
-    assert!(ok, "{out}");
-    let (ok, out) = routes_to(dir.path(), "null", &["alertname=X", "namespace=betting", "severity=info"]);
-    assert!(ok, "info is below the default warning threshold: {out}");
+    // Inhibition stays inside a namespace: prometheus-operator scopes each rule to its config's.
+    let parsed: Value = serde_yaml::from_str(&config).unwrap();
+    let rules = parsed["inhibit_rules"].as_array().cloned().unwrap_or_default();
+    for ns in [&a, &b] {
+        let scope = format!("namespace=\"{ns}\"");
+        let scoped = rules.iter().any(|r| {
+            ["source_matchers", "target_matchers"].iter().all(|k| {
+                r[k].as_array().is_some_and(|m| m.iter().any(|m| m.as_str() == Some(scope.as_str())))
+            })
+        });
+        assert!(scoped, "no inhibit rule scoped to {ns}: {rules:?}");
+    }
+
+    for ns in [&mon, &a, &b] {
+        support::delete_namespace(&client, ns).await;
+    }
 }

@@ -227,3 +227,25 @@ fn completions_are_generated_for_every_shell() {
         assert!(text.contains("validate-config") && text.contains("telemetry"), "{shell}: {text}");
     }
 }
+
+#[test]
+fn windows_label_keys_and_candidate_names_are_refused_as_the_api_server_does() {
+    // The same messages as tests/integration/{sportsbook_admission,child_names}.rs get from the
+    // real API server.
+    let (code, lines) = findings("names-and-windows.yaml", false);
+    let errors: Vec<&str> = lines.iter().map(String::as_str).filter(|l| l.starts_with("error:")).collect();
+    let at = "error: tests/fixtures/validate/invalid/names-and-windows.yaml: document";
+    assert_eq!(code, 1);
+    assert_eq!(
+        errors,
+        [
+            format!(
+                "{at} 1 (Sportsbook betting/fanduel): spec.alerts.errorWindow: alerts.errorWindow must be between 1m and 168h: Prometheus needs at least two scrapes (30s apart) in the window"
+            ),
+            format!(
+                "{at} 1 (Sportsbook betting/fanduel): spec.alerts.extraLabels: alerts.extraLabels keys must be Prometheus label names of at most 128 characters: letters, digits and _, not starting with a digit (e.g. team, on_call)"
+            ),
+            format!("{at} 2 (Model betting/elo-candidate): {}", nflbet::crd::model::CANDIDATE_NAME_MESSAGE),
+        ]
+    );
+}

@@ -25,7 +25,8 @@ fn model(name: &str, extra: Value) -> Model {
     serde_json::from_value(model_json(name, extra)).unwrap()
 }
 
-fn model_json(name: &str, extra: Value) -> Value {
+/// A valid Model named `name`, with the spec fields of `extra` set over its own.
+pub(crate) fn model_json(name: &str, extra: Value) -> Value {
     let mut spec = json!({
         "algorithm": "elo",
         "version": "1.0.0",
@@ -216,7 +217,23 @@ async fn invalid_models_are_refused_with_clear_messages() {
     };
     api.create(&PostParams::default(), &obj("valid", json!({}))).await.expect("base Model is valid");
 
-    let cases: Vec<(Value, &str)> = vec![
+    let cases = admission_cases();
+    let mut failures = Vec::new();
+    for (i, (extra, expected)) in cases.into_iter().enumerate() {
+        match api.create(&PostParams::default(), &obj(&format!("case-{i}"), extra.clone())).await {
+            Ok(_) => failures.push(format!("{extra}: accepted")),
+            Err(kube::Error::Api(s)) if s.code == 422 && s.message.contains(expected) => {}
+            Err(e) => failures.push(format!("{extra}: expected 422 mentioning {expected:?}, got {e}")),
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// Each case: spec fields changed from [`model_json`]'s valid Model and a part of the API
+/// server's message refusing it. The same cases go through `nflbet validate-config --strict` in
+/// `validate_config_agrees`.
+pub(crate) fn admission_cases() -> Vec<(Value, &'static str)> {
+    vec![
         (
             json!({"staking": {"bankroll": 1000.0, "kellyFraction": 1.5}}),
             "staking.kellyFraction must be in (0, 1]",
@@ -243,16 +260,12 @@ async fn invalid_models_are_refused_with_clear_messages() {
         (json!({"sportsbooks": {}}), "spec.sportsbooks needs names or a selector"),
         (json!({"algorithm": "magic"}), r#"Unsupported value: "magic""#),
         (json!({"version": "latest"}), "spec.version"),
-    ];
-    let mut failures = Vec::new();
-    for (i, (extra, expected)) in cases.into_iter().enumerate() {
-        match api.create(&PostParams::default(), &obj(&format!("case-{i}"), extra.clone())).await {
-            Ok(_) => failures.push(format!("{extra}: accepted")),
-            Err(kube::Error::Api(s)) if s.code == 422 && s.message.contains(expected) => {}
-            Err(e) => failures.push(format!("{extra}: expected 422 mentioning {expected:?}, got {e}")),
-        }
-    }
-    assert!(failures.is_empty(), "{failures:#?}");
+        (json!({"interval": "25h"}), "spec.interval: Invalid value: \"25h\": interval must be at most 24h"),
+        (
+            json!({"calibration": {"window": "9000h"}}),
+            "spec.calibration.window: Invalid value: \"9000h\": calibration.window must be at most 8784h (a year)",
+        ),
+    ]
 }
 
 /// A generic-feed Sportsbook with `metadata` and the `extra` spec fields.

@@ -7,7 +7,8 @@ use kube::api::{Api, DynamicObject, PostParams};
 use nflbet::crd::Sportsbook;
 use serde_json::{Value, json};
 
-fn base() -> Value {
+/// The valid Sportsbook each case changes in one place.
+pub(crate) fn base() -> Value {
     json!({
         "apiVersion": "betting.nflbet.dev/v1alpha1", "kind": "Sportsbook",
         "metadata": {"name": "book"},
@@ -48,7 +49,24 @@ async fn invalid_sportsbooks_are_refused_with_clear_messages() {
     ok["metadata"]["name"] = json!("valid");
     api.create(&PostParams::default(), &obj(ok)).await.expect("the base Sportsbook is valid");
 
-    let cases: Vec<(&str, Value, &str)> = vec![
+    let cases = cases();
+    let mut failures = Vec::new();
+    for (i, (what, value, expected)) in cases.into_iter().enumerate() {
+        let mut value = value;
+        value["metadata"]["name"] = json!(format!("case-{i}"));
+        match api.create(&PostParams::default(), &obj(value)).await {
+            Ok(_) => failures.push(format!("{what}: accepted")),
+            Err(kube::Error::Api(s)) if s.code == 422 && s.message.contains(expected) => {}
+            Err(e) => failures.push(format!("{what}: expected a 422 mentioning {expected:?}, got {e}")),
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// Each case: what is wrong, the object, and a part of the API server's message. The same cases
+/// go through `nflbet validate-config --strict` in `validate_config_agrees`.
+pub(crate) fn cases() -> Vec<(&'static str, Value, &'static str)> {
+    vec![
         (
             "no provider settings",
             with(base(), &["theOddsApi"], Value::Null),
@@ -118,16 +136,50 @@ async fn invalid_sportsbooks_are_refused_with_clear_messages() {
             with(base(), &["theOddsApi"], json!({"bookmaker": "fanduel", "regions": ["mars"]})),
             r#"Unsupported value: "mars""#,
         ),
-    ];
-    let mut failures = Vec::new();
-    for (i, (what, value, expected)) in cases.into_iter().enumerate() {
-        let mut value = value;
-        value["metadata"]["name"] = json!(format!("case-{i}"));
-        match api.create(&PostParams::default(), &obj(value)).await {
-            Ok(_) => failures.push(format!("{what}: accepted")),
-            Err(kube::Error::Api(s)) if s.code == 422 && s.message.contains(expected) => {}
-            Err(e) => failures.push(format!("{what}: expected a 422 mentioning {expected:?}, got {e}")),
-        }
-    }
-    assert!(failures.is_empty(), "{failures:#?}");
+        (
+            "zero error window (it would render increase(...[0s]))",
+            with(base(), &["alerts"], json!({"errorWindow": "0s"})),
+            r#"spec.alerts.errorWindow: Invalid value: "0s": alerts.errorWindow must be between 1m and 168h: Prometheus needs at least two scrapes (30s apart) in the window"#,
+        ),
+        (
+            "zero stale threshold",
+            with(base(), &["alerts"], json!({"staleAfter": "0s"})),
+            r#"spec.alerts.staleAfter: Invalid value: "0s": alerts.staleAfter must be between 1m and 168h"#,
+        ),
+        (
+            "zero backoff",
+            with(base(), &["polling"], json!({"backoffBase": "0s"})),
+            r#"spec.polling.backoffBase: Invalid value: "0s": polling.backoffBase must be between 100ms and 10m"#,
+        ),
+        (
+            "endless backoff",
+            with(base(), &["polling"], json!({"backoffMax": "2h"})),
+            r#"spec.polling.backoffMax: Invalid value: "2h": polling.backoffMax must be at most 1h"#,
+        ),
+        (
+            "zero quote age",
+            with(base(), &["polling"], json!({"maxQuoteAge": "0s"})),
+            r#"spec.polling.maxQuoteAge: Invalid value: "0s": polling.maxQuoteAge must be between 1s and 168h (0s would drop every quote)"#,
+        ),
+        (
+            "label key Prometheus refuses",
+            with(base(), &["alerts"], json!({"extraLabels": {"on-call": "trading"}})),
+            "spec.alerts.extraLabels: Invalid value: alerts.extraLabels keys must be Prometheus label names of at most 128 characters: letters, digits and _, not starting with a digit (e.g. team, on_call)",
+        ),
+        (
+            "reserved label key",
+            with(base(), &["alerts"], json!({"extraLabels": {"__name__": "x"}})),
+            "spec.alerts.extraLabels: Invalid value: alerts.extraLabels keys starting with __ are reserved by Prometheus",
+        ),
+        (
+            "label the operator sets",
+            with(base(), &["alerts"], json!({"extraLabels": {"severity": "page"}})),
+            "spec.alerts.extraLabels: Invalid value: alerts.extraLabels cannot set severity, namespace or sportsbook: the operator sets them (use alerts.severity for the severity)",
+        ),
+        (
+            "templated label value",
+            with(base(), &["alerts"], json!({"extraLabels": {"team": "{{ $labels.team }}"}})),
+            "spec.alerts.extraLabels: Invalid value: alerts.extraLabels values are literal text and must not contain {{ or }} (Prometheus would read them as a template)",
+        ),
+    ]
 }

@@ -251,6 +251,37 @@ pub async fn install_monitoring_crds(client: &Client) {
     install_crd_files(client, &files).await;
 }
 
+/// prometheus-operator's full CRD set (Alertmanager, Prometheus, ... besides the shared four), from
+/// the Go module its binary is built from: `testenv.sh build monitoring` puts it at
+/// `bin/testenv/prometheus-operator-crds`. It is a superset of [`install_monitoring_crds`]: the
+/// four shared files must be byte-identical in it, so applying it beside tests that use the subset
+/// changes none of their CRDs.
+pub async fn install_full_monitoring_crds(client: &Client) {
+    let full = testenv_bin("prometheus-operator-crds");
+    let shared = shared_dir().join("third_party/prometheus-operator-crds");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&full)
+        .unwrap_or_else(|e| panic!("read {}: {e}", full.display()))
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    for entry in std::fs::read_dir(&shared).expect("shared CRDs") {
+        let path = entry.expect("dir entry").path();
+        if path.extension().is_none_or(|e| e != "yaml") {
+            continue;
+        }
+        let twin = full.join(path.file_name().unwrap());
+        assert!(
+            std::fs::read(&twin).ok() == std::fs::read(&path).ok(),
+            "{} differs from {} (or is missing there): the shared CRDs and the prometheus-operator \
+             binary must be the same version (hack/testenv/versions.env)",
+            path.display(),
+            twin.display()
+        );
+    }
+    install_crd_files(client, &files).await;
+}
+
 /// Path of a binary built by the testenv (kubectl, helm, ...).
 pub fn testenv_bin(name: &str) -> PathBuf {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("bin/testenv").join(name);
@@ -328,4 +359,13 @@ where
         }
     })
     .await
+}
+
+/// What the runbook's `kubectl patch <kind> <name> --type merge -p '{"spec":{"disabled":…}}'` does.
+pub async fn set_disabled<K>(api: &Api<K>, name: &str, disabled: bool)
+where
+    K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
+{
+    let patch = Patch::Merge(serde_json::json!({"spec": {"disabled": disabled}}));
+    api.patch(name, &PatchParams::default(), &patch).await.expect("patch spec.disabled");
 }

@@ -11,6 +11,7 @@
 //! A critical alert inhibits warnings of the same resource, so one outage pages once.
 
 use crate::controller::config::MANAGED_BY;
+use crate::controller::names;
 use crate::crd::alert_route::{AlertRoute, MatchType};
 use crate::crd::common::Severity;
 use crate::monitoring::{
@@ -25,7 +26,7 @@ pub const DELIVER: &str = "deliver";
 pub const DROP: &str = "drop";
 
 pub fn config_name(route: &str) -> String {
-    format!("nflbet-{route}")
+    names::monitoring_name("nflbet-", route)
 }
 
 /// Severities at or above `min`, as an anchored alternation for `=~`.
@@ -133,10 +134,10 @@ pub fn build(ar: &AlertRoute) -> AlertmanagerConfig {
 
     let labels = BTreeMap::from([
         ("app.kubernetes.io/name".to_string(), "nflbet-alertroute".to_string()),
-        ("app.kubernetes.io/instance".to_string(), name.clone()),
+        ("app.kubernetes.io/instance".to_string(), names::label_value(&name)),
         ("app.kubernetes.io/part-of".to_string(), "nflbet".to_string()),
         ("app.kubernetes.io/managed-by".to_string(), MANAGED_BY.to_string()),
-        ("betting.nflbet.dev/alertroute".to_string(), name.clone()),
+        ("betting.nflbet.dev/alertroute".to_string(), names::label_value(&name)),
     ]);
     AlertmanagerConfig {
         metadata: ObjectMeta {

@@ -26,6 +26,8 @@ pub enum Error {
     InvalidObject(String),
     #[error(transparent)]
     Apply(#[from] ApplyError),
+    #[error("AlertmanagerConfig refused: {0}")]
+    Monitoring(#[source] ApplyError),
 }
 
 impl Error {
@@ -33,6 +35,7 @@ impl Error {
         match self {
             Error::InvalidObject(_) => "InvalidObject",
             Error::Apply(_) => "ApplyFailed",
+            Error::Monitoring(_) => "MonitoringFailed",
         }
     }
 }
@@ -103,8 +106,21 @@ async fn reconcile_route(ar: &AlertRoute, ctx: &Context) -> Result<Action, Error
             format!("not applied (the previous routing, if any, stays in effect): {msg}"),
         ));
         ctx.publish(ar, EventType::Warning, "InvalidConfig", "Validate", msg).await;
+    } else if let Err(e) = apply::apply(&ctx.client, &amc).await {
+        // The API server (or prometheus-operator's webhook) refused it: say so in its words.
+        let refused = apply::refusal(std::slice::from_ref(&e)).expect("one refusal");
+        desired.retain(|d| d.type_ != MONITORING);
+        desired.push(refused.condition());
+        desired.push(Desired::new(
+            READY,
+            Status::False,
+            refused.reason,
+            format!("not applied (the previous routing, if any, stays in effect): {}", refused.message),
+        ));
+        write_status(ar, ctx, desired).await?;
+        ctx.publish(ar, EventType::Warning, "MonitoringFailed", "Apply", refused.message).await;
+        return Err(Error::Monitoring(e));
     } else {
-        apply::apply(&ctx.client, &amc).await?;
         desired.push(Desired::new(
             CONFIG_VALID,
             Status::True,
@@ -162,7 +178,10 @@ pub fn error_policy(obj: Arc<DeserializeGuard<AlertRoute>>, err: &Error, ctx: Ar
             i.metadata.name.clone().unwrap_or_default()
         ),
     };
-    let delay = ctx.backoff.next(&format!("alertroute:{key}"));
+    let mut delay = ctx.backoff.next(&format!("alertroute:{key}"));
+    if let Error::Monitoring(_) = err {
+        delay = delay.min(apply::MONITORING_RETRY_MAX);
+    }
     tracing::warn!(controller = CONTROLLER, object = %key, error = %err, retry_in = ?delay, "reconcile failed");
     match err {
         Error::InvalidObject(_) => Action::await_change(),

@@ -1,16 +1,12 @@
-//! Validation of a generated AlertmanagerConfig, and its rendering as plain Alertmanager
-//! configuration.
+//! Validation of a generated AlertmanagerConfig.
 //!
 //! prometheus-operator silently skips an AlertmanagerConfig it cannot load (only a Warning
 //! Event and a metric tell), so the operator checks what it generates itself and reports the
-//! result in the AlertRoute's status. The rendering mirrors what prometheus-operator does with
-//! the default `OnNamespace` matcher strategy (namespace matcher and `continue: true` on the
-//! top route, receivers named `<namespace>/<config>/<receiver>`), so the same routing can be
-//! checked with `amtool check-config` and `amtool config routes test`.
+//! result in the AlertRoute's status. How the real prometheus-operator merges the generated
+//! configs, and where `amtool` routes alerts through the result, is tested end to end in
+//! `tests/integration/alert_routing_amtool.rs`.
 
 use crate::monitoring::{AlertmanagerConfig, AmMatcher, AmRoute};
-use kube::ResourceExt;
-use serde_json::{Value, json};
 
 /// One finding, with the field it is about.
 #[derive(Clone, Debug, PartialEq)]
@@ -143,142 +139,6 @@ fn check_receivers_exist(route: &AmRoute, names: &[&str], path: &str, problems: 
     }
 }
 
-/// Secret values used when rendering: tests and `amtool` need URLs, never real secrets.
-pub trait SecretValues {
-    fn slack_url(&self, secret: &str, key: &str) -> String;
-    fn routing_key(&self, secret: &str, key: &str) -> String;
-}
-
-/// Placeholders that pass Alertmanager's validation.
-pub struct Placeholders;
-
-impl SecretValues for Placeholders {
-    fn slack_url(&self, secret: &str, key: &str) -> String {
-        format!("https://hooks.slack.invalid/{secret}/{key}")
-    }
-    fn routing_key(&self, secret: &str, key: &str) -> String {
-        format!("placeholder-{secret}-{key}")
-    }
-}
-
-/// Render as a plain Alertmanager configuration (YAML-ready JSON): a root route with a `null`
-/// receiver and the AlertmanagerConfig's route below it, as prometheus-operator would.
-pub fn render_plain(amc: &AlertmanagerConfig, secrets: &dyn SecretValues) -> Value {
-    let ns = amc.namespace().unwrap_or_default();
-    let name = amc.name_any();
-    let prefix = |r: &str| format!("{ns}/{name}/{r}");
-
-    fn matcher_string(m: &AmMatcher) -> String {
-        format!(
-            "{}{}\"{}\"",
-            m.name,
-            m.match_type.as_deref().unwrap_or("="),
-            m.value.replace('\\', "\\\\").replace('"', "\\\"")
-        )
-    }
-    fn route(r: &AmRoute, prefix: &dyn Fn(&str) -> String, top: Option<&str>) -> Value {
-        let mut matchers: Vec<String> = Vec::new();
-        if let Some(ns) = top {
-            matchers.push(format!("namespace=\"{ns}\""));
-        }
-        matchers.extend(r.matchers.iter().map(matcher_string));
-        let mut v = json!({ "receiver": prefix(&r.receiver), "matchers": matchers });
-        if !r.group_by.is_empty() {
-            v["group_by"] = json!(r.group_by);
-        }
-        for (k, val) in [
-            ("group_wait", &r.group_wait),
-            ("group_interval", &r.group_interval),
-            ("repeat_interval", &r.repeat_interval),
-        ] {
-            if let Some(val) = val {
-                v[k] = json!(val);
-            }
-        }
-        if top.is_some() || r.continue_ {
-            v["continue"] = json!(true);
-        }
-        if !r.routes.is_empty() {
-            v["routes"] = Value::Array(r.routes.iter().map(|c| route(c, prefix, None)).collect());
-        }
-        v
-    }
-
-    let receivers: Vec<Value> = std::iter::once(json!({"name": "null"}))
-        .chain(amc.spec.receivers.iter().map(|r| {
-            let mut v = json!({ "name": prefix(&r.name) });
-            if !r.slack_configs.is_empty() {
-                v["slack_configs"] = Value::Array(
-                    r.slack_configs
-                        .iter()
-                        .map(|s| {
-                            let mut c = json!({
-                                "api_url": secrets.slack_url(&s.api_url.name, &s.api_url.key),
-                                "send_resolved": s.send_resolved,
-                            });
-                            if let Some(ch) = &s.channel {
-                                c["channel"] = json!(ch);
-                            }
-                            if let Some(t) = &s.title {
-                                c["title"] = json!(t);
-                            }
-                            if let Some(t) = &s.text {
-                                c["text"] = json!(t);
-                            }
-                            c
-                        })
-                        .collect(),
-                );
-            }
-            if !r.pagerduty_configs.is_empty() {
-                v["pagerduty_configs"] = Value::Array(
-                    r.pagerduty_configs
-                        .iter()
-                        .map(|p| {
-                            let mut c = json!({
-                                "routing_key": secrets.routing_key(&p.routing_key.name, &p.routing_key.key),
-                                "send_resolved": p.send_resolved,
-                            });
-                            if let Some(s) = &p.severity {
-                                c["severity"] = json!(s);
-                            }
-                            c
-                        })
-                        .collect(),
-                );
-            }
-            v
-        }))
-        .collect();
-
-    let inhibit: Vec<Value> = amc
-        .spec
-        .inhibit_rules
-        .iter()
-        .map(|r| {
-            let ns_matcher = format!("namespace=\"{ns}\"");
-            let with_ns = |ms: &[AmMatcher]| -> Vec<String> {
-                std::iter::once(ns_matcher.clone()).chain(ms.iter().map(matcher_string)).collect()
-            };
-            json!({
-                "source_matchers": with_ns(&r.source_match),
-                "target_matchers": with_ns(&r.target_match),
-                "equal": r.equal,
-            })
-        })
-        .collect();
-
-    json!({
-        "route": {
-            "receiver": "null",
-            "group_by": ["alertname"],
-            "routes": [route(&amc.spec.route, &prefix, Some(&ns))],
-        },
-        "receivers": receivers,
-        "inhibit_rules": inhibit,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,16 +183,5 @@ mod tests {
         let fields: Vec<&str> = p.iter().map(|p| p.field.as_str()).collect();
         assert!(fields.contains(&"route.matchers[1]"), "{p:?}");
         assert!(fields.contains(&"route.repeatInterval"), "{p:?}");
-    }
-
-    #[test]
-    fn rendering_adds_the_namespace_matcher_and_prefixes_receivers() {
-        let c = amc("  pagerDuty: {routingKey: {name: pd, key: k}}\n");
-        let plain = render_plain(&c, &Placeholders);
-        let top = &plain["route"]["routes"][0];
-        assert_eq!(top["matchers"][0], "namespace=\"betting\"");
-        assert_eq!(top["receiver"], "betting/nflbet-r/deliver");
-        assert_eq!(top["continue"], true);
-        assert_eq!(plain["receivers"][1]["pagerduty_configs"][0]["routing_key"], "placeholder-pd-k");
     }
 }

@@ -4,6 +4,7 @@
 use super::alerts;
 use super::rollout::{Decision, Phase};
 use crate::controller::config::{MANAGED_BY, OperatorConfig};
+use crate::controller::names;
 use crate::controller::pod_policy::{self, NamedAccount, PodRequest, Violations};
 use crate::controller::workload::{self, PodParams, plain_env};
 use crate::crd::model::{Algorithm, MarginMethod, Model};
@@ -82,19 +83,22 @@ pub struct Children {
     pub prometheus_rule: Option<PrometheusRule>,
 }
 
+/// Name of every namespaced child of a Model except the candidate Deployment (see
+/// `controller::names` for names that do not fit).
 pub fn child_name(model: &str) -> String {
-    format!("nflbet-model-{model}")
+    names::dns_label("nflbet-model-", model, "")
 }
 
+/// Name of the candidate Deployment: always ends in `-candidate`, which no stable name does.
 pub fn candidate_name(model: &str) -> String {
-    format!("nflbet-model-{model}-candidate")
+    names::dns_label("nflbet-model-", model, names::CANDIDATE_SUFFIX)
 }
 
 /// Pods of both roles; what the Service selects.
 pub fn instance_labels(model: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
         ("app.kubernetes.io/name".into(), "nflbet-model".into()),
-        ("app.kubernetes.io/instance".into(), model.into()),
+        ("app.kubernetes.io/instance".into(), names::label_value(model)),
     ])
 }
 
@@ -110,7 +114,7 @@ fn labels(model: &str) -> BTreeMap<String, String> {
     l.insert("app.kubernetes.io/component".into(), "model".into());
     l.insert("app.kubernetes.io/part-of".into(), "nflbet".into());
     l.insert("app.kubernetes.io/managed-by".into(), MANAGED_BY.into());
-    l.insert("betting.nflbet.dev/model".into(), model.into());
+    l.insert("betting.nflbet.dev/model".into(), names::label_value(model));
     l
 }
 

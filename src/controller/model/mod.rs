@@ -41,6 +41,8 @@ pub enum Error {
     Sportsbooks(#[source] kube::Error),
     #[error(transparent)]
     Apply(#[from] ApplyError),
+    #[error("monitoring objects refused (the model was applied): {0}")]
+    Monitoring(#[source] ApplyError),
 }
 
 impl Error {
@@ -50,6 +52,7 @@ impl Error {
             Error::Build(e) => e.reason(),
             Error::Sportsbooks(_) => "ListFailed",
             Error::Apply(_) => "ApplyFailed",
+            Error::Monitoring(_) => "MonitoringFailed",
         }
     }
 }
@@ -127,6 +130,7 @@ async fn reconcile_model(m: &Model, ctx: &Context) -> Result<Action, Error> {
             caps,
             apply_error: None,
             invalid: None,
+            monitoring_refused: None,
             storage: Some(&storage),
         };
         write_status(m, ctx, &held, &obs).await?;
@@ -169,17 +173,27 @@ async fn reconcile_model(m: &Model, ctx: &Context) -> Result<Action, Error> {
     }
 
     match applied {
-        Ok((stable, candidate)) => {
+        Ok(applied) => {
+            let (stable, candidate) = &applied.workload;
+            let refused = apply::refusal(&applied.monitoring);
             let obs = status::Observed {
-                stable: Some(&stable),
+                stable: Some(stable),
                 candidate: candidate.as_ref(),
                 caps,
                 apply_error: None,
                 invalid: None,
+                monitoring_refused: refused.clone(),
                 storage: Some(&storage),
             };
             write_status(m, ctx, &decision, &obs).await?;
-            Ok(Action::requeue(RESYNC))
+            match (refused, applied.monitoring.into_iter().next()) {
+                (Some(r), Some(first)) => {
+                    ctx.publish(m, EventType::Warning, "MonitoringFailed", "Apply", r.message).await;
+                    // The error policy retries with backoff until the monitoring objects go in.
+                    Err(Error::Monitoring(first))
+                }
+                _ => Ok(Action::requeue(RESYNC)),
+            }
         }
         Err(e) => {
             let obs = status::Observed {
@@ -197,14 +211,15 @@ async fn reconcile_model(m: &Model, ctx: &Context) -> Result<Action, Error> {
 
 /// Apply every child and remove what must not exist (a rolled-back candidate, alerts of a
 /// stopped model), in two concurrent rounds: first what others refer to, then the RoleBinding and
-/// the Deployments (see the Sportsbook controller for why the order matters).
+/// the Deployments (see the Sportsbook controller for why the order matters). A refused
+/// monitoring object is reported in the result: the Deployments go in regardless.
 async fn apply_children(
     ctx: &Context,
     ns: &str,
     model: &str,
     c: build::Children,
     caps: crate::monitoring::Capabilities,
-) -> Result<(Deployment, Option<Deployment>), ApplyError> {
+) -> Result<apply::Applied<(Deployment, Option<Deployment>)>, ApplyError> {
     let client = &ctx.client;
     let name = build::child_name(model);
     let candidate_name = build::candidate_name(model);
@@ -219,15 +234,14 @@ async fn apply_children(
     first.0?;
     first.1?;
     first.2?;
-    first.3?;
-    first.4?;
+    let monitoring = apply::refused([first.3.map(drop), first.4.map(drop)]);
     let (stable, candidate, role_binding) = futures::join!(
         apply::apply(client, &c.stable),
         apply::ensure(client, true, ns, &candidate_name, c.candidate.as_ref()),
         apply::apply(client, &c.role_binding),
     );
     role_binding?;
-    Ok((stable?, candidate?))
+    Ok(apply::Applied { workload: (stable?, candidate?), monitoring })
 }
 
 async fn write_status(
@@ -281,7 +295,10 @@ async fn write_status(
 
 pub fn error_policy(obj: Arc<DeserializeGuard<Model>>, err: &Error, ctx: Arc<Context>) -> Action {
     let Ok(m) = &obj.0 else { return Action::await_change() };
-    let delay = ctx.backoff.next(&key(m));
+    let mut delay = ctx.backoff.next(&key(m));
+    if let Error::Monitoring(_) = err {
+        delay = delay.min(super::apply::MONITORING_RETRY_MAX);
+    }
     tracing::warn!(controller = CONTROLLER, object = %key(m), error = %err, retry_in = ?delay, "reconcile failed");
     Action::requeue(delay)
 }

@@ -22,6 +22,8 @@ pub struct Observed<'a> {
     pub apply_error: Option<String>,
     /// Set when the spec could not be built into children: the reason and the message.
     pub invalid: Option<(&'static str, String)>,
+    /// Set when the API server refused a monitoring object (the workloads were applied).
+    pub monitoring_refused: Option<conditions::Refusal>,
     /// Whether the books write where the model reads; `None`: not checked (the condition keeps
     /// its previous value).
     pub storage: Option<&'a StorageCheck>,
@@ -71,7 +73,9 @@ pub fn conditions(m: &Model, decision: &Decision, obs: &Observed<'_>) -> Vec<Des
     let mut out =
         conditions::lifecycle(spec.disabled, spec.suspend, "model scaled to 0, alerts removed").to_vec();
 
-    out.push(if obs.caps.prometheus_rules {
+    out.push(if let Some(refused) = &obs.monitoring_refused {
+        refused.condition()
+    } else if obs.caps.prometheus_rules {
         Desired::new(MONITORING, Status::True, "Succeeded", "monitoring objects reconciled")
     } else {
         Desired::new(

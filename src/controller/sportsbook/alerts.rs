@@ -52,6 +52,7 @@ pub fn rule_group(sb: &Sportsbook, ns: &str, cfg: &OperatorConfig) -> RuleGroup 
     };
 
     let service = super::build::child_name(&book);
+    let instance = crate::controller::names::label_value(&book);
     let up = format!("up{}", selector(&[("namespace", ns), ("service", &service)]));
     let scraper_down = Rule {
         alert: SCRAPER_DOWN.into(),
@@ -63,7 +64,7 @@ pub fn rule_group(sb: &Sportsbook, ns: &str, cfg: &OperatorConfig) -> RuleGroup 
             format!("Scraper of sportsbook {book} is down"),
             format!(
                 "Prometheus cannot scrape the scraper of sportsbook {ns}/{book} (service {service}). \
-                 Check `kubectl -n {ns} get deploy,pods -l app.kubernetes.io/instance={book}`."
+                 Check `kubectl -n {ns} get deploy,pods -l app.kubernetes.io/instance={instance}`."
             ),
         ),
     };

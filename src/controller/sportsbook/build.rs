@@ -4,6 +4,7 @@
 
 use super::alerts;
 use crate::controller::config::{MANAGED_BY, OperatorConfig};
+use crate::controller::names;
 use crate::controller::pod_policy::{self, NamedAccount, PodRequest, Violations};
 use crate::controller::workload::{self, PodParams, plain_env, secret_env};
 use crate::crd::sportsbook::{Provider, Sportsbook, SportsbookSpec, format_duration};
@@ -67,14 +68,15 @@ pub struct Children {
     pub prometheus_rule: Option<PrometheusRule>,
 }
 
-/// Name of every namespaced child of a Sportsbook except the PrometheusRule.
+/// Name of every namespaced child of a Sportsbook except the PrometheusRule (see
+/// `controller::names` for names that do not fit).
 pub fn child_name(book: &str) -> String {
-    format!("nflbet-scraper-{book}")
+    names::dns_label("nflbet-scraper-", book, "")
 }
 
 /// Name of the PrometheusRule of a Sportsbook.
 pub fn rule_name(book: &str) -> String {
-    format!("nflbet-sportsbook-{book}")
+    names::monitoring_name("nflbet-sportsbook-", book)
 }
 
 /// Labels that select the scraper's pods; stable for the life of the Sportsbook, because a
@@ -82,7 +84,7 @@ pub fn rule_name(book: &str) -> String {
 pub fn selector_labels(book: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
         ("app.kubernetes.io/name".into(), "nflbet-scraper".into()),
-        ("app.kubernetes.io/instance".into(), book.into()),
+        ("app.kubernetes.io/instance".into(), names::label_value(book)),
     ])
 }
 
@@ -91,7 +93,7 @@ fn labels(book: &str) -> BTreeMap<String, String> {
     l.insert("app.kubernetes.io/component".into(), "scraper".into());
     l.insert("app.kubernetes.io/part-of".into(), "nflbet".into());
     l.insert("app.kubernetes.io/managed-by".into(), MANAGED_BY.into());
-    l.insert("betting.nflbet.dev/sportsbook".into(), book.into());
+    l.insert("betting.nflbet.dev/sportsbook".into(), names::label_value(book));
     l
 }
 
@@ -510,6 +512,35 @@ mod tests {
         let err = check_policy(&foreign, &cfg, NamedAccount::NotNamed).unwrap_err();
         assert_eq!(err.reason(), "PolicyViolation");
         assert!(err.to_string().starts_with("spec.workload.image: image \"evil.example/miner:1\""), "{err}");
+    }
+
+    #[test]
+    fn a_name_too_long_for_its_children_gets_valid_names_and_labels_everywhere() {
+        use crate::controller::names::{is_dns_label, is_label_value};
+        let long = format!("{}.{}", "odds".repeat(15), "x".repeat(40));
+        let c = children(&book(&long).build());
+        let child = child_name(&long);
+        assert!(is_dns_label(&child) && child.len() == 63, "{child}");
+        let metas = [
+            &c.service_account.as_ref().unwrap().metadata,
+            &c.role.metadata,
+            &c.role_binding.metadata,
+            &c.deployment.metadata,
+            &c.service.metadata,
+            &c.service_monitor.as_ref().unwrap().metadata,
+        ];
+        for m in metas {
+            assert_eq!(m.name.as_deref(), Some(child.as_str()));
+            assert!(m.labels.as_ref().unwrap().values().all(|v| is_label_value(v)), "{:?}", m.labels);
+        }
+        let selector = c.deployment.spec.as_ref().unwrap().selector.match_labels.clone().unwrap();
+        assert_eq!(selector, selector_labels(&long));
+        assert!(selector.values().all(|v| is_label_value(v)));
+        assert_eq!(c.service.spec.unwrap().selector.unwrap(), selector, "the Service finds the pods");
+        // The workload still reports into, and is allowed to patch, the book by its full name.
+        assert_eq!(c.role.rules.unwrap()[0].resource_names.as_ref().unwrap(), std::slice::from_ref(&long));
+        let args = c.deployment.spec.unwrap().template.spec.unwrap().containers[0].args.clone().unwrap();
+        assert!(args.windows(2).any(|w| w[0] == "--sportsbook" && w[1] == long));
     }
 
     #[test]

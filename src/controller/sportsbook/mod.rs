@@ -42,6 +42,8 @@ pub enum Error {
     InvalidSpec(#[from] build::BuildError),
     #[error(transparent)]
     Apply(#[from] ApplyError),
+    #[error("monitoring objects refused (the scraper was applied): {0}")]
+    Monitoring(#[source] ApplyError),
     #[error("writing status: {0}")]
     Status(#[source] kube::Error),
 }
@@ -53,6 +55,7 @@ impl Error {
             Error::InvalidObject(_) => "InvalidObject",
             Error::InvalidSpec(e) => e.reason(),
             Error::Apply(_) => "ApplyFailed",
+            Error::Monitoring(_) => "MonitoringFailed",
             Error::Status(_) => "StatusFailed",
         }
     }
@@ -115,10 +118,23 @@ async fn reconcile_book(sb: &Sportsbook, ctx: &Context) -> Result<Action, Error>
     };
 
     match apply_children(ctx, &ns, &book, children, caps).await {
-        Ok(deployment) => {
-            let obs = status::Observed { deployment: Some(&deployment), caps, ..Default::default() };
+        Ok(applied) => {
+            let refused = apply::refusal(&applied.monitoring);
+            let obs = status::Observed {
+                deployment: Some(&applied.workload),
+                caps,
+                monitoring_refused: refused.clone(),
+                ..Default::default()
+            };
             write_status(sb, ctx, &obs).await?;
-            Ok(Action::requeue(RESYNC))
+            match (refused, applied.monitoring.into_iter().next()) {
+                (Some(r), Some(first)) => {
+                    ctx.publish(sb, EventType::Warning, "MonitoringFailed", "Apply", r.message).await;
+                    // The error policy retries with backoff until the monitoring objects go in.
+                    Err(Error::Monitoring(first))
+                }
+                _ => Ok(Action::requeue(RESYNC)),
+            }
         }
         Err(e) => {
             let obs = status::Observed { caps, apply_error: Some(e.to_string()), ..Default::default() };
@@ -132,15 +148,15 @@ async fn reconcile_book(sb: &Sportsbook, ctx: &Context) -> Result<Action, Error>
 /// Apply every child and remove the optional ones that should not exist, in two concurrent
 /// rounds: first what others refer to (ServiceAccount, Role, Service, monitoring objects), then
 /// what refers to them (RoleBinding, Deployment). The order matters under least-privilege RBAC:
-/// the API server checks a new RoleBinding against its Role, which must exist by then. Returns
-/// the Deployment as the API server holds it (with its status).
+/// the API server checks a new RoleBinding against its Role, which must exist by then. A refused
+/// monitoring object is reported in the result, not an error: the workload goes in regardless.
 async fn apply_children(
     ctx: &Context,
     ns: &str,
     book: &str,
     children: build::Children,
     caps: crate::monitoring::Capabilities,
-) -> Result<Deployment, ApplyError> {
+) -> Result<apply::Applied<Deployment>, ApplyError> {
     let client = &ctx.client;
     let name = build::child_name(book);
     let rule_name = build::rule_name(book);
@@ -163,14 +179,13 @@ async fn apply_children(
     first.0?;
     first.1?;
     first.2?;
-    first.3?;
-    first.4?;
+    let monitoring = apply::refused([first.3.map(drop), first.4.map(drop)]);
     let (deployment, role_binding) = futures::join!(
         apply::apply(client, &children.deployment),
         apply::apply(client, &children.role_binding),
     );
     role_binding?;
-    deployment
+    Ok(apply::Applied { workload: deployment?, monitoring })
 }
 
 /// Compute conditions and write them with server-side apply on the status subresource, only
@@ -244,7 +259,8 @@ fn conditions_status(status: &SportsbookStatus, type_: &str) -> Option<String> {
     crate::crd::common::find_condition(&status.conditions, type_).map(|c| c.status.clone())
 }
 
-/// Requeue with exponential backoff per object: 5s, 10s, 20s … capped at 5 minutes.
+/// Requeue with exponential backoff per object: 5s, 10s, 20s … capped at 5 minutes (at one
+/// minute while only monitoring objects are refused).
 pub fn error_policy(obj: Arc<DeserializeGuard<Sportsbook>>, err: &Error, ctx: Arc<Context>) -> Action {
     let key = match &obj.0 {
         Ok(sb) => format!("{}/{}", sb.namespace().unwrap_or_default(), sb.name_any()),
@@ -254,11 +270,14 @@ pub fn error_policy(obj: Arc<DeserializeGuard<Sportsbook>>, err: &Error, ctx: Ar
             invalid.metadata.name.clone().unwrap_or_default()
         ),
     };
-    let delay = ctx.backoff.next(&key);
-    tracing::warn!(controller = CONTROLLER, object = %key, error = %err, retry_in = ?delay, "reconcile failed");
-    if let Error::InvalidObject(_) = err {
-        // Nothing changes until the object does.
-        return Action::await_change();
+    let mut delay = ctx.backoff.next(&key);
+    if let Error::Monitoring(_) = err {
+        delay = delay.min(super::apply::MONITORING_RETRY_MAX);
     }
-    Action::requeue(delay)
+    tracing::warn!(controller = CONTROLLER, object = %key, error = %err, retry_in = ?delay, "reconcile failed");
+    match err {
+        // Nothing changes until the object does.
+        Error::InvalidObject(_) => Action::await_change(),
+        _ => Action::requeue(delay),
+    }
 }

@@ -16,6 +16,8 @@ pub struct Observed<'a> {
     pub invalid: Option<(&'static str, String)>,
     /// Set when applying children failed.
     pub apply_error: Option<String>,
+    /// Set when the API server refused a monitoring object (the workload was applied).
+    pub monitoring_refused: Option<conditions::Refusal>,
 }
 
 /// Desired conditions of a Sportsbook.
@@ -33,7 +35,9 @@ pub fn conditions(sb: &Sportsbook, obs: &Observed<'_>) -> Vec<Desired> {
     if spec.feature_service_monitor() && !obs.caps.service_monitors {
         missing.push("servicemonitors.monitoring.coreos.com");
     }
-    out.push(if missing.is_empty() {
+    out.push(if let Some(refused) = &obs.monitoring_refused {
+        refused.condition()
+    } else if missing.is_empty() {
         Desired::new(MONITORING, Status::True, "Succeeded", "monitoring objects reconciled")
     } else {
         Desired::new(
@@ -101,6 +105,28 @@ mod tests {
 
     fn rollout_of(d: &Deployment) -> Rollout {
         rollout(d, "scraper")
+    }
+
+    #[test]
+    fn refused_monitoring_is_reported_but_the_running_scraper_is_ready() {
+        let sb = crate::controller::sportsbook::build::fixtures::book("fanduel").build();
+        let d = deployment(1, 2, 2, 1, 1, 1);
+        let refused =
+            conditions::Refusal { reason: "Invalid", message: "PrometheusRule x was refused".into() };
+        let obs = Observed {
+            deployment: Some(&d),
+            caps: Capabilities::ALL,
+            monitoring_refused: Some(refused),
+            ..Default::default()
+        };
+        let out = conditions(&sb, &obs);
+        let find = |t: &str| out.iter().find(|c| c.type_ == t).unwrap();
+        let m = find(conditions::MONITORING);
+        assert_eq!(
+            (m.status, m.reason, m.message.as_str()),
+            (conditions::Status::False, "Invalid", "PrometheusRule x was refused")
+        );
+        assert_eq!(find(conditions::READY).status, conditions::Status::True);
     }
 
     #[test]
