@@ -26,7 +26,8 @@ use config::{MANAGED_BY, OperatorConfig};
 use context::Context;
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Service, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{Api, ListParams};
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
@@ -488,32 +489,18 @@ async fn run_controllers(
     let mut c = Controller::for_stream(
         watch::reflected(guarded, watcher::Config::default().any_semantic(), writer, sb_watch("Sportsbook")),
         books,
-    )
-    .owns_stream(watch::touched(
-        scoped_meta::<Deployment>(&client, &namespace),
-        owned.clone(),
-        sb_watch("Deployment"),
-    ))
-    .owns_stream(watch::touched(
-        scoped_meta::<Service>(&client, &namespace),
-        owned.clone(),
-        sb_watch("Service"),
-    ));
+    );
+    // Every kind of child is watched, so a deleted or edited child is put back at once.
+    c = owning::<Deployment, _>(c, &client, &namespace, &owned, sb_watch("Deployment"));
+    c = owning::<Service, _>(c, &client, &namespace, &owned, sb_watch("Service"));
+    c = owning::<ServiceAccount, _>(c, &client, &namespace, &owned, sb_watch("ServiceAccount"));
+    c = owning::<Role, _>(c, &client, &namespace, &owned, sb_watch("Role"));
+    c = owning::<RoleBinding, _>(c, &client, &namespace, &owned, sb_watch("RoleBinding"));
     if caps.prometheus_rules {
-        let synced = sb_watch("PrometheusRule");
-        c = c.owns_stream(watch::touched(
-            scoped_meta::<PrometheusRule>(&client, &namespace),
-            owned.clone(),
-            synced,
-        ));
+        c = owning::<PrometheusRule, _>(c, &client, &namespace, &owned, sb_watch("PrometheusRule"));
     }
     if caps.service_monitors {
-        let synced = sb_watch("ServiceMonitor");
-        c = c.owns_stream(watch::touched(
-            scoped_meta::<ServiceMonitor>(&client, &namespace),
-            owned.clone(),
-            synced,
-        ));
+        c = owning::<ServiceMonitor, _>(c, &client, &namespace, &owned, sb_watch("ServiceMonitor"));
     }
     ctx.metrics.register_sportsbooks(c.store(), &ctx.config.metrics_namespace);
     let stop = shutdown.clone();
@@ -551,24 +538,17 @@ async fn run_controllers(
     let mut mc = Controller::for_stream(
         watch::reflected(models, watcher::Config::default().any_semantic(), writer, mdl_watch("Model")),
         model_store.clone(),
-    )
-    .owns_stream(watch::touched(
-        scoped_meta::<Deployment>(&client, &namespace),
-        owned.clone(),
-        mdl_watch("Deployment"),
-    ))
-    .owns_stream(watch::touched(
-        scoped_meta::<Service>(&client, &namespace),
-        owned.clone(),
-        mdl_watch("Service"),
-    ));
+    );
+    mc = owning::<Deployment, _>(mc, &client, &namespace, &owned, mdl_watch("Deployment"));
+    mc = owning::<Service, _>(mc, &client, &namespace, &owned, mdl_watch("Service"));
+    mc = owning::<ServiceAccount, _>(mc, &client, &namespace, &owned, mdl_watch("ServiceAccount"));
+    mc = owning::<Role, _>(mc, &client, &namespace, &owned, mdl_watch("Role"));
+    mc = owning::<RoleBinding, _>(mc, &client, &namespace, &owned, mdl_watch("RoleBinding"));
     if caps.prometheus_rules {
-        let synced = mdl_watch("PrometheusRule");
-        mc = mc.owns_stream(watch::touched(
-            scoped_meta::<PrometheusRule>(&client, &namespace),
-            owned.clone(),
-            synced,
-        ));
+        mc = owning::<PrometheusRule, _>(mc, &client, &namespace, &owned, mdl_watch("PrometheusRule"));
+    }
+    if caps.service_monitors {
+        mc = owning::<ServiceMonitor, _>(mc, &client, &namespace, &owned, mdl_watch("ServiceMonitor"));
     }
     // A Sportsbook appearing or changing labels can change which books a Model prices.
     // Metadata only: names and labels are all that matter, and an unreadable Sportsbook spec
@@ -607,6 +587,34 @@ fn controller_config(concurrency: u16) -> controller::Config {
 
 /// Milliseconds of trailing debounce; see [`controller_config`].
 const DEBOUNCE_MS: u64 = 100;
+
+/// `c`, also reconciling an object when one of its children of kind `K` changes (metadata only,
+/// the operator's children only).
+fn owning<K, C>(
+    c: Controller<C>,
+    client: &Client,
+    ns: &Option<String>,
+    children: &watcher::Config,
+    synced: watch::Synced,
+) -> Controller<C>
+where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+    C: kube::Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    c.owns_stream(watch::touched(scoped_meta::<K>(client, ns), children.clone(), synced))
+}
 
 /// The metadata of `K`'s objects, over all namespaces or the one the operator is restricted to.
 fn scoped_meta<K>(client: &Client, ns: &Option<String>) -> Api<kube::core::PartialObjectMeta<K>>

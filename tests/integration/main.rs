@@ -12,6 +12,7 @@ mod support;
 mod alert_route;
 mod alert_routing_amtool;
 mod chart;
+mod child_drift;
 mod child_names;
 mod cli_status;
 mod cli_telemetry;

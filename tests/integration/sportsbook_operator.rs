@@ -265,6 +265,12 @@ async fn deleting_the_book_garbage_collects_every_child() {
         if e.api::<ServiceAccount>().get_opt(name).await.unwrap().is_some() {
             left.push("ServiceAccount");
         }
+        if e.api::<k8s_openapi::api::rbac::v1::Role>().get_opt(name).await.unwrap().is_some() {
+            left.push("Role");
+        }
+        if e.api::<k8s_openapi::api::rbac::v1::RoleBinding>().get_opt(name).await.unwrap().is_some() {
+            left.push("RoleBinding");
+        }
         if e.api::<ServiceMonitor>().get_opt(name).await.unwrap().is_some() {
             left.push("ServiceMonitor");
         }
