@@ -149,6 +149,14 @@ fn polling_rss() {
             listen: "127.0.0.1:0".parse().expect("addr"),
             heartbeat: false,
             heartbeat_interval: Duration::from_secs(30),
+            // The bench feed is on 127.0.0.1 over http, with a key: allowed explicitly.
+            egress: nflbet::egress::EgressArgs {
+                feed_credential_hosts: vec!["http://127.0.0.1".into()],
+                allow_addresses: vec!["127.0.0.0/8".into()],
+                ..nflbet::egress::EgressArgs::default()
+            }
+            .policy(vec![])
+            .expect("policy"),
         };
         let scraper = Scraper::new(config).expect("scraper");
         let metrics = scraper.metrics();

@@ -89,6 +89,9 @@ fn start_operator(ns: &str, log: &Path) -> Operator {
             "16",
             "--workload-image",
             "example.invalid/nflbet:bench",
+            // The books' feed URL is on loopback: allowed explicitly (egress policy).
+            "--allow-addresses",
+            "127.0.0.0/8",
         ])
         .env("KUBECONFIG", kubeconfig)
         .env("WATCH_NAMESPACE", ns)

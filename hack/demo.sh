@@ -61,9 +61,12 @@ kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null
 step "Starting the operator (nflbet operator) and a sample odds feed"
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 OP_PORT=$(free_port)
+# The demo feed is on 127.0.0.1 over plain http and gets the API key: the egress policy allows
+# that explicitly (by default a key goes only to api.the-odds-api.com, and loopback is refused).
 NFLBET_LOG_FORMAT=json "$NFLBET_BIN" operator --listen "127.0.0.1:$OP_PORT" \
   --workload-image localhost/nflbet:demo --rule-label release=kube-prometheus-stack \
   --monitor-label release=kube-prometheus-stack \
+  --feed-credential-hosts api.the-odds-api.com,http://127.0.0.1 --allow-addresses 127.0.0.0/8 \
   >"$DEMO/logs/operator.log" 2>&1 &
 PIDS+=($!)
 python3 hack/demo/feed.py "$DEMO/feed.port" &

@@ -9,6 +9,7 @@
 //! - workloads: [`scrape`] (one odds feed) and [`model_workload`] (one pricing model), plus
 //!   [`replay`] over history;
 //! - the operator's [`controller`]s and its [`notify`]-cations;
+//! - [`egress`]: where workloads may connect and send credentials (the operator's policy);
 //! - [`cli`]: the one binary's subcommands; [`http`] and [`shutdown`] are what every long-running
 //!   subcommand shares.
 
@@ -16,6 +17,7 @@ pub mod cli;
 pub mod controller;
 pub mod crd;
 pub mod domain;
+pub mod egress;
 pub mod feed;
 pub mod http;
 pub mod model_workload;

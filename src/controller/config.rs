@@ -30,6 +30,9 @@ pub struct OperatorConfig {
     pub monitor_labels: BTreeMap<String, String>,
     /// Base of the `runbook_url` annotation; the alert name is appended as an anchor.
     pub runbook_base_url: String,
+    /// Where workloads may send credentials and connect (`crate::egress`): specs that break it
+    /// are refused, and every workload gets it as flags and enforces it itself.
+    pub egress: crate::egress::Egress,
     /// What a spec may ask for in its pod (images, ServiceAccount, placement, annotations).
     pub pod_policy: PodPolicy,
 }
@@ -44,6 +47,7 @@ impl Default for OperatorConfig {
             rule_labels: BTreeMap::new(),
             monitor_labels: BTreeMap::new(),
             runbook_base_url: "https://github.com/nflbet/nflbet/blob/main/docs/runbooks.md".into(),
+            egress: crate::egress::Egress::default(),
             pod_policy: PodPolicy::default(),
         }
     }

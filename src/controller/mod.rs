@@ -119,6 +119,9 @@ pub struct OperatorArgs {
     #[arg(long, default_value = "5s")]
     pub notify_timeout: String,
 
+    /// Where workloads may send credentials and connect; passed on to every workload.
+    #[command(flatten)]
+    pub egress: crate::egress::EgressArgs,
     #[command(flatten)]
     pub pod_policy: PodPolicyArgs,
 }
@@ -202,7 +205,8 @@ impl OperatorArgs {
         Ok(settings)
     }
 
-    pub fn config(&self) -> OperatorConfig {
+    /// The operator's settings; fails only on an unreadable egress policy.
+    pub fn config(&self) -> Result<OperatorConfig, crate::egress::EgressError> {
         let mut cfg = OperatorConfig {
             image_pull_policy: self.workload_pull_policy.clone(),
             metrics_namespace: self.metrics_namespace.clone(),
@@ -217,7 +221,10 @@ impl OperatorArgs {
         if let Some(url) = &self.runbook_base_url {
             cfg.runbook_base_url = url.clone();
         }
-        cfg
+        // The operator's own pod is not where the workloads run: the API server's addresses are
+        // found by each workload in its own environment.
+        cfg.egress = self.egress.policy(Vec::new())?;
+        Ok(cfg)
     }
 }
 
@@ -314,7 +321,7 @@ pub async fn start(
     };
     let ctx = Arc::new(Context::new(
         client.clone(),
-        args.config(),
+        args.config()?,
         metrics.clone(),
         Some(identity.clone()),
         notifier,
@@ -663,7 +670,7 @@ mod tests {
             "release=rules",
         ])
         .expect("flags parse");
-        let cfg = cli.args.config();
+        let cfg = cli.args.config().unwrap();
         assert_eq!(
             cfg.monitor_labels,
             BTreeMap::from([
@@ -673,6 +680,28 @@ mod tests {
         );
         assert_eq!(cfg.rule_labels, BTreeMap::from([("release".to_string(), "rules".to_string())]));
         assert!(Cli::try_parse_from(["operator", "--monitor-label", "release"]).is_err(), "key=value only");
+    }
+
+    #[test]
+    fn egress_policy_comes_from_flags_with_a_secure_default() {
+        let cfg = Cli::try_parse_from(["operator"]).unwrap().args.config().unwrap();
+        assert_eq!(cfg.egress, crate::egress::Egress::default());
+        let cli = Cli::try_parse_from([
+            "operator",
+            "--feed-credential-hosts",
+            "api.the-odds-api.com,http://*.svc.cluster.local",
+            "--allow-addresses",
+            "10.96.0.1/32",
+        ])
+        .unwrap();
+        let cfg = cli.args.config().unwrap();
+        assert_eq!(
+            cfg.egress.feed_credentials.to_string(),
+            "api.the-odds-api.com, http://*.svc.cluster.local"
+        );
+        assert_eq!(cfg.egress.addresses.allow.len(), 1);
+        let bad = Cli::try_parse_from(["operator", "--s3-credential-hosts", "https://minio:9000"]).unwrap();
+        assert!(bad.args.config().unwrap_err().to_string().contains("port"));
     }
 
     #[test]
@@ -705,7 +734,7 @@ mod tests {
     #[test]
     fn pod_policy_flags_default_to_the_strict_policy_and_parse_patterns() {
         let cli = Cli::try_parse_from(["operator"]).expect("no flags");
-        assert_eq!(cli.args.config().pod_policy, pod_policy::PodPolicy::default());
+        assert_eq!(cli.args.config().unwrap().pod_policy, pod_policy::PodPolicy::default());
         assert_eq!(
             cli.args.pod_policy.policy(),
             PodPolicyArgs::default().policy(),
@@ -726,7 +755,7 @@ mod tests {
             "prometheus.io/*",
         ])
         .expect("flags parse");
-        let p = cli.args.config().pod_policy;
+        let p = cli.args.config().unwrap().pod_policy;
         let shown = |v: &[pod_policy::Pattern]| v.iter().map(|p| p.to_string()).collect::<Vec<_>>();
         assert_eq!(shown(&p.images), ["registry.example.com/nflbet/*", "ghcr.io/acme/nflbet:2"]);
         assert_eq!(p.service_account_label, ("team".to_string(), "trading".to_string()));

@@ -77,6 +77,18 @@ pub fn storage_env(storage: Option<&StorageSettings>) -> Vec<EnvVar> {
     env
 }
 
+/// The store's S3 endpoint under the egress policy: S3 credentials only to an allowed endpoint
+/// (or AWS itself), over http only where allowed, and no refused address written in it.
+pub fn storage_egress(
+    storage: Option<&StorageSettings>,
+    egress: &crate::egress::Egress,
+) -> Result<(), crate::egress::EgressError> {
+    let Some(s) = storage.filter(|s| s.url.as_deref().is_some_and(|u| u.starts_with("s3://"))) else {
+        return Ok(());
+    };
+    egress.check_s3_endpoint(s.s3.as_ref().and_then(|s3| s3.endpoint.as_deref())).map(|_| ())
+}
+
 /// Everything that varies between workload Deployments.
 pub struct PodParams<'a> {
     pub meta: ObjectMeta,

@@ -88,6 +88,10 @@ impl FeedProvider for GenericJson {
         &self.url
     }
 
+    fn has_credentials(&self) -> bool {
+        self.api_key.is_some()
+    }
+
     fn headers(&self) -> Vec<(&'static str, String)> {
         self.api_key.iter().map(|k| ("authorization", format!("Bearer {}", k.trim()))).collect()
     }
@@ -99,7 +103,13 @@ impl FeedProvider for GenericJson {
             Some(v) => {
                 return Err(FeedError::Schema {
                     provider: NAME,
-                    detail: format!("unsupported version {v:?}; this build reads version {VERSION}"),
+                    // Only a number is echoed: a feed's text must not reach status or logs.
+                    detail: match v {
+                        Loose::Number(n) => {
+                            format!("unsupported version {n}; this build reads version {VERSION}")
+                        }
+                        _ => format!("`version` is not a number; this build reads version {VERSION}"),
+                    },
                 });
             }
             None => {

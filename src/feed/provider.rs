@@ -105,15 +105,44 @@ impl FeedError {
     }
 
     /// Classify a serde_json error: syntax and early end are parse errors, a wrong shape is a
-    /// schema error. Messages are cut short: they may quote feed values.
+    /// schema error. Messages keep serde's words and position but no value from the payload.
     pub fn from_json(provider: &'static str, e: serde_json::Error) -> FeedError {
         use serde_json::error::Category;
-        let detail = truncate(&e.to_string(), 200);
+        let detail = truncate(&without_quoted(&e.to_string()), 200);
         match e.classify() {
             Category::Data => FeedError::Schema { provider, detail },
             Category::Syntax | Category::Eof | Category::Io => FeedError::Parse(detail),
         }
     }
+}
+
+/// A serde message with every quoted span (`"…"` strings, `` `…` `` values and names) replaced
+/// by `…`, except the field name of `missing field`, which is ours. serde quotes what it found
+/// in the payload, and a payload may carry a token: status, Events and logs get none of it.
+pub fn without_quoted(msg: &str) -> String {
+    if let Some(rest) = msg.strip_prefix("missing field `")
+        && let Some((field, tail)) = rest.split_once('`')
+        && field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
+        return format!("missing field `{field}`{}", without_quoted(tail));
+    }
+    let mut out = String::with_capacity(msg.len());
+    let mut chars = msg.chars();
+    while let Some(c) = chars.next() {
+        if c != '"' && c != '`' {
+            out.push(c);
+            continue;
+        }
+        out.push('…');
+        while let Some(inner) = chars.next() {
+            if inner == '\\' {
+                chars.next();
+            } else if inner == c {
+                break;
+            }
+        }
+    }
+    out
 }
 
 pub(crate) fn truncate(s: &str, max: usize) -> String {
@@ -165,6 +194,10 @@ pub trait FeedProvider: Send + Sync {
         Vec::new()
     }
 
+    /// Whether requests carry a credential (an API key in the URL or a header): such a request
+    /// goes only where the egress policy allows credentials (`crate::egress`).
+    fn has_credentials(&self) -> bool;
+
     /// The URL with every secret replaced by `REDACTED`: safe for logs and errors.
     fn redacted_url(&self) -> String {
         redact(self.url())
@@ -214,6 +247,34 @@ mod tests {
         assert!(r.contains("regions=us") && r.contains("apiKey=REDACTED"), "{r}");
         let u = Url::parse("https://user:pw@x.test/feed").unwrap();
         assert!(!redact(&u).contains("pw"));
+    }
+
+    #[test]
+    fn json_errors_quote_nothing_from_the_payload() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Q {
+            price: f64,
+            side: Side,
+        }
+        #[derive(Debug, serde::Deserialize)]
+        enum Side {
+            Home,
+        }
+        let token = "sk_live_T0KEN";
+        for body in [
+            format!(r#"{{"price": "{token}", "side": "Home"}}"#),
+            format!(r#"{{"price": 1.5, "side": "{token}"}}"#),
+            format!(r#"{{"price": "a\"{token}", "side": "Home"}}"#),
+            format!(r#"{{"price": 1, "side": "Home"}} {token}"#),
+        ] {
+            let e = serde_json::from_str::<Q>(&body).unwrap_err();
+            let detail = FeedError::from_json("t", e).to_string();
+            assert!(!detail.contains("T0KEN"), "{detail}");
+            assert!(detail.contains("line 1 column"), "{detail}");
+        }
+        let e = serde_json::from_str::<Q>(r#"{"side": "Home"}"#).unwrap_err();
+        assert!(FeedError::from_json("t", e).to_string().contains("missing field `price`"));
     }
 
     #[test]

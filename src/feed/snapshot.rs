@@ -9,7 +9,7 @@
 //! renamed into place (object_store's `LocalFileSystem`, fsync on), and listing ignores staging
 //! files; `s3://` writes are single PutObject requests, which S3 publishes whole or not at all.
 
-use super::provider::Quota;
+use super::provider::{Quota, truncate};
 use super::quote::{Event, Quote};
 use super::retention::{self, PruneReport};
 use super::stored_object::{self, Limits, ObjectError};
@@ -139,12 +139,14 @@ pub enum SnapshotError {
     StoredTooLarge { key: String, size: u64, limit: u64 },
     #[error("the snapshot decompresses to more than {limit} bytes; refused")]
     DecompressedTooLarge { limit: u64 },
-    #[error("cannot write snapshot {key}: {source}")]
+    #[error("cannot write snapshot {key}: {}", store_error(source))]
     Write { key: String, source: object_store::Error },
-    #[error("cannot read {key}: {source}")]
+    #[error("cannot read {key}: {}", store_error(source))]
     Read { key: String, source: object_store::Error },
-    #[error("cannot list snapshots: {0}")]
+    #[error("cannot list snapshots: {}", store_error(.0))]
     List(object_store::Error),
+    #[error("the snapshot store is not allowed: {0}")]
+    Egress(#[from] crate::egress::EgressError),
     #[error("cannot decode the snapshot: {0}")]
     Decode(String),
     #[error("unsupported snapshot format {format:?} version {version}")]
@@ -167,6 +169,29 @@ impl SnapshotError {
     }
 }
 
+/// An object store error without the body of the server's answer: an S3 error body is the
+/// server's text (it may echo request details) and must not reach status, Events or logs. What
+/// is kept: the operation, the path, the HTTP status, and transport errors (which are ours).
+pub fn store_error(e: &object_store::Error) -> String {
+    const BODY_AFTER: [&str; 2] = ["Server returned error response:", "Server returned non-2xx status code:"];
+    let text = e.to_string();
+    for marker in BODY_AFTER {
+        if let Some(at) = text.find(marker) {
+            let rest = &text[at + marker.len()..];
+            // Keep the status code (`403 Forbidden`) that follows the second marker, nothing else.
+            let status: String =
+                rest.trim_start().chars().take_while(|c| c.is_ascii_digit()).take(3).collect();
+            let head = &text[..at];
+            return if status.is_empty() {
+                format!("{head}server returned an error (body not shown)")
+            } else {
+                format!("{head}server answered HTTP {status} (body not shown)")
+            };
+        }
+    }
+    truncate(&text, 500)
+}
+
 /// S3 connection settings beyond the URL; credentials come from the standard `AWS_*`
 /// environment variables (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`).
 #[derive(Clone, Debug, Default)]
@@ -177,6 +202,9 @@ pub struct S3Options {
     /// Static credentials; when None the `AWS_*` environment (or the platform's credential
     /// chain) is used.
     pub credentials: Option<(String, String)>,
+    /// Where S3 credentials may be sent and which addresses are refused; the default allows
+    /// only AWS itself over https.
+    pub egress: crate::egress::Egress,
 }
 
 /// Open the object store behind a store URL: `file:///path` (created if missing; writes go to
@@ -201,10 +229,20 @@ pub fn open_object_store(url: &str, s3: &S3Options) -> Result<(Arc<dyn ObjectSto
                 .host_str()
                 .filter(|b| !b.is_empty())
                 .ok_or_else(|| SnapshotError::InvalidUrl(url.into()))?;
+            use object_store::aws::AmazonS3ConfigKey;
             let mut b = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
             if let Some(ep) = s3.endpoint.as_deref().filter(|e| !e.is_empty()) {
-                b = b.with_endpoint(ep).with_allow_http(ep.starts_with("http://"));
+                b = b.with_endpoint(ep);
             }
+            // The endpoint the requests will go to, wherever it was set (flag or AWS_* variable):
+            // S3 credentials go there only if the policy allows, and over http only if allowed.
+            let endpoint = b
+                .get_config_value(&AmazonS3ConfigKey::S3Endpoint)
+                .or_else(|| b.get_config_value(&AmazonS3ConfigKey::Endpoint));
+            let allow_http = s3.egress.check_s3_endpoint(endpoint.as_deref())?;
+            b = b
+                .with_allow_http(allow_http)
+                .with_http_connector(crate::egress::GuardedConnector(s3.egress.resolver()));
             if let Some(r) = s3.region.as_deref().filter(|r| !r.is_empty()) {
                 b = b.with_region(r);
             }

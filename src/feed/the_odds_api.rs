@@ -138,6 +138,10 @@ impl FeedProvider for TheOddsApi {
         &self.url
     }
 
+    fn has_credentials(&self) -> bool {
+        true
+    }
+
     fn parse(&self, body: &[u8]) -> Result<RawFeed, FeedError> {
         let events: Vec<ApiEvent> =
             serde_json::from_slice(body).map_err(|e| FeedError::from_json(NAME, e))?;

@@ -154,4 +154,14 @@ pub struct ModelArgs {
     /// Region for s3:// URLs (as `nflbet scrape --s3-region`).
     #[arg(long, env = "NFLBET_S3_REGION")]
     pub s3_region: Option<String>,
+
+    /// Where S3 credentials may go, and which addresses the store and the games URL may not be
+    /// at (`crate::egress`; the operator renders its own policy here).
+    #[command(flatten)]
+    pub egress: crate::egress::EgressArgs,
+
+    /// Also refuse what this name resolves to, as an address of the API server (as
+    /// `nflbet scrape --api-server-dns-name`).
+    #[arg(long, default_value = "kubernetes.default.svc")]
+    pub api_server_dns_name: String,
 }

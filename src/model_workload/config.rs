@@ -9,6 +9,7 @@ use crate::domain::elo::EloParams;
 use crate::domain::kelly::KellyPolicy;
 use crate::domain::margin::MarginMethod;
 use crate::domain::market::Market;
+use crate::egress::Egress;
 use crate::feed::snapshot::{S3Options, SnapshotStore};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -101,6 +102,8 @@ pub struct ModelConfig {
     /// theirs apart so a replay never mixes with a live model's calibration.
     pub records_url: String,
     pub s3: S3Options,
+    /// Which addresses the games URL and the store may not be at (also in `s3`).
+    pub egress: Egress,
     pub listen: SocketAddr,
     pub metrics_prefix: String,
     pub report_status: bool,
@@ -258,10 +261,16 @@ impl ModelConfig {
             traffic_share: fraction("traffic-share", args.traffic_share, true)?,
             shadow: args.shadow,
         };
+        let egress = args.egress.workload_policy(&args.api_server_dns_name)?;
+        let games = args.games.clone().filter(|g| !g.trim().is_empty());
+        if let Some(url) = games.as_deref().and_then(|g| url::Url::parse(g).ok()) {
+            egress.check_destination(&url)?;
+        }
         let s3 = S3Options {
             endpoint: args.s3_endpoint.clone(),
             region: args.s3_region.clone(),
             credentials: None,
+            egress: egress.clone(),
         };
         let store = SnapshotStore::open(&args.store, &s3)?;
         let calibration_window = duration("calibration-window", &args.calibration_window)?;
@@ -290,12 +299,13 @@ impl ModelConfig {
             retention,
             interval: duration("interval", &args.interval)?,
             snapshot_max_age: duration("snapshot-max-age", &args.snapshot_max_age)?,
-            games: args.games.clone().filter(|g| !g.trim().is_empty()),
+            games,
             games_refresh: duration("games-refresh", &args.games_refresh)?,
             store,
             store_url: args.store.clone(),
             records_url: args.store.clone(),
             s3,
+            egress,
             listen: args.listen,
             metrics_prefix: args.metrics_namespace.clone(),
             report_status: args.report_status,

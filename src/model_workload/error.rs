@@ -29,6 +29,8 @@ pub enum ConfigError {
     Listen { addr: SocketAddr, source: std::io::Error },
     #[error("cannot load the games file: {0}")]
     Games(#[from] GamesSourceError),
+    #[error(transparent)]
+    Egress(#[from] crate::egress::EgressError),
 }
 
 impl ConfigError {
@@ -48,6 +50,9 @@ pub enum GamesSourceError {
     Status(u16),
     #[error("games file is larger than {0} bytes")]
     TooLarge(u64),
+    /// The egress policy refused the games URL (or a redirect) before connecting.
+    #[error("games file request refused: {0}")]
+    Refused(String),
 }
 
 /// Reading or writing the recommendation records in the store.

@@ -4,6 +4,7 @@
 
 use super::error::GamesSourceError;
 use crate::domain::games::{Game, load_games, parse_games};
+use crate::egress::Egress;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,11 +33,12 @@ pub struct GamesSource {
     refresh: Duration,
     loaded_at: Option<Instant>,
     games: Games,
+    egress: Egress,
 }
 
 impl GamesSource {
-    pub fn new(location: Option<String>, refresh: Duration) -> GamesSource {
-        GamesSource { location, refresh, loaded_at: None, games: Games::default() }
+    pub fn new(location: Option<String>, refresh: Duration, egress: Egress) -> GamesSource {
+        GamesSource { location, refresh, loaded_at: None, games: Games::default(), egress }
     }
 
     /// A source that never reloads (tests, benchmarks).
@@ -46,6 +48,7 @@ impl GamesSource {
             refresh: Duration::MAX,
             loaded_at: Some(Instant::now()),
             games: Games::new(games),
+            egress: Egress::default(),
         }
     }
 
@@ -63,16 +66,16 @@ impl GamesSource {
         }
         // Retry no sooner than the refresh period, success or not.
         self.loaded_at = Some(Instant::now());
-        let games = load(&location).await?;
+        let games = load(&location, &self.egress).await?;
         self.games = Games::new(games);
         Ok(true)
     }
 }
 
-/// Read a games file from a path or an http(s) URL.
-pub async fn load(location: &str) -> Result<Vec<Game>, GamesSourceError> {
+/// Read a games file from a path or an http(s) URL (within the egress policy).
+pub async fn load(location: &str, egress: &Egress) -> Result<Vec<Game>, GamesSourceError> {
     if location.starts_with("http://") || location.starts_with("https://") {
-        let body = fetch(location).await?;
+        let body = fetch(location, egress).await?;
         return Ok(parse_games(body.as_slice())?);
     }
     let path = location.strip_prefix("file://").unwrap_or(location).to_owned();
@@ -82,23 +85,29 @@ pub async fn load(location: &str) -> Result<Vec<Game>, GamesSourceError> {
         .map_err(GamesSourceError::from)
 }
 
-async fn fetch(url: &str) -> Result<Vec<u8>, GamesSourceError> {
+async fn fetch(url: &str, egress: &Egress) -> Result<Vec<u8>, GamesSourceError> {
     // Errors name no URL: a games URL may carry a token in its query.
-    let client = reqwest::Client::builder()
+    let parsed = url::Url::parse(url).map_err(|_| GamesSourceError::Fetch("not a valid URL".into()))?;
+    egress.check_destination(&parsed).map_err(|e| GamesSourceError::Refused(e.to_string()))?;
+    // Redirects are followed (release downloads redirect to a CDN), each one checked.
+    let client = egress
+        .client_builder()
+        .redirect(crate::egress::redirect_policy(egress))
         .user_agent(concat!("nflbet-model/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(10))
         .build()
         .map_err(|e| GamesSourceError::Fetch(e.without_url().to_string()))?;
+    let failed = |e: reqwest::Error| match crate::egress::refusal_in(&e) {
+        Some(refused) => GamesSourceError::Refused(refused.to_string()),
+        None => GamesSourceError::Fetch(e.without_url().to_string()),
+    };
     let work = async {
-        let mut resp =
-            client.get(url).send().await.map_err(|e| GamesSourceError::Fetch(e.without_url().to_string()))?;
+        let mut resp = client.get(parsed).send().await.map_err(failed)?;
         if !resp.status().is_success() {
             return Err(GamesSourceError::Status(resp.status().as_u16()));
         }
         let mut body = Vec::new();
-        while let Some(chunk) =
-            resp.chunk().await.map_err(|e| GamesSourceError::Fetch(e.without_url().to_string()))?
-        {
+        while let Some(chunk) = resp.chunk().await.map_err(failed)? {
             body.extend_from_slice(&chunk);
             if body.len() as u64 > MAX_GAMES_BYTES {
                 return Err(GamesSourceError::TooLarge(MAX_GAMES_BYTES));

@@ -89,7 +89,7 @@ impl Workload {
         ]);
         let (status_tx, _) = watch::channel(None);
         Ok(Workload {
-            games: GamesSource::new(config.games.clone(), config.games_refresh),
+            games: GamesSource::new(config.games.clone(), config.games_refresh, config.egress.clone()),
             settler: Settler::new(&config.model, role, &config.version),
             config,
             records,

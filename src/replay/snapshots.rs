@@ -89,6 +89,11 @@ fn model_args(args: &ReplayArgs, algorithm: &str, store: &str) -> ModelArgs {
         flag("games", games.display().to_string());
     }
     flag("listen", "127.0.0.1:0".into());
+    // A person runs the replay with their own credentials against a store they chose: no
+    // egress restriction (the policy guards workloads steered by resource specs).
+    flag("s3-credential-hosts", "http://*".into());
+    flag("allow-addresses", "0.0.0.0/0,::/0".into());
+    flag("api-server-dns-name", String::new());
     Wrapper::try_parse_from(argv).expect("replay renders valid model flags").args
 }
 
@@ -108,8 +113,8 @@ pub async fn replay_snapshots(
         return Err(ReplayError::UnknownModel { name: name.to_string(), known: SNAPSHOT_MODELS.join(", ") });
     }
     let (from, to) = time_range(window);
-    let store = SnapshotStore::open(&store_url, &S3Options::default())
-        .map_err(|e| ReplayError::Store(e.to_string()))?;
+    let s3 = S3Options { egress: crate::egress::Egress::unrestricted(), ..S3Options::default() };
+    let store = SnapshotStore::open(&store_url, &s3).map_err(|e| ReplayError::Store(e.to_string()))?;
     let mut times: Vec<DateTime<Utc>> = Vec::new();
     for book in &args.sportsbooks {
         let refs = store.list(book, from, to).await.map_err(|e| ReplayError::Store(e.to_string()))?;

@@ -118,4 +118,14 @@ pub struct ScrapeArgs {
     /// Region for s3:// URLs (default: AWS_REGION, else us-east-1).
     #[arg(long, env = "NFLBET_S3_REGION")]
     pub s3_region: Option<String>,
+
+    /// Where the API key and S3 credentials may go, and which addresses are refused
+    /// (`crate::egress`; the operator renders its own policy here).
+    #[command(flatten)]
+    pub egress: crate::egress::EgressArgs,
+
+    /// Also refuse what this name resolves to, as an address of the API server (besides
+    /// KUBERNETES_SERVICE_HOST); resolved only inside a cluster. Empty: nothing to resolve.
+    #[arg(long, default_value = "kubernetes.default.svc")]
+    pub api_server_dns_name: String,
 }

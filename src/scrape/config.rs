@@ -4,6 +4,7 @@
 use super::args::ScrapeArgs;
 use super::error::ConfigError;
 use crate::crd::sportsbook::{Market, parse_duration};
+use crate::egress::Egress;
 use crate::feed::generic::GenericJson;
 use crate::feed::provider::SetupError;
 use crate::feed::snapshot::{S3Options, SnapshotStore};
@@ -67,6 +68,8 @@ pub struct ScrapeConfig {
     pub listen: SocketAddr,
     pub heartbeat: bool,
     pub heartbeat_interval: Duration,
+    /// Where the API key may go and which addresses the feed may not be at.
+    pub egress: Egress,
 }
 
 impl std::fmt::Debug for ScrapeConfig {
@@ -80,6 +83,7 @@ impl std::fmt::Debug for ScrapeConfig {
             .field("poll", &self.poll)
             .field("store", &self.store.url())
             .field("retention", &self.retention)
+            .field("egress", &self.egress)
             .finish_non_exhaustive()
     }
 }
@@ -98,6 +102,7 @@ impl ScrapeConfig {
         args: &ScrapeArgs,
         api_key: Option<String>,
     ) -> Result<ScrapeConfig, ConfigError> {
+        let egress = args.egress.workload_policy(&args.api_server_dns_name)?;
         let mut markets = Vec::new();
         for m in &args.markets {
             let m = m.trim();
@@ -123,6 +128,7 @@ impl ScrapeConfig {
             }
             other => return Err(SetupError::UnknownProvider(other.into()).into()),
         };
+        check_feed(provider.as_ref(), &egress)?;
         let rpm = args.max_requests_per_minute.filter(|n| *n > 0);
         let poll = PollPolicy {
             interval: duration("poll-interval", &args.poll_interval)?,
@@ -142,6 +148,7 @@ impl ScrapeConfig {
             endpoint: args.s3_endpoint.clone(),
             region: args.s3_region.clone(),
             credentials: None,
+            egress: egress.clone(),
         };
         let store = SnapshotStore::open(&args.store, &s3)?;
         Ok(ScrapeConfig {
@@ -157,6 +164,16 @@ impl ScrapeConfig {
             listen: args.listen,
             heartbeat: args.heartbeat,
             heartbeat_interval: duration("heartbeat-interval", &args.heartbeat_interval)?,
+            egress,
         })
     }
+}
+
+/// The feed's URL under the policy: its key only to an allowed host (over https unless allowed),
+/// and no refused address written in it. Checked at start and again before every request.
+pub fn check_feed(provider: &dyn FeedProvider, egress: &Egress) -> Result<(), crate::egress::EgressError> {
+    if provider.has_credentials() {
+        egress.check_feed_credentials(provider.url())?;
+    }
+    egress.check_destination(provider.url())
 }

@@ -4,6 +4,7 @@
 //! `rate_limited`), the payload (`parse`, `schema`), the quotes (`validation`) or the snapshot
 //! (`storage`). Messages never contain the request URL: The Odds API key lives in its query.
 
+use crate::egress::EgressError;
 use crate::feed::FeedError;
 use crate::feed::provider::SetupError;
 use crate::feed::snapshot::SnapshotError;
@@ -67,8 +68,11 @@ pub enum FetchError {
     RateLimited { retry_after: Option<Duration> },
     #[error("response body larger than the {limit}-byte cap")]
     TooLarge { limit: u64 },
-    #[error("unexpected content type {0:?}; expected application/json")]
+    #[error("unexpected content type {0}; expected application/json")]
     ContentType(String),
+    /// The operator's egress policy refused the request before any byte was sent.
+    #[error("request refused: {0}")]
+    Refused(String),
 }
 
 impl FetchError {
@@ -77,7 +81,7 @@ impl FetchError {
     pub fn error_type(&self) -> ErrorType {
         match self {
             FetchError::Timeout(_) => ErrorType::Timeout,
-            FetchError::Connect(_) | FetchError::Body(_) => ErrorType::Connect,
+            FetchError::Connect(_) | FetchError::Body(_) | FetchError::Refused(_) => ErrorType::Connect,
             FetchError::Status { .. } => ErrorType::HttpStatus,
             FetchError::RateLimited { .. } => ErrorType::RateLimited,
             FetchError::TooLarge { .. } | FetchError::ContentType(_) => ErrorType::Parse,
@@ -91,7 +95,7 @@ impl FetchError {
             FetchError::Timeout(_) | FetchError::Connect(_) | FetchError::Body(_) => true,
             FetchError::RateLimited { .. } => true,
             FetchError::Status { status, .. } => *status >= 500 || *status == 408,
-            FetchError::TooLarge { .. } | FetchError::ContentType(_) => false,
+            FetchError::TooLarge { .. } | FetchError::ContentType(_) | FetchError::Refused(_) => false,
         }
     }
 
@@ -105,6 +109,9 @@ impl FetchError {
 
     /// Classify a reqwest error without its URL (which may carry the API key).
     pub fn from_reqwest(e: reqwest::Error, timeout: Duration) -> FetchError {
+        if let Some(refused) = crate::egress::refusal_in(&e) {
+            return FetchError::Refused(refused.to_string());
+        }
         let detail = describe(&e);
         if e.is_timeout() {
             FetchError::Timeout(timeout)
@@ -177,6 +184,8 @@ pub enum ConfigError {
     Provider(#[from] SetupError),
     #[error(transparent)]
     Store(#[from] SnapshotError),
+    #[error(transparent)]
+    Egress(#[from] EgressError),
     #[error("metrics: {0}")]
     Metrics(String),
     #[error("HTTP client: {0}")]

@@ -10,6 +10,7 @@
 
 use super::backoff::parse_retry_after;
 use super::error::FetchError;
+use crate::egress::Egress;
 use crate::feed::{FeedProvider, Quota};
 use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
 use std::time::{Duration, SystemTime};
@@ -32,21 +33,25 @@ pub struct Fetched {
 }
 
 /// An HTTP client for feeds: no redirects (a redirect could carry the key to another host), no
-/// automatic decompression, identifying user agent.
-pub fn client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
-    reqwest::Client::builder()
+/// automatic decompression, identifying user agent, and every name resolved under the egress
+/// policy (a refused address is never connected to, whatever DNS answers later).
+pub fn client(timeout: Duration, egress: &Egress) -> Result<reqwest::Client, reqwest::Error> {
+    egress
+        .client_builder()
         .user_agent(concat!("nflbet-scraper/", env!("CARGO_PKG_VERSION")))
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(timeout)
         .build()
 }
 
-/// GET the provider's URL within the limits.
+/// GET the provider's URL within the limits, if the egress policy allows it.
 pub async fn fetch(
     client: &reqwest::Client,
     provider: &dyn FeedProvider,
+    egress: &Egress,
     limits: FetchLimits,
 ) -> Result<Fetched, FetchError> {
+    super::config::check_feed(provider, egress).map_err(|e| FetchError::Refused(e.to_string()))?;
     match tokio::time::timeout(limits.timeout, exchange(client, provider, limits)).await {
         Ok(r) => r,
         Err(_) => Err(FetchError::Timeout(limits.timeout)),
@@ -78,7 +83,7 @@ async fn exchange(
     if let Some(ct) = header(CONTENT_TYPE.as_str())
         && !is_json(&ct)
     {
-        return Err(FetchError::ContentType(crate::feed::provider::truncate(&ct, 100)));
+        return Err(FetchError::ContentType(known_type(&ct)));
     }
     let declared = header(CONTENT_LENGTH.as_str()).and_then(|v| v.trim().parse::<u64>().ok());
     if declared.is_some_and(|n| n > limits.max_bytes) {
@@ -105,6 +110,18 @@ fn is_json(content_type: &str) -> bool {
     mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
 }
 
+/// A refused content type, named only when it is a common one: the header is the server's text
+/// and must not carry anything into status or logs.
+fn known_type(content_type: &str) -> String {
+    const KNOWN: [&str; 6] =
+        ["text/html", "text/plain", "text/xml", "application/xml", "application/octet-stream", "text/csv"];
+    let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    match KNOWN.iter().find(|k| **k == mime) {
+        Some(k) => (*k).to_owned(),
+        None => "(another type)".to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -112,6 +129,12 @@ mod tests {
         assert_eq!(super::initial_capacity(16 * 1024 * 1024), super::INITIAL_CAPACITY);
         assert_eq!(super::initial_capacity(u64::MAX), super::INITIAL_CAPACITY);
         assert_eq!(super::initial_capacity(1000), 1000);
+    }
+
+    #[test]
+    fn refused_content_types_are_named_only_when_common() {
+        assert_eq!(super::known_type("text/html; charset=utf-8"), "text/html");
+        assert_eq!(super::known_type("x-token/sk_live_123"), "(another type)");
     }
 
     #[test]

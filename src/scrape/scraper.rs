@@ -72,7 +72,8 @@ impl Scraper {
     pub fn new(config: ScrapeConfig) -> Result<Scraper, ConfigError> {
         let metrics = Metrics::new(&config.metrics_prefix, &config.sportsbook)
             .map_err(|e| ConfigError::Metrics(e.to_string()))?;
-        let client = fetch::client(config.poll.timeout).map_err(|e| ConfigError::Client(e.to_string()))?;
+        let client = fetch::client(config.poll.timeout, &config.egress)
+            .map_err(|e| ConfigError::Client(e.to_string()))?;
         let (status_tx, _) = watch::channel(IngestionStatus::default());
         Ok(Scraper {
             config,
@@ -221,7 +222,7 @@ impl Scraper {
             }
             self.last_request = Some(Instant::now());
             let result = tokio::select! {
-                r = fetch::fetch(&self.client, provider.as_ref(), limits) => r,
+                r = fetch::fetch(&self.client, provider.as_ref(), &self.config.egress, limits) => r,
                 _ = cancel.cancelled() => return Err(PollError::Cancelled),
             };
             let err = match result {

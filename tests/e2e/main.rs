@@ -72,7 +72,9 @@ async fn a_users_story_on_a_real_node() {
     kubectl(&["create", "namespace", ns]);
     let chart = concat!(env!("CARGO_MANIFEST_DIR"), "/charts/nflbet-operator");
     // What a kube-prometheus-stack user sets: its release label on every monitoring object, and
-    // the operator's own ServiceMonitor on. The image is the chart's default.
+    // the operator's own ServiceMonitor on. The image is the chart's default. The books' feed is
+    // a pod behind a Service, over plain http, and gets The Odds API key: the administrator allows
+    // that explicitly (the default sends feed keys only to api.the-odds-api.com over https).
     let (ok, out) = cluster::helm(&[
         "install",
         RELEASE,
@@ -86,6 +88,8 @@ async fn a_users_story_on_a_real_node() {
         "monitoring.labels.release=kube-prometheus-stack",
         "--set",
         "serviceMonitor.enabled=true",
+        "--set",
+        "egress.feedCredentialHosts={api.the-odds-api.com,http://*.svc.cluster.local}",
     ]);
     assert!(ok, "helm install failed:\n{out}");
     // The operator runs from the chart's default image, which came from `make image`: nothing can be

@@ -52,6 +52,8 @@ impl Scraper {
                 "0",
             ])
             .args(store)
+            // The feed and the S3 server are on 127.0.0.1 over plain http: allowed explicitly.
+            .args(["--s3-credential-hosts", "http://127.0.0.1", "--allow-addresses", "127.0.0.0/8"])
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
@@ -142,6 +144,7 @@ async fn the_scraper_survives_the_object_store_dying_mid_poll() {
         endpoint: Some(s3.endpoint.clone()),
         region: Some("us-east-1".into()),
         credentials: Some(("testing".into(), "testing".into())),
+        egress: support::loopback_egress(),
     };
     let store = SnapshotStore::open(&format!("s3://{BUCKET}/snapshots"), &opts).unwrap();
     support::wait_for("a first snapshot in the store", Duration::from_secs(30), || async {
@@ -228,6 +231,7 @@ async fn an_s3_server_answering_500_is_a_storage_error_until_it_heals() {
         endpoint: Some(s3.endpoint.clone()),
         region: Some("us-east-1".into()),
         credentials: Some(("testing".into(), "testing".into())),
+        egress: support::loopback_egress(),
     };
     let store = SnapshotStore::open(&format!("s3://{BUCKET}/snapshots"), &opts).unwrap();
     support::wait_for("a first snapshot through the front", Duration::from_secs(30), || async {

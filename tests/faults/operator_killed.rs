@@ -28,6 +28,8 @@ impl OperatorProcess {
             .args(["operator", "--watch-namespace", ns, "--listen", "127.0.0.1:0"])
             .args(["--workload-image", "example.invalid/nflbet:test", "--concurrency", "8"])
             .args(["--pagerduty-events-url", "http://127.0.0.1:9/v2/enqueue"])
+            // The books' feed URL is on loopback: allowed explicitly, as in tests/support.
+            .args(["--allow-addresses", "127.0.0.0/8"])
             .env("KUBECONFIG", support::kubeconfig_path())
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())

@@ -308,6 +308,14 @@ fn defaults_are_secure_and_wired() {
         env("POD_NAMESPACE").unwrap()["valueFrom"]["fieldRef"]["fieldPath"].as_str(),
         Some("metadata.namespace")
     );
+    assert_eq!(
+        env("NFLBET_FEED_CREDENTIAL_HOSTS").unwrap()["value"].as_str(),
+        Some("api.the-odds-api.com"),
+        "feed keys go only to The Odds API by default"
+    );
+    for name in ["NFLBET_S3_CREDENTIAL_HOSTS", "NFLBET_ALLOW_ADDRESSES", "NFLBET_DENY_ADDRESSES"] {
+        assert!(env(name).is_none(), "{name}: nothing allowed or added unless asked");
+    }
     assert!(env("NFLBET_RULE_LABELS").is_none(), "no rule labels unless asked");
     assert!(env("NFLBET_MONITOR_LABELS").is_none(), "no monitor labels unless asked");
     assert_eq!(c["readinessProbe"]["httpGet"]["path"].as_str(), Some("/readyz"));
@@ -431,6 +439,47 @@ fn the_operator_service_monitor_honors_the_labels_it_exports() {
 }
 
 #[test]
+fn egress_values_reach_the_operator_as_its_flags() {
+    let rendered = template_ok(
+        "nflbet",
+        "nflbet-system",
+        &[
+            "egress.feedCredentialHosts={api.the-odds-api.com,http://*.trading.svc.cluster.local}",
+            "egress.s3CredentialHosts={http://minio.storage.svc.cluster.local}",
+            "egress.allowAddresses={169.254.169.254/32}",
+            "egress.denyAddresses={192.168.0.0/16,10.0.0.1}",
+        ],
+    );
+    let docs = documents(&rendered);
+    let env = |name: &str| operator_env(&docs, name).unwrap_or_else(|| panic!("{name} not set"));
+    // The values as the operator parses them: its own flags, from the same environment.
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        egress: nflbet::egress::EgressArgs,
+    }
+    let argv = [
+        ("feed-credential-hosts", env("NFLBET_FEED_CREDENTIAL_HOSTS")),
+        ("s3-credential-hosts", env("NFLBET_S3_CREDENTIAL_HOSTS")),
+        ("allow-addresses", env("NFLBET_ALLOW_ADDRESSES")),
+        ("deny-addresses", env("NFLBET_DENY_ADDRESSES")),
+    ]
+    .map(|(flag, value)| format!("--{flag}={value}"));
+    let policy = <Cli as clap::Parser>::try_parse_from(std::iter::once("operator".to_string()).chain(argv))
+        .unwrap()
+        .egress
+        .policy(vec![])
+        .expect("the chart renders a policy the operator accepts");
+    assert_eq!(
+        policy.feed_credentials.to_string(),
+        "api.the-odds-api.com, http://*.trading.svc.cluster.local"
+    );
+    assert_eq!(policy.s3_credentials.to_string(), "http://minio.storage.svc.cluster.local");
+    assert_eq!(policy.addresses.allow.len(), 1);
+    assert_eq!(policy.addresses.deny.len(), 2);
+}
+
+#[test]
 fn schema_rejects_typos_and_bad_values() {
     for (set, needle) in [
         ("foo=bar", "'foo'"),
@@ -443,6 +492,9 @@ fn schema_rejects_typos_and_bad_values() {
         ("image.pullPolicy=Sometimes", "/image/pullPolicy"),
         ("monitoring.lables.release=kps", "'lables'"),
         ("monitoring.labels.release=not a label value", "/monitoring/labels/release"),
+        ("egress.allowAdresses={127.0.0.1/32}", "'allowAdresses'"),
+        ("egress.feedCredentialHosts={ftp://feeds.example.com}", "/egress/feedCredentialHosts/0"),
+        ("egress.allowAddresses={localhost}", "/egress/allowAddresses/0"),
         ("podPolicy.imgs={x}", "'imgs'"),
         ("podPolicy.images={reg*/x}", "/podPolicy/images/0"),
         ("podPolicy.serviceAccountLabel=trusted", "/podPolicy/serviceAccountLabel"),

@@ -18,6 +18,7 @@ mod cli_status;
 mod cli_telemetry;
 mod cli_validate;
 mod crds_up_to_date;
+mod egress;
 mod image;
 mod leader_election;
 mod model_alerts;

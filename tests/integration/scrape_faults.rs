@@ -260,6 +260,7 @@ async fn harness_with(poll: PollPolicy) -> Harness {
         listen: "127.0.0.1:0".parse().unwrap(),
         heartbeat: false,
         heartbeat_interval: Duration::from_secs(1),
+        egress: crate::support::loopback_egress(),
     };
     let scraper = Scraper::new(config).unwrap();
     Harness { server, scraper, store, _dir: dir }

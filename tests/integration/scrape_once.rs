@@ -43,6 +43,8 @@ fn scrape(endpoint: String, store: &str) -> std::process::Output {
         .args(["--endpoint", &endpoint, "--markets", "moneyline,spread"])
         .args(["--timeout", "2s", "--max-retries", "1", "--backoff-base", "10ms", "--backoff-max", "50ms"])
         .args(["--store", store])
+        // The feed is on 127.0.0.1 over plain http and gets the key: allowed explicitly.
+        .args(["--feed-credential-hosts", "http://127.0.0.1", "--allow-addresses", "127.0.0.0/8"])
         .env("NFLBET_API_KEY", "once-secret-key")
         .env_remove("NFLBET_STORE")
         .output()

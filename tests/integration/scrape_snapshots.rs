@@ -154,6 +154,8 @@ async fn s3_store_against_a_local_server() {
         endpoint: Some(server.endpoint.clone()),
         region: Some("us-east-1".into()),
         credentials: Some(("testing".into(), "testing".into())),
+        // The local S3 server is on 127.0.0.1 over http: allowed explicitly.
+        egress: crate::support::loopback_egress(),
     };
     let store = SnapshotStore::open(&format!("s3://{bucket}/prod/snapshots"), &opts).unwrap();
     exercise(&store).await;
@@ -334,6 +336,7 @@ async fn s3_store_retention_deletes_only_the_books_own_expired_snapshots_and_sur
         endpoint: Some(proxy.endpoint.clone()),
         region: Some("us-east-1".into()),
         credentials: Some(("testing".into(), "testing".into())),
+        egress: crate::support::loopback_egress(),
     };
     let url = format!("s3://{bucket}/prod");
     let store = SnapshotStore::open(&url, &opts).unwrap();
@@ -396,6 +399,7 @@ fn scraper_with(store: SnapshotStore, retention: Option<Duration>) -> nflbet::sc
         listen: "127.0.0.1:0".parse().unwrap(),
         heartbeat: false,
         heartbeat_interval: Duration::from_secs(30),
+        egress: crate::support::loopback_egress(),
     })
     .unwrap()
 }

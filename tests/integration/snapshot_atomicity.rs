@@ -91,8 +91,12 @@ fn s3_options(endpoint: &str) -> S3Options {
         endpoint: Some(endpoint.to_string()),
         region: Some("us-east-1".into()),
         credentials: Some(("testing".into(), "testing".into())),
+        egress: support::loopback_egress(),
     }
 }
+
+/// The feed and the S3 server are on 127.0.0.1 over plain http: allowed explicitly (egress).
+const LOOPBACK: [&str; 4] = ["--allow-addresses", "127.0.0.0/8", "--s3-credential-hosts", "http://127.0.0.1"];
 
 #[tokio::test]
 async fn s3_readers_never_see_a_partial_snapshot() {
@@ -121,6 +125,7 @@ impl Scraper {
                 "0",
             ])
             .args(["--listen", "127.0.0.1:0"])
+            .args(LOOPBACK)
             .args(store_args)
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
@@ -169,6 +174,7 @@ fn scrape_killed_at(feed: &str, url: &str, syscalls: &str) -> std::process::Exit
         .args(["scrape", "--once", "--sportsbook", BOOK, "--provider", "genericJson", "--endpoint", feed])
         .args(["--markets", "moneyline", "--timeout", "30s", "--max-retries", "0", "--listen", "127.0.0.1:0"])
         .args(["--store", url])
+        .args(LOOPBACK)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -213,6 +219,7 @@ fn a_writer_killed_between_writing_and_publishing_leaves_no_partial_file_snapsho
         ])
         .args(["--markets", "moneyline", "--timeout", "30s", "--max-retries", "0", "--listen", "127.0.0.1:0"])
         .args(["--store", &url])
+        .args(LOOPBACK)
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

@@ -73,6 +73,20 @@ pub fn games_file() -> PathBuf {
     path
 }
 
+/// The egress policy of a workload in a test: its feed, S3 server or games file is a server on
+/// 127.0.0.1 over plain http, which the secure default refuses. Allowed here explicitly, as an
+/// administrator would for such a host (`http://127.0.0.1` credential hosts, 127.0.0.0/8).
+pub fn loopback_egress() -> nflbet::egress::Egress {
+    nflbet::egress::EgressArgs {
+        feed_credential_hosts: vec!["http://127.0.0.1".into()],
+        s3_credential_hosts: vec!["http://127.0.0.1".into()],
+        allow_addresses: vec!["127.0.0.0/8".into()],
+        deny_addresses: vec![],
+    }
+    .policy(vec![])
+    .expect("valid policy")
+}
+
 pub fn install_crypto() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
@@ -306,6 +320,12 @@ pub async fn start_operator_with(
         leader_elect_retry_period: Duration::from_secs(2),
         pagerduty_events_url: "http://127.0.0.1:9/v2/enqueue".into(),
         notify_timeout: "2s".into(),
+        // The test feeds, stores and games files listen on loopback: the operator's policy must
+        // allow it explicitly, as an administrator would (chart value egress.allowAddresses).
+        egress: nflbet::egress::EgressArgs {
+            allow_addresses: vec!["127.0.0.0/8".into()],
+            ..nflbet::egress::EgressArgs::default()
+        },
         pod_policy: Default::default(),
     };
     tweak(&mut args);

@@ -23,6 +23,9 @@ pub enum BuildError {
     MissingNamespace,
     #[error("the Model has no uid yet")]
     MissingUid,
+    /// The operator's egress policy refuses where the spec would send credentials or connect.
+    #[error("{field}: {source}")]
+    Egress { field: &'static str, source: crate::egress::EgressError },
     #[error(transparent)]
     PolicyViolation(#[from] Violations),
 }
@@ -30,7 +33,11 @@ pub enum BuildError {
 impl BuildError {
     /// Bounded label for metrics, Event and condition reasons (the Sportsbook's, too).
     pub fn reason(&self) -> &'static str {
-        if let BuildError::PolicyViolation(_) = self { pod_policy::REASON } else { "InvalidObject" }
+        match self {
+            BuildError::PolicyViolation(_) => pod_policy::REASON,
+            BuildError::Egress { .. } => "InvalidSpec",
+            _ => "InvalidObject",
+        }
     }
 }
 
@@ -132,6 +139,7 @@ pub fn build(
     let owner = m.controller_owner_ref(&()).ok_or(BuildError::MissingUid)?;
     let model = m.name_any();
     let spec = &m.spec;
+    check_egress(spec, &cfg.egress)?;
     let name = child_name(&model);
     let settings = spec.workload.clone().unwrap_or_default();
     let sa_name = settings.service_account_name.clone().unwrap_or_else(|| name.clone());
@@ -215,6 +223,22 @@ pub fn build(
     })
 }
 
+/// Where the spec would connect, under the operator's policy: S3 credentials only to an allowed
+/// endpoint, no refused address written in the store or games URL. The workload checks again.
+pub fn check_egress(
+    spec: &crate::crd::model::ModelSpec,
+    egress: &crate::egress::Egress,
+) -> Result<(), BuildError> {
+    workload::storage_egress(spec.storage.as_ref(), egress)
+        .map_err(|source| BuildError::Egress { field: "spec.storage.s3.endpoint", source })?;
+    match spec.games.as_deref().map(|g| url::Url::parse(g.trim())) {
+        Some(Ok(url)) if url.scheme().starts_with("http") => egress
+            .check_destination(&url)
+            .map_err(|source| BuildError::Egress { field: "spec.games", source }),
+        _ => Ok(()),
+    }
+}
+
 /// The model workload's command line (`src/model_workload/args.rs`).
 pub fn model_args(
     m: &Model,
@@ -294,6 +318,7 @@ pub fn model_args(
         args.push("--shadow".into());
     }
     args.push("--report-status".into());
+    args.extend(cfg.egress.to_args());
     args
 }
 

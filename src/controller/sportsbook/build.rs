@@ -7,7 +7,8 @@ use crate::controller::config::{MANAGED_BY, OperatorConfig};
 use crate::controller::names;
 use crate::controller::pod_policy::{self, NamedAccount, PodRequest, Violations};
 use crate::controller::workload::{self, PodParams, plain_env, secret_env};
-use crate::crd::sportsbook::{Provider, Sportsbook, StorageSettings, format_duration};
+use crate::crd::sportsbook::{Provider, Sportsbook, SportsbookSpec, StorageSettings, format_duration};
+use crate::egress::{Egress, EgressError};
 use crate::monitoring::{Capabilities, PrometheusRule, PrometheusRuleSpec, ServiceMonitor};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Service, ServiceAccount};
@@ -32,6 +33,11 @@ pub enum BuildError {
     MissingEndpoint,
     #[error("no market is enabled")]
     NoMarkets,
+    #[error("spec.endpoint is not a valid URL")]
+    InvalidEndpoint,
+    /// The operator's egress policy refuses where the spec would send credentials or connect.
+    #[error("{field}: {source}")]
+    Egress { field: &'static str, source: EgressError },
     #[error(transparent)]
     PolicyViolation(#[from] Violations),
 }
@@ -126,6 +132,7 @@ pub fn build(sb: &Sportsbook, cfg: &OperatorConfig, caps: Capabilities) -> Resul
     if spec.enabled_markets().is_empty() {
         return Err(BuildError::NoMarkets);
     }
+    check_egress(spec, &cfg.egress)?;
     let name = child_name(&book);
     let settings = spec.workload.clone().unwrap_or_default();
 
@@ -164,6 +171,30 @@ pub fn build(sb: &Sportsbook, cfg: &OperatorConfig, caps: Capabilities) -> Resul
         service_monitor,
         prometheus_rule,
     })
+}
+
+/// Where the spec would send its credentials and connect, under the operator's policy: the API
+/// key only to an allowed host (over https unless allowed), S3 credentials only to an allowed
+/// endpoint, no refused address written in a URL. The scraper checks all of it again.
+pub fn check_egress(spec: &SportsbookSpec, egress: &Egress) -> Result<(), BuildError> {
+    let endpoint = match (&spec.endpoint, spec.provider) {
+        (Some(e), _) => Some(e.as_str()),
+        (None, Provider::TheOddsApi) => Some(crate::feed::the_odds_api::DEFAULT_ENDPOINT),
+        (None, Provider::GenericJson) => None,
+    };
+    if let Some(endpoint) = endpoint {
+        let url = url::Url::parse(endpoint.trim()).map_err(|_| BuildError::InvalidEndpoint)?;
+        if spec.credentials.is_some() {
+            egress
+                .check_feed_credentials(&url)
+                .map_err(|source| BuildError::Egress { field: "spec.credentials", source })?;
+        }
+        egress
+            .check_destination(&url)
+            .map_err(|source| BuildError::Egress { field: "spec.endpoint", source })?;
+    }
+    workload::storage_egress(spec.storage.as_ref(), egress)
+        .map_err(|source| BuildError::Egress { field: "spec.storage.s3.endpoint", source })
 }
 
 /// The scraper's command line, rendered from the spec. Kept in one place so that the flags
@@ -219,6 +250,7 @@ pub fn scraper_args(sb: &Sportsbook, cfg: &OperatorConfig) -> Result<Vec<String>
     if spec.feature_heartbeat() {
         args.push("--heartbeat".into());
     }
+    args.extend(cfg.egress.to_args());
     Ok(args)
 }
 
