@@ -4,8 +4,9 @@
 //!   `s3://`; every object they list decodes with every quote;
 //! - the scraper process (the binary) is killed with SIGKILL in the middle of writing: on
 //!   `file://` by strace at the exact system calls between writing and publishing (the fsync of
-//!   the staging file, the rename), on `s3://` while its PutObject is held half-sent by a cut
-//!   proxy and then delivered torn. Nothing partial is ever listed.
+//!   the staging file, the rename), on `s3://` once a proxy has let the first 4 KiB of its
+//!   PutObject through and holds the rest, leaving the server a torn request. Nothing partial is
+//!   ever listed.
 
 use crate::support;
 use crate::support::feed::Feed;
@@ -264,10 +265,10 @@ async fn a_scraper_killed_mid_put_leaves_no_partial_s3_snapshot() {
     })
     .await;
 
-    // Hold the next poll at the feed (so no write is in flight), cut the store's network, let
-    // the poll go on into its PutObject (it stalls half-sent once the socket buffers fill), kill
-    // the writer, then heal the network: the held part of the request reaches the server,
-    // followed by the end of the connection.
+    // Hold the next poll at the feed (so no write is in flight), let only 4 KiB more through to
+    // the store (the PutObject's headers and the start of its body), let the poll go on, and
+    // once those bytes have passed, the request is torn mid-body: kill the writer, then drop the
+    // proxy, which ends the connection with the server holding a partial request.
     feed.gate(false);
     let asked = feed.requests();
     support::wait_for("the next poll held at the feed", Duration::from_secs(20), || async {
@@ -275,12 +276,14 @@ async fn a_scraper_killed_mid_put_leaves_no_partial_s3_snapshot() {
     })
     .await;
     let written = read_all(&store, EVENTS * 2).await;
-    proxy.cut();
+    proxy.pass_only(4096);
     feed.gate(true);
-    // Parsing ~12,000 quotes takes well under a second; the PutObject is then in flight.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    support::wait_for("the PutObject's first 4 KiB at the server", Duration::from_secs(20), || async {
+        if proxy.passed_all() { Ok(()) } else { Err("not yet".into()) }
+    })
+    .await;
     scraper.kill();
-    proxy.restore();
+    drop(proxy);
     // The server has the torn request; give it the time it takes to answer one more.
     support::wait_for("the bucket answers", Duration::from_secs(10), || async {
         reqwest::get(format!("{}/atomic-kill?list-type=2", s3.endpoint))

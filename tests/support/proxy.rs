@@ -7,8 +7,12 @@
 //! errors it could act on at once. [`Proxy::restore`] forwards again: held bytes are delivered late,
 //! as after a healed partition, and held connections are connected to the target. TLS passes
 //! through untouched, so a server certificate for 127.0.0.1 still verifies.
+//! [`Proxy::pass_only`] lets a given number of bytes more reach the target from clients, then
+//! holds the rest: a request torn at a known point once the client dies.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -16,6 +20,8 @@ use tokio::sync::watch;
 pub struct Proxy {
     addr: SocketAddr,
     open: watch::Sender<bool>,
+    /// Bytes clients may still send to the target (`u64::MAX`: no limit).
+    budget: Arc<AtomicU64>,
     accept: tokio::task::JoinHandle<()>,
 }
 
@@ -26,6 +32,8 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the proxy on loopback");
         let addr = listener.local_addr().expect("proxy address");
         let (open, gate) = watch::channel(true);
+        let budget = Arc::new(AtomicU64::new(u64::MAX));
+        let upstream = budget.clone();
         let accept = tokio::spawn(async move {
             // Dropped with the accept task, which aborts every connection.
             let mut connections = tokio::task::JoinSet::new();
@@ -33,7 +41,7 @@ impl Proxy {
                 tokio::select! {
                     accepted = listener.accept() => match accepted {
                         Ok((client, _)) => {
-                            connections.spawn(forward(client, target, gate.clone()));
+                            connections.spawn(forward(client, target, gate.clone(), upstream.clone()));
                         }
                         Err(e) => panic!("proxy accept failed: {e}"),
                     },
@@ -41,7 +49,7 @@ impl Proxy {
                 }
             }
         });
-        Proxy { addr, open, accept }
+        Proxy { addr, open, budget, accept }
     }
 
     /// Where clients connect.
@@ -58,6 +66,17 @@ impl Proxy {
     pub fn restore(&self) {
         self.open.send_replace(true);
     }
+
+    /// From now on let only `bytes` more reach the target from clients (all connections
+    /// together); hold the rest, as a cut would, for as long as the proxy lives.
+    pub fn pass_only(&self, bytes: u64) {
+        self.budget.store(bytes, Ordering::SeqCst);
+    }
+
+    /// True once the bytes allowed by [`Proxy::pass_only`] have all been forwarded.
+    pub fn passed_all(&self) -> bool {
+        self.budget.load(Ordering::SeqCst) == 0
+    }
 }
 
 impl Drop for Proxy {
@@ -72,12 +91,30 @@ async fn until_open(gate: &mut watch::Receiver<bool>) {
     let _ = gate.wait_for(|open| *open).await;
 }
 
-async fn forward(client: TcpStream, target: SocketAddr, mut gate: watch::Receiver<bool>) {
+async fn forward(
+    client: TcpStream,
+    target: SocketAddr,
+    mut gate: watch::Receiver<bool>,
+    upstream: Arc<AtomicU64>,
+) {
     until_open(&mut gate).await;
     let Ok(server) = TcpStream::connect(target).await else { return };
     let (client_read, client_write) = client.into_split();
     let (server_read, server_write) = server.into_split();
-    tokio::join!(pump(client_read, server_write, gate.clone()), pump(server_read, client_write, gate));
+    tokio::join!(
+        pump(client_read, server_write, gate.clone(), Some(upstream)),
+        pump(server_read, client_write, gate, None)
+    );
+}
+
+/// Take up to `n` bytes from `budget`; how many may pass.
+fn take(budget: &AtomicU64, n: usize) -> usize {
+    let mut allowed = 0;
+    let _ = budget.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+        allowed = if left == u64::MAX { n } else { n.min(left as usize) };
+        Some(if left == u64::MAX { left } else { left - allowed as u64 })
+    });
+    allowed
 }
 
 /// Copy one direction, holding bytes while the proxy is cut: a read that completes during a cut
@@ -86,6 +123,7 @@ async fn pump(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
     mut gate: watch::Receiver<bool>,
+    budget: Option<Arc<AtomicU64>>,
 ) {
     let mut buf = vec![0u8; 16 * 1024];
     loop {
@@ -95,8 +133,13 @@ async fn pump(
             Ok(n) => n,
         };
         until_open(&mut gate).await;
-        if to.write_all(&buf[..n]).await.is_err() {
+        let pass = budget.as_deref().map_or(n, |b| take(b, n));
+        if to.write_all(&buf[..pass]).await.is_err() {
             break;
+        }
+        if pass < n {
+            // Over the budget: hold the rest (and the connection) until the proxy is dropped.
+            std::future::pending::<()>().await;
         }
     }
     let _ = to.shutdown().await;
