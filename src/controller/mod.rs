@@ -588,6 +588,29 @@ fn controller_config(concurrency: u16) -> controller::Config {
 /// Milliseconds of trailing debounce; see [`controller_config`].
 const DEBOUNCE_MS: u64 = 100;
 
+/// A kind a controller can watch: typed, decodable, and shareable between tasks.
+trait Watchable:
+    kube::Resource<DynamicType = ()>
+    + Clone
+    + serde::de::DeserializeOwned
+    + std::fmt::Debug
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<T> Watchable for T where
+    T: kube::Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static
+{
+}
+
 /// `c`, also reconciling an object when one of its children of kind `K` changes (metadata only,
 /// the operator's children only).
 fn owning<K, C>(
@@ -598,20 +621,8 @@ fn owning<K, C>(
     synced: watch::Synced,
 ) -> Controller<C>
 where
-    K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
-    C: kube::Resource<DynamicType = ()>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
+    K: Watchable + kube::Resource<Scope = kube::core::NamespaceResourceScope>,
+    C: Watchable,
 {
     c.owns_stream(watch::touched(scoped_meta::<K>(client, ns), children.clone(), synced))
 }

@@ -39,24 +39,9 @@ impl Scraper {
     fn start(feed: &str, store: &[&str], log: &std::path::Path) -> Scraper {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let out = std::fs::File::create(log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_nflbet"))
-            .args(["scrape", "--sportsbook", BOOK, "--provider", "genericJson", "--endpoint", feed])
-            .args([
-                "--markets",
-                "moneyline",
-                "--poll-interval",
-                "1s",
-                "--timeout",
-                "30s",
-                "--max-retries",
-                "0",
-            ])
+        let child = support::scrape::command(BOOK, feed)
+            .args(["--poll-interval", "1s", "--listen", &format!("127.0.0.1:{port}")])
             .args(store)
-            // The feed and the S3 server are on 127.0.0.1 over plain http: allowed explicitly.
-            .args(["--s3-credential-hosts", "http://127.0.0.1", "--allow-addresses", "127.0.0.0/8"])
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
             .stderr(out)
@@ -140,13 +125,8 @@ async fn the_scraper_survives_the_object_store_dying_mid_poll() {
     let feed = Feed::start(BOOK, 1).await;
     let logs = tempfile::tempdir().unwrap();
     let mut scraper = Scraper::start_s3(&feed.url, &s3.endpoint, &logs.path().join("scrape.log"));
-    let opts = S3Options {
-        endpoint: Some(s3.endpoint.clone()),
-        region: Some("us-east-1".into()),
-        credentials: Some(("testing".into(), "testing".into())),
-        egress: support::loopback_egress(),
-    };
-    let store = SnapshotStore::open(&format!("s3://{BUCKET}/snapshots"), &opts).unwrap();
+    let store = SnapshotStore::open(&format!("s3://{BUCKET}/snapshots"), &support::s3::options(&s3.endpoint))
+        .unwrap();
     support::wait_for("a first snapshot in the store", Duration::from_secs(30), || async {
         let n = snapshots(&store).await?;
         if n > 0 { Ok(()) } else { Err("none yet".into()) }
@@ -227,13 +207,8 @@ async fn an_s3_server_answering_500_is_a_storage_error_until_it_heals() {
     let feed = Feed::start(BOOK, 1).await;
     let logs = tempfile::tempdir().unwrap();
     let mut scraper = Scraper::start_s3(&feed.url, &front, &logs.path().join("scrape.log"));
-    let opts = S3Options {
-        endpoint: Some(s3.endpoint.clone()),
-        region: Some("us-east-1".into()),
-        credentials: Some(("testing".into(), "testing".into())),
-        egress: support::loopback_egress(),
-    };
-    let store = SnapshotStore::open(&format!("s3://{BUCKET}/snapshots"), &opts).unwrap();
+    let store = SnapshotStore::open(&format!("s3://{BUCKET}/snapshots"), &support::s3::options(&s3.endpoint))
+        .unwrap();
     support::wait_for("a first snapshot through the front", Duration::from_secs(30), || async {
         let n = snapshots(&store).await?;
         if n > 0 { Ok(()) } else { Err("none yet".into()) }

@@ -87,24 +87,13 @@ async fn file_readers_never_see_a_partial_snapshot() {
     readers_see_only_whole_objects(SnapshotStore::open(&url, &S3Options::default()).unwrap()).await;
 }
 
-fn s3_options(endpoint: &str) -> S3Options {
-    S3Options {
-        endpoint: Some(endpoint.to_string()),
-        region: Some("us-east-1".into()),
-        credentials: Some(("testing".into(), "testing".into())),
-        egress: support::loopback_egress(),
-    }
-}
-
 /// The feed and the S3 server are on 127.0.0.1 over plain http: allowed explicitly (egress).
-const LOOPBACK: [&str; 4] = ["--allow-addresses", "127.0.0.0/8", "--s3-credential-hosts", "http://127.0.0.1"];
-
 #[tokio::test]
 async fn s3_readers_never_see_a_partial_snapshot() {
     nflbet::cli::install_crypto_provider();
     let s3 = support::s3::S3Server::start();
     s3.create_bucket("atomic").await;
-    let store = SnapshotStore::open("s3://atomic/snapshots", &s3_options(&s3.endpoint)).unwrap();
+    let store = SnapshotStore::open("s3://atomic/snapshots", &support::s3::options(&s3.endpoint)).unwrap();
     readers_see_only_whole_objects(store).await;
 }
 
@@ -113,23 +102,9 @@ struct Scraper(Child);
 
 impl Scraper {
     fn start(feed: &str, store_args: &[&str]) -> Scraper {
-        let child = Command::new(env!("CARGO_BIN_EXE_nflbet"))
-            .args(["scrape", "--sportsbook", BOOK, "--provider", "genericJson", "--endpoint", feed])
-            .args([
-                "--markets",
-                "moneyline",
-                "--poll-interval",
-                "1s",
-                "--timeout",
-                "30s",
-                "--max-retries",
-                "0",
-            ])
-            .args(["--listen", "127.0.0.1:0"])
-            .args(LOOPBACK)
+        let child = support::scrape::command(BOOK, feed)
+            .args(["--poll-interval", "1s", "--listen", "127.0.0.1:0"])
             .args(store_args)
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -172,10 +147,8 @@ fn scrape_killed_at(feed: &str, url: &str, syscalls: &str) -> std::process::Exit
         .args(["-f", "-qq", "-o", "/dev/null", "-e", &format!("trace={syscalls}")])
         .args(["-e", &format!("inject={syscalls}:signal=SIGKILL")])
         .arg(env!("CARGO_BIN_EXE_nflbet"))
-        .args(["scrape", "--once", "--sportsbook", BOOK, "--provider", "genericJson", "--endpoint", feed])
-        .args(["--markets", "moneyline", "--timeout", "30s", "--max-retries", "0", "--listen", "127.0.0.1:0"])
-        .args(["--store", url])
-        .args(LOOPBACK)
+        .args(support::scrape::args(BOOK, feed))
+        .args(["--once", "--listen", "127.0.0.1:0", "--store", url])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -207,20 +180,8 @@ fn a_writer_killed_between_writing_and_publishing_leaves_no_partial_file_snapsho
     let store = SnapshotStore::open(&url, &S3Options::default()).unwrap();
     // One whole snapshot first; it also creates this hour's directories, so the next writer's
     // first fsync is its staging file's (a writer creating directories fsyncs them first).
-    let out = Command::new(env!("CARGO_BIN_EXE_nflbet"))
-        .args([
-            "scrape",
-            "--once",
-            "--sportsbook",
-            BOOK,
-            "--provider",
-            "genericJson",
-            "--endpoint",
-            &feed.url,
-        ])
-        .args(["--markets", "moneyline", "--timeout", "30s", "--max-retries", "0", "--listen", "127.0.0.1:0"])
-        .args(["--store", &url])
-        .args(LOOPBACK)
+    let out = support::scrape::command(BOOK, &feed.url)
+        .args(["--once", "--listen", "127.0.0.1:0", "--store", &url])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -258,7 +219,8 @@ async fn a_scraper_killed_mid_put_leaves_no_partial_s3_snapshot() {
     let store_args =
         ["--store", "s3://atomic-kill/snapshots", "--s3-endpoint", &through, "--s3-region", "us-east-1"];
     let mut scraper = Scraper::start(&feed.url, &store_args);
-    let store = SnapshotStore::open("s3://atomic-kill/snapshots", &s3_options(&s3.endpoint)).unwrap();
+    let store =
+        SnapshotStore::open("s3://atomic-kill/snapshots", &support::s3::options(&s3.endpoint)).unwrap();
     support::wait_for("a first snapshot", Duration::from_secs(30), || async {
         let n = read_all(&store, EVENTS * 2).await;
         if n > 0 { Ok(n) } else { Err("none yet".into()) }

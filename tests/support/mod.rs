@@ -9,6 +9,7 @@
 pub mod feed;
 pub mod proxy;
 pub mod s3;
+pub mod scrape;
 
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;

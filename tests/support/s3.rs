@@ -78,3 +78,14 @@ fn spawn(port: u16) -> Result<Child, String> {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// Options for a store on a local S3 server at `endpoint`: its test credentials, and the
+/// loopback allowed explicitly (the server is on 127.0.0.1 over plain http).
+pub fn options(endpoint: &str) -> nflbet::feed::snapshot::S3Options {
+    nflbet::feed::snapshot::S3Options {
+        endpoint: Some(endpoint.to_string()),
+        region: Some("us-east-1".into()),
+        credentials: Some(("testing".into(), "testing".into())),
+        egress: super::loopback_egress(),
+    }
+}

@@ -359,18 +359,23 @@ mod tests {
         Scrape(ScrapeArgs),
     }
 
-    #[test]
-    fn every_child_is_owned_by_the_book_and_labelled() {
-        let c = children(&book("fanduel").build());
-        let metas = [
+    /// Every child named `child_name(book)`: all but the PrometheusRule.
+    fn named_like_the_book(c: &Children) -> Vec<&ObjectMeta> {
+        vec![
             &c.service_account.as_ref().unwrap().metadata,
             &c.role.metadata,
             &c.role_binding.metadata,
             &c.deployment.metadata,
             &c.service.metadata,
             &c.service_monitor.as_ref().unwrap().metadata,
-            &c.prometheus_rule.as_ref().unwrap().metadata,
-        ];
+        ]
+    }
+
+    #[test]
+    fn every_child_is_owned_by_the_book_and_labelled() {
+        let c = children(&book("fanduel").build());
+        let mut metas = named_like_the_book(&c);
+        metas.push(&c.prometheus_rule.as_ref().unwrap().metadata);
         for m in metas {
             let owner = &m.owner_references.as_ref().unwrap()[0];
             assert_eq!(
@@ -522,14 +527,7 @@ mod tests {
         let c = children(&book(&long).build());
         let child = child_name(&long);
         assert!(is_dns_label(&child) && child.len() == 63, "{child}");
-        let metas = [
-            &c.service_account.as_ref().unwrap().metadata,
-            &c.role.metadata,
-            &c.role_binding.metadata,
-            &c.deployment.metadata,
-            &c.service.metadata,
-            &c.service_monitor.as_ref().unwrap().metadata,
-        ];
+        let metas = named_like_the_book(&c);
         for m in metas {
             assert_eq!(m.name.as_deref(), Some(child.as_str()));
             assert!(m.labels.as_ref().unwrap().values().all(|v| is_label_value(v)), "{:?}", m.labels);
