@@ -393,6 +393,7 @@ impl crate::http::Readiness for OperatorReadiness {
         match self.phase.load(Ordering::Relaxed) {
             STARTING => Some(String::new()),
             FOLLOWING => None,
+            _ if self.watches.is_empty() => Some("starting the controllers".into()),
             _ => {
                 let unsynced = self.watches.unsynced();
                 (!unsynced.is_empty()).then(|| format!("watches not synced: {}", unsynced.join(", ")))

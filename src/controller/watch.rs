@@ -144,6 +144,11 @@ impl Health {
         self.gauge.reset();
     }
 
+    /// True while no watch is registered (the controllers are not running yet, or restarting).
+    pub fn is_empty(&self) -> bool {
+        self.watches.lock().expect("watch health lock").is_empty()
+    }
+
     /// The watches not synced, by `controller/resource`; empty when every one is.
     pub fn unsynced(&self) -> Vec<String> {
         let watches = self.watches.lock().expect("watch health lock");
@@ -324,7 +329,7 @@ mod tests {
         a.set(true);
         assert_eq!(health.unsynced(), ["sportsbook/Deployment"]);
         health.clear();
-        assert!(health.unsynced().is_empty());
+        assert!(health.unsynced().is_empty() && health.is_empty());
     }
 
     #[test]
