@@ -204,7 +204,15 @@ async fn run(client: &Client, n: usize) {
         }
     }
     let caps = Capabilities::discover(client).await.expect("discover the monitoring CRDs");
-    let cfg = OperatorConfig::default();
+    // The same settings as the operator under test: the books' loopback feed URL allowed.
+    let egress = nflbet::egress::EgressArgs {
+        feed_credential_hosts: vec![],
+        s3_credential_hosts: vec![],
+        allow_addresses: vec!["127.0.0.0/8".into()],
+        deny_addresses: vec![],
+    };
+    let cfg =
+        OperatorConfig { egress: egress.policy(vec![]).expect("valid policy"), ..OperatorConfig::default() };
     let t = Instant::now();
     stream::iter(made.iter())
         .for_each_concurrent(CONCURRENCY, |sb| {
