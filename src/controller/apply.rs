@@ -104,6 +104,19 @@ pub fn refusal(errors: &[ApplyError]) -> Option<Refusal> {
     })
 }
 
+/// The read step of the pod policy: the ServiceAccount a spec names in `ns`, if it names one
+/// (`None` when it names none or the account does not exist).
+pub async fn named_service_account(
+    client: &Client,
+    ns: &str,
+    named: Option<&str>,
+) -> Result<Option<k8s_openapi::api::core::v1::ServiceAccount>, ApplyError> {
+    match named {
+        Some(sa) => get(client, ns, sa).await,
+        None => Ok(None),
+    }
+}
+
 /// Server-side apply `obj` into its namespace.
 pub async fn apply<K>(client: &Client, obj: &K) -> Result<K, ApplyError>
 where

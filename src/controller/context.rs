@@ -45,7 +45,7 @@ impl Context {
     }
 
     /// Which prometheus-operator kinds exist, as last discovered.
-    pub async fn capabilities(&self) -> Capabilities {
+    pub fn capabilities(&self) -> Capabilities {
         *self.capabilities.read().expect("capabilities lock")
     }
 

@@ -67,7 +67,7 @@ pub async fn reconcile(obj: Arc<DeserializeGuard<AlertRoute>>, ctx: Arc<Context>
 
 async fn reconcile_route(ar: &AlertRoute, ctx: &Context) -> Result<Action, Error> {
     let ns = ar.namespace().unwrap_or_default();
-    let caps = ctx.capabilities().await;
+    let caps = ctx.capabilities();
     let config_name = build::config_name(&ar.name_any());
     let mut desired = Vec::new();
 

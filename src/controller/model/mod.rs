@@ -15,7 +15,6 @@ use super::snapshot_store::StoreLocation;
 use crate::crd::Sportsbook;
 use crate::crd::model::{Model, RollbackRecord};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
@@ -111,7 +110,7 @@ async fn resolve_books(ctx: &Context, m: &Model) -> Result<Vec<storage::BookStor
 async fn reconcile_model(m: &Model, ctx: &Context) -> Result<Action, Error> {
     let ns = m.namespace().unwrap_or_default();
     let model = m.name_any();
-    let caps = ctx.capabilities().await;
+    let caps = ctx.capabilities();
     let previous = m.status.clone().unwrap_or_default();
     let decision = rollout::decide(&m.spec, &previous);
 
@@ -139,10 +138,7 @@ async fn reconcile_model(m: &Model, ctx: &Context) -> Result<Action, Error> {
 
     // Read step of the pod policy: the ServiceAccount the spec names, if any.
     let named = m.spec.workload.as_ref().and_then(|w| w.service_account_name.as_deref());
-    let account = match named {
-        Some(sa) => apply::get::<ServiceAccount>(&ctx.client, &ns, sa).await?,
-        None => None,
-    };
+    let account = apply::named_service_account(&ctx.client, &ns, named).await?;
     let built = build::check_policy(m, &ctx.config, pod_policy::named_account(named, account.as_ref()))
         .and_then(|()| build::build(m, &books, &decision, &ctx.config, caps));
     let children = match built {

@@ -16,7 +16,6 @@ use super::context::Context;
 use super::pod_policy;
 use crate::crd::sportsbook::{Sportsbook, SportsbookStatus};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
 use kube::core::DeserializeGuard;
@@ -85,7 +84,7 @@ pub async fn reconcile(obj: Arc<DeserializeGuard<Sportsbook>>, ctx: Arc<Context>
 async fn reconcile_book(sb: &Sportsbook, ctx: &Context) -> Result<Action, Error> {
     let ns = sb.namespace().unwrap_or_default();
     let book = sb.name_any();
-    let caps = ctx.capabilities().await;
+    let caps = ctx.capabilities();
     let name = build::child_name(&book);
 
     if sb.spec.suspend {
@@ -98,10 +97,7 @@ async fn reconcile_book(sb: &Sportsbook, ctx: &Context) -> Result<Action, Error>
 
     // Read step of the pod policy: the ServiceAccount the spec names, if any.
     let named = sb.spec.workload.as_ref().and_then(|w| w.service_account_name.as_deref());
-    let account = match named {
-        Some(sa) => apply::get::<ServiceAccount>(&ctx.client, &ns, sa).await?,
-        None => None,
-    };
+    let account = apply::named_service_account(&ctx.client, &ns, named).await?;
     let built = build::check_policy(sb, &ctx.config, pod_policy::named_account(named, account.as_ref()))
         .and_then(|()| build::build(sb, &ctx.config, caps));
     let children = match built {
