@@ -3,6 +3,7 @@
 //! Reconcile counters follow controller-runtime's names (`controller_runtime_reconcile_*`, with
 //! a `controller` label) so existing dashboards work. Per-resource gauges are computed at scrape
 //! time from the controllers' caches, so a deleted resource's series disappears with it:
+//! - `controller_runtime_active_workers{controller}`: reconciles running now;
 //! - `nflbet_resource_condition{kind,namespace,name,type,status}` (Flux's `gotk_reconcile_condition`);
 //! - `nflbet_suspend_status{kind,namespace,name}`;
 //! - `<prefix>_sportsbook_last_snapshot_timestamp_seconds{namespace,sportsbook}`: the heartbeat
@@ -31,6 +32,7 @@ pub struct Metrics {
     reconciles: IntCounterVec,
     errors: IntCounterVec,
     duration: HistogramVec,
+    active: IntGaugeVec,
     leader: IntGaugeVec,
 }
 
@@ -69,13 +71,20 @@ impl Metrics {
             &["name"],
         )
         .expect("valid metric");
+        let active = IntGaugeVec::new(
+            Opts::new("controller_runtime_active_workers", "Number of reconciles running now per controller"),
+            &["controller"],
+        )
+        .expect("valid metric");
         registry.register(Box::new(duration.clone())).expect("unique metric");
+        registry.register(Box::new(active.clone())).expect("unique metric");
         registry.register(Box::new(leader.clone())).expect("unique metric");
-        Metrics { registry, reconciles, errors, duration, leader }
+        Metrics { registry, reconciles, errors, duration, active, leader }
     }
 
     /// Start timing one reconcile; the guard records the duration when dropped.
     pub fn start(&self, controller: &'static str) -> ReconcileTimer {
+        self.active.with_label_values(&[controller]).inc();
         ReconcileTimer { metrics: self.clone(), controller, start: Instant::now() }
     }
 
@@ -134,6 +143,7 @@ pub struct ReconcileTimer {
 
 impl Drop for ReconcileTimer {
     fn drop(&mut self) {
+        self.metrics.active.with_label_values(&[self.controller]).dec();
         self.metrics
             .duration
             .with_label_values(&[self.controller])
@@ -312,6 +322,7 @@ mod tests {
             "controller_runtime_reconcile_total",
             "controller_runtime_reconcile_errors_total",
             "controller_runtime_reconcile_time_seconds",
+            "controller_runtime_active_workers",
             "nflbet_resource_condition",
             "nflbet_suspend_status",
             "nflreadpy_sportsbook_last_snapshot_timestamp_seconds",
