@@ -1,12 +1,14 @@
-//! Server-side apply of children, shared by every controller.
+//! The writes and reads at the ends of the pipeline besides the children's (`super::children`):
+//! the status subresource, the ServiceAccount a spec names, and how a refused write is reported.
 //!
-//! Each child is sent whole, with the operator's field manager and `force`: whatever a person
-//! changed with `kubectl edit` in a field the operator owns is taken back on the next reconcile
-//! (drift correction), and fields the operator does not set are left to their owners.
+//! Every write is a server-side apply with the operator's field manager and `force`: whatever a
+//! person changed in a field the operator owns is taken back on the next reconcile (drift
+//! correction), and fields the operator does not set are left to their owners.
 
 use super::conditions::Refusal;
 use super::config::FIELD_MANAGER;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PropagationPolicy};
+use k8s_openapi::api::core::v1::ServiceAccount;
+use kube::api::{Api, Patch, PatchParams};
 use kube::core::NamespaceResourceScope;
 use kube::{Client, Resource, ResourceExt};
 use serde::Serialize;
@@ -65,23 +67,10 @@ fn status_reason(e: &kube::Error) -> &'static str {
     }
 }
 
-/// What applying the children did: the workload as the API server holds it (with its
-/// status), and the writes of monitoring objects it refused. Those never hold the workload
-/// back: a refused PrometheusRule or ServiceMonitor leaves the Deployments and their RBAC applied.
-pub struct Applied<W> {
-    pub workload: W,
-    pub monitoring: Vec<ApplyError>,
-}
-
 /// Longest wait before a refused monitoring object is tried again: the workload is fine and the
 /// retry is cheap, so the alerts come back within a minute of the refusal ending (the usual
 /// backoff grows to 5 minutes, and every failed reconcile in between counts).
 pub const MONITORING_RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(60);
-
-/// The refused writes among the monitoring objects' results.
-pub fn refused<T>(results: impl IntoIterator<Item = Result<T, ApplyError>>) -> Vec<ApplyError> {
-    results.into_iter().filter_map(Result::err).collect()
-}
 
 /// The monitoring objects the API server refused, as one condition's reason (that of the first
 /// refusal) and message (what it said about each). `None` when nothing was refused.
@@ -110,56 +99,12 @@ pub async fn named_service_account(
     client: &Client,
     ns: &str,
     named: Option<&str>,
-) -> Result<Option<k8s_openapi::api::core::v1::ServiceAccount>, ApplyError> {
-    match named {
-        Some(sa) => get(client, ns, sa).await,
-        None => Ok(None),
-    }
-}
-
-/// Server-side apply `obj` into its namespace.
-pub async fn apply<K>(client: &Client, obj: &K) -> Result<K, ApplyError>
-where
-    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
-        + Clone
-        + Debug
-        + Serialize
-        + DeserializeOwned,
-{
-    let ns = obj.namespace().unwrap_or_default();
-    let name = obj.name_any();
-    let api: Api<K> = Api::namespaced(client.clone(), &ns);
-    api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(obj))
-        .await
-        .map_err(|source| ApplyError { verb: "apply", kind: K::kind(&()).into_owned(), name, source })
-}
-
-/// Delete a child if it exists; a missing object is success.
-pub async fn delete<K>(client: &Client, ns: &str, name: &str) -> Result<bool, ApplyError>
-where
-    K: Resource<DynamicType = (), Scope = NamespaceResourceScope> + Clone + Debug + DeserializeOwned,
-{
-    let api: Api<K> = Api::namespaced(client.clone(), ns);
-    let dp =
-        DeleteParams { propagation_policy: Some(PropagationPolicy::Background), ..DeleteParams::default() };
-    match api.delete(name, &dp).await {
-        Ok(_) => Ok(true),
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
-        Err(source) => {
-            Err(ApplyError { verb: "delete", kind: K::kind(&()).into_owned(), name: name.into(), source })
-        }
-    }
-}
-
-/// Read a child; a missing object is `None`.
-pub async fn get<K>(client: &Client, ns: &str, name: &str) -> Result<Option<K>, ApplyError>
-where
-    K: Resource<DynamicType = (), Scope = NamespaceResourceScope> + Clone + Debug + DeserializeOwned,
-{
-    let api: Api<K> = Api::namespaced(client.clone(), ns);
+) -> Result<Option<ServiceAccount>, ApplyError> {
+    let Some(name) = named else { return Ok(None) };
+    let api: Api<ServiceAccount> = Api::namespaced(client.clone(), ns);
     api.get_opt(name).await.map_err(|source| ApplyError {
         verb: "get",
-        kind: K::kind(&()).into_owned(),
+        kind: "ServiceAccount".into(),
         name: name.into(),
         source,
     })
@@ -167,7 +112,12 @@ where
 
 /// Server-side apply a custom resource's status subresource with only the fields in `status`,
 /// so fields another manager owns (the workloads' heartbeats and calibration) are left alone.
-pub async fn apply_status<K>(client: &Client, obj: &K, status: serde_json::Value) -> Result<(), ApplyError>
+/// Returns the resource version the write produced.
+pub async fn apply_status<K>(
+    client: &Client,
+    obj: &K,
+    status: serde_json::Value,
+) -> Result<Option<u64>, ApplyError>
 where
     K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
         + Clone
@@ -185,37 +135,13 @@ where
     });
     api.patch_status(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(body))
         .await
-        .map(|_| ())
+        .map(|written| written.meta().resource_version.as_deref().and_then(|rv| rv.parse().ok()))
         .map_err(|source| ApplyError {
             verb: "apply status of",
             kind: K::kind(&()).into_owned(),
             name,
             source,
         })
-}
-
-/// Make an optional child match what the build step wants: apply it when `desired` is `Some`,
-/// delete `name` when it is `None`. Does nothing when the kind is not served (`served` false, e.g.
-/// prometheus-operator CRDs missing).
-pub async fn ensure<K>(
-    client: &Client,
-    served: bool,
-    ns: &str,
-    name: &str,
-    desired: Option<&K>,
-) -> Result<Option<K>, ApplyError>
-where
-    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
-        + Clone
-        + Debug
-        + Serialize
-        + DeserializeOwned,
-{
-    match (served, desired) {
-        (false, _) => Ok(None),
-        (true, Some(obj)) => apply(client, obj).await.map(Some),
-        (true, None) => delete::<K>(client, ns, name).await.map(|_| None),
-    }
 }
 
 #[cfg(test)]

@@ -55,16 +55,21 @@ impl Desired {
 }
 
 /// Merge desired conditions into the previous list. Keeps `lastTransitionTime` of a condition
-/// whose status did not change; keeps conditions of other types untouched (someone else owns
-/// them); orders the result by type so the written status is deterministic.
+/// whose status did not change; drops a condition of a type the controller `owns` but no longer
+/// sets (it would go stale); keeps conditions of other types untouched (someone else owns them);
+/// orders the result by type so the written status is deterministic.
 pub fn merge(
     previous: &[Condition],
     desired: &[Desired],
+    owns: &[&str],
     generation: Option<i64>,
     now: Timestamp,
 ) -> Vec<Condition> {
-    let mut out: Vec<Condition> =
-        previous.iter().filter(|c| !desired.iter().any(|d| d.type_ == c.type_)).cloned().collect();
+    let mut out: Vec<Condition> = previous
+        .iter()
+        .filter(|c| !owns.contains(&c.type_.as_str()) && !desired.iter().any(|d| d.type_ == c.type_))
+        .cloned()
+        .collect();
     for d in desired {
         let last_transition_time = previous
             .iter()
@@ -144,14 +149,20 @@ mod tests {
 
     #[test]
     fn transition_time_changes_only_when_status_flips() {
-        let first =
-            merge(&[], &[Desired::new(READY, Status::False, "Progressing", "rolling out")], Some(1), t(100));
+        let first = merge(
+            &[],
+            &[Desired::new(READY, Status::False, "Progressing", "rolling out")],
+            &[],
+            Some(1),
+            t(100),
+        );
         assert_eq!(first[0].last_transition_time, Time(t(100)));
 
         // Same status, new message and generation: time kept.
         let second = merge(
             &first,
             &[Desired::new(READY, Status::False, "Progressing", "still rolling")],
+            &[],
             Some(2),
             t(200),
         );
@@ -160,30 +171,41 @@ mod tests {
         assert_eq!(second[0].message, "still rolling");
 
         // Flip: time moves.
-        let third = merge(&second, &[Desired::new(READY, Status::True, "Succeeded", "ok")], Some(2), t(300));
+        let third =
+            merge(&second, &[Desired::new(READY, Status::True, "Succeeded", "ok")], &[], Some(2), t(300));
         assert_eq!(third[0].last_transition_time, Time(t(300)));
     }
 
     #[test]
     fn foreign_conditions_are_kept_and_order_is_stable() {
-        let prev = merge(&[], &[Desired::new("Zeta", Status::True, "X", "")], None, t(1));
+        let prev = merge(
+            &[],
+            &[
+                Desired::new("Zeta", Status::True, "X", ""),
+                Desired::new("ConfigValid", Status::True, "Y", ""),
+            ],
+            &[],
+            None,
+            t(1),
+        );
         let out = merge(
             &prev,
             &[
                 Desired::new(STOPPED, Status::False, "Running", ""),
                 Desired::new(READY, Status::True, "Succeeded", ""),
             ],
+            &[READY, STOPPED, "ConfigValid"],
             Some(1),
             t(2),
         );
         let types: Vec<&str> = out.iter().map(|c| c.type_.as_str()).collect();
-        assert_eq!(types, ["Ready", "Stopped", "Zeta"]);
+        assert_eq!(types, ["Ready", "Stopped", "Zeta"], "an owned type no longer set is dropped");
     }
 
     #[test]
     fn long_messages_are_truncated_on_a_char_boundary() {
         let msg = "é".repeat(1000);
-        let out = merge(&[], &[Desired::new(READY, Status::False, "Failed", msg)], None, t(1));
+        let out = merge(&[], &[Desired::new(READY, Status::False, "Failed", msg)], &[], None, t(1));
         assert!(out[0].message.len() <= 1024 + '…'.len_utf8());
     }
 }

@@ -1,10 +1,15 @@
 //! State shared by every reconcile: the client, settings, metrics, events, and caches.
 
+use super::children::ChildStore;
 use super::config::OperatorConfig;
+use super::driver::StatusMemo;
 use super::metrics::Metrics;
+use crate::crd::Sportsbook;
 use crate::monitoring::Capabilities;
 use crate::notify::{Notifier, NotifierSettings};
+use kube::core::DeserializeGuard;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::Store;
 use kube::{Client, Resource};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -21,6 +26,25 @@ pub struct Context {
     /// Which monitoring kinds the cluster serves, as last discovered by the controllers'
     /// supervisor (`super::run_until_stopped`), which restarts the watches when it changes.
     capabilities: RwLock<Capabilities>,
+    /// The watch caches of the running controllers (new for every start of the controllers).
+    caches: RwLock<Arc<Caches>>,
+    /// The operator's own last status write per object.
+    pub status_memo: StatusMemo,
+}
+
+/// What the controllers' watches know, shared between them: the children, and the Sportsbooks
+/// (which a Model reads to find the books it prices).
+#[derive(Clone)]
+pub struct Caches {
+    pub children: ChildStore,
+    pub sportsbooks: Store<DeserializeGuard<Sportsbook>>,
+}
+
+impl Default for Caches {
+    fn default() -> Self {
+        let (sportsbooks, _writer) = kube::runtime::reflector::store();
+        Caches { children: ChildStore::default(), sportsbooks }
+    }
 }
 
 impl Context {
@@ -41,7 +65,18 @@ impl Context {
             backoff: Backoff::default(),
             announced: Mutex::new(Default::default()),
             capabilities: RwLock::new(Capabilities::default()),
+            caches: RwLock::new(Arc::default()),
+            status_memo: StatusMemo::default(),
         }
+    }
+
+    /// The caches of the controllers running now.
+    pub fn caches(&self) -> Arc<Caches> {
+        self.caches.read().expect("caches lock").clone()
+    }
+
+    pub fn set_caches(&self, caches: Caches) {
+        *self.caches.write().expect("caches lock") = Arc::new(caches);
     }
 
     /// Which prometheus-operator kinds exist, as last discovered.

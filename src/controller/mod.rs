@@ -3,9 +3,11 @@
 
 pub mod alert_route;
 pub mod apply;
+pub mod children;
 pub mod conditions;
 pub mod config;
 pub mod context;
+pub mod driver;
 pub mod invalid;
 pub mod leader;
 pub mod metrics;
@@ -20,10 +22,11 @@ pub mod workload;
 use crate::crd::Sportsbook;
 use crate::crd::{AlertRoute, Model};
 use crate::monitoring::{AlertmanagerConfig, Capabilities, PrometheusRule, ServiceMonitor};
+use children::{ChildKind, ChildStore, ChildView};
 use clap::Args;
 pub use config::FIELD_MANAGER;
 use config::{MANAGED_BY, OperatorConfig};
-use context::Context;
+use context::{Caches, Context};
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Service, ServiceAccount};
@@ -470,124 +473,132 @@ async fn run_controllers(
     shutdown: CancellationToken,
 ) {
     let client = ctx.client.clone();
-    // Each controller watches only the children it makes (by component), so no object is cached
-    // twice.
-    let owned_by = |component: &str| {
+    // The Sportsbooks' cache is shared: the Model controller reads which books it prices there.
+    let (books, books_writer) = reflector::store();
+    let caches = Caches { children: ChildStore::default(), sportsbooks: books.clone() };
+    ctx.set_caches(caches.clone());
+    ctx.metrics.register_sportsbooks(books.clone(), &ctx.config.metrics_namespace);
+    let run = Run {
+        ctx: &ctx,
+        namespace: &namespace,
+        caps,
+        health,
+        concurrency,
+        shutdown: &shutdown,
+        caches: &caches,
+    };
+
+    let sportsbooks = run.controller(books, books_writer, "scraper", sportsbook::CHILDREN, |c| c);
+    let (routes, routes_writer) = reflector::store::<DeserializeGuard<AlertRoute>>();
+    let alert_routes = run.controller(routes, routes_writer, "", alert_route::CHILDREN, |c| c);
+    let (models, models_writer) = reflector::store::<DeserializeGuard<Model>>();
+    let model_store = models.clone();
+    let models = run.controller(models, models_writer, "model", model::CHILDREN, |c| {
+        // A Sportsbook appearing or changing labels can change which books a Model prices.
+        // Metadata only: names and labels are all that matter, and an unreadable Sportsbook spec
+        // must not disturb the Model controller.
+        let book_meta = watch::touched(
+            scoped_meta::<Sportsbook>(&client, &namespace),
+            watcher::Config::default().any_semantic(),
+            health.watch(model::CONTROLLER, "Sportsbook"),
+        );
+        c.watches_stream(book_meta, move |sb: kube::core::PartialObjectMeta<Sportsbook>| {
+            let ns = sb.namespace();
+            model_store
+                .state()
+                .into_iter()
+                .filter(move |m| m.0.as_ref().is_ok_and(|m| m.namespace() == ns))
+                .map(|m| kube::runtime::reflector::ObjectRef::from_obj(&*m))
+                .collect::<Vec<_>>()
+        })
+    });
+    tokio::join!(sportsbooks, alert_routes, models);
+}
+
+/// What every controller of one start of the controllers shares.
+struct Run<'a> {
+    ctx: &'a Arc<Context>,
+    namespace: &'a Option<String>,
+    caps: Capabilities,
+    health: &'a watch::Health,
+    concurrency: u16,
+    shutdown: &'a CancellationToken,
+    caches: &'a Caches,
+}
+
+impl Run<'_> {
+    /// The controller of kind `K`: its own objects (through `DeserializeGuard`, so one malformed
+    /// object never stops the watch of the others), each kind of child it makes (labelled with
+    /// `component`) among those the cluster serves, and whatever `extra` adds; reconciled by the
+    /// driver. No debounce: the first event of a burst is reconciled at once, and the events
+    /// that arrive while it runs are folded into one more reconcile, which finds the children as
+    /// wanted and writes nothing.
+    fn controller<K, F>(
+        &self,
+        store: reflector::Store<DeserializeGuard<K>>,
+        writer: reflector::store::Writer<DeserializeGuard<K>>,
+        component: &str,
+        children: &[ChildKind],
+        extra: F,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static
+    where
+        K: driver::Reconciled,
+        F: FnOnce(Controller<DeserializeGuard<K>>) -> Controller<DeserializeGuard<K>>,
+    {
+        let client = &self.ctx.client;
+        let ns = self.namespace;
+        let synced = |resource: &str| self.health.watch(K::CONTROLLER, resource);
+        let objects: Api<DeserializeGuard<K>> = scoped(client, ns);
+        let mut c = Controller::for_stream(
+            watch::reflected(
+                objects,
+                watcher::Config::default().any_semantic(),
+                writer,
+                synced(K::kind(&()).as_ref()),
+            ),
+            store,
+        );
         let mut selector = format!("app.kubernetes.io/managed-by={MANAGED_BY}");
         if !component.is_empty() {
             selector.push_str(&format!(",app.kubernetes.io/component={component}"));
         }
-        watcher::Config::default().labels(&selector)
-    };
-    let owned = owned_by("scraper");
-    let sb_watch = |resource| health.watch(sportsbook::CONTROLLER, resource);
-    let ar_watch = |resource| health.watch(alert_route::CONTROLLER, resource);
-    let mdl_watch = |resource| health.watch(model::CONTROLLER, resource);
-    // `DeserializeGuard` keeps one malformed object from stopping the watch of all the others.
-    // Every watch comes from `watch`, which lists again when a resume is refused as too old.
-    let guarded: Api<DeserializeGuard<Sportsbook>> = scoped(&client, &namespace);
-    let (books, writer) = reflector::store();
-    let mut c = Controller::for_stream(
-        watch::reflected(guarded, watcher::Config::default().any_semantic(), writer, sb_watch("Sportsbook")),
-        books,
-    );
-    // Every kind of child is watched, so a deleted or edited child is put back at once.
-    c = owning::<Deployment, _>(c, &client, &namespace, &owned, sb_watch("Deployment"));
-    c = owning::<Service, _>(c, &client, &namespace, &owned, sb_watch("Service"));
-    c = owning::<ServiceAccount, _>(c, &client, &namespace, &owned, sb_watch("ServiceAccount"));
-    c = owning::<Role, _>(c, &client, &namespace, &owned, sb_watch("Role"));
-    c = owning::<RoleBinding, _>(c, &client, &namespace, &owned, sb_watch("RoleBinding"));
-    if caps.prometheus_rules {
-        c = owning::<PrometheusRule, _>(c, &client, &namespace, &owned, sb_watch("PrometheusRule"));
+        let owned = watcher::Config::default().labels(&selector);
+        for &kind in children {
+            let w = ChildWatch {
+                config: owned.clone(),
+                synced: synced(kind.name()),
+                kind,
+                store: self.caches.children.clone(),
+            };
+            c = match kind {
+                // Whole Deployments: the status step needs their rollout state.
+                ChildKind::Deployment => owning(c, scoped::<Deployment>(client, ns), w),
+                ChildKind::Service => owning(c, scoped_meta::<Service>(client, ns), w),
+                ChildKind::ServiceAccount => owning(c, scoped_meta::<ServiceAccount>(client, ns), w),
+                ChildKind::Role => owning(c, scoped_meta::<Role>(client, ns), w),
+                ChildKind::RoleBinding => owning(c, scoped_meta::<RoleBinding>(client, ns), w),
+                ChildKind::PrometheusRule if self.caps.prometheus_rules => {
+                    owning(c, scoped_meta::<PrometheusRule>(client, ns), w)
+                }
+                ChildKind::ServiceMonitor if self.caps.service_monitors => {
+                    owning(c, scoped_meta::<ServiceMonitor>(client, ns), w)
+                }
+                ChildKind::AlertmanagerConfig if self.caps.alertmanager_configs => {
+                    owning(c, scoped_meta::<AlertmanagerConfig>(client, ns), w)
+                }
+                // The kind's CRD is not installed: nothing to watch.
+                _ => c,
+            };
+        }
+        let stop = self.shutdown.clone();
+        extra(c)
+            .with_config(controller::Config::default().concurrency(self.concurrency))
+            .trigger_backoff(watch::NoTriggerBackoff)
+            .graceful_shutdown_on(async move { stop.cancelled().await })
+            .run(driver::reconcile::<K>, driver::error_policy::<K>, self.ctx.clone())
+            .for_each(log_result)
     }
-    if caps.service_monitors {
-        c = owning::<ServiceMonitor, _>(c, &client, &namespace, &owned, sb_watch("ServiceMonitor"));
-    }
-    ctx.metrics.register_sportsbooks(c.store(), &ctx.config.metrics_namespace);
-    let stop = shutdown.clone();
-    let sportsbooks = c
-        .with_config(controller_config(concurrency))
-        .trigger_backoff(watch::NoTriggerBackoff)
-        .graceful_shutdown_on(async move { stop.cancelled().await })
-        .run(sportsbook::reconcile, sportsbook::error_policy, ctx.clone())
-        .for_each(log_result);
-
-    let routes: Api<DeserializeGuard<AlertRoute>> = scoped(&client, &namespace);
-    let (route_store, writer) = reflector::store();
-    let mut r = Controller::for_stream(
-        watch::reflected(routes, watcher::Config::default().any_semantic(), writer, ar_watch("AlertRoute")),
-        route_store,
-    );
-    if caps.alertmanager_configs {
-        r = r.owns_stream(watch::touched(
-            scoped_meta::<AlertmanagerConfig>(&client, &namespace),
-            owned_by(""),
-            ar_watch("AlertmanagerConfig"),
-        ));
-    }
-    let stop = shutdown.clone();
-    let alert_routes = r
-        .with_config(controller_config(concurrency))
-        .trigger_backoff(watch::NoTriggerBackoff)
-        .graceful_shutdown_on(async move { stop.cancelled().await })
-        .run(alert_route::reconcile, alert_route::error_policy, ctx.clone())
-        .for_each(log_result);
-
-    let models: Api<DeserializeGuard<Model>> = scoped(&client, &namespace);
-    let owned = owned_by("model");
-    let (model_store, writer) = reflector::store();
-    let mut mc = Controller::for_stream(
-        watch::reflected(models, watcher::Config::default().any_semantic(), writer, mdl_watch("Model")),
-        model_store.clone(),
-    );
-    mc = owning::<Deployment, _>(mc, &client, &namespace, &owned, mdl_watch("Deployment"));
-    mc = owning::<Service, _>(mc, &client, &namespace, &owned, mdl_watch("Service"));
-    mc = owning::<ServiceAccount, _>(mc, &client, &namespace, &owned, mdl_watch("ServiceAccount"));
-    mc = owning::<Role, _>(mc, &client, &namespace, &owned, mdl_watch("Role"));
-    mc = owning::<RoleBinding, _>(mc, &client, &namespace, &owned, mdl_watch("RoleBinding"));
-    if caps.prometheus_rules {
-        mc = owning::<PrometheusRule, _>(mc, &client, &namespace, &owned, mdl_watch("PrometheusRule"));
-    }
-    if caps.service_monitors {
-        mc = owning::<ServiceMonitor, _>(mc, &client, &namespace, &owned, mdl_watch("ServiceMonitor"));
-    }
-    // A Sportsbook appearing or changing labels can change which books a Model prices.
-    // Metadata only: names and labels are all that matter, and an unreadable Sportsbook spec
-    // must not disturb the Model controller.
-    let book_meta = watch::touched(
-        scoped_meta::<Sportsbook>(&client, &namespace),
-        watcher::Config::default().any_semantic(),
-        mdl_watch("Sportsbook"),
-    );
-    mc = mc.watches_stream(book_meta, move |sb: kube::core::PartialObjectMeta<Sportsbook>| {
-        let ns = sb.namespace();
-        model_store
-            .state()
-            .into_iter()
-            .filter(move |m| m.0.as_ref().is_ok_and(|m| m.namespace() == ns))
-            .map(|m| kube::runtime::reflector::ObjectRef::from_obj(&*m))
-            .collect::<Vec<_>>()
-    });
-    let stop = shutdown.clone();
-    let models = mc
-        .with_config(controller_config(concurrency))
-        .trigger_backoff(watch::NoTriggerBackoff)
-        .graceful_shutdown_on(async move { stop.cancelled().await })
-        .run(model::reconcile, model::error_policy, ctx.clone())
-        .for_each(log_result);
-
-    tokio::join!(sportsbooks, alert_routes, models);
 }
-
-/// Reconcile settings shared by the controllers. A short trailing debounce folds the burst of
-/// events that follows a reconcile (each child it creates, then each Deployment status update)
-/// into one reconcile instead of one per event; it adds that much to every reaction.
-fn controller_config(concurrency: u16) -> controller::Config {
-    controller::Config::default().concurrency(concurrency).debounce(Duration::from_millis(DEBOUNCE_MS))
-}
-
-/// Milliseconds of trailing debounce; see [`controller_config`].
-const DEBOUNCE_MS: u64 = 100;
 
 /// A kind a controller can watch: typed, decodable, and shareable between tasks.
 trait Watchable:
@@ -612,20 +623,23 @@ impl<T> Watchable for T where
 {
 }
 
-/// `c`, also reconciling an object when one of its children of kind `K` changes (metadata only,
-/// the operator's children only).
-fn owning<K, C>(
-    c: Controller<C>,
-    client: &Client,
-    ns: &Option<String>,
-    children: &watcher::Config,
-    synced: watch::Synced,
-) -> Controller<C>
+/// `c`, also reconciling an object when one of its children of kind `K` changes (the
+/// operator's children only), feeding the child store on the way.
+fn owning<K, C>(c: Controller<C>, api: Api<K>, w: ChildWatch) -> Controller<C>
 where
-    K: Watchable + kube::Resource<Scope = kube::core::NamespaceResourceScope>,
+    K: Watchable + ChildView,
     C: Watchable,
 {
-    c.owns_stream(watch::touched(scoped_meta::<K>(client, ns), children.clone(), synced))
+    c.owns_stream(watch::children(api, w.config, w.synced, w.kind, w.store))
+}
+
+/// How one kind of child is watched.
+struct ChildWatch {
+    /// The operator's children of one controller (by label).
+    config: watcher::Config,
+    synced: watch::Synced,
+    kind: ChildKind,
+    store: ChildStore,
 }
 
 /// The metadata of `K`'s objects, over all namespaces or the one the operator is restricted to.

@@ -223,8 +223,28 @@ where
     relisting(synced, move || watcher(api.clone(), wc.clone()).boxed()).reflect(writer).applied_objects()
 }
 
-/// Objects of `api` that changed: a related resource or a child that triggers reconciles (for
-/// children, an `Api<PartialObjectMeta<_>>`: owner references are all a controller needs).
+/// Children of `kind` that changed, fed into `store` on the way: they trigger their owner's
+/// reconcile, and the store tells the apply step what is already as wanted.
+pub fn children<K>(
+    api: Api<K>,
+    wc: watcher::Config,
+    synced: Synced,
+    kind: super::children::ChildKind,
+    store: super::children::ChildStore,
+) -> impl Stream<Item = Result<K, watcher::Error>> + Send + 'static
+where
+    K: super::children::ChildView + Clone + DeserializeOwned + Debug + Send + 'static,
+{
+    relisting(synced, move || watcher(api.clone(), wc.clone()).boxed())
+        .inspect(move |event| {
+            if let Ok(event) = event {
+                store.observe(kind, event);
+            }
+        })
+        .touched_objects()
+}
+
+/// Objects of `api` that changed: a related resource that triggers reconciles.
 pub fn touched<K>(
     api: Api<K>,
     wc: watcher::Config,

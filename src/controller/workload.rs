@@ -332,29 +332,62 @@ pub enum Rollout {
     Stopped,
 }
 
-pub fn rollout(d: &Deployment, what: &str) -> Rollout {
-    let want = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-    let Some(st) = d.status.as_ref() else {
+/// What the status step needs of a workload Deployment: the numbers `kubectl rollout status`
+/// reads. Kept instead of the Deployment itself, so the operator's cache of thousands of
+/// workloads stays small.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct WorkloadState {
+    /// `spec.replicas` (1 when unset).
+    pub want: i32,
+    pub generation: i64,
+    /// `None`: the Deployment controller has not written a status yet.
+    pub observed_generation: Option<i64>,
+    pub replicas: i32,
+    pub updated: i32,
+    pub ready: i32,
+    pub available: i32,
+    /// The `Progressing` condition's message when its reason is `ProgressDeadlineExceeded`.
+    pub deadline_exceeded: Option<String>,
+}
+
+impl WorkloadState {
+    pub fn of(d: &Deployment) -> WorkloadState {
+        let want = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+        let generation = d.metadata.generation.unwrap_or(0);
+        let Some(st) = d.status.as_ref() else {
+            return WorkloadState { want, generation, ..WorkloadState::default() };
+        };
+        let deadline_exceeded = st
+            .conditions
+            .iter()
+            .flatten()
+            .find(|c| c.type_ == "Progressing" && c.reason.as_deref() == Some("ProgressDeadlineExceeded"))
+            .map(|c| c.message.clone().unwrap_or_default());
+        WorkloadState {
+            want,
+            generation,
+            observed_generation: Some(st.observed_generation.unwrap_or(0)),
+            replicas: st.replicas.unwrap_or(0),
+            updated: st.updated_replicas.unwrap_or(0),
+            ready: st.ready_replicas.unwrap_or(0),
+            available: st.available_replicas.unwrap_or(0),
+            deadline_exceeded,
+        }
+    }
+}
+
+pub fn rollout(d: &WorkloadState, what: &str) -> Rollout {
+    let want = d.want;
+    let Some(observed) = d.observed_generation else {
         return Rollout::Progressing("Deployment has no status yet".into());
     };
-    let generation = d.metadata.generation.unwrap_or(0);
-    if st.observed_generation.unwrap_or(0) < generation {
+    if observed < d.generation {
         return Rollout::Progressing("Deployment controller has not observed the latest spec yet".into());
     }
-    if let Some(c) = st.conditions.iter().flatten().find(|c| c.type_ == "Progressing")
-        && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
-    {
-        return Rollout::Failed(format!(
-            "{what} rollout exceeded its progress deadline: {}",
-            c.message.clone().unwrap_or_default()
-        ));
+    if let Some(message) = &d.deadline_exceeded {
+        return Rollout::Failed(format!("{what} rollout exceeded its progress deadline: {message}"));
     }
-    let (total, updated, ready, available) = (
-        st.replicas.unwrap_or(0),
-        st.updated_replicas.unwrap_or(0),
-        st.ready_replicas.unwrap_or(0),
-        st.available_replicas.unwrap_or(0),
-    );
+    let (total, updated, ready, available) = (d.replicas, d.updated, d.ready, d.available);
     if want == 0 {
         return if total == 0 {
             Rollout::Stopped

@@ -4,8 +4,9 @@
 use super::alerts;
 use super::rollout::{Decision, Phase};
 use crate::controller::config::{MANAGED_BY, OperatorConfig};
+use crate::controller::driver::SpecError;
 use crate::controller::names;
-use crate::controller::pod_policy::{self, NamedAccount, PodRequest, Violations};
+use crate::controller::pod_policy::{NamedAccount, PodRequest};
 use crate::controller::workload::{self, PodParams, plain_env};
 use crate::crd::model::{Algorithm, MarginMethod, Model};
 use crate::crd::sportsbook::format_duration;
@@ -17,34 +18,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use kube::{Resource, ResourceExt};
 use std::collections::BTreeMap;
 
-#[derive(Debug, thiserror::Error, PartialEq)]
-pub enum BuildError {
-    #[error("the Model has no namespace")]
-    MissingNamespace,
-    #[error("the Model has no uid yet")]
-    MissingUid,
-    /// The operator's egress policy refuses where the spec would send credentials or connect.
-    #[error("{field}: {source}")]
-    Egress { field: &'static str, source: crate::egress::EgressError },
-    #[error(transparent)]
-    PolicyViolation(#[from] Violations),
-}
-
-impl BuildError {
-    /// Bounded label for metrics, Event and condition reasons (the Sportsbook's, too).
-    pub fn reason(&self) -> &'static str {
-        match self {
-            BuildError::PolicyViolation(_) => pod_policy::REASON,
-            BuildError::Egress { .. } => "InvalidSpec",
-            _ => "InvalidObject",
-        }
-    }
-}
-
 /// The validate step: whether the operator's pod policy allows what `m` asks for in its pods
 /// (the stable and the candidate's image). `account` is the ServiceAccount the spec names, as the
 /// reconcile read it.
-pub fn check_policy(m: &Model, cfg: &OperatorConfig, account: NamedAccount<'_>) -> Result<(), BuildError> {
+pub fn check_policy(m: &Model, cfg: &OperatorConfig, account: NamedAccount<'_>) -> Result<(), SpecError> {
     let settings = m.spec.workload.clone().unwrap_or_default();
     let candidate = m.spec.rollout.as_ref().and_then(|r| r.candidate.image.as_deref());
     let req = PodRequest {
@@ -134,9 +111,9 @@ pub fn build(
     decision: &Decision,
     cfg: &OperatorConfig,
     caps: Capabilities,
-) -> Result<Children, BuildError> {
-    let ns = m.namespace().ok_or(BuildError::MissingNamespace)?;
-    let owner = m.controller_owner_ref(&()).ok_or(BuildError::MissingUid)?;
+) -> Result<Children, SpecError> {
+    let ns = m.namespace().ok_or(SpecError::InvalidObject("namespace"))?;
+    let owner = m.controller_owner_ref(&()).ok_or(SpecError::InvalidObject("uid"))?;
     let model = m.name_any();
     let spec = &m.spec;
     check_egress(spec, &cfg.egress)?;
@@ -228,13 +205,13 @@ pub fn build(
 pub fn check_egress(
     spec: &crate::crd::model::ModelSpec,
     egress: &crate::egress::Egress,
-) -> Result<(), BuildError> {
+) -> Result<(), SpecError> {
     workload::storage_egress(spec.storage.as_ref(), egress)
-        .map_err(|source| BuildError::Egress { field: "spec.storage.s3.endpoint", source })?;
+        .map_err(|source| SpecError::EgressRefused { field: "spec.storage.s3.endpoint", source })?;
     match spec.games.as_deref().map(|g| url::Url::parse(g.trim())) {
         Some(Ok(url)) if url.scheme().starts_with("http") => egress
             .check_destination(&url)
-            .map_err(|source| BuildError::Egress { field: "spec.games", source }),
+            .map_err(|source| SpecError::EgressRefused { field: "spec.games", source }),
         _ => Ok(()),
     }
 }

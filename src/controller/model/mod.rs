@@ -1,5 +1,12 @@
-//! Model controller: read (Sportsbooks, reported calibration) → decide rollout (pure) → build
-//! (pure) → apply → status.
+//! The Model's steps of the reconcile pipeline (`super::driver`).
+//!
+//! - read: the Sportsbooks it prices (from the Sportsbook controller's cache) and where each
+//!   writes, the ServiceAccount the spec names; then the rollout decision (`rollout`, pure, from
+//!   the calibration the workloads reported);
+//! - validate and build (`build`, pure): the pod policy, then RBAC, the stable and candidate
+//!   Deployments, Service, ServiceMonitor and PrometheusRule (`alerts`);
+//! - status (`status`, pure): rollout, calibration drift, storage, as conditions; an Event and a
+//!   notification when a candidate is rolled back.
 
 pub mod alerts;
 pub mod build;
@@ -8,293 +15,224 @@ pub mod status;
 pub mod storage;
 
 use super::apply::{self, ApplyError};
-use super::conditions;
+use super::children::{ChildKind, ChildSet};
+use super::conditions::{MONITORING, READY, STOPPED, SUSPENDED};
+use super::config::OperatorConfig;
 use super::context::Context;
+use super::driver::{Observed, Outcome, Reconciled, SpecError, StatusUpdate};
 use super::pod_policy;
 use super::snapshot_store::StoreLocation;
 use crate::crd::Sportsbook;
 use crate::crd::model::{Model, RollbackRecord};
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use crate::monitoring::Capabilities;
+use k8s_openapi::api::core::v1::ServiceAccount;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
-use kube::api::{Api, ListParams};
 use kube::core::DeserializeGuard;
-use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use serde_json::json;
+use serde::Serialize;
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::time::Duration;
 
 pub const CONTROLLER: &str = "model";
-const RESYNC: Duration = Duration::from_secs(300);
 
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("the object cannot be read as a Model: {0}")]
-    InvalidObject(String),
-    #[error("invalid Model: {0}")]
-    Build(#[from] build::BuildError),
-    #[error("listing Sportsbooks: {0}")]
-    Sportsbooks(#[source] kube::Error),
-    #[error(transparent)]
-    Apply(#[from] ApplyError),
-    #[error("monitoring objects refused (the model was applied): {0}")]
-    Monitoring(#[source] ApplyError),
+/// The children the Model controller makes and watches.
+pub const CHILDREN: &[ChildKind] = super::sportsbook::CHILDREN;
+
+/// What the read step found.
+pub struct Inputs {
+    /// The books priced, by name, sorted.
+    books: Vec<String>,
+    storage: storage::StorageCheck,
+    decision: rollout::Decision,
+    /// The ServiceAccount the spec names, when it names one and it exists.
+    account: Option<ServiceAccount>,
 }
 
-impl Error {
-    pub fn metric_label(&self) -> &'static str {
-        match self {
-            Error::InvalidObject(_) => "InvalidObject",
-            Error::Build(e) => e.reason(),
-            Error::Sportsbooks(_) => "ListFailed",
-            Error::Apply(_) => "ApplyFailed",
-            Error::Monitoring(_) => "MonitoringFailed",
+/// Status fields the operator owns besides `observedGeneration` and `conditions` (calibration
+/// and summary belong to the workloads).
+#[derive(Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Fields {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    current_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    candidate_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rollout_phase: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rollback: Option<RollbackRecord>,
+}
+
+/// The Sportsbooks `m` prices (the listed names plus those matching the selector, sorted), with
+/// where each writes its snapshots, from the Sportsbook controller's cache. A listed book that
+/// does not exist (yet) is priced as soon as it does; until then where it writes is unknown, as
+/// it is for a book that cannot be read.
+pub fn resolve_books(
+    m: &Model,
+    sportsbooks: &[std::sync::Arc<DeserializeGuard<Sportsbook>>],
+) -> Vec<storage::BookStore> {
+    let ns = m.namespace();
+    let selector = m.spec.sportsbooks.selector.as_ref().map(|s| &s.match_labels);
+    let mut books: BTreeMap<String, Option<StoreLocation>> = BTreeMap::new();
+    for guard in sportsbooks {
+        let (name, namespace, labels) = match &guard.0 {
+            Ok(sb) => (sb.name_any(), sb.namespace(), sb.labels().clone()),
+            Err(invalid) => (
+                invalid.metadata.name.clone().unwrap_or_default(),
+                invalid.metadata.namespace.clone(),
+                invalid.metadata.labels.clone().unwrap_or_default(),
+            ),
+        };
+        if namespace != ns {
+            continue;
+        }
+        let selected = selector.is_some_and(|want| want.iter().all(|(k, v)| labels.get(k) == Some(v)));
+        if selected || m.spec.sportsbooks.names.contains(&name) {
+            let writes = guard.0.as_ref().ok().map(|sb| StoreLocation::of(sb.spec.storage.as_ref()));
+            books.insert(name, writes);
         }
     }
-}
-
-fn key(m: &Model) -> String {
-    format!("model:{}/{}", m.namespace().unwrap_or_default(), m.name_any())
-}
-
-pub async fn reconcile(obj: Arc<DeserializeGuard<Model>>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let _timer = ctx.metrics.start(CONTROLLER);
-    let result = match &obj.0 {
-        Ok(m) => reconcile_model(m, &ctx).await,
-        Err(invalid) => {
-            super::invalid::report::<Model>(&ctx, invalid).await;
-            Err(Error::InvalidObject(invalid.error.clone()))
-        }
-    };
-    match (&result, &obj.0) {
-        (Ok(_), Ok(m)) => {
-            ctx.metrics.success(CONTROLLER);
-            ctx.backoff.reset(&key(m));
-        }
-        (Ok(_), Err(_)) => ctx.metrics.success(CONTROLLER),
-        (Err(e), _) => ctx.metrics.failure(CONTROLLER, e.metric_label()),
+    for name in &m.spec.sportsbooks.names {
+        books.entry(name.clone()).or_insert(None);
     }
-    result
+    books.into_iter().map(|(name, writes)| storage::BookStore { name, writes }).collect()
 }
 
-/// The Sportsbooks the model prices (the listed names plus those matching the selector, sorted),
-/// with where each writes its snapshots. A listed book that does not exist (yet) is priced as
-/// soon as it does; until then where it writes is unknown.
-async fn resolve_books(ctx: &Context, m: &Model) -> Result<Vec<storage::BookStore>, Error> {
-    // Guarded: one unreadable Sportsbook must not stop the model; its store is just unknown.
-    let api: Api<DeserializeGuard<Sportsbook>> =
-        Api::namespaced(ctx.client.clone(), &m.namespace().unwrap_or_default());
-    let writes = |b: &DeserializeGuard<Sportsbook>| {
-        b.0.as_ref().ok().map(|sb| StoreLocation::of(sb.spec.storage.as_ref()))
-    };
-    let mut books = BTreeMap::new();
-    if let Some(sel) = &m.spec.sportsbooks.selector {
-        let labels: Vec<String> = sel.match_labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let list =
-            api.list(&ListParams::default().labels(&labels.join(","))).await.map_err(Error::Sportsbooks)?;
-        for b in &list.items {
-            books.insert(b.name_any(), writes(b));
+impl Reconciled for Model {
+    const CONTROLLER: &'static str = CONTROLLER;
+    const CONDITIONS: &'static [&'static str] = &[
+        READY,
+        STOPPED,
+        SUSPENDED,
+        MONITORING,
+        status::ROLLED_BACK,
+        status::CALIBRATION_DRIFT,
+        status::STORAGE_SHARED,
+    ];
+    type Inputs = Inputs;
+    type Fields = Fields;
+
+    async fn read(&self, ctx: &Context) -> Result<Inputs, ApplyError> {
+        let sportsbooks = ctx.caches().sportsbooks.clone();
+        // Before the Sportsbook cache has listed, every book would look missing. (An error means
+        // the controllers are stopping.)
+        let _ = sportsbooks.wait_until_ready().await;
+        let books = resolve_books(self, &sportsbooks.state());
+        let storage = storage::check(self.spec.storage.as_ref(), &books);
+        let mut decision = rollout::decide(&self.spec, &self.status.clone().unwrap_or_default());
+        if self.spec.suspend {
+            // While suspended the previous rollout state is reported as it is, not re-decided.
+            decision.newly_rolled_back = false;
         }
+        let named = self.spec.workload.as_ref().and_then(|w| w.service_account_name.as_deref());
+        let account =
+            apply::named_service_account(&ctx.client, &self.namespace().unwrap_or_default(), named).await?;
+        Ok(Inputs { books: books.into_iter().map(|b| b.name).collect(), storage, decision, account })
     }
-    let named: Vec<&String> = m.spec.sportsbooks.names.iter().filter(|n| !books.contains_key(*n)).collect();
-    let found = futures::future::join_all(named.iter().map(|n| api.get_opt(n))).await;
-    for (name, got) in named.into_iter().zip(found) {
-        books.insert(name.clone(), got.map_err(Error::Sportsbooks)?.as_ref().and_then(writes));
+
+    fn suspended(&self) -> bool {
+        self.spec.suspend
     }
-    Ok(books.into_iter().map(|(name, writes)| storage::BookStore { name, writes }).collect())
-}
 
-async fn reconcile_model(m: &Model, ctx: &Context) -> Result<Action, Error> {
-    let ns = m.namespace().unwrap_or_default();
-    let model = m.name_any();
-    let caps = ctx.capabilities();
-    let previous = m.status.clone().unwrap_or_default();
-    let decision = rollout::decide(&m.spec, &previous);
+    fn build(
+        &self,
+        inputs: &Inputs,
+        cfg: &OperatorConfig,
+        caps: Capabilities,
+    ) -> Result<ChildSet, SpecError> {
+        let named = self.spec.workload.as_ref().and_then(|w| w.service_account_name.as_deref());
+        build::check_policy(self, cfg, pod_policy::named_account(named, inputs.account.as_ref()))?;
+        let c = build::build(self, &inputs.books, &inputs.decision, cfg, caps)?;
+        let ns = self.namespace().unwrap_or_default();
+        let model = self.name_any();
+        let name = build::child_name(&model);
+        let mut set = ChildSet::new();
+        set.ensure(
+            ChildKind::ServiceAccount,
+            c.service_account.is_some(),
+            &ns,
+            &name,
+            c.service_account.as_ref(),
+        )
+        .put(ChildKind::Role, &c.role)
+        .put(ChildKind::Service, &c.service)
+        .ensure(ChildKind::ServiceMonitor, caps.service_monitors, &ns, &name, c.service_monitor.as_ref())
+        .ensure(ChildKind::PrometheusRule, caps.prometheus_rules, &ns, &name, c.prometheus_rule.as_ref())
+        .put(ChildKind::Deployment, &c.stable)
+        .ensure(ChildKind::Deployment, true, &ns, &build::candidate_name(&model), c.candidate.as_ref())
+        .put(ChildKind::RoleBinding, &c.role_binding);
+        Ok(set)
+    }
 
-    let books = resolve_books(ctx, m).await?;
-    let storage = storage::check(m.spec.storage.as_ref(), &books);
-    let books: Vec<String> = books.into_iter().map(|b| b.name).collect();
-
-    if m.spec.suspend {
-        let stable = apply::get::<Deployment>(&ctx.client, &ns, &build::child_name(&model)).await?;
-        let candidate = apply::get::<Deployment>(&ctx.client, &ns, &build::candidate_name(&model)).await?;
-        // While suspended the previous rollout state is reported as it is, not re-decided.
-        let held = rollout::Decision { newly_rolled_back: false, ..decision };
-        let obs = status::Observed {
+    fn status(&self, inputs: &Inputs, observed: &Observed<'_>) -> StatusUpdate<Fields> {
+        let ns = self.namespace().unwrap_or_default();
+        let model = self.name_any();
+        let stable = observed.children.workload(&ns, &build::child_name(&model));
+        let candidate = observed.children.workload(&ns, &build::candidate_name(&model));
+        let mut obs = status::Observed {
             stable: stable.as_ref(),
             candidate: candidate.as_ref(),
-            caps,
-            apply_error: None,
-            invalid: None,
-            monitoring_refused: None,
-            storage: Some(&storage),
+            caps: observed.caps,
+            storage: Some(&inputs.storage),
+            ..Default::default()
         };
-        write_status(m, ctx, &held, &obs).await?;
-        return Ok(Action::requeue(RESYNC));
-    }
-
-    // Read step of the pod policy: the ServiceAccount the spec names, if any.
-    let named = m.spec.workload.as_ref().and_then(|w| w.service_account_name.as_deref());
-    let account = apply::named_service_account(&ctx.client, &ns, named).await?;
-    let built = build::check_policy(m, &ctx.config, pod_policy::named_account(named, account.as_ref()))
-        .and_then(|()| build::build(m, &books, &decision, &ctx.config, caps));
-    let children = match built {
-        Ok(c) => c,
-        Err(e) => {
-            // Nothing is applied: children made from an earlier spec stay as they are.
-            let obs = status::Observed {
-                caps,
-                invalid: Some((e.reason(), e.to_string())),
-                storage: Some(&storage),
-                ..Default::default()
-            };
-            write_status(m, ctx, &decision, &obs).await?;
-            ctx.publish(m, EventType::Warning, e.reason(), "Reconcile", e.to_string()).await;
-            // Only a change of the spec, the ServiceAccount or the policy can fix this.
-            return Err(e.into());
+        match observed.outcome {
+            Outcome::Invalid(e) => obs.invalid = Some((e.reason(), e.to_string())),
+            Outcome::ApplyFailed(e) => obs.apply_error = Some(e.to_string()),
+            Outcome::Applied { refused, .. } => obs.monitoring_refused = refused.clone(),
+            Outcome::Suspended => {}
         }
-    };
-    let applied = apply_children(ctx, &ns, &model, children, caps).await;
-
-    if decision.newly_rolled_back
-        && let Some(rb) = &decision.rollback
-        && ctx.first_time(format!("{}/rollback/{}", m.uid().unwrap_or_default(), rb.candidate_version))
-    {
-        let note = format!("candidate {} rolled back: {}", rb.candidate_version, rb.reason);
-        ctx.publish(m, EventType::Warning, "RolledBack", "Rollback", note.clone()).await;
-        ctx.notifier.notify_model(m, "ModelRolledBack", &note).await;
-    }
-
-    match applied {
-        Ok(applied) => {
-            let (stable, candidate) = &applied.workload;
-            let refused = apply::refusal(&applied.monitoring);
-            let obs = status::Observed {
-                stable: Some(stable),
-                candidate: candidate.as_ref(),
-                caps,
-                apply_error: None,
-                invalid: None,
-                monitoring_refused: refused.clone(),
-                storage: Some(&storage),
-            };
-            write_status(m, ctx, &decision, &obs).await?;
-            match (refused, applied.monitoring.into_iter().next()) {
-                (Some(r), Some(first)) => {
-                    ctx.publish(m, EventType::Warning, "MonitoringFailed", "Apply", r.message).await;
-                    // The error policy retries with backoff until the monitoring objects go in.
-                    Err(Error::Monitoring(first))
-                }
-                _ => Ok(Action::requeue(RESYNC)),
-            }
-        }
-        Err(e) => {
-            let obs = status::Observed {
-                caps,
-                apply_error: Some(e.to_string()),
-                storage: Some(&storage),
-                ..Default::default()
-            };
-            write_status(m, ctx, &decision, &obs).await?;
-            ctx.publish(m, EventType::Warning, "ReconcileFailed", "Apply", e.to_string()).await;
-            Err(e.into())
+        let decision = &inputs.decision;
+        let previous = self.status.as_ref();
+        let rollback = decision.rollback.clone().map(|rb| RollbackRecord {
+            // Keep the first time; stamp a new rollback now.
+            time: rb
+                .time
+                .or_else(|| previous.and_then(|p| p.rollback.as_ref()).and_then(|p| p.time.clone()))
+                .or(Some(Time(Timestamp::now()))),
+            ..rb
+        });
+        let candidate_version = candidate
+            .as_ref()
+            .and(self.spec.rollout.as_ref())
+            .filter(|_| decision.run_candidate)
+            .map(|r| r.candidate.version.clone());
+        StatusUpdate {
+            conditions: status::conditions(self, decision, &obs),
+            fields: Fields {
+                current_version: Some(self.spec.version.clone()),
+                candidate_version,
+                rollout_phase: Some(decision.phase.as_str().to_string()),
+                rollback,
+            },
         }
     }
-}
 
-/// Apply every child and remove what must not exist (a rolled-back candidate, alerts of a
-/// stopped model), in two concurrent rounds: first what others refer to, then the RoleBinding and
-/// the Deployments (see the Sportsbook controller for why the order matters). A refused
-/// monitoring object is reported in the result: the Deployments go in regardless.
-async fn apply_children(
-    ctx: &Context,
-    ns: &str,
-    model: &str,
-    c: build::Children,
-    caps: crate::monitoring::Capabilities,
-) -> Result<apply::Applied<(Deployment, Option<Deployment>)>, ApplyError> {
-    let client = &ctx.client;
-    let name = build::child_name(model);
-    let candidate_name = build::candidate_name(model);
-    // `join!`, not `try_join!`: one failing child must not cancel the writes of the others.
-    let first = futures::join!(
-        apply::ensure(client, c.service_account.is_some(), ns, &name, c.service_account.as_ref()),
-        apply::apply(client, &c.role),
-        apply::apply(client, &c.service),
-        apply::ensure(client, caps.service_monitors, ns, &name, c.service_monitor.as_ref()),
-        apply::ensure(client, caps.prometheus_rules, ns, &name, c.prometheus_rule.as_ref()),
-    );
-    first.0?;
-    first.1?;
-    first.2?;
-    let monitoring = apply::refused([first.3.map(drop), first.4.map(drop)]);
-    let (stable, candidate, role_binding) = futures::join!(
-        apply::apply(client, &c.stable),
-        apply::ensure(client, true, ns, &candidate_name, c.candidate.as_ref()),
-        apply::apply(client, &c.role_binding),
-    );
-    role_binding?;
-    Ok(apply::Applied { workload: (stable?, candidate?), monitoring })
-}
+    fn current_status(&self) -> (Option<i64>, &[Condition], Fields) {
+        let s = self.status.as_ref();
+        (
+            s.and_then(|s| s.observed_generation),
+            s.map(|s| s.conditions.as_slice()).unwrap_or_default(),
+            Fields {
+                current_version: s.and_then(|s| s.current_version.clone()),
+                candidate_version: s.and_then(|s| s.candidate_version.clone()),
+                rollout_phase: s.and_then(|s| s.rollout_phase.clone()),
+                rollback: s.and_then(|s| s.rollback.clone()),
+            },
+        )
+    }
 
-async fn write_status(
-    m: &Model,
-    ctx: &Context,
-    decision: &rollout::Decision,
-    obs: &status::Observed<'_>,
-) -> Result<(), Error> {
-    let previous = m.status.clone().unwrap_or_default();
-    let desired = status::conditions(m, decision, obs);
-    let merged = conditions::merge(&previous.conditions, &desired, m.metadata.generation, Timestamp::now());
-    let rollback = decision.rollback.clone().map(|rb| RollbackRecord {
-        // Keep the first time; stamp a new rollback now.
-        time: rb
-            .time
-            .or_else(|| previous.rollback.as_ref().and_then(|p| p.time.clone()))
-            .or(Some(Time(Timestamp::now()))),
-        ..rb
-    });
-    let candidate_version = obs
-        .candidate
-        .and(m.spec.rollout.as_ref())
-        .filter(|_| decision.run_candidate)
-        .map(|r| r.candidate.version.clone());
-    let phase = decision.phase.as_str().to_string();
-    let unchanged = merged == previous.conditions
-        && previous.observed_generation == m.metadata.generation
-        && previous.current_version.as_deref() == Some(m.spec.version.as_str())
-        && previous.candidate_version == candidate_version
-        && previous.rollout_phase.as_deref() == Some(phase.as_str())
-        && previous.rollback == rollback;
-    if unchanged {
-        return Ok(());
+    /// A Warning Event and a notification when a candidate is rolled back.
+    async fn announce(&self, ctx: &Context, inputs: &Inputs, _: &[Condition], _: &[Condition]) {
+        let decision = &inputs.decision;
+        if decision.newly_rolled_back
+            && let Some(rb) = &decision.rollback
+            && ctx.first_time(format!("{}/rollback/{}", self.uid().unwrap_or_default(), rb.candidate_version))
+        {
+            let note = format!("candidate {} rolled back: {}", rb.candidate_version, rb.reason);
+            ctx.publish(self, EventType::Warning, "RolledBack", "Rollback", note.clone()).await;
+            ctx.notifier.notify_model(self, "ModelRolledBack", &note).await;
+        }
     }
-    // Only the operator's fields: calibration and summary belong to the workloads.
-    let mut status = json!({
-        "observedGeneration": m.metadata.generation,
-        "conditions": merged,
-        "currentVersion": m.spec.version,
-        "rolloutPhase": phase,
-    });
-    if let Some(v) = candidate_version {
-        status["candidateVersion"] = json!(v);
-    }
-    if let Some(rb) = rollback {
-        status["rollback"] = serde_json::to_value(rb).expect("serialisable");
-    }
-    apply::apply_status(&ctx.client, m, status).await?;
-    Ok(())
-}
-
-pub fn error_policy(obj: Arc<DeserializeGuard<Model>>, err: &Error, ctx: Arc<Context>) -> Action {
-    let Ok(m) = &obj.0 else { return Action::await_change() };
-    let mut delay = ctx.backoff.next(&key(m));
-    if let Error::Monitoring(_) = err {
-        delay = delay.min(super::apply::MONITORING_RETRY_MAX);
-    }
-    tracing::warn!(controller = CONTROLLER, object = %key(m), error = %err, retry_in = ?delay, "reconcile failed");
-    Action::requeue(delay)
 }

@@ -4,10 +4,9 @@
 use super::rollout::{Decision, Phase};
 use super::storage::{self, StorageCheck};
 use crate::controller::conditions::{self, Desired, MONITORING, READY, Status};
-use crate::controller::workload::{Rollout, rollout};
+use crate::controller::workload::{Rollout, WorkloadState, rollout};
 use crate::crd::model::Model;
 use crate::monitoring::Capabilities;
-use k8s_openapi::api::apps::v1::Deployment;
 
 pub const CALIBRATION_DRIFT: &str = "CalibrationDrift";
 pub const ROLLED_BACK: &str = "RolledBack";
@@ -16,8 +15,8 @@ pub const STORAGE_SHARED: &str = "StorageShared";
 
 #[derive(Debug, Default)]
 pub struct Observed<'a> {
-    pub stable: Option<&'a Deployment>,
-    pub candidate: Option<&'a Deployment>,
+    pub stable: Option<&'a WorkloadState>,
+    pub candidate: Option<&'a WorkloadState>,
     pub caps: Capabilities,
     pub apply_error: Option<String>,
     /// Set when the spec could not be built into children: the reason and the message.
@@ -209,7 +208,7 @@ mod tests {
     use crate::controller::model::rollout::decide;
     use crate::controller::model::storage::{BookStore, check};
     use crate::controller::snapshot_store::StoreLocation;
-    use k8s_openapi::api::apps::v1::{DeploymentSpec, DeploymentStatus};
+    use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStatus};
 
     fn model(disabled: bool) -> Model {
         serde_json::from_value(serde_json::json!({
@@ -225,8 +224,8 @@ mod tests {
         .unwrap()
     }
 
-    fn running(replicas: i32) -> Deployment {
-        Deployment {
+    fn running(replicas: i32) -> WorkloadState {
+        WorkloadState::of(&Deployment {
             metadata: Default::default(),
             spec: Some(DeploymentSpec { replicas: Some(replicas), ..Default::default() }),
             status: Some(DeploymentStatus {
@@ -236,10 +235,10 @@ mod tests {
                 available_replicas: Some(replicas),
                 ..Default::default()
             }),
-        }
+        })
     }
 
-    fn conditions_with(m: &Model, books: &[BookStore], d: &Deployment) -> Vec<Desired> {
+    fn conditions_with(m: &Model, books: &[BookStore], d: &WorkloadState) -> Vec<Desired> {
         let storage = check(m.spec.storage.as_ref(), books);
         let obs = Observed {
             stable: Some(d),

@@ -4,11 +4,12 @@
 
 use super::alerts;
 use crate::controller::config::{MANAGED_BY, OperatorConfig};
+use crate::controller::driver::SpecError;
 use crate::controller::names;
-use crate::controller::pod_policy::{self, NamedAccount, PodRequest, Violations};
+use crate::controller::pod_policy::{NamedAccount, PodRequest};
 use crate::controller::workload::{self, PodParams, plain_env, secret_env};
 use crate::crd::sportsbook::{Provider, Sportsbook, SportsbookSpec, StorageSettings, format_duration};
-use crate::egress::{Egress, EgressError};
+use crate::egress::Egress;
 use crate::monitoring::{Capabilities, PrometheusRule, PrometheusRuleSpec, ServiceMonitor};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Service, ServiceAccount};
@@ -18,40 +19,6 @@ use kube::{Resource, ResourceExt};
 use std::collections::BTreeMap;
 
 pub use crate::controller::workload::{DATA_DIR, METRICS_PORT};
-
-/// Why a Sportsbook cannot be built into children. Schema and CEL refuse most of these at
-/// admission; this catches objects written before a rule existed.
-#[derive(Debug, thiserror::Error, PartialEq)]
-pub enum BuildError {
-    #[error("the Sportsbook has no namespace")]
-    MissingNamespace,
-    #[error("the Sportsbook has no uid yet")]
-    MissingUid,
-    #[error("provider theOddsApi needs spec.theOddsApi.bookmaker")]
-    MissingBookmaker,
-    #[error("provider genericJson needs spec.endpoint")]
-    MissingEndpoint,
-    #[error("no market is enabled")]
-    NoMarkets,
-    #[error("spec.endpoint is not a valid URL")]
-    InvalidEndpoint,
-    /// The operator's egress policy refuses where the spec would send credentials or connect.
-    #[error("{field}: {source}")]
-    Egress { field: &'static str, source: EgressError },
-    #[error(transparent)]
-    PolicyViolation(#[from] Violations),
-}
-
-impl BuildError {
-    /// Bounded label for metrics and Event reasons.
-    pub fn reason(&self) -> &'static str {
-        match self {
-            BuildError::MissingNamespace | BuildError::MissingUid => "InvalidObject",
-            BuildError::PolicyViolation(_) => pod_policy::REASON,
-            _ => "InvalidSpec",
-        }
-    }
-}
 
 /// Everything the operator wants to exist for one Sportsbook.
 #[derive(Clone, Debug)]
@@ -97,8 +64,8 @@ fn labels(book: &str) -> BTreeMap<String, String> {
     l
 }
 
-fn owner_reference(sb: &Sportsbook) -> Result<OwnerReference, BuildError> {
-    sb.controller_owner_ref(&()).ok_or(BuildError::MissingUid)
+fn owner_reference(sb: &Sportsbook) -> Result<OwnerReference, SpecError> {
+    sb.controller_owner_ref(&()).ok_or(SpecError::InvalidObject("uid"))
 }
 
 fn meta(sb: &Sportsbook, name: String, owner: &OwnerReference) -> ObjectMeta {
@@ -117,20 +84,20 @@ pub fn check_policy(
     sb: &Sportsbook,
     cfg: &OperatorConfig,
     account: NamedAccount<'_>,
-) -> Result<(), BuildError> {
+) -> Result<(), SpecError> {
     let settings = sb.spec.workload.clone().unwrap_or_default();
     let req = PodRequest { settings: &settings, extra_images: vec![], account };
     Ok(cfg.pod_policy.check(&cfg.workload_image, &req)?)
 }
 
 /// Build the desired children of `sb`.
-pub fn build(sb: &Sportsbook, cfg: &OperatorConfig, caps: Capabilities) -> Result<Children, BuildError> {
-    let ns = sb.namespace().ok_or(BuildError::MissingNamespace)?;
+pub fn build(sb: &Sportsbook, cfg: &OperatorConfig, caps: Capabilities) -> Result<Children, SpecError> {
+    let ns = sb.namespace().ok_or(SpecError::InvalidObject("namespace"))?;
     let book = sb.name_any();
     let owner = owner_reference(sb)?;
     let spec = &sb.spec;
     if spec.enabled_markets().is_empty() {
-        return Err(BuildError::NoMarkets);
+        return Err(SpecError::InvalidSpec("no market is enabled".into()));
     }
     check_egress(spec, &cfg.egress)?;
     let name = child_name(&book);
@@ -176,30 +143,31 @@ pub fn build(sb: &Sportsbook, cfg: &OperatorConfig, caps: Capabilities) -> Resul
 /// Where the spec would send its credentials and connect, under the operator's policy: the API
 /// key only to an allowed host (over https unless allowed), S3 credentials only to an allowed
 /// endpoint, no refused address written in a URL. The scraper checks all of it again.
-pub fn check_egress(spec: &SportsbookSpec, egress: &Egress) -> Result<(), BuildError> {
+pub fn check_egress(spec: &SportsbookSpec, egress: &Egress) -> Result<(), SpecError> {
     let endpoint = match (&spec.endpoint, spec.provider) {
         (Some(e), _) => Some(e.as_str()),
         (None, Provider::TheOddsApi) => Some(crate::feed::the_odds_api::DEFAULT_ENDPOINT),
         (None, Provider::GenericJson) => None,
     };
     if let Some(endpoint) = endpoint {
-        let url = url::Url::parse(endpoint.trim()).map_err(|_| BuildError::InvalidEndpoint)?;
+        let url = url::Url::parse(endpoint.trim())
+            .map_err(|_| SpecError::InvalidSpec("spec.endpoint is not a valid URL".into()))?;
         if spec.credentials.is_some() {
             egress
                 .check_feed_credentials(&url)
-                .map_err(|source| BuildError::Egress { field: "spec.credentials", source })?;
+                .map_err(|source| SpecError::EgressRefused { field: "spec.credentials", source })?;
         }
         egress
             .check_destination(&url)
-            .map_err(|source| BuildError::Egress { field: "spec.endpoint", source })?;
+            .map_err(|source| SpecError::EgressRefused { field: "spec.endpoint", source })?;
     }
     workload::storage_egress(spec.storage.as_ref(), egress)
-        .map_err(|source| BuildError::Egress { field: "spec.storage.s3.endpoint", source })
+        .map_err(|source| SpecError::EgressRefused { field: "spec.storage.s3.endpoint", source })
 }
 
 /// The scraper's command line, rendered from the spec. Kept in one place so that the flags
 /// stay in step with `nflbet scrape` (`src/scrape/args.rs`); a test parses them back with clap.
-pub fn scraper_args(sb: &Sportsbook, cfg: &OperatorConfig) -> Result<Vec<String>, BuildError> {
+pub fn scraper_args(sb: &Sportsbook, cfg: &OperatorConfig) -> Result<Vec<String>, SpecError> {
     let spec = &sb.spec;
     let p = spec.polling();
     let mut args: Vec<String> = vec!["scrape".into()];
@@ -212,7 +180,9 @@ pub fn scraper_args(sb: &Sportsbook, cfg: &OperatorConfig) -> Result<Vec<String>
     flag("provider", spec.provider.as_str().into());
     match spec.provider {
         Provider::TheOddsApi => {
-            let s = spec.the_odds_api.as_ref().ok_or(BuildError::MissingBookmaker)?;
+            let s = spec.the_odds_api.as_ref().ok_or_else(|| {
+                SpecError::InvalidSpec("provider theOddsApi needs spec.theOddsApi.bookmaker".into())
+            })?;
             flag("bookmaker", s.bookmaker.clone());
             if let Some(sport) = &s.sport {
                 flag("sport", sport.clone());
@@ -223,7 +193,7 @@ pub fn scraper_args(sb: &Sportsbook, cfg: &OperatorConfig) -> Result<Vec<String>
         }
         Provider::GenericJson => {
             if spec.endpoint.is_none() {
-                return Err(BuildError::MissingEndpoint);
+                return Err(SpecError::InvalidSpec("provider genericJson needs spec.endpoint".into()));
             }
         }
     }
@@ -260,7 +230,7 @@ fn build_deployment(
     name: &str,
     sa_name: &str,
     owner: &OwnerReference,
-) -> Result<Deployment, BuildError> {
+) -> Result<Deployment, SpecError> {
     let spec = &sb.spec;
     let book = sb.name_any();
     let settings = spec.workload.clone().unwrap_or_default();
@@ -548,7 +518,7 @@ mod tests {
         sb.spec.endpoint = None;
         assert_eq!(
             build(&sb, &OperatorConfig::default(), Capabilities::ALL).unwrap_err(),
-            BuildError::MissingEndpoint
+            SpecError::InvalidSpec("provider genericJson needs spec.endpoint".into())
         );
         let ok = book("inhouse").generic("http://127.0.0.1:1/feed").build();
         let args = scraper_args(&ok, &OperatorConfig::default()).unwrap();

@@ -1,279 +1,164 @@
-//! Sportsbook controller: read → build (pure) → apply → status.
+//! The Sportsbook's steps of the reconcile pipeline (`super::driver`).
 //!
-//! - `build`: Sportsbook → desired children (ServiceAccount, Role, RoleBinding, Deployment,
-//!   Service, ServiceMonitor, PrometheusRule). Pure.
-//! - `alerts`: the PrometheusRule group. Pure.
-//! - `status`: observed children → conditions. Pure.
-//! - this module: the only part that talks to the API server.
+//! - read: the ServiceAccount the spec names, if any;
+//! - validate and build (`build`, pure): the pod policy, then ServiceAccount, Role, RoleBinding,
+//!   Deployment, Service, ServiceMonitor and PrometheusRule (`alerts`);
+//! - status (`status`, pure): the scraper's rollout and what happened, as conditions; an Event
+//!   and a notification when the book stops or starts.
 
 pub mod alerts;
 pub mod build;
 pub mod status;
 
 use super::apply::{self, ApplyError};
-use super::conditions::{self, STOPPED};
+use super::children::{ChildKind, ChildSet};
+use super::conditions::{MONITORING, READY, STOPPED, SUSPENDED};
+use super::config::OperatorConfig;
 use super::context::Context;
+use super::driver::{Observed, Outcome, Reconciled, SpecError, StatusUpdate};
 use super::pod_policy;
-use crate::crd::sportsbook::{Sportsbook, SportsbookStatus};
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, Patch, PatchParams};
-use kube::core::DeserializeGuard;
-use kube::runtime::controller::Action;
+use crate::crd::sportsbook::Sportsbook;
+use crate::monitoring::Capabilities;
+use k8s_openapi::api::core::v1::ServiceAccount;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::ResourceExt;
 use kube::runtime::events::EventType;
-use kube::{Resource, ResourceExt};
-use serde_json::json;
-use std::sync::Arc;
-use std::time::Duration;
+use serde::Serialize;
 
 /// Name of this controller in metrics and logs.
 pub const CONTROLLER: &str = "sportsbook";
 
-/// How often a healthy Sportsbook is reconciled anyway, to correct drift in children the
-/// operator does not watch (e.g. PrometheusRules when their CRD appeared after start-up).
-const RESYNC: Duration = Duration::from_secs(300);
+/// The children the Sportsbook controller makes and watches.
+pub const CHILDREN: &[ChildKind] = &[
+    ChildKind::Deployment,
+    ChildKind::Service,
+    ChildKind::ServiceAccount,
+    ChildKind::Role,
+    ChildKind::RoleBinding,
+    ChildKind::PrometheusRule,
+    ChildKind::ServiceMonitor,
+];
 
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("the object cannot be read as a Sportsbook: {0}")]
-    InvalidObject(String),
-    #[error("invalid spec: {0}")]
-    InvalidSpec(#[from] build::BuildError),
-    #[error(transparent)]
-    Apply(#[from] ApplyError),
-    #[error("monitoring objects refused (the scraper was applied): {0}")]
-    Monitoring(#[source] ApplyError),
-    #[error("writing status: {0}")]
-    Status(#[source] kube::Error),
+/// Status fields the operator owns besides `observedGeneration` and `conditions` (`ingestion`
+/// belongs to the scraper).
+#[derive(Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Fields {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ready_replicas: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    markets: Option<String>,
 }
 
-impl Error {
-    /// Bounded label for `controller_runtime_reconcile_errors_total{error}` and Event reasons.
-    pub fn metric_label(&self) -> &'static str {
-        match self {
-            Error::InvalidObject(_) => "InvalidObject",
-            Error::InvalidSpec(e) => e.reason(),
-            Error::Apply(_) => "ApplyFailed",
-            Error::Monitoring(_) => "MonitoringFailed",
-            Error::Status(_) => "StatusFailed",
-        }
-    }
-}
+impl Reconciled for Sportsbook {
+    const CONTROLLER: &'static str = CONTROLLER;
+    const CONDITIONS: &'static [&'static str] = &[READY, STOPPED, SUSPENDED, MONITORING];
+    /// The ServiceAccount the spec names, when it names one and it exists.
+    type Inputs = Option<ServiceAccount>;
+    type Fields = Fields;
 
-pub async fn reconcile(obj: Arc<DeserializeGuard<Sportsbook>>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let _timer = ctx.metrics.start(CONTROLLER);
-    let result = match &obj.0 {
-        Ok(sb) => reconcile_book(sb, &ctx).await,
-        Err(invalid) => {
-            super::invalid::report::<Sportsbook>(&ctx, invalid).await;
-            Err(Error::InvalidObject(invalid.error.clone()))
-        }
-    };
-    match &result {
-        Ok(_) => {
-            ctx.metrics.success(CONTROLLER);
-            if let Ok(sb) = &obj.0 {
-                ctx.backoff.reset(&format!("{}/{}", sb.namespace().unwrap_or_default(), sb.name_any()));
-            }
-        }
-        Err(e) => ctx.metrics.failure(CONTROLLER, e.metric_label()),
-    }
-    result
-}
-
-async fn reconcile_book(sb: &Sportsbook, ctx: &Context) -> Result<Action, Error> {
-    let ns = sb.namespace().unwrap_or_default();
-    let book = sb.name_any();
-    let caps = ctx.capabilities();
-    let name = build::child_name(&book);
-
-    if sb.spec.suspend {
-        // Write nothing to the children; only observe them to keep status true.
-        let deployment = apply::get::<Deployment>(&ctx.client, &ns, &name).await?;
-        let obs = status::Observed { deployment: deployment.as_ref(), caps, ..Default::default() };
-        write_status(sb, ctx, &obs).await?;
-        return Ok(Action::requeue(RESYNC));
+    async fn read(&self, ctx: &Context) -> Result<Self::Inputs, ApplyError> {
+        let named = self.spec.workload.as_ref().and_then(|w| w.service_account_name.as_deref());
+        apply::named_service_account(&ctx.client, &self.namespace().unwrap_or_default(), named).await
     }
 
-    // Read step of the pod policy: the ServiceAccount the spec names, if any.
-    let named = sb.spec.workload.as_ref().and_then(|w| w.service_account_name.as_deref());
-    let account = apply::named_service_account(&ctx.client, &ns, named).await?;
-    let built = build::check_policy(sb, &ctx.config, pod_policy::named_account(named, account.as_ref()))
-        .and_then(|()| build::build(sb, &ctx.config, caps));
-    let children = match built {
-        Ok(c) => c,
-        Err(e) => {
-            // Nothing is applied: children made from an earlier spec stay as they are.
-            let obs =
-                status::Observed { caps, invalid: Some((e.reason(), e.to_string())), ..Default::default() };
-            write_status(sb, ctx, &obs).await?;
-            ctx.publish(sb, EventType::Warning, e.reason(), "Reconcile", e.to_string()).await;
-            // Only a spec change can fix this; the watch brings it.
-            return Err(e.into());
-        }
-    };
-
-    match apply_children(ctx, &ns, &book, children, caps).await {
-        Ok(applied) => {
-            let refused = apply::refusal(&applied.monitoring);
-            let obs = status::Observed {
-                deployment: Some(&applied.workload),
-                caps,
-                monitoring_refused: refused.clone(),
-                ..Default::default()
-            };
-            write_status(sb, ctx, &obs).await?;
-            match (refused, applied.monitoring.into_iter().next()) {
-                (Some(r), Some(first)) => {
-                    ctx.publish(sb, EventType::Warning, "MonitoringFailed", "Apply", r.message).await;
-                    // The error policy retries with backoff until the monitoring objects go in.
-                    Err(Error::Monitoring(first))
-                }
-                _ => Ok(Action::requeue(RESYNC)),
-            }
-        }
-        Err(e) => {
-            let obs = status::Observed { caps, apply_error: Some(e.to_string()), ..Default::default() };
-            write_status(sb, ctx, &obs).await?;
-            ctx.publish(sb, EventType::Warning, "ReconcileFailed", "Apply", e.to_string()).await;
-            Err(e.into())
-        }
+    fn suspended(&self) -> bool {
+        self.spec.suspend
     }
-}
 
-/// Apply every child and remove the optional ones that should not exist, in two concurrent
-/// rounds: first what others refer to (ServiceAccount, Role, Service, monitoring objects), then
-/// what refers to them (RoleBinding, Deployment). The order matters under least-privilege RBAC:
-/// the API server checks a new RoleBinding against its Role, which must exist by then. A refused
-/// monitoring object is reported in the result, not an error: the workload goes in regardless.
-async fn apply_children(
-    ctx: &Context,
-    ns: &str,
-    book: &str,
-    children: build::Children,
-    caps: crate::monitoring::Capabilities,
-) -> Result<apply::Applied<Deployment>, ApplyError> {
-    let client = &ctx.client;
-    let name = build::child_name(book);
-    let rule_name = build::rule_name(book);
-    // `join!`, not `try_join!`: one failing child must not cancel the writes of the others.
-    // A user-named ServiceAccount replaces ours; the generated one is then left alone (it may
-    // still exist from before and is garbage-collected with the book).
-    let first = futures::join!(
-        apply::ensure(
-            client,
-            children.service_account.is_some(),
-            ns,
+    fn build(
+        &self,
+        account: &Self::Inputs,
+        cfg: &OperatorConfig,
+        caps: Capabilities,
+    ) -> Result<ChildSet, SpecError> {
+        let named = self.spec.workload.as_ref().and_then(|w| w.service_account_name.as_deref());
+        build::check_policy(self, cfg, pod_policy::named_account(named, account.as_ref()))?;
+        let c = build::build(self, cfg, caps)?;
+        let ns = self.namespace().unwrap_or_default();
+        let name = build::child_name(&self.name_any());
+        let mut set = ChildSet::new();
+        // A user-named ServiceAccount replaces ours; the generated one is then left alone (it
+        // may still exist from before and is garbage-collected with the book).
+        set.ensure(
+            ChildKind::ServiceAccount,
+            c.service_account.is_some(),
+            &ns,
             &name,
-            children.service_account.as_ref()
-        ),
-        apply::apply(client, &children.role),
-        apply::apply(client, &children.service),
-        apply::ensure(client, caps.service_monitors, ns, &name, children.service_monitor.as_ref()),
-        apply::ensure(client, caps.prometheus_rules, ns, &rule_name, children.prometheus_rule.as_ref()),
-    );
-    first.0?;
-    first.1?;
-    first.2?;
-    let monitoring = apply::refused([first.3.map(drop), first.4.map(drop)]);
-    let (deployment, role_binding) = futures::join!(
-        apply::apply(client, &children.deployment),
-        apply::apply(client, &children.role_binding),
-    );
-    role_binding?;
-    Ok(apply::Applied { workload: deployment?, monitoring })
-}
-
-/// Compute conditions and write them with server-side apply on the status subresource, only
-/// when something changed. Publishes an Event when the book stops or starts.
-async fn write_status(sb: &Sportsbook, ctx: &Context, obs: &status::Observed<'_>) -> Result<(), Error> {
-    let previous = sb.status.clone().unwrap_or_default();
-    let desired = status::conditions(sb, obs);
-    let merged = conditions::merge(&previous.conditions, &desired, sb.metadata.generation, Timestamp::now());
-    let ready_replicas = obs.deployment.and_then(|d| d.status.as_ref()).and_then(|s| s.ready_replicas);
-    let next = SportsbookStatus {
-        observed_generation: sb.metadata.generation,
-        conditions: merged,
-        ready_replicas: ready_replicas.or(obs.deployment.map(|_| 0)),
-        markets: Some(sb.spec.enabled_markets().iter().map(|m| m.as_str()).collect::<Vec<_>>().join(",")),
-        ingestion: previous.ingestion.clone(),
-    };
-    if next == previous {
-        return Ok(());
+            c.service_account.as_ref(),
+        )
+        .put(ChildKind::Role, &c.role)
+        .put(ChildKind::Service, &c.service)
+        .ensure(ChildKind::ServiceMonitor, caps.service_monitors, &ns, &name, c.service_monitor.as_ref())
+        .ensure(
+            ChildKind::PrometheusRule,
+            caps.prometheus_rules,
+            &ns,
+            &build::rule_name(&self.name_any()),
+            c.prometheus_rule.as_ref(),
+        )
+        .put(ChildKind::Deployment, &c.deployment)
+        .put(ChildKind::RoleBinding, &c.role_binding);
+        Ok(set)
     }
 
-    let was_stopped = conditions_status(&previous, STOPPED);
-    let is_stopped = conditions_status(&next, STOPPED);
-    let transition = format!("{}/{:?}/", sb.uid().unwrap_or_default(), sb.metadata.generation);
-    if was_stopped != is_stopped {
-        match is_stopped.as_deref() {
+    fn status(&self, _: &Self::Inputs, observed: &Observed<'_>) -> StatusUpdate<Fields> {
+        let workload = observed
+            .children
+            .workload(&self.namespace().unwrap_or_default(), &build::child_name(&self.name_any()));
+        let mut obs =
+            status::Observed { deployment: workload.as_ref(), caps: observed.caps, ..Default::default() };
+        match observed.outcome {
+            Outcome::Invalid(e) => obs.invalid = Some((e.reason(), e.to_string())),
+            Outcome::ApplyFailed(e) => obs.apply_error = Some(e.to_string()),
+            Outcome::Applied { refused, .. } => obs.monitoring_refused = refused.clone(),
+            Outcome::Suspended => {}
+        }
+        StatusUpdate {
+            conditions: status::conditions(self, &obs),
+            fields: Fields {
+                ready_replicas: workload.as_ref().map(|w| w.ready),
+                markets: Some(
+                    self.spec.enabled_markets().iter().map(|m| m.as_str()).collect::<Vec<_>>().join(","),
+                ),
+            },
+        }
+    }
+
+    fn current_status(&self) -> (Option<i64>, &[Condition], Fields) {
+        let status = self.status.as_ref();
+        (
+            status.and_then(|s| s.observed_generation),
+            status.map(|s| s.conditions.as_slice()).unwrap_or_default(),
+            Fields {
+                ready_replicas: status.and_then(|s| s.ready_replicas),
+                markets: status.and_then(|s| s.markets.clone()),
+            },
+        )
+    }
+
+    /// An Event (and a notification) when the book stops or starts.
+    async fn announce(&self, ctx: &Context, _: &Self::Inputs, before: &[Condition], after: &[Condition]) {
+        let stopped =
+            |c: &[Condition]| crate::crd::common::find_condition(c, STOPPED).map(|c| c.status.clone());
+        let (was, is) = (stopped(before), stopped(after));
+        if was == is {
+            return;
+        }
+        let transition = format!("{}/{:?}/", self.uid().unwrap_or_default(), self.metadata.generation);
+        match is.as_deref() {
             Some("True") if ctx.first_time(format!("{transition}Stopped")) => {
                 let note = "scraper scaled to 0 and alerts removed (spec.disabled)";
-                ctx.publish(sb, EventType::Normal, "Stopped", "Disable", note.into()).await;
-                ctx.notifier.notify_sportsbook(sb, "SportsbookStopped", note).await;
+                ctx.publish(self, EventType::Normal, "Stopped", "Disable", note.into()).await;
+                ctx.notifier.notify_sportsbook(self, "SportsbookStopped", note).await;
             }
             Some("False")
-                if was_stopped.as_deref() == Some("True")
-                    && ctx.first_time(format!("{transition}Started")) =>
+                if was.as_deref() == Some("True") && ctx.first_time(format!("{transition}Started")) =>
             {
-                ctx.publish(
-                    sb,
-                    EventType::Normal,
-                    "Started",
-                    "Enable",
-                    "scraper and alerts restored (spec.disabled is false)".into(),
-                )
-                .await
+                let note = "scraper and alerts restored (spec.disabled is false)";
+                ctx.publish(self, EventType::Normal, "Started", "Enable", note.into()).await
             }
             _ => {}
         }
-    }
-
-    // Only the operator's fields: `ingestion` belongs to the scraper's field manager.
-    let body = json!({
-        "apiVersion": Sportsbook::api_version(&()),
-        "kind": Sportsbook::kind(&()),
-        "status": {
-            "observedGeneration": next.observed_generation,
-            "conditions": next.conditions,
-            "readyReplicas": next.ready_replicas,
-            "markets": next.markets,
-        }
-    });
-    let api: Api<Sportsbook> = Api::namespaced(ctx.client.clone(), &sb.namespace().unwrap_or_default());
-    api.patch_status(
-        &sb.name_any(),
-        &PatchParams::apply(super::config::FIELD_MANAGER).force(),
-        &Patch::Apply(body),
-    )
-    .await
-    .map_err(Error::Status)?;
-    Ok(())
-}
-
-fn conditions_status(status: &SportsbookStatus, type_: &str) -> Option<String> {
-    crate::crd::common::find_condition(&status.conditions, type_).map(|c| c.status.clone())
-}
-
-/// Requeue with exponential backoff per object: 5s, 10s, 20s … capped at 5 minutes (at one
-/// minute while only monitoring objects are refused).
-pub fn error_policy(obj: Arc<DeserializeGuard<Sportsbook>>, err: &Error, ctx: Arc<Context>) -> Action {
-    let key = match &obj.0 {
-        Ok(sb) => format!("{}/{}", sb.namespace().unwrap_or_default(), sb.name_any()),
-        Err(invalid) => format!(
-            "{}/{}",
-            invalid.metadata.namespace.clone().unwrap_or_default(),
-            invalid.metadata.name.clone().unwrap_or_default()
-        ),
-    };
-    let mut delay = ctx.backoff.next(&key);
-    if let Error::Monitoring(_) = err {
-        delay = delay.min(super::apply::MONITORING_RETRY_MAX);
-    }
-    tracing::warn!(controller = CONTROLLER, object = %key, error = %err, retry_in = ?delay, "reconcile failed");
-    match err {
-        // Nothing changes until the object does.
-        Error::InvalidObject(_) => Action::await_change(),
-        _ => Action::requeue(delay),
     }
 }

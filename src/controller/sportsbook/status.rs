@@ -1,16 +1,14 @@
-//! Status step: what the children really look like, turned into conditions. Pure; the caller
-//! reads the Deployment and writes the result.
+//! Status step: what the children really look like, turned into conditions. Pure.
 
 use crate::controller::conditions::{self, Desired};
-use crate::controller::workload::{Rollout, rollout};
+use crate::controller::workload::{Rollout, WorkloadState, rollout};
 use crate::crd::sportsbook::Sportsbook;
 use crate::monitoring::Capabilities;
-use k8s_openapi::api::apps::v1::Deployment;
 
 /// What the reconcile observed and did, as input for the conditions.
 #[derive(Debug, Default)]
 pub struct Observed<'a> {
-    pub deployment: Option<&'a Deployment>,
+    pub deployment: Option<&'a WorkloadState>,
     pub caps: Capabilities,
     /// Set when the spec could not be built into children: the reason and the message.
     pub invalid: Option<(&'static str, String)>,
@@ -78,7 +76,7 @@ pub fn conditions(sb: &Sportsbook, obs: &Observed<'_>) -> Vec<Desired> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::api::apps::v1::{DeploymentSpec, DeploymentStatus};
+    use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStatus};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
     fn deployment(
@@ -88,8 +86,8 @@ mod tests {
         total: i32,
         updated: i32,
         available: i32,
-    ) -> Deployment {
-        Deployment {
+    ) -> WorkloadState {
+        WorkloadState::of(&Deployment {
             metadata: ObjectMeta { generation: Some(generation), ..Default::default() },
             spec: Some(DeploymentSpec { replicas: Some(want), ..Default::default() }),
             status: Some(DeploymentStatus {
@@ -100,10 +98,10 @@ mod tests {
                 available_replicas: Some(available),
                 ..Default::default()
             }),
-        }
+        })
     }
 
-    fn rollout_of(d: &Deployment) -> Rollout {
+    fn rollout_of(d: &WorkloadState) -> Rollout {
         rollout(d, "scraper")
     }
 

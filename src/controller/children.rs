@@ -1,0 +1,540 @@
+//! The children of a custom resource as one set: what the build step wants to exist (or not), the
+//! cache of what exists, and the apply step that writes only what changed.
+//!
+//! Every controller's build step ends in a [`ChildSet`]; [`ChildSet::apply`] writes it with
+//! server-side apply in two concurrent rounds (what others refer to first, then what refers to
+//! them: the API server checks a new RoleBinding against its Role, which must exist by then).
+//!
+//! **Writing only what changed.** A child is skipped when both hold:
+//! - the desired object is byte-identical to the one this operator last applied (a hash is kept
+//!   per child), and
+//! - the child as the watch last saw it still carries exactly the fields this operator's field
+//!   manager owned right after that apply (a hash of its `managedFields` entry).
+//!
+//! A `kubectl edit` or any other manager changing a field the operator set moves that field's
+//! ownership away from the operator, so its entry changes and the next reconcile applies again
+//! (drift correction); a deleted child is gone from the cache and is applied again. Changes by
+//! others to fields the operator does not set (the Deployment controller's status and revision
+//! annotation) leave the entry alone and cost nothing. The cache is written through with each
+//! apply's response and ignores watch events older than it, so a reconcile that runs before the
+//! watch caught up does not apply again. After a restart the memory is empty: everything is
+//! applied once.
+
+use super::apply::ApplyError;
+use super::config::FIELD_MANAGER;
+use super::workload::WorkloadState;
+use crate::monitoring::{AlertmanagerConfig, PrometheusRule, ServiceMonitor};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Service, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PropagationPolicy};
+use kube::core::{ApiResource, ObjectMeta};
+use kube::{Client, Resource, ResourceExt};
+use serde::Serialize;
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
+
+/// Every kind of child the operator makes. One list: the build steps name their children with
+/// it, the apply step orders the writes by it, and the operator watches each kind it names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::IntoStaticStr, strum::EnumIter)]
+pub enum ChildKind {
+    ServiceAccount,
+    Role,
+    RoleBinding,
+    Service,
+    Deployment,
+    ServiceMonitor,
+    PrometheusRule,
+    AlertmanagerConfig,
+}
+
+impl ChildKind {
+    /// The kind's name (`Deployment`, …), as in `kind:` and in metric labels.
+    pub fn name(self) -> &'static str {
+        self.into()
+    }
+
+    fn api_resource(self) -> ApiResource {
+        match self {
+            ChildKind::ServiceAccount => ApiResource::erase::<ServiceAccount>(&()),
+            ChildKind::Role => ApiResource::erase::<Role>(&()),
+            ChildKind::RoleBinding => ApiResource::erase::<RoleBinding>(&()),
+            ChildKind::Service => ApiResource::erase::<Service>(&()),
+            ChildKind::Deployment => ApiResource::erase::<Deployment>(&()),
+            ChildKind::ServiceMonitor => ApiResource::erase::<ServiceMonitor>(&()),
+            ChildKind::PrometheusRule => ApiResource::erase::<PrometheusRule>(&()),
+            ChildKind::AlertmanagerConfig => ApiResource::erase::<AlertmanagerConfig>(&()),
+        }
+    }
+
+    /// A prometheus-operator object: its refusal never holds the workload back.
+    pub fn is_monitoring(self) -> bool {
+        matches!(self, ChildKind::ServiceMonitor | ChildKind::PrometheusRule | ChildKind::AlertmanagerConfig)
+    }
+
+    /// Written in the second round: it refers to children of the first.
+    fn refers_to_others(self) -> bool {
+        matches!(self, ChildKind::RoleBinding | ChildKind::Deployment)
+    }
+}
+
+/// One child, by kind, namespace and name.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ChildKey {
+    pub kind: ChildKind,
+    pub namespace: String,
+    pub name: String,
+}
+
+impl ChildKey {
+    pub fn new(kind: ChildKind, namespace: &str, name: &str) -> ChildKey {
+        ChildKey { kind, namespace: namespace.into(), name: name.into() }
+    }
+}
+
+/// What the build step wants for one child: this object, or none of that name.
+#[derive(Clone, Debug)]
+struct Wanted {
+    key: ChildKey,
+    desired: Option<serde_json::Value>,
+}
+
+/// What the build step wants to exist and not to exist, in the order it was added.
+#[derive(Clone, Debug, Default)]
+pub struct ChildSet {
+    wanted: Vec<Wanted>,
+}
+
+impl ChildSet {
+    pub fn new() -> ChildSet {
+        ChildSet::default()
+    }
+
+    /// `obj` must exist as it is.
+    pub fn put<K: Resource<DynamicType = ()> + Serialize>(&mut self, kind: ChildKind, obj: &K) -> &mut Self {
+        let key = ChildKey::new(kind, &obj.meta().namespace.clone().unwrap_or_default(), &obj.name_any());
+        let desired = serde_json::to_value(obj).expect("children serialise");
+        self.wanted.push(Wanted { key, desired: Some(desired) });
+        self
+    }
+
+    /// Nothing named `name` of `kind` may exist.
+    pub fn remove(&mut self, kind: ChildKind, namespace: &str, name: &str) -> &mut Self {
+        self.wanted.push(Wanted { key: ChildKey::new(kind, namespace, name), desired: None });
+        self
+    }
+
+    /// `obj` when it is `Some`, else nothing named `name`; neither when `served` is false (the
+    /// kind's CRD is missing: nothing to write or delete).
+    pub fn ensure<K: Resource<DynamicType = ()> + Serialize>(
+        &mut self,
+        kind: ChildKind,
+        served: bool,
+        namespace: &str,
+        name: &str,
+        obj: Option<&K>,
+    ) -> &mut Self {
+        match (served, obj) {
+            (false, _) => self,
+            (true, Some(obj)) => self.put(kind, obj),
+            (true, None) => self.remove(kind, namespace, name),
+        }
+    }
+
+    /// The children by key, as the build step wants them (`None`: must not exist); for tests
+    /// and the status step.
+    pub fn desired(&self) -> impl Iterator<Item = (&ChildKey, Option<&serde_json::Value>)> {
+        self.wanted.iter().map(|w| (&w.key, w.desired.as_ref()))
+    }
+
+    /// Write the set: skip what is unchanged, apply the rest in two concurrent rounds, delete
+    /// what must not exist. A refused monitoring object is reported in the result, never an
+    /// error: the workload goes in regardless. Writes through to `store`.
+    pub async fn apply(self, client: &Client, store: &ChildStore) -> Result<Applied, ApplyError> {
+        let (first, second): (Vec<_>, Vec<_>) =
+            self.wanted.into_iter().partition(|w| !w.key.kind.refers_to_others());
+        let mut applied = Applied::default();
+        for round in [first, second] {
+            // `join_all`, not `try_join_all`: one failing child must not cancel its siblings.
+            let results = futures::future::join_all(round.into_iter().map(|w| write(client, store, w))).await;
+            for (kind, result) in results {
+                match result {
+                    Ok(wrote) => applied.writes += usize::from(wrote),
+                    Err(e) if kind.is_monitoring() => applied.monitoring.push(e),
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(applied)
+    }
+}
+
+/// What [`ChildSet::apply`] did: how many requests it sent, and the monitoring objects the API
+/// server refused.
+#[derive(Debug, Default)]
+pub struct Applied {
+    pub writes: usize,
+    pub monitoring: Vec<ApplyError>,
+}
+
+/// Write one child unless the store says it is as wanted. `Ok(true)` when a request was sent.
+async fn write(client: &Client, store: &ChildStore, w: Wanted) -> (ChildKind, Result<bool, ApplyError>) {
+    let kind = w.key.kind;
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), &w.key.namespace, &kind.api_resource());
+    let error = |verb: &'static str, source| ApplyError {
+        verb,
+        kind: kind.name().into(),
+        name: w.key.name.clone(),
+        source,
+    };
+    let result = match &w.desired {
+        Some(desired) => {
+            let hash = hash_json(desired);
+            if store.unchanged(&w.key, hash) {
+                return (kind, Ok(false));
+            }
+            let params = PatchParams::apply(FIELD_MANAGER).force();
+            match api.patch(&w.key.name, &params, &Patch::Apply(desired)).await {
+                Ok(obj) => {
+                    store.applied(&w.key, hash, &obj);
+                    Ok(true)
+                }
+                Err(e) => {
+                    store.forget(&w.key);
+                    Err(error("apply", e))
+                }
+            }
+        }
+        None => {
+            if store.absent(&w.key) {
+                return (kind, Ok(false));
+            }
+            let dp = DeleteParams {
+                propagation_policy: Some(PropagationPolicy::Background),
+                ..DeleteParams::default()
+            };
+            match api.delete(&w.key.name, &dp).await {
+                Ok(_) => {
+                    store.deleted(&w.key);
+                    Ok(true)
+                }
+                Err(kube::Error::Api(s)) if s.code == 404 => {
+                    store.deleted(&w.key);
+                    Ok(true)
+                }
+                Err(e) => Err(error("delete", e)),
+            }
+        }
+    };
+    (kind, result)
+}
+
+/// A stable 64-bit hash of a JSON value (serde_json keeps object keys sorted, so equal values
+/// serialise to equal bytes).
+fn hash_json(value: &serde_json::Value) -> u64 {
+    let bytes = serde_json::to_vec(value).expect("JSON serialises");
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut h);
+    h.finish()
+}
+
+/// Hash of what this operator's field manager owns in `meta` (`None`: it owns nothing there).
+fn ours(meta: &ObjectMeta) -> Option<u64> {
+    let entry = meta.managed_fields.iter().flatten().find(|m| {
+        m.manager.as_deref() == Some(FIELD_MANAGER)
+            && m.operation.as_deref() == Some("Apply")
+            && m.subresource.as_deref().unwrap_or("").is_empty()
+    })?;
+    let fields = serde_json::to_value(&entry.fields_v1).expect("fields serialise");
+    Some(hash_json(&fields))
+}
+
+fn resource_version(meta: &ObjectMeta) -> Option<u64> {
+    meta.resource_version.as_deref().and_then(|rv| rv.parse().ok())
+}
+
+/// A child as the operator last saw it (watch event or its own write).
+#[derive(Clone, Debug, PartialEq)]
+struct Seen {
+    resource_version: Option<u64>,
+    ours: Option<u64>,
+    workload: Option<WorkloadState>,
+    /// Which list of its kind last saw it; older ones are gone when a relist completes.
+    list: u64,
+}
+
+#[derive(Default)]
+struct Entry {
+    seen: Option<Seen>,
+    /// Hash of the desired object last applied, and of the operator's fields right after.
+    applied: Option<(u64, Option<u64>)>,
+}
+
+#[derive(Default)]
+struct Inner {
+    children: HashMap<ChildKey, Entry>,
+    /// Kinds whose watch has listed completely at least once.
+    listed: HashSet<ChildKind>,
+    /// Current list generation per kind (incremented when a relist starts).
+    lists: HashMap<ChildKind, u64>,
+}
+
+/// What the operator knows about its children: fed by the child watches and by its own writes.
+/// Compact on purpose: per child a few hashes and, for Deployments, the rollout state.
+#[derive(Clone, Default)]
+pub struct ChildStore {
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl ChildStore {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().expect("child store lock")
+    }
+
+    /// The rollout state of a Deployment, as last seen.
+    pub fn workload(&self, namespace: &str, name: &str) -> Option<WorkloadState> {
+        let key = ChildKey::new(ChildKind::Deployment, namespace, name);
+        self.lock().children.get(&key)?.seen.as_ref()?.workload.clone()
+    }
+
+    /// True when applying `desired_hash` to `key` would change nothing (module docs).
+    fn unchanged(&self, key: &ChildKey, desired_hash: u64) -> bool {
+        let inner = self.lock();
+        let Some(entry) = inner.children.get(key) else { return false };
+        match (&entry.applied, &entry.seen) {
+            (Some((applied, fields)), Some(seen)) => *applied == desired_hash && seen.ours == *fields,
+            _ => false,
+        }
+    }
+
+    /// True when `key` surely does not exist: its kind has been listed and it is not there.
+    fn absent(&self, key: &ChildKey) -> bool {
+        let inner = self.lock();
+        inner.listed.contains(&key.kind) && inner.children.get(key).is_none_or(|e| e.seen.is_none())
+    }
+
+    fn applied(&self, key: &ChildKey, desired_hash: u64, obj: &DynamicObject) {
+        let seen = self.seen_from(key.kind, &obj.metadata, workload_of(key.kind, obj));
+        let mut inner = self.lock();
+        let entry = inner.children.entry(key.clone()).or_default();
+        entry.applied = Some((desired_hash, seen.ours));
+        if newer(entry.seen.as_ref(), &seen) {
+            entry.seen = Some(seen);
+        }
+    }
+
+    fn forget(&self, key: &ChildKey) {
+        if let Some(entry) = self.lock().children.get_mut(key) {
+            entry.applied = None;
+        }
+    }
+
+    fn deleted(&self, key: &ChildKey) {
+        self.lock().children.remove(key);
+    }
+
+    fn seen_from(&self, kind: ChildKind, meta: &ObjectMeta, workload: Option<WorkloadState>) -> Seen {
+        let list = self.lock().lists.get(&kind).copied().unwrap_or(0);
+        Seen { resource_version: resource_version(meta), ours: ours(meta), workload, list }
+    }
+
+    /// Feed one watch event of a child kind into the store.
+    pub fn observe<K: Resource>(&self, kind: ChildKind, event: &kube::runtime::watcher::Event<K>)
+    where
+        K: ChildView,
+    {
+        use kube::runtime::watcher::Event;
+        match event {
+            Event::Init => {
+                *self.lock().lists.entry(kind).or_default() += 1;
+            }
+            Event::InitApply(obj) | Event::Apply(obj) => {
+                let key =
+                    ChildKey::new(kind, &obj.meta().namespace.clone().unwrap_or_default(), &obj.name_any());
+                let seen = self.seen_from(kind, obj.meta(), obj.workload());
+                let mut inner = self.lock();
+                let entry = inner.children.entry(key).or_default();
+                match &mut entry.seen {
+                    // A write of ours newer than this event: keep it, but it is still there.
+                    Some(known) if !newer(Some(known), &seen) => known.list = seen.list,
+                    _ => entry.seen = Some(seen),
+                }
+            }
+            Event::Delete(obj) => {
+                let key =
+                    ChildKey::new(kind, &obj.meta().namespace.clone().unwrap_or_default(), &obj.name_any());
+                let mut inner = self.lock();
+                let stale = inner.children.get(&key).and_then(|e| e.seen.as_ref()).is_some_and(|known| {
+                    let rv = resource_version(obj.meta());
+                    matches!((known.resource_version, rv), (Some(k), Some(r)) if k > r)
+                });
+                if !stale {
+                    inner.children.remove(&key);
+                }
+            }
+            Event::InitDone => {
+                let mut inner = self.lock();
+                let list = inner.lists.get(&kind).copied().unwrap_or(0);
+                inner.listed.insert(kind);
+                for (key, entry) in inner.children.iter_mut() {
+                    if key.kind == kind && entry.seen.as_ref().is_some_and(|s| s.list < list) {
+                        entry.seen = None;
+                    }
+                }
+                inner.children.retain(|_, e| e.seen.is_some() || e.applied.is_some());
+            }
+        }
+    }
+
+    /// Number of children known (for tests and the memory budget).
+    pub fn len(&self) -> usize {
+        self.lock().children.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// True unless `known` is a later version than `seen` (resource versions compared as the etcd
+/// revisions they are; when either is not a number, the newest event wins).
+fn newer(known: Option<&Seen>, seen: &Seen) -> bool {
+    match (known.and_then(|k| k.resource_version), seen.resource_version) {
+        (Some(k), Some(s)) => s >= k,
+        _ => true,
+    }
+}
+
+fn workload_of(kind: ChildKind, obj: &DynamicObject) -> Option<WorkloadState> {
+    if kind != ChildKind::Deployment {
+        return None;
+    }
+    let value = serde_json::to_value(obj).ok()?;
+    let deployment: Deployment = serde_json::from_value(value).ok()?;
+    Some(WorkloadState::of(&deployment))
+}
+
+/// What the store keeps of a watched child.
+pub trait ChildView: Resource {
+    /// The rollout state, for Deployments.
+    fn workload(&self) -> Option<WorkloadState> {
+        None
+    }
+}
+
+impl ChildView for Deployment {
+    fn workload(&self) -> Option<WorkloadState> {
+        Some(WorkloadState::of(self))
+    }
+}
+
+impl<K: Resource> ChildView for kube::core::PartialObjectMeta<K> {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{FieldsV1, ManagedFieldsEntry};
+    use kube::core::PartialObjectMeta;
+    use kube::runtime::watcher::Event;
+
+    fn meta(name: &str, rv: u64, fields: &str, others: &[&str]) -> ObjectMeta {
+        let entry = |manager: &str, f: &str| ManagedFieldsEntry {
+            manager: Some(manager.into()),
+            operation: Some(if manager == FIELD_MANAGER { "Apply" } else { "Update" }.into()),
+            fields_v1: Some(FieldsV1(serde_json::json!({ f: {} }))),
+            ..ManagedFieldsEntry::default()
+        };
+        let mut managed = vec![entry(FIELD_MANAGER, fields)];
+        managed.extend(others.iter().map(|m| entry(m, "f:status")));
+        ObjectMeta {
+            name: Some(name.into()),
+            namespace: Some("ns".into()),
+            resource_version: Some(rv.to_string()),
+            managed_fields: Some(managed),
+            ..ObjectMeta::default()
+        }
+    }
+
+    fn service(m: ObjectMeta) -> PartialObjectMeta<Service> {
+        PartialObjectMeta { metadata: m, ..Default::default() }
+    }
+
+    fn dynamic(m: ObjectMeta) -> DynamicObject {
+        DynamicObject { types: None, metadata: m, data: serde_json::json!({}) }
+    }
+
+    #[test]
+    fn unchanged_needs_the_same_desired_object_and_the_same_owned_fields() {
+        let store = ChildStore::default();
+        let key = ChildKey::new(ChildKind::Service, "ns", "svc");
+        assert!(!store.unchanged(&key, 1), "never applied");
+        store.applied(&key, 1, &dynamic(meta("svc", 10, "f:spec", &[])));
+        assert!(store.unchanged(&key, 1));
+        assert!(!store.unchanged(&key, 2), "a different desired object is applied");
+
+        // Another manager changes only what the operator does not own: still unchanged.
+        store.observe(ChildKind::Service, &Event::Apply(service(meta("svc", 11, "f:spec", &["kcm"]))));
+        assert!(store.unchanged(&key, 1));
+        // Someone takes a field the operator set (kubectl edit): its entry changes.
+        store
+            .observe(ChildKind::Service, &Event::Apply(service(meta("svc", 12, "f:metadata", &["kubectl"]))));
+        assert!(!store.unchanged(&key, 1), "drift is corrected");
+        // Deleted by hand: applied again.
+        store.applied(&key, 1, &dynamic(meta("svc", 13, "f:spec", &[])));
+        store.observe(ChildKind::Service, &Event::Delete(service(meta("svc", 14, "f:spec", &[]))));
+        assert!(!store.unchanged(&key, 1));
+    }
+
+    #[test]
+    fn a_watch_event_older_than_the_operators_write_is_ignored() {
+        let store = ChildStore::default();
+        let key = ChildKey::new(ChildKind::Service, "ns", "svc");
+        store.applied(&key, 7, &dynamic(meta("svc", 20, "f:spec", &[])));
+        // The watch delivers the version from before the apply (someone else's fields).
+        store.observe(ChildKind::Service, &Event::Apply(service(meta("svc", 19, "f:other", &[]))));
+        assert!(store.unchanged(&key, 7), "the stale event does not undo the write");
+        // A stale delete does not remove it either.
+        store.observe(ChildKind::Service, &Event::Delete(service(meta("svc", 18, "f:spec", &[]))));
+        assert!(store.unchanged(&key, 7));
+    }
+
+    #[test]
+    fn a_relist_forgets_what_is_gone_and_absence_is_known_only_after_a_list() {
+        let store = ChildStore::default();
+        let gone = ChildKey::new(ChildKind::Service, "ns", "gone");
+        let kept = ChildKey::new(ChildKind::Service, "ns", "kept");
+        assert!(!store.absent(&gone), "nothing is known before the first list");
+        store.observe(ChildKind::Service, &Event::<PartialObjectMeta<Service>>::Init);
+        store.observe(ChildKind::Service, &Event::InitApply(service(meta("gone", 1, "f:spec", &[]))));
+        store.observe(ChildKind::Service, &Event::InitApply(service(meta("kept", 2, "f:spec", &[]))));
+        store.observe(ChildKind::Service, &Event::<PartialObjectMeta<Service>>::InitDone);
+        assert!(!store.absent(&gone) && !store.absent(&kept));
+        store.observe(ChildKind::Service, &Event::<PartialObjectMeta<Service>>::Init);
+        store.observe(ChildKind::Service, &Event::InitApply(service(meta("kept", 2, "f:spec", &[]))));
+        store.observe(ChildKind::Service, &Event::<PartialObjectMeta<Service>>::InitDone);
+        assert!(store.absent(&gone), "not in the new list");
+        assert!(!store.absent(&kept));
+        assert!(!store.absent(&ChildKey::new(ChildKind::Role, "ns", "kept")), "Roles never listed");
+    }
+
+    #[test]
+    fn ensure_writes_nothing_for_a_kind_that_is_not_served() {
+        let mut set = ChildSet::new();
+        let svc = Service {
+            metadata: ObjectMeta {
+                name: Some("a".into()),
+                namespace: Some("ns".into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        set.ensure(ChildKind::ServiceMonitor, false, "ns", "m", None::<&ServiceMonitor>);
+        set.ensure(ChildKind::Service, true, "ns", "a", Some(&svc));
+        set.ensure(ChildKind::PrometheusRule, true, "ns", "r", None::<&PrometheusRule>);
+        let got: Vec<(ChildKind, &str, bool)> =
+            set.desired().map(|(k, d)| (k.kind, k.name.as_str(), d.is_some())).collect();
+        assert_eq!(got, [(ChildKind::Service, "a", true), (ChildKind::PrometheusRule, "r", false)]);
+    }
+}

@@ -1,0 +1,382 @@
+//! The one reconcile pipeline every controller runs: **read → validate and build → apply →
+//! status**.
+//!
+//! A resource kind plugs in by implementing [`Reconciled`]: its read step (the only part besides
+//! the apply and status writes that may talk to the API server; it reads caches first), its
+//! pure build step (validation included) ending in a [`ChildSet`], and its pure status step.
+//! This module does the rest the same way for every kind: it applies the children (writing only
+//! what changed, see [`super::children`]), writes the status at most once and only when it
+//! changed, publishes the Warning Events, counts metrics, and chooses when to run again.
+//!
+//! Errors come in one type per step ([`Error`]); the metric label and Event reason of each is
+//! derived from its variant's name, never written by hand.
+
+use super::apply::{self, ApplyError};
+use super::children::{ChildSet, ChildStore};
+use super::conditions::{self, Desired, Refusal};
+use super::config::OperatorConfig;
+use super::context::Context;
+use super::pod_policy::Violations;
+use crate::egress::EgressError;
+use crate::monitoring::Capabilities;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use k8s_openapi::jiff::Timestamp;
+use kube::Resource;
+use kube::core::{DeserializeGuard, NamespaceResourceScope};
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::fmt::Debug;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How often a healthy object is reconciled anyway (drift in what no watch covers, e.g. a
+/// named ServiceAccount's labels).
+pub const RESYNC: Duration = Duration::from_secs(300);
+
+/// Why a spec cannot be turned into children. Only a change of the spec (or of what it names,
+/// or of the operator's policy) fixes it, so it is not retried with backoff.
+#[derive(Debug, PartialEq, thiserror::Error, strum::IntoStaticStr)]
+pub enum SpecError {
+    /// The object lacks what the API server always sets (namespace, uid): not yet persisted.
+    #[error("the object has no {0} yet")]
+    InvalidObject(&'static str),
+    /// The spec contradicts itself or leaves out what it needs.
+    #[error("{0}")]
+    InvalidSpec(String),
+    /// The operator's egress policy refuses where the spec would send credentials or connect.
+    #[error("{field}: {source}")]
+    EgressRefused {
+        field: &'static str,
+        #[source]
+        source: EgressError,
+    },
+    /// The operator's pod policy refuses what the spec asks for in its pods.
+    #[error(transparent)]
+    PolicyViolation(#[from] Violations),
+    /// The generated configuration fails the checks of the program that will read it.
+    #[error("{0}")]
+    InvalidConfig(String),
+}
+
+impl SpecError {
+    /// Condition and Event reason, and metric label. An egress refusal is an invalid spec to the
+    /// user: the spec names the host.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            SpecError::EgressRefused { .. } => "InvalidSpec",
+            other => other.into(),
+        }
+    }
+}
+
+/// A failed reconcile, one variant per step.
+#[derive(Debug, thiserror::Error, strum::IntoStaticStr)]
+pub enum Error {
+    /// The object cannot be decoded as its kind (see `super::invalid`).
+    #[error("the object cannot be read as its kind: {0}")]
+    InvalidObject(String),
+    #[error("reading what the spec refers to: {0}")]
+    ReadFailed(#[source] ApplyError),
+    #[error("invalid spec: {0}")]
+    Spec(#[source] SpecError),
+    #[error(transparent)]
+    ApplyFailed(ApplyError),
+    #[error("monitoring objects refused (the workload was applied): {0}")]
+    MonitoringFailed(#[source] ApplyError),
+    #[error("writing status: {0}")]
+    StatusFailed(#[source] ApplyError),
+}
+
+impl Error {
+    /// Bounded label for `controller_runtime_reconcile_errors_total{error}`: the step's name, or
+    /// the spec problem's.
+    pub fn category(&self) -> &'static str {
+        match self {
+            Error::Spec(e) => e.reason(),
+            other => other.into(),
+        }
+    }
+}
+
+/// What happened to the children in this reconcile; the status step's input besides the object
+/// and the store.
+#[derive(Debug)]
+pub enum Outcome {
+    /// `spec.suspend`: nothing was written; the status reports the children as they are.
+    Suspended,
+    /// The build step refused the spec; nothing was written (children of an earlier spec stay).
+    Invalid(SpecError),
+    /// Every child is as wanted, except monitoring objects the API server refused.
+    Applied { refused: Option<Refusal>, first_refusal: Option<ApplyError> },
+    /// A write failed (the workload may be partly written).
+    ApplyFailed(ApplyError),
+}
+
+/// What the status step sees.
+pub struct Observed<'a> {
+    pub outcome: &'a Outcome,
+    pub caps: Capabilities,
+    /// The children as the operator last saw or wrote them.
+    pub children: &'a ChildStore,
+}
+
+/// The status a kind's status step wants: conditions (merged with the previous ones by the
+/// driver) and the other fields this operator owns.
+pub struct StatusUpdate<F> {
+    pub conditions: Vec<Desired>,
+    pub fields: F,
+}
+
+/// A kind the operator reconciles: the steps that differ between kinds.
+pub trait Reconciled:
+    Resource<DynamicType = (), Scope = NamespaceResourceScope>
+    + Clone
+    + Debug
+    + Serialize
+    + DeserializeOwned
+    + Send
+    + Sync
+    + 'static
+{
+    /// Name of the controller in metrics and logs.
+    const CONTROLLER: &'static str;
+    /// Condition types the controller owns: one it no longer sets is removed.
+    const CONDITIONS: &'static [&'static str];
+    /// What the read step gathers for the build and status steps.
+    type Inputs: Send + Sync;
+    /// Status fields the operator owns besides `observedGeneration` and `conditions`,
+    /// serialised as they are written (an omitted field is given up).
+    type Fields: Serialize + PartialEq + Send + Sync;
+
+    /// Read step: what the spec refers to, from caches where the operator has them.
+    fn read(&self, ctx: &Context) -> impl Future<Output = Result<Self::Inputs, ApplyError>> + Send;
+
+    /// `spec.suspend`: write nothing to the children.
+    fn suspended(&self) -> bool;
+
+    /// Validate and build step, pure: the children as they must be.
+    fn build(
+        &self,
+        inputs: &Self::Inputs,
+        cfg: &OperatorConfig,
+        caps: Capabilities,
+    ) -> Result<ChildSet, SpecError>;
+
+    /// Status step, pure.
+    fn status(&self, inputs: &Self::Inputs, observed: &Observed<'_>) -> StatusUpdate<Self::Fields>;
+
+    /// The status as it is now: generation observed, conditions, the operator's other fields.
+    fn current_status(&self) -> (Option<i64>, &[Condition], Self::Fields);
+
+    /// Events and notifications for what changed between the previous and the new status
+    /// (e.g. stopped, rolled back). Sent once per change.
+    fn announce(
+        &self,
+        _ctx: &Context,
+        _inputs: &Self::Inputs,
+        _before: &[Condition],
+        _after: &[Condition],
+    ) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+}
+
+/// `namespace/name` of an object, for logs and backoff.
+fn key<K: Resource>(kind: &str, obj: &K) -> String {
+    format!(
+        "{kind}:{}/{}",
+        obj.meta().namespace.as_deref().unwrap_or(""),
+        obj.meta().name.as_deref().unwrap_or("")
+    )
+}
+
+/// The reconcile of every controller.
+pub async fn reconcile<K: Reconciled>(
+    obj: Arc<DeserializeGuard<K>>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error> {
+    let _timer = ctx.metrics.start(K::CONTROLLER);
+    let result = match &obj.0 {
+        Ok(o) => run(o, &ctx).await,
+        Err(invalid) => {
+            super::invalid::report::<K>(&ctx, invalid).await;
+            Err(Error::InvalidObject(invalid.error.clone()))
+        }
+    };
+    match &result {
+        Ok(_) => {
+            ctx.metrics.success(K::CONTROLLER);
+            if let Ok(o) = &obj.0 {
+                ctx.backoff.reset(&key(K::CONTROLLER, o));
+            }
+        }
+        Err(e) => ctx.metrics.failure(K::CONTROLLER, e.category()),
+    }
+    result
+}
+
+async fn run<K: Reconciled>(obj: &K, ctx: &Context) -> Result<Action, Error> {
+    let caps = ctx.capabilities();
+    let caches = ctx.caches();
+    // Read (end 1).
+    let inputs = obj.read(ctx).await.map_err(Error::ReadFailed)?;
+    // Validate and build (pure), apply (end 2).
+    let outcome = if obj.suspended() {
+        Outcome::Suspended
+    } else {
+        match obj.build(&inputs, &ctx.config, caps) {
+            Err(e) => Outcome::Invalid(e),
+            Ok(children) => match children.apply(&ctx.client, &caches.children).await {
+                Ok(applied) => Outcome::Applied {
+                    refused: apply::refusal(&applied.monitoring),
+                    first_refusal: applied.monitoring.into_iter().next(),
+                },
+                Err(e) => Outcome::ApplyFailed(e),
+            },
+        }
+    };
+    // Status (pure), then its write (end 2).
+    let observed = Observed { outcome: &outcome, caps, children: &caches.children };
+    let update = obj.status(&inputs, &observed);
+    write_status(obj, ctx, &inputs, update).await?;
+
+    match outcome {
+        Outcome::Suspended => Ok(Action::requeue(RESYNC)),
+        Outcome::Invalid(e) => {
+            ctx.publish(obj, EventType::Warning, e.reason(), "Reconcile", e.to_string()).await;
+            Err(Error::Spec(e))
+        }
+        Outcome::Applied { refused: Some(r), first_refusal: Some(first) } => {
+            ctx.publish(obj, EventType::Warning, "MonitoringFailed", "Apply", r.message).await;
+            Err(Error::MonitoringFailed(first))
+        }
+        Outcome::Applied { .. } => Ok(Action::requeue(RESYNC)),
+        Outcome::ApplyFailed(e) => {
+            ctx.publish(obj, EventType::Warning, "ReconcileFailed", "Apply", e.to_string()).await;
+            Err(Error::ApplyFailed(e))
+        }
+    }
+}
+
+/// Merge the conditions, and write the status with server-side apply when it differs from what
+/// the object shows, or, when the cached object is older than the operator's own last status
+/// write, from what that write said. One write at most.
+async fn write_status<K: Reconciled>(
+    obj: &K,
+    ctx: &Context,
+    inputs: &K::Inputs,
+    update: StatusUpdate<K::Fields>,
+) -> Result<(), Error> {
+    let (observed_generation, previous, fields) = obj.current_status();
+    let generation = obj.meta().generation;
+    let merged = conditions::merge(previous, &update.conditions, K::CONDITIONS, generation, Timestamp::now());
+    if observed_generation == generation && merged == previous && fields == update.fields {
+        return Ok(());
+    }
+    let mut body = serde_json::to_value(&update.fields).expect("status serialises");
+    body["observedGeneration"] = serde_json::json!(generation);
+    body["conditions"] = serde_json::to_value(&merged).expect("conditions serialise");
+    let status_key = key(K::CONTROLLER, obj);
+    let cached_version = obj.meta().resource_version.as_deref().and_then(|rv| rv.parse::<u64>().ok());
+    if ctx.status_memo.already_written(&status_key, cached_version, &body) {
+        // The cache has not caught up with the operator's own write, which said exactly this;
+        // the watch brings the object back, and that reconcile compares again.
+        return Ok(());
+    }
+    obj.announce(ctx, inputs, previous, &merged).await;
+    let written = apply::apply_status(&ctx.client, obj, body.clone()).await.map_err(Error::StatusFailed)?;
+    ctx.status_memo.wrote(status_key, written, &body);
+    Ok(())
+}
+
+/// Requeue with exponential backoff per object (5 s doubling to 5 minutes; at most one minute
+/// while only monitoring objects are refused). A spec that cannot be built waits for a change
+/// (or the periodic resync, for what no watch covers); an object that cannot be read waits for
+/// a change.
+pub fn error_policy<K: Reconciled>(obj: Arc<DeserializeGuard<K>>, err: &Error, ctx: Arc<Context>) -> Action {
+    let object = match &obj.0 {
+        Ok(o) => key(K::CONTROLLER, o),
+        Err(invalid) => format!(
+            "{}:{}/{}",
+            K::CONTROLLER,
+            invalid.metadata.namespace.as_deref().unwrap_or(""),
+            invalid.metadata.name.as_deref().unwrap_or("")
+        ),
+    };
+    tracing::warn!(controller = K::CONTROLLER, object = %object, error = %err, "reconcile failed");
+    match err {
+        Error::InvalidObject(_) => Action::await_change(),
+        Error::Spec(_) => Action::requeue(RESYNC),
+        Error::MonitoringFailed(_) => {
+            Action::requeue(ctx.backoff.next(&object).min(apply::MONITORING_RETRY_MAX))
+        }
+        _ => Action::requeue(ctx.backoff.next(&object)),
+    }
+}
+
+/// The operator's own last status write per object: the resource version it produced and a hash
+/// of what it said. Lets a reconcile that runs on a cached object older than that write skip
+/// writing the same status again.
+#[derive(Default)]
+pub struct StatusMemo {
+    written: std::sync::Mutex<std::collections::HashMap<String, (u64, u64)>>,
+}
+
+impl StatusMemo {
+    fn hash(body: &serde_json::Value) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        serde_json::to_vec(body).expect("JSON serialises").hash(&mut h);
+        h.finish()
+    }
+
+    /// True when the operator wrote exactly `body` at a resource version newer than the cached
+    /// object's.
+    fn already_written(&self, key: &str, cached_version: Option<u64>, body: &serde_json::Value) -> bool {
+        let written = self.written.lock().expect("status memo lock");
+        match (written.get(key), cached_version) {
+            (Some((version, hash)), Some(cached)) => cached < *version && *hash == Self::hash(body),
+            _ => false,
+        }
+    }
+
+    fn wrote(&self, key: String, resource_version: Option<u64>, body: &serde_json::Value) {
+        let mut written = self.written.lock().expect("status memo lock");
+        if written.len() > 100_000 {
+            // Bounded memory; forgetting costs at most one repeated write.
+            written.clear();
+        }
+        match resource_version {
+            Some(v) => written.insert(key, (v, Self::hash(body))),
+            None => written.remove(&key),
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn categories_are_the_variant_names() {
+        let e = Error::InvalidObject("x".into());
+        assert_eq!(e.category(), "InvalidObject");
+        assert_eq!(Error::Spec(SpecError::InvalidSpec("no market".into())).category(), "InvalidSpec");
+        assert_eq!(Error::Spec(SpecError::InvalidConfig("bad".into())).category(), "InvalidConfig");
+        assert_eq!(Error::Spec(SpecError::InvalidObject("uid")).category(), "InvalidObject");
+    }
+
+    #[test]
+    fn the_memo_skips_only_the_same_status_on_an_older_cache() {
+        let memo = StatusMemo::default();
+        let body = serde_json::json!({"observedGeneration": 1});
+        assert!(!memo.already_written("k", Some(5), &body), "nothing written yet");
+        memo.wrote("k".into(), Some(10), &body);
+        assert!(memo.already_written("k", Some(9), &body), "cache older than the write");
+        assert!(!memo.already_written("k", Some(10), &body), "cache has the write: compare it instead");
+        assert!(!memo.already_written("k", Some(9), &serde_json::json!({"observedGeneration": 2})));
+    }
+}
