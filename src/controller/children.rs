@@ -270,6 +270,8 @@ struct Entry {
     seen: Option<Seen>,
     /// Hash of the desired object last applied, and of the operator's fields right after.
     applied: Option<(u64, Option<u64>)>,
+    /// The operator deleted it and no watch event has shown it since.
+    deleted: bool,
 }
 
 #[derive(Default)]
@@ -312,7 +314,10 @@ impl ChildStore {
     /// True when `key` surely does not exist: its kind has been listed and it is not there.
     fn absent(&self, key: &ChildKey) -> bool {
         let inner = self.lock();
-        inner.listed.contains(&key.kind) && inner.children.get(key).is_none_or(|e| e.seen.is_none())
+        match inner.children.get(key) {
+            Some(entry) => entry.deleted || (entry.seen.is_none() && inner.listed.contains(&key.kind)),
+            None => inner.listed.contains(&key.kind),
+        }
     }
 
     fn applied(&self, key: &ChildKey, desired_hash: u64, obj: &DynamicObject) {
@@ -332,7 +337,7 @@ impl ChildStore {
     }
 
     fn deleted(&self, key: &ChildKey) {
-        self.lock().children.remove(key);
+        self.lock().children.insert(key.clone(), Entry { deleted: true, ..Entry::default() });
     }
 
     fn seen_from(&self, kind: ChildKind, meta: &ObjectMeta, workload: Option<WorkloadState>) -> Seen {
@@ -356,6 +361,7 @@ impl ChildStore {
                 let seen = self.seen_from(kind, obj.meta(), obj.workload());
                 let mut inner = self.lock();
                 let entry = inner.children.entry(key).or_default();
+                entry.deleted = false;
                 match &mut entry.seen {
                     // A write of ours newer than this event: keep it, but it is still there.
                     Some(known) if !newer(Some(known), &seen) => known.list = seen.list,
@@ -383,7 +389,10 @@ impl ChildStore {
                         entry.seen = None;
                     }
                 }
-                inner.children.retain(|_, e| e.seen.is_some() || e.applied.is_some());
+                // What is not there now is known from the list itself.
+                inner
+                    .children
+                    .retain(|k, e| e.seen.is_some() || e.applied.is_some() || (e.deleted && k.kind != kind));
             }
         }
     }

@@ -38,12 +38,27 @@ pub struct Context {
 pub struct Caches {
     pub children: ChildStore,
     pub sportsbooks: Store<DeserializeGuard<Sportsbook>>,
+    /// Whether the Sportsbook watch has listed completely (`None`: no watch, as in tests).
+    pub sportsbooks_synced: Option<super::watch::Synced>,
 }
 
 impl Default for Caches {
     fn default() -> Self {
         let (sportsbooks, _writer) = kube::runtime::reflector::store();
-        Caches { children: ChildStore::default(), sportsbooks }
+        Caches { children: ChildStore::default(), sportsbooks, sportsbooks_synced: None }
+    }
+}
+
+impl Caches {
+    /// Wait (at most 30 s) until the Sportsbook cache has listed. Not `Store::wait_until_ready`:
+    /// its one-shot channel keeps only the last waiter's waker, and the controller that owns the
+    /// store waits on it too, so a second waiter may never wake.
+    pub async fn sportsbooks_listed(&self) {
+        let Some(synced) = &self.sportsbooks_synced else { return };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while !synced.get() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }
 

@@ -293,9 +293,10 @@ async fn write_status<K: Reconciled>(
 }
 
 /// Requeue with exponential backoff per object (5 s doubling to 5 minutes; at most one minute
-/// while only monitoring objects are refused). A spec that cannot be built waits for a change
-/// (or the periodic resync, for what no watch covers); an object that cannot be read waits for
-/// a change.
+/// while only monitoring objects are refused). A spec that cannot be built waits for a change of
+/// the spec (or the periodic resync), except a pod-policy violation, which a change no watch
+/// sees can fix (the labels of the ServiceAccount the spec names): that one backs off. An object
+/// that cannot be read waits for a change.
 pub fn error_policy<K: Reconciled>(obj: Arc<DeserializeGuard<K>>, err: &Error, ctx: Arc<Context>) -> Action {
     let object = match &obj.0 {
         Ok(o) => key(K::CONTROLLER, o),
@@ -309,6 +310,7 @@ pub fn error_policy<K: Reconciled>(obj: Arc<DeserializeGuard<K>>, err: &Error, c
     tracing::warn!(controller = K::CONTROLLER, object = %object, error = %err, "reconcile failed");
     match err {
         Error::InvalidObject(_) => Action::await_change(),
+        Error::Spec(SpecError::PolicyViolation(_)) => Action::requeue(ctx.backoff.next(&object)),
         Error::Spec(_) => Action::requeue(RESYNC),
         Error::MonitoringFailed(_) => {
             Action::requeue(ctx.backoff.next(&object).min(apply::MONITORING_RETRY_MAX))

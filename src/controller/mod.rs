@@ -8,6 +8,8 @@ pub mod conditions;
 pub mod config;
 pub mod context;
 pub mod driver;
+#[cfg(test)]
+pub mod fixtures;
 pub mod invalid;
 pub mod leader;
 pub mod metrics;
@@ -475,7 +477,12 @@ async fn run_controllers(
     let client = ctx.client.clone();
     // The Sportsbooks' cache is shared: the Model controller reads which books it prices there.
     let (books, books_writer) = reflector::store();
-    let caches = Caches { children: ChildStore::default(), sportsbooks: books.clone() };
+    let books_synced = health.watch(sportsbook::CONTROLLER, "Sportsbook");
+    let caches = Caches {
+        children: ChildStore::default(),
+        sportsbooks: books.clone(),
+        sportsbooks_synced: Some(books_synced.clone()),
+    };
     ctx.set_caches(caches.clone());
     ctx.metrics.register_sportsbooks(books.clone(), &ctx.config.metrics_namespace);
     let run = Run {
@@ -488,12 +495,16 @@ async fn run_controllers(
         caches: &caches,
     };
 
-    let sportsbooks = run.controller(books, books_writer, "scraper", sportsbook::CHILDREN, |c| c);
+    let sportsbooks =
+        run.controller((books, books_writer, books_synced), "scraper", sportsbook::CHILDREN, |c| c);
     let (routes, routes_writer) = reflector::store::<DeserializeGuard<AlertRoute>>();
-    let alert_routes = run.controller(routes, routes_writer, "", alert_route::CHILDREN, |c| c);
+    let routes_synced = health.watch(alert_route::CONTROLLER, "AlertRoute");
+    let alert_routes =
+        run.controller((routes, routes_writer, routes_synced), "", alert_route::CHILDREN, |c| c);
     let (models, models_writer) = reflector::store::<DeserializeGuard<Model>>();
     let model_store = models.clone();
-    let models = run.controller(models, models_writer, "model", model::CHILDREN, |c| {
+    let models_synced = health.watch(model::CONTROLLER, "Model");
+    let models = run.controller((models, models_writer, models_synced), "model", model::CHILDREN, |c| {
         // A Sportsbook appearing or changing labels can change which books a Model prices.
         // Metadata only: names and labels are all that matter, and an unreadable Sportsbook spec
         // must not disturb the Model controller.
@@ -535,8 +546,11 @@ impl Run<'_> {
     /// wanted and writes nothing.
     fn controller<K, F>(
         &self,
-        store: reflector::Store<DeserializeGuard<K>>,
-        writer: reflector::store::Writer<DeserializeGuard<K>>,
+        (store, writer, listed): (
+            reflector::Store<DeserializeGuard<K>>,
+            reflector::store::Writer<DeserializeGuard<K>>,
+            watch::Synced,
+        ),
         component: &str,
         children: &[ChildKind],
         extra: F,
@@ -550,12 +564,7 @@ impl Run<'_> {
         let synced = |resource: &str| self.health.watch(K::CONTROLLER, resource);
         let objects: Api<DeserializeGuard<K>> = scoped(client, ns);
         let mut c = Controller::for_stream(
-            watch::reflected(
-                objects,
-                watcher::Config::default().any_semantic(),
-                writer,
-                synced(K::kind(&()).as_ref()),
-            ),
+            watch::reflected(objects, watcher::Config::default().any_semantic(), writer, listed),
             store,
         );
         let mut selector = format!("app.kubernetes.io/managed-by={MANAGED_BY}");

@@ -104,7 +104,8 @@ impl Synced {
         self.gauge.set(i64::from(synced));
     }
 
-    fn get(&self) -> bool {
+    /// True while the watch has listed completely and not failed since.
+    pub fn get(&self) -> bool {
         self.flag.load(Ordering::Relaxed)
     }
 }

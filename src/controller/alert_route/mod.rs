@@ -152,3 +152,109 @@ pub fn conditions(ar: &AlertRoute, served: bool, outcome: &Outcome) -> Vec<Desir
         ],
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The pipeline for AlertRoutes against the fake API server (`super::super::fixtures`).
+    use super::*;
+    use crate::controller::driver;
+    use crate::controller::fixtures::*;
+    use http::Method;
+    use kube::core::DeserializeGuard;
+    use std::sync::Arc;
+
+    const ROUTE: &str = "/apis/betting.nflbet.dev/v1alpha1/namespaces/betting/alertroutes/pages";
+    const CONFIG: &str =
+        "/apis/monitoring.coreos.com/v1alpha1/namespaces/betting/alertmanagerconfigs/nflbet-pages";
+
+    fn route(spec: &str) -> AlertRoute {
+        let mut ar: AlertRoute = serde_yaml::from_str(&format!(
+            "apiVersion: betting.nflbet.dev/v1alpha1\nkind: AlertRoute\nmetadata: {{name: pages, namespace: betting, uid: u-2, generation: 1}}\nspec:\n{spec}"
+        ))
+        .unwrap();
+        ar.metadata.uid = Some("u-2".into());
+        ar
+    }
+
+    const SLACK: &str =
+        "  minSeverity: warning\n  slack: {channel: '#bets', apiURL: {name: slack, key: url}}\n";
+
+    fn server(ar: &AlertRoute, caps: Capabilities) -> (FakeApiServer, Arc<Context>) {
+        let api = FakeApiServer::default();
+        api.insert(ROUTE, serde_json::to_value(ar).unwrap());
+        let ctx = api.context(caps);
+        (api, ctx)
+    }
+
+    async fn reconcile(
+        ar: &AlertRoute,
+        ctx: &Arc<Context>,
+    ) -> Result<kube::runtime::controller::Action, driver::Error> {
+        driver::reconcile(Arc::new(DeserializeGuard(Ok(ar.clone()))), ctx.clone()).await
+    }
+
+    fn held(api: &FakeApiServer) -> AlertRoute {
+        serde_json::from_value(api.object(ROUTE).unwrap()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_route_becomes_its_config_and_disabling_removes_it_and_its_stale_condition() {
+        let ar = route(SLACK);
+        let (api, ctx) = server(&ar, Capabilities::ALL);
+        reconcile(&ar, &ctx).await.unwrap();
+        let seen = api.take();
+        assert_eq!(
+            child_writes(&seen),
+            [(Method::PATCH, "alertmanagerconfigs".into(), "nflbet-pages".into())]
+        );
+        assert_eq!(
+            condition(status_writes(&seen)[0], CONFIG_VALID),
+            Some(("True".into(), "Succeeded".into()))
+        );
+        reconcile(&held(&api), &ctx).await.unwrap();
+        assert!(api.take().is_empty(), "unchanged");
+
+        let mut off = held(&api);
+        off.spec.disabled = true;
+        off.metadata.generation = Some(2);
+        api.insert(ROUTE, serde_json::to_value(&off).unwrap());
+        reconcile(&off, &ctx).await.unwrap();
+        let seen = api.take();
+        assert_eq!(
+            child_writes(&seen),
+            [(Method::DELETE, "alertmanagerconfigs".into(), "nflbet-pages".into())]
+        );
+        assert!(api.object(CONFIG).is_none());
+        let status = status_writes(&seen);
+        assert_eq!(condition(status[0], READY), Some(("True".into(), "Stopped".into())));
+        assert_eq!(condition(status[0], CONFIG_VALID), None, "no longer claimed, so not left stale");
+    }
+
+    #[tokio::test]
+    async fn without_the_crd_nothing_is_written_and_status_says_why() {
+        let ar = route(SLACK);
+        let caps = Capabilities { alertmanager_configs: false, ..Capabilities::ALL };
+        let (api, ctx) = server(&ar, caps);
+        reconcile(&ar, &ctx).await.unwrap();
+        let seen = api.take();
+        assert!(child_writes(&seen).is_empty());
+        assert_eq!(
+            condition(status_writes(&seen)[0], READY),
+            Some(("False".into(), "MonitoringCRDsMissing".into()))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_config_is_reported_in_the_api_servers_words() {
+        let ar = route(SLACK);
+        let (api, ctx) = server(&ar, Capabilities::ALL);
+        api.refuse(CONFIG, 422, "Invalid", "webhook says no");
+        let err = reconcile(&ar, &ctx).await.unwrap_err();
+        assert_eq!(err.category(), "MonitoringFailed");
+        let seen = api.take();
+        let status = status_writes(&seen);
+        assert_eq!(condition(status[0], MONITORING), Some(("False".into(), "Invalid".into())));
+        assert_eq!(condition(status[0], READY), Some(("False".into(), "Invalid".into())));
+        assert_eq!(event_reasons(&seen), ["MonitoringFailed"]);
+    }
+}

@@ -114,11 +114,10 @@ impl Reconciled for Model {
     type Fields = Fields;
 
     async fn read(&self, ctx: &Context) -> Result<Inputs, ApplyError> {
-        let sportsbooks = ctx.caches().sportsbooks.clone();
-        // Before the Sportsbook cache has listed, every book would look missing. (An error means
-        // the controllers are stopping.)
-        let _ = sportsbooks.wait_until_ready().await;
-        let books = resolve_books(self, &sportsbooks.state());
+        let caches = ctx.caches();
+        // Before the Sportsbook cache has listed, every book would look missing.
+        caches.sportsbooks_listed().await;
+        let books = resolve_books(self, &caches.sportsbooks.state());
         let storage = storage::check(self.spec.storage.as_ref(), &books);
         let mut decision = rollout::decide(&self.spec, &self.status.clone().unwrap_or_default());
         if self.spec.suspend {
@@ -234,5 +233,118 @@ impl Reconciled for Model {
             ctx.publish(self, EventType::Warning, "RolledBack", "Rollback", note.clone()).await;
             ctx.notifier.notify_model(self, "ModelRolledBack", &note).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The pipeline for Models against the fake API server (`super::super::fixtures`).
+    use super::*;
+    use crate::controller::context::Caches;
+    use crate::controller::driver;
+    use crate::controller::fixtures::*;
+    use http::Method;
+    use kube::runtime::watcher::Event;
+    use std::sync::Arc;
+
+    const MODEL: &str = "/apis/betting.nflbet.dev/v1alpha1/namespaces/betting/models/elo";
+    const STABLE: &str = "/apis/apps/v1/namespaces/betting/deployments/nflbet-model-elo";
+    const CANDIDATE: &str = "/apis/apps/v1/namespaces/betting/deployments/nflbet-model-elo-candidate";
+
+    fn model(extra: &str) -> Model {
+        serde_yaml::from_str(&format!(
+            "apiVersion: betting.nflbet.dev/v1alpha1\nkind: Model\nmetadata: {{name: elo, namespace: betting, uid: u-1, generation: 2}}\nspec:\n  algorithm: elo\n  version: 1.0.0\n  sportsbooks: {{names: [fanduel, caesars]}}\n  staking: {{bankroll: 10000, kellyFraction: 0.25}}\n{extra}"
+        ))
+        .unwrap()
+    }
+
+    /// The fake API server holding `m`; the Sportsbook cache holds `fanduel` in the Model's
+    /// namespace and `caesars` in another.
+    fn server(m: &Model) -> (FakeApiServer, Arc<Context>) {
+        let api = FakeApiServer::default();
+        api.insert(MODEL, serde_json::to_value(m).unwrap());
+        let ctx = api.context(Capabilities::ALL);
+        let (sportsbooks, mut writer) = kube::runtime::reflector::store();
+        for (name, ns) in [("fanduel", "betting"), ("caesars", "elsewhere")] {
+            let mut sb = crate::controller::sportsbook::build::fixtures::book(name).build();
+            sb.metadata.namespace = Some(ns.into());
+            writer.apply_watcher_event(&Event::Apply(DeserializeGuard(Ok(sb))));
+        }
+        writer.apply_watcher_event(&Event::InitDone);
+        ctx.set_caches(Caches { sportsbooks, ..Caches::default() });
+        (api, ctx)
+    }
+
+    async fn reconcile(
+        m: &Model,
+        ctx: &Arc<Context>,
+    ) -> Result<kube::runtime::controller::Action, driver::Error> {
+        driver::reconcile(Arc::new(DeserializeGuard(Ok(m.clone()))), ctx.clone()).await
+    }
+
+    fn held(api: &FakeApiServer) -> Model {
+        serde_json::from_value(api.object(MODEL).unwrap()).unwrap()
+    }
+
+    fn args(api: &FakeApiServer, path: &str) -> Vec<String> {
+        let d = api.object(path).unwrap();
+        serde_json::from_value(d["spec"]["template"]["spec"]["containers"][0]["args"].clone()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn books_come_from_the_cache_and_an_unchanged_model_costs_nothing() {
+        let m = model("");
+        let (api, ctx) = server(&m);
+        reconcile(&m, &ctx).await.unwrap();
+        let seen = api.take();
+        assert!(
+            seen.iter().all(|s| s.method != Method::GET),
+            "nothing is read from the API server: {seen:?}"
+        );
+        let a = args(&api, STABLE);
+        assert!(a.windows(2).any(|w| w == ["--sportsbooks", "caesars,fanduel"]), "{a:?}");
+        let status = status_writes(&seen);
+        assert_eq!(status.len(), 1);
+        assert_eq!(status[0].body["status"]["currentVersion"], "1.0.0");
+        assert_eq!(status[0].body["status"]["rolloutPhase"], "Stable");
+        // fanduel is in the cache (it writes to its own emptyDir); caesars is in another namespace.
+        let storage = condition(status[0], status::STORAGE_SHARED).unwrap();
+        assert_eq!(storage.1, "BookNotFound", "caesars is not in this namespace");
+        assert!(api.object(CANDIDATE).is_none());
+
+        reconcile(&held(&api), &ctx).await.unwrap();
+        let again = api.take();
+        assert!(again.is_empty(), "{again:?}");
+    }
+
+    #[tokio::test]
+    async fn a_candidate_runs_during_a_rollout_and_is_removed_with_it() {
+        let m = model("  rollout: {candidate: {version: 1.1.0, trafficShare: 0.25}}\n");
+        let (api, ctx) = server(&m);
+        reconcile(&m, &ctx).await.unwrap();
+        let seen = api.take();
+        assert!(api.object(CANDIDATE).is_some(), "the candidate runs");
+        let status = status_writes(&seen);
+        assert_eq!(status[0].body["status"]["rolloutPhase"], "Progressing");
+        assert_eq!(status[0].body["status"]["candidateVersion"], "1.1.0");
+
+        let mut done = held(&api);
+        done.spec.rollout = None;
+        done.metadata.generation = Some(3);
+        api.insert(MODEL, serde_json::to_value(&done).unwrap());
+        reconcile(&done, &ctx).await.unwrap();
+        let seen = api.take();
+        assert!(
+            child_writes(&seen).contains(&(
+                Method::DELETE,
+                "deployments".into(),
+                "nflbet-model-elo-candidate".into()
+            )),
+            "{seen:?}"
+        );
+        assert!(api.object(CANDIDATE).is_none());
+        let status = status_writes(&seen);
+        assert!(status[0].body["status"].get("candidateVersion").is_none(), "given up, so removed");
+        assert_eq!(status[0].body["status"]["rolloutPhase"], "Stable");
     }
 }
