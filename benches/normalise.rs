@@ -10,7 +10,7 @@
 //! Run: `cargo bench --bench normalise` (`NFLBET_BENCH_SECONDS=10` for a short run).
 
 use chrono::{Duration as ChronoDuration, Utc};
-use nflbet::crd::sportsbook::Market;
+use nflbet::domain::market::Market;
 use nflbet::feed::snapshot::{S3Options, SnapshotStore};
 use nflbet::feed::teams;
 use nflbet::feed::the_odds_api::{TheOddsApi, TheOddsApiConfig};

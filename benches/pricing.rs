@@ -16,7 +16,7 @@
 
 use chrono::{Duration, Utc};
 use clap::Parser;
-use nflbet::crd::sportsbook::Market;
+use nflbet::domain::market::Market;
 use nflbet::feed::quote::{Event, Quote, Selection};
 use nflbet::feed::snapshot::{S3Options, Snapshot, SnapshotStore};
 use nflbet::feed::teams;

@@ -20,6 +20,8 @@ pub mod domain;
 pub mod egress;
 pub mod feed;
 pub mod http;
+#[cfg(test)]
+mod layers;
 pub mod model_workload;
 pub mod monitoring;
 pub mod notify;

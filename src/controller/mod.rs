@@ -191,7 +191,7 @@ fn parse_label(s: &str) -> Result<(String, String), String> {
 }
 
 fn parse_lease_duration(s: &str) -> Result<Duration, String> {
-    crate::crd::sportsbook::parse_duration(s)
+    crate::domain::duration::parse_duration(s)
         .ok_or_else(|| format!("expected a duration such as 15s or 1m30s, got {s:?}"))
 }
 
@@ -320,7 +320,7 @@ pub async fn start(
 
     let notifier = crate::notify::NotifierSettings {
         pagerduty_url: args.pagerduty_events_url.clone(),
-        timeout: crate::crd::sportsbook::parse_duration(&args.notify_timeout)
+        timeout: crate::domain::duration::parse_duration(&args.notify_timeout)
             .unwrap_or(Duration::from_secs(5)),
         ..crate::notify::NotifierSettings::default()
     };

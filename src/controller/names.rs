@@ -119,6 +119,36 @@ pub fn is_subdomain(s: &str, max: usize) -> bool {
         })
 }
 
+/// Names of a Sportsbook's children.
+pub mod sportsbook {
+    use super::{dns_label, monitoring_name};
+
+    /// Name of every namespaced child of a Sportsbook except the PrometheusRule.
+    pub fn child_name(book: &str) -> String {
+        dns_label("nflbet-scraper-", book, "")
+    }
+
+    /// Name of the PrometheusRule of a Sportsbook.
+    pub fn rule_name(book: &str) -> String {
+        monitoring_name("nflbet-sportsbook-", book)
+    }
+}
+
+/// Names of a Model's children.
+pub mod model {
+    use super::{CANDIDATE_SUFFIX, dns_label};
+
+    /// Name of every namespaced child of a Model except the candidate Deployment.
+    pub fn child_name(model: &str) -> String {
+        dns_label("nflbet-model-", model, "")
+    }
+
+    /// Name of the candidate Deployment: always ends in `-candidate`, which no stable name does.
+    pub fn candidate_name(model: &str) -> String {
+        dns_label("nflbet-model-", model, CANDIDATE_SUFFIX)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

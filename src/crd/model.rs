@@ -2,7 +2,10 @@
 //! rollout of new versions, and automatic rollback when a candidate prices worse.
 
 use super::common::{MatchLabels, WorkloadSettings, conditions_schema};
-use super::sportsbook::{Market, StorageSettings};
+use super::sportsbook::StorageSettings;
+use crate::domain::duration::parse_duration;
+pub use crate::domain::margin::MarginMethod;
+use crate::domain::market::Market;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
@@ -160,15 +163,6 @@ pub struct ConsensusSettings {
     /// Margin removal method. Default `shin`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub margin_method: Option<MarginMethod>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub enum MarginMethod {
-    Proportional,
-    Additive,
-    Power,
-    Shin,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
@@ -414,7 +408,7 @@ impl ModelSpec {
             window: c
                 .window
                 .as_deref()
-                .and_then(super::sportsbook::parse_duration)
+                .and_then(parse_duration)
                 .unwrap_or(std::time::Duration::from_secs(28 * 24 * 3600)),
         }
     }

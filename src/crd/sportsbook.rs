@@ -5,6 +5,8 @@
 
 pub use super::common::Severity;
 use super::common::{SecretKeyRef, WorkloadSettings, conditions_schema, labels_schema};
+use crate::domain::duration::parse_duration;
+pub use crate::domain::market::Market;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
@@ -186,40 +188,6 @@ pub struct MarketSpec {
 impl MarketSpec {
     pub fn is_enabled(&self) -> bool {
         self.enabled.unwrap_or(true)
-    }
-}
-
-/// Markets nflbet understands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub enum Market {
-    /// Who wins (The Odds API `h2h`).
-    Moneyline,
-    /// Point spread (`spreads`).
-    Spread,
-    /// Game total points (`totals`).
-    Total,
-}
-
-impl Market {
-    pub const ALL: [Market; 3] = [Market::Moneyline, Market::Spread, Market::Total];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Market::Moneyline => "moneyline",
-            Market::Spread => "spread",
-            Market::Total => "total",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Market> {
-        Market::ALL.into_iter().find(|m| m.as_str() == s)
-    }
-}
-
-impl std::fmt::Display for Market {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -465,34 +433,6 @@ pub struct IngestionStatus {
     pub quota_remaining: Option<i64>,
 }
 
-/// Parse a Go-style duration (`1h30m`, `90s`, `250ms`). The schema already guarantees the syntax;
-/// this is used by the build step and the scraper.
-pub fn parse_duration(s: &str) -> Option<Duration> {
-    s.parse::<kube::core::Duration>().ok().and_then(|d| if d.is_negative() { None } else { Some(d.into()) })
-}
-
-/// Format a duration the way Prometheus and Go accept it (`90s`, `5m`, `1h30m`).
-pub fn format_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if !ms.is_multiple_of(1000) {
-        return format!("{ms}ms");
-    }
-    let mut s = (ms / 1000) as u64;
-    let mut out = String::new();
-    if s >= 3600 {
-        out.push_str(&format!("{}h", s / 3600));
-        s %= 3600;
-    }
-    if s >= 60 {
-        out.push_str(&format!("{}m", s / 60));
-        s %= 60;
-    }
-    if s > 0 || out.is_empty() {
-        out.push_str(&format!("{s}s"));
-    }
-    out
-}
-
 /// Effective settings with every default applied: what the build step and the scraper use.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EffectivePolling {
@@ -573,19 +513,5 @@ mod tests {
         assert_eq!(StorageSettings::retention(Some(&s3)), SHARED_RETENTION);
         let set = store(serde_json::json!({"url": "s3://b/p", "retention": "720h"}));
         assert_eq!(StorageSettings::retention(Some(&set)), Duration::from_secs(720 * 3600));
-    }
-
-    #[test]
-    fn durations_round_trip() {
-        for (s, secs) in [("90s", 90), ("5m", 300), ("1h30m", 5400), ("0s", 0)] {
-            let d = parse_duration(s).unwrap();
-            assert_eq!(d.as_secs(), secs, "{s}");
-        }
-        assert_eq!(format_duration(Duration::from_secs(5400)), "1h30m");
-        assert_eq!(format_duration(Duration::from_secs(300)), "5m");
-        assert_eq!(format_duration(Duration::from_millis(1500)), "1500ms");
-        assert_eq!(format_duration(Duration::ZERO), "0s");
-        assert!(parse_duration("-5s").is_none());
-        assert!(parse_duration("five").is_none());
     }
 }

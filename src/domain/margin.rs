@@ -20,8 +20,11 @@
 use super::odds::{OddsError, american_to_probability};
 use thiserror::Error;
 
-/// Which margin-removal method to use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+/// Which margin-removal method to use. Also the Model resource's `consensus.marginMethod`, hence
+/// the schema derive.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "camelCase")]
 pub enum MarginMethod {
     #[default]
@@ -33,6 +36,27 @@ pub enum MarginMethod {
 
 impl MarginMethod {
     pub const ALL: [MarginMethod; 4] = [Self::Proportional, Self::Additive, Self::Power, Self::Shin];
+
+    /// The name of the method as the resources and flags spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Proportional => "proportional",
+            Self::Additive => "additive",
+            Self::Power => "power",
+            Self::Shin => "shin",
+        }
+    }
+
+    /// The method named `s`, as [`MarginMethod::as_str`] spells it.
+    pub fn parse(s: &str) -> Option<MarginMethod> {
+        Self::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for MarginMethod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Why a market could not be made margin-free.

@@ -2,15 +2,21 @@
 //! fair prices. Scrapers convert their snapshot quotes into [`BookPrice`]s; nothing here knows where
 //! a price came from.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// A full-game market with two exclusive sides.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+// A full-game market with two exclusive sides. It is also a field of the Sportsbook and Model
+// resources, hence the schema derive: the doc comments below are the CRDs' descriptions.
+/// Markets nflbet understands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum Market {
+    /// Who wins (The Odds API `h2h`).
     Moneyline,
+    /// Point spread (`spreads`).
     Spread,
+    /// Game total points (`totals`).
     Total,
 }
 
@@ -31,6 +37,11 @@ impl Market {
             Market::Spread => "spread",
             Market::Total => "total",
         }
+    }
+
+    /// The market named `s` (`moneyline`, `spread`, `total`), as [`Market::as_str`] spells it.
+    pub fn parse(s: &str) -> Option<Market> {
+        Market::ALL.into_iter().find(|m| m.as_str() == s)
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod calibration;
 pub mod consensus;
+pub mod duration;
 pub mod elo;
 pub mod ev;
 pub mod exposure;

@@ -11,7 +11,7 @@ use super::provider::{
     FeedError, FeedProvider, RawFeed, RawPrice, RawQuote, RawTime, SetupError, parse_endpoint,
 };
 use super::quote::Event;
-use crate::crd::sportsbook::Market;
+use crate::domain::market::Market;
 use serde::Deserialize;
 use url::Url;
 

@@ -3,9 +3,11 @@
 //! An American price A means: win A per 100 staked when A > 0, stake |A| to win 100 when A < 0.
 //! Decimal d is the total return per unit: 1 + A/100 or 1 + 100/|A|. +100 and −100 are the same
 //! even-money price (decimal 2.0); "EVEN" is accepted as +100. Prices between −100 and +100 do not
-//! exist, and anything beyond ±100000 is a feed bug, not a longshot.
+//! exist, and anything beyond ±100000 is a feed bug, not a longshot. The conversion itself is
+//! the domain's ([`crate::domain::odds`]); this module adds the feed's bounds and lenient parsing.
 
 use super::loose::Loose;
+use crate::domain::odds;
 use serde::{Deserialize, Serialize};
 
 /// Largest magnitude of an American price accepted.
@@ -21,24 +23,24 @@ pub struct Price {
 impl Price {
     /// A price from American odds; None when it is not a real price.
     pub fn from_american(a: i32) -> Option<Price> {
-        if a.unsigned_abs() < 100 || a.unsigned_abs() > MAX_AMERICAN as u32 {
+        if a.unsigned_abs() > MAX_AMERICAN.unsigned_abs() {
             return None;
         }
-        let decimal = if a > 0 { 1.0 + f64::from(a) / 100.0 } else { 1.0 + 100.0 / f64::from(-a) };
+        let decimal = odds::american_to_decimal(a).ok()?;
         Some(Price { american: a, decimal })
     }
 
     /// A price from decimal odds, keeping the decimal as given and rounding the American form.
     pub fn from_decimal(d: f64) -> Option<Price> {
-        if !d.is_finite() || d <= 1.0 || d > 1.0 + f64::from(MAX_AMERICAN) / 100.0 {
+        if d > 1.0 + f64::from(MAX_AMERICAN) / 100.0 {
             return None;
         }
-        let american = if d >= 2.0 { ((d - 1.0) * 100.0).round() } else { (-100.0 / (d - 1.0)).round() };
-        // Decimals just above 1.0 round to beyond −100000; those are rejected above or here.
-        if !(american.abs() >= 100.0 && american.abs() <= f64::from(MAX_AMERICAN)) {
+        let american = odds::decimal_to_american(d).ok()?;
+        // Decimals just above 1.0 round to beyond −100000; those are rejected here.
+        if !(american.unsigned_abs() >= 100 && american.unsigned_abs() <= MAX_AMERICAN.unsigned_abs()) {
             return None;
         }
-        Some(Price { american: american as i32, decimal: d })
+        Some(Price { american, decimal: d })
     }
 
     /// Implied probability, vig included: 1/d.

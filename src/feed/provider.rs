@@ -6,7 +6,7 @@
 
 use super::loose::Loose;
 use super::quote::Event;
-use crate::crd::sportsbook::Market;
+use crate::domain::market::Market;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use url::Url;

@@ -7,7 +7,7 @@
 use super::calendar::{self, SeasonWeek};
 use super::price::Price;
 use super::teams;
-use crate::crd::sportsbook::Market;
+use crate::domain::market::Market;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 

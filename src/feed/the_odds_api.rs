@@ -19,7 +19,7 @@ use super::provider::{
     FeedError, FeedProvider, Quota, RawFeed, RawPrice, RawQuote, RawTime, SetupError, parse_endpoint,
 };
 use super::quote::Event;
-use crate::crd::sportsbook::Market;
+use crate::domain::market::Market;
 use serde::Deserialize;
 use url::Url;
 

@@ -8,7 +8,7 @@
 use super::price::{self, Price};
 use super::provider::{RawFeed, RawPrice, RawQuote, RawTime};
 use super::quote::{Event, Normalised, Quote, Selection};
-use crate::crd::sportsbook::Market;
+use crate::domain::market::Market;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::HashSet;
 

@@ -4,7 +4,7 @@
 
 use super::args::ModelArgs;
 use super::error::ConfigError;
-use crate::crd::sportsbook::parse_duration;
+use crate::domain::duration::{format_duration, parse_duration};
 use crate::domain::elo::EloParams;
 use crate::domain::kelly::KellyPolicy;
 use crate::domain::margin::MarginMethod;
@@ -185,19 +185,13 @@ impl ModelConfig {
         if args.version.trim().is_empty() {
             return Err(ConfigError::flag("version", &args.version, "must not be empty"));
         }
-        let margin = match args.margin_method.as_str() {
-            "proportional" => MarginMethod::Proportional,
-            "additive" => MarginMethod::Additive,
-            "power" => MarginMethod::Power,
-            "shin" => MarginMethod::Shin,
-            other => {
-                return Err(ConfigError::flag(
-                    "margin-method",
-                    other,
-                    "expected proportional, additive, power or shin",
-                ));
-            }
-        };
+        let margin = MarginMethod::parse(&args.margin_method).ok_or_else(|| {
+            ConfigError::flag(
+                "margin-method",
+                &args.margin_method,
+                "expected proportional, additive, power or shin",
+            )
+        })?;
         let algorithm = match args.algorithm.as_str() {
             "marketConsensus" => AlgorithmConfig::MarketConsensus {
                 reference_books: clean_list(&args.reference_books),
@@ -231,9 +225,7 @@ impl ModelConfig {
             .collect::<Result<Vec<_>, _>>()?;
         let mut markets = Vec::new();
         for m in clean_list(&args.markets) {
-            let market = Market::ALL
-                .into_iter()
-                .find(|x| x.as_str() == m)
+            let market = Market::parse(&m)
                 .ok_or_else(|| ConfigError::flag("markets", &m, "expected moneyline, spread or total"))?;
             if !markets.contains(&market) {
                 markets.push(market);
@@ -279,10 +271,10 @@ impl ModelConfig {
         if let Some(r) = retention.filter(|r| *r < needed) {
             return Err(ConfigError::flag(
                 "retention",
-                crate::crd::sportsbook::format_duration(r),
+                format_duration(r),
                 format!(
                     "must be at least --calibration-window plus 336h ({}): calibration reads the records of that span",
-                    crate::crd::sportsbook::format_duration(needed)
+                    format_duration(needed)
                 ),
             ));
         }

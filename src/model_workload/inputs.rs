@@ -8,7 +8,6 @@
 //! observed one wins. Games that have kicked off are left out: the workload prices pre-game
 //! markets only, and live prices would be compared with a pre-game consensus.
 
-use crate::crd::sportsbook::Market as FeedMarket;
 use crate::domain::games::Game;
 use crate::domain::market::{BookPrice, Market, Selection};
 use crate::domain::model::Fixture;
@@ -93,14 +92,6 @@ pub struct Skipped {
     pub duplicate: u64,
 }
 
-fn market(m: FeedMarket) -> Market {
-    match m {
-        FeedMarket::Moneyline => Market::Moneyline,
-        FeedMarket::Spread => Market::Spread,
-        FeedMarket::Total => Market::Total,
-    }
-}
-
 fn key_of(event: &Event) -> String {
     event.game_id.clone().unwrap_or_else(|| event.id.clone())
 }
@@ -138,7 +129,7 @@ impl<'a> Collector<'a> {
         let (markets, now, skipped) = (self.markets, self.now, &mut self.skipped);
         let by_id: HashMap<&str, &Event> = snap.events.iter().map(|e| (e.id.as_str(), e)).collect();
         for q in &snap.quotes {
-            let m = market(q.market);
+            let m = q.market;
             if !markets.contains(&m) {
                 skipped.market += 1;
                 continue;

@@ -65,22 +65,14 @@ pub enum OutputFormat {
     Json,
 }
 
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MarginArg {
-    Proportional,
-    Additive,
-    Power,
-    Shin,
-}
+/// `--margin` takes the domain's method by the name it is known by everywhere else.
+impl clap::ValueEnum for MarginMethod {
+    fn value_variants<'a>() -> &'a [Self] {
+        &MarginMethod::ALL
+    }
 
-impl From<MarginArg> for MarginMethod {
-    fn from(arg: MarginArg) -> Self {
-        match arg {
-            MarginArg::Proportional => MarginMethod::Proportional,
-            MarginArg::Additive => MarginMethod::Additive,
-            MarginArg::Power => MarginMethod::Power,
-            MarginArg::Shin => MarginMethod::Shin,
-        }
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.as_str()))
     }
 }
 
@@ -105,7 +97,7 @@ pub struct ReplayArgs {
     pub output: OutputFormat,
     /// Margin removal for the closing-line baseline and consensus models.
     #[arg(long, value_enum, default_value = "proportional")]
-    pub margin: MarginArg,
+    pub margin: MarginMethod,
     /// Bet only selections with at least this expected value per unit staked.
     #[arg(long, default_value_t = 0.02)]
     pub min_edge: f64,
@@ -136,7 +128,7 @@ pub fn prepare(
         return Err(ReplayError::MinEdge(args.min_edge));
     }
     let policy = KellyPolicy::new(args.kelly_fraction, args.max_bet, args.max_event)?;
-    let margin = MarginMethod::from(args.margin);
+    let margin = args.margin;
     let names: Vec<&str> = args.models.iter().map(|m| m.trim()).filter(|m| !m.is_empty()).collect();
     if names.is_empty() {
         return Err(ReplayError::NoModels(MODEL_NAMES.join(", ")));

@@ -11,12 +11,15 @@ use super::output::{market_line, num, pct};
 use super::snapshot_bets::{BetsReport, SnapshotBets};
 use super::{ReplayArgs, ReplayError, Window};
 use crate::domain::games::Game;
+use crate::domain::market::Market;
+use crate::egress::EgressArgs;
 use crate::feed::snapshot::{S3Options, SnapshotStore};
 use crate::model_workload::ModelArgs;
 use crate::model_workload::config::ModelConfig;
 use crate::model_workload::workload::Workload;
 use chrono::{DateTime, Duration as ChronoDuration, NaiveTime, Utc};
 use serde::Serialize;
+use std::net::SocketAddr;
 
 /// Models the workload can run (the closing-line baseline needs closing lines, not snapshots).
 pub const SNAPSHOT_MODELS: [&str; 2] = ["marketConsensus", "elo"];
@@ -56,45 +59,55 @@ fn time_range(window: &Window) -> (DateTime<Utc>, DateTime<Utc>) {
     (start, end)
 }
 
+/// The `nflbet model` settings of one replayed model, built directly; every setting not named
+/// here is the flag's default (the test `model_args_are_the_flag_defaults` holds them to it).
 fn model_args(args: &ReplayArgs, algorithm: &str, store: &str) -> ModelArgs {
-    use clap::Parser;
-    #[derive(Parser)]
-    struct Wrapper {
-        #[command(flatten)]
-        args: ModelArgs,
+    ModelArgs {
+        model: format!("replay-{}", algorithm.to_lowercase()),
+        namespace: "default".into(),
+        algorithm: algorithm.into(),
+        version: "0.0.0-replay".into(),
+        role: "stable".into(),
+        traffic_share: 1.0,
+        shadow: false,
+        sportsbooks: args.sportsbooks.clone(),
+        markets: Market::ALL.iter().map(|m| m.as_str().to_owned()).collect(),
+        reference_books: Vec::new(),
+        margin_method: args.margin.as_str().into(),
+        elo_k_factor: 20.0,
+        elo_home_field_advantage: 48.0,
+        elo_season_regression: 1.0 / 3.0,
+        bankroll: 1.0,
+        kelly_fraction: args.kelly_fraction,
+        max_stake_per_bet: args.max_bet,
+        max_event_exposure: args.max_event,
+        cap_team: None,
+        cap_market: None,
+        cap_book: None,
+        value_threshold: args.min_edge.max(0.0),
+        calibration_window: "672h".into(),
+        interval: "60s".into(),
+        store: store.into(),
+        retention: None,
+        games: args.games.as_ref().map(|g| g.display().to_string()),
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        metrics_namespace: "nflreadpy".into(),
+        report_status: false,
+        once: false,
+        snapshot_max_age: "10m".into(),
+        games_refresh: "1h".into(),
+        status_interval: "30s".into(),
+        s3_endpoint: None,
+        s3_region: None,
+        // A person runs the replay with their own credentials against a store they chose: no
+        // egress restriction (the policy guards workloads steered by resource specs).
+        egress: EgressArgs {
+            s3_credential_hosts: vec!["http://*".into()],
+            allow_addresses: vec!["0.0.0.0/0".into(), "::/0".into()],
+            ..EgressArgs::default()
+        },
+        api_server_dns_name: String::new(),
     }
-    let mut argv: Vec<String> = vec!["replay".into()];
-    let mut flag = |k: &str, v: String| {
-        argv.push(format!("--{k}"));
-        argv.push(v);
-    };
-    flag("model", format!("replay-{}", algorithm.to_lowercase()));
-    flag("algorithm", algorithm.into());
-    flag("version", "0.0.0-replay".into());
-    flag("sportsbooks", args.sportsbooks.join(","));
-    flag("bankroll", "1".into());
-    flag("kelly-fraction", args.kelly_fraction.to_string());
-    flag("max-stake-per-bet", args.max_bet.to_string());
-    flag("max-event-exposure", args.max_event.to_string());
-    flag("value-threshold", args.min_edge.max(0.0).to_string());
-    let margin = match args.margin {
-        super::MarginArg::Proportional => "proportional",
-        super::MarginArg::Additive => "additive",
-        super::MarginArg::Power => "power",
-        super::MarginArg::Shin => "shin",
-    };
-    flag("margin-method", margin.into());
-    flag("store", store.into());
-    if let Some(games) = &args.games {
-        flag("games", games.display().to_string());
-    }
-    flag("listen", "127.0.0.1:0".into());
-    // A person runs the replay with their own credentials against a store they chose: no
-    // egress restriction (the policy guards workloads steered by resource specs).
-    flag("s3-credential-hosts", "http://*".into());
-    flag("allow-addresses", "0.0.0.0/0,::/0".into());
-    flag("api-server-dns-name", String::new());
-    Wrapper::try_parse_from(argv).expect("replay renders valid model flags").args
 }
 
 /// Run the snapshot replay for every requested model.
@@ -158,7 +171,7 @@ pub async fn replay_snapshots(
             pushes: scores.pushes,
             brier: scores.brier,
             log_loss: scores.log_loss,
-            bets: bets.settle(&games, args.margin.into()),
+            bets: bets.settle(&games, args.margin),
         });
     }
     Ok(SnapshotReplayReport {
@@ -217,4 +230,64 @@ pub fn render_table(r: &SnapshotReplayReport) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::margin::MarginMethod;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        args: ModelArgs,
+    }
+
+    /// The settings the replay names, given as flags, and clap's defaults for the rest: what
+    /// `model_args` must build without any flag being printed or parsed.
+    #[test]
+    fn model_args_are_the_flag_defaults() {
+        let replay = ReplayArgs {
+            from: "2024".into(),
+            to: "2024".into(),
+            models: vec!["elo".into()],
+            games: Some("/data/games.csv".into()),
+            output: super::super::OutputFormat::Table,
+            margin: MarginMethod::Power,
+            min_edge: -0.5,
+            kelly_fraction: 0.3,
+            max_bet: 0.01,
+            max_event: 0.04,
+            store: Some("file:///snapshots".into()),
+            sportsbooks: vec!["pinnacle".into(), "fanduel".into()],
+        };
+        let dir = tempfile::tempdir().expect("scratch dir");
+        let store = format!("file://{}", dir.path().display());
+        let built = model_args(&replay, "marketConsensus", &store);
+        let store_flag = format!("--store={store}");
+        let argv = [
+            "replay",
+            "--model=replay-marketconsensus",
+            "--algorithm=marketConsensus",
+            "--version=0.0.0-replay",
+            "--sportsbooks=pinnacle,fanduel",
+            "--bankroll=1",
+            "--kelly-fraction=0.3",
+            "--max-stake-per-bet=0.01",
+            "--max-event-exposure=0.04",
+            "--value-threshold=0",
+            "--margin-method=power",
+            &store_flag,
+            "--games=/data/games.csv",
+            "--listen=127.0.0.1:0",
+            "--s3-credential-hosts=http://*",
+            "--allow-addresses=0.0.0.0/0,::/0",
+            "--api-server-dns-name=",
+        ];
+        let parsed = Flags::try_parse_from(argv).expect("valid flags").args;
+        assert_eq!(format!("{built:?}"), format!("{parsed:?}"));
+        // And the workload accepts them.
+        ModelConfig::from_args(&built).expect("replay model settings are valid");
+    }
 }

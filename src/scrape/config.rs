@@ -3,7 +3,8 @@
 
 use super::args::ScrapeArgs;
 use super::error::ConfigError;
-use crate::crd::sportsbook::{Market, parse_duration};
+use crate::domain::duration::parse_duration;
+use crate::domain::market::Market;
 use crate::egress::Egress;
 use crate::feed::generic::GenericJson;
 use crate::feed::provider::SetupError;

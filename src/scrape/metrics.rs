@@ -19,7 +19,7 @@
 //!   (and listings that failed); never fatal, the next pass tries again.
 
 use super::error::ErrorType;
-use crate::crd::sportsbook::Market;
+use crate::domain::market::Market;
 use crate::feed::RejectReason;
 use prometheus::{
     Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,

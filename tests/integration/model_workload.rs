@@ -5,8 +5,8 @@
 use crate::support;
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use clap::Parser;
-use nflbet::crd::sportsbook::Market;
 use nflbet::domain::games::{Game, load_games};
+use nflbet::domain::market::Market;
 use nflbet::feed::quote::{Event, Quote, Selection};
 use nflbet::feed::snapshot::{S3Options, Snapshot, SnapshotStore};
 use nflbet::model_workload::{ModelArgs, ModelConfig, Workload};

@@ -7,7 +7,7 @@
 //! hand below and checked against the table, then with caps, shadow mode and a traffic share.
 
 use chrono::{Duration, Utc};
-use nflbet::crd::sportsbook::Market;
+use nflbet::domain::market::Market;
 use nflbet::feed::quote::{Event, Quote, Selection};
 use nflbet::feed::snapshot::{S3Options, Snapshot, SnapshotStore};
 use std::process::Command;

@@ -8,9 +8,8 @@ use crate::support;
 use chrono::{Duration, TimeZone, Utc};
 use kube::api::{Api, PostParams};
 use nflbet::crd::model::{CalibrationScore, Model};
-use nflbet::crd::sportsbook::Market;
 use nflbet::domain::games::load_games;
-use nflbet::domain::market::{Market as DMarket, Selection as DSelection};
+use nflbet::domain::market::{Market, Selection as DSelection};
 use nflbet::feed::quote::{Event, Quote, Selection};
 use nflbet::feed::snapshot::{S3Options, Snapshot, SnapshotStore};
 use nflbet::model_workload::Role;
@@ -87,7 +86,7 @@ async fn status_report_writes_its_role_and_keeps_the_other() {
         let (ih, ia) = (implied(g.home_moneyline.unwrap()), implied(g.away_moneyline.unwrap()));
         let p = ih / (ih + ia);
         let entry =
-            |selection, win| FairEntry { market: DMarket::Moneyline, selection, line: None, win, push: 0.0 };
+            |selection, win| FairEntry { market: Market::Moneyline, selection, line: None, win, push: 0.0 };
         predictions.push(Prediction {
             event: g.game_id.clone(),
             game_id: Some(g.game_id.clone()),

@@ -6,8 +6,8 @@
 
 use crate::support;
 use chrono::{Duration, NaiveTime};
-use nflbet::crd::sportsbook::Market;
 use nflbet::domain::games::{Game, load_games};
+use nflbet::domain::market::Market;
 use nflbet::feed::quote::{Event, Quote, Selection};
 use nflbet::feed::snapshot::{S3Options, Snapshot, SnapshotStore};
 use std::process::Command;

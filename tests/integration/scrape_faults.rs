@@ -8,7 +8,7 @@
 //! good poll. Durations are milliseconds; every request loop is bounded by the script.
 
 use chrono::{Duration as ChronoDuration, Utc};
-use nflbet::crd::sportsbook::Market;
+use nflbet::domain::market::Market;
 use nflbet::feed::ValidationPolicy;
 use nflbet::feed::snapshot::{S3Options, SnapshotStore};
 use nflbet::feed::the_odds_api::{TheOddsApi, TheOddsApiConfig};

@@ -2,7 +2,7 @@
 //! (pick'em lines, +100/−100, missing points, EVEN, ½), and every reject reason counted.
 
 use chrono::{DateTime, TimeZone, Utc};
-use nflbet::crd::sportsbook::Market;
+use nflbet::domain::market::Market;
 use nflbet::feed::generic::GenericJson;
 use nflbet::feed::the_odds_api::{TheOddsApi, TheOddsApiConfig};
 use nflbet::feed::{FeedProvider, Normalised, Quota, Selection, ValidationPolicy, normalise};

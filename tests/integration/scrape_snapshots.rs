@@ -5,7 +5,7 @@
 
 use crate::support;
 use chrono::{DateTime, Duration as ChronoDuration, TimeZone, Utc};
-use nflbet::crd::sportsbook::Market;
+use nflbet::domain::market::Market;
 use nflbet::feed::quote::{Event, Quote, Selection};
 use nflbet::feed::snapshot::{S3Options, Snapshot, SnapshotError, SnapshotStore};
 use std::sync::Arc;

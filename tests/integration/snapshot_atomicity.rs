@@ -11,7 +11,7 @@
 use crate::support;
 use crate::support::feed::Feed;
 use chrono::{Duration as ChronoDuration, Utc};
-use nflbet::crd::sportsbook::Market;
+use nflbet::domain::market::Market;
 use nflbet::feed::quote::{Event, Quote, Selection};
 use nflbet::feed::snapshot::{S3Options, Snapshot, SnapshotStore};
 use std::process::{Child, Command, Stdio};

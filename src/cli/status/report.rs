@@ -260,7 +260,7 @@ pub fn book(sb: &Sportsbook, now: Timestamp) -> BookRow {
     let age = ingestion.last_snapshot_time.as_ref().map(|t| age_seconds(now, t));
     let mut stale = false;
     if c.state != State::Stopped && sb.spec.feature_heartbeat() {
-        let threshold = crate::crd::sportsbook::format_duration(stale_after);
+        let threshold = crate::domain::duration::format_duration(stale_after);
         match (age, sb.metadata.creation_timestamp.as_ref()) {
             (Some(a), _) if a > stale_s => {
                 stale = true;

@@ -5,6 +5,7 @@
 //! fresh model is not judged on three games.
 
 use crate::controller::config::OperatorConfig;
+use crate::controller::names::model::child_name;
 use crate::crd::model::Model;
 use crate::monitoring::rules::selector;
 use crate::monitoring::{Rule, RuleGroup};
@@ -121,7 +122,7 @@ pub fn rule_group(m: &Model, ns: &str, cfg: &OperatorConfig) -> RuleGroup {
         ),
     });
 
-    let service = super::build::child_name(&model);
+    let service = child_name(&model);
     let up = format!("up{}", selector(&[("namespace", ns), ("service", &service)]));
     rules.push(Rule {
         alert: MODEL_DOWN.into(),

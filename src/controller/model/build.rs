@@ -6,10 +6,11 @@ use super::rollout::{Decision, Phase};
 use crate::controller::config::{MANAGED_BY, OperatorConfig};
 use crate::controller::driver::SpecError;
 use crate::controller::names;
+pub use crate::controller::names::model::{candidate_name, child_name};
 use crate::controller::pod_policy::{NamedAccount, PodRequest};
 use crate::controller::workload::{self, PodParams, plain_env};
 use crate::crd::model::{Algorithm, MarginMethod, Model};
-use crate::crd::sportsbook::format_duration;
+use crate::domain::duration::format_duration;
 use crate::monitoring::{Capabilities, PrometheusRule, PrometheusRuleSpec, ServiceMonitor};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Service, ServiceAccount};
@@ -58,17 +59,6 @@ pub struct Children {
     pub service: Service,
     pub service_monitor: Option<ServiceMonitor>,
     pub prometheus_rule: Option<PrometheusRule>,
-}
-
-/// Name of every namespaced child of a Model except the candidate Deployment (see
-/// `controller::names` for names that do not fit).
-pub fn child_name(model: &str) -> String {
-    names::dns_label("nflbet-model-", model, "")
-}
-
-/// Name of the candidate Deployment: always ends in `-candidate`, which no stable name does.
-pub fn candidate_name(model: &str) -> String {
-    names::dns_label("nflbet-model-", model, names::CANDIDATE_SUFFIX)
 }
 
 /// Pods of both roles; what the Service selects.
@@ -248,12 +238,7 @@ pub fn model_args(
             if !c.reference_books.is_empty() {
                 flag("reference-books", c.reference_books.join(","));
             }
-            let method = match c.margin_method.unwrap_or(MarginMethod::Shin) {
-                MarginMethod::Proportional => "proportional",
-                MarginMethod::Additive => "additive",
-                MarginMethod::Power => "power",
-                MarginMethod::Shin => "shin",
-            };
+            let method = c.margin_method.unwrap_or(MarginMethod::Shin).as_str();
             flag("margin-method", method.into());
         }
         Algorithm::Elo => {

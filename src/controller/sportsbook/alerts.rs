@@ -10,7 +10,9 @@
 //! unknown, which is treated as stale.
 
 use crate::controller::config::OperatorConfig;
-use crate::crd::sportsbook::{Severity, Sportsbook, format_duration, parse_duration};
+use crate::controller::names::sportsbook::child_name;
+use crate::crd::sportsbook::{Severity, Sportsbook};
+use crate::domain::duration::{format_duration, parse_duration};
 use crate::monitoring::rules::selector;
 use crate::monitoring::{Rule, RuleGroup};
 use kube::ResourceExt;
@@ -51,7 +53,7 @@ pub fn rule_group(sb: &Sportsbook, ns: &str, cfg: &OperatorConfig) -> RuleGroup 
         ])
     };
 
-    let service = super::build::child_name(&book);
+    let service = child_name(&book);
     let instance = crate::controller::names::label_value(&book);
     let up = format!("up{}", selector(&[("namespace", ns), ("service", &service)]));
     let scraper_down = Rule {

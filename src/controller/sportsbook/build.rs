@@ -6,9 +6,11 @@ use super::alerts;
 use crate::controller::config::{MANAGED_BY, OperatorConfig};
 use crate::controller::driver::SpecError;
 use crate::controller::names;
+pub use crate::controller::names::sportsbook::{child_name, rule_name};
 use crate::controller::pod_policy::{NamedAccount, PodRequest};
 use crate::controller::workload::{self, PodParams, plain_env, secret_env};
-use crate::crd::sportsbook::{Provider, Sportsbook, SportsbookSpec, StorageSettings, format_duration};
+use crate::crd::sportsbook::{Provider, Sportsbook, SportsbookSpec, StorageSettings};
+use crate::domain::duration::format_duration;
 use crate::egress::Egress;
 use crate::monitoring::{Capabilities, PrometheusRule, PrometheusRuleSpec, ServiceMonitor};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -33,17 +35,6 @@ pub struct Children {
     pub service_monitor: Option<ServiceMonitor>,
     /// `None` means: make sure it does not exist (book disabled, alerts off) — or cannot.
     pub prometheus_rule: Option<PrometheusRule>,
-}
-
-/// Name of every namespaced child of a Sportsbook except the PrometheusRule (see
-/// `controller::names` for names that do not fit).
-pub fn child_name(book: &str) -> String {
-    names::dns_label("nflbet-scraper-", book, "")
-}
-
-/// Name of the PrometheusRule of a Sportsbook.
-pub fn rule_name(book: &str) -> String {
-    names::monitoring_name("nflbet-sportsbook-", book)
 }
 
 /// Labels that select the scraper's pods; stable for the life of the Sportsbook, because a
