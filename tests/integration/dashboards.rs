@@ -1,0 +1,303 @@
+//! The chart's Grafana dashboards: every panel's and variable's PromQL parses (the promql-parser
+//! crate and Prometheus' own `promtool`), selects only metric families the scraper, the model
+//! workload or the operator register (asked of their real registries, so renaming a metric in the
+//! code breaks this test), and every dashboard is portable (no datasource UID, `${datasource}`
+//! everywhere) with units, thresholds and the namespace/sportsbook/model variables.
+
+use crate::support::{self, dashboards};
+use promql_parser::parser::{self, Expr};
+use promql_parser::util::{ExprVisitor, walk_expr};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The registries the project's processes serve on `/metrics`, as they build them.
+struct Exported {
+    registries: Vec<(&'static str, prometheus::Registry)>,
+}
+
+impl Exported {
+    fn new() -> Exported {
+        let scraper = nflbet::scrape::metrics::Metrics::new(dashboards::PREFIX, "book").unwrap();
+        let model =
+            nflbet::model_workload::metrics::Metrics::new(dashboards::PREFIX, "model", "stable").unwrap();
+        let operator = nflbet::controller::metrics::Metrics::new();
+        // What the operator adds once it runs: its per-Sportsbook gauges and the watch health.
+        let (store, _writer) = kube::runtime::reflector::store();
+        operator.register_sportsbooks(store, dashboards::PREFIX);
+        nflbet::controller::watch::Health::new(&operator.registry);
+        // One poll, one pricing run and one reconcile, so their histograms have series and
+        // `gather()` tells their type.
+        let market = serde_json::from_str("\"moneyline\"").unwrap();
+        scraper.success(1.7e9, 0.5, &[(market, 10)]);
+        model.record_run(&[], &Default::default(), 0, 1.7e9, 0.5);
+        drop(operator.start("sportsbook"));
+        Exported {
+            registries: vec![
+                ("scraper", scraper.registry().clone()),
+                ("model workload", model.registry().clone()),
+                ("operator", operator.registry.clone()),
+            ],
+        }
+    }
+
+    /// Which process registers the family `name`. A registry holds a family with no series yet
+    /// (a label set never used), which `gather()` would leave out, so it is asked directly:
+    /// registering another collector of that name is refused exactly when one is registered.
+    fn family(&self, name: &str) -> Option<&'static str> {
+        self.registries.iter().find_map(|(process, registry)| {
+            let probe = prometheus::Gauge::with_opts(prometheus::Opts::new(name, "probe")).unwrap();
+            match registry.register(Box::new(probe.clone())) {
+                Ok(()) => {
+                    registry.unregister(Box::new(probe)).unwrap();
+                    None
+                }
+                // AlreadyReg: same name; Msg: same name with other label names or help.
+                Err(prometheus::Error::AlreadyReg) | Err(prometheus::Error::Msg(_)) => Some(*process),
+                Err(e) => panic!("probing {name}: {e}"),
+            }
+        })
+    }
+
+    /// Whether the family `name` is a histogram (of the families with series).
+    fn is_histogram(&self, name: &str) -> bool {
+        self.registries
+            .iter()
+            .flat_map(|(_, r)| r.gather())
+            .any(|f| f.name() == name && f.get_field_type() == prometheus::proto::MetricType::HISTOGRAM)
+    }
+
+    /// Which process exports the series name `name` selects: a family, or a histogram's
+    /// `_bucket`, `_sum` or `_count` series.
+    fn exporter(&self, name: &str) -> Option<&'static str> {
+        self.family(name).or_else(|| {
+            ["_bucket", "_sum", "_count"].iter().find_map(|suffix| {
+                let base = name.strip_suffix(suffix)?;
+                self.family(base).filter(|_| self.is_histogram(base))
+            })
+        })
+    }
+}
+
+/// The metric names an expression selects (by name; a selector without one is reported).
+#[derive(Default)]
+struct Names(Vec<Option<String>>);
+
+impl ExprVisitor for Names {
+    type Error = ();
+    fn pre_visit(&mut self, expr: &Expr) -> Result<bool, ()> {
+        match expr {
+            Expr::VectorSelector(vs) => self.0.push(vs.name.clone()),
+            Expr::MatrixSelector(ms) => self.0.push(ms.vs.name.clone()),
+            _ => {}
+        }
+        Ok(true)
+    }
+}
+
+fn all_queries() -> Vec<dashboards::Query> {
+    let mut out = Vec::new();
+    for (file, d) in dashboards::load() {
+        out.extend(dashboards::queries(&file, &d).unwrap_or_else(|e| panic!("{e}")));
+    }
+    out
+}
+
+#[test]
+fn the_probe_tells_exported_families_from_others() {
+    let exported = Exported::new();
+    assert_eq!(exported.exporter("nflreadpy_ingestion_latency_seconds_bucket"), Some("scraper"));
+    assert_eq!(exported.exporter("nflreadpy_model_brier_score"), Some("model workload"));
+    assert_eq!(exported.exporter("controller_runtime_reconcile_time_seconds_count"), Some("operator"));
+    assert_eq!(exported.exporter("nflbet_watch_synced"), Some("operator"));
+    assert_eq!(exported.exporter("nflreadpy_sportsbook_last_snapshot_timestamp_seconds"), Some("operator"));
+    assert_eq!(exported.exporter("leader_election_master_status"), Some("operator"));
+    for absent in
+        ["nflreadpy_ingestion_latency_secs", "nflreadpy_model_edge_bucket", "up_bucket", "nflbet_up"]
+    {
+        assert_eq!(exported.exporter(absent), None, "{absent}");
+    }
+    // Probing leaves the registries as they were.
+    assert_eq!(exported.exporter("nflreadpy_ingestion_latency_secs"), None);
+}
+
+#[test]
+fn every_dashboard_query_parses_and_selects_only_exported_metrics() {
+    let exported = Exported::new();
+    let queries = all_queries();
+    let mut problems = Vec::new();
+    let mut used: BTreeMap<&'static str, BTreeSet<String>> = BTreeMap::new();
+    for q in &queries {
+        let at = format!("{} / {} / {}", q.dashboard, q.panel, q.ref_id);
+        let expr = match parser::parse(&q.expr) {
+            Ok(e) => e,
+            Err(e) => {
+                problems.push(format!("{at}: does not parse: {e}\n    {}", q.expr));
+                continue;
+            }
+        };
+        let mut names = Names::default();
+        walk_expr(&mut names, &expr).unwrap();
+        for name in names.0 {
+            match name {
+                None => problems.push(format!("{at}: a selector without a metric name: {}", q.expr)),
+                Some(n) => match exported.exporter(&n) {
+                    Some(process) => {
+                        used.entry(process).or_default().insert(n);
+                    }
+                    None => problems.push(format!(
+                        "{at}: {n} is exported by neither the scraper, the model workload nor the operator"
+                    )),
+                },
+            }
+        }
+    }
+    assert!(problems.is_empty(), "dashboard queries:\n  {}", problems.join("\n  "));
+    // Each process's metrics are on a dashboard.
+    for process in ["scraper", "model workload", "operator"] {
+        assert!(
+            used.get(process).is_some_and(|n| n.len() >= 3),
+            "few {process} metrics on the dashboards: {used:?}"
+        );
+    }
+}
+
+#[test]
+fn every_panel_shows_a_metric_of_the_project() {
+    for (file, d) in dashboards::load() {
+        let queries = dashboards::queries(&file, &d).unwrap();
+        for p in dashboards::panels(&d) {
+            let title = p["title"].as_str().unwrap();
+            let selects = queries.iter().filter(|q| q.panel == title).any(|q| {
+                let mut names = Names::default();
+                walk_expr(&mut names, &parser::parse(&q.expr).unwrap()).unwrap();
+                !names.0.is_empty()
+            });
+            assert!(selects, "{file}: panel {title:?} selects no metric");
+        }
+    }
+}
+
+#[test]
+fn promtool_accepts_every_dashboard_query() {
+    let queries = all_queries();
+    let rules: Vec<Value> = queries
+        .iter()
+        .enumerate()
+        .map(|(i, q)| serde_json::json!({"record": format!("nflbet_dashboard:query_{i}"), "expr": q.expr}))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    support::write_rule_file(dir.path(), &serde_json::json!({"name": "dashboards", "rules": rules}));
+    let (ok, out) = support::prometheus_tool("promtool", dir.path(), &["check", "rules", "rules.yaml"]);
+    assert!(ok, "promtool check rules refused a dashboard query:\n{out}");
+    assert!(out.contains(&format!("SUCCESS: {} rules found", queries.len())), "{out}");
+}
+
+#[test]
+fn dashboards_are_portable_with_units_thresholds_and_variables() {
+    let loaded = dashboards::load();
+    assert_eq!(
+        loaded.iter().map(|(f, _)| f.as_str()).collect::<Vec<_>>(),
+        ["ingestion.json", "models.json", "operator.json"],
+        "one dashboard per concern"
+    );
+    let mut uids = BTreeSet::new();
+    let mut variables = BTreeSet::new();
+    for (file, d) in &loaded {
+        assert!(uids.insert(d["uid"].as_str().unwrap().to_string()), "{file}: uid not unique");
+        assert!(d["title"].as_str().is_some_and(|t| t.starts_with("nflbet / ")), "{file}: title");
+        assert!(d["id"].is_null(), "{file}: an instance id makes Grafana refuse the import elsewhere");
+        let vars = d["templating"]["list"].as_array().unwrap();
+        let ds = vars.iter().find(|v| v["name"] == "datasource").expect("a datasource variable");
+        assert_eq!(
+            (ds["type"].as_str(), ds["query"].as_str()),
+            (Some("datasource"), Some("prometheus")),
+            "{file}"
+        );
+        for v in vars {
+            variables.insert(v["name"].as_str().unwrap().to_string());
+            if v["type"] == "query" {
+                assert_eq!(v["datasource"]["uid"], "${datasource}", "{file}: variable {}", v["name"]);
+                assert_eq!(
+                    (v["multi"].as_bool(), v["includeAll"].as_bool()),
+                    (Some(true), Some(true)),
+                    "{file}"
+                );
+            }
+        }
+        assert!(vars.iter().any(|v| v["name"] == "namespace"), "{file}: a namespace variable");
+        // No datasource UID but the variable, anywhere in the file.
+        let mut uids_in_datasources = Vec::new();
+        collect_datasource_uids(d, &mut uids_in_datasources);
+        assert!(!uids_in_datasources.is_empty(), "{file}: panels name their datasource");
+        for uid in uids_in_datasources {
+            assert_eq!(uid, "${datasource}", "{file}: a hard-coded datasource UID");
+        }
+        let mut ids = BTreeSet::new();
+        let mut cells = BTreeSet::new();
+        for p in dashboards::panels(d) {
+            let title = p["title"].as_str().unwrap_or_default();
+            assert!(ids.insert(p["id"].as_i64().unwrap()), "{file}: panel id of {title:?} repeated");
+            assert!(
+                !p["description"].as_str().unwrap_or_default().is_empty(),
+                "{file}: {title:?} has no description"
+            );
+            let defaults = &p["fieldConfig"]["defaults"];
+            assert!(
+                defaults["unit"].as_str().is_some_and(|u| !u.is_empty()),
+                "{file}: {title:?} has no unit"
+            );
+            let steps = defaults["thresholds"]["steps"].as_array();
+            assert!(steps.is_some_and(|s| !s.is_empty()), "{file}: {title:?} has no thresholds");
+            assert!(!p["targets"].as_array().unwrap().is_empty(), "{file}: {title:?} has no query");
+            // Panels do not overlap on the grid.
+            let g = &p["gridPos"];
+            let (x, y, w, h) = (
+                g["x"].as_i64().unwrap(),
+                g["y"].as_i64().unwrap(),
+                g["w"].as_i64().unwrap(),
+                g["h"].as_i64().unwrap(),
+            );
+            assert!(x + w <= 24, "{file}: {title:?} wider than the grid");
+            for cx in x..x + w {
+                for cy in y..y + h {
+                    assert!(cells.insert((cx, cy)), "{file}: {title:?} overlaps another panel");
+                }
+            }
+        }
+    }
+    for v in ["namespace", "sportsbook", "model"] {
+        assert!(variables.contains(v), "no dashboard has a {v} variable");
+    }
+}
+
+fn collect_datasource_uids(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(o) => {
+            for (k, child) in o {
+                if k == "datasource" && child.is_object() {
+                    out.push(child["uid"].as_str().unwrap_or("<none>").to_string());
+                }
+                collect_datasource_uids(child, out);
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|c| collect_datasource_uids(c, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn substitution_replaces_every_variable_and_refuses_unknown_ones() {
+    let (file, d) = dashboards::load().into_iter().find(|(f, _)| f == "ingestion.json").unwrap();
+    let out = dashboards::substitute(
+        &d,
+        r#"rate(x{namespace=~"$namespace", sportsbook=~"${sportsbook}"}[$__rate_interval]) > $stale_after"#,
+    )
+    .unwrap();
+    assert_eq!(
+        out,
+        format!(r#"rate(x{{namespace=~".*", sportsbook=~".*"}}[{}]) > 300"#, dashboards::RATE_INTERVAL),
+        "{file}"
+    );
+    let err = dashboards::substitute(&d, "x > $nope").unwrap_err();
+    assert!(err.contains("$nope"), "{err}");
+}
