@@ -301,3 +301,14 @@ fn substitution_replaces_every_variable_and_refuses_unknown_ones() {
     let err = dashboards::substitute(&d, "x > $nope").unwrap_err();
     assert!(err.contains("$nope"), "{err}");
 }
+
+#[test]
+fn the_panels_the_end_to_end_story_requires_data_of_exist() {
+    let queries = all_queries();
+    for (dashboard, panel) in dashboards::PANELS_WITH_DATA_IN_E2E {
+        assert!(
+            queries.iter().any(|q| q.dashboard == dashboard && q.panel == panel),
+            "tests/e2e expects data in {dashboard} / {panel:?}, which does not exist"
+        );
+    }
+}

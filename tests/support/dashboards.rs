@@ -13,6 +13,29 @@ pub const PREFIX: &str = "nflreadpy";
 /// computes it.
 pub const RATE_INTERVAL: &str = "2m";
 
+/// Dashboard panels (their first query) and variables that must show data in the end-to-end
+/// story (`tests/e2e`) once the books are scraped and the model has priced. The rest may be
+/// empty there (no quota header, no errors, no leader election, no settled games).
+pub const PANELS_WITH_DATA_IN_E2E: [(&str, &str); 17] = [
+    ("ingestion.json", "variable sportsbook"),
+    ("ingestion.json", "Time since last snapshot"),
+    ("ingestion.json", "Consecutive failed polls"),
+    ("ingestion.json", "Ingestion latency p50"),
+    ("ingestion.json", "Ingestion errors by type"),
+    ("ingestion.json", "Polls by outcome"),
+    ("ingestion.json", "Quotes in the last snapshot"),
+    ("models.json", "variable model"),
+    ("models.json", "Time since last pricing run"),
+    ("models.json", "Top edges (expected value)"),
+    ("models.json", "Top Kelly fractions"),
+    ("operator.json", "variable namespace"),
+    ("operator.json", "Watches synced"),
+    ("operator.json", "Reconciles by kind and result"),
+    ("operator.json", "Reconcile latency p50 / p99"),
+    ("operator.json", "Reconciles in flight"),
+    ("operator.json", "Resources by Ready status and suspended"),
+];
+
 pub fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("charts/nflbet-operator/dashboards")
 }
