@@ -9,6 +9,9 @@ use promql_parser::parser::{self, Expr};
 use promql_parser::util::{ExprVisitor, walk_expr};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// The registries the project's processes serve on `/metrics`, as they build them.
 struct Exported {
@@ -327,19 +330,128 @@ fn free_loopback_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// One instant query's series; an error while Prometheus is not answering yet.
-async fn instant(http: &reqwest::Client, prometheus: &str, expr: &str) -> Result<Vec<Value>, String> {
-    let r = http
-        .get(format!("{prometheus}/api/v1/query"))
-        .query(&[("query", expr)])
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    let v: Value = r.json().await.map_err(|e| e.to_string())?;
-    if v["status"] != "success" {
-        return Err(format!("Prometheus refused {expr}: {v}"));
+/// `nflbet scrape` of `book` polling `feed` every second into the file store under `dir`, its
+/// `/metrics` on a loopback port; stderr in `dir/<book>.log`.
+fn start_scraper(book: &str, feed: &str, dir: &Path) -> (KillOnDrop, u16) {
+    let port = free_loopback_port();
+    let mut scrape = support::scrape::command(book, feed);
+    scrape
+        .args(["--poll-interval", "1s", "--listen", &format!("127.0.0.1:{port}")])
+        .arg("--store")
+        .arg(format!("file://{}", dir.join("snapshots").display()))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join(format!("{book}.log"))).unwrap());
+    (KillOnDrop(scrape.spawn().expect("spawn nflbet scrape")), port)
+}
+
+/// A real Prometheus on loopback scraping `targets` every second, each labelled with
+/// `namespace` and `pod` as prometheus-operator labels a pod's target.
+struct LocalPrometheus {
+    _process: KillOnDrop,
+    base: String,
+    http: reqwest::Client,
+    dir: PathBuf,
+}
+
+/// One scrape target: job name, address, and whether its labels are honoured (as the chart's
+/// ServiceMonitor does for the operator).
+struct Target {
+    job: &'static str,
+    address: String,
+    honor_labels: bool,
+}
+
+impl LocalPrometheus {
+    fn start(dir: &Path, namespace: &str, targets: &[Target]) -> LocalPrometheus {
+        let mut config =
+            "global: {scrape_interval: 1s, evaluation_interval: 1s}\nscrape_configs:\n".to_string();
+        for t in targets {
+            config.push_str(&format!(
+                "- job_name: {job}\n  honor_labels: {honor}\n  static_configs:\n  - targets: ['{address}']\n    \
+                 labels: {{namespace: {namespace}, pod: {job}-0}}\n",
+                job = t.job,
+                honor = t.honor_labels,
+                address = t.address,
+            ));
+        }
+        std::fs::write(dir.join("prometheus.yml"), config).unwrap();
+        let port = free_loopback_port();
+        let mut c = Command::new(support::testenv_bin("prometheus"));
+        c.arg(format!("--config.file={}", dir.join("prometheus.yml").display()))
+            .arg(format!("--storage.tsdb.path={}", dir.join("tsdb").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("prometheus.log")).unwrap());
+        support::install_crypto();
+        LocalPrometheus {
+            _process: KillOnDrop(c.spawn().expect("spawn prometheus")),
+            base: format!("http://127.0.0.1:{port}"),
+            // Plain HTTP to the Prometheus on loopback only.
+            http: reqwest::Client::builder().timeout(Duration::from_secs(5)).no_proxy().build().unwrap(),
+            dir: dir.to_path_buf(),
+        }
     }
-    Ok(v["data"]["result"].as_array().cloned().unwrap_or_default())
+
+    /// One instant query's series; an error while Prometheus is not answering yet.
+    async fn query(&self, expr: &str) -> Result<Vec<Value>, String> {
+        let r = self
+            .http
+            .get(format!("{}/api/v1/query", self.base))
+            .query(&[("query", expr)])
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let v: Value = r.json().await.map_err(|e| e.to_string())?;
+        if v["status"] != "success" {
+            return Err(format!("Prometheus refused {expr}: {v}"));
+        }
+        Ok(v["data"]["result"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// Wait until every query returns a series, each by `deadline`; the series of each, whose
+    /// `namespace` and `sportsbook` (or `model`) labels must be the test's.
+    async fn wait_for_data(
+        &self,
+        queries: &[dashboards::Query],
+        deadline: Instant,
+        namespace: &str,
+        names: &[&str],
+    ) {
+        for q in queries {
+            let what = format!("{} / {} / {}", q.dashboard, q.panel, q.ref_id);
+            let series = loop {
+                let last = match self.query(&q.expr).await {
+                    Ok(series) if !series.is_empty() => break series,
+                    Ok(_) => format!("no series from {}", q.expr),
+                    Err(e) => e,
+                };
+                if Instant::now() >= deadline {
+                    let logs: Vec<String> = std::fs::read_dir(&self.dir)
+                        .unwrap()
+                        .filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+                        .map(|p| {
+                            format!("{}:\n{}", p.display(), std::fs::read_to_string(&p).unwrap_or_default())
+                        })
+                        .collect();
+                    panic!("{what}: no data in time ({last}); logs:\n{}", logs.join("\n---\n"));
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            };
+            for s in &series {
+                let m = &s["metric"];
+                assert!(m["namespace"].as_str().is_none_or(|n| n == namespace), "{what}: {s}");
+                for label in ["sportsbook", "model"] {
+                    assert!(m[label].as_str().is_none_or(|v| names.contains(&v)), "{what}: {s}");
+                }
+            }
+        }
+    }
+}
+
+fn dashboard_queries(file: &str) -> Vec<dashboards::Query> {
+    let (file, d) = dashboards::load().into_iter().find(|(f, _)| f == file).unwrap();
+    dashboards::queries(&file, &d).unwrap()
 }
 
 /// Queries of the Ingestion and Operator dashboards that may be empty below: no provider quota
@@ -351,16 +463,11 @@ const MAY_BE_EMPTY: [&str; 3] =
 /// the operator (leader elected) reconciling that Sportsbook on the local control plane, labelled
 /// as prometheus-operator labels their targets (the operator's with honorLabels, as the chart's
 /// ServiceMonitor): every query of the Ingestion and Operator dashboards, variables included,
-/// returns data, but for [`MAY_BE_EMPTY`]. The Models dashboard is checked the same way on the
-/// end-to-end cluster (`tests/e2e`).
+/// returns data, but for [`MAY_BE_EMPTY`].
 #[tokio::test]
 async fn a_real_prometheus_fills_the_ingestion_and_operator_panels() {
-    let mut queries = Vec::new();
-    for (file, d) in
-        dashboards::load().into_iter().filter(|(f, _)| f == "ingestion.json" || f == "operator.json")
-    {
-        queries.extend(dashboards::queries(&file, &d).unwrap());
-    }
+    let mut queries = dashboard_queries("ingestion.json");
+    queries.extend(dashboard_queries("operator.json"));
     queries.retain(|q| !MAY_BE_EMPTY.contains(&q.panel.as_str()));
     assert!(queries.len() >= 20, "{queries:?}");
 
@@ -382,68 +489,95 @@ async fn a_real_prometheus_fills_the_ingestion_and_operator_panels() {
 
     let feed = support::feed::Feed::start("desk", 3).await;
     let dir = tempfile::tempdir().unwrap();
-    let scraper_port = free_loopback_port();
-    let mut scrape = support::scrape::command("desk", &feed.url);
-    scrape
-        .args(["--poll-interval", "1s", "--listen", &format!("127.0.0.1:{scraper_port}")])
-        .arg("--store")
-        .arg(format!("file://{}", dir.path().join("snapshots").display()))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(dir.path().join("scraper.log")).unwrap());
-    let _scraper = KillOnDrop(scrape.spawn().expect("spawn nflbet scrape"));
-
-    let config = format!(
-        "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\n\
-         scrape_configs:\n\
-         - job_name: nflbet-scraper-desk\n  static_configs:\n  - targets: ['127.0.0.1:{scraper_port}']\n    \
-         labels: {{namespace: {ns}, pod: nflbet-scraper-desk-0}}\n\
-         - job_name: nflbet-operator\n  honor_labels: true\n  static_configs:\n  - targets: ['{operator}']\n    \
-         labels: {{namespace: {ns}, pod: nflbet-operator-0}}\n",
-        operator = operator.listen,
+    let (_scraper, scraper_port) = start_scraper("desk", &feed.url, dir.path());
+    let prometheus = LocalPrometheus::start(
+        dir.path(),
+        &ns,
+        &[
+            Target {
+                job: "nflbet-scraper-desk",
+                address: format!("127.0.0.1:{scraper_port}"),
+                honor_labels: false,
+            },
+            Target { job: "nflbet-operator", address: operator.listen.to_string(), honor_labels: true },
+        ],
     );
-    std::fs::write(dir.path().join("prometheus.yml"), config).unwrap();
-    let web_port = free_loopback_port();
-    let mut prometheus = std::process::Command::new(support::testenv_bin("prometheus"));
-    prometheus
-        .arg(format!("--config.file={}", dir.path().join("prometheus.yml").display()))
-        .arg(format!("--storage.tsdb.path={}", dir.path().join("tsdb").display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{web_port}"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(dir.path().join("prometheus.log")).unwrap());
-    let _prometheus = KillOnDrop(prometheus.spawn().expect("spawn prometheus"));
-    let base = format!("http://127.0.0.1:{web_port}");
-    support::install_crypto();
-    // Plain HTTP to the Prometheus on loopback only.
-    let http =
-        reqwest::Client::builder().timeout(std::time::Duration::from_secs(5)).no_proxy().build().unwrap();
-
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
-    for q in &queries {
-        let what = format!("{} / {} / {}", q.dashboard, q.panel, q.ref_id);
-        let series = loop {
-            let last = match instant(&http, &base, &q.expr).await {
-                Ok(series) if !series.is_empty() => break series,
-                Ok(_) => format!("no series from {}", q.expr),
-                Err(e) => e,
-            };
-            if std::time::Instant::now() >= deadline {
-                let logs = ["scraper.log", "prometheus.log"]
-                    .map(|f| std::fs::read_to_string(dir.path().join(f)).unwrap_or_default())
-                    .join("\n---\n");
-                panic!("{what}: no data within 90 s ({last}); logs:\n{logs}");
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        };
-        // What the namespace and sportsbook variables filter on is this test's.
-        for s in &series {
-            let m = &s["metric"];
-            assert!(m["namespace"].as_str().is_none_or(|n| n == ns), "{what}: {s}");
-            assert!(m["sportsbook"].as_str().is_none_or(|b| b == "desk"), "{what}: {s}");
-        }
-    }
+    prometheus.wait_for_data(&queries, Instant::now() + Duration::from_secs(90), &ns, &["desk"]).await;
     assert!(feed.requests() >= 2, "the scraper polled the feed");
 
     operator.shutdown.cancel();
     books.delete("desk", &Default::default()).await.unwrap();
     support::delete_namespace(&client, &ns).await;
+}
+
+/// Queries of the Models dashboard that may be empty below: no bet at the feeds' equal prices
+/// (stakes and exposure), no games file (calibration), no operator (the sportsbook variable).
+const MODELS_MAY_BE_EMPTY: [(&str, &str); 9] = [
+    ("Versions by role", "A"),
+    ("Stake by market and book", "A"),
+    ("Exposure by team against its cap", "A"),
+    ("Exposure by market against its cap", "A"),
+    ("Exposure by book against its cap", "A"),
+    ("Brier score against baseline + tolerance", "A"),
+    ("Log loss against baseline + tolerance", "A"),
+    ("Settled games in the window", "A"),
+    ("variable sportsbook", "sportsbook"),
+];
+
+/// Two real scrapers (a reference book and a retail book) write snapshots that a real
+/// `nflbet model` prices every second; a real Prometheus scrapes all three: the Models dashboard's
+/// queries return data, but for [`MODELS_MAY_BE_EMPTY`].
+#[tokio::test]
+async fn a_real_prometheus_fills_the_models_panels() {
+    let mut queries = dashboard_queries("models.json");
+    queries.retain(|q| !MODELS_MAY_BE_EMPTY.contains(&(q.panel.as_str(), q.ref_id.as_str())));
+    assert!(queries.len() >= 10, "{queries:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let sharp = support::feed::Feed::start("pinnacle", 3).await;
+    let retail = support::feed::Feed::start("desk", 3).await;
+    let (_sharp, sharp_port) = start_scraper("sharp", &sharp.url, dir.path());
+    let (_retail, retail_port) = start_scraper("retail", &retail.url, dir.path());
+    let model_port = free_loopback_port();
+    let mut model = Command::new(env!("CARGO_BIN_EXE_nflbet"));
+    model
+        .args(["model", "--model", "consensus", "--algorithm", "marketConsensus", "--version", "1.0.0"])
+        .args(["--sportsbooks", "sharp,retail", "--reference-books", "pinnacle"])
+        .args(["--bankroll", "10000", "--kelly-fraction", "0.25", "--interval", "1s"])
+        .arg(format!("--store=file://{}", dir.path().join("snapshots").display()))
+        .arg(format!("--listen=127.0.0.1:{model_port}"))
+        .env_remove("NFLBET_STORE")
+        .env_remove("NFLBET_GAMES")
+        .env_remove("NFLBET_MODEL")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("model.log")).unwrap());
+    let _model = KillOnDrop(model.spawn().expect("spawn nflbet model"));
+    let prometheus = LocalPrometheus::start(
+        dir.path(),
+        "betting",
+        &[
+            Target {
+                job: "nflbet-scraper-sharp",
+                address: format!("127.0.0.1:{sharp_port}"),
+                honor_labels: false,
+            },
+            Target {
+                job: "nflbet-scraper-retail",
+                address: format!("127.0.0.1:{retail_port}"),
+                honor_labels: false,
+            },
+            Target {
+                job: "nflbet-model-consensus",
+                address: format!("127.0.0.1:{model_port}"),
+                honor_labels: false,
+            },
+        ],
+    );
+    prometheus
+        .wait_for_data(
+            &queries,
+            Instant::now() + Duration::from_secs(90),
+            "betting",
+            &["sharp", "retail", "consensus"],
+        )
+        .await;
 }
