@@ -16,7 +16,7 @@ pub const RATE_INTERVAL: &str = "2m";
 /// Dashboard panels (their first query) and variables that must show data in the end-to-end
 /// story (`tests/e2e`) once the books are scraped and the model has priced. The rest may be
 /// empty there (no quota header, no errors, no leader election, no settled games).
-pub const PANELS_WITH_DATA_IN_E2E: [(&str, &str); 17] = [
+pub const PANELS_WITH_DATA_IN_E2E: [(&str, &str); 18] = [
     ("ingestion.json", "variable sportsbook"),
     ("ingestion.json", "Time since last snapshot"),
     ("ingestion.json", "Consecutive failed polls"),
@@ -25,6 +25,7 @@ pub const PANELS_WITH_DATA_IN_E2E: [(&str, &str); 17] = [
     ("ingestion.json", "Polls by outcome"),
     ("ingestion.json", "Quotes in the last snapshot"),
     ("models.json", "variable model"),
+    ("models.json", "Versions by role"),
     ("models.json", "Time since last pricing run"),
     ("models.json", "Top edges (expected value)"),
     ("models.json", "Top Kelly fractions"),
