@@ -1105,8 +1105,8 @@ fn argocd_health_check_verdicts() {
 // ---------------------------------------------------------------------------------------------
 // The real operator with the chart's identity
 
-/// Kills the spawned operator even when an assertion fails.
-struct KillOnDrop(std::process::Child);
+/// Kills a spawned process (the operator here) even when an assertion fails.
+pub(crate) struct KillOnDrop(pub(crate) std::process::Child);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {

@@ -4,6 +4,7 @@
 //! code breaks this test), and every dashboard is portable (no datasource UID, `${datasource}`
 //! everywhere) with units, thresholds and the namespace/sportsbook/model variables.
 
+use crate::chart::KillOnDrop;
 use crate::support::{self, dashboards};
 use promql_parser::parser::{self, Expr};
 use promql_parser::util::{ExprVisitor, walk_expr};
@@ -313,16 +314,6 @@ fn the_panels_the_end_to_end_story_requires_data_of_exist() {
             queries.iter().any(|q| q.dashboard == dashboard && q.panel == panel),
             "tests/e2e expects data in {dashboard} / {panel:?}, which does not exist"
         );
-    }
-}
-
-/// Kills a spawned process even when an assertion fails.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 
