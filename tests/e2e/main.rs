@@ -195,6 +195,45 @@ async fn a_users_story_on_a_real_node() {
     // Every book the model reads writes where it reads.
     support::wait_condition(&model_api, "consensus", "StorageShared", "True", None).await;
 
+    // ---- The chart's Grafana dashboards: a sidecar ConfigMap each, every query of every panel
+    // and variable accepted by this Prometheus (variables as "All"), and data in the panels
+    // whose metrics this story produces.
+    let dashboards = support::dashboards::load();
+    let maps = kubectl(&["get", "configmaps", "-n", OPERATOR_NS, "-l", "grafana_dashboard=1", "-o", "name"]);
+    assert_eq!(maps.lines().count(), dashboards.len(), "one sidecar ConfigMap per dashboard: {maps}");
+    let queries: Vec<support::dashboards::Query> = dashboards
+        .iter()
+        .flat_map(|(file, d)| support::dashboards::queries(file, d).unwrap_or_else(|e| panic!("{e}")))
+        .collect();
+    for q in &queries {
+        if let Err(e) = prometheus.query(&q.expr).await {
+            panic!("{} / {} / {}: Prometheus refused {}: {e}", q.dashboard, q.panel, q.ref_id, q.expr);
+        }
+    }
+    for (dashboard, panel) in support::dashboards::PANELS_WITH_DATA_IN_E2E {
+        let q = queries
+            .iter()
+            .find(|q| q.dashboard == dashboard && q.panel == panel)
+            .unwrap_or_else(|| panic!("no panel {panel:?} in {dashboard}"));
+        wait_for(&format!("data in {dashboard} / {panel}"), Duration::from_secs(180), || async {
+            let series = prometheus.query(&q.expr).await?;
+            if series.is_empty() { Err(format!("no series from {}", q.expr)) } else { Ok(()) }
+        })
+        .await;
+    }
+    // ---- The chart's PrometheusRule on the operator is loaded, and its job selector is the
+    // operator's real target (else NflbetOperatorDown would fire for a healthy operator).
+    wait_for("the operator's own rule group loaded in Prometheus", Duration::from_secs(120), || async {
+        let loaded = prometheus.has_rule_group_of(&format!("{RELEASE}-nflbet-operator")).await?;
+        if loaded { Ok(()) } else { Err("not loaded".to_string()) }
+    })
+    .await;
+    let up = prometheus
+        .query(&format!("up{{job=\"{RELEASE}-nflbet-operator\",namespace=\"{OPERATOR_NS}\"}} == 1"))
+        .await
+        .unwrap();
+    assert_eq!(up.len(), 1, "the operator rules' job selector matches its target: {up:?}");
+
     // ---- The feed fails for one book: its ingestion-error alert fires in Prometheus, and
     // Alertmanager routes it through the AlertRoute's AlertmanagerConfig to the receiver pod.
     cluster::http_post(&format!("http://{feed}:8080/control/fail?books={FAILING_BOOK}")).await;

@@ -81,6 +81,17 @@ fn run_with_stdin(mut cmd: Command, input: &str) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// Each value as `--set`, and a flag (`--api-versions=...`) as itself.
+fn set_args(c: &mut Command, set: &[&str]) {
+    for s in set {
+        if s.starts_with("--") {
+            c.arg(s);
+        } else {
+            c.args(["--set", s]);
+        }
+    }
+}
+
 /// `helm template` of the chart with fixed names, so the output is reproducible.
 fn template(release: &str, namespace: &str, set: &[&str]) -> Output {
     let mut c = helm();
@@ -90,13 +101,14 @@ fn template(release: &str, namespace: &str, set: &[&str]) -> Output {
         "--kube-version",
         KUBE_VERSION,
     ]);
-    for s in set {
-        c.args(["--set", s]);
-    }
+    set_args(&mut c, set);
     run(c)
 }
 
-fn template_ok(release: &str, namespace: &str, set: &[&str]) -> String {
+/// What `helm template` needs to render as on a cluster with the prometheus-operator CRDs.
+pub(crate) const WITH_MONITORING_CRDS: &str = "--api-versions=monitoring.coreos.com/v1/PrometheusRule";
+
+pub(crate) fn template_ok(release: &str, namespace: &str, set: &[&str]) -> String {
     let out = template(release, namespace, set);
     assert!(out.status.success(), "helm template {set:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
@@ -118,6 +130,34 @@ fn without_crds(rendered: &str) -> String {
         out.push_str("---\n");
         out.push_str(doc.trim_end());
         out.push('\n');
+    }
+    out
+}
+
+/// The rendered stream with each dashboard ConfigMap's JSON replaced by the name of the file it
+/// must be (checked here): the dashboards are reviewed as files, not a second time in goldens.
+fn dashboards_by_reference(rendered: &str) -> String {
+    let mut out = String::new();
+    let mut lines = rendered.lines().peekable();
+    while let Some(line) = lines.next() {
+        out.push_str(line);
+        out.push('\n');
+        let Some(file) = line.strip_prefix("  nflbet-").and_then(|l| l.strip_suffix(".json: |-")) else {
+            continue;
+        };
+        let mut json = String::new();
+        while let Some(l) = lines.next_if(|l| l.starts_with("    ")) {
+            json.push_str(&l[4..]);
+            json.push('\n');
+        }
+        let path = chart_dir().join("dashboards").join(format!("{file}.json"));
+        let expected = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            json.trim_end() == expected.trim_end(),
+            "the ConfigMap's {file}.json differs from {}",
+            path.display()
+        );
+        out.push_str(&format!("    <charts/nflbet-operator/dashboards/{file}.json>\n"));
     }
     out
 }
@@ -178,6 +218,8 @@ const VARIANT: &[&str] = &[
     "podPolicy.images={registry.example.com/nflbet/*}",
     "podPolicy.tolerations={dedicated=betting}",
     "podPolicy.podAnnotations={prometheus.io/*}",
+    "dashboards.annotations.grafana_folder=nflbet",
+    WITH_MONITORING_CRDS,
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -218,7 +260,8 @@ fn helm_lint_strict_passes() {
     for set in [&[][..], VARIANT] {
         let mut c = helm();
         c.args(["lint", "--strict", "--kube-version", KUBE_VERSION]).arg(chart_dir());
-        for s in set {
+        // helm lint takes no --api-versions: values only.
+        for s in set.iter().filter(|s| !s.starts_with("--")) {
             c.args(["--set", s]);
         }
         let out = run_ok(c);
@@ -229,13 +272,13 @@ fn helm_lint_strict_passes() {
 #[test]
 fn default_render_matches_golden() {
     let rendered = template_ok("nflbet", "nflbet-system", &[]);
-    check_golden("default.yaml", &without_crds(&rendered));
+    check_golden("default.yaml", &dashboards_by_reference(&without_crds(&rendered)));
 }
 
 #[test]
 fn variant_render_matches_golden() {
     let rendered = template_ok("nflbet", "nflbet-system", VARIANT);
-    check_golden("namespaced-ha-monitoring.yaml", &without_crds(&rendered));
+    check_golden("namespaced-ha-monitoring.yaml", &dashboards_by_reference(&without_crds(&rendered)));
 }
 
 #[test]
@@ -250,7 +293,7 @@ fn secret_access_is_granted_only_by_name_and_only_when_asked() {
 }
 
 /// The rendered documents, parsed.
-fn documents(rendered: &str) -> Vec<serde_yaml::Value> {
+pub(crate) fn documents(rendered: &str) -> Vec<serde_yaml::Value> {
     serde_yaml::Deserializer::from_str(rendered)
         .map(|d| serde::Deserialize::deserialize(d).unwrap())
         .filter(|v: &serde_yaml::Value| !v.is_null())
@@ -383,6 +426,73 @@ fn prometheus_rule_extra_labels_keep_working_and_win_over_monitoring_labels() {
     let monitor = both.iter().find(|d| d["kind"] == "ServiceMonitor").unwrap();
     assert_eq!(monitor["metadata"]["labels"]["release"].as_str(), Some("kps"));
     assert_eq!(monitor["metadata"]["labels"]["team"].as_str(), Some("platform"));
+}
+
+fn dashboard_maps(docs: &[serde_yaml::Value]) -> Vec<&serde_yaml::Value> {
+    docs.iter()
+        .filter(|d| {
+            d["kind"] == "ConfigMap"
+                && d["metadata"]["name"].as_str().is_some_and(|n| n.contains("-dashboard-"))
+        })
+        .collect()
+}
+
+#[test]
+fn dashboards_are_config_maps_for_the_grafana_sidecar() {
+    let default = documents(&template_ok("nflbet", "nflbet-system", &[]));
+    let maps = dashboard_maps(&default);
+    let names: Vec<&str> = maps.iter().map(|m| m["metadata"]["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "nflbet-nflbet-operator-dashboard-ingestion",
+            "nflbet-nflbet-operator-dashboard-models",
+            "nflbet-nflbet-operator-dashboard-operator"
+        ]
+    );
+    for m in &maps {
+        assert_eq!(
+            m["metadata"]["labels"]["grafana_dashboard"].as_str(),
+            Some("1"),
+            "the sidecar's default label"
+        );
+        assert_eq!(m["metadata"]["namespace"].as_str(), Some("nflbet-system"));
+    }
+
+    let set = documents(&template_ok(
+        "nflbet",
+        "nflbet-system",
+        &[
+            "metricsNamespace=betting",
+            "dashboards.label=example.com/dashboard",
+            "dashboards.labelValue=nflbet",
+            "dashboards.namespace=monitoring",
+            "dashboards.labels.team=trading",
+            "dashboards.annotations.grafana_folder=Betting",
+        ],
+    ));
+    let maps = dashboard_maps(&set);
+    assert_eq!(maps.len(), 3);
+    for m in maps {
+        let meta = &m["metadata"];
+        assert_eq!(meta["labels"]["example.com/dashboard"].as_str(), Some("nflbet"), "{meta:?}");
+        assert!(meta["labels"]["grafana_dashboard"].is_null(), "the configured label replaces the default");
+        assert_eq!(meta["labels"]["team"].as_str(), Some("trading"));
+        assert_eq!(meta["annotations"]["grafana_folder"].as_str(), Some("Betting"));
+        assert_eq!(meta["namespace"].as_str(), Some("monitoring"));
+        let data = m["data"].as_mapping().unwrap();
+        assert_eq!(data.len(), 1);
+        let (key, json) = data.iter().next().unwrap();
+        assert!(key.as_str().unwrap().ends_with(".json"), "{key:?}");
+        let json = json.as_str().unwrap();
+        let dashboard: serde_json::Value = serde_json::from_str(json).expect("the dashboard is JSON");
+        assert!(dashboard["uid"].as_str().is_some_and(|u| u.starts_with("nflbet-")));
+        assert!(!json.contains("nflreadpy_"), "metricsNamespace replaces the prefix in {key:?}");
+        assert!(json.contains("betting_") || key.as_str() == Some("nflbet-operator.json"), "{key:?}");
+    }
+
+    let off = documents(&template_ok("nflbet", "nflbet-system", &["dashboards.enabled=false"]));
+    assert!(dashboard_maps(&off).is_empty(), "dashboards.enabled=false renders none");
 }
 
 #[test]
@@ -995,8 +1105,8 @@ fn argocd_health_check_verdicts() {
 // ---------------------------------------------------------------------------------------------
 // The real operator with the chart's identity
 
-/// Kills the spawned operator even when an assertion fails.
-struct KillOnDrop(std::process::Child);
+/// Kills a spawned process (the operator here) even when an assertion fails.
+pub(crate) struct KillOnDrop(pub(crate) std::process::Child);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {

@@ -6,6 +6,7 @@
 //! it; they never silently pass.
 #![allow(dead_code)]
 
+pub mod dashboards;
 pub mod feed;
 pub mod proxy;
 pub mod s3;
