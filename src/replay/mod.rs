@@ -58,8 +58,8 @@ pub enum ReplayError {
     Store(String),
     #[error("no stored snapshots of these books from {0}")]
     EmptySnapshotWindow(String),
-    #[error("cannot write the report to {path}: {source}")]
-    Report { path: String, source: std::io::Error },
+    #[error("cannot write the report to {path}: {error}")]
+    Report { path: String, error: std::io::Error },
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -144,7 +144,7 @@ fn write_report(
         return Ok(());
     };
     std::fs::write(path, report::render_html(&page()))
-        .map_err(|source| ReplayError::Report { path: path.display().to_string(), source })
+        .map_err(|error| ReplayError::Report { path: path.display().to_string(), error })
 }
 
 /// Validate the arguments into settings and models, without touching the games file.

@@ -30,6 +30,7 @@ mod monitoring_refused;
 mod notifications;
 mod pod_policy;
 mod replay_real_data;
+mod replay_report;
 mod replay_snapshots;
 mod scrape_e2e;
 mod scrape_faults;
