@@ -296,3 +296,86 @@ fn an_unreachable_cluster_exits_2_with_a_clear_message() {
     let out = status_cmd(&["-n", "x", "-A"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Read table frames of `nflbet status --watch` (each ends with its verdict line) until one
+/// satisfies `done`, within a deadline.
+async fn frame_until(
+    lines: &mut tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    what: &str,
+    done: impl Fn(&str) -> bool,
+) -> String {
+    let read = async {
+        let mut frame = String::new();
+        while let Some(l) = lines.next_line().await.expect("stdout readable") {
+            frame.push_str(&l);
+            frame.push('\n');
+            if l.starts_with("healthy:") || l.starts_with("UNHEALTHY:") {
+                if done(&frame) {
+                    return frame;
+                }
+                frame.clear();
+            }
+        }
+        panic!("nflbet status --watch ended before {what}; last frame:\n{frame}");
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(60), read)
+        .await
+        .unwrap_or_else(|_| panic!("no frame with {what} within 60 s"))
+}
+
+#[tokio::test]
+async fn watch_redraws_on_change_with_freshness_bars_and_stops_on_ctrl_c() {
+    use tokio::io::AsyncBufReadExt;
+    let client = support::client().await;
+    support::install_nflbet_crds(&client).await;
+    let ns = support::namespace(&client, "cli-status-watch").await;
+    let books: Api<Sportsbook> = Api::namespaced(client.clone(), &ns);
+    let fresh = json!({
+        "conditions": [condition("Ready", "True", "Succeeded", "")],
+        "ingestion": {"lastSnapshotTime": ago(30), "quotes": 12},
+    });
+    support::create_with_status(&books, book("fanduel", json!({})), fresh).await;
+
+    let kubeconfig = support::kubeconfig_path();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_nflbet"))
+        .args(["status", "--watch", "-n", &ns, "--kubeconfig", kubeconfig.to_str().unwrap()])
+        .env("NO_COLOR", "1")
+        .env("LANG", "en_US.UTF-8")
+        .env_remove("KUBECONFIG")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("nflbet runs");
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+
+    let first = frame_until(&mut lines, "the first report", |_| true).await;
+    // Not a terminal: an ASCII bar, one fifth used (30 s of 10 m).
+    let bar = cell(&first, "fanduel", "FRESHNESS");
+    assert!(bar.starts_with("#.... ") && bar.ends_with("/10m"), "{bar:?} in\n{first}");
+    assert!(
+        first.ends_with(&format!(
+            "healthy: 1 resources in namespace {ns}: 1 healthy, 0 unhealthy, 0 stopped, 0 suspended\n"
+        )),
+        "{first}"
+    );
+
+    // A change is drawn without asking again: a book whose data is an hour old.
+    let stale = json!({
+        "conditions": [condition("Ready", "True", "Succeeded", "")],
+        "ingestion": {"lastSnapshotTime": ago(3600)},
+    });
+    support::create_with_status(&books, book("stale", json!({})), stale).await;
+    let second = frame_until(&mut lines, "the stale book", |f| f.contains("\nstale ")).await;
+    assert_eq!(cell(&second, "stale", "FRESHNESS"), "##### 1h/10m", "{second}");
+    assert!(second.contains("UNHEALTHY: 2 resources"), "{second}");
+
+    // Ctrl-C ends it; the exit status is that of the last report (unhealthy).
+    let pid = child.id().expect("still running").to_string();
+    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    let status = tokio::time::timeout(std::time::Duration::from_secs(30), child.wait())
+        .await
+        .expect("exits within 30 s of Ctrl-C")
+        .unwrap();
+    assert_eq!(status.code(), Some(1));
+    support::delete_namespace(&client, &ns).await;
+}
