@@ -8,6 +8,7 @@
 //! `kubectl get -o json -w`. The exit status is that of the last report drawn.
 
 use super::connect::Cluster;
+use super::report::StatusReport;
 use super::{StatusArgs, StatusOutput, collect, format};
 use crate::crd::{AlertRoute, Model, Sportsbook};
 use futures::{FutureExt, Stream, StreamExt};
@@ -46,6 +47,21 @@ where
     })
 }
 
+/// What makes a frame new. A table is new when its text is (ages move it); a JSON or YAML
+/// document only when the resources changed, not the clock: the report time and the ages of the
+/// last snapshots are left out of the comparison.
+pub fn change_key(report: &StatusReport, output: StatusOutput, text: &str) -> String {
+    if output == StatusOutput::Table {
+        return text.to_string();
+    }
+    let mut report = report.clone();
+    report.generated_at.clear();
+    for book in &mut report.sportsbooks {
+        book.last_snapshot_age_seconds = None;
+    }
+    serde_json::to_string(&report).unwrap_or_else(|_| text.to_string())
+}
+
 /// What to write before a frame: clear the screen on a terminal, else separate it from the last.
 pub fn frame_prefix(output: StatusOutput, terminal: bool, first: bool) -> &'static str {
     match output {
@@ -69,17 +85,15 @@ pub async fn run(cluster: Cluster, args: &StatusArgs) -> ExitCode {
     refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let (mut last, mut healthy) = (None::<String>, None::<bool>);
     loop {
-        match collect(&cluster, Timestamp::now())
-            .await
-            .and_then(|r| Ok((format(&r, args.output)?, r.healthy)))
-        {
-            Ok((text, ok)) => {
-                healthy = Some(ok);
-                if last.as_ref() != Some(&text) {
+        match collect(&cluster, Timestamp::now()).await.and_then(|r| Ok((format(&r, args.output)?, r))) {
+            Ok((text, report)) => {
+                healthy = Some(report.healthy);
+                let key = change_key(&report, args.output, &text);
+                if last.as_ref() != Some(&key) {
                     let mut out = std::io::stdout().lock();
                     let _ = write!(out, "{}{text}", frame_prefix(args.output, terminal, last.is_none()));
                     let _ = out.flush();
-                    last = Some(text);
+                    last = Some(key);
                 }
             }
             // Nothing drawn yet: the same failure as without --watch.
@@ -106,6 +120,7 @@ pub async fn run(cluster: Cluster, args: &StatusArgs) -> ExitCode {
 
 #[cfg(test)]
 mod tests {
+    use super::super::report;
     use super::*;
 
     #[test]
@@ -115,5 +130,40 @@ mod tests {
         assert_eq!(frame_prefix(StatusOutput::Table, false, false), "\n");
         assert_eq!(frame_prefix(StatusOutput::Yaml, false, true), "---\n");
         assert_eq!(frame_prefix(StatusOutput::Json, true, false), "");
+    }
+
+    #[test]
+    fn documents_change_with_the_resources_not_the_clock() {
+        let at = |secs: i64| Timestamp::from_second(1_700_000_000 + secs).unwrap();
+        let book = |age: i64, failures: i64| report::BookRow {
+            common: report::Common {
+                namespace: "ns".into(),
+                name: "b".into(),
+                ready: report::Ready { status: "True".into(), reason: String::new(), message: String::new() },
+                state: report::State::Running,
+                healthy: true,
+                problems: vec![],
+            },
+            provider: None,
+            last_snapshot_time: None,
+            last_snapshot_age_seconds: Some(age),
+            stale_after_seconds: 600,
+            stale: false,
+            quotes: None,
+            consecutive_failures: failures,
+            last_error: None,
+            last_error_time: None,
+            ready_replicas: None,
+        };
+        let doc = |now: i64, age: i64, failures: i64| {
+            let r = StatusReport::new(None, at(now), vec![book(age, failures)], vec![], vec![]);
+            change_key(&r, StatusOutput::Json, "")
+        };
+        assert_eq!(doc(0, 30, 0), doc(15, 45, 0));
+        assert_ne!(doc(0, 30, 0), doc(0, 30, 1));
+        let table = |text: &str| {
+            change_key(&StatusReport::new(None, at(0), vec![], vec![], vec![]), StatusOutput::Table, text)
+        };
+        assert_ne!(table("b 30s ago"), table("b 45s ago"));
     }
 }
