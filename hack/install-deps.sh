@@ -2,7 +2,7 @@
 # Install what the tests need beyond Rust and Go, from Debian's packages:
 #   promtool / amtool (prometheus, prometheus-alertmanager) check generated rules and routing;
 #   lua5.4 runs the Argo CD health check; openssl and curl are used by hack/testenv/testenv.sh;
-#   python3 picks free ports and writes images (hack/image/oci.py).
+#   python3 picks free ports and writes images (hack/image/oci.py); chromium draws the replay report.
 # Idempotent: does nothing when everything is present.
 set -euo pipefail
 need=()
@@ -21,6 +21,8 @@ command -v iptables >/dev/null || need+=(iptables)
 command -v conntrack >/dev/null || need+=(conntrack)
 # strace kills a snapshot writer at an exact system call (the atomicity tests).
 command -v strace >/dev/null || need+=(strace)
+# Headless Chromium renders the replay's HTML report (tests/integration/replay_report.rs).
+[[ -x /usr/bin/chromium ]] || need+=(chromium)
 if ((${#need[@]})); then
   echo "[install-deps] apt-get install ${need[*]}" >&2
   SUDO=""; [[ $(id -u) -eq 0 ]] || SUDO=sudo

@@ -7,6 +7,7 @@
 mod connect;
 mod render;
 pub mod report;
+mod watch;
 
 pub use connect::{ClusterArgs, ConnectError, Scope, connect};
 
@@ -23,12 +24,20 @@ use std::process::ExitCode;
 #[command(after_help = "Exit status: 0 all healthy; 1 something unhealthy (Ready not True, or odds older \
 than the book's stale threshold); 2 usage or connection error. Stopped resources (spec.disabled) count \
 as healthy; suspended ones (spec.suspend) are listed with their problems but not counted.\n\n\
-Examples:\n  nflbet status --output table\n  nflbet status -A -o json | jq '.sportsbooks[] | select(.stale)'")]
+With --watch the report is drawn again on every change of a Sportsbook, Model or AlertRoute \
+(and a table also when ages move), until Ctrl-C; JSON and YAML print one document per change; the exit \
+status is that of the last report.\n\n\
+Examples:\n  nflbet status --output table\n  nflbet status -A --watch\n  nflbet status -A -o json | jq '.sportsbooks[] | select(.stale)'")]
 pub struct StatusArgs {
     /// Output format: `table` for people, `json` or `yaml` for scripts (stable schema,
     /// `schemaVersion: 1`).
     #[arg(long, short = 'o', value_enum, default_value = "table")]
     pub output: StatusOutput,
+
+    /// Keep running and draw the report again whenever a Sportsbook, Model or AlertRoute
+    /// changes (like `kubectl get -w`); stop with Ctrl-C.
+    #[arg(long, short = 'w')]
+    pub watch: bool,
 
     #[command(flatten)]
     pub cluster: ClusterArgs,
@@ -158,10 +167,22 @@ pub fn use_colour() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
-fn print(report: &StatusReport, args: &StatusArgs) -> Result<(), StatusError> {
-    let text = match args.output {
+/// Block characters for the freshness bar on a UTF-8 terminal only.
+pub fn use_unicode() -> bool {
+    let var = |name: &str| std::env::var(name).ok();
+    std::io::stdout().is_terminal()
+        && render::utf8_locale(var("LC_ALL").as_deref(), var("LC_CTYPE").as_deref(), var("LANG").as_deref())
+}
+
+/// The report as text in the chosen format.
+fn format(report: &StatusReport, output: StatusOutput) -> Result<String, StatusError> {
+    Ok(match output {
         StatusOutput::Table => {
-            let style = render::Style { colour: use_colour(), namespaces: report.namespace.is_none() };
+            let style = render::Style {
+                colour: use_colour(),
+                namespaces: report.namespace.is_none(),
+                unicode: use_unicode(),
+            };
             render::render(report, &style)
         }
         StatusOutput::Json => {
@@ -170,9 +191,7 @@ fn print(report: &StatusReport, args: &StatusArgs) -> Result<(), StatusError> {
         StatusOutput::Yaml => {
             serde_yaml::to_string(report).map_err(|e| StatusError::Encode(e.to_string()))?
         }
-    };
-    print!("{text}");
-    Ok(())
+    })
 }
 
 pub async fn run(args: StatusArgs) -> ExitCode {
@@ -183,6 +202,9 @@ pub async fn run(args: StatusArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if args.watch {
+        return watch::run(cluster, &args).await;
+    }
     let report = match collect(&cluster, Timestamp::now()).await {
         Ok(r) => r,
         Err(e) => {
@@ -190,9 +212,12 @@ pub async fn run(args: StatusArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Err(e) = print(&report, &args) {
-        eprintln!("error: {e}");
-        return ExitCode::from(2);
+    match format(&report, args.output) {
+        Ok(text) => print!("{text}"),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
     }
     if report.healthy { ExitCode::SUCCESS } else { ExitCode::from(1) }
 }

@@ -54,6 +54,36 @@ pub struct SeasonScore {
     pub log_loss: Option<f64>,
 }
 
+/// One game day's settled bets of a model: the steps of the report's cumulative profit and CLV.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BetDay {
+    pub date: chrono::NaiveDate,
+    pub bets: u64,
+    /// Profit of the day's bets, as a fraction of the bankroll.
+    pub profit: f64,
+    /// Sum of the closing-line value of the day's bets that have one, and how many have one.
+    pub clv_sum: f64,
+    pub clv_bets: u64,
+}
+
+impl BetDay {
+    /// Add one settled bet to the last day of `days`, or to a new day if `date` is later.
+    pub fn add(days: &mut Vec<BetDay>, date: chrono::NaiveDate, profit: f64, clv: Option<f64>) {
+        if days.last().is_none_or(|d| d.date != date) {
+            days.push(BetDay { date, bets: 0, profit: 0.0, clv_sum: 0.0, clv_bets: 0 });
+        }
+        if let Some(day) = days.last_mut() {
+            day.bets += 1;
+            day.profit += profit;
+            if let Some(clv) = clv {
+                day.clv_sum += clv;
+                day.clv_bets += 1;
+            }
+        }
+    }
+}
+
 /// Everything replay found for one model.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -72,6 +102,8 @@ pub struct ModelReport {
     /// All bets together; stakes are fractions of a fixed (non-compounding) bankroll of 1.
     pub bets: LedgerReport,
     pub bets_by_market: BTreeMap<Market, LedgerReport>,
+    /// The settled bets per game day, in date order.
+    pub bets_by_day: Vec<BetDay>,
     /// Games the model could not price (counted, not fatal).
     pub errors: u64,
 }
@@ -99,6 +131,7 @@ struct ModelState {
     total: Calibration,
     bets: Ledger,
     bets_by_market: BTreeMap<Market, Ledger>,
+    bets_by_day: Vec<BetDay>,
     errors: u64,
 }
 
@@ -133,6 +166,7 @@ pub fn replay(
                 total: Calibration::new(),
                 bets: Ledger::new(),
                 bets_by_market: BTreeMap::new(),
+                bets_by_day: Vec::new(),
                 errors: 0,
             }
         })
@@ -175,7 +209,7 @@ pub fn replay(
                 }
                 score_line(&mut state.spread, &fair, &quotes, Market::Spread, Selection::Home, (home, away));
                 score_line(&mut state.total, &fair, &quotes, Market::Total, Selection::Over, (home, away));
-                if bet(state, &fair, &quotes, &close, settings, (home, away)).is_err() {
+                if bet(state, &fair, &quotes, &close, settings, (game.gameday, home, away)).is_err() {
                     state.errors += 1;
                 }
             }
@@ -253,7 +287,7 @@ fn bet(
     quotes: &[BookPrice],
     close: &[FairPrice],
     settings: &ReplaySettings,
-    (home, away): (u32, u32),
+    (day, home, away): (chrono::NaiveDate, u32, u32),
 ) -> Result<(), crate::domain::model::ModelError> {
     let excluded: Vec<&str> = match &state.reference_books {
         Some(books) if books.is_empty() => quotes.iter().map(|q| q.book.as_str()).collect(),
@@ -299,6 +333,8 @@ fn bet(
         let clv = close.iter().find(|c| same_line(c, price)).map(|c| closing_line_value(decimal, c.win));
         state.bets.add(stake, decimal, outcome, clv);
         state.bets_by_market.entry(price.market).or_default().add(stake, decimal, outcome, clv);
+        let profit = crate::domain::calibration::profit(stake, decimal, outcome);
+        BetDay::add(&mut state.bets_by_day, day, profit, clv);
     }
     Ok(())
 }
@@ -326,6 +362,7 @@ fn finish(state: ModelState) -> ModelReport {
         total: state.total.report(),
         bets: state.bets.report(),
         bets_by_market: state.bets_by_market.iter().map(|(m, l)| (*m, l.report())).collect(),
+        bets_by_day: state.bets_by_day,
         errors: state.errors,
     }
 }

@@ -6,12 +6,13 @@
 
 mod engine;
 mod output;
+pub mod report;
 mod snapshot_bets;
 pub mod snapshots;
 mod window;
 
 pub use engine::{
-    MODEL_NAMES, ModelReport, ReplayReport, ReplaySettings, SeasonScore, model_by_name, replay,
+    BetDay, MODEL_NAMES, ModelReport, ReplayReport, ReplaySettings, SeasonScore, model_by_name, replay,
     settled_games_in,
 };
 pub use output::render_table;
@@ -57,6 +58,8 @@ pub enum ReplayError {
     Store(String),
     #[error("no stored snapshots of these books from {0}")]
     EmptySnapshotWindow(String),
+    #[error("cannot write the report to {path}: {error}")]
+    Report { path: String, error: std::io::Error },
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -117,6 +120,23 @@ pub struct ReplayArgs {
     /// Sportsbooks whose stored snapshots are replayed, comma separated (with --store).
     #[arg(long, value_delimiter = ',')]
     pub sportsbooks: Vec<String>,
+    /// Also write the report as one self-contained HTML page with charts (reliability, Brier
+    /// score and log loss by season, cumulative profit and CLV). Over closing lines, the
+    /// closingLine baseline is replayed too when not among --models, for comparison.
+    #[arg(long, value_name = "PATH")]
+    pub report: Option<PathBuf>,
+}
+
+/// Write the HTML report, when asked for.
+fn write_report(
+    path: Option<&std::path::Path>,
+    page: impl FnOnce() -> report::Page,
+) -> Result<(), ReplayError> {
+    let Some(path) = path else {
+        return Ok(());
+    };
+    std::fs::write(path, report::render_html(&page()))
+        .map_err(|error| ReplayError::Report { path: path.display().to_string(), error })
 }
 
 /// Validate the arguments into settings and models, without touching the games file.
@@ -145,6 +165,11 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
     if !args.sportsbooks.is_empty() {
         return Err(ReplayError::NoStore.into());
     }
+    let mut args = args.clone();
+    if args.report.is_some() && !args.models.iter().any(|m| m.trim() == "closingLine") {
+        args.models.push("closingLine".into());
+    }
+    let args = &args;
     let (settings, models) = prepare(args)?;
     let path = args.games.clone().ok_or(ReplayError::NoGamesFile)?;
     let games = load_games(&path).map_err(ReplayError::from)?;
@@ -160,6 +185,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
     };
     let report = replay(&games, models, &settings, |n| bar.inc(n))?;
     bar.finish_and_clear();
+    write_report(args.report.as_deref(), || report::closing_lines_page(&report))?;
     match args.output {
         OutputFormat::Table => print!("{}", render_table(&report)),
         OutputFormat::Json => {
@@ -176,6 +202,7 @@ fn run_snapshots(args: &ReplayArgs) -> anyhow::Result<()> {
     let games = load_games(&path).map_err(ReplayError::from)?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let report = runtime.block_on(snapshots::replay_snapshots(args, &window, games))?;
+    write_report(args.report.as_deref(), || report::snapshots_page(&report))?;
     match args.output {
         OutputFormat::Table => print!("{}", snapshots::render_table(&report)),
         OutputFormat::Json => {

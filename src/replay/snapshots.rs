@@ -261,6 +261,7 @@ mod tests {
             max_event: 0.04,
             store: Some("file:///snapshots".into()),
             sportsbooks: vec!["pinnacle".into(), "fanduel".into()],
+            report: None,
         };
         let dir = tempfile::tempdir().expect("scratch dir");
         let store = format!("file://{}", dir.path().display());

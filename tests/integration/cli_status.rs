@@ -296,3 +296,150 @@ fn an_unreachable_cluster_exits_2_with_a_clear_message() {
     let out = status_cmd(&["-n", "x", "-A"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Read table frames of `nflbet status --watch` (each ends with its verdict line) until one
+/// satisfies `done`, within a deadline.
+async fn frame_until(
+    lines: &mut tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    what: &str,
+    done: impl Fn(&str) -> bool,
+) -> String {
+    let read = async {
+        let mut frame = String::new();
+        while let Some(l) = lines.next_line().await.expect("stdout readable") {
+            frame.push_str(&l);
+            frame.push('\n');
+            if l.starts_with("healthy:") || l.starts_with("UNHEALTHY:") {
+                if done(&frame) {
+                    return frame;
+                }
+                frame.clear();
+            }
+        }
+        panic!("nflbet status --watch ended before {what}; last frame:\n{frame}");
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(60), read)
+        .await
+        .unwrap_or_else(|_| panic!("no frame with {what} within 60 s"))
+}
+
+/// `nflbet status --watch` on namespace `ns` as a child process, its standard output piped.
+fn watch_child(ns: &str, args: &[&str]) -> tokio::process::Child {
+    let kubeconfig = support::kubeconfig_path();
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_nflbet"))
+        .args(["status", "--watch", "-n", ns, "--kubeconfig", kubeconfig.to_str().unwrap()])
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env("LANG", "en_US.UTF-8")
+        .env_remove("KUBECONFIG")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("nflbet runs")
+}
+
+/// Ctrl-C (SIGINT) ends the watch with the exit status of the last report.
+async fn interrupt(mut child: tokio::process::Child, code: i32) {
+    let pid = child.id().expect("still running").to_string();
+    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    let status = tokio::time::timeout(std::time::Duration::from_secs(30), child.wait())
+        .await
+        .expect("exits within 30 s of Ctrl-C")
+        .unwrap();
+    assert_eq!(status.code(), Some(code));
+}
+
+#[tokio::test]
+async fn watch_redraws_on_change_with_freshness_bars_and_stops_on_ctrl_c() {
+    use tokio::io::AsyncBufReadExt;
+    let client = support::client().await;
+    support::install_nflbet_crds(&client).await;
+    let ns = support::namespace(&client, "cli-status-watch").await;
+    let books: Api<Sportsbook> = Api::namespaced(client.clone(), &ns);
+    let fresh = json!({
+        "conditions": [condition("Ready", "True", "Succeeded", "")],
+        "ingestion": {"lastSnapshotTime": ago(30), "quotes": 12},
+    });
+    support::create_with_status(&books, book("fanduel", json!({})), fresh).await;
+
+    let mut child = watch_child(&ns, &[]);
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+
+    let first = frame_until(&mut lines, "the first report", |_| true).await;
+    // Not a terminal: an ASCII bar, one fifth used (30 s of 10 m).
+    let bar = cell(&first, "fanduel", "FRESHNESS");
+    assert!(bar.starts_with("#.... ") && bar.ends_with("/10m"), "{bar:?} in\n{first}");
+    assert!(
+        first.ends_with(&format!(
+            "healthy: 1 resources in namespace {ns}: 1 healthy, 0 unhealthy, 0 stopped, 0 suspended\n"
+        )),
+        "{first}"
+    );
+
+    // A change is drawn without asking again: a book whose data is an hour old.
+    let stale = json!({
+        "conditions": [condition("Ready", "True", "Succeeded", "")],
+        "ingestion": {"lastSnapshotTime": ago(3600)},
+    });
+    support::create_with_status(&books, book("stale", json!({})), stale).await;
+    let second = frame_until(&mut lines, "the stale book", |f| f.contains("\nstale ")).await;
+    assert_eq!(cell(&second, "stale", "FRESHNESS"), "##### 1h/10m", "{second}");
+    assert!(second.contains("UNHEALTHY: 2 resources"), "{second}");
+
+    // The last report was unhealthy.
+    interrupt(child, 1).await;
+    support::delete_namespace(&client, &ns).await;
+}
+
+/// `--watch -o json`: one JSON document per change of a resource, none for the clock alone.
+#[tokio::test]
+async fn watch_prints_one_json_document_per_change() {
+    use kube::api::{Patch, PatchParams};
+    use tokio::io::AsyncReadExt;
+    let client = support::client().await;
+    support::install_nflbet_crds(&client).await;
+    let ns = support::namespace(&client, "cli-status-watch-json").await;
+    let books: Api<Sportsbook> = Api::namespaced(client.clone(), &ns);
+    let status = json!({
+        "conditions": [condition("Ready", "True", "Succeeded", "")],
+        "ingestion": {"lastSnapshotTime": ago(30), "consecutiveFailures": 0},
+    });
+    support::create_with_status(&books, book("fanduel", json!({})), status).await;
+
+    let mut child = watch_child(&ns, &["-o", "json"]);
+    let mut stdout = child.stdout.take().unwrap();
+    let mut text = String::new();
+    // Complete documents so far, once `enough` of them are there.
+    let mut documents_until = async |enough: usize| -> Vec<Value> {
+        let read = async {
+            let mut buf = [0u8; 8192];
+            loop {
+                let docs: Vec<Value> = serde_json::Deserializer::from_str(&text)
+                    .into_iter::<Value>()
+                    .map_while(Result::ok)
+                    .collect();
+                if docs.len() >= enough {
+                    return docs;
+                }
+                let n = stdout.read(&mut buf).await.expect("stdout readable");
+                assert!(n > 0, "nflbet status --watch ended early:\n{text}");
+                text.push_str(std::str::from_utf8(&buf[..n]).expect("UTF-8"));
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(60), read)
+            .await
+            .unwrap_or_else(|_| panic!("fewer than {enough} documents within 60 s"))
+    };
+    let first = documents_until(1).await;
+    assert_eq!(first[0]["sportsbooks"][0]["consecutiveFailures"], 0);
+
+    let patch = json!({"status": {"ingestion": {"consecutiveFailures": 3}}});
+    books.patch_status("fanduel", &PatchParams::default(), &Patch::Merge(patch)).await.unwrap();
+    let docs = documents_until(2).await;
+    // The second document is the change: the watches' own start-up drew nothing new.
+    assert_eq!(docs[1]["sportsbooks"][0]["consecutiveFailures"], 3, "{text}");
+    assert_eq!(docs.len(), 2, "{text}");
+    // Healthy at the end.
+    interrupt(child, 0).await;
+    support::delete_namespace(&client, &ns).await;
+}

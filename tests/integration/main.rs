@@ -32,6 +32,7 @@ mod notifications;
 mod operator_alerts;
 mod pod_policy;
 mod replay_real_data;
+mod replay_report;
 mod replay_snapshots;
 mod scrape_e2e;
 mod scrape_faults;

@@ -31,12 +31,34 @@ fn quote(event: &Event, team: &str, american: i32, at: chrono::DateTime<chrono::
 }
 
 /// Regular-season games of 2023 weeks 1–2 with both closing moneylines and a result.
-fn slate(games: &[Game]) -> Vec<&Game> {
+pub(super) fn slate(games: &[Game]) -> Vec<&Game> {
     games
         .iter()
         .filter(|g| g.season == 2023 && g.week <= 2 && g.game_id.starts_with("2023_0"))
         .filter(|g| g.home_moneyline.is_some() && g.away_moneyline.is_some() && g.home_score.is_some())
         .collect()
+}
+
+/// Store one snapshot of the book "sharp" per game day of `slate`, three hours before a 1pm ET
+/// (17:00 UTC) kickoff, at the games' closing moneylines.
+pub(super) async fn write_closing_snapshots(url: &str, slate: &[&Game]) {
+    let store = SnapshotStore::open(url, &S3Options::default()).unwrap();
+    let mut by_day: std::collections::BTreeMap<chrono::NaiveDate, Vec<&Game>> = Default::default();
+    for g in slate {
+        by_day.entry(g.gameday).or_default().push(g);
+    }
+    for (day, day_games) in by_day {
+        let kickoff = day.and_time(NaiveTime::from_hms_opt(17, 0, 0).unwrap()).and_utc();
+        let polled = kickoff - Duration::hours(3);
+        let mut snap = Snapshot::new("sharp", "theOddsApi", polled);
+        for g in day_games {
+            let event = Event::new(&g.game_id, &g.home_team, &g.away_team, Some(kickoff));
+            snap.quotes.push(quote(&event, &g.home_team, g.home_moneyline.unwrap(), polled));
+            snap.quotes.push(quote(&event, &g.away_team, g.away_moneyline.unwrap(), polled));
+            snap.events.push(event);
+        }
+        store.write(&snap).await.unwrap();
+    }
 }
 
 #[test]
@@ -49,26 +71,7 @@ fn consensus_over_stored_snapshots_matches_the_margin_free_closing_line() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("file://{}", dir.path().display());
     let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let store = SnapshotStore::open(&url, &S3Options::default()).unwrap();
-        // One snapshot per game day, three hours before a 1pm ET (17:00 UTC) kickoff.
-        let mut by_day: std::collections::BTreeMap<chrono::NaiveDate, Vec<&Game>> = Default::default();
-        for g in &slate {
-            by_day.entry(g.gameday).or_default().push(g);
-        }
-        for (day, day_games) in by_day {
-            let kickoff = day.and_time(NaiveTime::from_hms_opt(17, 0, 0).unwrap()).and_utc();
-            let polled = kickoff - Duration::hours(3);
-            let mut snap = Snapshot::new("sharp", "theOddsApi", polled);
-            for g in day_games {
-                let event = Event::new(&g.game_id, &g.home_team, &g.away_team, Some(kickoff));
-                snap.quotes.push(quote(&event, &g.home_team, g.home_moneyline.unwrap(), polled));
-                snap.quotes.push(quote(&event, &g.away_team, g.away_moneyline.unwrap(), polled));
-                snap.events.push(event);
-            }
-            store.write(&snap).await.unwrap();
-        }
-    });
+    rt.block_on(write_closing_snapshots(&url, &slate));
 
     let out = Command::new(env!("CARGO_BIN_EXE_nflbet"))
         .args(["replay", "--from", "2023-09-01", "--to", "2023-09-25", "--models", "marketConsensus,elo"])

@@ -8,6 +8,39 @@ pub struct Style {
     pub colour: bool,
     /// Show a NAMESPACE column (`-A`).
     pub namespaces: bool,
+    /// Draw the freshness bar with block characters (a UTF-8 terminal), else ASCII.
+    pub unicode: bool,
+}
+
+/// Cells of the freshness bar.
+const BAR_WIDTH: u64 = 5;
+
+/// Time since the last snapshot against the stale threshold, e.g. `▇▇▁▁▁ 4m/10m`: one cell per
+/// fifth of the threshold used up, full when stale. ASCII (`##... 4m/10m`) when `unicode` is
+/// false. `never` without a snapshot; `-` without a threshold (an unreadable object).
+pub fn freshness_bar(age_seconds: Option<i64>, stale_after_seconds: u64, unicode: bool) -> String {
+    if stale_after_seconds == 0 {
+        return "-".into();
+    }
+    let Some(age) = age_seconds else {
+        return "never".into();
+    };
+    let age = age.max(0) as u64;
+    let filled = (age * BAR_WIDTH).div_ceil(stale_after_seconds).min(BAR_WIDTH) as usize;
+    let (full, empty) = if unicode { ('▇', '▁') } else { ('#', '.') };
+    let bar: String = std::iter::repeat_n(full, filled)
+        .chain(std::iter::repeat_n(empty, BAR_WIDTH as usize - filled))
+        .collect();
+    format!("{bar} {}/{}", human_age(age as i64), human_age(stale_after_seconds as i64))
+}
+
+/// Whether the locale's character set is UTF-8, from `LC_ALL`, `LC_CTYPE` and `LANG` (the first
+/// one set wins, as in POSIX).
+pub fn utf8_locale(lc_all: Option<&str>, lc_ctype: Option<&str>, lang: Option<&str>) -> bool {
+    [lc_all, lc_ctype, lang].into_iter().flatten().find(|v| !v.is_empty()).is_some_and(|v| {
+        let v = v.to_ascii_lowercase();
+        v.contains("utf-8") || v.contains("utf8")
+    })
 }
 
 fn table(style: &Style, header: &[&str]) -> Table {
@@ -80,8 +113,10 @@ fn clip(s: &str, max: usize) -> String {
 }
 
 fn books(style: &Style, rows: &[BookRow]) -> Table {
-    let mut t =
-        table(style, &["NAME", "READY", "STATE", "LAST SNAPSHOT", "QUOTES", "FAILURES", "LAST ERROR"]);
+    let mut t = table(
+        style,
+        &["NAME", "READY", "STATE", "LAST SNAPSHOT", "FRESHNESS", "QUOTES", "FAILURES", "LAST ERROR"],
+    );
     for r in rows {
         let mut cells = leading(style, &r.common);
         let snapshot = match r.last_snapshot_age_seconds {
@@ -89,6 +124,8 @@ fn books(style: &Style, rows: &[BookRow]) -> Table {
             None => "never".into(),
         };
         cells.push(paint(style, snapshot, r.stale.then_some(Color::Red)));
+        let bar = freshness_bar(r.last_snapshot_age_seconds, r.stale_after_seconds, style.unicode);
+        cells.push(paint(style, bar, r.stale.then_some(Color::Red)));
         cells.push(Cell::new(dash(r.quotes.map(|q| q.to_string()))));
         let failures = r.consecutive_failures;
         cells.push(paint(style, failures.to_string(), (failures > 0).then_some(Color::Red)));
@@ -202,4 +239,32 @@ pub fn render(report: &StatusReport, style: &Style) -> String {
         n.total, n.healthy, n.unhealthy, n.stopped, n.suspended
     ));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn freshness_bar_fresh_partly_used_stale_and_never() {
+        assert_eq!(freshness_bar(Some(0), 600, true), "▁▁▁▁▁ 0s/10m");
+        assert_eq!(freshness_bar(Some(30), 600, true), "▇▁▁▁▁ 30s/10m");
+        assert_eq!(freshness_bar(Some(240), 600, true), "▇▇▁▁▁ 4m/10m");
+        assert_eq!(freshness_bar(Some(600), 600, true), "▇▇▇▇▇ 10m/10m");
+        assert_eq!(freshness_bar(Some(7200), 600, true), "▇▇▇▇▇ 2h/10m");
+        assert_eq!(freshness_bar(Some(240), 600, false), "##... 4m/10m");
+        // A clock skewed into the future counts as fresh.
+        assert_eq!(freshness_bar(Some(-5), 300, false), "..... 0s/5m");
+        assert_eq!(freshness_bar(None, 600, true), "never");
+        assert_eq!(freshness_bar(Some(10), 0, true), "-");
+    }
+
+    #[test]
+    fn utf8_locale_follows_posix_precedence() {
+        assert!(utf8_locale(None, None, Some("en_US.UTF-8")));
+        assert!(utf8_locale(Some("C.utf8"), None, Some("C")));
+        assert!(!utf8_locale(Some("C"), Some("en_US.UTF-8"), None));
+        assert!(utf8_locale(Some(""), Some("de_DE.UTF-8"), None));
+        assert!(!utf8_locale(None, None, None));
+    }
 }
