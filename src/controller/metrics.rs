@@ -16,7 +16,8 @@
 //! is the Lease) is 1 while this replica leads and 0 while it follows, and only the leader exports
 //! the per-resource gauges (a follower has no caches).
 
-use crate::crd::Sportsbook;
+use super::driver::Reconciled;
+use crate::crd::{AlertRoute, Model, Sportsbook};
 use kube::ResourceExt;
 use kube::core::DeserializeGuard;
 use kube::runtime::reflector::Store;
@@ -98,12 +99,25 @@ impl Metrics {
     }
 
     /// Export per-Sportsbook gauges from the controller's cache, replacing the cache of an earlier
-    /// term of leadership.
+    /// term of leadership; the conditions of Models and AlertRoutes too once
+    /// [`Metrics::register_resources`] is given their caches.
     pub fn register_sportsbooks(&self, store: Store<DeserializeGuard<Sportsbook>>, metrics_namespace: &str) {
+        self.register_resources(store, None, metrics_namespace);
+    }
+
+    /// Export the per-resource gauges of every kind from the controllers' caches (`others`: the
+    /// Models' and AlertRoutes'), replacing those of an earlier term of leadership.
+    pub fn register_resources(
+        &self,
+        sportsbooks: Store<DeserializeGuard<Sportsbook>>,
+        others: Option<(Store<DeserializeGuard<Model>>, Store<DeserializeGuard<AlertRoute>>)>,
+        metrics_namespace: &str,
+    ) {
         self.forget_sportsbooks(metrics_namespace);
-        let collector = SportsbookCollector::new(store, metrics_namespace);
+        let mut collector = SportsbookCollector::new(sportsbooks, metrics_namespace);
+        collector.others = others;
         if let Err(e) = self.registry.register(Box::new(collector)) {
-            tracing::warn!(error = %e, "per-Sportsbook gauges not exported");
+            tracing::warn!(error = %e, "per-resource gauges not exported");
         }
     }
 
@@ -153,8 +167,39 @@ impl Drop for ReconcileTimer {
 
 struct SportsbookCollector {
     store: Store<DeserializeGuard<Sportsbook>>,
+    others: Option<(Store<DeserializeGuard<Model>>, Store<DeserializeGuard<AlertRoute>>)>,
     descs: Vec<Desc>,
     snapshot_name: String,
+}
+
+/// `nflbet_resource_condition` and `nflbet_suspend_status` samples of every object in `store`.
+fn resource_samples<K: Reconciled>(
+    store: &Store<DeserializeGuard<K>>,
+    conditions: &mut Vec<(Vec<(&'static str, String)>, f64)>,
+    suspended: &mut Vec<(Vec<(&'static str, String)>, f64)>,
+) {
+    let kind = K::kind(&()).to_string();
+    for guarded in store.state() {
+        let Ok(obj) = &guarded.0 else { continue };
+        let ns = obj.namespace().unwrap_or_default();
+        let name = obj.name_any();
+        for c in obj.current_status().1 {
+            conditions.push((
+                vec![
+                    ("kind", kind.clone()),
+                    ("namespace", ns.clone()),
+                    ("name", name.clone()),
+                    ("type", c.type_.clone()),
+                    ("status", c.status.clone()),
+                ],
+                1.0,
+            ));
+        }
+        suspended.push((
+            vec![("kind", kind.clone()), ("namespace", ns), ("name", name)],
+            if obj.suspended() { 1.0 } else { 0.0 },
+        ));
+    }
 }
 
 impl SportsbookCollector {
@@ -184,7 +229,7 @@ impl SportsbookCollector {
             )
             .expect("valid desc"),
         ];
-        SportsbookCollector { store, descs, snapshot_name }
+        SportsbookCollector { store, others: None, descs, snapshot_name }
     }
 }
 
@@ -226,26 +271,14 @@ impl Collector for SportsbookCollector {
         let mut conditions = Vec::new();
         let mut suspended = Vec::new();
         let mut snapshots = Vec::new();
+        resource_samples(&self.store, &mut conditions, &mut suspended);
+        if let Some((models, routes)) = &self.others {
+            resource_samples(models, &mut conditions, &mut suspended);
+            resource_samples(routes, &mut conditions, &mut suspended);
+        }
         for guarded in self.store.state() {
             let Ok(sb) = &guarded.0 else { continue };
-            let ns = sb.namespace().unwrap_or_default();
-            let name = sb.name_any();
-            for c in sb.status.iter().flat_map(|s| s.conditions.iter()) {
-                conditions.push((
-                    vec![
-                        ("kind", "Sportsbook".to_string()),
-                        ("namespace", ns.clone()),
-                        ("name", name.clone()),
-                        ("type", c.type_.clone()),
-                        ("status", c.status.clone()),
-                    ],
-                    1.0,
-                ));
-            }
-            suspended.push((
-                vec![("kind", "Sportsbook".to_string()), ("namespace", ns.clone()), ("name", name.clone())],
-                if sb.spec.suspend { 1.0 } else { 0.0 },
-            ));
+            let (ns, name) = (sb.namespace().unwrap_or_default(), sb.name_any());
             let last = sb
                 .status
                 .as_ref()
@@ -383,5 +416,33 @@ mod tests {
         metrics.leader_gauge("nflbet-operator").set(1);
         let text = metrics.encode();
         assert!(text.contains("leader_election_master_status{name=\"nflbet-operator\"} 1"), "{text}");
+    }
+
+    #[test]
+    fn conditions_of_every_kind_are_exported() {
+        let (books, _w) = reflector::store::<DeserializeGuard<Sportsbook>>();
+        let (models, mut writer) = reflector::store::<DeserializeGuard<Model>>();
+        let (routes, _r) = reflector::store::<DeserializeGuard<AlertRoute>>();
+        let m: Model = serde_json::from_value(serde_json::json!({
+            "apiVersion": "betting.nflbet.dev/v1alpha1", "kind": "Model",
+            "metadata": {"name": "elo", "namespace": "betting"},
+            "spec": {"algorithm": "elo", "version": "1.0.0", "sportsbooks": {"names": ["fanduel"]},
+                     "staking": {"bankroll": 1000.0, "kellyFraction": 0.25}, "suspend": true},
+            "status": {"conditions": [{"type": "Ready", "status": "False", "reason": "Progressing",
+                                        "message": "", "lastTransitionTime": "2024-09-05T18:00:00Z"}]}
+        }))
+        .unwrap();
+        writer.apply_watcher_event(&watcher::Event::Apply(DeserializeGuard(Ok(m))));
+        let metrics = Metrics::new();
+        metrics.register_resources(books, Some((models, routes)), "nflreadpy");
+        let text = metrics.encode();
+        assert!(
+            text.contains(r#"nflbet_resource_condition{kind="Model",name="elo",namespace="betting",status="False",type="Ready"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"nflbet_suspend_status{kind="Model",name="elo",namespace="betting"} 1"#),
+            "{text}"
+        );
     }
 }

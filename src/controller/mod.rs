@@ -484,7 +484,6 @@ async fn run_controllers(
         sportsbooks_synced: Some(books_synced.clone()),
     };
     ctx.set_caches(caches.clone());
-    ctx.metrics.register_sportsbooks(books.clone(), &ctx.config.metrics_namespace);
     let run = Run {
         ctx: &ctx,
         namespace: &namespace,
@@ -498,11 +497,17 @@ async fn run_controllers(
     let sportsbooks =
         run.controller((books, books_writer, books_synced), "scraper", sportsbook::CHILDREN, |c| c);
     let (routes, routes_writer) = reflector::store::<DeserializeGuard<AlertRoute>>();
+    let alert_routes_store = routes.clone();
     let routes_synced = health.watch(alert_route::CONTROLLER, "AlertRoute");
     let alert_routes =
         run.controller((routes, routes_writer, routes_synced), "", alert_route::CHILDREN, |c| c);
     let (models, models_writer) = reflector::store::<DeserializeGuard<Model>>();
     let model_store = models.clone();
+    ctx.metrics.register_resources(
+        caches.sportsbooks.clone(),
+        Some((models.clone(), alert_routes_store.clone())),
+        &ctx.config.metrics_namespace,
+    );
     let models_synced = health.watch(model::CONTROLLER, "Model");
     let models = run.controller((models, models_writer, models_synced), "model", model::CHILDREN, |c| {
         // A Sportsbook appearing or changing labels can change which books a Model prices.
