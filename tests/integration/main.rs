@@ -20,6 +20,7 @@ mod cli_validate;
 mod crds_up_to_date;
 mod egress;
 mod image;
+mod kube_client_requests;
 mod leader_election;
 mod model_alerts;
 mod model_operator;
