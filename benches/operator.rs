@@ -430,7 +430,7 @@ async fn run<K: Kind>(client: &Client, n: usize) -> Row {
     let log = std::env::temp_dir().join(format!("nflbet-bench-{kind}-{n}.log"));
     let op = Operator::start(&ns, &log).await;
     // Large N: poll less often, wait longer (10,000 books take tens of minutes on two cores).
-    let every = Duration::from_millis(250.max(n as u64 / 10));
+    let every = Duration::from_millis(250.max(n as u64 / 4));
     let timeout = Duration::from_secs(1800.max(n as u64 / 2));
 
     if K::NAME == "Model" {
