@@ -1,36 +1,59 @@
 //! Operator benchmark on the local control plane (`make bench` starts it).
 //!
-//! For N Sportsbooks applied at once (N = 100 and 1,000 by default, `NFLBET_BENCH_BOOKS=100,1000`):
-//! - time until every book's children exist, and until every book is Ready (kwok runs the pods);
-//! - the operator process's peak RSS (VmHWM), run as a separate `nflbet operator` process;
-//! - latency from a `disabled: true` patch to the Deployment showing 0 replicas, median and p99
-//!   over 100 patches;
-//! - the time the API server needs for the same child writes made directly by a simple client
-//!   (server-side apply of the same built objects, same concurrency), and the ratio.
+//! For each kind (Sportsbook, Model, AlertRoute) and each N, N objects applied at once to a fresh
+//! namespace watched by one `nflbet operator` process:
+//! - time until every object's children exist, and until every object is Ready for its current
+//!   generation (kwok runs the pods);
+//! - API requests per object until every object is Ready, from the operator's own counter
+//!   (`nflbet_kube_client_requests_total` on its `/metrics`, read before the first create and at
+//!   convergence), in total and by verb and resource;
+//! - the operator process's peak RSS (VmHWM);
+//! - the time the API server needs for the same child writes made directly by a plain client
+//!   (server-side apply of the same built objects, same concurrency), and the ratio;
+//! - Sportsbooks only: latency from a `disabled: true` patch to the Deployment showing 0
+//!   replicas, median and p99 over 100 patches.
 //!
-//! Figures are printed, never asserted.
+//! Sizes: `NFLBET_BENCH_BOOKS`, `NFLBET_BENCH_MODELS`, `NFLBET_BENCH_ROUTES` (comma-separated,
+//! default `100,1000`; `0` or empty skips the kind). Figures are printed, never asserted.
 
 use futures::{StreamExt, stream};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::core::v1::{Namespace, Service, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Client, Config};
+use kube::core::NamespaceResourceScope;
+use kube::{Client, Config, Resource, ResourceExt};
 use nflbet::controller::config::OperatorConfig;
-use nflbet::controller::sportsbook::build;
-use nflbet::crd::Sportsbook;
-use nflbet::monitoring::Capabilities;
-use serde_json::json;
+use nflbet::controller::{alert_route, model, sportsbook};
+use nflbet::crd::{AlertRoute, Model, Sportsbook};
+use nflbet::monitoring::{AlertmanagerConfig, Capabilities, PrometheusRule, ServiceMonitor};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Debug;
 use std::path::Path;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 const CONCURRENCY: usize = 32;
+/// Request counts by (verb, resource, code).
+type Requests = BTreeMap<(String, String, String), u64>;
+const REQUESTS: &str = "nflbet_kube_client_requests_total";
+/// The book every benchmarked Model prices (it exists, so the Models can become Ready).
+const MODEL_BOOK: &str = "fanduel";
+/// Where that book writes and the Models read (the same store, or a Model is not Ready).
+const MODEL_STORE: &str = "s3://snapshots/nfl";
+
+fn kubeconfig() -> String {
+    std::env::var("NFLBET_TEST_KUBECONFIG")
+        .unwrap_or_else(|_| format!("{}/target/testenv/kubeconfig", env!("CARGO_MANIFEST_DIR")))
+}
 
 async fn client() -> Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let path = std::env::var("NFLBET_TEST_KUBECONFIG")
-        .unwrap_or_else(|_| format!("{}/target/testenv/kubeconfig", env!("CARGO_MANIFEST_DIR")));
+    let path = kubeconfig();
     let kc = Kubeconfig::read_from(&path).unwrap_or_else(|e| panic!("{path}: {e}; run `make bench`"));
     let mut config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await.unwrap();
     config.read_timeout = Some(Duration::from_secs(120));
@@ -44,6 +67,198 @@ fn book(name: &str) -> Sportsbook {
         "spec": {"provider": "genericJson", "endpoint": "http://127.0.0.1:9/feed", "markets": [{"name": "moneyline"}]}
     }))
     .unwrap()
+}
+
+/// The operator's settings for the plain-client baseline: those of the process under test (the
+/// books' loopback feed URL allowed).
+fn operator_config() -> OperatorConfig {
+    let egress = nflbet::egress::EgressArgs {
+        feed_credential_hosts: vec![],
+        s3_credential_hosts: vec![],
+        allow_addresses: vec!["127.0.0.0/8".into()],
+        deny_addresses: vec![],
+    };
+    OperatorConfig { egress: egress.policy(vec![]).expect("valid policy"), ..OperatorConfig::default() }
+}
+
+/// One benchmarked kind: its objects, the child that shows an object was handled, and the same
+/// child writes made by a plain client.
+trait Kind:
+    Resource<DynamicType = (), Scope = NamespaceResourceScope>
+    + Clone
+    + Debug
+    + Serialize
+    + DeserializeOwned
+    + Send
+    + Sync
+    + 'static
+{
+    const NAME: &'static str;
+    const SIZES: &'static str;
+    /// The child whose existence shows the object was handled.
+    type Child: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + Debug
+        + DeserializeOwned
+        + Send
+        + Sync
+        + 'static;
+
+    fn object(i: usize) -> Self;
+    fn child_name(object: &str) -> String;
+    /// Write the children the operator builds for `object`, server-side apply.
+    fn write_children(
+        client: &Client,
+        object: &Self,
+        cfg: &OperatorConfig,
+        caps: Capabilities,
+    ) -> impl Future<Output = ()> + Send;
+}
+
+/// Server-side apply of one object with the baseline's field manager.
+async fn put<K>(client: &Client, object: &K)
+where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + Debug
+        + Serialize
+        + DeserializeOwned,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), object.meta().namespace.as_deref().unwrap());
+    let pp = PatchParams::apply("bench-direct").force();
+    api.patch(object.meta().name.as_deref().unwrap(), &pp, &Patch::Apply(object)).await.unwrap();
+}
+
+/// The children every workload kind shares.
+struct Workload<'a> {
+    service_account: Option<&'a ServiceAccount>,
+    role: &'a Role,
+    role_binding: &'a RoleBinding,
+    service: &'a Service,
+    deployments: Vec<&'a Deployment>,
+    service_monitor: Option<&'a ServiceMonitor>,
+    prometheus_rule: Option<&'a PrometheusRule>,
+}
+
+impl Workload<'_> {
+    /// Server-side apply of each, in the operator's order (referents first).
+    async fn put(self, client: &Client) {
+        if let Some(sa) = self.service_account {
+            put(client, sa).await;
+        }
+        put(client, self.role).await;
+        put(client, self.role_binding).await;
+        put(client, self.service).await;
+        for d in self.deployments {
+            put(client, d).await;
+        }
+        if let Some(m) = self.service_monitor {
+            put(client, m).await;
+        }
+        if let Some(r) = self.prometheus_rule {
+            put(client, r).await;
+        }
+    }
+}
+
+impl Kind for Sportsbook {
+    const NAME: &'static str = "Sportsbook";
+    const SIZES: &'static str = "NFLBET_BENCH_BOOKS";
+    type Child = Deployment;
+
+    fn object(i: usize) -> Self {
+        book(&format!("book-{i:05}"))
+    }
+
+    fn child_name(object: &str) -> String {
+        sportsbook::build::child_name(object)
+    }
+
+    async fn write_children(client: &Client, sb: &Self, cfg: &OperatorConfig, caps: Capabilities) {
+        let c = sportsbook::build::build(sb, cfg, caps).unwrap();
+        Workload {
+            service_account: c.service_account.as_ref(),
+            role: &c.role,
+            role_binding: &c.role_binding,
+            service: &c.service,
+            deployments: vec![&c.deployment],
+            service_monitor: c.service_monitor.as_ref(),
+            prometheus_rule: c.prometheus_rule.as_ref(),
+        }
+        .put(client)
+        .await;
+    }
+}
+
+impl Kind for Model {
+    const NAME: &'static str = "Model";
+    const SIZES: &'static str = "NFLBET_BENCH_MODELS";
+    type Child = Deployment;
+
+    fn object(i: usize) -> Self {
+        serde_json::from_value(json!({
+            "apiVersion": "betting.nflbet.dev/v1alpha1", "kind": "Model",
+            "metadata": {"name": format!("model-{i:05}")},
+            "spec": {
+                "algorithm": "elo",
+                "version": "1.0.0",
+                "sportsbooks": {"names": [MODEL_BOOK]},
+                "staking": {"bankroll": 10000.0, "kellyFraction": 0.25, "exposureCaps": {"team": 0.1}},
+                "calibration": {"baselineBrier": 0.22, "baselineLogLoss": 0.63, "tolerance": 0.01, "minSamples": 50},
+                "storage": {"url": MODEL_STORE}
+            }
+        }))
+        .unwrap()
+    }
+
+    fn child_name(object: &str) -> String {
+        model::build::child_name(object)
+    }
+
+    async fn write_children(client: &Client, m: &Self, cfg: &OperatorConfig, caps: Capabilities) {
+        let decision = model::rollout::decide(&m.spec, &Default::default());
+        let c = model::build::build(m, &[MODEL_BOOK.to_string()], &decision, cfg, caps).unwrap();
+        Workload {
+            service_account: c.service_account.as_ref(),
+            role: &c.role,
+            role_binding: &c.role_binding,
+            service: &c.service,
+            deployments: std::iter::once(&c.stable).chain(c.candidate.as_ref()).collect(),
+            service_monitor: c.service_monitor.as_ref(),
+            prometheus_rule: c.prometheus_rule.as_ref(),
+        }
+        .put(client)
+        .await;
+    }
+}
+
+impl Kind for AlertRoute {
+    const NAME: &'static str = "AlertRoute";
+    const SIZES: &'static str = "NFLBET_BENCH_ROUTES";
+    type Child = AlertmanagerConfig;
+
+    fn object(i: usize) -> Self {
+        serde_json::from_value(json!({
+            "apiVersion": "betting.nflbet.dev/v1alpha1", "kind": "AlertRoute",
+            "metadata": {"name": format!("route-{i:05}")},
+            "spec": {
+                "minSeverity": "warning",
+                "sportsbooks": ["fanduel", "draftkings"],
+                "models": ["elo"],
+                "pagerDuty": {"routingKey": {"name": "pagerduty", "key": "routingKey"}},
+                "repeatInterval": "2h"
+            }
+        }))
+        .unwrap()
+    }
+
+    fn child_name(object: &str) -> String {
+        alert_route::build::config_name(object)
+    }
+
+    async fn write_children(client: &Client, ar: &Self, _cfg: &OperatorConfig, _caps: Capabilities) {
+        put(client, &alert_route::build::build(ar)).await;
+    }
 }
 
 async fn namespace(client: &Client, name: &str) {
@@ -68,45 +283,68 @@ fn vm_hwm_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-struct Operator(Child);
+/// `nflbet operator` as a process of its own (its RSS is its own), killed on drop.
+struct Operator {
+    child: Child,
+    base: String,
+    http: reqwest::Client,
+}
 
 impl Drop for Operator {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
-fn start_operator(ns: &str, log: &Path) -> Operator {
-    let kubeconfig = std::env::var("NFLBET_TEST_KUBECONFIG")
-        .unwrap_or_else(|_| format!("{}/target/testenv/kubeconfig", env!("CARGO_MANIFEST_DIR")));
-    let child = Command::new(env!("CARGO_BIN_EXE_nflbet"))
-        .args([
-            "operator",
-            "--listen",
-            "127.0.0.1:0",
-            "--concurrency",
-            "16",
-            "--workload-image",
-            "example.invalid/nflbet:bench",
+impl Operator {
+    async fn start(ns: &str, log: &Path) -> Operator {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new(env!("CARGO_BIN_EXE_nflbet"))
+            .args(["operator", "--listen", &format!("127.0.0.1:{port}"), "--concurrency", "16"])
+            .args(["--workload-image", "example.invalid/nflbet:bench"])
+            .args(["--pagerduty-events-url", "http://127.0.0.1:9/v2/enqueue"])
             // The books' feed URL is on loopback: allowed explicitly (egress policy).
-            "--allow-addresses",
-            "127.0.0.0/8",
-        ])
-        .env("KUBECONFIG", kubeconfig)
-        .env("WATCH_NAMESPACE", ns)
-        .env("RUST_LOG", "warn")
-        .stdout(std::fs::File::create(log).unwrap())
-        .stderr(std::fs::File::create(log.with_extension("err")).unwrap())
-        .spawn()
-        .expect("start nflbet operator");
-    Operator(child)
+            .args(["--allow-addresses", "127.0.0.0/8"])
+            .env("KUBECONFIG", kubeconfig())
+            .env("WATCH_NAMESPACE", ns)
+            .env("RUST_LOG", "warn")
+            .stdout(std::fs::File::create(log).unwrap())
+            .stderr(std::fs::File::create(log.with_extension("err")).unwrap())
+            .spawn()
+            .expect("start nflbet operator");
+        let http = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(10)).build().unwrap();
+        let op = Operator { child, base: format!("http://127.0.0.1:{port}"), http };
+        let ready = wait_until(Duration::from_secs(120), Duration::from_millis(100), || async {
+            let r = op.http.get(format!("{}/readyz", op.base)).send().await;
+            r.is_ok_and(|r| r.status().is_success())
+        })
+        .await;
+        assert!(ready.is_some(), "the operator did not become ready in 120 s; see {}", log.display());
+        op
+    }
+
+    /// The operator's request counter by (verb, resource, code).
+    async fn requests(&self) -> Requests {
+        let text =
+            self.http.get(format!("{}/metrics", self.base)).send().await.unwrap().text().await.unwrap();
+        let mut out = BTreeMap::new();
+        for line in text.lines().filter(|l| l.starts_with(REQUESTS)) {
+            let (labels, value) = line.rsplit_once(' ').unwrap();
+            let label = |name: &str| {
+                let start = labels.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+                labels[start..].split('"').next().unwrap().to_string()
+            };
+            out.insert((label("verb"), label("resource"), label("code")), value.parse::<u64>().unwrap());
+        }
+        out
+    }
 }
 
 async fn wait_until<F, Fut>(timeout: Duration, every: Duration, mut f: F) -> Option<Duration>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
+    Fut: Future<Output = bool>,
 {
     let start = Instant::now();
     while start.elapsed() < timeout {
@@ -118,10 +356,13 @@ where
     None
 }
 
-fn ready(sb: &Sportsbook) -> bool {
-    sb.status.as_ref().is_some_and(|s| {
-        s.conditions.iter().any(|c| {
-            c.type_ == "Ready" && c.status == "True" && c.observed_generation == sb.metadata.generation
+/// Ready=True for the object's current generation.
+fn ready<K: Serialize + Resource>(object: &K) -> bool {
+    let status = serde_json::to_value(object).unwrap().get("status").cloned().unwrap_or(Value::Null);
+    let generation = object.meta().generation;
+    status["conditions"].as_array().is_some_and(|cs| {
+        cs.iter().any(|c| {
+            c["type"] == "Ready" && c["status"] == "True" && c["observedGeneration"].as_i64() == generation
         })
     })
 }
@@ -130,52 +371,42 @@ fn pct(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-async fn run(client: &Client, n: usize) {
-    let stamp = std::process::id();
-    let ns = format!("bench-op-{n}-{stamp}");
-    namespace(client, &ns).await;
-    let books: Api<Sportsbook> = Api::namespaced(client.clone(), &ns);
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
-    let log = std::env::temp_dir().join(format!("nflbet-bench-operator-{n}.log"));
-    let op = start_operator(&ns, &log);
-    tokio::time::sleep(Duration::from_secs(1)).await;
-
-    let start = Instant::now();
+async fn create_all<K: Kind>(api: &Api<K>, n: usize) -> Vec<K> {
     stream::iter(0..n)
-        .for_each_concurrent(CONCURRENCY, |i| {
-            let books = books.clone();
-            async move {
-                books.create(&PostParams::default(), &book(&format!("book-{i:04}"))).await.unwrap();
-            }
+        .map(|i| {
+            let api = api.clone();
+            async move { api.create(&PostParams::default(), &K::object(i)).await.unwrap() }
         })
-        .await;
-    let created = start.elapsed();
-    let children = wait_until(Duration::from_secs(1800), Duration::from_millis(250), || async {
-        deployments.list_metadata(&ListParams::default()).await.map(|l| l.items.len() >= n).unwrap_or(false)
-    })
-    .await
-    .map(|_| start.elapsed());
-    let all_ready = wait_until(Duration::from_secs(1800), Duration::from_millis(250), || async {
-        books
-            .list(&ListParams::default())
-            .await
-            .map(|l| l.items.iter().filter(|b| ready(b)).count() >= n)
-            .unwrap_or(false)
-    })
-    .await
-    .map(|_| start.elapsed());
-    let rss_mib = vm_hwm_kib(op.0.id()) as f64 / 1024.0;
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await
+}
 
-    // Disable latency over 100 books, one patch at a time.
+/// One row of a kind's table.
+#[derive(Default)]
+struct Row {
+    n: usize,
+    children: Option<Duration>,
+    ready: Option<Duration>,
+    direct: Duration,
+    requests: Requests,
+    rss_mib: f64,
+    disable: Option<(Duration, Duration, usize)>,
+}
+
+/// Sportsbooks: a `disabled: true` patch until the Deployment shows 0 replicas, one at a time.
+async fn disable_latency(client: &Client, ns: &str, n: usize) -> Option<(Duration, Duration, usize)> {
+    let books: Api<Sportsbook> = Api::namespaced(client.clone(), ns);
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
     let mut latencies = Vec::new();
     for i in 0..n.min(100) {
-        let name = format!("book-{i:04}");
+        let name = Sportsbook::object(i).name_any();
         let t = Instant::now();
         books
             .patch(&name, &PatchParams::default(), &Patch::Merge(json!({"spec": {"disabled": true}})))
             .await
             .unwrap();
-        let dep = format!("nflbet-scraper-{name}");
+        let dep = sportsbook::build::child_name(&name);
         // Poll finely: the latency is a few hundred milliseconds at most.
         let got = wait_until(Duration::from_secs(60), Duration::from_millis(10), || async {
             deployments.get(&dep).await.map(|d| d.spec.and_then(|s| s.replicas) == Some(0)).unwrap_or(false)
@@ -186,91 +417,157 @@ async fn run(client: &Client, n: usize) {
         }
     }
     latencies.sort();
+    (!latencies.is_empty()).then(|| (pct(&latencies, 0.5), pct(&latencies, 0.99), latencies.len()))
+}
+
+async fn run<K: Kind>(client: &Client, n: usize) -> Row {
+    let stamp = std::process::id();
+    let kind = K::NAME.to_lowercase();
+    let ns = format!("bench-{kind}-{n}-{stamp}");
+    namespace(client, &ns).await;
+    let objects: Api<K> = Api::namespaced(client.clone(), &ns);
+    let children: Api<K::Child> = Api::namespaced(client.clone(), &ns);
+    let log = std::env::temp_dir().join(format!("nflbet-bench-{kind}-{n}.log"));
+    let op = Operator::start(&ns, &log).await;
+    // Large N: poll less often, wait longer (10,000 books take tens of minutes on two cores).
+    let every = Duration::from_millis(250.max(n as u64 / 4));
+    let timeout = Duration::from_secs(1800.max(n as u64 / 2));
+
+    if K::NAME == "Model" {
+        // The book the Models price, Ready before the clock starts (its requests are not counted).
+        let books: Api<Sportsbook> = Api::namespaced(client.clone(), &ns);
+        let mut sb = book(MODEL_BOOK);
+        sb.spec.storage = Some(serde_json::from_value(json!({"url": MODEL_STORE})).unwrap());
+        books.create(&PostParams::default(), &sb).await.unwrap();
+        let got = wait_until(Duration::from_secs(120), Duration::from_millis(250), || async {
+            books.get(MODEL_BOOK).await.is_ok_and(|b| ready(&b))
+        })
+        .await;
+        assert!(got.is_some(), "book {MODEL_BOOK} not Ready in 120 s; see {}", log.display());
+    }
+
+    let before = op.requests().await;
+    let start = Instant::now();
+    let made = create_all(&objects, n).await;
+    let wanted: BTreeSet<String> = made.iter().map(|o| K::child_name(&o.name_any())).collect();
+    let children_done = wait_until(timeout, every, || async {
+        children
+            .list_metadata(&ListParams::default())
+            .await
+            .is_ok_and(|l| l.items.iter().filter(|c| wanted.contains(&c.name_any())).count() >= n)
+    })
+    .await
+    .map(|_| start.elapsed());
+    let all_ready = wait_until(timeout, every, || async {
+        objects
+            .list(&ListParams::default())
+            .await
+            .is_ok_and(|l| l.items.iter().filter(|o| ready(*o)).count() >= n)
+    })
+    .await
+    .map(|_| start.elapsed());
+    if all_ready.is_none() {
+        let stuck = objects.list(&ListParams::default()).await.unwrap().items.into_iter().find(|o| !ready(o));
+        let status = stuck.map(|o| serde_json::to_value(&o).unwrap()["status"].clone());
+        println!("{} N = {n}: not all Ready in {timeout:?}; one that is not: {status:?}", K::NAME);
+    }
+    let after = op.requests().await;
+    let requests = after
+        .into_iter()
+        .map(|(k, v)| {
+            let d = v - before.get(&k).copied().unwrap_or(0);
+            (k, d)
+        })
+        .filter(|(_, v)| *v > 0)
+        .collect();
+    let rss_mib = vm_hwm_kib(op.child.id()) as f64 / 1024.0;
+    let disable = if K::NAME == "Sportsbook" { disable_latency(client, &ns, n).await } else { None };
     drop(op);
 
     // Baseline: the same children written directly (server-side apply, same concurrency).
-    let direct_ns = format!("bench-direct-{n}-{stamp}");
+    let direct_ns = format!("bench-direct-{kind}-{n}-{stamp}");
     namespace(client, &direct_ns).await;
-    let direct_books: Api<Sportsbook> = Api::namespaced(client.clone(), &direct_ns);
-    let mut made = Vec::with_capacity(n);
-    for chunk in (0..n).collect::<Vec<_>>().chunks(CONCURRENCY) {
-        let futs = chunk.iter().map(|i| {
-            let api = direct_books.clone();
-            let sb = book(&format!("book-{i:04}"));
-            async move { api.create(&PostParams::default(), &sb).await }
-        });
-        for r in futures::future::join_all(futs).await {
-            made.push(r.unwrap());
-        }
-    }
+    let made = create_all(&Api::<K>::namespaced(client.clone(), &direct_ns), n).await;
     let caps = Capabilities::discover(client).await.expect("discover the monitoring CRDs");
-    // The same settings as the operator under test: the books' loopback feed URL allowed.
-    let egress = nflbet::egress::EgressArgs {
-        feed_credential_hosts: vec![],
-        s3_credential_hosts: vec![],
-        allow_addresses: vec!["127.0.0.0/8".into()],
-        deny_addresses: vec![],
-    };
-    let cfg =
-        OperatorConfig { egress: egress.policy(vec![]).expect("valid policy"), ..OperatorConfig::default() };
+    let cfg = operator_config();
     let t = Instant::now();
     stream::iter(made.iter())
-        .for_each_concurrent(CONCURRENCY, |sb| {
-            let client = client.clone();
-            let c = build::build(sb, &cfg, caps).unwrap();
-            async move {
-                let pp = PatchParams::apply("bench-direct").force();
-                let ns = sb.metadata.namespace.clone().unwrap();
-                macro_rules! put {
-                    ($ty:ty, $obj:expr) => {{
-                        let api: Api<$ty> = Api::namespaced(client.clone(), &ns);
-                        let o = $obj;
-                        api.patch(o.metadata.name.as_deref().unwrap(), &pp, &Patch::Apply(o)).await.unwrap();
-                    }};
-                }
-                if let Some(sa) = &c.service_account {
-                    put!(k8s_openapi::api::core::v1::ServiceAccount, sa);
-                }
-                put!(k8s_openapi::api::rbac::v1::Role, &c.role);
-                put!(k8s_openapi::api::rbac::v1::RoleBinding, &c.role_binding);
-                put!(k8s_openapi::api::core::v1::Service, &c.service);
-                put!(Deployment, &c.deployment);
-                if let Some(sm) = &c.service_monitor {
-                    put!(nflbet::monitoring::ServiceMonitor, sm);
-                }
-                if let Some(r) = &c.prometheus_rule {
-                    put!(nflbet::monitoring::PrometheusRule, r);
-                }
-            }
-        })
+        .for_each_concurrent(CONCURRENCY, |o| K::write_children(client, o, &cfg, caps))
         .await;
     let direct = t.elapsed();
 
-    println!("N = {n}");
-    println!("  create {n} Sportsbooks:                 {:>8.2} s", created.as_secs_f64());
-    match children {
-        Some(c) => println!("  all children exist (operator):        {:>8.2} s", c.as_secs_f64()),
-        None => println!("  all children exist (operator):        timed out"),
-    }
-    match all_ready {
-        Some(r) => println!("  all Ready (incl. kwok pods):           {:>8.2} s", r.as_secs_f64()),
-        None => println!("  all Ready:                             timed out"),
-    }
-    println!("  same child writes, direct client:     {:>8.2} s", direct.as_secs_f64());
-    if let Some(c) = children {
-        println!("  ratio operator / direct (children):   {:>8.2}", c.as_secs_f64() / direct.as_secs_f64());
-    }
-    println!("  operator peak RSS (VmHWM):            {rss_mib:>8.1} MiB");
-    if !latencies.is_empty() {
-        println!(
-            "  disable → 0 replicas, {} patches:     median {:.0} ms, p99 {:.0} ms",
-            latencies.len(),
-            pct(&latencies, 0.5).as_secs_f64() * 1000.0,
-            pct(&latencies, 0.99).as_secs_f64() * 1000.0
-        );
-    }
     delete_namespace(client, &ns).await;
     delete_namespace(client, &direct_ns).await;
+    Row { n, children: children_done, ready: all_ready, direct, requests, rss_mib, disable }
+}
+
+fn secs(d: Option<Duration>) -> String {
+    d.map_or("timed out".into(), |d| format!("{:.2} s", d.as_secs_f64()))
+}
+
+fn print_table(kind: &str, rows: &[Row]) {
+    println!("\n{kind}s (one operator process, --concurrency 16; {CONCURRENCY} concurrent creates)");
+    println!(
+        "| N | children exist | all Ready | plain client | ratio | API requests / object | peak RSS | disable → 0 replicas |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for r in rows {
+        let ratio =
+            r.children.map_or("-".into(), |c| format!("{:.2}", c.as_secs_f64() / r.direct.as_secs_f64()));
+        let total: u64 = r.requests.values().sum();
+        let disable = r.disable.map_or("-".into(), |(median, p99, count)| {
+            format!(
+                "median {:.0} ms, p99 {:.0} ms ({count})",
+                median.as_secs_f64() * 1e3,
+                p99.as_secs_f64() * 1e3
+            )
+        });
+        println!(
+            "| {} | {} | {} | {:.2} s | {ratio} | {:.2} | {:.1} MiB | {disable} |",
+            r.n,
+            secs(r.children),
+            secs(r.ready),
+            r.direct.as_secs_f64(),
+            total as f64 / r.n as f64,
+            r.rss_mib
+        );
+    }
+    for r in rows {
+        let mut by: Vec<_> = r.requests.iter().collect();
+        by.sort_by(|a, b| b.1.cmp(a.1));
+        let parts: Vec<String> = by
+            .iter()
+            .filter(|(_, v)| **v as f64 / r.n as f64 >= 0.05)
+            .map(|((verb, resource, code), v)| {
+                let code = if code == "2xx" { String::new() } else { format!(" ({code})") };
+                format!("{verb} {resource}{code} {:.2}", **v as f64 / r.n as f64)
+            })
+            .collect();
+        println!("  N = {}: requests / object by verb and resource: {}", r.n, parts.join(", "));
+    }
+}
+
+fn sizes(var: &str) -> Vec<usize> {
+    std::env::var(var)
+        .unwrap_or_else(|_| "100,1000".into())
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| s.trim().parse().unwrap_or_else(|_| panic!("{var}: comma-separated numbers, got {s:?}")))
+        .filter(|n| *n > 0)
+        .collect()
+}
+
+async fn bench<K: Kind>(client: &Client) {
+    let mut rows = Vec::new();
+    for n in sizes(K::SIZES) {
+        let row = run::<K>(client, n).await;
+        // Each row as soon as it is measured (a long run shows progress), the table at the end.
+        print_table(K::NAME, std::slice::from_ref(&row));
+        rows.push(row);
+    }
+    if rows.len() > 1 {
+        print_table(K::NAME, &rows);
+    }
 }
 
 #[tokio::main]
@@ -279,12 +576,7 @@ async fn main() {
         return; // `cargo test --benches` discovery
     }
     let client = client().await;
-    let sizes: Vec<usize> = std::env::var("NFLBET_BENCH_BOOKS")
-        .unwrap_or_else(|_| "100,1000".into())
-        .split(',')
-        .map(|s| s.trim().parse().expect("NFLBET_BENCH_BOOKS: comma-separated numbers"))
-        .collect();
-    for n in sizes {
-        run(&client, n).await;
-    }
+    bench::<Sportsbook>(&client).await;
+    bench::<Model>(&client).await;
+    bench::<AlertRoute>(&client).await;
 }

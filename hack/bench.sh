@@ -5,8 +5,9 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 TESTENV=hack/testenv/testenv.sh
-# A control plane of its own, so `make bench` never stops the one `make test` uses.
-export TESTENV_DIR="$ROOT/target/bench-env"
+# A control plane of its own, so `make bench` never stops the one `make test` uses (TESTENV_DIR
+# chooses another; each agent or user sharing a machine needs their own).
+export TESTENV_DIR="${TESTENV_DIR:-$ROOT/target/bench-env}"
 bash "$TESTENV" build
 cargo bench --locked --no-run
 bash "$TESTENV" up

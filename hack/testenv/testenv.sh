@@ -369,8 +369,8 @@ metadata:
   annotations: {kwok.x-k8s.io/node: fake, node.alpha.kubernetes.io/ttl: "0"}
   labels: {kubernetes.io/hostname: kwok-node-0, kubernetes.io/os: linux, kubernetes.io/arch: amd64, type: kwok}
 status:
-  allocatable: {cpu: "1000", memory: 4Ti, ephemeral-storage: 1Ti, pods: "5000"}
-  capacity: {cpu: "1000", memory: 4Ti, ephemeral-storage: 1Ti, pods: "5000"}
+  allocatable: {cpu: "1000", memory: 4Ti, ephemeral-storage: 1Ti, pods: "20000"}
+  capacity: {cpu: "1000", memory: 4Ti, ephemeral-storage: 1Ti, pods: "20000"}
   addresses: [{type: InternalIP, address: 127.0.0.1}]
   nodeInfo: {architecture: amd64, operatingSystem: linux}
 NODE

@@ -10,7 +10,9 @@
 //!   copied from status, which keeps stale-data alerts alive when the scraper pod is gone. Before
 //!   the first snapshot it is the creation time, so "never ingested" turns stale too;
 //! - `nflbet_watch_synced{controller,resource}`: 1 while a watch has listed completely and not
-//!   failed since (registered by `super::watch::Health`; the leader's `/readyz` is their AND).
+//!   failed since (registered by `super::watch::Health`; the leader's `/readyz` is their AND);
+//! - `nflbet_kube_client_requests_total{verb,resource,code}`: the operator's requests to the API
+//!   server (client-go's `rest_client_requests_total`; counted by `super::api_requests`).
 //!
 //! With leader election, `leader_election_master_status{name}` (controller-runtime's name; `name`
 //! is the Lease) is 1 while this replica leads and 0 while it follows, and only the leader exports
@@ -80,6 +82,7 @@ impl Metrics {
         registry.register(Box::new(duration.clone())).expect("unique metric");
         registry.register(Box::new(active.clone())).expect("unique metric");
         registry.register(Box::new(leader.clone())).expect("unique metric");
+        registry.register(Box::new(super::api_requests::REQUESTS.clone())).expect("unique metric");
         Metrics { registry, reconciles, errors, duration, active, leader }
     }
 

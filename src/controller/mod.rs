@@ -2,6 +2,7 @@
 //! `/metrics`, `/healthz` and `/readyz`, optional leader election, graceful shutdown.
 
 pub mod alert_route;
+pub mod api_requests;
 pub mod apply;
 pub mod children;
 pub mod conditions;
@@ -250,7 +251,7 @@ pub enum OperatorError {
 }
 
 pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
-    let client = Client::try_default().await.map_err(OperatorError::Client)?;
+    let client = api_requests::counted_client().await.map_err(OperatorError::Client)?;
     let shutdown = CancellationToken::new();
     tokio::spawn(crate::shutdown::on_signal(shutdown.clone()));
     let handle = start(client, args, shutdown.clone()).await?;

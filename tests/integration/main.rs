@@ -21,6 +21,7 @@ mod crds_up_to_date;
 mod dashboards;
 mod egress;
 mod image;
+mod kube_client_requests;
 mod leader_election;
 mod model_alerts;
 mod model_operator;
