@@ -142,8 +142,7 @@ impl ChildSet {
         }
     }
 
-    /// The children by key, as the build step wants them (`None`: must not exist); for tests
-    /// and the status step.
+    /// The children by key, as the build step wants them (`None`: must not exist).
     pub fn desired(&self) -> impl Iterator<Item = (&ChildKey, Option<&serde_json::Value>)> {
         self.wanted.iter().map(|w| (&w.key, w.desired.as_ref()))
     }
@@ -395,15 +394,6 @@ impl ChildStore {
                     .retain(|k, e| e.seen.is_some() || e.applied.is_some() || (e.deleted && k.kind != kind));
             }
         }
-    }
-
-    /// Number of children known (for tests and the memory budget).
-    pub fn len(&self) -> usize {
-        self.lock().children.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
