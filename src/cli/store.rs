@@ -35,6 +35,14 @@ pub struct Connection {
     /// How long one request (a read, a write, a listing page) may take before the run stops.
     #[arg(long, default_value = "30s", value_parser = parse_timeout)]
     pub timeout: Duration,
+    /// Hosts of an S3 endpoint that S3 credentials may be sent to, comma separated: HOST,
+    /// *.DOMAIN, * (any); http://HOST also allows plain http. Default none: only AWS itself.
+    #[arg(long, env = "NFLBET_S3_CREDENTIAL_HOSTS", value_delimiter = ',')]
+    pub s3_credential_hosts: Vec<String>,
+    /// Address ranges that may be connected to although they are loopback, link-local or
+    /// unspecified, comma separated CIDRs (127.0.0.0/8 for an S3 server on this host).
+    #[arg(long, env = "NFLBET_ALLOW_ADDRESSES", value_delimiter = ',')]
+    pub allow_addresses: Vec<String>,
     /// Objects read and written at once.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
@@ -77,13 +85,19 @@ fn parse_timeout(s: &str) -> Result<Duration, String> {
 
 impl Connection {
     fn open(&self, url: &str, endpoint: &Option<String>) -> Result<StoreAt, store_backup::StoreBackupError> {
-        // A person runs this with their own credentials against stores they chose: no egress
-        // restriction (the policy guards workloads steered by resource specs), as for `replay`.
+        // The workloads' policy and defaults: S3 credentials go to AWS, or to the hosts named.
+        let egress = crate::egress::EgressArgs {
+            s3_credential_hosts: self.s3_credential_hosts.clone(),
+            allow_addresses: self.allow_addresses.clone(),
+            ..crate::egress::EgressArgs::default()
+        }
+        .policy(Vec::new())
+        .map_err(|e| store_backup::StoreBackupError::Open { url: url.into(), error: e.to_string() })?;
         let s3 = S3Options {
             endpoint: endpoint.clone(),
             region: self.s3_region.clone(),
             credentials: None,
-            egress: crate::egress::Egress::unrestricted(),
+            egress,
         };
         StoreAt::open(url, &s3, self.timeout)
     }

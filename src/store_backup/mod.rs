@@ -34,8 +34,8 @@ const READ_LIMITS: Limits = Limits { stored: MAX_OBJECT_BYTES, decompressed: MAX
 /// an object too large) are not errors: they are counted as failed and the run goes on.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreBackupError {
-    #[error("cannot open {url}: {source}")]
-    Open { url: String, source: SnapshotError },
+    #[error("cannot open {url}: {error}")]
+    Open { url: String, error: String },
     #[error("{url}: {what}: {error}")]
     Store { url: String, what: String, error: String },
     #[error(
@@ -65,7 +65,7 @@ impl StoreAt {
     /// later made to it must answer within `timeout`.
     pub fn open(url: &str, s3: &S3Options, timeout: Duration) -> Result<StoreAt, StoreBackupError> {
         let (store, base) = open_object_store(url, s3)
-            .map_err(|source| StoreBackupError::Open { url: url.into(), source })?;
+            .map_err(|e: SnapshotError| StoreBackupError::Open { url: url.into(), error: e.to_string() })?;
         Ok(StoreAt { url: url.into(), store, base, timeout })
     }
 
@@ -333,12 +333,11 @@ async fn step(
             "the source's bytes have SHA-256 {sha}, its backup manifest says {want}: the copy there is damaged"
         )));
     }
-    if action == Action::Compare {
-        if let Ok(there) = to.read(&listed.key, Some(listed.size)).await? {
-            if plan::sha256(&there) == sha {
-                return Ok(Outcome::Same(entry(sha)));
-            }
-        }
+    if action == Action::Compare
+        && let Ok(there) = to.read(&listed.key, Some(listed.size)).await?
+        && plan::sha256(&there) == sha
+    {
+        return Ok(Outcome::Same(entry(sha)));
     }
     let size = bytes.len() as u64;
     to.write(&listed.key, bytes).await?;
