@@ -69,6 +69,11 @@ impl StoreAt {
         Ok(StoreAt { url: url.into(), store, base, timeout })
     }
 
+    /// Wrap an object store already open (tests, in-memory stores).
+    pub fn from_store(url: &str, store: Arc<dyn ObjectStore>, base: &str, timeout: Duration) -> StoreAt {
+        StoreAt { url: url.into(), store, base: Path::from(base.trim_matches('/')), timeout }
+    }
+
     fn full(&self, key: &str) -> Path {
         if self.base.as_ref().is_empty() {
             Path::from(key)
@@ -351,4 +356,96 @@ async fn step(
         )));
     }
     Ok(Outcome::Copied(Entry { size, ..entry(sha) }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use object_store::memory::InMemory;
+
+    fn store(url: &str, base: &str) -> (Arc<InMemory>, StoreAt) {
+        let mem = Arc::new(InMemory::new());
+        let at = StoreAt::from_store(url, mem.clone(), base, Duration::from_secs(5));
+        (mem, at)
+    }
+
+    async fn put(mem: &InMemory, key: &str, body: &[u8]) {
+        mem.put(&Path::from(key), PutPayload::from(body.to_vec())).await.unwrap();
+    }
+
+    /// A store holding `objects` (key, body).
+    async fn filled(url: &str, base: &str, objects: &[(&str, &[u8])]) -> (Arc<InMemory>, StoreAt) {
+        let (mem, at) = store(url, base);
+        for (key, body) in objects {
+            put(&mem, key, body).await;
+        }
+        (mem, at)
+    }
+
+    async fn get(mem: &InMemory, key: &str) -> Vec<u8> {
+        mem.get(&Path::from(key)).await.unwrap().bytes().await.unwrap().to_vec()
+    }
+
+    async fn run(from: &StoreAt, to: &StoreAt, direction: Direction) -> Summary {
+        copy(from, to, direction, 4, &indicatif::ProgressBar::hidden()).await.map_err(|(_, e)| e).unwrap()
+    }
+
+    #[tokio::test]
+    async fn same_size_other_bytes_are_recopied_equal_bytes_adopted_and_the_manifest_written_last() {
+        let (src, from) =
+            filled("mem://primary", "", &[("a", b"aaaa"), ("b", b"bbbb"), ("c", b"cccc")]).await;
+        // Left by an interrupted run: b whole, c of the same size but other bytes.
+        let (dst, to) = filled("mem://backup", "nfl", &[("nfl/b", b"bbbb"), ("nfl/c", b"xxxx")]).await;
+        let s = run(&from, &to, Direction::Backup).await;
+        assert_eq!((s.copied, s.skipped, s.failed.len()), (2, 1, 0), "{s}");
+        assert_eq!(get(&dst, "nfl/c").await, b"cccc");
+        let manifest = Manifest::parse(&get(&dst, &format!("nfl/{MANIFEST_KEY}")).await).unwrap();
+        assert_eq!(manifest.objects.keys().collect::<Vec<_>>(), ["a", "b", "c"]);
+        assert_eq!(manifest.objects["c"].sha256, plan::sha256(b"cccc"));
+
+        // Unchanged: skipped from the manifest. Rewritten at the source: compared and copied.
+        let s = run(&from, &to, Direction::Backup).await;
+        assert_eq!((s.copied, s.skipped), (0, 3));
+        put(&src, "a", b"AAAA").await;
+        let s = run(&from, &to, Direction::Backup).await;
+        assert_eq!((s.copied, s.skipped), (1, 2));
+        assert_eq!(get(&dst, "nfl/a").await, b"AAAA");
+    }
+
+    #[tokio::test]
+    async fn a_restore_checks_the_backups_checksums_and_needs_its_manifest() {
+        let (_, from) = filled("mem://primary", "", &[("a", b"aaaa"), ("b", b"bbbb")]).await;
+        let (dst, backup) = store("mem://backup", "");
+        let (_, empty) = store("mem://empty", "");
+        let err = copy(&empty, &backup, Direction::Restore, 1, &indicatif::ProgressBar::hidden())
+            .await
+            .unwrap_err()
+            .1;
+        assert!(matches!(err, StoreBackupError::NotABackup { .. }), "{err}");
+        run(&from, &backup, Direction::Backup).await;
+        put(&dst, "b", b"BBBB").await;
+        let (restored, to) = store("mem://restored", "");
+        let s = run(&backup, &to, Direction::Restore).await;
+        assert_eq!((s.copied, s.failed.len()), (1, 1));
+        assert_eq!(s.failed[0].0, "b");
+        assert!(s.failed[0].1.contains("damaged"), "{}", s.failed[0].1);
+        assert!(restored.get(&Path::from("b")).await.is_err(), "a damaged object is not restored");
+        let err = copy(&backup, &backup, Direction::Backup, 1, &indicatif::ProgressBar::hidden())
+            .await
+            .unwrap_err()
+            .1;
+        assert!(matches!(err, StoreBackupError::SameStore(_)), "{err}");
+    }
+
+    #[test]
+    fn the_summary_line_reads_as_documented() {
+        let s = Summary {
+            copied: 3,
+            copied_bytes: 3 * 1024 * 1024 / 2,
+            skipped: 7,
+            failed: vec![("k".into(), "why".into())],
+            elapsed: Duration::from_millis(2500),
+        };
+        assert_eq!(s.to_string(), "copied 3 objects (1.5 MiB), skipped 7 unchanged, 1 failed in 2.5 s");
+    }
 }
