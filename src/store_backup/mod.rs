@@ -18,7 +18,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
-use plan::{Action, Entry, Listed, MANIFEST_KEY, Manifest};
+use plan::{Action, Entry, Listed, MANIFEST_PREFIX, Manifest};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
@@ -44,7 +44,7 @@ pub enum StoreBackupError {
     )]
     TimedOut { url: String, what: String, after: Duration },
     #[error(
-        "{url} holds no backup manifest ({MANIFEST_KEY}): it is not a finished `nflbet store backup`; copy it with `nflbet store backup` instead"
+        "{url} holds no backup manifest ({MANIFEST_PREFIX}): it is not a finished `nflbet store backup`; copy it with `nflbet store backup` instead"
     )]
     NotABackup { url: String },
     #[error("the source and the target are the same store ({0})")]
@@ -110,8 +110,13 @@ impl StoreAt {
 
     /// Every object under the URL, in key order; each page must come within the timeout.
     pub async fn list(&self) -> Result<Vec<Listed>, StoreBackupError> {
-        let prefix = (!self.base.as_ref().is_empty()).then_some(&self.base);
-        let mut stream = self.store.list(prefix);
+        self.list_under("").await
+    }
+
+    /// Every object under `prefix` (a directory relative to the URL; "" for all), in key order.
+    async fn list_under(&self, prefix: &str) -> Result<Vec<Listed>, StoreBackupError> {
+        let prefix = self.full(prefix.trim_end_matches('/'));
+        let mut stream = self.store.list((!prefix.as_ref().is_empty()).then_some(&prefix));
         let mut out = Vec::new();
         loop {
             let next = self.timed(|| "listing".into(), async { Ok(stream.next().await) }).await?;
@@ -163,12 +168,27 @@ impl StoreAt {
         .await
     }
 
-    /// The store's manifest: `Ok(None)` when there is none.
+    /// The store's manifest, its shards merged: `Ok(None)` when there is none, `Ok(Some(Err))`
+    /// naming the first shard that cannot be read or parsed.
     pub async fn manifest(&self) -> Result<Option<Result<Manifest, String>>, StoreBackupError> {
-        Ok(match self.read(MANIFEST_KEY, None).await? {
-            Ok(bytes) => Some(Manifest::parse(&bytes)),
-            Err(_) => None,
-        })
+        let shards = self.list_under(MANIFEST_PREFIX).await?;
+        if shards.is_empty() {
+            return Ok(None);
+        }
+        let mut reads = futures::stream::iter(shards)
+            .map(|l| async move {
+                let read = self.read(&l.key, Some(l.size)).await;
+                (l.key, read)
+            })
+            .buffer_unordered(8);
+        let mut objects = BTreeMap::new();
+        while let Some((key, read)) = reads.next().await {
+            match read?.and_then(|bytes| Manifest::parse_shard(&key, &bytes)) {
+                Ok(m) => objects.extend(m.objects),
+                Err(why) => return Ok(Some(Err(format!("{key}: {why}")))),
+            }
+        }
+        Ok(Some(Ok(Manifest::new(objects))))
     }
 }
 
@@ -298,17 +318,19 @@ pub async fn copy(
         }
     }
     drop(steps);
+    // Last: the shards of the manifest this run changed, each after the objects it records.
     let manifest = plan::next_manifest(&target_manifest, &target_sizes, verified);
-    let body = match serde_json::to_vec_pretty(&manifest) {
-        Ok(b) => b,
-        Err(e) => bail!(StoreBackupError::Store {
-            url: to.url.clone(),
-            what: "encoding the manifest".into(),
-            error: e.to_string()
-        }),
-    };
-    if let Err(e) = to.write(MANIFEST_KEY, body).await {
-        bail!(e);
+    for (shard, part) in manifest.changed_shards(&target_manifest) {
+        let body = match serde_json::to_vec(&part) {
+            Ok(b) => b,
+            Err(e) => {
+                let what = format!("encoding {shard}");
+                bail!(StoreBackupError::Store { url: to.url.clone(), what, error: e.to_string() })
+            }
+        };
+        if let Err(e) = to.write(&shard, body).await {
+            bail!(e);
+        }
     }
     summary.failed.sort();
     summary.elapsed = started.elapsed();
@@ -399,7 +421,8 @@ mod tests {
         let s = run(&from, &to, Direction::Backup).await;
         assert_eq!((s.copied, s.skipped, s.failed.len()), (2, 1, 0), "{s}");
         assert_eq!(get(&dst, "nfl/c").await, b"cccc");
-        let manifest = Manifest::parse(&get(&dst, &format!("nfl/{MANIFEST_KEY}")).await).unwrap();
+        let manifest = to.manifest().await.unwrap().unwrap().unwrap();
+        assert!(dst.get(&Path::from(format!("nfl/{}", plan::shard_of("a")))).await.is_ok());
         assert_eq!(manifest.objects.keys().collect::<Vec<_>>(), ["a", "b", "c"]);
         assert_eq!(manifest.objects["c"].sha256, plan::sha256(b"cccc"));
 

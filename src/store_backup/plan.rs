@@ -9,9 +9,11 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// Key of the manifest, relative to the store URL. It is written last, in one PUT (S3) or one
-/// staged file renamed into place (file://), so it is complete or absent.
-pub const MANIFEST_KEY: &str = "nflbet-backup/manifest-v1.json";
+/// Prefix of the manifest's shards, relative to the store URL. The manifest is kept in one shard
+/// per day of keys ([`shard_of`]), so a season of snapshots never makes one huge object and an
+/// hourly run rewrites one or two small ones. Each shard is written after the objects it
+/// describes, in one PUT (S3) or one staged file renamed into place (file://): complete or absent.
+pub const MANIFEST_PREFIX: &str = "nflbet-backup/manifest-v1/";
 pub const MANIFEST_FORMAT: &str = "nflbet.backup-manifest";
 pub const MANIFEST_VERSION: u32 = 1;
 
@@ -45,9 +47,57 @@ pub struct Manifest {
     pub objects: BTreeMap<String, Entry>,
 }
 
+/// Whether `key` is one of the manifest's shards (never copied as data).
+pub fn is_manifest(key: &str) -> bool {
+    key.starts_with(MANIFEST_PREFIX)
+}
+
+/// Key of the shard that records `key`: its directory without the last level, i.e. one shard per
+/// day of snapshots (`v1/{book}/{YYYY}/{MM}/{DD}/{HH}/…` → `…/{DD}`) or of records; keys with
+/// fewer levels share the root shard.
+pub fn shard_of(key: &str) -> String {
+    let dirs: Vec<&str> = key.split('/').collect();
+    let keep = dirs.len().saturating_sub(2);
+    if keep == 0 {
+        format!("{MANIFEST_PREFIX}root.json")
+    } else {
+        format!("{MANIFEST_PREFIX}{}.json", dirs[..keep].join("/"))
+    }
+}
+
 impl Manifest {
     pub fn new(objects: BTreeMap<String, Entry>) -> Manifest {
         Manifest { format: MANIFEST_FORMAT.into(), version: MANIFEST_VERSION, objects }
+    }
+
+    /// The shards of this manifest, by shard key.
+    pub fn shards(&self) -> BTreeMap<String, Manifest> {
+        let mut out: BTreeMap<String, Manifest> = BTreeMap::new();
+        for (k, e) in &self.objects {
+            out.entry(shard_of(k)).or_default().objects.insert(k.clone(), e.clone());
+        }
+        out.into_iter().map(|(k, m)| (k, Manifest::new(m.objects))).collect()
+    }
+
+    /// The shards of `self` that differ from those of `old` (an emptied shard included, empty).
+    pub fn changed_shards(&self, old: &Manifest) -> Vec<(String, Manifest)> {
+        let (new, old) = (self.shards(), old.shards());
+        let mut out: Vec<(String, Manifest)> =
+            new.iter().filter(|(k, m)| old.get(*k) != Some(m)).map(|(k, m)| (k.clone(), m.clone())).collect();
+        out.extend(
+            old.keys().filter(|k| !new.contains_key(*k)).map(|k| (k.clone(), Manifest::new(BTreeMap::new()))),
+        );
+        out
+    }
+
+    /// Parse one stored shard, refusing another format or version and entries of keys that do
+    /// not belong to it (`shard`: its key).
+    pub fn parse_shard(shard: &str, bytes: &[u8]) -> Result<Manifest, String> {
+        let m = Manifest::parse(bytes)?;
+        match m.objects.keys().find(|k| shard_of(k) != shard) {
+            Some(k) => Err(format!("records {k}, which belongs to shard {}", shard_of(k))),
+            None => Ok(m),
+        }
     }
 
     /// Parse a stored manifest, refusing another format or version.
@@ -89,7 +139,7 @@ impl Plan {
 pub fn plan(source: &[Listed], target: &BTreeMap<String, u64>, manifest: &Manifest) -> Plan {
     let steps = source
         .iter()
-        .filter(|l| l.key != MANIFEST_KEY)
+        .filter(|l| !is_manifest(&l.key))
         .map(|l| {
             let action = match target.get(&l.key) {
                 None => Action::Copy,
@@ -176,7 +226,7 @@ mod tests {
 
     #[test]
     fn the_manifest_itself_is_never_copied() {
-        let source = vec![listed(MANIFEST_KEY, 5, "t"), listed("x", 1, "t")];
+        let source = vec![listed(&shard_of("x"), 5, "t"), listed("x", 1, "t")];
         let p = plan(&source, &BTreeMap::new(), &Manifest::default());
         assert_eq!(p.steps.len(), 1);
         assert_eq!(p.steps[0].0.key, "x");
@@ -196,6 +246,45 @@ mod tests {
         assert_eq!(next.objects.keys().collect::<Vec<_>>(), vec!["kept", "new"]);
         let parsed = Manifest::parse(&serde_json::to_vec(&next).unwrap()).unwrap();
         assert_eq!(parsed, next);
+    }
+
+    #[test]
+    fn the_manifest_is_sharded_by_day_and_only_changed_shards_are_rewritten() {
+        let day = "v1/sharp/2025/09/07";
+        assert_eq!(shard_of(&format!("{day}/12/1.json.gz")), format!("{MANIFEST_PREFIX}{day}.json"));
+        assert_eq!(
+            shard_of("recommendations/v1/elo/stable/2025/09/07/12/1.json.gz"),
+            format!("{MANIFEST_PREFIX}recommendations/v1/elo/stable/2025/09/07.json")
+        );
+        assert_eq!(shard_of("notes.txt"), format!("{MANIFEST_PREFIX}root.json"));
+        assert_eq!(shard_of("a/b"), format!("{MANIFEST_PREFIX}root.json"));
+        assert!(is_manifest(&shard_of("notes.txt")) && !is_manifest("notes.txt"));
+
+        let keys = [
+            format!("{day}/12/1.json.gz"),
+            format!("{day}/13/2.json.gz"),
+            "v1/sharp/2025/09/08/00/3.json.gz".into(),
+        ];
+        let old = Manifest::new(keys.iter().map(|k| (k.clone(), entry(1, "t"))).collect());
+        let mut new = old.clone();
+        new.objects.insert(format!("{day}/14/4.json.gz"), entry(1, "t"));
+        new.objects.remove("v1/sharp/2025/09/08/00/3.json.gz");
+        let changed = new.changed_shards(&old);
+        let names: Vec<&str> = changed.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            names,
+            [format!("{MANIFEST_PREFIX}{day}.json"), format!("{MANIFEST_PREFIX}v1/sharp/2025/09/08.json")]
+        );
+        assert_eq!(changed[0].1.objects.len(), 3);
+        assert!(changed[1].1.objects.is_empty());
+        assert!(new.changed_shards(&new).is_empty());
+
+        let shard = &changed[0].0;
+        let bytes = serde_json::to_vec(&changed[0].1).unwrap();
+        assert_eq!(Manifest::parse_shard(shard, &bytes).unwrap(), changed[0].1);
+        assert!(
+            Manifest::parse_shard(&shard_of("notes.txt"), &bytes).unwrap_err().contains("belongs to shard")
+        );
     }
 
     #[test]

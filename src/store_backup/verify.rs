@@ -1,7 +1,7 @@
 //! `nflbet store verify`: every object decodes as what its key says it is, and matches the
 //! store's backup manifest where there is one.
 
-use super::plan::{self, MANIFEST_KEY, Manifest};
+use super::plan::{self, MANIFEST_PREFIX, Manifest};
 use super::{StoreAt, StoreBackupError};
 use crate::feed::snapshot::{self, Snapshot, SnapshotStore};
 use crate::model_workload::record::{self, RecommendationRecord};
@@ -20,7 +20,7 @@ pub enum Kind {
 
 /// The kind of object a key of the store's layout holds.
 pub fn kind_of(key: &str) -> Kind {
-    if key == MANIFEST_KEY {
+    if plan::is_manifest(key) {
         Kind::Manifest
     } else if snapshot::parse_key(key).is_some() {
         Kind::Snapshot
@@ -56,7 +56,7 @@ pub fn check(key: &str, bytes: &[u8]) -> Result<Kind, String> {
             }
             Ok(Kind::Recommendations)
         }
-        Kind::Manifest => Manifest::parse(bytes).map(|_| Kind::Manifest),
+        Kind::Manifest => Manifest::parse_shard(key, bytes).map(|_| Kind::Manifest),
         Kind::Unknown => {
             Err("not a key nflbet writes (neither a snapshot nor a recommendations record)".into())
         }
@@ -100,7 +100,7 @@ pub async fn verify(
     let manifest = match store.manifest().await? {
         Some(Ok(m)) => Some(m),
         Some(Err(why)) => {
-            report.bad.push((MANIFEST_KEY.into(), why));
+            report.bad.push((MANIFEST_PREFIX.into(), why));
             None
         }
         None => None,
@@ -167,7 +167,7 @@ mod tests {
         assert_eq!(kind_of(&key), Kind::Snapshot);
         let rec = record::key_for("elo", "stable", Utc.timestamp_opt(1_700_000_000, 0).unwrap()).unwrap();
         assert_eq!(kind_of(&rec), Kind::Recommendations);
-        assert_eq!(kind_of(MANIFEST_KEY), Kind::Manifest);
+        assert_eq!(kind_of(&plan::shard_of(&key)), Kind::Manifest);
         assert_eq!(kind_of("notes.txt"), Kind::Unknown);
         assert_eq!(kind_of(&format!("{key}.bak")), Kind::Unknown);
     }
