@@ -84,7 +84,12 @@ fn parse_timeout(s: &str) -> Result<Duration, String> {
 }
 
 impl Connection {
-    fn open(&self, url: &str, endpoint: &Option<String>) -> Result<StoreAt, store_backup::StoreBackupError> {
+    fn open(
+        &self,
+        url: &str,
+        endpoint: &Option<String>,
+        existing: bool,
+    ) -> Result<StoreAt, store_backup::StoreBackupError> {
         // The workloads' policy and defaults: S3 credentials go to AWS, or to the hosts named.
         let egress = crate::egress::EgressArgs {
             s3_credential_hosts: self.s3_credential_hosts.clone(),
@@ -99,7 +104,7 @@ impl Connection {
             credentials: None,
             egress,
         };
-        StoreAt::open(url, &s3, self.timeout)
+        StoreAt::open(url, &s3, self.timeout, existing)
     }
 }
 
@@ -128,7 +133,7 @@ pub async fn run(args: StoreArgs) -> ExitCode {
         StoreCommand::Backup(a) => copy(a, Direction::Backup).await,
         StoreCommand::Restore(a) => copy(a, Direction::Restore).await,
         StoreCommand::Verify(a) => {
-            let store = match a.connection.open(&a.url, &a.s3_endpoint) {
+            let store = match a.connection.open(&a.url, &a.s3_endpoint, true) {
                 Ok(s) => s,
                 Err(e) => return fail(e),
             };
@@ -152,8 +157,8 @@ pub async fn run(args: StoreArgs) -> ExitCode {
 async fn copy(a: CopyArgs, direction: Direction) -> ExitCode {
     let opened = a
         .connection
-        .open(&a.from, &a.from_s3_endpoint)
-        .and_then(|from| Ok((from, a.connection.open(&a.to, &a.to_s3_endpoint)?)));
+        .open(&a.from, &a.from_s3_endpoint, true)
+        .and_then(|from| Ok((from, a.connection.open(&a.to, &a.to_s3_endpoint, false)?)));
     let (from, to) = match opened {
         Ok(v) => v,
         Err(e) => return fail(e),

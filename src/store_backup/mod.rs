@@ -62,8 +62,24 @@ pub struct StoreAt {
 
 impl StoreAt {
     /// Open `file:///path` or `s3://bucket[/prefix]` the way the workloads do; every request
-    /// later made to it must answer within `timeout`.
-    pub fn open(url: &str, s3: &S3Options, timeout: Duration) -> Result<StoreAt, StoreBackupError> {
+    /// later made to it must answer within `timeout`. A store read from (`existing`) must be there:
+    /// a `file://` directory is not created for it, so a mistyped path is an error, not an empty
+    /// store.
+    pub fn open(
+        url: &str,
+        s3: &S3Options,
+        timeout: Duration,
+        existing: bool,
+    ) -> Result<StoreAt, StoreBackupError> {
+        let missing = url::Url::parse(url)
+            .ok()
+            .filter(|u| u.scheme() == "file")
+            .and_then(|u| u.to_file_path().ok())
+            .filter(|dir| existing && !dir.is_dir());
+        if let Some(dir) = missing {
+            let error = format!("{} is not a directory", dir.display());
+            return Err(StoreBackupError::Open { url: url.into(), error });
+        }
         let (store, base) = open_object_store(url, s3)
             .map_err(|e: SnapshotError| StoreBackupError::Open { url: url.into(), error: e.to_string() })?;
         Ok(StoreAt { url: url.into(), store, base, timeout })

@@ -321,6 +321,12 @@ fn verify_names_every_bad_object() {
         "{stdout}"
     );
 
+    let missing = dir.path().join("typo");
+    let out = store_cmd(&["backup", "--from", &format!("file://{}", missing.display()), "--to", &url]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("typo is not a directory"), "{:?}", text(&out));
+    assert!(!missing.exists(), "a source is never created");
+
     let out = store_cmd(&["verify", "ftp://example/x"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).1.contains("expected file:///path or s3://bucket[/prefix]"), "{:?}", text(&out));
