@@ -168,12 +168,12 @@ fn backup_to_s3_resumes_after_an_interruption_and_restores_verified() {
     let through_proxy = format!("http://{}", proxy.addr());
     let backup = ["backup", "--from", &primary_url, "--to", "s3://backup/nfl"];
     let mut args = backup.to_vec();
-    args.extend(["--to-s3-endpoint", &through_proxy, "--timeout", "2s", "--concurrency", "1"]);
+    args.extend(["--to-s3-endpoint", &through_proxy, "--timeout", "3s", "--concurrency", "1"]);
     let out = store_cmd(&args);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
     assert!(
-        stderr.contains("did not answer within 2s")
+        stderr.contains("did not answer within 3s")
             && stderr.contains("run the same command again to resume")
             && !stderr.contains("testing"),
         "{stderr}"
