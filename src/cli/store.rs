@@ -78,7 +78,10 @@ pub struct VerifyArgs {
 }
 
 fn parse_timeout(s: &str) -> Result<Duration, String> {
-    crate::crd::sportsbook::parse_duration(s)
+    s.parse::<kube::core::Duration>()
+        .ok()
+        .filter(|d| !d.is_negative())
+        .map(Duration::from)
         .filter(|d| !d.is_zero())
         .ok_or_else(|| format!("{s:?} is not a positive duration (30s, 2m, 1m30s)"))
 }

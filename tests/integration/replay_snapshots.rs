@@ -12,11 +12,11 @@ use nflbet::feed::quote::{Event, Quote, Selection};
 use nflbet::feed::snapshot::{S3Options, Snapshot, SnapshotStore};
 use std::process::Command;
 
-pub(crate) fn decimal(american: i32) -> f64 {
+pub(super) fn decimal(american: i32) -> f64 {
     if american > 0 { 1.0 + american as f64 / 100.0 } else { 1.0 + 100.0 / (-american) as f64 }
 }
 
-pub(crate) fn quote(event: &Event, team: &str, american: i32, at: chrono::DateTime<chrono::Utc>) -> Quote {
+pub(super) fn quote(event: &Event, team: &str, american: i32, at: chrono::DateTime<chrono::Utc>) -> Quote {
     Quote {
         event_id: event.id.clone(),
         game_id: event.game_id.clone(),
@@ -31,7 +31,7 @@ pub(crate) fn quote(event: &Event, team: &str, american: i32, at: chrono::DateTi
 }
 
 /// Regular-season games of 2023 weeks 1–2 with both closing moneylines and a result.
-pub(crate) fn slate(games: &[Game]) -> Vec<&Game> {
+pub(super) fn slate(games: &[Game]) -> Vec<&Game> {
     games
         .iter()
         .filter(|g| g.season == 2023 && g.week <= 2 && g.game_id.starts_with("2023_0"))
@@ -106,7 +106,7 @@ fn consensus_over_stored_snapshots_matches_the_margin_free_closing_line() {
 }
 
 /// An American price for a decimal one (rounded to whole cents, never inside (-100, 100)).
-pub(crate) fn american(decimal: f64) -> i32 {
+pub(super) fn american(decimal: f64) -> i32 {
     if decimal >= 2.0 {
         ((decimal - 1.0) * 100.0).round() as i32
     } else {
