@@ -7,7 +7,7 @@
 //! - [`crd`]: the custom resources users write, and [`monitoring`]: the prometheus-operator
 //!   objects nflbet generates;
 //! - workloads: [`scrape`] (one odds feed) and [`model_workload`] (one pricing model), plus
-//!   [`replay`] over history;
+//!   [`replay`] over history, and [`store_backup`] of what they store;
 //! - the operator's [`controller`]s and its [`notify`]-cations;
 //! - [`egress`]: where workloads may connect and send credentials (the operator's policy);
 //! - [`cli`]: the one binary's subcommands; [`http`] and [`shutdown`] are what every long-running
@@ -28,3 +28,4 @@ pub mod notify;
 pub mod replay;
 pub mod scrape;
 pub mod shutdown;
+pub mod store_backup;

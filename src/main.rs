@@ -13,10 +13,11 @@ fn main() -> ExitCode {
         Command::Scrape(args) => runtime().block_on(nflbet::scrape::run(args)),
         Command::Model(args) => runtime().block_on(nflbet::model_workload::run(args)),
         Command::Completions(args) => cli::completions::run(&args),
-        // These three choose their own exit status (0 ok, 1 findings or unhealthy, 2 unusable).
+        // These choose their own exit status (0 ok, 1 findings or unhealthy, 2 unusable).
         Command::ValidateConfig(args) => return cli::validate::run(&args),
         Command::Status(args) => return runtime().block_on(cli::status::run(args)),
         Command::Telemetry(args) => return runtime().block_on(cli::telemetry::run(args)),
+        Command::Store(args) => return runtime().block_on(cli::store::run(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

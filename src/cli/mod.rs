@@ -3,6 +3,7 @@
 pub mod completions;
 pub mod crds;
 pub mod status;
+pub mod store;
 pub mod telemetry;
 pub mod validate;
 
@@ -63,6 +64,12 @@ pub enum Command {
     /// serves snapshot freshness, ingestion failures, edges, exposure, calibration and
     /// conditions on /metrics, plus /healthz and /readyz.
     Telemetry(telemetry::TelemetryArgs),
+    /// Back up, restore and verify the object stores (snapshots, recommendation records)
+    ///
+    /// `backup` and `restore` copy between file:// and s3:// stores: only objects missing or
+    /// different at the target, each verified by SHA-256 after writing, resumable after an
+    /// interruption. `verify` checks that every object decodes as what its key says.
+    Store(store::StoreArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
     Completions(completions::CompletionsArgs),
 }

@@ -44,5 +44,6 @@ mod snapshot_atomicity;
 mod sportsbook_admission;
 mod sportsbook_alerts;
 mod sportsbook_operator;
+mod store_backup;
 mod testenv;
 mod validate_config_agrees;

@@ -12,11 +12,11 @@ use nflbet::feed::quote::{Event, Quote, Selection};
 use nflbet::feed::snapshot::{S3Options, Snapshot, SnapshotStore};
 use std::process::Command;
 
-fn decimal(american: i32) -> f64 {
+pub(super) fn decimal(american: i32) -> f64 {
     if american > 0 { 1.0 + american as f64 / 100.0 } else { 1.0 + 100.0 / (-american) as f64 }
 }
 
-fn quote(event: &Event, team: &str, american: i32, at: chrono::DateTime<chrono::Utc>) -> Quote {
+pub(super) fn quote(event: &Event, team: &str, american: i32, at: chrono::DateTime<chrono::Utc>) -> Quote {
     Quote {
         event_id: event.id.clone(),
         game_id: event.game_id.clone(),
@@ -109,7 +109,7 @@ fn consensus_over_stored_snapshots_matches_the_margin_free_closing_line() {
 }
 
 /// An American price for a decimal one (rounded to whole cents, never inside (-100, 100)).
-fn american(decimal: f64) -> i32 {
+pub(super) fn american(decimal: f64) -> i32 {
     if decimal >= 2.0 {
         ((decimal - 1.0) * 100.0).round() as i32
     } else {
