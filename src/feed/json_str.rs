@@ -5,8 +5,8 @@
 //! `String` cost one allocation and one copy each. A bare `&str` cannot hold an unescaped string,
 //! and serde's own `Cow<str>` is always owned inside an `Option`, hence this type.
 
-use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
 use std::borrow::Cow;
 use std::fmt;
 use std::ops::Deref;

@@ -22,6 +22,7 @@ use super::provider::{
 use super::quote::Event;
 use crate::crd::sportsbook::Market;
 use serde::Deserialize;
+use std::sync::Arc;
 use url::Url;
 
 pub const DEFAULT_ENDPOINT: &str = "https://api.the-odds-api.com";
@@ -155,8 +156,13 @@ impl FeedProvider for TheOddsApi {
     }
 
     fn parse(&self, body: &[u8]) -> Result<RawFeed, FeedError> {
-        let events: Vec<ApiEvent> =
-            serde_json::from_slice(body).map_err(|e| FeedError::from_json(NAME, e))?;
+        // JSON is UTF-8: one check of the whole body spares serde_json a check of every string.
+        // A body that is not UTF-8 takes the byte path, which fails (or not) exactly as before.
+        let events: Vec<ApiEvent> = match std::str::from_utf8(body) {
+            Ok(text) => serde_json::from_str(text),
+            Err(_) => serde_json::from_slice(body),
+        }
+        .map_err(|e| FeedError::from_json(NAME, e))?;
         parse_events(&events, &self.markets)
     }
 
@@ -184,7 +190,9 @@ fn parse_events(events: &[ApiEvent], markets: &[Market]) -> Result<RawFeed, Feed
         ..Default::default()
     };
     let mut times = Timestamps::default();
+    let mut names = Names::default();
     for ev in events {
+        names.0.clear();
         let kickoff = match times.parse(Some(&*ev.commence_time)) {
             RawTime::At(t) => Some(t),
             // An unreadable kickoff only costs the nflverse id; the quotes stay.
@@ -193,6 +201,7 @@ fn parse_events(events: &[ApiEvent], markets: &[Market]) -> Result<RawFeed, Feed
         let index = feed.events.len();
         feed.events.push(Event::new(&ev.id, &ev.home_team, &ev.away_team, kickoff));
         for book in &ev.bookmakers {
+            let key: Arc<str> = Arc::from(&*book.key);
             let book_time = times.parse(book.last_update.as_deref());
             for m in &book.markets {
                 let Some(market) = market_of(&m.key) else {
@@ -206,9 +215,9 @@ fn parse_events(events: &[ApiEvent], markets: &[Market]) -> Result<RawFeed, Feed
                 for o in &m.outcomes {
                     feed.quotes.push(RawQuote {
                         event: index,
-                        book: book.key.to_string(),
+                        book: key.clone(),
                         market,
-                        name: o.name.as_deref().map(str::to_owned),
+                        name: o.name.as_deref().map(|n| names.get(n)),
                         line: o.point.clone(),
                         price: RawPrice::American(o.price.clone()),
                         observed_at: at,
@@ -218,6 +227,26 @@ fn parse_events(events: &[ApiEvent], markets: &[Market]) -> Result<RawFeed, Feed
         }
     }
     Ok(feed)
+}
+
+/// An event's outcome names, each allocated once: they repeat across its books and markets (the
+/// two teams, Over, Under). Bounded, so an event with many distinct names costs no quadratic scan.
+#[derive(Default)]
+struct Names(Vec<Arc<str>>);
+
+impl Names {
+    const MAX: usize = 8;
+
+    fn get(&mut self, name: &str) -> Arc<str> {
+        if let Some(n) = self.0.iter().find(|n| ***n == *name) {
+            return n.clone();
+        }
+        let n: Arc<str> = Arc::from(name);
+        if self.0.len() < Self::MAX {
+            self.0.push(n.clone());
+        }
+        n
+    }
 }
 
 /// [`RawTime::parse`] remembering the last text it read: a payload repeats one update time across
@@ -289,7 +318,7 @@ mod tests {
         assert_eq!((e.id.as_str(), e.home_name.as_str()), ("e\"1\"", "Kansas City Chiefs"));
         assert_eq!(e.game_id.as_deref(), Some("2024_01_BAL_KC"), "the escaped kickoff was read");
         assert_eq!(feed.quotes.len(), 2, "{:?}", feed.skipped);
-        assert_eq!(feed.quotes[0].book, "fan/duel");
+        assert_eq!(&*feed.quotes[0].book, "fan/duel");
         assert_eq!(feed.quotes[0].name.as_deref(), Some("Baltimore Ravens"));
         assert_eq!(e.side_of(feed.quotes[0].name.as_deref().unwrap()), Some("BAL"));
         let at = chrono::DateTime::parse_from_rfc3339("2024-09-05T17:58:12Z").unwrap();
@@ -312,6 +341,49 @@ mod tests {
         let at = RawTime::At(chrono::DateTime::parse_from_rfc3339("2024-09-05T17:58:12Z").unwrap().into());
         let times: Vec<RawTime> = feed.quotes.iter().map(|q| q.observed_at).collect();
         assert_eq!(times, [at, RawTime::Invalid, at, RawTime::Missing, at]);
+    }
+
+    #[test]
+    fn every_outcome_keeps_its_own_name_past_the_shared_ones() {
+        // More distinct names in one event than are shared: each quote still carries its own.
+        let outcomes: Vec<String> =
+            (0..20).map(|i| format!(r#"{{"name":"Team {i}","price":-110}}"#)).chain(["{}".into()]).collect();
+        let body = format!(
+            r#"[{{"id":"e","commence_time":"x","home_team":"a","away_team":"b","bookmakers":[
+                {{"key":"k","markets":[{{"key":"h2h","outcomes":[{}]}}]}},
+                {{"key":"k","markets":[{{"key":"h2h","outcomes":[{}]}}]}}]}}]"#,
+            outcomes.join(","),
+            outcomes.join(",")
+        );
+        let feed = all_markets().parse(body.as_bytes()).unwrap();
+        let names: Vec<Option<&str>> = feed.quotes.iter().map(|q| q.name.as_deref()).collect();
+        let want: Vec<Option<String>> = (0..20).map(|i| Some(format!("Team {i}"))).chain([None]).collect();
+        let want: Vec<Option<&str>> = want.iter().chain(&want).map(|n| n.as_deref()).collect();
+        assert_eq!(names, want);
+    }
+
+    #[test]
+    fn a_body_that_is_not_utf8_fails_as_before() {
+        // Invalid UTF-8 inside a string serde_json reads: a parse error, as from the byte path.
+        let mut body = br#"[{"id":"e","commence_time":"x","home_team":"a","away_team":"b","bookmakers":[
+            {"key":"k","markets":[{"key":"h2h","outcomes":[{"name":"Bad \xff","price":100}]}]}]}]"#
+            .to_vec();
+        let at = body.windows(4).position(|w| w == b"\\xff").unwrap();
+        body.splice(at..at + 4, [0xff]);
+        let e = all_markets().parse(&body).unwrap_err();
+        assert_eq!(e.error_type(), "parse", "{e}");
+        assert_eq!(
+            e,
+            FeedError::from_json(NAME, serde_json::from_slice::<Vec<ApiEvent>>(&body).err().unwrap())
+        );
+        // In a field nflbet skips, as before, it does not fail the payload.
+        let body = [
+            &br#"[{"id":"e","sport_title":"NFL "#[..],
+            &[0xff],
+            br#"","commence_time":"x","home_team":"a","away_team":"b","bookmakers":[]}]"#,
+        ]
+        .concat();
+        assert_eq!(all_markets().parse(&body).unwrap().events.len(), 1);
     }
 
     #[test]

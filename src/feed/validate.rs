@@ -116,7 +116,8 @@ pub fn normalise(raw: RawFeed, policy: &ValidationPolicy, now: DateTime<Utc>) ->
     }
     // The dedup key borrows from `raw` (book, and the selection in its snapshot spelling): no
     // copies, and room for every quote up front.
-    let mut seen: HashSet<(usize, &str, Market, &str, Option<i64>)> = HashSet::with_capacity(raw.quotes.len());
+    let mut seen: HashSet<(usize, &str, Market, &str, Option<i64>), foldhash::fast::RandomState> =
+        HashSet::with_capacity_and_hasher(raw.quotes.len(), Default::default());
     for q in &raw.quotes {
         let Some(event) = raw.events.get(q.event) else {
             // A provider bug, not a feed fault; never panic on it.
@@ -125,7 +126,7 @@ pub fn normalise(raw: RawFeed, policy: &ValidationPolicy, now: DateTime<Utc>) ->
         };
         match check(q, event, oldest, newest) {
             Ok((selection, line, price, at)) => {
-                let key = (q.event, q.book.as_str(), q.market, selection, line.map(|l| (l * 4.0) as i64));
+                let key = (q.event, &*q.book, q.market, selection, line.map(|l| (l * 4.0) as i64));
                 if !seen.insert(key) {
                     *out.rejected.entry(RejectReason::Duplicate.as_str()).or_default() += 1;
                     continue;
@@ -133,7 +134,7 @@ pub fn normalise(raw: RawFeed, policy: &ValidationPolicy, now: DateTime<Utc>) ->
                 out.quotes.push(Quote {
                     event_id: event.id.clone(),
                     game_id: event.game_id.clone(),
-                    book: q.book.clone(),
+                    book: q.book.to_string(),
                     market: q.market,
                     selection: Selection::from(selection),
                     line,
@@ -198,9 +199,7 @@ fn selection<'e>(q: &RawQuote, event: &'e Event) -> Result<&'e str, RejectReason
                 Err(RejectReason::UnknownSelection)
             }
         }
-        Market::Moneyline | Market::Spread => {
-            event.side_of(name).ok_or(RejectReason::UnknownSelection)
-        }
+        Market::Moneyline | Market::Spread => event.side_of(name).ok_or(RejectReason::UnknownSelection),
     }
 }
 
