@@ -86,9 +86,8 @@ fn slug(s: &str) -> impl Iterator<Item = char> + Clone + '_ {
 /// The nflverse abbreviation of a team name, nickname or abbreviation; None when unknown.
 pub fn abbreviation(name: &str) -> Option<&'static str> {
     let key = slug(name);
-    if key.clone().next().is_none() {
-        return None;
-    }
+    // A name without letters or digits names no team.
+    key.clone().next()?;
     let is = |s: &str| key.clone().eq(slug(s));
     for (abbr, full, nick) in TEAMS {
         if is(abbr) || is(full) || is(nick) {
