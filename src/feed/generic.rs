@@ -142,9 +142,9 @@ impl FeedProvider for GenericJson {
                 };
                 out.quotes.push(RawQuote {
                     event: index,
-                    book: q.book.unwrap_or_else(|| feed.book.clone()),
+                    book: q.book.unwrap_or_else(|| feed.book.clone()).into(),
                     market,
-                    name: q.selection,
+                    name: q.selection.map(Into::into),
                     line: q.line,
                     price,
                     observed_at: RawTime::parse(q.observed_at.as_deref()).or(generated),

@@ -8,6 +8,7 @@
 //! Module map:
 //! - [`teams`]: full team names and aliases to nflverse abbreviations;
 //! - [`calendar`]: NFL season and week from a kickoff, and nflverse game ids;
+//! - [`json_str`]: JSON strings read in place, borrowed from the payload unless escaped;
 //! - [`price`]: American and decimal odds, parsed leniently and converted exactly;
 //! - [`quote`]: the normalised model (events and quotes);
 //! - [`validate`]: raw quote to quote, or a reject reason;
@@ -18,6 +19,7 @@
 
 pub mod calendar;
 pub mod generic;
+pub mod json_str;
 pub mod loose;
 pub mod price;
 pub mod provider;

@@ -9,6 +9,7 @@ use super::quote::Event;
 use crate::domain::market::Market;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use url::Url;
 
 /// A price as the feed sent it, in the notation the feed declared.
@@ -52,10 +53,11 @@ impl RawTime {
 pub struct RawQuote {
     /// Index into [`RawFeed::events`].
     pub event: usize,
-    pub book: String,
+    /// Shared by every quote of one book (a clone is a reference count, not a copy).
+    pub book: Arc<str>,
     pub market: Market,
-    /// The selection as sent: a team name or abbreviation, or Over/Under.
-    pub name: Option<String>,
+    /// The selection as sent: a team name or abbreviation, or Over/Under (shared, like `book`).
+    pub name: Option<Arc<str>>,
     pub line: Option<Loose>,
     pub price: RawPrice,
     pub observed_at: RawTime,

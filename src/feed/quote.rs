@@ -92,6 +92,17 @@ impl Selection {
     }
 }
 
+/// The inverse of [`Selection::as_str`]: `over`, `under`, or a team.
+impl From<&str> for Selection {
+    fn from(s: &str) -> Selection {
+        match s {
+            "over" => Selection::Over,
+            "under" => Selection::Under,
+            _ => Selection::Team(s.to_owned()),
+        }
+    }
+}
+
 impl Serialize for Selection {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())

@@ -78,22 +78,23 @@ const ALIASES: [(&str, &str); 24] = [
     ("SD", "LAC"),
 ];
 
-fn slug(s: &str) -> String {
-    s.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_lowercase()).collect()
+/// The lowercase alphanumeric characters of a name: its lookup key, compared without allocating.
+fn slug(s: &str) -> impl Iterator<Item = char> + Clone + '_ {
+    s.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_lowercase())
 }
 
 /// The nflverse abbreviation of a team name, nickname or abbreviation; None when unknown.
 pub fn abbreviation(name: &str) -> Option<&'static str> {
     let key = slug(name);
-    if key.is_empty() {
-        return None;
-    }
+    // A name without letters or digits names no team.
+    key.clone().next()?;
+    let is = |s: &str| key.clone().eq(slug(s));
     for (abbr, full, nick) in TEAMS {
-        if key == slug(abbr) || key == slug(full) || key == slug(nick) {
+        if is(abbr) || is(full) || is(nick) {
             return Some(abbr);
         }
     }
-    ALIASES.iter().find(|(alias, _)| key == slug(alias)).map(|(_, abbr)| *abbr)
+    ALIASES.iter().find(|(alias, _)| is(alias)).map(|(_, abbr)| *abbr)
 }
 
 /// The full name of an nflverse abbreviation.

@@ -114,17 +114,19 @@ pub fn normalise(raw: RawFeed, policy: &ValidationPolicy, now: DateTime<Utc>) ->
     for (reason, n) in raw.skipped {
         *out.rejected.entry(reason).or_default() += n;
     }
-    let mut seen: HashSet<(usize, String, Market, Selection, Option<i64>)> = HashSet::new();
-    for q in raw.quotes {
+    // The dedup key borrows from `raw` (book, and the selection in its snapshot spelling): no
+    // copies, and room for every quote up front.
+    let mut seen: HashSet<(usize, &str, Market, &str, Option<i64>), foldhash::fast::RandomState> =
+        HashSet::with_capacity_and_hasher(raw.quotes.len(), Default::default());
+    for q in &raw.quotes {
         let Some(event) = raw.events.get(q.event) else {
             // A provider bug, not a feed fault; never panic on it.
             *out.rejected.entry(RejectReason::UnknownSelection.as_str()).or_default() += 1;
             continue;
         };
-        match check(&q, event, oldest, newest) {
+        match check(q, event, oldest, newest) {
             Ok((selection, line, price, at)) => {
-                let key =
-                    (q.event, q.book.clone(), q.market, selection.clone(), line.map(|l| (l * 4.0) as i64));
+                let key = (q.event, &*q.book, q.market, selection, line.map(|l| (l * 4.0) as i64));
                 if !seen.insert(key) {
                     *out.rejected.entry(RejectReason::Duplicate.as_str()).or_default() += 1;
                     continue;
@@ -132,9 +134,9 @@ pub fn normalise(raw: RawFeed, policy: &ValidationPolicy, now: DateTime<Utc>) ->
                 out.quotes.push(Quote {
                     event_id: event.id.clone(),
                     game_id: event.game_id.clone(),
-                    book: q.book,
+                    book: q.book.to_string(),
                     market: q.market,
-                    selection,
+                    selection: Selection::from(selection),
                     line,
                     american: price.american,
                     decimal: price.decimal,
@@ -144,18 +146,20 @@ pub fn normalise(raw: RawFeed, policy: &ValidationPolicy, now: DateTime<Utc>) ->
             Err(reason) => *out.rejected.entry(reason.as_str()).or_default() += 1,
         }
     }
+    drop(seen);
     out.events = raw.events;
     out
 }
 
-type Checked = (Selection, Option<f64>, Price, DateTime<Utc>);
+/// The selection as [`Selection::as_str`] spells it, the line, the price and the update time.
+type Checked<'e> = (&'e str, Option<f64>, Price, DateTime<Utc>);
 
-fn check(
+fn check<'e>(
     q: &RawQuote,
-    event: &Event,
+    event: &'e Event,
     oldest: DateTime<Utc>,
     newest: DateTime<Utc>,
-) -> Result<Checked, RejectReason> {
+) -> Result<Checked<'e>, RejectReason> {
     let selection = selection(q, event)?;
     let price = match &q.price {
         RawPrice::American(None) | RawPrice::Decimal(None) => {
@@ -180,22 +184,22 @@ fn check(
     Ok((selection, line, price, at))
 }
 
-fn selection(q: &RawQuote, event: &Event) -> Result<Selection, RejectReason> {
+/// The selection a quote names, spelled as [`Selection::as_str`]: a team's nflverse abbreviation
+/// (borrowed from the event), or `over`/`under`.
+fn selection<'e>(q: &RawQuote, event: &'e Event) -> Result<&'e str, RejectReason> {
     let name = q.name.as_deref().map(str::trim).filter(|n| !n.is_empty());
     let name = name.ok_or(RejectReason::MissingSelection)?;
     match q.market {
         Market::Total => {
             if name.eq_ignore_ascii_case("over") {
-                Ok(Selection::Over)
+                Ok("over")
             } else if name.eq_ignore_ascii_case("under") {
-                Ok(Selection::Under)
+                Ok("under")
             } else {
                 Err(RejectReason::UnknownSelection)
             }
         }
-        Market::Moneyline | Market::Spread => {
-            event.side_of(name).map(|t| Selection::Team(t.to_owned())).ok_or(RejectReason::UnknownSelection)
-        }
+        Market::Moneyline | Market::Spread => event.side_of(name).ok_or(RejectReason::UnknownSelection),
     }
 }
 
