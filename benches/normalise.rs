@@ -15,7 +15,7 @@ use nflbet::feed::snapshot::{S3Options, SnapshotStore};
 use nflbet::feed::teams;
 use nflbet::feed::the_odds_api::{TheOddsApi, TheOddsApiConfig};
 use nflbet::feed::{FeedProvider, ValidationPolicy, normalise};
-use nflbet::scrape::{PollPolicy, ScrapeConfig, Scraper};
+use nflbet::workloads::scraper::{PollPolicy, ScrapeConfig, Scraper};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

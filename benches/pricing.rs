@@ -20,7 +20,7 @@ use nflbet::domain::market::Market;
 use nflbet::feed::quote::{Event, Quote, Selection};
 use nflbet::feed::snapshot::{S3Options, Snapshot, SnapshotStore};
 use nflbet::feed::teams;
-use nflbet::model_workload::{ModelArgs, ModelConfig, Workload};
+use nflbet::workloads::model::{ModelArgs, ModelConfig, Workload};
 use std::time::Instant;
 
 /// Sixteen games: the current teams paired in nflverse order, by their full names as feeds spell them.

@@ -11,7 +11,7 @@ use nflbet::domain::games::load_games;
 use nflbet::domain::kelly::KellyPolicy;
 use nflbet::domain::margin::MarginMethod;
 use nflbet::domain::market::{BookPrice, Market, Selection};
-use nflbet::domain::model::{Fixture, PricingModel, edges};
+use nflbet::domain::pricing_model::{Fixture, PricingModel, edges};
 use nflbet::replay::{ReplaySettings, Window, model_by_name, replay};
 use std::hint::black_box;
 use std::path::PathBuf;

@@ -6,7 +6,8 @@
 //! - [`feed`]: normalised quotes, providers, the snapshot format and store;
 //! - [`crd`]: the custom resources users write, and [`monitoring`]: the prometheus-operator
 //!   objects nflbet generates;
-//! - workloads: [`scrape`] (one odds feed) and [`model_workload`] (one pricing model), plus
+//! - [`workloads`]: the [`workloads::scraper`] (one odds feed) and the [`workloads::model`] (one
+//!   pricing model), plus
 //!   [`replay`] over history, and [`store_backup`] of what they store;
 //! - the operator's [`controller`]s and its [`notify`]-cations;
 //! - [`egress`]: where workloads may connect and send credentials (the operator's policy);
@@ -22,10 +23,9 @@ pub mod feed;
 pub mod http;
 #[cfg(test)]
 mod layers;
-pub mod model_workload;
 pub mod monitoring;
 pub mod notify;
 pub mod replay;
-pub mod scrape;
 pub mod shutdown;
 pub mod store_backup;
+pub mod workloads;

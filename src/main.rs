@@ -10,8 +10,8 @@ fn main() -> ExitCode {
         Command::Crds(args) => cli::crds::run(&args),
         Command::Replay(args) => nflbet::replay::run(&args),
         Command::Operator(args) => runtime().block_on(nflbet::controller::run(args)),
-        Command::Scrape(args) => runtime().block_on(nflbet::scrape::run(args)),
-        Command::Model(args) => runtime().block_on(nflbet::model_workload::run(args)),
+        Command::Scrape(args) => runtime().block_on(nflbet::workloads::scraper::run(args)),
+        Command::Model(args) => runtime().block_on(nflbet::workloads::model::run(args)),
         Command::Completions(args) => cli::completions::run(&args),
         // These choose their own exit status (0 ok, 1 findings or unhealthy, 2 unusable).
         Command::ValidateConfig(args) => return cli::validate::run(&args),

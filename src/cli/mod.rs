@@ -33,7 +33,7 @@ pub enum Command {
     /// Run the operator: reconcile Sportsbooks, Models and AlertRoutes.
     Operator(crate::controller::OperatorArgs),
     /// Run a scraper: poll one odds feed, write snapshots, export metrics.
-    Scrape(crate::scrape::ScrapeArgs),
+    Scrape(crate::workloads::scraper::ScrapeArgs),
     /// Print the CustomResourceDefinitions, or write them into a directory.
     Crds(crds::CrdsArgs),
     /// Re-run pricing models over past games and closing lines, settle them and report calibration,
@@ -43,7 +43,7 @@ pub enum Command {
     /// store recommendations and report calibration into the Model's status.
     // `--version` is the model's version (the operator's contract): no version flag of its own.
     #[command(disable_version_flag = true)]
-    Model(crate::model_workload::ModelArgs),
+    Model(crate::workloads::model::ModelArgs),
     /// Show the health of every Sportsbook, Model and AlertRoute
     ///
     /// For each resource: Ready, stopped or suspended, age of the last odds snapshot, recent

@@ -22,7 +22,7 @@
 
 use super::apply::ApplyError;
 use super::config::FIELD_MANAGER;
-use super::workload::WorkloadState;
+use super::workload_objects::WorkloadState;
 use crate::monitoring::{AlertmanagerConfig, PrometheusRule, ServiceMonitor};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Service, ServiceAccount};

@@ -20,7 +20,7 @@ pub mod pod_policy;
 pub mod snapshot_store;
 pub mod sportsbook;
 pub mod watch;
-pub mod workload;
+pub mod workload_objects;
 
 use crate::crd::Sportsbook;
 use crate::crd::{AlertRoute, Model};

@@ -14,7 +14,7 @@
 //! URLs are compared after normalisation (`s3://b/p/` is `s3://b/p`, `file:///a//b/` is
 //! `file:///a/b`).
 
-use super::workload::{DATA_DIR, store_url};
+use super::workload_objects::{DATA_DIR, store_url};
 use crate::crd::sportsbook::StorageSettings;
 use std::fmt;
 

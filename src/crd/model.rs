@@ -384,7 +384,7 @@ pub struct EdgeSummary {
 }
 
 /// Predictions are made up to this long before a game; calibration reads records this far
-/// before its window (`model_workload::settle::LEAD`), so retention keeps them.
+/// before its window (`workloads::model::settle::LEAD`), so retention keeps them.
 pub const CALIBRATION_LEAD: std::time::Duration = std::time::Duration::from_secs(14 * 24 * 3600);
 
 /// Effective calibration settings with defaults applied.

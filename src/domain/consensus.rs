@@ -13,7 +13,7 @@
 
 use super::margin::{MarginMethod, remove_margin_american};
 use super::market::{BookPrice, FairPrice, Market};
-use super::model::{Fixture, ModelError, PricingModel, line_for, pair_key};
+use super::pricing_model::{Fixture, ModelError, PricingModel, line_for, pair_key};
 use std::collections::BTreeMap;
 
 pub const CONSENSUS_VERSION: &str = "1.0.0";
@@ -133,7 +133,7 @@ fn median(values: &mut [f64]) -> Option<f64> {
 mod tests {
     use super::*;
     use crate::domain::market::Selection;
-    use crate::domain::model::edges;
+    use crate::domain::pricing_model::edges;
     use chrono::NaiveDate;
 
     fn fixture() -> Fixture {

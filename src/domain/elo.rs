@@ -25,7 +25,7 @@
 
 use super::games::Game;
 use super::market::{BookPrice, FairPrice, Market, Selection};
-use super::model::{Fixture, ModelError, PricingModel, line_for, pair_key};
+use super::pricing_model::{Fixture, ModelError, PricingModel, line_for, pair_key};
 use std::collections::{BTreeSet, HashMap};
 
 pub const ELO_VERSION: &str = "1.0.0";

@@ -13,5 +13,5 @@ pub mod games;
 pub mod kelly;
 pub mod margin;
 pub mod market;
-pub mod model;
 pub mod odds;
+pub mod pricing_model;

@@ -11,7 +11,7 @@ use crate::domain::games::Game;
 use crate::domain::kelly::{ExclusiveOutcome, KellyPolicy, size_event};
 use crate::domain::margin::MarginMethod;
 use crate::domain::market::{BookPrice, FairPrice, Market, Selection, settle};
-use crate::domain::model::{Edge, PricingModel, edges, pair_key, same_line};
+use crate::domain::pricing_model::{Edge, PricingModel, edges, pair_key, same_line};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -288,7 +288,7 @@ fn bet(
     close: &[FairPrice],
     settings: &ReplaySettings,
     (day, home, away): (chrono::NaiveDate, u32, u32),
-) -> Result<(), crate::domain::model::ModelError> {
+) -> Result<(), crate::domain::pricing_model::ModelError> {
     let excluded: Vec<&str> = match &state.reference_books {
         Some(books) if books.is_empty() => quotes.iter().map(|q| q.book.as_str()).collect(),
         Some(books) => books.iter().map(String::as_str).collect(),

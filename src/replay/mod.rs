@@ -142,7 +142,7 @@ fn write_report(
 /// Validate the arguments into settings and models, without touching the games file.
 pub fn prepare(
     args: &ReplayArgs,
-) -> Result<(ReplaySettings, Vec<Box<dyn crate::domain::model::PricingModel>>), ReplayError> {
+) -> Result<(ReplaySettings, Vec<Box<dyn crate::domain::pricing_model::PricingModel>>), ReplayError> {
     let window = Window::parse(&args.from, &args.to)?;
     if !args.min_edge.is_finite() {
         return Err(ReplayError::MinEdge(args.min_edge));

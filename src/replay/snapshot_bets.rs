@@ -14,7 +14,7 @@ use crate::domain::calibration::{Ledger, LedgerReport, closing_line_value, profi
 use crate::domain::games::Game;
 use crate::domain::margin::{MarginMethod, remove_margin_american};
 use crate::domain::market::{BookPrice, Market, Selection, Settlement, settle};
-use crate::model_workload::staking::EventPricing;
+use crate::workloads::model::staking::EventPricing;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -172,8 +172,8 @@ impl SnapshotBets {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model_workload::inputs::EventPrices;
-    use crate::model_workload::staking::PricedQuote;
+    use crate::workloads::model::inputs::EventPrices;
+    use crate::workloads::model::staking::PricedQuote;
     use chrono::TimeZone;
 
     fn at(hour: u32) -> DateTime<Utc> {

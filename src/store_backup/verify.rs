@@ -4,7 +4,7 @@
 use super::plan::{self, MANIFEST_PREFIX, Manifest};
 use super::{StoreAt, StoreBackupError};
 use crate::feed::snapshot::{self, Snapshot, SnapshotStore};
-use crate::model_workload::record::{self, RecommendationRecord};
+use crate::workloads::model::record::{self, RecommendationRecord};
 use futures::StreamExt;
 use std::time::{Duration, Instant};
 

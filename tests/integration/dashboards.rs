@@ -21,9 +21,9 @@ struct Exported {
 
 impl Exported {
     fn new() -> Exported {
-        let scraper = nflbet::scrape::metrics::Metrics::new(dashboards::PREFIX, "book").unwrap();
+        let scraper = nflbet::workloads::scraper::metrics::Metrics::new(dashboards::PREFIX, "book").unwrap();
         let model =
-            nflbet::model_workload::metrics::Metrics::new(dashboards::PREFIX, "model", "stable").unwrap();
+            nflbet::workloads::model::metrics::Metrics::new(dashboards::PREFIX, "model", "stable").unwrap();
         let operator = nflbet::controller::metrics::Metrics::new();
         // What the operator adds once it runs: its per-Sportsbook gauges and the watch health.
         let (store, _writer) = kube::runtime::reflector::store();

@@ -174,10 +174,10 @@ async fn link_local_metadata_addresses_are_refused_before_any_connection() {
 
     let dir = tempfile::tempdir().unwrap();
     let args = ModelArgsFor::games(metadata.as_str(), &dir);
-    let err = nflbet::model_workload::ModelConfig::from_args(&args).expect_err("refused at start");
+    let err = nflbet::workloads::model::ModelConfig::from_args(&args).expect_err("refused at start");
     assert!(err.to_string().contains("refused to connect to 169.254.169.254: a link-local address"), "{err}");
 
-    let loaded = nflbet::model_workload::games_source::load(metadata.as_str(), &egress).await;
+    let loaded = nflbet::workloads::model::games_source::load(metadata.as_str(), &egress).await;
     let err = loaded.expect_err("refused").to_string();
     assert!(err.starts_with("games file request refused") && err.contains("link-local"), "{err}");
 
@@ -202,14 +202,15 @@ async fn redirects_to_forbidden_addresses_are_not_followed() {
     let only_first = policy(&["127.0.0.1/32"]);
 
     let err =
-        nflbet::model_workload::games_source::load(&to_metadata.url(), &only_first).await.err().unwrap();
+        nflbet::workloads::model::games_source::load(&to_metadata.url(), &only_first).await.err().unwrap();
     assert!(err.to_string().contains("169.254.169.254: a link-local address"), "{err}");
-    let err = nflbet::model_workload::games_source::load(&to_target.url(), &only_first).await.err().unwrap();
+    let err =
+        nflbet::workloads::model::games_source::load(&to_target.url(), &only_first).await.err().unwrap();
     assert!(err.to_string().contains("127.0.0.3: a loopback address"), "{err}");
     assert_eq!(target.connections(), 0, "the refused redirect target was never contacted");
 
     let both = policy(&["127.0.0.1/32", "127.0.0.3/32"]);
-    let loaded = nflbet::model_workload::games_source::load(&to_target.url(), &both).await.unwrap();
+    let loaded = nflbet::workloads::model::games_source::load(&to_target.url(), &both).await.unwrap();
     assert_eq!(loaded.len(), 2);
     assert_eq!(target.connections(), 1);
 
@@ -457,12 +458,12 @@ struct ModelArgsFor;
 
 impl ModelArgsFor {
     /// `nflbet model` flags of an Elo model reading `games`, with the default egress policy.
-    fn games(games: &str, dir: &tempfile::TempDir) -> nflbet::model_workload::ModelArgs {
+    fn games(games: &str, dir: &tempfile::TempDir) -> nflbet::workloads::model::ModelArgs {
         use clap::Parser;
         #[derive(Parser)]
         struct Cli {
             #[command(flatten)]
-            args: nflbet::model_workload::ModelArgs,
+            args: nflbet::workloads::model::ModelArgs,
         }
         let store = format!("file://{}", dir.path().display());
         Cli::parse_from([

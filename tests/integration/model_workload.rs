@@ -9,7 +9,7 @@ use nflbet::domain::games::{Game, load_games};
 use nflbet::domain::market::Market;
 use nflbet::feed::quote::{Event, Quote, Selection};
 use nflbet::feed::snapshot::{S3Options, Snapshot, SnapshotStore};
-use nflbet::model_workload::{ModelArgs, ModelConfig, Workload};
+use nflbet::workloads::model::{ModelArgs, ModelConfig, Workload};
 use std::collections::BTreeMap;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -99,7 +99,7 @@ async fn metrics_endpoint_exports_the_alerting_families() {
     let cfg = config(&["--model", "edge-model", "--sportsbooks", "odds-feed,missing-feed", "--store", &url]);
     let workload = Workload::new(cfg).unwrap();
     let cancel = tokio_util::sync::CancellationToken::new();
-    let running = nflbet::model_workload::start(workload, None, cancel.clone()).await.unwrap();
+    let running = nflbet::workloads::model::start(workload, None, cancel.clone()).await.unwrap();
     let addr = running.addr;
     assert!(addr.ip().is_loopback());
     let mut ready = false;
@@ -419,7 +419,7 @@ async fn oversized_snapshots_are_counted_and_skipped_while_the_other_books_are_p
     let snapshot_errors: Vec<&String> = run
         .errors
         .iter()
-        .filter(|(t, _)| *t == nflbet::model_workload::ErrorType::Snapshot)
+        .filter(|(t, _)| *t == nflbet::workloads::model::ErrorType::Snapshot)
         .map(|(_, m)| m)
         .collect();
     assert_eq!(snapshot_errors.len(), 2, "{:?}", run.errors);
@@ -431,19 +431,19 @@ async fn oversized_snapshots_are_counted_and_skipped_while_the_other_books_are_p
     assert!(
         snapshot_errors.iter().any(|m| m.contains("huge-book") && m.contains("over the 16777216-byte limit"))
     );
-    assert_eq!(workload.metrics().errors(nflbet::model_workload::ErrorType::Snapshot), 2);
+    assert_eq!(workload.metrics().errors(nflbet::workloads::model::ErrorType::Snapshot), 2);
     // The next run counts them again and still prices the good book: refused, never fatal.
     let again = workload.run_at(now).await;
     assert_eq!(again.markets_priced, run.markets_priced);
-    assert_eq!(workload.metrics().errors(nflbet::model_workload::ErrorType::Snapshot), 4);
+    assert_eq!(workload.metrics().errors(nflbet::workloads::model::ErrorType::Snapshot), 4);
 }
 
 fn record(
     model: &str,
     role: &str,
     at: DateTime<Utc>,
-) -> nflbet::model_workload::record::RecommendationRecord {
-    use nflbet::model_workload::record::{FORMAT, RecommendationRecord, VERSION};
+) -> nflbet::workloads::model::record::RecommendationRecord {
+    use nflbet::workloads::model::record::{FORMAT, RecommendationRecord, VERSION};
     RecommendationRecord {
         format: FORMAT.into(),
         version: VERSION,
@@ -463,7 +463,7 @@ fn record(
 
 #[tokio::test]
 async fn retention_deletes_only_this_roles_expired_records_and_never_below_calibration() {
-    use nflbet::model_workload::store::RecordStore;
+    use nflbet::workloads::model::store::RecordStore;
     let dir = tempfile::tempdir().unwrap();
     let url = format!("file://{}", dir.path().display());
     let records = RecordStore::open(&url, &S3Options::default()).unwrap();

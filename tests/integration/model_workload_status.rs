@@ -12,10 +12,10 @@ use nflbet::domain::games::load_games;
 use nflbet::domain::market::{Market, Selection as DSelection};
 use nflbet::feed::quote::{Event, Quote, Selection};
 use nflbet::feed::snapshot::{S3Options, Snapshot, SnapshotStore};
-use nflbet::model_workload::Role;
-use nflbet::model_workload::record::{FairEntry, Prediction, RecommendationRecord};
-use nflbet::model_workload::status::{StatusReport, StatusReporter};
-use nflbet::model_workload::store::RecordStore;
+use nflbet::workloads::model::Role;
+use nflbet::workloads::model::record::{FairEntry, Prediction, RecommendationRecord};
+use nflbet::workloads::model::status::{StatusReport, StatusReporter};
+use nflbet::workloads::model::store::RecordStore;
 use std::process::Command;
 
 fn implied(a: i32) -> f64 {

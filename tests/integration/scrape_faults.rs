@@ -12,7 +12,7 @@ use nflbet::domain::market::Market;
 use nflbet::feed::ValidationPolicy;
 use nflbet::feed::snapshot::{S3Options, SnapshotStore};
 use nflbet::feed::the_odds_api::{TheOddsApi, TheOddsApiConfig};
-use nflbet::scrape::{ErrorType, PollError, PollPolicy, ScrapeConfig, Scraper};
+use nflbet::workloads::scraper::{ErrorType, PollError, PollPolicy, ScrapeConfig, Scraper};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -597,7 +597,7 @@ async fn a_trickled_body_is_cut_just_past_the_cap_whatever_it_declares() {
         h.server.script(&[Reply::Trickle { declared, sent: sent.clone(), done: done.clone() }]);
         let err = h.scraper.poll_once(&CancellationToken::new()).await.expect_err("over the cap");
         assert!(
-            matches!(err, PollError::Fetch(nflbet::scrape::FetchError::TooLarge { limit: CAP })),
+            matches!(err, PollError::Fetch(nflbet::workloads::scraper::FetchError::TooLarge { limit: CAP })),
             "{declared:?}: {err}"
         );
         assert_eq!(h.errors(ErrorType::Parse), 1, "{declared:?}");

@@ -382,16 +382,16 @@ async fn s3_store_retention_deletes_only_the_books_own_expired_snapshots_and_sur
 }
 
 /// A scraper of book `fan` on `store` whose feed is never polled here.
-fn scraper_with(store: SnapshotStore, retention: Option<Duration>) -> nflbet::scrape::Scraper {
+fn scraper_with(store: SnapshotStore, retention: Option<Duration>) -> nflbet::workloads::scraper::Scraper {
     let markets = Market::ALL.to_vec();
     let provider =
         nflbet::feed::generic::GenericJson::new("http://127.0.0.1:9/feed", None, markets.clone()).unwrap();
-    nflbet::scrape::Scraper::new(nflbet::scrape::ScrapeConfig {
+    nflbet::workloads::scraper::Scraper::new(nflbet::workloads::scraper::ScrapeConfig {
         sportsbook: "fan".into(),
         namespace: "default".into(),
         provider: Arc::new(provider),
         markets,
-        poll: nflbet::scrape::PollPolicy::default(),
+        poll: nflbet::workloads::scraper::PollPolicy::default(),
         validation: nflbet::feed::ValidationPolicy::default(),
         store,
         retention,

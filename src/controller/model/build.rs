@@ -8,7 +8,7 @@ use crate::controller::driver::SpecError;
 use crate::controller::names;
 pub use crate::controller::names::model::{candidate_name, child_name};
 use crate::controller::pod_policy::{NamedAccount, PodRequest};
-use crate::controller::workload::{self, PodParams, plain_env};
+use crate::controller::workload_objects::{self, PodParams, plain_env};
 use crate::crd::model::{Algorithm, MarginMethod, Model};
 use crate::domain::duration::format_duration;
 use crate::monitoring::{Capabilities, PrometheusRule, PrometheusRuleSpec, ServiceMonitor};
@@ -135,7 +135,7 @@ pub fn build(
             WorkloadRole::Stable => name.clone(),
             WorkloadRole::Candidate => candidate_name(&model),
         };
-        workload::deployment(PodParams {
+        workload_objects::deployment(PodParams {
             meta: meta(m, deployment_name, &owner),
             selector: selector_labels(&model, role),
             pod_labels,
@@ -146,7 +146,7 @@ pub fn build(
             args: model_args(m, books, role, version, share, shadow, cfg),
             env: [plain_env("NFLBET_LOG_FORMAT", "json"), plain_env("RUST_LOG", "info")]
                 .into_iter()
-                .chain(workload::storage_env(spec.storage.as_ref()))
+                .chain(workload_objects::storage_env(spec.storage.as_ref()))
                 .collect(),
             settings: &settings,
             service_account: sa_name.clone(),
@@ -168,19 +168,19 @@ pub fn build(
     });
 
     let prometheus_rule = (caps.prometheus_rules && !spec.disabled).then(|| PrometheusRule {
-        metadata: workload::with_extra_labels(meta(m, name.clone(), &owner), &cfg.rule_labels),
+        metadata: workload_objects::with_extra_labels(meta(m, name.clone(), &owner), &cfg.rule_labels),
         spec: PrometheusRuleSpec { groups: vec![alerts::rule_group(m, &ns, cfg)] },
     });
 
     Ok(Children {
         service_account,
-        role: workload::status_role(meta(m, name.clone(), &owner), "models", &model),
-        role_binding: workload::role_binding(meta(m, name.clone(), &owner), &name, &sa_name),
+        role: workload_objects::status_role(meta(m, name.clone(), &owner), "models", &model),
+        role_binding: workload_objects::role_binding(meta(m, name.clone(), &owner), &name, &sa_name),
         stable,
         candidate,
-        service: workload::metrics_service(meta(m, name.clone(), &owner), instance_labels(&model)),
+        service: workload_objects::metrics_service(meta(m, name.clone(), &owner), instance_labels(&model)),
         service_monitor: caps.service_monitors.then(|| {
-            workload::service_monitor(
+            workload_objects::service_monitor(
                 meta(m, name.clone(), &owner),
                 instance_labels(&model),
                 &cfg.monitor_labels,
@@ -196,7 +196,7 @@ pub fn check_egress(
     spec: &crate::crd::model::ModelSpec,
     egress: &crate::egress::Egress,
 ) -> Result<(), SpecError> {
-    workload::storage_egress(spec.storage.as_ref(), egress)
+    workload_objects::storage_egress(spec.storage.as_ref(), egress)
         .map_err(|source| SpecError::EgressRefused { field: "spec.storage.s3.endpoint", source })?;
     match spec.games.as_deref().map(|g| url::Url::parse(g.trim())) {
         Some(Ok(url)) if url.scheme().starts_with("http") => egress
@@ -206,7 +206,7 @@ pub fn check_egress(
     }
 }
 
-/// The model workload's command line (`src/model_workload/args.rs`).
+/// The model workload's command line (`src/workloads/model/args.rs`).
 pub fn model_args(
     m: &Model,
     books: &[String],
@@ -269,12 +269,12 @@ pub fn model_args(
     flag("value-threshold", s.value_threshold.unwrap_or(0.02).to_string());
     flag("calibration-window", format_duration(spec.calibration().window));
     flag("interval", spec.interval.clone().unwrap_or_else(|| "60s".into()));
-    flag("store", workload::store_url(spec.storage.as_ref()));
+    flag("store", workload_objects::store_url(spec.storage.as_ref()));
     flag("retention", format_duration(spec.record_retention()));
     if let Some(games) = &spec.games {
         flag("games", games.clone());
     }
-    flag("listen", format!("0.0.0.0:{}", workload::METRICS_PORT));
+    flag("listen", format!("0.0.0.0:{}", workload_objects::METRICS_PORT));
     flag("metrics-namespace", cfg.metrics_namespace.clone());
     if shadow {
         args.push("--shadow".into());
@@ -288,7 +288,7 @@ pub fn model_args(
 mod tests {
     use super::*;
     use crate::controller::model::rollout::decide;
-    use crate::model_workload::ModelArgs;
+    use crate::workloads::model::ModelArgs;
     use clap::Parser;
 
     pub fn model(extra: &str) -> Model {
@@ -451,7 +451,7 @@ mod tests {
         assert_eq!(retention(&s3).0.as_deref(), Some("4392h"));
         assert_eq!(
             crate::crd::model::CALIBRATION_LEAD,
-            crate::model_workload::settle::LEAD.to_std().unwrap(),
+            crate::workloads::model::settle::LEAD.to_std().unwrap(),
             "the CRD's lead is calibration's"
         );
     }

@@ -4,7 +4,7 @@
 use super::rollout::{Decision, Phase};
 use super::storage::{self, StorageCheck};
 use crate::controller::conditions::{self, Desired, MONITORING, READY, Status};
-use crate::controller::workload::{Rollout, WorkloadState, rollout};
+use crate::controller::workload_objects::{Rollout, WorkloadState, rollout};
 use crate::crd::model::Model;
 use crate::monitoring::Capabilities;
 

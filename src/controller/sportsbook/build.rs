@@ -8,7 +8,7 @@ use crate::controller::driver::SpecError;
 use crate::controller::names;
 pub use crate::controller::names::sportsbook::{child_name, rule_name};
 use crate::controller::pod_policy::{NamedAccount, PodRequest};
-use crate::controller::workload::{self, PodParams, plain_env, secret_env};
+use crate::controller::workload_objects::{self, PodParams, plain_env, secret_env};
 use crate::crd::sportsbook::{Provider, Sportsbook, SportsbookSpec, StorageSettings};
 use crate::domain::duration::format_duration;
 use crate::egress::Egress;
@@ -20,7 +20,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use kube::{Resource, ResourceExt};
 use std::collections::BTreeMap;
 
-pub use crate::controller::workload::{DATA_DIR, METRICS_PORT};
+pub use crate::controller::workload_objects::{DATA_DIR, METRICS_PORT};
 
 /// Everything the operator wants to exist for one Sportsbook.
 #[derive(Clone, Debug)]
@@ -106,17 +106,24 @@ pub fn build(sb: &Sportsbook, cfg: &OperatorConfig, caps: Capabilities) -> Resul
     let sa_name = settings.service_account_name.clone().unwrap_or_else(|| name.clone());
 
     // The scraper may patch only its own Sportsbook's status: one resource name, one verb.
-    let role = workload::status_role(meta(sb, name.clone(), &owner), "sportsbooks", &book);
-    let role_binding = workload::role_binding(meta(sb, name.clone(), &owner), &name, &sa_name);
+    let role = workload_objects::status_role(meta(sb, name.clone(), &owner), "sportsbooks", &book);
+    let role_binding = workload_objects::role_binding(meta(sb, name.clone(), &owner), &name, &sa_name);
     let deployment = build_deployment(sb, cfg, &name, &sa_name, &owner)?;
-    let service = workload::metrics_service(meta(sb, name.clone(), &owner), selector_labels(&book));
+    let service = workload_objects::metrics_service(meta(sb, name.clone(), &owner), selector_labels(&book));
     let service_monitor = (caps.service_monitors && spec.feature_service_monitor()).then(|| {
-        workload::service_monitor(meta(sb, name.clone(), &owner), selector_labels(&book), &cfg.monitor_labels)
+        workload_objects::service_monitor(
+            meta(sb, name.clone(), &owner),
+            selector_labels(&book),
+            &cfg.monitor_labels,
+        )
     });
 
     let prometheus_rule =
         (caps.prometheus_rules && spec.feature_alerts() && !spec.disabled).then(|| PrometheusRule {
-            metadata: workload::with_extra_labels(meta(sb, rule_name(&book), &owner), &cfg.rule_labels),
+            metadata: workload_objects::with_extra_labels(
+                meta(sb, rule_name(&book), &owner),
+                &cfg.rule_labels,
+            ),
             spec: PrometheusRuleSpec { groups: vec![alerts::rule_group(sb, &ns, cfg)] },
         });
 
@@ -152,12 +159,12 @@ pub fn check_egress(spec: &SportsbookSpec, egress: &Egress) -> Result<(), SpecEr
             .check_destination(&url)
             .map_err(|source| SpecError::EgressRefused { field: "spec.endpoint", source })?;
     }
-    workload::storage_egress(spec.storage.as_ref(), egress)
+    workload_objects::storage_egress(spec.storage.as_ref(), egress)
         .map_err(|source| SpecError::EgressRefused { field: "spec.storage.s3.endpoint", source })
 }
 
 /// The scraper's command line, rendered from the spec. Kept in one place so that the flags
-/// stay in step with `nflbet scrape` (`src/scrape/args.rs`); a test parses them back with clap.
+/// stay in step with `nflbet scrape` (`src/workloads/scraper/args.rs`); a test parses them back with clap.
 pub fn scraper_args(sb: &Sportsbook, cfg: &OperatorConfig) -> Result<Vec<String>, SpecError> {
     let spec = &sb.spec;
     let p = spec.polling();
@@ -204,7 +211,7 @@ pub fn scraper_args(sb: &Sportsbook, cfg: &OperatorConfig) -> Result<Vec<String>
     }
     flag("max-response-bytes", p.max_response_bytes.to_string());
     flag("max-quote-age", format_duration(p.max_quote_age));
-    flag("store", workload::store_url(spec.storage.as_ref()));
+    flag("store", workload_objects::store_url(spec.storage.as_ref()));
     flag("retention", format_duration(StorageSettings::retention(spec.storage.as_ref())));
     flag("listen", format!("0.0.0.0:{METRICS_PORT}"));
     flag("metrics-namespace", cfg.metrics_namespace.clone());
@@ -230,10 +237,10 @@ fn build_deployment(
     if let Some(creds) = &spec.credentials {
         env.push(secret_env("NFLBET_API_KEY", creds));
     }
-    env.extend(workload::storage_env(spec.storage.as_ref()));
+    env.extend(workload_objects::storage_env(spec.storage.as_ref()));
     let mut pod_labels = labels(&book);
     pod_labels.retain(|k, _| k != "app.kubernetes.io/managed-by");
-    Ok(workload::deployment(PodParams {
+    Ok(workload_objects::deployment(PodParams {
         meta: meta(sb, name.into(), owner),
         selector: selector_labels(&book),
         pod_labels,
@@ -303,7 +310,7 @@ pub(crate) mod fixtures {
 mod tests {
     use super::fixtures::book;
     use super::*;
-    use crate::scrape::ScrapeArgs;
+    use crate::workloads::scraper::ScrapeArgs;
     use clap::Parser;
 
     fn children(sb: &Sportsbook) -> Children {

@@ -1,7 +1,7 @@
 //! Status step: what the children really look like, turned into conditions. Pure.
 
 use crate::controller::conditions::{self, Desired};
-use crate::controller::workload::{Rollout, WorkloadState, rollout};
+use crate::controller::workload_objects::{Rollout, WorkloadState, rollout};
 use crate::crd::sportsbook::Sportsbook;
 use crate::monitoring::Capabilities;
 

@@ -8,7 +8,7 @@ use crate::domain::consensus::{MarketConsensus, Reference};
 use crate::domain::elo::Elo;
 use crate::domain::games::Game;
 use crate::domain::market::FairPrice;
-use crate::domain::model::{ModelError, PricingModel, edges};
+use crate::domain::pricing_model::{ModelError, PricingModel, edges};
 use chrono::NaiveDate;
 use std::collections::HashMap;
 
@@ -78,7 +78,7 @@ impl Pricer {
         &self,
         fair: &[FairPrice],
         event: &EventPrices,
-    ) -> Result<Vec<crate::domain::model::Edge>, ModelError> {
+    ) -> Result<Vec<crate::domain::pricing_model::Edge>, ModelError> {
         edges(fair, &event.prices, &self.excluded_books())
     }
 }

@@ -10,7 +10,7 @@
 
 use crate::domain::games::Game;
 use crate::domain::market::{BookPrice, Market, Selection};
-use crate::domain::model::Fixture;
+use crate::domain::pricing_model::Fixture;
 use crate::feed::quote::{Event, Selection as FeedSelection};
 use crate::feed::snapshot::Snapshot;
 use chrono::{DateTime, NaiveDate, Utc};

@@ -6,7 +6,7 @@
 use crate::domain::exposure::ExposureError;
 use crate::domain::games::GamesError;
 use crate::domain::kelly::KellyError;
-use crate::domain::model::ModelError;
+use crate::domain::pricing_model::ModelError;
 use crate::feed::snapshot::SnapshotError;
 use std::net::SocketAddr;
 

@@ -19,7 +19,7 @@ use super::status::{self, StatusReport};
 use super::store::RecordStore;
 use crate::crd::model::{CalibrationScore, PricingSummary};
 use crate::domain::games::Game;
-use crate::domain::model::pair_key;
+use crate::domain::pricing_model::pair_key;
 use crate::feed::retention::{self, PruneReport};
 use chrono::{DateTime, Duration as ChronoDuration, NaiveDate, Utc};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;

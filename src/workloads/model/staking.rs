@@ -17,7 +17,7 @@ use super::inputs::EventPrices;
 use crate::domain::exposure::{ExposureBook, ExposureBound, ExposureLimits, StakeRequest};
 use crate::domain::kelly::{ExclusiveOutcome, KellyBound, size_event};
 use crate::domain::market::{FairPrice, Market, Selection};
-use crate::domain::model::{Edge, pair_key};
+use crate::domain::pricing_model::{Edge, pair_key};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
