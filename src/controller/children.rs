@@ -345,9 +345,9 @@ impl ChildStore {
     }
 
     /// Feed one watch event of a child kind into the store.
-    pub fn observe<K: Resource>(&self, kind: ChildKind, event: &kube::runtime::watcher::Event<K>)
+    pub fn observe<K>(&self, kind: ChildKind, event: &kube::runtime::watcher::Event<K>)
     where
-        K: ChildView,
+        K: Resource + ChildView,
     {
         use kube::runtime::watcher::Event;
         match event {

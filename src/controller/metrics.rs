@@ -113,7 +113,7 @@ impl Metrics {
     pub fn register_resources(
         &self,
         sportsbooks: Store<DeserializeGuard<Sportsbook>>,
-        others: Option<(Store<DeserializeGuard<Model>>, Store<DeserializeGuard<AlertRoute>>)>,
+        others: Option<OtherStores>,
         metrics_namespace: &str,
     ) {
         self.forget_sportsbooks(metrics_namespace);
@@ -168,9 +168,12 @@ impl Drop for ReconcileTimer {
     }
 }
 
+/// The Models' and AlertRoutes' caches, exported beside the Sportsbooks' once given.
+type OtherStores = (Store<DeserializeGuard<Model>>, Store<DeserializeGuard<AlertRoute>>);
+
 struct SportsbookCollector {
     store: Store<DeserializeGuard<Sportsbook>>,
-    others: Option<(Store<DeserializeGuard<Model>>, Store<DeserializeGuard<AlertRoute>>)>,
+    others: Option<OtherStores>,
     descs: Vec<Desc>,
     snapshot_name: String,
 }

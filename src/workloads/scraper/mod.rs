@@ -12,12 +12,12 @@ pub mod error;
 pub mod fetch;
 pub mod heartbeat;
 pub mod metrics;
-pub mod scraper;
+pub mod poll_loop;
 
 pub use args::ScrapeArgs;
 pub use config::{PollPolicy, ScrapeConfig};
 pub use error::{ConfigError, ErrorType, FetchError, PollError};
-pub use scraper::{PollReport, Scraper};
+pub use poll_loop::{PollReport, Scraper};
 
 use tokio_util::sync::CancellationToken;
 
