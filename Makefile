@@ -2,7 +2,7 @@
 SHELL := bash
 TESTENV := hack/testenv/testenv.sh
 
-.PHONY: help build test bench demo crds deps lint testenv-build testenv-up testenv-down fmt
+.PHONY: help build test bench demo shared-data crds deps lint testenv-build testenv-up testenv-down fmt
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -19,6 +19,9 @@ test: ## Build what is missing, start the local control plane, run every test, s
 
 bench: ## Benchmarks (speed and memory), on the local control plane where needed
 	bash hack/bench.sh
+
+shared-data: ## Print the test-data directory: ../shared, $$NFLBET_SHARED_DIR, or a verified download cached outside the clone
+	@bash hack/shared-data.sh
 
 crds: ## Regenerate crds/, the chart's CRD templates and docs/api.md from the Rust types
 	cargo run --quiet --locked -- crds --dir crds --chart-dir charts/nflbet-operator/templates/crds --api-doc docs/api.md
@@ -40,7 +43,10 @@ fmt: ## Format the Rust code
 	cargo fmt
 
 .PHONY: chart-crds
-chart-crds: ## Regenerate the Helm chart's CRD templates (charts/nflbet-operator/templates/crds) from the Rust types
+chart-shared-data: ## Print the test-data directory: ../shared, $$NFLBET_SHARED_DIR, or a verified download cached outside the clone
+	@bash hack/shared-data.sh
+
+crds: ## Regenerate the Helm chart's CRD templates (charts/nflbet-operator/templates/crds) from the Rust types
 	cargo run --quiet --locked -- crds --chart-dir charts/nflbet-operator/templates/crds
 
 demo: ## The whole product on a local control plane: books, model, alerts, disabling a book

@@ -14,7 +14,8 @@ bash "$TESTENV" up
 trap 'bash "$ROOT/$TESTENV" down' EXIT
 export PATH="$ROOT/bin/testenv:$PATH"
 export NFLBET_TEST_KUBECONFIG="$TESTENV_DIR/kubeconfig"
-export NFLBET_SHARED_DIR="${NFLBET_SHARED_DIR:-$(cd "$ROOT/.." && pwd)/shared}"
+NFLBET_SHARED_DIR=$(bash "$ROOT/hack/shared-data.sh")
+export NFLBET_SHARED_DIR
 # The operator benchmark needs the CRDs (ours and prometheus-operator's).
 kubectl --kubeconfig "$NFLBET_TEST_KUBECONFIG" apply --server-side --force-conflicts -f crds/ >/dev/null
 kubectl --kubeconfig "$NFLBET_TEST_KUBECONFIG" apply --server-side --force-conflicts \

@@ -29,7 +29,8 @@ if [[ -z ${NFLBET_BIN:-} ]]; then
 fi
 BIN=$(bash hack/testenv/testenv.sh bin-dir)
 export PATH="$BIN:$PATH"
-SHARED=${NFLBET_SHARED_DIR:-$(cd "$ROOT/.." && pwd)/shared}
+# ../shared, or $NFLBET_SHARED_DIR, or a verified download cached outside the clone.
+SHARED=$(bash "$ROOT/hack/shared-data.sh")
 
 step "Starting a local control plane (etcd, kube-apiserver, controller manager, scheduler, kwok)"
 bash hack/testenv/testenv.sh up
@@ -48,14 +49,8 @@ trap cleanup EXIT
 
 step "Installing the CRDs"
 "$NFLBET_BIN" crds | kubectl apply --server-side -f - >/dev/null
-if [[ ! -d $SHARED/third_party/prometheus-operator-crds ]]; then
-  echo "demo: the prometheus-operator CRDs are needed (PrometheusRule, ServiceMonitor, AlertmanagerConfig):" >&2
-  echo "  expected in $SHARED/third_party/prometheus-operator-crds (set NFLBET_SHARED_DIR), or take them from" >&2
-  echo "  the prometheus-operator release (stripped-down-crds.yaml)" >&2
-  exit 1
-fi
 kubectl apply --server-side -f "$SHARED/third_party/prometheus-operator-crds/" >/dev/null
-echo "prometheus-operator CRDs from $SHARED/third_party (upstream: the prometheus-operator release)"
+echo "prometheus-operator v0.93.0 CRDs from $SHARED/third_party (see hack/shared-data.sh)"
 kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null
 
 step "Starting the operator (nflbet operator) and a sample odds feed"

@@ -13,6 +13,10 @@ cd "$ROOT"
 TESTENV=hack/testenv/testenv.sh
 E2E=${E2E:-1}
 
+# The third-party test data: ../shared, or $NFLBET_SHARED_DIR, or a verified download cached
+# outside the clone (hack/shared-data.sh). First, so an offline fresh clone stops at once.
+NFLBET_SHARED_DIR=$(bash hack/shared-data.sh)
+export NFLBET_SHARED_DIR
 bash hack/install-deps.sh
 bash "$TESTENV" build all
 # Compile first, so the control plane does not compete with rustc for the two cores.
@@ -23,7 +27,6 @@ if [[ $E2E == 1 ]]; then IMAGE_OUT=target/image/nflbet-test.oci.tar bash hack/im
 
 export PATH="$ROOT/bin/testenv:$PATH"
 export NFLBET_TEST_KUBECONFIG="$ROOT/target/testenv/kubeconfig"
-export NFLBET_SHARED_DIR="${NFLBET_SHARED_DIR:-$(cd "$ROOT/.." && pwd)/shared}"
 trap 'bash "$ROOT/$TESTENV" down' EXIT
 
 status=0

@@ -266,7 +266,7 @@ mod tests {
     use super::*;
 
     fn route(yaml: &str) -> AlertRoute {
-        serde_yaml::from_str(&format!(
+        serde_saphyr::from_str(&format!(
             "apiVersion: betting.nflbet.dev/v1alpha1\nkind: AlertRoute\nmetadata: {{name: r}}\nspec:\n  slack: {{apiURL: {{name: s, key: u}}}}\n{yaml}"
         ))
         .unwrap()

@@ -73,7 +73,7 @@ pub fn write_chart_templates(dir: &Path) -> anyhow::Result<()> {
 /// `helm uninstall` never deletes the CRDs (and with them every Sportsbook).
 pub fn chart_template(crd: &CustomResourceDefinition) -> String {
     let name = crd.metadata.name.clone().expect("a generated CRD has a name");
-    let spec = serde_yaml::to_string(&crd.spec).expect("a CRD spec always serialises to YAML");
+    let spec = serde_saphyr::to_string(&crd.spec).expect("a CRD spec always serialises to YAML");
     let mut out = String::new();
     out.push_str("{{- if .Values.crds.enabled }}\n");
     out.push_str(
@@ -122,7 +122,7 @@ pub fn chart_template(crd: &CustomResourceDefinition) -> String {
 fn yaml_entry(k: &str, v: &str) -> String {
     let mut m = BTreeMap::new();
     m.insert(k, v);
-    escape_template(serde_yaml::to_string(&m).expect("a string map serialises").trim_end())
+    escape_template(serde_saphyr::to_string(&m).expect("a string map serialises").trim_end())
 }
 
 /// Text that Go templates print verbatim: every `{{` becomes an action printing `{{`.

@@ -189,7 +189,7 @@ fn format(report: &StatusReport, output: StatusOutput) -> Result<String, StatusE
             serde_json::to_string_pretty(report).map_err(|e| StatusError::Encode(e.to_string()))? + "\n"
         }
         StatusOutput::Yaml => {
-            serde_yaml::to_string(report).map_err(|e| StatusError::Encode(e.to_string()))?
+            serde_saphyr::to_string(report).map_err(|e| StatusError::Encode(e.to_string()))?
         }
     })
 }

@@ -12,6 +12,7 @@
 mod check;
 mod finding;
 mod input;
+pub mod kubectl_yaml;
 mod schema;
 mod semantic;
 
@@ -78,7 +79,7 @@ pub fn validate_sources(sources: &[input::Source], strict: bool) -> Report {
             }
             documents += 1;
             let (f, r) = check::check(&src.label, &doc, &kinds);
-            if f.iter().any(|f| f.level == Level::Note) {
+            if f.iter().any(|f| f.level == Level::Note && f.check == Check::Kind) {
                 skipped += 1;
             }
             findings.extend(f);

@@ -36,8 +36,8 @@ const FAILING_BOOK: &str = "draftkings";
 /// so the chart is installed with no image settings at all, as a user who built it would.
 fn chart_default_image() -> String {
     let chart = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("charts/nflbet-operator");
-    let read = |f: &str| -> serde_yaml::Value {
-        serde_yaml::from_str(&std::fs::read_to_string(chart.join(f)).unwrap()).unwrap()
+    let read = |f: &str| -> serde_json::Value {
+        serde_saphyr::from_str(&std::fs::read_to_string(chart.join(f)).unwrap()).unwrap()
     };
     let repository = read("values.yaml")["image"]["repository"].as_str().unwrap().to_string();
     let version = read("Chart.yaml")["appVersion"].as_str().unwrap().to_string();

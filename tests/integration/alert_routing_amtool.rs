@@ -66,8 +66,7 @@ async fn kube_prometheus_stack_alertmanager(client: &kube::Client, ns: &str) {
     // The Prometheus documents are not used here; their placeholders only need to be YAML.
     let text = regex::Regex::new("@[A-Z_]+@").unwrap().replace_all(&text, "unused");
     let mut created = Vec::new();
-    for doc in serde_yaml::Deserializer::from_str(&text) {
-        let v: Value = serde::Deserialize::deserialize(doc).expect("monitoring.yaml document");
+    for v in serde_saphyr::from_multiple::<Value>(&text).expect("monitoring.yaml documents") {
         let (Some(kind), Some(api_version)) = (v["kind"].as_str(), v["apiVersion"].as_str()) else {
             continue;
         };
@@ -136,7 +135,7 @@ async fn generated_config(client: &kube::Client, ns: &str, wanted: &[String]) ->
             s.data.and_then(|d| d.get("alertmanager.yaml.gz").cloned()).ok_or("no alertmanager.yaml.gz")?;
         let mut config = String::new();
         GzDecoder::new(&gz.0[..]).read_to_string(&mut config).map_err(|e| format!("not gzip: {e}"))?;
-        let parsed: Value = serde_yaml::from_str(&config).map_err(|e| format!("not YAML: {e}"))?;
+        let parsed: Value = serde_saphyr::from_str(&config).map_err(|e| format!("not YAML: {e}"))?;
         let names: Vec<&str> =
             parsed["receivers"].as_array().into_iter().flatten().filter_map(|r| r["name"].as_str()).collect();
         match wanted.iter().find(|w| !names.contains(&w.as_str())) {
@@ -266,7 +265,7 @@ async fn prometheus_operator_merges_alert_routes_and_amtool_routes_by_namespace_
     assert!(!ok, "amtool must refuse a wrong receiver");
 
     // Inhibition stays inside a namespace: prometheus-operator scopes each rule to its config's.
-    let parsed: Value = serde_yaml::from_str(&config).unwrap();
+    let parsed: Value = serde_saphyr::from_str(&config).unwrap();
     let rules = parsed["inhibit_rules"].as_array().cloned().unwrap_or_default();
     for ns in [&a, &b] {
         let scope = format!("namespace=\"{ns}\"");

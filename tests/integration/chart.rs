@@ -248,8 +248,8 @@ fn chart_crd_templates_match_the_rust_types() {
 
 #[test]
 fn chart_version_follows_the_crate() {
-    let chart: serde_yaml::Value =
-        serde_yaml::from_str(&std::fs::read_to_string(chart_dir().join("Chart.yaml")).unwrap()).unwrap();
+    let chart: serde_json::Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(chart_dir().join("Chart.yaml")).unwrap()).unwrap();
     assert_eq!(chart["apiVersion"].as_str(), Some("v2"));
     assert_eq!(chart["appVersion"].as_str(), Some(env!("CARGO_PKG_VERSION")), "appVersion = crate version");
     assert_eq!(chart["version"].as_str(), Some(env!("CARGO_PKG_VERSION")), "chart version = crate version");
@@ -293,17 +293,18 @@ fn secret_access_is_granted_only_by_name_and_only_when_asked() {
 }
 
 /// The rendered documents, parsed.
-pub(crate) fn documents(rendered: &str) -> Vec<serde_yaml::Value> {
-    serde_yaml::Deserializer::from_str(rendered)
-        .map(|d| serde::Deserialize::deserialize(d).unwrap())
-        .filter(|v: &serde_yaml::Value| !v.is_null())
+pub(crate) fn documents(rendered: &str) -> Vec<serde_json::Value> {
+    serde_saphyr::from_multiple::<serde_json::Value>(rendered)
+        .expect("helm renders YAML")
+        .into_iter()
+        .filter(|v| !v.is_null())
         .collect()
 }
 
 /// The value of the operator container's environment variable `name`, if it is set.
-fn operator_env(docs: &[serde_yaml::Value], name: &str) -> Option<String> {
+fn operator_env(docs: &[serde_json::Value], name: &str) -> Option<String> {
     let deploy = docs.iter().find(|d| d["kind"] == "Deployment").expect("a Deployment");
-    let env = deploy["spec"]["template"]["spec"]["containers"][0]["env"].as_sequence().unwrap();
+    let env = deploy["spec"]["template"]["spec"]["containers"][0]["env"].as_array().unwrap();
     env.iter().find(|e| e["name"] == name).map(|e| e["value"].as_str().unwrap().to_string())
 }
 
@@ -339,7 +340,7 @@ fn defaults_are_secure_and_wired() {
     assert_eq!(sc["capabilities"]["drop"][0].as_str(), Some("ALL"));
     let image = format!("localhost/nflbet:{}", env!("CARGO_PKG_VERSION"));
     assert_eq!(c["image"].as_str(), Some(image.as_str()));
-    let env = |name: &str| c["env"].as_sequence().unwrap().iter().find(|e| e["name"] == name).cloned();
+    let env = |name: &str| c["env"].as_array().unwrap().iter().find(|e| e["name"] == name).cloned();
     assert_eq!(env("NFLBET_WORKLOAD_IMAGE").unwrap()["value"].as_str(), Some(image.as_str()));
     assert_eq!(env("WATCH_NAMESPACE").unwrap()["value"].as_str(), Some(""));
     assert_eq!(env("NFLBET_METRICS_NAMESPACE").unwrap()["value"].as_str(), Some("nflreadpy"));
@@ -366,9 +367,9 @@ fn defaults_are_secure_and_wired() {
 
     // Least privilege: nothing on Secrets, no wildcards.
     let role = docs.iter().find(|d| d["kind"] == "ClusterRole").unwrap();
-    for rule in role["rules"].as_sequence().unwrap() {
+    for rule in role["rules"].as_array().unwrap() {
         for field in ["apiGroups", "resources", "verbs"] {
-            for v in rule[field].as_sequence().unwrap() {
+            for v in rule[field].as_array().unwrap() {
                 assert_ne!(v.as_str(), Some("*"), "wildcard in {rule:?}");
                 assert_ne!(v.as_str(), Some("secrets"), "Secret access in {rule:?}");
             }
@@ -428,7 +429,7 @@ fn prometheus_rule_extra_labels_keep_working_and_win_over_monitoring_labels() {
     assert_eq!(monitor["metadata"]["labels"]["team"].as_str(), Some("platform"));
 }
 
-fn dashboard_maps(docs: &[serde_yaml::Value]) -> Vec<&serde_yaml::Value> {
+fn dashboard_maps(docs: &[serde_json::Value]) -> Vec<&serde_json::Value> {
     docs.iter()
         .filter(|d| {
             d["kind"] == "ConfigMap"
@@ -480,15 +481,15 @@ fn dashboards_are_config_maps_for_the_grafana_sidecar() {
         assert_eq!(meta["labels"]["team"].as_str(), Some("trading"));
         assert_eq!(meta["annotations"]["grafana_folder"].as_str(), Some("Betting"));
         assert_eq!(meta["namespace"].as_str(), Some("monitoring"));
-        let data = m["data"].as_mapping().unwrap();
+        let data = m["data"].as_object().unwrap();
         assert_eq!(data.len(), 1);
         let (key, json) = data.iter().next().unwrap();
-        assert!(key.as_str().unwrap().ends_with(".json"), "{key:?}");
+        assert!(key.ends_with(".json"), "{key:?}");
         let json = json.as_str().unwrap();
         let dashboard: serde_json::Value = serde_json::from_str(json).expect("the dashboard is JSON");
         assert!(dashboard["uid"].as_str().is_some_and(|u| u.starts_with("nflbet-")));
         assert!(!json.contains("nflreadpy_"), "metricsNamespace replaces the prefix in {key:?}");
-        assert!(json.contains("betting_") || key.as_str() == Some("nflbet-operator.json"), "{key:?}");
+        assert!(json.contains("betting_") || key == "nflbet-operator.json", "{key:?}");
     }
 
     let off = documents(&template_ok("nflbet", "nflbet-system", &["dashboards.enabled=false"]));
@@ -543,7 +544,7 @@ fn pod_policy_values_reach_the_operator_env() {
 fn the_operator_service_monitor_honors_the_labels_it_exports() {
     let docs = documents(&template_ok("nflbet", "nflbet-system", &["serviceMonitor.enabled=true"]));
     let monitor = docs.iter().find(|d| d["kind"] == "ServiceMonitor").unwrap();
-    let endpoints = monitor["spec"]["endpoints"].as_sequence().unwrap();
+    let endpoints = monitor["spec"]["endpoints"].as_array().unwrap();
     assert_eq!(endpoints.len(), 1);
     assert_eq!(endpoints[0]["honorLabels"].as_bool(), Some(true), "{monitor:?}");
 }
@@ -939,7 +940,7 @@ async fn helm_adopts_existing_crds_and_keeps_them_on_uninstall() {
 #[test]
 fn argocd_health_check_is_the_same_for_the_three_kinds() {
     let script = std::fs::read_to_string(root().join("deploy/argocd/health.lua")).unwrap();
-    let cm: serde_yaml::Value = serde_yaml::from_str(
+    let cm: serde_json::Value = serde_saphyr::from_str(
         &std::fs::read_to_string(root().join("deploy/argocd/argocd-cm-health.yaml")).unwrap(),
     )
     .unwrap();
@@ -1206,7 +1207,7 @@ async fn the_operator_works_with_the_charts_args_env_and_rbac() {
 
     let books: Api<nflbet::crd::Sportsbook> = Api::namespaced(client.clone(), &ns);
     let text = std::fs::read_to_string(root().join("examples/sportsbook-inhouse-feed.yaml")).unwrap();
-    let mut book: nflbet::crd::Sportsbook = serde_yaml::from_str(&text).unwrap();
+    let mut book: nflbet::crd::Sportsbook = serde_saphyr::from_str(&text).unwrap();
     // The example writes to the shared volume of examples/pvc-snapshots.yaml, which this
     // namespace does not have (its pod would never be scheduled); the RBAC is what is checked.
     book.spec.storage = None;

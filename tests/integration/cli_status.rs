@@ -199,7 +199,7 @@ async fn healthy_stopped_and_suspended_resources_exit_0() {
 
     let (code, yaml_text, _) = run_status(&ns, "yaml");
     assert_eq!(code, 0);
-    let y: Value = serde_yaml::from_str(&yaml_text).expect("YAML");
+    let y: Value = serde_saphyr::from_str(&yaml_text).expect("YAML");
     assert_eq!(y["counts"], v["counts"]);
     support::delete_namespace(&client, &ns).await;
 }

@@ -42,7 +42,8 @@ fn valid_manifests_pass_strict_and_the_secret_is_skipped_unseen() {
     assert_eq!(
         text,
         "note: tests/fixtures/validate/valid/books.yaml: document 1 (Secret the-odds-api): skipped: Secret (v1) is not an nflbet resource\n\
-         6 resources in 3 files (1 other document skipped): valid (strict)\n"
+         note: tests/fixtures/validate/valid/yaml11.yaml: document 1 (Sportsbook paused-book): spec.polling.maxRequestsPerMinute: kubectl reads YAML 1.1, where the unquoted 0100 is octal: it sends 64; write 100 if you meant 100\n\
+         7 resources in 4 files (1 other document skipped): valid (strict)\n"
     );
     assert!(!text.contains("do-not-print-me"));
 }
@@ -80,6 +81,43 @@ fn missing_required_field() {
     assert_eq!(
         findings("missing-field.yaml", false),
         (1, vec!["error: tests/fixtures/validate/invalid/missing-field.yaml: document 1 (Sportsbook inhouse): spec.markets: required field is missing".to_string()])
+    );
+}
+
+/// kubectl reads YAML 1.1: `disabled: yes` is `true` there, so it is valid here too, and the
+/// JSON report shows the values kubectl sends; a note says how an octal-looking number was read.
+#[test]
+fn yaml_1_1_booleans_and_octals_are_read_as_kubectl_reads_them() {
+    let out = nflbet(&[
+        "validate-config",
+        "--strict",
+        "--output",
+        "json",
+        &format!("{FIXTURES}/valid/yaml11.yaml"),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(report["valid"], true);
+    let findings = report["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 1, "{report}");
+    assert_eq!(findings[0]["level"], "note");
+    assert_eq!(findings[0]["check"], "yaml");
+    assert_eq!(findings[0]["field"], "spec.polling.maxRequestsPerMinute");
+    assert!(findings[0]["message"].as_str().unwrap().contains("it sends 64"), "{report}");
+}
+
+/// The Norway problem: an unquoted NO where the schema wants a string is the boolean false for
+/// kubectl, which the API server refuses; the error says so and how to quote it.
+#[test]
+fn the_norway_problem_is_refused_as_the_api_server_refuses_it_with_a_hint() {
+    let (code, lines) = findings("norway.yaml", false);
+    assert_eq!(code, 1);
+    assert_eq!(
+        lines,
+        [
+            r#"error: tests/fixtures/validate/invalid/norway.yaml: document 1 (Sportsbook oslo-book): spec.alerts.extraLabels.country: must be of type string, got boolean false: kubectl reads YAML 1.1, where the unquoted NO is the boolean false, as are y, yes, on (true) and n, no, off (false) in lower, Title or UPPER case: quote it, "NO", to keep the text"#,
+            r#"error: tests/fixtures/validate/invalid/norway.yaml: document 1 (Sportsbook oslo-book): spec.alerts.extraLabels.version: must be of type string, got number 1.1: kubectl reads the unquoted 1.10 as the number 1.1: quote it, "1.10", to keep the text"#,
+        ]
     );
 }
 

@@ -472,7 +472,7 @@ async fn a_real_prometheus_fills_the_ingestion_and_operator_panels() {
         "/examples/sportsbook-inhouse-feed.yaml"
     ))
     .unwrap();
-    let mut book: nflbet::crd::Sportsbook = serde_yaml::from_str(&text).unwrap();
+    let mut book: nflbet::crd::Sportsbook = serde_saphyr::from_str(&text).unwrap();
     book.metadata.name = Some("desk".into());
     book.spec.storage = None;
     let books: kube::Api<nflbet::crd::Sportsbook> = kube::Api::namespaced(client.clone(), &ns);

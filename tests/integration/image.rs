@@ -350,11 +350,11 @@ fn image_is_deterministic() {
 
 #[test]
 fn chart_default_image_is_the_one_make_image_builds() {
-    let values: serde_yaml::Value = serde_yaml::from_str(
+    let values: serde_json::Value = serde_saphyr::from_str(
         &std::fs::read_to_string(root().join("charts/nflbet-operator/values.yaml")).unwrap(),
     )
     .unwrap();
-    let chart: serde_yaml::Value = serde_yaml::from_str(
+    let chart: serde_json::Value = serde_saphyr::from_str(
         &std::fs::read_to_string(root().join("charts/nflbet-operator/Chart.yaml")).unwrap(),
     )
     .unwrap();

@@ -8,7 +8,7 @@ use nflbet::controller::model::alerts::rule_group;
 use nflbet::crd::Model;
 
 fn model() -> Model {
-    serde_yaml::from_str(
+    serde_saphyr::from_str(
         r#"
 apiVersion: betting.nflbet.dev/v1alpha1
 kind: Model

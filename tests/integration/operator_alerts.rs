@@ -9,13 +9,13 @@ const NS: &str = "nflbet-system";
 /// The job of the chart's ServiceMonitor: its Service, `<release>-nflbet-operator`.
 const JOB: &str = "nflbet-nflbet-operator";
 
-fn operator_rule(set: &[&str]) -> Option<serde_yaml::Value> {
+fn operator_rule(set: &[&str]) -> Option<serde_json::Value> {
     documents(&template_ok("nflbet", NS, set)).into_iter().find(|d| d["kind"] == "PrometheusRule")
 }
 
-fn alert_names(rule: &serde_yaml::Value) -> Vec<String> {
+fn alert_names(rule: &serde_json::Value) -> Vec<String> {
     rule["spec"]["groups"][0]["rules"]
-        .as_sequence()
+        .as_array()
         .unwrap()
         .iter()
         .map(|r| r["alert"].as_str().unwrap().to_string())
@@ -57,7 +57,7 @@ fn the_rule_needs_the_crd_follows_the_values_and_links_runbooks() {
         ["NflbetOperatorDown", "NflbetOperatorReconcileErrors", "NflbetOperatorWatchNotSynced"],
         "no Lease alert without leader election"
     );
-    let rules = rule["spec"]["groups"][0]["rules"].as_sequence().unwrap();
+    let rules = rule["spec"]["groups"][0]["rules"].as_array().unwrap();
     let runbooks = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/runbooks.md")).unwrap();
     for r in rules {
         let alert = r["alert"].as_str().unwrap();
@@ -92,7 +92,7 @@ fn the_rule_needs_the_crd_follows_the_values_and_links_runbooks() {
     );
     assert_eq!(labels["team"].as_str(), Some("platform"));
     assert_eq!(alert_names(&rule).last().map(String::as_str), Some("NflbetOperatorLeaderLeaseNotHeld"));
-    let rules = rule["spec"]["groups"][0]["rules"].as_sequence().unwrap();
+    let rules = rule["spec"]["groups"][0]["rules"].as_array().unwrap();
     assert_eq!(rules[0]["for"].as_str(), Some("2m"));
     assert!(rules[0]["expr"].as_str().unwrap().contains(r#"job="my-operator""#));
     assert!(rules[1]["expr"].as_str().unwrap().trim_end().ends_with("> 0.25"), "{:?}", rules[1]["expr"]);

@@ -10,7 +10,7 @@ use nflbet::crd::Sportsbook;
 use std::path::Path;
 
 fn book() -> Sportsbook {
-    serde_yaml::from_str(
+    serde_saphyr::from_str(
         r#"
 apiVersion: betting.nflbet.dev/v1alpha1
 kind: Sportsbook

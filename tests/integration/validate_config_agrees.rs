@@ -13,6 +13,7 @@
 
 use crate::support;
 use crate::{alert_route, model_operator, sportsbook_admission};
+use nflbet::cli::validate::kubectl_yaml;
 
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -202,16 +203,24 @@ fn disagreement(j: &Judged) -> Option<String> {
 /// Split a manifest file as validate-config does: numbered documents, a syntax error ending the
 /// stream.
 fn documents(text: &str) -> Vec<Result<Value, String>> {
-    let mut out = Vec::new();
-    for doc in serde_yaml::Deserializer::from_str(text) {
-        match <Value as serde::Deserialize>::deserialize(doc) {
-            Ok(v) => out.push(Ok(v)),
-            Err(e) => {
-                out.push(Err(e.to_string()));
-                break;
-            }
+    kubectl_yaml::documents(text).into_iter().map(|d| d.map(|d| d.value)).collect()
+}
+
+/// The text of each document of a manifest file, split at `---` lines as kubectl splits a
+/// stream, without the empty ones. kubectl is given these texts, not the JSON this test parsed:
+/// it reads YAML 1.1 itself (`yes`, `NO`, `0755`), so the API server judges what kubectl makes of
+/// the text.
+fn document_texts(text: &str) -> Vec<String> {
+    let mut out = vec![String::new()];
+    for line in text.lines() {
+        let sep = line.strip_prefix("---").map(str::trim_start);
+        if sep.is_some_and(|rest| rest.is_empty() || rest.starts_with('#')) {
+            out.push(String::new());
+        } else {
+            out.last_mut().unwrap().push_str(&format!("{line}\n"));
         }
     }
+    out.retain(|d| d.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')));
     out
 }
 
@@ -228,7 +237,15 @@ fn judge_files(root: &Path, files: &[PathBuf], ns: &str) -> Vec<Judged> {
     let mut out = Vec::new();
     for label in &labels {
         let text = std::fs::read_to_string(root.join(label)).unwrap();
+        let mut texts = document_texts(&text).into_iter();
         for (i, doc) in documents(&text).into_iter().enumerate() {
+            let doc_text = match &doc {
+                Ok(Value::Null) => continue,
+                Ok(_) => {
+                    texts.next().unwrap_or_else(|| panic!("{label}: fewer --- documents than YAML documents"))
+                }
+                Err(_) => String::new(),
+            };
             let (offline, semantic) = findings(&report, label, i + 1);
             let what = format!("{label}: document {}", i + 1);
             let server = match doc {
@@ -245,6 +262,10 @@ fn judge_files(root: &Path, files: &[PathBuf], ns: &str) -> Vec<Judged> {
                     );
                     continue;
                 }
+                // As written: kubectl reads the YAML, into the test's namespace.
+                Ok(v) if v["metadata"]["namespace"].is_null() => api_server(ns, doc_text.as_bytes()),
+                // An object naming its own namespace: sent as the JSON validate-config read, moved
+                // into the test's namespace.
                 Ok(mut v) => {
                     v["metadata"]["namespace"] = json!(ns);
                     api_server(ns, v.to_string().as_bytes())
@@ -299,7 +320,7 @@ async fn validate_config_strict_and_the_api_server_agree_on_every_object() {
         let mut object = object.clone();
         object["metadata"]["name"] = json!(format!("case-{i}"));
         let file = PathBuf::from(format!("case-{i:02}.yaml"));
-        std::fs::write(dir.path().join(&file), serde_yaml::to_string(&object).unwrap()).unwrap();
+        std::fs::write(dir.path().join(&file), serde_saphyr::to_string(&object).unwrap()).unwrap();
         files.push(file);
     }
     let case_verdicts = judge_files(dir.path(), &files, &ns);
@@ -347,4 +368,85 @@ async fn validate_config_strict_and_the_api_server_agree_on_every_object() {
         assert_eq!(report["valid"], false, "{f} fails --strict: {report}");
     }
     support::delete_namespace(&client, &ns).await;
+}
+
+/// validate-config reads YAML as kubectl does (YAML 1.1 scalars, keys made strings, merges):
+/// the same documents through the real kubectl (`label --local` converts without a server) and
+/// through `kubectl_yaml` give the same JSON.
+#[test]
+fn validate_config_reads_yaml_as_kubectl_does() {
+    let values = [
+        "yes",
+        "Yes",
+        "YES",
+        "y",
+        "Y",
+        "on",
+        "ON",
+        "no",
+        "No",
+        "NO",
+        "n",
+        "N",
+        "off",
+        "OFF",
+        "true",
+        "False",
+        "yEs",
+        "nO",
+        "'yes'",
+        "\"NO\"",
+        "~",
+        "null",
+        "NULL",
+        "",
+        "0755",
+        "-010",
+        "0o17",
+        "0x1F",
+        "0b101",
+        "1_000",
+        "+5",
+        "08",
+        "1e3",
+        "1.5",
+        ".5",
+        "1.10",
+        "'0755'",
+        "2024-01-01",
+        "12:30",
+        "1e400",
+        "!!str 123",
+        "!!int \"12\"",
+        "!!float 3",
+        "|\n    yes",
+    ];
+    let mut yaml = String::from("apiVersion: example.com/v1\nkind: Thing\nmetadata:\n  name: t\nspec:\n");
+    for (i, v) in values.iter().enumerate() {
+        yaml.push_str(&format!("  v{i}: {v}\n"));
+    }
+    yaml.push_str(
+        "  base: &b {a: 1, b: 2}\n  x:\n    <<: *b\n    b: 3\n  m:\n    c: 0\n    <<: [{c: 9}, {d: 2}]\n",
+    );
+    yaml.push_str("  keys: {yes: 1, 1: 2, 0x10: 3, n: 4}\n");
+    let mut child = Command::new(support::testenv_bin("kubectl"))
+        .args(["label", "--local", "-f", "-", "probe=1", "-o", "json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubectl runs");
+    child.stdin.take().unwrap().write_all(yaml.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "kubectl: {}", String::from_utf8_lossy(&out.stderr));
+    let kubectl: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ours = kubectl_yaml::documents(&yaml).remove(0).expect("YAML").value;
+    for (i, v) in values.iter().enumerate() {
+        let k = format!("v{i}");
+        assert_eq!(
+            ours["spec"][&k], kubectl["spec"][&k],
+            "{v:?}: validate-config and kubectl read it differently"
+        );
+    }
+    assert_eq!(ours["spec"], kubectl["spec"]);
 }

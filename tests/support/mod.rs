@@ -61,7 +61,7 @@ pub fn prometheus_tool(tool: &str, dir: &Path, args: &[&str]) -> (bool, String) 
 /// Writes one generated rule group as a Prometheus rule file, `rules.yaml` in `dir`.
 pub fn write_rule_file(dir: &Path, group: &impl serde::Serialize) {
     let file = serde_json::json!({ "groups": [group] });
-    std::fs::write(dir.join("rules.yaml"), serde_yaml::to_string(&file).unwrap()).unwrap();
+    std::fs::write(dir.join("rules.yaml"), serde_saphyr::to_string(&file).unwrap()).unwrap();
 }
 
 /// The nflverse games file (`data/nfl_games.csv` under the shared directory).
@@ -196,12 +196,11 @@ pub async fn install_crd_files(client: &Client, files: &[PathBuf]) {
     let mut names = Vec::new();
     for f in files {
         let text = std::fs::read_to_string(f).unwrap_or_else(|e| panic!("read {}: {e}", f.display()));
-        for doc in serde_yaml::Deserializer::from_str(&text) {
-            let value = serde_yaml::Value::deserialize(doc).expect("YAML document");
+        for value in serde_saphyr::from_multiple::<serde_json::Value>(&text).expect("YAML documents") {
             if value.is_null() {
                 continue;
             }
-            let crd: CustomResourceDefinition = serde_yaml::from_value(value).expect("a CRD");
+            let crd: CustomResourceDefinition = serde_json::from_value(value).expect("a CRD");
             let name = crd.metadata.name.clone().expect("CRD name");
             api.patch(&name, &PatchParams::apply("nflbet-tests").force(), &Patch::Apply(&crd))
                 .await
@@ -228,8 +227,6 @@ pub async fn install_crd_files(client: &Client, files: &[PathBuf]) {
         .await;
     }
 }
-
-use serde::Deserialize;
 
 /// The project's own CRDs from `crds/`.
 pub async fn install_nflbet_crds(client: &Client) {

@@ -163,7 +163,21 @@ pub fn check(file: &str, doc: &Document, kinds: &Kinds) -> (Vec<Finding>, Option
             }
             IssueKind::UnknownField => Level::Warning,
         };
-        findings.push(Finding::new(level, Check::Schema, &location, Some(issue.path), issue.message));
+        // A type error on an unquoted yes/no/on/off/0755/~: say how kubectl read it.
+        let message = match doc.readings.iter().find(|r| r.path == issue.path) {
+            Some(r) if issue.kind == IssueKind::Invalid => format!("{}: {}", issue.message, r.hint()),
+            _ => issue.message,
+        };
+        findings.push(Finding::new(level, Check::Schema, &location, Some(issue.path), message));
+    }
+    for r in doc.readings.iter().filter(|r| r.is_octal()) {
+        let decimal = r.text.trim_start_matches(['+', '-', '0']);
+        let msg = format!(
+            "kubectl reads YAML 1.1, where the unquoted {} is octal: it sends {}; write {decimal} \
+             if you meant {decimal}",
+            r.text, r.value
+        );
+        findings.push(Finding::new(Level::Note, Check::Yaml, &location, Some(r.path.clone()), msg));
     }
 
     if let Some(message) = create_only_rules(&kind, location.name.as_deref()) {

@@ -1,7 +1,7 @@
 //! Reading what `validate-config` is given: files, directories (recursively, `*.yaml` and
 //! `*.yml`) and `-` for standard input, split into YAML documents.
 
-use serde::Deserialize;
+use super::kubectl_yaml::{self, Reading};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -22,11 +22,12 @@ pub struct Source {
     pub text: String,
 }
 
-/// One YAML document: its 1-based index in the file and its content as JSON (or why it is not
-/// readable YAML).
+/// One YAML document: its 1-based index in the file and its content as the JSON kubectl would
+/// send (or why it is not readable YAML), with the plain scalars YAML 1.1 did not keep as text.
 pub struct Document {
     pub index: usize,
     pub value: Result<serde_json::Value, String>,
+    pub readings: Vec<Reading>,
 }
 
 /// Read every input. Unreadable inputs are returned as errors; the others are still checked.
@@ -85,20 +86,18 @@ fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), InputError> {
     Ok(())
 }
 
-/// Split a YAML stream into documents. A syntax error ends the stream: the parser cannot
-/// resynchronise after it, so later documents are not reported.
+/// Split a YAML stream into documents, read as kubectl reads them (YAML 1.1 scalars, see
+/// [`kubectl_yaml`]). A syntax error ends the stream: the parser cannot resynchronise after it,
+/// so later documents are not reported.
 pub fn documents(text: &str) -> Vec<Document> {
-    let mut out = Vec::new();
-    for (i, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
-        match serde_json::Value::deserialize(doc) {
-            Ok(value) => out.push(Document { index: i + 1, value: Ok(value) }),
-            Err(e) => {
-                out.push(Document { index: i + 1, value: Err(e.to_string()) });
-                break;
-            }
-        }
-    }
-    out
+    kubectl_yaml::documents(text)
+        .into_iter()
+        .enumerate()
+        .map(|(i, doc)| match doc {
+            Ok(d) => Document { index: i + 1, value: Ok(d.value), readings: d.readings },
+            Err(e) => Document { index: i + 1, value: Err(e), readings: Vec::new() },
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -156,7 +156,7 @@ mod tests {
     use super::*;
 
     pub fn route(yaml: &str) -> AlertRoute {
-        let mut ar: AlertRoute = serde_yaml::from_str(yaml).expect("fixture");
+        let mut ar: AlertRoute = serde_saphyr::from_str(yaml).expect("fixture");
         ar.metadata.namespace = Some("betting".into());
         ar.metadata.uid = Some("uid-1".into());
         ar

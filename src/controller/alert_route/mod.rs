@@ -168,7 +168,7 @@ mod tests {
         "/apis/monitoring.coreos.com/v1alpha1/namespaces/betting/alertmanagerconfigs/nflbet-pages";
 
     fn route(spec: &str) -> AlertRoute {
-        let mut ar: AlertRoute = serde_yaml::from_str(&format!(
+        let mut ar: AlertRoute = serde_saphyr::from_str(&format!(
             "apiVersion: betting.nflbet.dev/v1alpha1\nkind: AlertRoute\nmetadata: {{name: pages, namespace: betting, uid: u-2, generation: 1}}\nspec:\n{spec}"
         ))
         .unwrap();

@@ -149,7 +149,7 @@ mod tests {
         let yaml = format!(
             "apiVersion: betting.nflbet.dev/v1alpha1\nkind: AlertRoute\nmetadata: {{name: r, namespace: betting}}\nspec:\n{spec_yaml}"
         );
-        let ar: AlertRoute = serde_yaml::from_str(&yaml).unwrap();
+        let ar: AlertRoute = serde_saphyr::from_str(&yaml).unwrap();
         build(&ar)
     }
 

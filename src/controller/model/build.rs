@@ -292,7 +292,7 @@ mod tests {
     use clap::Parser;
 
     pub fn model(extra: &str) -> Model {
-        let mut m: Model = serde_yaml::from_str(&format!(
+        let mut m: Model = serde_saphyr::from_str(&format!(
             "apiVersion: betting.nflbet.dev/v1alpha1\nkind: Model\nmetadata: {{name: elo, namespace: betting, uid: u-1, generation: 2}}\nspec:\n  algorithm: elo\n  version: 1.0.0\n  sportsbooks: {{names: [fanduel]}}\n  staking: {{bankroll: 10000, kellyFraction: 0.25, exposureCaps: {{team: 0.1}}}}\n  calibration: {{baselineBrier: 0.22, baselineLogLoss: 0.63}}\n{extra}"
         ))
         .unwrap();

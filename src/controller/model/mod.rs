@@ -252,7 +252,7 @@ mod tests {
     const CANDIDATE: &str = "/apis/apps/v1/namespaces/betting/deployments/nflbet-model-elo-candidate";
 
     fn model(extra: &str) -> Model {
-        serde_yaml::from_str(&format!(
+        serde_saphyr::from_str(&format!(
             "apiVersion: betting.nflbet.dev/v1alpha1\nkind: Model\nmetadata: {{name: elo, namespace: betting, uid: u-1, generation: 2}}\nspec:\n  algorithm: elo\n  version: 1.0.0\n  sportsbooks: {{names: [fanduel, caesars]}}\n  staking: {{bankroll: 10000, kellyFraction: 0.25}}\n{extra}"
         ))
         .unwrap()

@@ -127,7 +127,7 @@ mod tests {
     use crate::crd::model::CalibrationReport;
 
     fn spec(extra: &str) -> ModelSpec {
-        serde_yaml::from_str(&format!(
+        serde_saphyr::from_str(&format!(
             "algorithm: elo\nversion: 1.0.0\nsportsbooks: {{names: [fanduel]}}\nstaking: {{bankroll: 1000, kellyFraction: 0.25}}\ncalibration: {{baselineBrier: 0.22, baselineLogLoss: 0.63, tolerance: 0.01, minSamples: 50}}\n{extra}"
         ))
         .unwrap()
