@@ -88,7 +88,8 @@ pub fn chart_template(crd: &CustomResourceDefinition) -> String {
     out.push_str("    {{- include \"nflbet-operator.labels\" . | nindent 4 }}\n");
     // The chart's labels helper already sets these (with the same values).
     let from_chart = |k: &str| crate::crd::CRD_LABELS.iter().any(|(c, _)| *c == k);
-    for (k, v) in crd.metadata.labels.clone().unwrap_or_default().into_iter().filter(|(k, _)| !from_chart(k)) {
+    for (k, v) in crd.metadata.labels.clone().unwrap_or_default().into_iter().filter(|(k, _)| !from_chart(k))
+    {
         out.push_str(&format!("    {}\n", yaml_entry(&k, &v)));
     }
     let annotations: BTreeMap<String, String> = crd.metadata.annotations.clone().unwrap_or_default();

@@ -746,8 +746,11 @@ mod tests {
 
     #[test]
     fn workload_image_pull_secrets_are_a_checked_list() {
-        assert!(Cli::try_parse_from(["operator"]).unwrap().args.config().unwrap().image_pull_secrets.is_empty());
-        let cli = Cli::try_parse_from(["operator", "--workload-image-pull-secret", "ghcr,registry.example"]).unwrap();
+        assert!(
+            Cli::try_parse_from(["operator"]).unwrap().args.config().unwrap().image_pull_secrets.is_empty()
+        );
+        let cli = Cli::try_parse_from(["operator", "--workload-image-pull-secret", "ghcr,registry.example"])
+            .unwrap();
         assert_eq!(cli.args.config().unwrap().image_pull_secrets, ["ghcr", "registry.example"]);
         let bad = Cli::try_parse_from(["operator", "--workload-image-pull-secret", "Not_A_Name"]);
         assert!(bad.err().unwrap().to_string().contains("expected a Secret name"));

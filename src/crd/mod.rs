@@ -72,9 +72,11 @@ fn guard_duration_rules(
     for p in schema.properties.iter_mut().flat_map(|p| p.values_mut()) {
         guard_duration_rules(p);
     }
-    if let Some(k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSONSchemaPropsOrArray::Schema(
-        items,
-    )) = schema.items.as_mut()
+    if let Some(
+        k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSONSchemaPropsOrArray::Schema(
+            items,
+        ),
+    ) = schema.items.as_mut()
     {
         guard_duration_rules(items);
     }

@@ -89,7 +89,13 @@ mod tests {
 
     #[test]
     fn the_resources_syntax_is_go_durations_of_h_m_s_ms() {
-        for (s, ms) in [("90s", 90_000), ("1h30m", 5_400_000), ("1.5h", 5_400_000), ("250ms", 250), ("672h", 2_419_200_000)] {
+        for (s, ms) in [
+            ("90s", 90_000),
+            ("1h30m", 5_400_000),
+            ("1.5h", 5_400_000),
+            ("250ms", 250),
+            ("672h", 2_419_200_000),
+        ] {
             assert_eq!(parse(s).unwrap().as_millis(), ms, "{s}");
         }
         for bad in ["28d", "1w", "1y", "", "5", "-5s", "1h 30m", "5us", "1.5"] {

@@ -699,7 +699,10 @@ fn replicas_spread_across_nodes() {
     assert_eq!(c["labelSelector"]["matchLabels"]["app.kubernetes.io/instance"].as_str(), Some("nflbet"));
     // Per watched namespace, the selector is that Deployment's own.
     let scoped = constraints(&["leaderElection.enabled=true", "replicaCount=2", "watchNamespaces={books}"]);
-    assert_eq!(scoped[0]["labelSelector"]["matchLabels"]["nflbet.dev/watch-namespace"].as_str(), Some("books"));
+    assert_eq!(
+        scoped[0]["labelSelector"]["matchLabels"]["nflbet.dev/watch-namespace"].as_str(),
+        Some("books")
+    );
     // A constraint of one's own, completed with the pods' selector.
     let own = constraints(&[
         "topologySpreadConstraints[0].maxSkew=1",
@@ -707,7 +710,10 @@ fn replicas_spread_across_nodes() {
         "topologySpreadConstraints[0].whenUnsatisfiable=DoNotSchedule",
     ]);
     assert_eq!(own[0]["topologyKey"].as_str(), Some("topology.kubernetes.io/zone"), "{own:?}");
-    assert_eq!(own[0]["labelSelector"]["matchLabels"]["app.kubernetes.io/name"].as_str(), Some("nflbet-operator"));
+    assert_eq!(
+        own[0]["labelSelector"]["matchLabels"]["app.kubernetes.io/name"].as_str(),
+        Some("nflbet-operator")
+    );
     assert!(own[1].is_null(), "no default added to one's own: {own:?}");
 }
 
@@ -726,14 +732,19 @@ fn the_network_policy_allows_the_api_server_ports_only_to_the_api_server() {
     let egress = policy["spec"]["egress"].as_sequence().unwrap();
     assert_eq!(egress.len(), 2, "DNS and the API server only: {egress:?}");
     for rule in egress {
-        let ports: Vec<u64> = rule["ports"].as_sequence().unwrap().iter().filter_map(|p| p["port"].as_u64()).collect();
+        let ports: Vec<u64> =
+            rule["ports"].as_sequence().unwrap().iter().filter_map(|p| p["port"].as_u64()).collect();
         if ports.contains(&53) {
             assert_eq!(ports, [53, 53], "the DNS rule carries DNS only: {rule:?}");
             continue;
         }
         assert_eq!(ports, [443, 6443]);
-        let to: Vec<&str> =
-            rule["to"].as_sequence().expect("a `to:`").iter().map(|p| p["ipBlock"]["cidr"].as_str().unwrap()).collect();
+        let to: Vec<&str> = rule["to"]
+            .as_sequence()
+            .expect("a `to:`")
+            .iter()
+            .map(|p| p["ipBlock"]["cidr"].as_str().unwrap())
+            .collect();
         assert_eq!(to, ["10.0.0.10/32", "10.96.0.1/32"]);
     }
 }
@@ -751,8 +762,13 @@ fn crds_dir_and_chart_crds_carry_the_same_labels() {
             .iter()
             .find(|d| d["kind"] == "CustomResourceDefinition" && d["metadata"]["name"].as_str() == Some(name))
             .unwrap_or_else(|| panic!("{name} not rendered by the chart"));
-        let labels = plain["metadata"]["labels"].as_mapping().unwrap_or_else(|| panic!("crds/{file} has no labels"));
-        assert_eq!(labels.get("app.kubernetes.io/part-of").and_then(|v| v.as_str()), Some("nflbet"), "crds/{file}");
+        let labels =
+            plain["metadata"]["labels"].as_mapping().unwrap_or_else(|| panic!("crds/{file} has no labels"));
+        assert_eq!(
+            labels.get("app.kubernetes.io/part-of").and_then(|v| v.as_str()),
+            Some("nflbet"),
+            "crds/{file}"
+        );
         for (k, v) in labels {
             assert_eq!(&chart["metadata"]["labels"][k], v, "label {k:?} of crds/{file} differs in the chart");
         }

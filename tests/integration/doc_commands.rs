@@ -41,13 +41,19 @@ const SKIP: &[(&str, &str)] = &[
         "nflbet model --model <name> --algorithm marketConsensus|elo --version <semver> --role stable|candidate",
         "synopsis",
     ),
-    ("nflbet replay --from <start> --to <end> --models <m1>[,<m2>...] [--games PATH] [--output table|json]", "synopsis"),
+    (
+        "nflbet replay --from <start> --to <end> --models <m1>[,<m2>...] [--games PATH] [--output table|json]",
+        "synopsis",
+    ),
     (
         "nflbet replay --from <start> --to <end> --models marketConsensus,elo --games PATH --store file:///var/lib/nflbet/snapshots --sportsbooks fanduel,pinnacle [--output json]",
         "synopsis",
     ),
     // Elided on purpose: "the same flags as the line above".
-    ("nflbet replay … --store file:///tmp/drill --output json", "elided arguments (…), the line above has them"),
+    (
+        "nflbet replay … --store file:///tmp/drill --output json",
+        "elided arguments (…), the line above has them",
+    ),
 ];
 
 fn root() -> &'static Path {
@@ -130,7 +136,9 @@ fn commands_of(line: &str) -> Vec<String> {
             ws.truncate(i);
         }
         while ws.first().is_some_and(|w| {
-            w.split_once('=').is_some_and(|(k, _)| !k.is_empty() && k.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
+            w.split_once('=').is_some_and(|(k, _)| {
+                !k.is_empty() && k.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            })
         }) {
             ws.remove(0);
         }
@@ -179,7 +187,13 @@ fn fenced(file: &Path) -> Vec<Shown> {
         // A synopsis is not split at its `|` alternatives.
         let whole = body.split(" #").next().unwrap_or_default().trim();
         if skipped(whole) {
-            out.push(Shown { file: rel.clone(), line: start + 1, command: whole.to_string(), prompt, output: Vec::new() });
+            out.push(Shown {
+                file: rel.clone(),
+                line: start + 1,
+                command: whole.to_string(),
+                prompt,
+                output: Vec::new(),
+            });
             open = None;
             continue;
         }
@@ -198,7 +212,13 @@ fn fenced(file: &Path) -> Vec<Shown> {
             continue;
         }
         for c in ours {
-            out.push(Shown { file: rel.clone(), line: start + 1, command: c.clone(), prompt, output: Vec::new() });
+            out.push(Shown {
+                file: rel.clone(),
+                line: start + 1,
+                command: c.clone(),
+                prompt,
+                output: Vec::new(),
+            });
         }
         if prompt {
             open = Some(out.len() - 1);
@@ -217,7 +237,13 @@ fn inline(file: &Path) -> Vec<Shown> {
         for cap in re.captures_iter(line) {
             for c in commands_of(&cap[1]) {
                 if c.starts_with("cargo test") || c.starts_with("make ") {
-                    out.push(Shown { file: rel.clone(), line: n + 1, command: c, prompt: false, output: Vec::new() });
+                    out.push(Shown {
+                        file: rel.clone(),
+                        line: n + 1,
+                        command: c,
+                        prompt: false,
+                        output: Vec::new(),
+                    });
                 }
             }
         }
@@ -301,7 +327,11 @@ fn cargo_test_commands_name_existing_test_targets() {
         if let Some(i) = ws.iter().position(|w| w == "--test") {
             match ws.get(i + 1) {
                 Some(t) if targets.contains(t) => {}
-                other => bad.push(format!("{}: `{}`: no test target {other:?} (have {targets:?})", s.at(), s.command)),
+                other => bad.push(format!(
+                    "{}: `{}`: no test target {other:?} (have {targets:?})",
+                    s.at(),
+                    s.command
+                )),
             }
         }
     }
@@ -343,7 +373,9 @@ fn nflbet_commands_parse_with_the_real_cli() {
 fn validate_config_examples_succeed_and_show_their_real_output() {
     let mut bad = Vec::new();
     let mut ran = 0;
-    for s in shown().iter().filter(|s| s.command.starts_with("nflbet validate-config ") && !skipped(&s.command)) {
+    for s in
+        shown().iter().filter(|s| s.command.starts_with("nflbet validate-config ") && !skipped(&s.command))
+    {
         let args: Vec<String> = words(&s.command).into_iter().skip(1).collect();
         let paths: Vec<&String> = args.iter().skip(1).filter(|a| !a.starts_with('-')).collect();
         // Only commands on files of this repository can run here.
@@ -351,8 +383,10 @@ fn validate_config_examples_succeed_and_show_their_real_output() {
             continue;
         }
         ran += 1;
-        let out = Command::new(env!("CARGO_BIN_EXE_nflbet")).args(&args).current_dir(root()).output().unwrap();
-        let printed = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let out =
+            Command::new(env!("CARGO_BIN_EXE_nflbet")).args(&args).current_dir(root()).output().unwrap();
+        let printed =
+            format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         if paths.iter().all(|p| p.starts_with("examples")) && !out.status.success() {
             bad.push(format!("{}: `{}` fails on the examples:\n{printed}", s.at(), s.command));
         }

@@ -31,7 +31,10 @@ fn objects() -> Vec<(String, String)> {
             if v.is_null() {
                 continue;
             }
-            out.push((v["kind"].as_str().unwrap().to_string(), v["metadata"]["name"].as_str().unwrap().to_string()));
+            out.push((
+                v["kind"].as_str().unwrap().to_string(),
+                v["metadata"]["name"].as_str().unwrap().to_string(),
+            ));
         }
     }
     out
@@ -64,32 +67,41 @@ async fn the_quickstart_is_applied_as_written_and_every_resource_is_healthy() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "kubectl apply refused the quickstart:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "kubectl apply refused the quickstart:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for (kind, name) in &objects {
         let line = format!("{}/{name} created", kind.to_lowercase());
         assert!(stdout.lines().any(|l| l.ends_with(&line)), "{line:?} not in:\n{stdout}");
     }
 
     let _op = support::start_operator(&client, &ns).await;
-    for (kind, name) in objects.iter().filter(|(k, _)| ["Sportsbook", "Model", "AlertRoute"].contains(&k.as_str())) {
+    for (kind, name) in
+        objects.iter().filter(|(k, _)| ["Sportsbook", "Model", "AlertRoute"].contains(&k.as_str()))
+    {
         let gvk = GroupVersionKind::gvk(nflbet::crd::GROUP, "v1alpha1", kind);
         let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, &ApiResource::from_gvk(&gvk));
         // Ready, and every other condition as a healthy resource has it: nothing False but
         // the off switches (Stopped, Suspended), nothing Unknown.
-        let healthy = support::wait_for(&format!("{kind} {name} healthy"), Duration::from_secs(90), || async {
-            let obj = api.get(name).await.map_err(|e| e.to_string())?;
-            let status = &obj.data["status"];
-            let conditions = status["conditions"].as_array().cloned().unwrap_or_default();
-            let generation = obj.metadata.generation;
-            let ready = conditions.iter().any(|c| {
-                c["type"] == "Ready" && c["status"] == "True" && c["observedGeneration"].as_i64() == generation
-            });
-            if !ready {
-                return Err(format!("not Ready yet: {conditions:?}"));
-            }
-            Ok(conditions)
-        })
-        .await;
+        let healthy =
+            support::wait_for(&format!("{kind} {name} healthy"), Duration::from_secs(90), || async {
+                let obj = api.get(name).await.map_err(|e| e.to_string())?;
+                let status = &obj.data["status"];
+                let conditions = status["conditions"].as_array().cloned().unwrap_or_default();
+                let generation = obj.metadata.generation;
+                let ready = conditions.iter().any(|c| {
+                    c["type"] == "Ready"
+                        && c["status"] == "True"
+                        && c["observedGeneration"].as_i64() == generation
+                });
+                if !ready {
+                    return Err(format!("not Ready yet: {conditions:?}"));
+                }
+                Ok(conditions)
+            })
+            .await;
         for c in &healthy {
             let off_switch = c["type"] == "Stopped" || c["type"] == "Suspended";
             let expected = if off_switch { "False" } else { "True" };

@@ -156,7 +156,9 @@ pub fn build(ar: &AlertRoute) -> AlertmanagerConfig {
 /// such as `1d`) is passed on as written, for the route's own check to judge.
 fn am_duration(value: Option<&str>, default: &str) -> String {
     let v = value.unwrap_or(default);
-    crate::domain::duration::parse(v).map(crate::domain::duration::format_duration).unwrap_or_else(|_| v.to_string())
+    crate::domain::duration::parse(v)
+        .map(crate::domain::duration::format_duration)
+        .unwrap_or_else(|_| v.to_string())
 }
 
 #[cfg(test)]
