@@ -9,7 +9,9 @@ pub mod common;
 pub mod model;
 pub mod sportsbook;
 
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+    CustomResourceDefinition, JSONSchemaProps, JSONSchemaPropsOrArray,
+};
 use kube::CustomResourceExt;
 
 pub use alert_route::{AlertRoute, AlertRouteSpec, AlertRouteStatus};
@@ -55,29 +57,105 @@ fn duration_syntax_rule() -> String {
     format!("self.matches('{}')", crate::domain::duration::PATTERN)
 }
 
-/// In every duration field, make the field's other rules (its bounds, which call `duration()`)
-/// hold for a value of the wrong syntax: that value gets the syntax rule's one message, not a
-/// CEL evaluation error besides.
-fn guard_duration_rules(
-    schema: &mut k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSONSchemaProps,
-) {
+/// Make every rule that compares durations hold for a value of the wrong syntax, so that value
+/// gets its field's one syntax message (`common::duration_schema`) and no CEL conversion error
+/// besides: a field's own bounds (`duration(self)`), and cross-field rules of an object
+/// (`duration(self.alerts.staleAfter) > duration(self.polling.interval)`), each guarded by the
+/// syntax of the duration fields it reads.
+fn guard_duration_rules(schema: &mut JSONSchemaProps) {
     let syntax = duration_syntax_rule();
-    if let Some(rules) = schema.x_kubernetes_validations.as_mut()
-        && rules.first().is_some_and(|r| r.rule == syntax)
-    {
-        for r in rules.iter_mut().skip(1) {
-            r.rule = format!("!{syntax} || ({})", r.rule);
+    let pattern = crate::domain::duration::PATTERN;
+    let paths = regex::Regex::new(r"self((?:\.[A-Za-z_][A-Za-z0-9_]*)+)").expect("static regex");
+    if let Some(rules) = schema.x_kubernetes_validations.clone() {
+        let mut guarded = rules.clone();
+        for (i, r) in rules.iter().enumerate() {
+            if r.rule == syntax || !r.rule.contains("duration(") {
+                continue;
+            }
+            let mut ok: Vec<String> = Vec::new();
+            if is_duration(schema) && r.rule.contains("duration(self)") {
+                ok.push(syntax.clone());
+            }
+            for cap in paths.captures_iter(&r.rule) {
+                let segments: Vec<&str> = cap[1].trim_start_matches('.').split('.').collect();
+                if !resolve(schema, &segments).is_some_and(is_duration) {
+                    continue;
+                }
+                let mut alternatives: Vec<String> =
+                    (1..=segments.len()).map(|n| format!("!has(self.{})", segments[..n].join("."))).collect();
+                alternatives.push(format!("self.{}.matches('{pattern}')", segments.join(".")));
+                let check = format!("({})", alternatives.join(" || "));
+                if !ok.contains(&check) {
+                    ok.push(check);
+                }
+            }
+            if !ok.is_empty() {
+                guarded[i].rule = format!("!({}) || ({})", ok.join(" && "), r.rule);
+            }
         }
+        schema.x_kubernetes_validations = Some(guarded);
     }
     for p in schema.properties.iter_mut().flat_map(|p| p.values_mut()) {
         guard_duration_rules(p);
     }
-    if let Some(
-        k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSONSchemaPropsOrArray::Schema(
-            items,
-        ),
-    ) = schema.items.as_mut()
-    {
+    if let Some(JSONSchemaPropsOrArray::Schema(items)) = schema.items.as_mut() {
         guard_duration_rules(items);
+    }
+}
+
+/// A duration field: its first rule is the syntax rule of `common::duration_schema`.
+fn is_duration(schema: &JSONSchemaProps) -> bool {
+    let syntax = duration_syntax_rule();
+    schema.x_kubernetes_validations.as_ref().and_then(|r| r.first()).is_some_and(|r| r.rule == syntax)
+}
+
+/// The schema at `path` below `schema`, through object properties.
+fn resolve<'a>(schema: &'a JSONSchemaProps, path: &[&str]) -> Option<&'a JSONSchemaProps> {
+    match path.split_first() {
+        None => Some(schema),
+        Some((first, rest)) => resolve(schema.properties.as_ref()?.get(*first)?, rest),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The rules of the schema at `path` of `kind`'s CRD.
+    fn rules(file: &str, path: &[&str]) -> Vec<String> {
+        let crd = all().into_iter().find(|(f, _)| *f == file).unwrap().1;
+        let root = crd.spec.versions[0].schema.clone().unwrap().open_api_v3_schema.unwrap();
+        resolve(&root, path)
+            .unwrap()
+            .x_kubernetes_validations
+            .clone()
+            .unwrap()
+            .into_iter()
+            .map(|r| r.rule)
+            .collect()
+    }
+
+    #[test]
+    fn every_rule_reading_a_duration_is_guarded_by_its_syntax() {
+        let p = crate::domain::duration::PATTERN;
+        let field = rules("sportsbooks.yaml", &["spec", "polling", "interval"]);
+        assert_eq!(field[0], format!("self.matches('{p}')"));
+        assert!(
+            field[1].starts_with(&format!("!(self.matches('{p}')) || (duration(self) >= ")),
+            "{}",
+            field[1]
+        );
+        let spec = rules("sportsbooks.yaml", &["spec"]);
+        let stale = spec.iter().find(|r| r.contains("staleAfter) > duration")).unwrap();
+        assert!(
+            stale.starts_with(&format!(
+                "!((!has(self.alerts) || !has(self.alerts.staleAfter) || self.alerts.staleAfter.matches('{p}')) && (!has(self.polling) || !has(self.polling.interval) || self.polling.interval.matches('{p}'))) || ("
+            )),
+            "{stale}"
+        );
+        let polling = rules("sportsbooks.yaml", &["spec", "polling"]);
+        assert!(polling.iter().all(|r| r.starts_with("!(")), "{polling:?}");
+        let model = rules("models.yaml", &["spec"]);
+        assert!(model.iter().filter(|r| r.contains("duration(")).all(|r| r.starts_with("!(")), "{model:?}");
     }
 }

@@ -73,8 +73,13 @@ async fn the_quickstart_is_applied_as_written_and_every_resource_is_healthy() {
         String::from_utf8_lossy(&out.stderr)
     );
     for (kind, name) in &objects {
-        let line = format!("{}/{name} created", kind.to_lowercase());
-        assert!(stdout.lines().any(|l| l.ends_with(&line)), "{line:?} not in:\n{stdout}");
+        // `sportsbook.betting.nflbet.dev/quickstart created`, `secret/x created`
+        let (resource, done) = (kind.to_lowercase(), format!("/{name} created"));
+        let created = stdout.lines().any(|l| {
+            l.ends_with(&done)
+                && (l.starts_with(&format!("{resource}/")) || l.starts_with(&format!("{resource}.")))
+        });
+        assert!(created, "{kind} {name} not created:\n{stdout}");
     }
 
     let _op = support::start_operator(&client, &ns).await;
