@@ -114,7 +114,7 @@ async fn an_unreadable_book_is_reported_and_the_others_reconcile() {
     crds.patch(
         "sportsbooks.betting.nflbet.dev",
         &PatchParams::apply("nflbet-tests").force(),
-        &Patch::Apply(&Sportsbook::crd()),
+        &Patch::Apply(&nflbet::crd::all().into_iter().find(|(f, _)| *f == "sportsbooks.yaml").unwrap().1),
     )
     .await
     .unwrap();

@@ -86,7 +86,10 @@ pub fn chart_template(crd: &CustomResourceDefinition) -> String {
     out.push_str(&format!("  name: {name}\n"));
     out.push_str("  labels:\n");
     out.push_str("    {{- include \"nflbet-operator.labels\" . | nindent 4 }}\n");
-    for (k, v) in crd.metadata.labels.clone().unwrap_or_default() {
+    // The chart's labels helper already sets these (with the same values).
+    let from_chart = |k: &str| crate::crd::CRD_LABELS.iter().any(|(c, _)| *c == k);
+    for (k, v) in crd.metadata.labels.clone().unwrap_or_default().into_iter().filter(|(k, _)| !from_chart(k))
+    {
         out.push_str(&format!("    {}\n", yaml_entry(&k, &v)));
     }
     let annotations: BTreeMap<String, String> = crd.metadata.annotations.clone().unwrap_or_default();
@@ -146,6 +149,8 @@ mod tests {
             assert!(t.starts_with("{{- if .Values.crds.enabled }}\n"));
             assert!(t.ends_with("{{- end }}\n"));
             assert!(t.contains("helm.sh/resource-policy: keep"));
+            // The chart's labels helper sets part-of; a second copy would be a duplicate key.
+            assert!(!t.contains("app.kubernetes.io/part-of"), "part-of comes from the helper only");
         }
     }
 }

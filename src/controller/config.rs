@@ -19,6 +19,9 @@ pub struct OperatorConfig {
     pub workload_image: String,
     /// Pull policy of the workloads when a resource does not name one.
     pub image_pull_policy: String,
+    /// Secrets (by name, in each resource's namespace) every workload pod pulls its image with,
+    /// for a private registry. Empty: none.
+    pub image_pull_secrets: Vec<String>,
     /// Prefix of metric names, `nflreadpy` by default (the names users' dashboards use).
     pub metrics_namespace: String,
     /// Extra labels on every PrometheusRule, e.g. `release: kube-prometheus-stack`, which
@@ -43,6 +46,7 @@ impl Default for OperatorConfig {
             // The chart's default image, the name `make image` gives the image it builds.
             workload_image: format!("localhost/nflbet:{}", env!("CARGO_PKG_VERSION")),
             image_pull_policy: "IfNotPresent".into(),
+            image_pull_secrets: Vec::new(),
             metrics_namespace: "nflreadpy".into(),
             rule_labels: BTreeMap::new(),
             monitor_labels: BTreeMap::new(),

@@ -61,6 +61,11 @@ pub struct OperatorArgs {
     #[arg(long, env = "NFLBET_WORKLOAD_PULL_POLICY", default_value = "IfNotPresent")]
     pub workload_pull_policy: String,
 
+    /// Secret the scraper and model pods pull their image with (a private registry), by name in
+    /// the resource's namespace; repeatable or comma-separated.
+    #[arg(long = "workload-image-pull-secret", env = "NFLBET_WORKLOAD_IMAGE_PULL_SECRETS", value_delimiter = ',', value_parser = parse_secret_name)]
+    pub workload_image_pull_secrets: Vec<String>,
+
     /// Prefix of metric names (dashboards expect `nflreadpy`).
     #[arg(long, env = "NFLBET_METRICS_NAMESPACE", default_value = "nflreadpy")]
     pub metrics_namespace: String,
@@ -191,6 +196,21 @@ fn parse_label(s: &str) -> Result<(String, String), String> {
     }
 }
 
+/// A Secret name as Kubernetes accepts it (a DNS subdomain: lowercase letters, digits, `-`, `.`).
+fn parse_secret_name(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    let ok = !s.is_empty()
+        && s.len() <= 253
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        && s.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && s.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!("expected a Secret name (lowercase letters, digits, '-' and '.'), got {s:?}"))
+    }
+}
+
 fn parse_lease_duration(s: &str) -> Result<Duration, String> {
     crate::domain::duration::parse_duration(s)
         .ok_or_else(|| format!("expected a duration such as 15s or 1m30s, got {s:?}"))
@@ -215,6 +235,7 @@ impl OperatorArgs {
     pub fn config(&self) -> Result<OperatorConfig, crate::egress::EgressError> {
         let mut cfg = OperatorConfig {
             image_pull_policy: self.workload_pull_policy.clone(),
+            image_pull_secrets: self.workload_image_pull_secrets.clone(),
             metrics_namespace: self.metrics_namespace.clone(),
             rule_labels: self.rule_labels.iter().cloned().collect::<BTreeMap<_, _>>(),
             monitor_labels: self.monitor_labels.iter().cloned().collect::<BTreeMap<_, _>>(),
@@ -721,6 +742,18 @@ mod tests {
         );
         assert_eq!(cfg.rule_labels, BTreeMap::from([("release".to_string(), "rules".to_string())]));
         assert!(Cli::try_parse_from(["operator", "--monitor-label", "release"]).is_err(), "key=value only");
+    }
+
+    #[test]
+    fn workload_image_pull_secrets_are_a_checked_list() {
+        assert!(
+            Cli::try_parse_from(["operator"]).unwrap().args.config().unwrap().image_pull_secrets.is_empty()
+        );
+        let cli = Cli::try_parse_from(["operator", "--workload-image-pull-secret", "ghcr,registry.example"])
+            .unwrap();
+        assert_eq!(cli.args.config().unwrap().image_pull_secrets, ["ghcr", "registry.example"]);
+        let bad = Cli::try_parse_from(["operator", "--workload-image-pull-secret", "Not_A_Name"]);
+        assert!(bad.err().unwrap().to_string().contains("expected a Secret name"));
     }
 
     #[test]

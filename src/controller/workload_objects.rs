@@ -8,9 +8,9 @@ use crate::monitoring::{Endpoint, LabelSelector, ServiceMonitor, ServiceMonitorS
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 use k8s_openapi::api::core::v1::{
     Capabilities as LinuxCapabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource,
-    HTTPGetAction, PersistentVolumeClaimVolumeSource, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
-    ResourceRequirements, SeccompProfile, SecretKeySelector, SecurityContext, Service, ServicePort,
-    ServiceSpec, Volume, VolumeMount,
+    HTTPGetAction, LocalObjectReference, PersistentVolumeClaimVolumeSource, PodSecurityContext, PodSpec,
+    PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, SecretKeySelector, SecurityContext,
+    Service, ServicePort, ServiceSpec, Volume, VolumeMount,
 };
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -98,6 +98,8 @@ pub struct PodParams<'a> {
     pub container: &'a str,
     pub image: String,
     pub pull_policy: String,
+    /// Image pull Secrets of the pod (the operator's `--workload-image-pull-secret`).
+    pub pull_secrets: &'a [String],
     pub args: Vec<String>,
     pub env: Vec<EnvVar>,
     pub settings: &'a WorkloadSettings,
@@ -211,6 +213,12 @@ pub fn deployment(p: PodParams<'_>) -> Deployment {
                 }),
                 spec: Some(PodSpec {
                     service_account_name: Some(p.service_account),
+                    image_pull_secrets: (!p.pull_secrets.is_empty()).then(|| {
+                        p.pull_secrets
+                            .iter()
+                            .map(|name| LocalObjectReference { name: name.clone() })
+                            .collect()
+                    }),
                     automount_service_account_token: Some(p.api_access),
                     containers: vec![container],
                     volumes: Some(vec![data]),

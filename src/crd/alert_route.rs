@@ -1,14 +1,11 @@
 //! `AlertRoute`: where alerts of a namespace's Sportsbooks and Models go (Slack, PagerDuty),
 //! above a severity threshold. Becomes a prometheus-operator `AlertmanagerConfig` (v1alpha1).
 
-use super::common::{SecretKeyRef, Severity, conditions_schema};
+use super::common::{SecretKeyRef, Severity, conditions_schema, duration_schema};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-
-/// Alertmanager duration syntax (no fractions; `d`, `w`, `y` allowed).
-pub const AM_DURATION_PATTERN: &str = r"^(([0-9]+)(ms|s|m|h|d|w|y))+$";
 
 #[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[kube(
@@ -67,22 +64,24 @@ pub struct AlertRouteSpec {
     #[schemars(length(max = 16))]
     pub group_by: Vec<String>,
 
-    /// Default 30s.
+    /// How long Alertmanager waits to group a new alert with others before the first
+    /// notification. Default 30s. A duration of h, m, s and ms, as in every kind (days as hours:
+    /// 24h).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^(([0-9]+)(ms|s|m|h|d|w|y))+$"))]
+    #[schemars(schema_with = "duration_schema")]
     pub group_wait: Option<String>,
 
-    /// Default 5m.
+    /// Wait before notifying about new alerts of a group already notified. Default 5m.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^(([0-9]+)(ms|s|m|h|d|w|y))+$"))]
-    #[x_kube(validation = Rule::new("!self.matches('^(0+(ms|s|m|h|d|w|y))+$')")
+    #[schemars(schema_with = "duration_schema")]
+    #[x_kube(validation = Rule::new("duration(self) > duration('0s')")
         .message("groupInterval must be longer than 0: Alertmanager refuses a zero groupInterval"))]
     pub group_interval: Option<String>,
 
-    /// Default 4h.
+    /// Wait before sending a notification again for a group still firing. Default 4h.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^(([0-9]+)(ms|s|m|h|d|w|y))+$"))]
-    #[x_kube(validation = Rule::new("!self.matches('^(0+(ms|s|m|h|d|w|y))+$')")
+    #[schemars(schema_with = "duration_schema")]
+    #[x_kube(validation = Rule::new("duration(self) > duration('0s')")
         .message("repeatInterval must be longer than 0: Alertmanager refuses a zero repeatInterval"))]
     pub repeat_interval: Option<String>,
 

@@ -83,6 +83,23 @@ pub fn conditions_schema(_: &mut SchemaGenerator) -> Schema {
     })
 }
 
+/// Schema of every duration field of the three kinds: the one syntax of
+/// [`crate::domain::duration::PATTERN`], checked by a CEL rule so that admission and
+/// `nflbet validate-config` say [`crate::domain::duration::MESSAGE`] rather than a regular
+/// expression. A field's bounds are further rules, guarded so a malformed value gets that one
+/// message and no CEL evaluation error on top.
+pub fn duration_schema(_: &mut SchemaGenerator) -> Schema {
+    use crate::domain::duration::{MESSAGE, PATTERN};
+    json_schema!({
+        "type": "string",
+        "nullable": true,
+        "maxLength": 64,
+        "x-kubernetes-validations": [
+            { "rule": format!("self.matches('{PATTERN}')"), "message": MESSAGE }
+        ],
+    })
+}
+
 /// Schema of a `map[string]string` of extra labels, with Kubernetes' label-value limits.
 pub fn labels_schema(_: &mut SchemaGenerator) -> Schema {
     json_schema!({

@@ -1,7 +1,7 @@
 //! `Model`: a pricing model run as a workload, with calibration and portfolio alerts, a gradual
 //! rollout of new versions, and automatic rollback when a candidate prices worse.
 
-use super::common::{MatchLabels, WorkloadSettings, conditions_schema};
+use super::common::{MatchLabels, WorkloadSettings, conditions_schema, duration_schema};
 use super::sportsbook::StorageSettings;
 use crate::domain::duration::parse_duration;
 pub use crate::domain::margin::MarginMethod;
@@ -94,7 +94,7 @@ pub struct ModelSpec {
 
     /// Time between pricing runs. Default 60s.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
+    #[schemars(schema_with = "duration_schema")]
     #[x_kube(validation = Rule::new("duration(self) >= duration('5s')").message("interval must be at least 5s"))]
     #[x_kube(validation = Rule::new("duration(self) <= duration('24h')").message("interval must be at most 24h"))]
     pub interval: Option<String>,
@@ -156,7 +156,11 @@ pub struct SportsbookSelection {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConsensusSettings {
-    /// Books whose prices define the fair line (e.g. `pinnacle`). Default: median of all books.
+    /// Bookmakers whose prices define the fair line, by the bookmaker key each quote carries,
+    /// not by Sportsbook name: The Odds API's key (a Sportsbook's `theOddsApi.bookmaker`, e.g.
+    /// `pinnacle`), or the `book` a generic JSON feed reports (docs/feeds.md). The two often
+    /// coincide, but a Sportsbook `fd-east` with `bookmaker: fanduel` is `fanduel` here. These
+    /// books are priced from and never bet on. Default: the median of all books.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "set"))]
     pub reference_books: Vec<String>,
@@ -251,7 +255,7 @@ pub struct CalibrationSettings {
     pub min_samples: Option<i32>,
     /// Window of settled games the scores are computed over. Default 28d as 672h.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
+    #[schemars(schema_with = "duration_schema")]
     #[x_kube(validation = Rule::new("duration(self) >= duration('1h')").message("calibration.window must be at least 1h"))]
     #[x_kube(validation = Rule::new("duration(self) <= duration('8784h')").message("calibration.window must be at most 8784h (a year)"))]
     pub window: Option<String>,
@@ -318,7 +322,8 @@ pub struct ModelStatus {
     /// The last automatic rollback; it holds until `rollout.candidate.version` changes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback: Option<RollbackRecord>,
-    /// Calibration reported by the model workloads (field manager `nflbet-model`).
+    /// Calibration reported by the model workloads (field managers `nflbet-model-stable` and
+    /// `nflbet-model-candidate`, one per version).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calibration: Option<CalibrationReport>,
     /// Bounded summary of the last pricing run, written by the stable workload.

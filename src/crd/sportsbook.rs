@@ -4,7 +4,7 @@
 //! cross-field rules as CEL (`x-kubernetes-validations`) with messages written for people.
 
 pub use super::common::Severity;
-use super::common::{SecretKeyRef, WorkloadSettings, conditions_schema, labels_schema};
+use super::common::{SecretKeyRef, WorkloadSettings, conditions_schema, duration_schema, labels_schema};
 use crate::domain::duration::parse_duration;
 pub use crate::domain::market::Market;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// Regex every duration field must match: Go duration syntax, the one CEL's `duration()` accepts.
-pub const DURATION_PATTERN: &str = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$";
+/// Regex every duration field of every kind must match (`domain::duration::PATTERN`).
+pub use crate::domain::duration::PATTERN as DURATION_PATTERN;
 
 /// Desired state of one odds feed.
 #[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, KubeSchema)]
@@ -208,7 +208,7 @@ impl MarketSpec {
 pub struct PollingSettings {
     /// Time between polls. Default 60s, at least 5s.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
+    #[schemars(schema_with = "duration_schema")]
     #[x_kube(validation = Rule::new("duration(self) >= duration('5s')")
         .message("polling.interval must be at least 5s"))]
     #[x_kube(validation = Rule::new("duration(self) <= duration('24h')")
@@ -216,11 +216,11 @@ pub struct PollingSettings {
     pub interval: Option<String>,
     /// Random delay added to each interval, to spread books. Default 10% of the interval.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
+    #[schemars(schema_with = "duration_schema")]
     pub jitter: Option<String>,
     /// Timeout of one HTTP request. Default 10s, at least 100ms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
+    #[schemars(schema_with = "duration_schema")]
     #[x_kube(validation = Rule::new("duration(self) >= duration('100ms')")
         .message("polling.timeout must be at least 100ms"))]
     pub timeout: Option<String>,
@@ -230,13 +230,13 @@ pub struct PollingSettings {
     pub max_retries: Option<i32>,
     /// First retry delay; doubles each retry, with full jitter. Default 1s.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
+    #[schemars(schema_with = "duration_schema")]
     #[x_kube(validation = Rule::new("duration(self) >= duration('100ms') && duration(self) <= duration('10m')")
         .message("polling.backoffBase must be between 100ms and 10m"))]
     pub backoff_base: Option<String>,
     /// Longest retry delay. Default 30s.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
+    #[schemars(schema_with = "duration_schema")]
     #[x_kube(validation = Rule::new("duration(self) <= duration('1h')")
         .message("polling.backoffMax must be at most 1h"))]
     pub backoff_max: Option<String>,
@@ -250,7 +250,7 @@ pub struct PollingSettings {
     pub max_response_bytes: Option<i64>,
     /// Quotes observed longer ago than this are dropped as stale. Default 10m.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
+    #[schemars(schema_with = "duration_schema")]
     #[x_kube(validation = Rule::new("duration(self) >= duration('1s') && duration(self) <= duration('168h')")
         .message("polling.maxQuoteAge must be between 1s and 168h (0s would drop every quote)"))]
     pub max_quote_age: Option<String>,
@@ -279,7 +279,7 @@ pub struct StorageSettings {
     /// (183 days: a whole season stays replayable). A Model keeps at least its
     /// `calibration.window` plus 14 days.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
+    #[schemars(schema_with = "duration_schema")]
     #[x_kube(validation = Rule::new("duration(self) >= duration('1h')")
         .message("storage.retention must be at least 1h: models price the latest snapshots and the stale-data alert looks back that far"))]
     #[x_kube(validation = Rule::new("duration(self) <= duration('87600h')")
@@ -332,7 +332,7 @@ pub struct S3Settings {
 pub struct AlertSettings {
     /// Data older than this fires `SportsbookDataStale`. Default: 5 × polling.interval, at least 5m.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
+    #[schemars(schema_with = "duration_schema")]
     #[x_kube(validation = Rule::new("duration(self) >= duration('1m') && duration(self) <= duration('168h')")
         .message("alerts.staleAfter must be between 1m and 168h"))]
     pub stale_after: Option<String>,
@@ -343,7 +343,7 @@ pub struct AlertSettings {
     pub error_threshold: Option<i32>,
     /// Window for `errorThreshold`. Default 15m.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
+    #[schemars(schema_with = "duration_schema")]
     #[x_kube(validation = Rule::new("duration(self) >= duration('1m') && duration(self) <= duration('168h')")
         .message("alerts.errorWindow must be between 1m and 168h: Prometheus needs at least two scrapes (30s apart) in the window"))]
     pub error_window: Option<String>,

@@ -140,7 +140,14 @@ pub(crate) fn admission_cases() -> Vec<(Value, &'static str)> {
             json!({"slack": {"apiURL": {"name": "s", "key": "url"}, "channel": "odds"}}),
             "slack.channel must start with # or @",
         ),
-        (json!({"slack": slack, "groupWait": "soon"}), "spec.groupWait"),
+        (
+            json!({"slack": slack, "groupWait": "soon"}),
+            crate::sportsbook_admission::duration_refused("spec.groupWait", "soon"),
+        ),
+        (
+            json!({"slack": slack, "repeatInterval": "1d"}),
+            crate::sportsbook_admission::duration_refused("spec.repeatInterval", "1d"),
+        ),
         (json!({"slack": {"channel": "#x"}}), "spec.slack.apiURL: Required value"),
         (
             json!({"slack": slack, "repeatInterval": "0h"}),

@@ -214,6 +214,8 @@ const VARIANT: &[&str] = &[
     "prometheusRule.extraLabels.team=trading",
     "podDisruptionBudget.enabled=true",
     "networkPolicy.enabled=true",
+    "networkPolicy.apiServerCIDRs={10.0.0.10/32,10.96.0.1/32}",
+    "workloads.imagePullSecrets={ghcr}",
     "notifications.secretNames={slack-webhook,pagerduty}",
     "podPolicy.images={registry.example.com/nflbet/*}",
     "podPolicy.tolerations={dedicated=betting}",
@@ -609,6 +611,11 @@ fn schema_rejects_typos_and_bad_values() {
         ("podPolicy.imgs={x}", "'imgs'"),
         ("podPolicy.images={reg*/x}", "/podPolicy/images/0"),
         ("podPolicy.serviceAccountLabel=trusted", "/podPolicy/serviceAccountLabel"),
+        ("workloads.imagePullSecrets={Not_A_Secret}", "/workloads/imagePullSecrets/0"),
+        ("workloads.imagePullSecret={ghcr}", "'imagePullSecret'"),
+        ("networkPolicy.apiServerCIDRs={10.0.0.1}", "/networkPolicy/apiServerCIDRs/0"),
+        ("strategy.type=BlueGreen", "/strategy/type"),
+        ("topologySpreadConstraints[0].maxSkew=1", "topologySpreadConstraints/0"),
     ] {
         let out = template("nflbet", "nflbet-system", &[set]);
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -624,6 +631,149 @@ fn several_replicas_need_leader_election() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("leaderElection.enabled"));
     template_ok("nflbet", "nflbet-system", &["replicaCount=2", "leaderElection.enabled=true"]);
+}
+
+/// The operator Deployments of a render (one per watched namespace).
+fn operator_deployments(docs: &[serde_yaml::Value]) -> Vec<&serde_yaml::Value> {
+    docs.iter().filter(|d| d["kind"] == "Deployment").collect()
+}
+
+#[test]
+fn workload_image_pull_secrets_reach_the_operator_as_its_flag() {
+    let docs = documents(&template_ok("nflbet", "nflbet-system", &[]));
+    assert_eq!(operator_env(&docs, "NFLBET_WORKLOAD_IMAGE_PULL_SECRETS"), None, "none by default");
+    let docs =
+        documents(&template_ok("nflbet", "nflbet-system", &["workloads.imagePullSecrets={ghcr,mirror}"]));
+    assert_eq!(operator_env(&docs, "NFLBET_WORKLOAD_IMAGE_PULL_SECRETS").as_deref(), Some("ghcr,mirror"));
+    // The operator's own pod keeps its own setting.
+    let pod = &operator_deployments(&docs)[0]["spec"]["template"]["spec"];
+    assert!(pod["imagePullSecrets"].is_null(), "workloads' secrets are not the operator's: {pod:?}");
+    // The flag the chart sets is one the operator parses.
+    let value = operator_env(&docs, "NFLBET_WORKLOAD_IMAGE_PULL_SECRETS").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_nflbet"))
+        .args(["operator", "--workload-image-pull-secret", &value, "--help"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("NFLBET_WORKLOAD_IMAGE_PULL_SECRETS"));
+}
+
+#[test]
+fn two_operators_never_overlap_without_leader_election() {
+    let strategy = |set: &[&str]| {
+        let docs = documents(&template_ok("nflbet", "nflbet-system", set));
+        operator_deployments(&docs)[0]["spec"]["strategy"].clone()
+    };
+    let single = strategy(&[]);
+    assert_eq!(single["type"].as_str(), Some("Recreate"), "{single:?}");
+    let ha = strategy(&["leaderElection.enabled=true", "replicaCount=2"]);
+    assert_eq!(ha["type"].as_str(), Some("RollingUpdate"), "{ha:?}");
+    assert_eq!(ha["rollingUpdate"]["maxUnavailable"].as_u64(), Some(0), "{ha:?}");
+    let custom = strategy(&["leaderElection.enabled=true", "strategy.type=Recreate"]);
+    assert_eq!(custom["type"].as_str(), Some("Recreate"), "an explicit strategy wins: {custom:?}");
+}
+
+#[test]
+fn a_disruption_budget_never_blocks_a_drain_of_a_single_replica() {
+    let kinds = |set: &[&str]| -> Vec<String> {
+        documents(&template_ok("nflbet", "nflbet-system", set))
+            .iter()
+            .filter_map(|d| d["kind"].as_str().map(str::to_string))
+            .collect()
+    };
+    assert!(!kinds(&["podDisruptionBudget.enabled=true"]).contains(&"PodDisruptionBudget".to_string()));
+    let ha = ["podDisruptionBudget.enabled=true", "leaderElection.enabled=true", "replicaCount=2"];
+    assert!(kinds(&ha).contains(&"PodDisruptionBudget".to_string()));
+}
+
+#[test]
+fn replicas_spread_across_nodes() {
+    let constraints = |set: &[&str]| {
+        let docs = documents(&template_ok("nflbet", "nflbet-system", set));
+        operator_deployments(&docs)[0]["spec"]["template"]["spec"]["topologySpreadConstraints"].clone()
+    };
+    assert!(constraints(&[]).is_null(), "one replica: nothing to spread");
+    let ha = constraints(&["leaderElection.enabled=true", "replicaCount=2"]);
+    let c = &ha[0];
+    assert_eq!(c["topologyKey"].as_str(), Some("kubernetes.io/hostname"), "{ha:?}");
+    assert_eq!(c["whenUnsatisfiable"].as_str(), Some("ScheduleAnyway"));
+    assert_eq!(c["labelSelector"]["matchLabels"]["app.kubernetes.io/instance"].as_str(), Some("nflbet"));
+    // Per watched namespace, the selector is that Deployment's own.
+    let scoped = constraints(&["leaderElection.enabled=true", "replicaCount=2", "watchNamespaces={books}"]);
+    assert_eq!(
+        scoped[0]["labelSelector"]["matchLabels"]["nflbet.dev/watch-namespace"].as_str(),
+        Some("books")
+    );
+    // A constraint of one's own, completed with the pods' selector.
+    let own = constraints(&[
+        "topologySpreadConstraints[0].maxSkew=1",
+        "topologySpreadConstraints[0].topologyKey=topology.kubernetes.io/zone",
+        "topologySpreadConstraints[0].whenUnsatisfiable=DoNotSchedule",
+    ]);
+    assert_eq!(own[0]["topologyKey"].as_str(), Some("topology.kubernetes.io/zone"), "{own:?}");
+    assert_eq!(
+        own[0]["labelSelector"]["matchLabels"]["app.kubernetes.io/name"].as_str(),
+        Some("nflbet-operator")
+    );
+    assert!(own[1].is_null(), "no default added to one's own: {own:?}");
+}
+
+#[test]
+fn the_network_policy_allows_the_api_server_ports_only_to_the_api_server() {
+    let out = template("nflbet", "nflbet-system", &["networkPolicy.enabled=true"]);
+    assert!(!out.status.success(), "a policy without the API server's addresses would allow any host");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("networkPolicy.apiServerCIDRs"));
+
+    let docs = documents(&template_ok(
+        "nflbet",
+        "nflbet-system",
+        &["networkPolicy.enabled=true", "networkPolicy.apiServerCIDRs={10.0.0.10/32,10.96.0.1/32}"],
+    ));
+    let policy = docs.iter().find(|d| d["kind"] == "NetworkPolicy").expect("a NetworkPolicy");
+    let egress = policy["spec"]["egress"].as_sequence().unwrap();
+    assert_eq!(egress.len(), 2, "DNS and the API server only: {egress:?}");
+    for rule in egress {
+        let ports: Vec<u64> =
+            rule["ports"].as_sequence().unwrap().iter().filter_map(|p| p["port"].as_u64()).collect();
+        if ports.contains(&53) {
+            assert_eq!(ports, [53, 53], "the DNS rule carries DNS only: {rule:?}");
+            continue;
+        }
+        assert_eq!(ports, [443, 6443]);
+        let to: Vec<&str> = rule["to"]
+            .as_sequence()
+            .expect("a `to:`")
+            .iter()
+            .map(|p| p["ipBlock"]["cidr"].as_str().unwrap())
+            .collect();
+        assert_eq!(to, ["10.0.0.10/32", "10.96.0.1/32"]);
+    }
+}
+
+/// `crds/` (for `kubectl apply` and GitOps) and the chart's CRD templates carry the same
+/// nflbet labels: a selector such as `app.kubernetes.io/part-of=nflbet` finds them either way.
+#[test]
+fn crds_dir_and_chart_crds_carry_the_same_labels() {
+    let rendered = documents(&template_ok("nflbet", "nflbet-system", &[]));
+    for (file, _) in nflbet::crd::all() {
+        let text = std::fs::read_to_string(root().join("crds").join(file)).unwrap();
+        let plain: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+        let name = plain["metadata"]["name"].as_str().unwrap();
+        let chart = rendered
+            .iter()
+            .find(|d| d["kind"] == "CustomResourceDefinition" && d["metadata"]["name"].as_str() == Some(name))
+            .unwrap_or_else(|| panic!("{name} not rendered by the chart"));
+        let labels =
+            plain["metadata"]["labels"].as_mapping().unwrap_or_else(|| panic!("crds/{file} has no labels"));
+        assert_eq!(
+            labels.get("app.kubernetes.io/part-of").and_then(|v| v.as_str()),
+            Some("nflbet"),
+            "crds/{file}"
+        );
+        for (k, v) in labels {
+            assert_eq!(&chart["metadata"]["labels"][k], v, "label {k:?} of crds/{file} differs in the chart");
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -834,6 +984,7 @@ async fn helm_install_namespace_scoped_with_leader_election() {
         .args(["--set", &format!("watchNamespaces={{{watched}}}")])
         .args(["--set", "leaderElection.enabled=true", "--set", "replicaCount=2"])
         .args(["--set", "podDisruptionBudget.enabled=true", "--set", "networkPolicy.enabled=true"])
+        .args(["--set", "networkPolicy.apiServerCIDRs={10.0.0.10/32}"])
         .args(["--wait", "--timeout", "2m"]);
     run_ok(c);
 

@@ -268,6 +268,10 @@ pub(crate) fn admission_cases() -> Vec<(Value, &'static str)> {
         (json!({"version": "latest"}), "spec.version"),
         (json!({"interval": "25h"}), "spec.interval: Invalid value: \"25h\": interval must be at most 24h"),
         (
+            json!({"calibration": {"window": "28d"}}),
+            crate::sportsbook_admission::duration_refused("spec.calibration.window", "28d"),
+        ),
+        (
             json!({"calibration": {"window": "9000h"}}),
             "spec.calibration.window: Invalid value: \"9000h\": calibration.window must be at most 8784h (a year)",
         ),

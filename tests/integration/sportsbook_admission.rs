@@ -195,9 +195,21 @@ pub(crate) fn cases() -> Vec<(&'static str, Value, &'static str)> {
             "storage.retention must be at most 87600h",
         ),
         (
-            "retention not a duration",
+            "retention in days (no kind takes d: the one duration syntax)",
             with(base(), &["storage"], json!({"retention": "30d"})),
-            "spec.storage.retention",
+            duration_refused("spec.storage.retention", "30d"),
+        ),
+        (
+            "error window in weeks",
+            with(base(), &["alerts"], json!({"errorWindow": "1w"})),
+            duration_refused("spec.alerts.errorWindow", "1w"),
         ),
     ]
+}
+
+/// The API server's refusal of a value outside the one duration syntax of every kind
+/// (`nflbet::domain::duration`): the field, the value and the same message everywhere.
+pub(crate) fn duration_refused(field: &str, value: &str) -> &'static str {
+    let message = nflbet::domain::duration::MESSAGE;
+    Box::leak(format!("{field}: Invalid value: \"{value}\": {message}").into_boxed_str())
 }

@@ -304,6 +304,7 @@ pub async fn start_operator_with(
         watch_namespace: ns.into(),
         workload_image: Some("example.invalid/nflbet:test".into()),
         workload_pull_policy: "IfNotPresent".into(),
+        workload_image_pull_secrets: Vec::new(),
         metrics_namespace: "nflreadpy".into(),
         rule_labels: vec![("release".into(), "kube-prometheus-stack".into())],
         monitor_labels: vec![("release".into(), "kube-prometheus-stack".into())],

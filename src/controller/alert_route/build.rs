@@ -96,9 +96,9 @@ pub fn build(ar: &AlertRoute) -> AlertmanagerConfig {
     let route = AmRoute {
         receiver: if children.is_empty() { DELIVER.into() } else { DROP.into() },
         group_by,
-        group_wait: Some(spec.group_wait.clone().unwrap_or_else(|| "30s".into())),
-        group_interval: Some(spec.group_interval.clone().unwrap_or_else(|| "5m".into())),
-        repeat_interval: Some(spec.repeat_interval.clone().unwrap_or_else(|| "4h".into())),
+        group_wait: Some(am_duration(spec.group_wait.as_deref(), "30s")),
+        group_interval: Some(am_duration(spec.group_interval.as_deref(), "5m")),
+        repeat_interval: Some(am_duration(spec.repeat_interval.as_deref(), "4h")),
         matchers,
         continue_: false,
         routes: children,
@@ -151,6 +151,16 @@ pub fn build(ar: &AlertRoute) -> AlertmanagerConfig {
     }
 }
 
+/// A spec duration (the resources' one syntax, `domain::duration`) as Alertmanager writes it:
+/// `1.5h` becomes `1h30m`. A value outside that syntax (an object stored before it applied,
+/// such as `1d`) is passed on as written, for the route's own check to judge.
+fn am_duration(value: Option<&str>, default: &str) -> String {
+    let v = value.unwrap_or(default);
+    crate::domain::duration::parse(v)
+        .map(crate::domain::duration::format_duration)
+        .unwrap_or_else(|_| v.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,6 +170,19 @@ mod tests {
         ar.metadata.namespace = Some("betting".into());
         ar.metadata.uid = Some("uid-1".into());
         ar
+    }
+
+    #[test]
+    fn durations_reach_alertmanager_in_its_own_syntax() {
+        let ar = route(
+            "apiVersion: betting.nflbet.dev/v1alpha1\nkind: AlertRoute\nmetadata: {name: t}\nspec:\n  groupWait: 1.5m\n  repeatInterval: 168h\n  slack: {apiURL: {name: s, key: url}}\n",
+        );
+        let r = build(&ar).spec.route;
+        assert_eq!(r.group_wait.as_deref(), Some("1m30s"));
+        assert_eq!(r.group_interval.as_deref(), Some("5m"), "default");
+        assert_eq!(r.repeat_interval.as_deref(), Some("168h"));
+        // Stored before the one syntax applied: handed on, for the route's check to judge.
+        assert_eq!(am_duration(Some("1d"), "4h"), "1d");
     }
 
     #[test]

@@ -143,6 +143,7 @@ pub fn build(
             container: "model",
             image: cfg.workload_image.clone(),
             pull_policy: cfg.image_pull_policy.clone(),
+            pull_secrets: &cfg.image_pull_secrets,
             args: model_args(m, books, role, version, share, shadow, cfg),
             env: [plain_env("NFLBET_LOG_FORMAT", "json"), plain_env("RUST_LOG", "info")]
                 .into_iter()
@@ -335,6 +336,17 @@ mod tests {
         assert_eq!(a.sportsbooks, ["fanduel"]);
         assert_eq!(a.cap_team, Some(0.1));
         assert!(a.report_status && !a.shadow);
+    }
+
+    #[test]
+    fn workload_image_pull_secrets_reach_stable_and_candidate_pods() {
+        let m = model("  rollout: {candidate: {version: 1.1.0, trafficShare: 0.25}}\n");
+        let cfg = OperatorConfig { image_pull_secrets: vec!["ghcr".into()], ..OperatorConfig::default() };
+        let c = build(&m, &[], &decide(&m.spec, &Default::default()), &cfg, Capabilities::ALL).unwrap();
+        for d in [c.stable, c.candidate.expect("a candidate")] {
+            let secrets = d.spec.unwrap().template.spec.unwrap().image_pull_secrets.unwrap();
+            assert_eq!(secrets.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["ghcr"]);
+        }
     }
 
     #[test]

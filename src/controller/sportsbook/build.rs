@@ -248,6 +248,7 @@ fn build_deployment(
         container: "scraper",
         image: cfg.workload_image.clone(),
         pull_policy: cfg.image_pull_policy.clone(),
+        pull_secrets: &cfg.image_pull_secrets,
         args: scraper_args(sb, cfg)?,
         env,
         settings: &settings,
@@ -353,6 +354,19 @@ mod tests {
             assert_eq!(m.namespace.as_deref(), Some("betting"));
             assert_eq!(m.labels.as_ref().unwrap()["app.kubernetes.io/managed-by"], "nflbet-operator");
         }
+    }
+
+    #[test]
+    fn workload_image_pull_secrets_reach_the_scraper_pod() {
+        let pod = |c: &Children| c.deployment.spec.clone().unwrap().template.spec.unwrap();
+        assert_eq!(pod(&children(&book("fanduel").build())).image_pull_secrets, None, "none by default");
+        let cfg = OperatorConfig {
+            image_pull_secrets: vec!["ghcr".into(), "mirror".into()],
+            ..OperatorConfig::default()
+        };
+        let c = build(&book("fanduel").build(), &cfg, Capabilities::ALL).expect("builds");
+        let names: Vec<String> = pod(&c).image_pull_secrets.unwrap().into_iter().map(|r| r.name).collect();
+        assert_eq!(names, ["ghcr", "mirror"]);
     }
 
     #[test]
