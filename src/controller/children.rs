@@ -3,7 +3,8 @@
 //!
 //! Every controller's build step ends in a [`ChildSet`]; [`ChildSet::apply`] writes it with
 //! server-side apply in two concurrent rounds (what others refer to first, then what refers to
-//! them: the API server checks a new RoleBinding against its Role, which must exist by then).
+//! them and every delete: the API server checks a new RoleBinding against its Role, which must
+//! exist by then).
 //!
 //! **Writing only what changed.** A child is skipped when both hold:
 //! - the desired object is byte-identical to the one this operator last applied (a hash is kept
@@ -147,14 +148,12 @@ impl ChildSet {
         self.wanted.iter().map(|w| (&w.key, w.desired.as_ref()))
     }
 
-    /// Write the set: skip what is unchanged, apply the rest in two concurrent rounds, delete
-    /// what must not exist. A refused monitoring object is reported in the result, never an
+    /// Write the set: skip what is unchanged, apply the rest in two concurrent rounds (what
+    /// others refer to, then the rest and every delete), delete what must not exist. A refused monitoring object is reported in the result, never an
     /// error: the workload goes in regardless. Writes through to `store`.
     pub async fn apply(self, client: &Client, store: &ChildStore) -> Result<Applied, ApplyError> {
-        let (first, second): (Vec<_>, Vec<_>) =
-            self.wanted.into_iter().partition(|w| !w.key.kind.refers_to_others());
         let mut applied = Applied::default();
-        for round in [first, second] {
+        for round in self.rounds() {
             // `join_all`, not `try_join_all`: one failing child must not cancel its siblings.
             let results = futures::future::join_all(round.into_iter().map(|w| write(client, store, w))).await;
             for (kind, result) in results {
@@ -166,6 +165,17 @@ impl ChildSet {
             }
         }
         Ok(applied)
+    }
+}
+
+impl ChildSet {
+    /// The two rounds of [`ChildSet::apply`]. Only what others refer to must exist first; a
+    /// delete waits for nothing, so it goes with the second round (a disable deletes the
+    /// PrometheusRule and scales the Deployment in one round trip, not two).
+    fn rounds(self) -> [Vec<Wanted>; 2] {
+        let (first, second) =
+            self.wanted.into_iter().partition(|w| w.desired.is_some() && !w.key.kind.refers_to_others());
+        [first, second]
     }
 }
 
@@ -434,6 +444,24 @@ impl<K: Resource> ChildView for kube::core::PartialObjectMeta<K> {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn referents_go_first_and_deletes_wait_for_nothing() {
+        let mut set = ChildSet::new();
+        let named = |name: &str| ObjectMeta {
+            name: Some(name.into()),
+            namespace: Some("ns".into()),
+            ..ObjectMeta::default()
+        };
+        set.put(ChildKind::ServiceAccount, &ServiceAccount { metadata: named("sa"), ..Default::default() })
+            .put(ChildKind::Deployment, &Deployment { metadata: named("d"), ..Default::default() })
+            .remove(ChildKind::PrometheusRule, "ns", "rule")
+            .remove(ChildKind::Role, "ns", "role");
+        let names = |round: &[Wanted]| round.iter().map(|w| w.key.name.clone()).collect::<Vec<_>>();
+        let [first, second] = set.rounds();
+        assert_eq!(names(&first), ["sa"]);
+        assert_eq!(names(&second), ["d", "rule", "role"], "a disable is one round trip");
+    }
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{FieldsV1, ManagedFieldsEntry};
     use kube::core::PartialObjectMeta;
     use kube::runtime::watcher::Event;

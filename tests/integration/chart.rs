@@ -634,7 +634,7 @@ fn several_replicas_need_leader_election() {
 }
 
 /// The operator Deployments of a render (one per watched namespace).
-fn operator_deployments(docs: &[serde_yaml::Value]) -> Vec<&serde_yaml::Value> {
+fn operator_deployments(docs: &[serde_json::Value]) -> Vec<&serde_json::Value> {
     docs.iter().filter(|d| d["kind"] == "Deployment").collect()
 }
 
@@ -730,18 +730,18 @@ fn the_network_policy_allows_the_api_server_ports_only_to_the_api_server() {
         &["networkPolicy.enabled=true", "networkPolicy.apiServerCIDRs={10.0.0.10/32,10.96.0.1/32}"],
     ));
     let policy = docs.iter().find(|d| d["kind"] == "NetworkPolicy").expect("a NetworkPolicy");
-    let egress = policy["spec"]["egress"].as_sequence().unwrap();
+    let egress = policy["spec"]["egress"].as_array().unwrap();
     assert_eq!(egress.len(), 2, "DNS and the API server only: {egress:?}");
     for rule in egress {
         let ports: Vec<u64> =
-            rule["ports"].as_sequence().unwrap().iter().filter_map(|p| p["port"].as_u64()).collect();
+            rule["ports"].as_array().unwrap().iter().filter_map(|p| p["port"].as_u64()).collect();
         if ports.contains(&53) {
             assert_eq!(ports, [53, 53], "the DNS rule carries DNS only: {rule:?}");
             continue;
         }
         assert_eq!(ports, [443, 6443]);
         let to: Vec<&str> = rule["to"]
-            .as_sequence()
+            .as_array()
             .expect("a `to:`")
             .iter()
             .map(|p| p["ipBlock"]["cidr"].as_str().unwrap())
@@ -757,14 +757,14 @@ fn crds_dir_and_chart_crds_carry_the_same_labels() {
     let rendered = documents(&template_ok("nflbet", "nflbet-system", &[]));
     for (file, _) in nflbet::crd::all() {
         let text = std::fs::read_to_string(root().join("crds").join(file)).unwrap();
-        let plain: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+        let plain: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
         let name = plain["metadata"]["name"].as_str().unwrap();
         let chart = rendered
             .iter()
             .find(|d| d["kind"] == "CustomResourceDefinition" && d["metadata"]["name"].as_str() == Some(name))
             .unwrap_or_else(|| panic!("{name} not rendered by the chart"));
         let labels =
-            plain["metadata"]["labels"].as_mapping().unwrap_or_else(|| panic!("crds/{file} has no labels"));
+            plain["metadata"]["labels"].as_object().unwrap_or_else(|| panic!("crds/{file} has no labels"));
         assert_eq!(
             labels.get("app.kubernetes.io/part-of").and_then(|v| v.as_str()),
             Some("nflbet"),

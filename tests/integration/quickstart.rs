@@ -26,8 +26,7 @@ fn objects() -> Vec<(String, String)> {
     files.sort();
     for f in files {
         let text = std::fs::read_to_string(&f).unwrap();
-        for doc in serde_yaml::Deserializer::from_str(&text) {
-            let v: serde_yaml::Value = serde::Deserialize::deserialize(doc).unwrap();
+        for v in serde_saphyr::from_multiple::<serde_json::Value>(&text).unwrap() {
             if v.is_null() {
                 continue;
             }
