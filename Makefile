@@ -20,7 +20,7 @@ test: ## Build what is missing, start the local control plane, run every test, s
 bench: ## Benchmarks (speed and memory), on the local control plane where needed
 	bash hack/bench.sh
 
-shared-data: ## Print the test-data directory: ../shared, $$NFLBET_SHARED_DIR, or a verified download cached outside the clone
+shared-data: ## Print the test-data directory: NFLBET_SHARED_DIR, ../shared, or a verified download cached outside the clone
 	@bash hack/shared-data.sh
 
 crds: ## Regenerate crds/, the chart's CRD templates and docs/api.md from the Rust types
@@ -43,10 +43,7 @@ fmt: ## Format the Rust code
 	cargo fmt
 
 .PHONY: chart-crds
-chart-shared-data: ## Print the test-data directory: ../shared, $$NFLBET_SHARED_DIR, or a verified download cached outside the clone
-	@bash hack/shared-data.sh
-
-crds: ## Regenerate the Helm chart's CRD templates (charts/nflbet-operator/templates/crds) from the Rust types
+chart-crds: ## Regenerate the Helm chart's CRD templates (charts/nflbet-operator/templates/crds) from the Rust types
 	cargo run --quiet --locked -- crds --chart-dir charts/nflbet-operator/templates/crds
 
 demo: ## The whole product on a local control plane: books, model, alerts, disabling a book
