@@ -1,13 +1,23 @@
 //! Loader for the nflverse games file (`nflverse/nfldata`, `data/games.csv`, maintained by Lee
 //! Sharpe): one row per game with scores and closing lines, 1999 onward.
 //!
+//! **When a result is known.** Learning is cut off by instants, never by dates: `gameday` is the
+//! US Eastern date and `gametime` the US Eastern wall-clock kickoff, so a night game's kickoff
+//! (20:20 ET = 00:20 UTC the next day) falls on another UTC date than its `gameday`. The kickoff
+//! instant is built with the America/New_York time zone (daylight saving included). A game's
+//! result counts as known [`RESULT_DELAY`] (4 h) after kickoff: a game lasts about 3 h 15 min
+//! with overtime and stoppages included, so 4 h is after every game has ended and never before
+//! kickoff. Where the file has no time (every 1999 game), the result is known 4 h after the end
+//! of the Eastern day, and a forecast counts as pre-game only before the start of that day.
+//!
 //! The file is read by column name, so extra or reordered columns do not matter. Quirks handled:
 //! empty fields and quoted empty strings (`""`) are "absent"; `-0` is zero; rows of games not yet
 //! played have no scores (an in-progress season) and are kept, unsettled.
 
 use super::market::{BookPrice, Market, Selection};
 use super::odds::{OddsError, validate_american};
-use chrono::NaiveDate;
+use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use chrono_tz::America::New_York;
 use serde::Serialize;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -15,6 +25,23 @@ use thiserror::Error;
 
 /// The book name given to the games file's closing lines (the file does not say which book).
 pub const CLOSING_BOOK: &str = "close";
+
+/// How long after kickoff a game's result is taken as known (see the module documentation).
+pub const RESULT_DELAY: Duration = Duration::hours(4);
+
+/// The instant of a US Eastern wall-clock time. Kickoffs are never in the hour that daylight
+/// saving skips or repeats (02:00 on a Sunday in March or November); a repeated time takes its
+/// first instant, a skipped one is None.
+pub fn eastern_instant(day: NaiveDate, time: NaiveTime) -> Option<DateTime<Utc>> {
+    New_York.from_local_datetime(&NaiveDateTime::new(day, time)).earliest().map(|t| t.with_timezone(&Utc))
+}
+
+/// Midnight at the start of an Eastern date, as an instant.
+fn eastern_midnight(day: NaiveDate) -> DateTime<Utc> {
+    eastern_instant(day, NaiveTime::MIN)
+        // No US zone has had a daylight-saving change at midnight since 1974; UTC−5 as a fallback.
+        .unwrap_or_else(|| day.and_time(NaiveTime::MIN).and_utc() + Duration::hours(5))
+}
 
 #[derive(Debug, Error)]
 pub enum GamesError {
@@ -59,6 +86,10 @@ pub struct Game {
     pub game_type: GameType,
     pub week: u8,
     pub gameday: NaiveDate,
+    /// Kickoff instant, from `gameday` and `gametime` in US Eastern time; None when the file
+    /// has no time (1999).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kickoff: Option<DateTime<Utc>>,
     pub away_team: String,
     pub home_team: String,
     pub away_score: Option<u32>,
@@ -93,6 +124,7 @@ impl Game {
             game_type: GameType::Regular,
             week: 1,
             gameday,
+            kickoff: eastern_instant(gameday, NaiveTime::from_hms_opt(13, 0, 0).unwrap_or(NaiveTime::MIN)),
             away_team: away.into(),
             home_team: home.into(),
             away_score: Some(away_score),
@@ -107,6 +139,24 @@ impl Game {
             under_odds: None,
             over_odds: None,
         }
+    }
+
+    /// The last instant at which a forecast is surely made before kickoff: the kickoff, or
+    /// when the file has no time the start of the game's Eastern day.
+    pub fn forecast_deadline(&self) -> DateTime<Utc> {
+        self.kickoff.unwrap_or_else(|| eastern_midnight(self.gameday))
+    }
+
+    /// From when the result may be used: kickoff + [`RESULT_DELAY`], or with no kickoff time the
+    /// end of the Eastern day + [`RESULT_DELAY`].
+    pub fn result_known_at(&self) -> DateTime<Utc> {
+        let kickoff = self.kickoff.unwrap_or_else(|| eastern_midnight(self.gameday + Duration::days(1)));
+        kickoff + RESULT_DELAY
+    }
+
+    /// The game has a result and a model pricing at `at` may learn it.
+    pub fn result_known_by(&self, at: DateTime<Utc>) -> bool {
+        self.score().is_some() && self.result_known_at() <= at
     }
 
     /// Final score as (home, away), if the game has been played.
@@ -169,6 +219,7 @@ pub fn parse_games(reader: impl Read) -> Result<Vec<Game>, GamesError> {
         game_type: column("game_type")?,
         week: column("week")?,
         gameday: column("gameday")?,
+        gametime: headers.iter().position(|h| h.trim() == "gametime"),
         away_team: column("away_team")?,
         away_score: column("away_score")?,
         home_team: column("home_team")?,
@@ -198,6 +249,8 @@ struct Columns {
     game_type: usize,
     week: usize,
     gameday: usize,
+    /// Optional: without it every kickoff time is unknown.
+    gametime: Option<usize>,
     away_team: usize,
     away_score: usize,
     home_team: usize,
@@ -276,6 +329,17 @@ fn parse_row(record: &csv::StringRecord, c: &Columns, line: u64) -> Result<Game,
     let gameday_raw = row.required(c.gameday, "gameday")?;
     let gameday =
         NaiveDate::parse_from_str(gameday_raw, "%Y-%m-%d").map_err(|e| row.bad("gameday", gameday_raw, e))?;
+    let kickoff =
+        match c.gametime.map(|i| row.raw(i)).filter(|t| !t.is_empty() && !t.eq_ignore_ascii_case("NA")) {
+            None => None,
+            Some(raw) => {
+                let time = NaiveTime::parse_from_str(raw, "%H:%M")
+                    .map_err(|e| row.bad("gametime", raw, format!("{e}; expected HH:MM, US Eastern")))?;
+                Some(eastern_instant(gameday, time).ok_or_else(|| {
+                    row.bad("gametime", raw, "not a valid time in America/New_York that day")
+                })?)
+            }
+        };
     let away_team = row.required(c.away_team, "away_team")?.to_string();
     let home_team = row.required(c.home_team, "home_team")?.to_string();
     let expected_id = format!("{season}_{week:02}_{away_team}_{home_team}");
@@ -293,6 +357,7 @@ fn parse_row(record: &csv::StringRecord, c: &Columns, line: u64) -> Result<Game,
         game_type,
         week,
         gameday,
+        kickoff,
         away_team,
         home_team,
         away_score,
@@ -338,6 +403,53 @@ mod tests {
         assert!(sb.neutral && sb.game_type.is_playoff());
         let home_spread = sb.closing_prices().into_iter().find(|p| p.market == Market::Spread).unwrap();
         assert_eq!((home_spread.selection, home_spread.line), (Selection::Home, Some(1.5)));
+    }
+
+    #[test]
+    fn kickoffs_are_eastern_instants_and_results_come_four_hours_later() {
+        let csv = format!(
+            "{HEADER}\n\
+             2023_01_DAL_NYG,2023,REG,1,2023-09-10,Sunday,20:20,DAL,40,NYG,0,Home,-40,40,0,,,,,,,,,\n\
+             2023_04_JAX_ATL,2023,REG,4,2023-10-01,Sunday,09:30,JAX,23,ATL,7,Neutral,-16,30,0,,,,,,,,,\n\
+             2023_10_DEN_BUF,2023,REG,10,2023-11-13,Monday,20:15,DEN,24,BUF,22,Home,-2,46,0,,,,,,,,,\n\
+             1999_01_MIN_ATL,1999,REG,1,1999-09-12,Sunday,,MIN,17,ATL,14,Home,-3,31,0,,,,,,,,,\n"
+        );
+        let games = parse_games(csv.as_bytes()).unwrap();
+        let utc = |y, m, d, h, min| Utc.with_ymd_and_hms(y, m, d, h, min, 0).unwrap();
+        // Sunday night in daylight saving time: 20:20 EDT is 00:20 UTC on Monday.
+        let night = &games[0];
+        assert_eq!(night.kickoff, Some(utc(2023, 9, 11, 0, 20)));
+        assert_eq!(night.result_known_at(), utc(2023, 9, 11, 4, 20));
+        assert!(!night.result_known_by(utc(2023, 9, 11, 0, 10)), "not before kickoff");
+        assert!(!night.result_known_by(utc(2023, 9, 11, 4, 19)));
+        assert!(night.result_known_by(utc(2023, 9, 11, 4, 20)));
+        // London, 09:30 EDT = 13:30 UTC.
+        assert_eq!(games[1].kickoff, Some(utc(2023, 10, 1, 13, 30)));
+        // After daylight saving ends: 20:15 EST = 01:15 UTC.
+        assert_eq!(games[2].kickoff, Some(utc(2023, 11, 14, 1, 15)));
+        // No time: pre-game only before the Eastern day starts, known 4 h after it ends.
+        let untimed = &games[3];
+        assert_eq!(untimed.kickoff, None);
+        assert_eq!(untimed.forecast_deadline(), utc(1999, 9, 12, 4, 0));
+        assert_eq!(untimed.result_known_at(), utc(1999, 9, 13, 8, 0));
+        let unplayed = Game { away_score: None, home_score: None, ..night.clone() };
+        assert!(!unplayed.result_known_by(utc(2030, 1, 1, 0, 0)), "no result, nothing to know");
+    }
+
+    #[test]
+    fn bad_gametime_is_refused_with_line_and_column() {
+        for bad in ["8:20pm", "25:00"] {
+            let csv = format!(
+                "{HEADER}\n2023_01_DAL_NYG,2023,REG,1,2023-09-10,Sunday,{bad},DAL,40,NYG,0,Home,-40,40,0,,,,,,,,,\n"
+            );
+            let err = parse_games(csv.as_bytes()).unwrap_err();
+            assert!(matches!(err, GamesError::BadField { line: 2, column: "gametime", .. }), "{err}");
+        }
+        // 02:30 on the March Sunday when clocks jump from 02:00 to 03:00 does not exist.
+        let csv = format!(
+            "{HEADER}\n2024_01_DAL_NYG,2024,REG,1,2024-03-10,Sunday,02:30,DAL,40,NYG,0,Home,-40,40,0,,,,,,,,,\n"
+        );
+        assert!(parse_games(csv.as_bytes()).unwrap_err().to_string().contains("America/New_York"));
     }
 
     #[test]

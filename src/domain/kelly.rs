@@ -6,8 +6,12 @@
 //!    "kelly_fraction" and then again by a "portfolio_fraction".
 //! 2. **Bets on the same event are not independent.** Backing the home side at one book and the
 //!    away side at another (or several outcomes of a three-way market) are bets on mutually
-//!    exclusive outcomes; summing single-bet Kelly stakes over-bets. We use the exact solution for
-//!    mutually exclusive outcomes (Smoczynski & Tomkins, 2010, the "horse race" Kelly):
+//!    exclusive outcomes; summing single-bet Kelly stakes *under*-bets them: each bet pays exactly
+//!    when the others lose, so together they hedge, and the joint optimum stakes at least as much
+//!    on every backed outcome as its single-bet Kelly (and may back an outcome without an edge of
+//!    its own to complete an arbitrage). The test `summed_singles_under_bet_exclusive_outcomes`
+//!    shows it on numbers. We use the exact solution for mutually exclusive outcomes (Smoczynski &
+//!    Tomkins, 2010, the "horse race" Kelly):
 //!
 //!    - rank outcomes by expected return `p_i·d_i`;
 //!    - grow the set `S` of backed outcomes while `p_k·d_k > R(S)`, where
@@ -251,6 +255,30 @@ mod tests {
     }
 
     #[test]
+    fn summed_singles_under_bet_exclusive_outcomes() {
+        // Home 50% at 2.3 at one book, away 30% at 3.6 at another, the draw-like rest unpriced.
+        // Single-bet Kelly: (.5·2.3 − 1)/1.3 = .115385 and (.3·3.6 − 1)/2.6 = .030769, .146154
+        // together. Jointly R = .2/(1 − 1/2.3 − 1/3.6) = .695804, so f = .5 − R/2.3 = .197479
+        // and .3 − R/3.6 = .106723: .304202 together, twice the summed singles.
+        let outcomes =
+            [priced(0.5, 2.3), priced(0.3, 3.6), ExclusiveOutcome { probability: 0.2, decimal: None }];
+        let joint = kelly_exclusive(&outcomes, 0.0).unwrap();
+        let singles = [kelly_single(0.5, 0.0, 2.3).unwrap(), kelly_single(0.3, 0.0, 3.6).unwrap()];
+        assert!((singles[0] - 0.115385).abs() < 1e-6 && (singles[1] - 0.030769).abs() < 1e-6);
+        assert!((joint[0] - 0.197479).abs() < 1e-6 && (joint[1] - 0.106723).abs() < 1e-6, "{joint:?}");
+        assert!(joint[0] > singles[0] && joint[1] > singles[1]);
+        assert!(joint[0] + joint[1] > 2.0 * (singles[0] + singles[1]));
+        // And the joint stakes grow wealth faster than the summed singles do.
+        let growth = |f: &[f64]| {
+            let staked: f64 = f.iter().sum();
+            0.5 * (1.0 - staked + f[0] * 2.3).ln()
+                + 0.3 * (1.0 - staked + f[1] * 3.6).ln()
+                + 0.2 * (1.0 - staked).ln()
+        };
+        assert!(growth(&joint[..2]) > growth(&singles));
+    }
+
+    #[test]
     fn policy_rejects_bad_values() {
         assert!(KellyPolicy::new(1.5, 0.1, 0.1).is_err());
         assert!(KellyPolicy::new(0.5, f64::NAN, 0.1).is_err());
@@ -304,6 +332,18 @@ mod tests {
             prop_assert!(sizing.total() <= max_event + 1e-12);
             for (s, f) in sizing.stakes.iter().zip(&sizing.full) {
                 prop_assert!(*s <= f * fraction + 1e-12);
+            }
+        }
+
+        /// Summing single-bet Kelly stakes never over-bets exclusive outcomes: the joint stake on
+        /// each outcome is at least its single-bet stake.
+        #[test]
+        fn joint_stakes_are_at_least_the_single_ones((outcomes, push) in event()) {
+            let f = kelly_exclusive(&outcomes, push).unwrap();
+            for (o, fi) in outcomes.iter().zip(&f) {
+                let Some(d) = o.decimal else { continue };
+                let single = kelly_single(o.probability, push, d).unwrap();
+                prop_assert!(*fi >= single - 1e-9, "joint {} < single {} in {:?}", fi, single, outcomes);
             }
         }
 

@@ -2,7 +2,9 @@
 //!
 //! A model sees a [`Fixture`] (what is known before kickoff) and the prices on offer, and returns
 //! fair probabilities. Results reach a model only through [`PricingModel::observe`], which replay
-//! calls after the game's day has been priced, so a walk-forward run cannot leak the future.
+//! and the model workload call only once the result is known at the pricing instant (kickoff +
+//! [`super::games::RESULT_DELAY`], [`Game::result_known_by`]), so a walk-forward run cannot leak
+//! the future.
 
 use super::ev::{BetProbabilities, EvError, expected_value};
 use super::games::Game;
@@ -67,7 +69,8 @@ pub trait PricingModel: Send {
     /// Fair probabilities for the markets (and lines) in `quotes`. A model may price fewer markets
     /// than quoted (`elo` has no opinion a book cannot take a line on) but never invents lines.
     fn price(&self, fixture: &Fixture, quotes: &[BookPrice]) -> Result<Vec<FairPrice>, ModelError>;
-    /// Learn from a finished game. Called only after every game of earlier days has been priced.
+    /// Learn from a finished game. Called only when the instant being priced is at or after
+    /// [`Game::result_known_at`], in that order, never for a game still to be priced.
     fn observe(&mut self, _game: &Game) {}
 }
 

@@ -9,8 +9,8 @@
 //!
 //! Where the calendar cannot say (a kickoff in the bye week, before the opener, or in the
 //! off-season) the week is None and the quote keeps only the provider's event id. Dates are taken
-//! in US Eastern time approximated as UTC−5: every NFL kickoff is between 09:30 and 21:00 Eastern,
-//! so the one-hour daylight-saving error never moves a game to another day.
+//! in US Eastern time (America/New_York, daylight saving included), the time zone of the nflverse
+//! file's `gameday`.
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc, Weekday};
 
@@ -23,7 +23,7 @@ pub struct SeasonWeek {
 
 /// The Eastern calendar date of a kickoff.
 pub fn eastern_date(kickoff: DateTime<Utc>) -> NaiveDate {
-    (kickoff - Duration::hours(5)).date_naive()
+    kickoff.with_timezone(&chrono_tz::America::New_York).date_naive()
 }
 
 /// NFL season of a game played on this Eastern date: the year, minus one in January and February.

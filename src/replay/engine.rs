@@ -1,6 +1,13 @@
-//! The replay engine: walk the games in kickoff order, price each day's games with every model
-//! before any of that day's results are revealed, score and bet the games inside the window, and
-//! only then let the models learn the results.
+//! The replay engine: walk the games in kickoff order and price each at its kickoff with every
+//! model, then score and bet the games inside the window. The instant priced is the kickoff: the
+//! prices are the closing lines, which are the book's last prices before kickoff. Before a game
+//! is priced the models learn every result known by its kickoff (kickoff + [`RESULT_DELAY`] at
+//! or before it, [`Game::result_known_by`]) and nothing else: a 13:00 ET game (known at 17:00)
+//! is learned before that day's 20:20 ET game is priced, and no game is ever priced after its own
+//! result was learned (its result is known 4 h after its own kickoff). The workload uses the same
+//! rule, so both walk forward alike.
+//!
+//! [`RESULT_DELAY`]: crate::domain::games::RESULT_DELAY
 
 use super::ReplayError;
 use super::window::Window;
@@ -137,16 +144,21 @@ struct ModelState {
 
 /// Run `models` over `games` (any order) and report on the window.
 ///
-/// Every game with a result, inside the window or before it, is shown to the models after its day
-/// has been priced, so ratings are warm at the window's start and never see the future.
+/// Every game with a result, inside the window or before it, is shown to the models once its
+/// result is known (kickoff + [`crate::domain::games::RESULT_DELAY`]) and before the next game
+/// is priced from then on, so ratings are warm at the window's start and never see the future.
 pub fn replay(
     games: &[Game],
     models: Vec<Box<dyn PricingModel>>,
     settings: &ReplaySettings,
     mut progress: impl FnMut(u64),
 ) -> Result<ReplayReport, ReplayError> {
+    // Priced in kickoff order (the last instant a forecast is surely pre-game, for a game with
+    // no kickoff time); learned in the order results become known.
     let mut order: Vec<&Game> = games.iter().collect();
-    order.sort_by(|a, b| (a.gameday, &a.game_id).cmp(&(b.gameday, &b.game_id)));
+    order.sort_by(|a, b| (a.forecast_deadline(), &a.game_id).cmp(&(b.forecast_deadline(), &b.game_id)));
+    let mut results: Vec<&Game> = games.iter().filter(|g| g.score().is_some()).collect();
+    results.sort_by(|a, b| (a.result_known_at(), &a.game_id).cmp(&(b.result_known_at(), &b.game_id)));
     let settled_in_window =
         order.iter().filter(|g| settings.window.contains(g) && g.score().is_some()).count();
     if settled_in_window == 0 {
@@ -174,55 +186,50 @@ pub fn replay(
 
     let mut games_scored = 0u64;
     let mut with_moneylines = 0u64;
-    let mut start = 0;
-    while start < order.len() {
-        let day = order[start].gameday;
-        let end = start + order[start..].iter().take_while(|g| g.gameday == day).count();
-        for game in &order[start..end] {
-            let Some((home, away)) = game.score() else {
-                continue;
-            };
-            if !settings.window.contains(game) {
-                continue;
-            }
-            games_scored += 1;
-            let quotes = game.closing_prices();
-            let fixture = game.fixture();
-            let close = closing.price(&fixture, &quotes).unwrap_or_default();
-            let has_moneylines = game.home_moneyline.is_some() && game.away_moneyline.is_some();
-            with_moneylines += u64::from(has_moneylines);
+    let mut learned = 0;
+    for game in &order {
+        let priced_at = game.forecast_deadline();
+        while let Some(result) = results.get(learned).filter(|r| r.result_known_by(priced_at)) {
             for state in &mut states {
-                let fair = match state.model.price(&fixture, &quotes) {
-                    Ok(fair) => fair,
-                    Err(_) => {
-                        state.errors += 1;
-                        continue;
-                    }
-                };
-                if has_moneylines
-                    && let Some(p) =
-                        fair.iter().find(|f| f.market == Market::Moneyline && f.selection == Selection::Home)
-                    && let Some(outcome) = settle(Market::Moneyline, Selection::Home, None, home, away)
-                {
-                    state.moneyline.add(p.win, outcome);
-                    state.by_season.entry(game.season).or_default().add(p.win, outcome);
-                }
-                score_line(&mut state.spread, &fair, &quotes, Market::Spread, Selection::Home, (home, away));
-                score_line(&mut state.total, &fair, &quotes, Market::Total, Selection::Over, (home, away));
-                if bet(state, &fair, &quotes, &close, settings, (game.gameday, home, away)).is_err() {
+                state.model.observe(result);
+            }
+            learned += 1;
+        }
+        let Some((home, away)) = game.score() else {
+            continue;
+        };
+        if !settings.window.contains(game) {
+            continue;
+        }
+        games_scored += 1;
+        let quotes = game.closing_prices();
+        let fixture = game.fixture();
+        let close = closing.price(&fixture, &quotes).unwrap_or_default();
+        let has_moneylines = game.home_moneyline.is_some() && game.away_moneyline.is_some();
+        with_moneylines += u64::from(has_moneylines);
+        for state in &mut states {
+            let fair = match state.model.price(&fixture, &quotes) {
+                Ok(fair) => fair,
+                Err(_) => {
                     state.errors += 1;
+                    continue;
                 }
+            };
+            if has_moneylines
+                && let Some(p) =
+                    fair.iter().find(|f| f.market == Market::Moneyline && f.selection == Selection::Home)
+                && let Some(outcome) = settle(Market::Moneyline, Selection::Home, None, home, away)
+            {
+                state.moneyline.add(p.win, outcome);
+                state.by_season.entry(game.season).or_default().add(p.win, outcome);
             }
-            progress(1);
-        }
-        for game in &order[start..end] {
-            if game.score().is_some() {
-                for state in &mut states {
-                    state.model.observe(game);
-                }
+            score_line(&mut state.spread, &fair, &quotes, Market::Spread, Selection::Home, (home, away));
+            score_line(&mut state.total, &fair, &quotes, Market::Total, Selection::Over, (home, away));
+            if bet(state, &fair, &quotes, &close, settings, (game.gameday, home, away)).is_err() {
+                state.errors += 1;
             }
         }
-        start = end;
+        progress(1);
     }
 
     Ok(ReplayReport {

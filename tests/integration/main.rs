@@ -24,6 +24,7 @@ mod egress;
 mod image;
 mod kube_client_requests;
 mod leader_election;
+mod look_ahead;
 mod model_alerts;
 mod model_operator;
 mod model_workload;

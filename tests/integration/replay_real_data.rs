@@ -157,6 +157,10 @@ fn spread_and_total_scores_match_an_independent_computation() {
         assert!((ours.brier.unwrap() - 0.25).abs() < 0.005, "a balanced line is a near coin flip: {name}");
     }
     assert_eq!(elo.spread.samples, close.spread.samples, "Elo is scored on the same games");
+    // The spread and total odds start in 2006 (docs/models.md): nothing before is scored.
+    let early = run("1999", "2005", &["closingLine"]);
+    let early = model(&early, "closingLine");
+    assert_eq!((early.spread.samples, early.total.samples), (0, 0));
     assert!(elo.spread.brier.unwrap() < 0.30 && elo.total.brier.unwrap() < 0.30);
 }
 

@@ -37,7 +37,8 @@ pub struct EventPrices {
 
 impl EventPrices {
     /// The pre-kickoff view of the game: the games file's when it knows the game id (neutral
-    /// site, playoff), else built from the feed's event.
+    /// site, playoff), else built from the feed's event (`today`, the Eastern date of the run,
+    /// stands in for a missing kickoff).
     pub fn fixture(&self, games: &HashMap<String, Game>, today: NaiveDate) -> Fixture {
         if let Some(g) = self.game_id.as_ref().and_then(|id| games.get(id)) {
             return g.fixture();

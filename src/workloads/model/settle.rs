@@ -3,10 +3,14 @@
 //! The forecast scored is the one replay scores and the calibration baselines are quoted in:
 //! the probability that the home side wins (moneyline), one sample per game, matched to the
 //! games file on the nflverse game id. Per game it is the last prediction of this model version
-//! made before kickoff (the record's kickoff, else 13:00 UTC of the game day, before any NFL
-//! kickoff), so a forecast made after the result is never scored. Games count when they are
-//! settled and their game day falls inside the calibration window; ties are excluded from
-//! scoring and counted as pushes. With no stored prediction (a fresh install) there are no
+//! made before kickoff (the earlier of the record's kickoff and the games file's, or the start of
+//! the game's Eastern day when neither is known), so a forecast made after the result is never
+//! scored. Games count when their kickoff falls inside the calibration window and their result is
+//! known at the scoring instant (kickoff + [`RESULT_DELAY`]: a rerun as of a past instant does not
+//! score a game that was still being played then); ties are excluded from scoring and counted as
+//! pushes.
+//!
+//! [`RESULT_DELAY`]: crate::domain::games::RESULT_DELAY With no stored prediction (a fresh install) there are no
 //! samples and no scores: nothing is invented.
 //!
 //! Records are read once per process: a cache keeps each record's compact forecasts, new keys
@@ -17,7 +21,7 @@ use super::store::RecordStore;
 use crate::domain::calibration::Calibration;
 use crate::domain::games::Game;
 use crate::domain::market::{Market, Selection, settle};
-use chrono::{DateTime, Duration, NaiveTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use futures::StreamExt;
 use std::collections::{BTreeMap, HashMap};
 
@@ -126,9 +130,7 @@ impl Settler {
         window: std::time::Duration,
     ) -> CalibrationScores {
         let window = Duration::from_std(window).unwrap_or(Duration::days(3650));
-        let first_day = (now - window).date_naive();
-        let today = now.date_naive();
-        let fallback = NaiveTime::from_hms_opt(13, 0, 0).unwrap_or(NaiveTime::MIN);
+        let first = now - window;
         // game id → (run time, probability) of the latest forecast before the cutoff.
         let mut latest: HashMap<&str, (DateTime<Utc>, f64)> = HashMap::new();
         for (at, forecasts) in self.cache.values() {
@@ -136,8 +138,7 @@ impl Settler {
                 let Some(game) = games.get(&f.game_id) else {
                     continue;
                 };
-                let day_cutoff = game.gameday.and_time(fallback).and_utc();
-                let cutoff = if f.cutoff == DateTime::<Utc>::MAX_UTC { day_cutoff } else { f.cutoff };
+                let cutoff = f.cutoff.min(game.forecast_deadline());
                 if *at >= cutoff {
                     continue;
                 }
@@ -152,7 +153,7 @@ impl Settler {
         ids.sort();
         for id in ids {
             let Some(game) = games.get(*id) else { continue };
-            if game.gameday < first_day || game.gameday > today {
+            if game.forecast_deadline() < first || !game.result_known_by(now) {
                 continue;
             }
             let Some((home, away)) = game.score() else {

@@ -21,7 +21,7 @@ use crate::crd::model::{CalibrationScore, PricingSummary};
 use crate::domain::games::Game;
 use crate::domain::pricing_model::pair_key;
 use crate::feed::retention::{self, PruneReport};
-use chrono::{DateTime, Duration as ChronoDuration, NaiveDate, Utc};
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -61,7 +61,8 @@ pub struct Workload {
     config: ModelConfig,
     records: RecordStore,
     games: GamesSource,
-    pricer: Option<(Pricer, NaiveDate)>,
+    /// The model and how many results it learned ([`super::pricing::known_results`]).
+    pricer: Option<(Pricer, usize)>,
     settler: Settler,
     calibration: CalibrationScores,
     calibrated_at: Option<DateTime<Utc>>,
@@ -142,7 +143,6 @@ impl Workload {
     pub async fn run_at(&mut self, now: DateTime<Utc>) -> RunReport {
         let started = Instant::now();
         let mut errors: Vec<RunError> = Vec::new();
-        let today = now.date_naive();
 
         let reloaded = match self.games.refresh().await {
             Ok(r) => r,
@@ -151,9 +151,12 @@ impl Workload {
                 false
             }
         };
-        if reloaded || self.pricer.as_ref().is_none_or(|(_, day)| *day != today) {
-            let pricer = Pricer::new(&self.config.algorithm, &self.games.games().list, today);
-            self.pricer = Some((pricer, today));
+        // Results are learned by instant (kickoff + RESULT_DELAY), not by date: the model is
+        // rebuilt whenever another result has become known (or the file changed).
+        let known = super::pricing::known_results(&self.games.games().list, now);
+        if reloaded || self.pricer.as_ref().is_none_or(|(_, learned)| *learned != known) {
+            let pricer = Pricer::new(&self.config.algorithm, &self.games.games().list, now);
+            self.pricer = Some((pricer, known));
         }
 
         let (events, skipped, keys, missing) = self.read_snapshots(now, &mut errors).await;
@@ -163,7 +166,7 @@ impl Workload {
         if let Some((pricer, _)) = &self.pricer {
             let games = self.games.games().by_id.clone();
             for event in events {
-                let fair = match pricer.price(&event, &games, today) {
+                let fair = match pricer.price(&event, &games, now) {
                     Ok(Some(fair)) => fair,
                     Ok(None) => continue,
                     Err(source) => {
