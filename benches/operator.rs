@@ -18,16 +18,16 @@
 
 use futures::{StreamExt, stream};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Namespace, Service, ServiceAccount};
-use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::core::NamespaceResourceScope;
 use kube::{Client, Config, Resource, ResourceExt};
 use nflbet::controller::config::OperatorConfig;
+use nflbet::controller::workload_objects::WorkloadChildren;
 use nflbet::controller::{alert_route, model, sportsbook};
 use nflbet::crd::{AlertRoute, Model, Sportsbook};
-use nflbet::monitoring::{AlertmanagerConfig, Capabilities, PrometheusRule, ServiceMonitor};
+use nflbet::monitoring::{AlertmanagerConfig, Capabilities};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -129,35 +129,22 @@ where
     api.patch(object.meta().name.as_deref().unwrap(), &pp, &Patch::Apply(object)).await.unwrap();
 }
 
-/// The children every workload kind shares.
-struct Workload<'a> {
-    service_account: Option<&'a ServiceAccount>,
-    role: &'a Role,
-    role_binding: &'a RoleBinding,
-    service: &'a Service,
-    deployments: Vec<&'a Deployment>,
-    service_monitor: Option<&'a ServiceMonitor>,
-    prometheus_rule: Option<&'a PrometheusRule>,
-}
-
-impl Workload<'_> {
-    /// Server-side apply of each, in the operator's order (referents first).
-    async fn put(self, client: &Client) {
-        if let Some(sa) = self.service_account {
-            put(client, sa).await;
-        }
-        put(client, self.role).await;
-        put(client, self.role_binding).await;
-        put(client, self.service).await;
-        for d in self.deployments {
-            put(client, d).await;
-        }
-        if let Some(m) = self.service_monitor {
-            put(client, m).await;
-        }
-        if let Some(r) = self.prometheus_rule {
-            put(client, r).await;
-        }
+/// Server-side apply of a workload resource's children, one at a time, referents first.
+async fn put_workload(client: &Client, shared: &WorkloadChildren, deployments: &[&Deployment]) {
+    if let Some(sa) = &shared.service_account {
+        put(client, sa).await;
+    }
+    put(client, &shared.role).await;
+    put(client, &shared.role_binding).await;
+    put(client, &shared.service).await;
+    for d in deployments {
+        put(client, *d).await;
+    }
+    if let Some(m) = &shared.service_monitor {
+        put(client, m).await;
+    }
+    if let Some(r) = &shared.prometheus_rule {
+        put(client, r).await;
     }
 }
 
@@ -176,17 +163,7 @@ impl Kind for Sportsbook {
 
     async fn write_children(client: &Client, sb: &Self, cfg: &OperatorConfig, caps: Capabilities) {
         let c = sportsbook::build::build(sb, cfg, caps).unwrap();
-        Workload {
-            service_account: c.service_account.as_ref(),
-            role: &c.role,
-            role_binding: &c.role_binding,
-            service: &c.service,
-            deployments: vec![&c.deployment],
-            service_monitor: c.service_monitor.as_ref(),
-            prometheus_rule: c.prometheus_rule.as_ref(),
-        }
-        .put(client)
-        .await;
+        put_workload(client, &c.shared, &[&c.deployment]).await;
     }
 }
 
@@ -218,17 +195,8 @@ impl Kind for Model {
     async fn write_children(client: &Client, m: &Self, cfg: &OperatorConfig, caps: Capabilities) {
         let decision = model::rollout::decide(&m.spec, &Default::default());
         let c = model::build::build(m, &[MODEL_BOOK.to_string()], &decision, cfg, caps).unwrap();
-        Workload {
-            service_account: c.service_account.as_ref(),
-            role: &c.role,
-            role_binding: &c.role_binding,
-            service: &c.service,
-            deployments: std::iter::once(&c.stable).chain(c.candidate.as_ref()).collect(),
-            service_monitor: c.service_monitor.as_ref(),
-            prometheus_rule: c.prometheus_rule.as_ref(),
-        }
-        .put(client)
-        .await;
+        let deployments: Vec<&Deployment> = std::iter::once(&c.stable).chain(c.candidate.as_ref()).collect();
+        put_workload(client, &c.shared, &deployments).await;
     }
 }
 

@@ -149,8 +149,9 @@ impl ChildSet {
     }
 
     /// Write the set: skip what is unchanged, apply the rest in two concurrent rounds (what
-    /// others refer to, then the rest and every delete), delete what must not exist. A refused monitoring object is reported in the result, never an
-    /// error: the workload goes in regardless. Writes through to `store`.
+    /// others refer to, then the rest and every delete), delete what must not exist. A refused
+    /// monitoring object is reported in the result, never an error: the workload goes in
+    /// regardless. Writes through to `store`.
     pub async fn apply(self, client: &Client, store: &ChildStore) -> Result<Applied, ApplyError> {
         let mut applied = Applied::default();
         for round in self.rounds() {

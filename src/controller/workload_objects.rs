@@ -2,21 +2,67 @@
 //! Deployment, its metrics Service and ServiceMonitor, and the narrow RBAC a workload needs to
 //! report into its own resource's status. Pure functions.
 
+use crate::controller::children::{ChildKind, ChildSet};
 use crate::crd::common::{SecretKeyRef, WorkloadSettings};
 use crate::crd::sportsbook::StorageSettings;
-use crate::monitoring::{Endpoint, LabelSelector, ServiceMonitor, ServiceMonitorSpec};
+use crate::monitoring::{
+    Capabilities, Endpoint, LabelSelector, PrometheusRule, ServiceMonitor, ServiceMonitorSpec,
+};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 use k8s_openapi::api::core::v1::{
     Capabilities as LinuxCapabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource,
     HTTPGetAction, LocalObjectReference, PersistentVolumeClaimVolumeSource, PodSecurityContext, PodSpec,
     PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, SecretKeySelector, SecurityContext,
-    Service, ServicePort, ServiceSpec, Volume, VolumeMount,
+    Service, ServiceAccount, ServicePort, ServiceSpec, Volume, VolumeMount,
 };
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector as MetaLabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use std::collections::BTreeMap;
+
+/// What every workload resource (Sportsbook, Model) owns besides its Deployments.
+#[derive(Clone, Debug)]
+pub struct WorkloadChildren {
+    /// `None` when the user names their own ServiceAccount.
+    pub service_account: Option<ServiceAccount>,
+    pub role: Role,
+    pub role_binding: RoleBinding,
+    pub service: Service,
+    /// `None` means: make sure it does not exist (feature off) — or cannot (CRD missing).
+    pub service_monitor: Option<ServiceMonitor>,
+    /// `None` means: make sure it does not exist (disabled, alerts off) — or cannot.
+    pub prometheus_rule: Option<PrometheusRule>,
+}
+
+impl WorkloadChildren {
+    /// Into a [`ChildSet`] in `namespace`, each under `name` but the rule (`rule_name`); a
+    /// monitoring object that is `None` must not exist. A ServiceAccount the user replaced with
+    /// their own is left alone: it may still exist from before and goes with its owner.
+    pub fn into_set(self, namespace: &str, name: &str, rule_name: &str, caps: Capabilities) -> ChildSet {
+        let mut set = ChildSet::new();
+        let ours = self.service_account.is_some();
+        set.ensure(ChildKind::ServiceAccount, ours, namespace, name, self.service_account.as_ref())
+            .put(ChildKind::Role, &self.role)
+            .put(ChildKind::RoleBinding, &self.role_binding)
+            .put(ChildKind::Service, &self.service)
+            .ensure(
+                ChildKind::ServiceMonitor,
+                caps.service_monitors,
+                namespace,
+                name,
+                self.service_monitor.as_ref(),
+            )
+            .ensure(
+                ChildKind::PrometheusRule,
+                caps.prometheus_rules,
+                namespace,
+                rule_name,
+                self.prometheus_rule.as_ref(),
+            );
+        set
+    }
+}
 
 /// Port of every workload's /metrics, /healthz and /readyz.
 pub const METRICS_PORT: i32 = 9100;

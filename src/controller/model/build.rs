@@ -8,13 +8,12 @@ use crate::controller::driver::SpecError;
 use crate::controller::names;
 pub use crate::controller::names::model::{candidate_name, child_name};
 use crate::controller::pod_policy::{NamedAccount, PodRequest};
-use crate::controller::workload_objects::{self, PodParams, plain_env};
+use crate::controller::workload_objects::{self, PodParams, WorkloadChildren, plain_env};
 use crate::crd::model::{Algorithm, MarginMethod, Model};
 use crate::domain::duration::format_duration;
-use crate::monitoring::{Capabilities, PrometheusRule, PrometheusRuleSpec, ServiceMonitor};
+use crate::monitoring::{Capabilities, PrometheusRule, PrometheusRuleSpec};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Service, ServiceAccount};
-use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::{Resource, ResourceExt};
 use std::collections::BTreeMap;
@@ -48,17 +47,13 @@ impl WorkloadRole {
     }
 }
 
+/// Everything the operator wants to exist for one Model.
 #[derive(Clone, Debug)]
 pub struct Children {
-    pub service_account: Option<ServiceAccount>,
-    pub role: Role,
-    pub role_binding: RoleBinding,
+    pub shared: WorkloadChildren,
     pub stable: Deployment,
     /// `None`: the candidate must not run (no rollout, or rolled back).
     pub candidate: Option<Deployment>,
-    pub service: Service,
-    pub service_monitor: Option<ServiceMonitor>,
-    pub prometheus_rule: Option<PrometheusRule>,
 }
 
 /// Pods of both roles; what the Service selects.
@@ -174,20 +169,25 @@ pub fn build(
     });
 
     Ok(Children {
-        service_account,
-        role: workload_objects::status_role(meta(m, name.clone(), &owner), "models", &model),
-        role_binding: workload_objects::role_binding(meta(m, name.clone(), &owner), &name, &sa_name),
-        stable,
-        candidate,
-        service: workload_objects::metrics_service(meta(m, name.clone(), &owner), instance_labels(&model)),
-        service_monitor: caps.service_monitors.then(|| {
-            workload_objects::service_monitor(
+        shared: WorkloadChildren {
+            service_account,
+            role: workload_objects::status_role(meta(m, name.clone(), &owner), "models", &model),
+            role_binding: workload_objects::role_binding(meta(m, name.clone(), &owner), &name, &sa_name),
+            service: workload_objects::metrics_service(
                 meta(m, name.clone(), &owner),
                 instance_labels(&model),
-                &cfg.monitor_labels,
-            )
-        }),
-        prometheus_rule,
+            ),
+            service_monitor: caps.service_monitors.then(|| {
+                workload_objects::service_monitor(
+                    meta(m, name.clone(), &owner),
+                    instance_labels(&model),
+                    &cfg.monitor_labels,
+                )
+            }),
+            prometheus_rule,
+        },
+        stable,
+        candidate,
     })
 }
 
@@ -392,10 +392,10 @@ mod tests {
             ..OperatorConfig::default()
         };
         let c = build(&m, &[], &decide(&m.spec, &Default::default()), &cfg, Capabilities::ALL).unwrap();
-        let monitor = c.service_monitor.unwrap().metadata.labels.unwrap();
+        let monitor = c.shared.service_monitor.unwrap().metadata.labels.unwrap();
         assert_eq!(monitor["release"], "kube-prometheus-stack");
         assert_eq!(monitor["app.kubernetes.io/component"], "model");
-        assert_eq!(c.prometheus_rule.unwrap().metadata.labels.unwrap()["release"], "rules");
+        assert_eq!(c.shared.prometheus_rule.unwrap().metadata.labels.unwrap()["release"], "rules");
     }
 
     #[test]
@@ -436,7 +436,7 @@ mod tests {
         let sel = |d: &Deployment| d.spec.clone().unwrap().selector.match_labels.unwrap();
         assert_ne!(sel(&c.stable), sel(c.candidate.as_ref().unwrap()));
         assert_eq!(c.stable.spec.unwrap().replicas, Some(0));
-        assert!(c.prometheus_rule.is_none());
+        assert!(c.shared.prometheus_rule.is_none());
     }
 
     #[test]

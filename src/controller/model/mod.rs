@@ -146,21 +146,14 @@ impl Reconciled for Model {
         let ns = self.namespace().unwrap_or_default();
         let model = self.name_any();
         let name = build::child_name(&model);
-        let mut set = ChildSet::new();
-        set.ensure(
-            ChildKind::ServiceAccount,
-            c.service_account.is_some(),
+        let mut set = c.shared.into_set(&ns, &name, &name, caps);
+        set.put(ChildKind::Deployment, &c.stable).ensure(
+            ChildKind::Deployment,
+            true,
             &ns,
-            &name,
-            c.service_account.as_ref(),
-        )
-        .put(ChildKind::Role, &c.role)
-        .put(ChildKind::Service, &c.service)
-        .ensure(ChildKind::ServiceMonitor, caps.service_monitors, &ns, &name, c.service_monitor.as_ref())
-        .ensure(ChildKind::PrometheusRule, caps.prometheus_rules, &ns, &name, c.prometheus_rule.as_ref())
-        .put(ChildKind::Deployment, &c.stable)
-        .ensure(ChildKind::Deployment, true, &ns, &build::candidate_name(&model), c.candidate.as_ref())
-        .put(ChildKind::RoleBinding, &c.role_binding);
+            &build::candidate_name(&model),
+            c.candidate.as_ref(),
+        );
         Ok(set)
     }
 

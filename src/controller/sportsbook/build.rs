@@ -8,14 +8,13 @@ use crate::controller::driver::SpecError;
 use crate::controller::names;
 pub use crate::controller::names::sportsbook::{child_name, rule_name};
 use crate::controller::pod_policy::{NamedAccount, PodRequest};
-use crate::controller::workload_objects::{self, PodParams, plain_env, secret_env};
+use crate::controller::workload_objects::{self, PodParams, WorkloadChildren, plain_env, secret_env};
 use crate::crd::sportsbook::{Provider, Sportsbook, SportsbookSpec, StorageSettings};
 use crate::domain::duration::format_duration;
 use crate::egress::Egress;
-use crate::monitoring::{Capabilities, PrometheusRule, PrometheusRuleSpec, ServiceMonitor};
+use crate::monitoring::{Capabilities, PrometheusRule, PrometheusRuleSpec};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Service, ServiceAccount};
-use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::{Resource, ResourceExt};
 use std::collections::BTreeMap;
@@ -25,16 +24,8 @@ pub use crate::controller::workload_objects::{DATA_DIR, METRICS_PORT};
 /// Everything the operator wants to exist for one Sportsbook.
 #[derive(Clone, Debug)]
 pub struct Children {
-    /// `None` when the user names their own ServiceAccount.
-    pub service_account: Option<ServiceAccount>,
-    pub role: Role,
-    pub role_binding: RoleBinding,
+    pub shared: WorkloadChildren,
     pub deployment: Deployment,
-    pub service: Service,
-    /// `None` means: make sure it does not exist (feature off) — or cannot (CRD missing).
-    pub service_monitor: Option<ServiceMonitor>,
-    /// `None` means: make sure it does not exist (book disabled, alerts off) — or cannot.
-    pub prometheus_rule: Option<PrometheusRule>,
 }
 
 /// Labels that select the scraper's pods; stable for the life of the Sportsbook, because a
@@ -128,13 +119,15 @@ pub fn build(sb: &Sportsbook, cfg: &OperatorConfig, caps: Capabilities) -> Resul
         });
 
     Ok(Children {
-        service_account,
-        role,
-        role_binding,
+        shared: WorkloadChildren {
+            service_account,
+            role,
+            role_binding,
+            service,
+            service_monitor,
+            prometheus_rule,
+        },
         deployment,
-        service,
-        service_monitor,
-        prometheus_rule,
     })
 }
 
@@ -331,12 +324,12 @@ mod tests {
     /// Every child named `child_name(book)`: all but the PrometheusRule.
     fn named_like_the_book(c: &Children) -> Vec<&ObjectMeta> {
         vec![
-            &c.service_account.as_ref().unwrap().metadata,
-            &c.role.metadata,
-            &c.role_binding.metadata,
+            &c.shared.service_account.as_ref().unwrap().metadata,
+            &c.shared.role.metadata,
+            &c.shared.role_binding.metadata,
             &c.deployment.metadata,
-            &c.service.metadata,
-            &c.service_monitor.as_ref().unwrap().metadata,
+            &c.shared.service.metadata,
+            &c.shared.service_monitor.as_ref().unwrap().metadata,
         ]
     }
 
@@ -344,7 +337,7 @@ mod tests {
     fn every_child_is_owned_by_the_book_and_labelled() {
         let c = children(&book("fanduel").build());
         let mut metas = named_like_the_book(&c);
-        metas.push(&c.prometheus_rule.as_ref().unwrap().metadata);
+        metas.push(&c.shared.prometheus_rule.as_ref().unwrap().metadata);
         for m in metas {
             let owner = &m.owner_references.as_ref().unwrap()[0];
             assert_eq!(
@@ -413,9 +406,9 @@ mod tests {
     fn disabling_scales_to_zero_and_drops_only_the_alerts() {
         let c = children(&book("fanduel").disabled().build());
         assert_eq!(c.deployment.spec.unwrap().replicas, Some(0));
-        assert!(c.prometheus_rule.is_none(), "alerts removed");
-        assert!(c.service_monitor.is_some(), "objects are kept");
-        assert!(c.service_account.is_some());
+        assert!(c.shared.prometheus_rule.is_none(), "alerts removed");
+        assert!(c.shared.service_monitor.is_some(), "objects are kept");
+        assert!(c.shared.service_account.is_some());
         let on = children(&book("fanduel").build());
         assert_eq!(on.deployment.spec.unwrap().replicas, Some(1));
     }
@@ -424,19 +417,19 @@ mod tests {
     fn missing_monitoring_crds_leave_the_workload_intact() {
         let sb = book("fanduel").build();
         let c = build(&sb, &OperatorConfig::default(), Capabilities::default()).unwrap();
-        assert!(c.prometheus_rule.is_none() && c.service_monitor.is_none());
+        assert!(c.shared.prometheus_rule.is_none() && c.shared.service_monitor.is_none());
         assert_eq!(c.deployment.spec.unwrap().replicas, Some(1));
     }
 
     #[test]
     fn heartbeat_permission_is_one_verb_on_one_status() {
         let c = children(&book("fanduel").build());
-        let rules = c.role.rules.unwrap();
+        let rules = c.shared.role.rules.unwrap();
         assert_eq!(rules.len(), 1);
         assert_eq!(rules[0].resources.as_ref().unwrap(), &["sportsbooks/status"]);
         assert_eq!(rules[0].resource_names.as_ref().unwrap(), &["fanduel"]);
         assert_eq!(rules[0].verbs, ["get", "patch"]);
-        let subject = &c.role_binding.subjects.unwrap()[0];
+        let subject = &c.shared.role_binding.subjects.unwrap()[0];
         assert_eq!(subject.name, "nflbet-scraper-fanduel");
     }
 
@@ -449,8 +442,8 @@ mod tests {
             })
         });
         let c = children(&sb.build());
-        assert!(c.service_account.is_none());
-        assert_eq!(c.role_binding.subjects.unwrap()[0].name, "odds-team");
+        assert!(c.shared.service_account.is_none());
+        assert_eq!(c.shared.role_binding.subjects.unwrap()[0].name, "odds-team");
         assert_eq!(
             c.deployment.spec.unwrap().template.spec.unwrap().service_account_name.as_deref(),
             Some("odds-team")
@@ -464,7 +457,10 @@ mod tests {
             ..OperatorConfig::default()
         };
         let c = build(&book("fanduel").build(), &cfg, Capabilities::ALL).unwrap();
-        assert_eq!(c.prometheus_rule.unwrap().metadata.labels.unwrap()["release"], "kube-prometheus-stack");
+        assert_eq!(
+            c.shared.prometheus_rule.unwrap().metadata.labels.unwrap()["release"],
+            "kube-prometheus-stack"
+        );
     }
 
     #[test]
@@ -477,10 +473,10 @@ mod tests {
             ..OperatorConfig::default()
         };
         let c = build(&book("fanduel").build(), &cfg, Capabilities::ALL).unwrap();
-        let labels = c.service_monitor.unwrap().metadata.labels.unwrap();
+        let labels = c.shared.service_monitor.unwrap().metadata.labels.unwrap();
         assert_eq!(labels["release"], "kube-prometheus-stack");
         assert_eq!(labels["app.kubernetes.io/managed-by"], "nflbet-operator", "the watch selects on it");
-        let rule = c.prometheus_rule.unwrap().metadata.labels.unwrap();
+        let rule = c.shared.prometheus_rule.unwrap().metadata.labels.unwrap();
         assert!(!rule.contains_key("release"), "monitor labels are not rule labels");
     }
 
@@ -517,9 +513,12 @@ mod tests {
         let selector = c.deployment.spec.as_ref().unwrap().selector.match_labels.clone().unwrap();
         assert_eq!(selector, selector_labels(&long));
         assert!(selector.values().all(|v| is_label_value(v)));
-        assert_eq!(c.service.spec.unwrap().selector.unwrap(), selector, "the Service finds the pods");
+        assert_eq!(c.shared.service.spec.unwrap().selector.unwrap(), selector, "the Service finds the pods");
         // The workload still reports into, and is allowed to patch, the book by its full name.
-        assert_eq!(c.role.rules.unwrap()[0].resource_names.as_ref().unwrap(), std::slice::from_ref(&long));
+        assert_eq!(
+            c.shared.role.rules.unwrap()[0].resource_names.as_ref().unwrap(),
+            std::slice::from_ref(&long)
+        );
         let args = c.deployment.spec.unwrap().template.spec.unwrap().containers[0].args.clone().unwrap();
         assert!(args.windows(2).any(|w| w[0] == "--sportsbook" && w[1] == long));
     }
@@ -550,7 +549,7 @@ mod tests {
                 })
                 .build(),
         );
-        let group = &c.prometheus_rule.unwrap().spec.groups[0];
+        let group = &c.shared.prometheus_rule.unwrap().spec.groups[0];
         assert_eq!(group.rules.len(), 3);
         for r in &group.rules {
             assert_eq!(r.labels["sportsbook"], "fanduel");

@@ -76,29 +76,9 @@ impl Reconciled for Sportsbook {
         build::check_policy(self, cfg, pod_policy::named_account(named, account.as_ref()))?;
         let c = build::build(self, cfg, caps)?;
         let ns = self.namespace().unwrap_or_default();
-        let name = build::child_name(&self.name_any());
-        let mut set = ChildSet::new();
-        // A user-named ServiceAccount replaces ours; the generated one is then left alone (it
-        // may still exist from before and is garbage-collected with the book).
-        set.ensure(
-            ChildKind::ServiceAccount,
-            c.service_account.is_some(),
-            &ns,
-            &name,
-            c.service_account.as_ref(),
-        )
-        .put(ChildKind::Role, &c.role)
-        .put(ChildKind::Service, &c.service)
-        .ensure(ChildKind::ServiceMonitor, caps.service_monitors, &ns, &name, c.service_monitor.as_ref())
-        .ensure(
-            ChildKind::PrometheusRule,
-            caps.prometheus_rules,
-            &ns,
-            &build::rule_name(&self.name_any()),
-            c.prometheus_rule.as_ref(),
-        )
-        .put(ChildKind::Deployment, &c.deployment)
-        .put(ChildKind::RoleBinding, &c.role_binding);
+        let book = self.name_any();
+        let mut set = c.shared.into_set(&ns, &build::child_name(&book), &build::rule_name(&book), caps);
+        set.put(ChildKind::Deployment, &c.deployment);
         Ok(set)
     }
 
