@@ -11,7 +11,8 @@
 //! - the time the API server needs for the same child writes made directly by a plain client
 //!   (server-side apply of the same built objects, same concurrency), and the ratio;
 //! - Sportsbooks only: latency from a `disabled: true` patch to the Deployment showing 0
-//!   replicas, median and p99 over 100 patches.
+//!   replicas, median and p99 over 100 patches; and the same disable by a plain client (the
+//!   patch, the scaled Deployment applied, one GET), the floor on this machine.
 //!
 //! Sizes: `NFLBET_BENCH_BOOKS`, `NFLBET_BENCH_MODELS`, `NFLBET_BENCH_ROUTES` (comma-separated,
 //! default `100,1000`; `0` or empty skips the kind). Figures are printed, never asserted.
@@ -360,6 +361,7 @@ struct Row {
     requests: Requests,
     rss_mib: f64,
     disable: Option<(Duration, Duration, usize)>,
+    disable_floor: Option<(Duration, Duration, usize)>,
 }
 
 /// Sportsbooks: a `disabled: true` patch until the Deployment shows 0 replicas, one at a time.
@@ -381,6 +383,37 @@ async fn disable_latency(client: &Client, ns: &str, n: usize) -> Option<(Duratio
         })
         .await;
         if got.is_some() {
+            latencies.push(t.elapsed());
+        }
+    }
+    latencies.sort();
+    (!latencies.is_empty()).then(|| (pct(&latencies, 0.5), pct(&latencies, 0.99), latencies.len()))
+}
+
+/// The same disable made by a plain client, one at a time: the merge patch, the scaled
+/// Deployment applied (what the operator's one apply round sends for it), one GET that sees it.
+/// The floor under the operator's disable latency on this machine.
+async fn disable_floor(
+    client: &Client,
+    ns: &str,
+    n: usize,
+    cfg: &OperatorConfig,
+    caps: Capabilities,
+) -> Option<(Duration, Duration, usize)> {
+    let books: Api<Sportsbook> = Api::namespaced(client.clone(), ns);
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
+    let mut latencies = Vec::new();
+    for i in 0..n.min(100) {
+        let name = Sportsbook::object(i).name_any();
+        let t = Instant::now();
+        let patched = books
+            .patch(&name, &PatchParams::default(), &Patch::Merge(json!({"spec": {"disabled": true}})))
+            .await
+            .unwrap();
+        let c = sportsbook::build::build(&patched, cfg, caps).unwrap();
+        put(client, &c.deployment).await;
+        let seen = deployments.get(&sportsbook::build::child_name(&name)).await.unwrap();
+        if seen.spec.and_then(|s| s.replicas) == Some(0) {
             latencies.push(t.elapsed());
         }
     }
@@ -463,10 +496,12 @@ async fn run<K: Kind>(client: &Client, n: usize) -> Row {
         .for_each_concurrent(CONCURRENCY, |o| K::write_children(client, o, &cfg, caps))
         .await;
     let direct = t.elapsed();
+    let disable_floor =
+        if K::NAME == "Sportsbook" { disable_floor(client, &direct_ns, n, &cfg, caps).await } else { None };
 
     delete_namespace(client, &ns).await;
     delete_namespace(client, &direct_ns).await;
-    Row { n, children: children_done, ready: all_ready, direct, requests, rss_mib, disable }
+    Row { n, children: children_done, ready: all_ready, direct, requests, rss_mib, disable, disable_floor }
 }
 
 fn secs(d: Option<Duration>) -> String {
@@ -483,13 +518,18 @@ fn print_table(kind: &str, rows: &[Row]) {
         let ratio =
             r.children.map_or("-".into(), |c| format!("{:.2}", c.as_secs_f64() / r.direct.as_secs_f64()));
         let total: u64 = r.requests.values().sum();
-        let disable = r.disable.map_or("-".into(), |(median, p99, count)| {
+        let ms = |(median, p99, count): (Duration, Duration, usize)| {
             format!(
                 "median {:.0} ms, p99 {:.0} ms ({count})",
                 median.as_secs_f64() * 1e3,
                 p99.as_secs_f64() * 1e3
             )
-        });
+        };
+        let disable = match (r.disable, r.disable_floor) {
+            (Some(d), Some(f)) => format!("{}; plain client {}", ms(d), ms(f)),
+            (Some(d), None) => ms(d),
+            _ => "-".into(),
+        };
         println!(
             "| {} | {} | {} | {:.2} s | {ratio} | {:.2} | {:.1} MiB | {disable} |",
             r.n,
