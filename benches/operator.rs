@@ -364,6 +364,20 @@ struct Row {
     disable_floor: Option<(Duration, Duration, usize)>,
 }
 
+/// The user's disable: `kubectl patch sportsbook NAME --type merge -p '{"spec":{"disabled":true}}'`.
+async fn disable(books: &Api<Sportsbook>, name: &str) -> Sportsbook {
+    books
+        .patch(name, &PatchParams::default(), &Patch::Merge(json!({"spec": {"disabled": true}})))
+        .await
+        .unwrap()
+}
+
+/// Median, p99 and count of `latencies`; `None` when there are none.
+fn median_p99(mut latencies: Vec<Duration>) -> Option<(Duration, Duration, usize)> {
+    latencies.sort();
+    (!latencies.is_empty()).then(|| (pct(&latencies, 0.5), pct(&latencies, 0.99), latencies.len()))
+}
+
 /// Sportsbooks: a `disabled: true` patch until the Deployment shows 0 replicas, one at a time.
 async fn disable_latency(client: &Client, ns: &str, n: usize) -> Option<(Duration, Duration, usize)> {
     let books: Api<Sportsbook> = Api::namespaced(client.clone(), ns);
@@ -372,10 +386,7 @@ async fn disable_latency(client: &Client, ns: &str, n: usize) -> Option<(Duratio
     for i in 0..n.min(100) {
         let name = Sportsbook::object(i).name_any();
         let t = Instant::now();
-        books
-            .patch(&name, &PatchParams::default(), &Patch::Merge(json!({"spec": {"disabled": true}})))
-            .await
-            .unwrap();
+        disable(&books, &name).await;
         let dep = sportsbook::build::child_name(&name);
         // Poll finely: the latency is a few hundred milliseconds at most.
         let got = wait_until(Duration::from_secs(60), Duration::from_millis(10), || async {
@@ -386,8 +397,7 @@ async fn disable_latency(client: &Client, ns: &str, n: usize) -> Option<(Duratio
             latencies.push(t.elapsed());
         }
     }
-    latencies.sort();
-    (!latencies.is_empty()).then(|| (pct(&latencies, 0.5), pct(&latencies, 0.99), latencies.len()))
+    median_p99(latencies)
 }
 
 /// The same disable made by a plain client, one at a time: the merge patch, the scaled
@@ -406,10 +416,7 @@ async fn disable_floor(
     for i in 0..n.min(100) {
         let name = Sportsbook::object(i).name_any();
         let t = Instant::now();
-        let patched = books
-            .patch(&name, &PatchParams::default(), &Patch::Merge(json!({"spec": {"disabled": true}})))
-            .await
-            .unwrap();
+        let patched = disable(&books, &name).await;
         let c = sportsbook::build::build(&patched, cfg, caps).unwrap();
         put(client, &c.deployment).await;
         let seen = deployments.get(&sportsbook::build::child_name(&name)).await.unwrap();
@@ -417,8 +424,7 @@ async fn disable_floor(
             latencies.push(t.elapsed());
         }
     }
-    latencies.sort();
-    (!latencies.is_empty()).then(|| (pct(&latencies, 0.5), pct(&latencies, 0.99), latencies.len()))
+    median_p99(latencies)
 }
 
 async fn run<K: Kind>(client: &Client, n: usize) -> Row {
