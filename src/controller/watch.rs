@@ -212,8 +212,9 @@ impl Backoff for NoTriggerBackoff {
 }
 
 /// Whole objects of `api`, reflected into `writer`: a controller's main resource. Cached without
-/// `managedFields`, which no step reads and which are most of a small object's bytes (a cache of
-/// 10,000 Sportsbooks holds them all).
+/// `managedFields` and kubectl's `last-applied-configuration` annotation (a second copy of the
+/// object when it was applied client-side), which no step reads and which are most of a small
+/// object's bytes (a cache of 10,000 Sportsbooks holds them all).
 pub fn reflected<K>(
     api: Api<K>,
     wc: watcher::Config,
@@ -224,10 +225,19 @@ where
     K: kube::Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
     relisting(synced, move || watcher(api.clone(), wc.clone()).boxed())
-        .modify(|o| o.meta_mut().managed_fields = None)
+        .modify(|o| {
+            let meta = o.meta_mut();
+            meta.managed_fields = None;
+            if let Some(a) = meta.annotations.as_mut() {
+                a.remove(LAST_APPLIED);
+            }
+        })
         .reflect(writer)
         .applied_objects()
 }
+
+/// The annotation `kubectl apply` (client-side) keeps its last request in.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// Children of `kind` that changed, fed into `store` on the way: they trigger their owner's
 /// reconcile, and the store tells the apply step what is already as wanted.
