@@ -185,7 +185,7 @@ pub struct EmailReceiver {
     pub from: String,
     /// SMTP server as `host:port`, e.g. `smtp.example.com:587`.
     #[schemars(length(max = 261))]
-    #[x_kube(validation = Rule::new(r"self.matches('^([A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]):[0-9]{1,5}$')")
+    #[x_kube(validation = Rule::new(r"self.matches('^([A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|\\[[0-9A-Fa-f:.]+\\]):[0-9]{1,5}$')")
         .message("email.smarthost must be host:port, e.g. smtp.example.com:587"))]
     pub smarthost: String,
     /// Refuse to send unless the server offers STARTTLS. Default true (Alertmanager's).

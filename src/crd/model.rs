@@ -274,20 +274,15 @@ pub struct CalibrationSettings {
     pub window: Option<String>,
 }
 
-/// The alerts of a Model's PrometheusRule, by the name they fire under.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// The alerts of a Model's PrometheusRule, by the name they fire under ([`ModelAlert::as_str`],
+/// also their name in `alerts.severities`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ModelAlert {
-    #[serde(rename = "NflbetModelBrierDrift")]
     BrierDrift,
-    #[serde(rename = "NflbetModelLogLossDrift")]
     LogLossDrift,
-    #[serde(rename = "NflbetModelExposureAboveCap")]
     ExposureAboveCap,
-    #[serde(rename = "NflbetModelEventExposureAboveCap")]
     EventExposureAboveCap,
-    #[serde(rename = "NflbetModelKellyStakeAboveCap")]
     KellyStakeAboveCap,
-    #[serde(rename = "NflbetModelDown")]
     Down,
 }
 
@@ -321,6 +316,25 @@ impl ModelAlert {
             ModelAlert::Down => Severity::Critical,
             _ => Severity::Warning,
         }
+    }
+}
+
+impl Serialize for ModelAlert {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ModelAlert {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        ModelAlert::ALL.into_iter().find(|a| a.as_str() == name).ok_or_else(|| {
+            let names: Vec<&str> = ModelAlert::ALL.iter().map(|a| a.as_str()).collect();
+            serde::de::Error::custom(format!(
+                "unknown alert {name:?}: a Model's alerts are {}",
+                names.join(", ")
+            ))
+        })
     }
 }
 
@@ -530,5 +544,44 @@ impl ModelSpec {
 
     pub fn markets(&self) -> Vec<Market> {
         if self.markets.is_empty() { Market::ALL.to_vec() } else { self.markets.clone() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = "algorithm: elo\nversion: 1.0.0\nsportsbooks: {names: [fanduel]}\nstaking: {bankroll: 1000, kellyFraction: 0.25}\n";
+
+    fn spec(alerts: &str) -> ModelSpec {
+        serde_saphyr::from_str(&format!("{BASE}{alerts}")).unwrap()
+    }
+
+    #[test]
+    fn severities_default_as_the_guide_says_and_the_spec_overrides_them() {
+        let plain = spec("");
+        assert_eq!(plain.alert_severity(ModelAlert::ExposureAboveCap), Severity::Warning);
+        assert_eq!(plain.alert_severity(ModelAlert::EventExposureAboveCap), Severity::Warning);
+        assert_eq!(plain.alert_severity(ModelAlert::Down), Severity::Critical);
+        let set =
+            spec("alerts: {severities: {NflbetModelExposureAboveCap: critical, NflbetModelDown: info}}");
+        assert_eq!(set.alert_severity(ModelAlert::ExposureAboveCap), Severity::Critical);
+        assert_eq!(set.alert_severity(ModelAlert::Down), Severity::Info);
+        assert_eq!(set.alert_severity(ModelAlert::BrierDrift), Severity::Warning, "not listed");
+        let back = serde_json::to_value(&set).unwrap();
+        assert_eq!(back["alerts"]["severities"]["NflbetModelDown"], "info");
+    }
+
+    #[test]
+    fn an_unknown_alert_name_is_refused_with_the_list() {
+        let e = serde_saphyr::from_str::<ModelSpec>(&format!(
+            "{BASE}alerts: {{severities: {{ExposureAboveCap: warning}}}}\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains(r#"unknown alert "ExposureAboveCap": a Model's alerts are NflbetModelBrierDrift"#),
+            "{e}"
+        );
     }
 }

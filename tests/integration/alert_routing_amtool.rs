@@ -153,39 +153,22 @@ impl Drop for SmtpSink {
 /// Alertmanager (the stack's version, built by the testenv) on `config`, on a loopback port,
 /// without clustering; killed when the test ends.
 struct Alertmanager {
-    child: Child,
+    _process: Process,
     url: String,
-    log: PathBuf,
 }
 
 impl Alertmanager {
     fn start(dir: &Path, config: &str) -> Alertmanager {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let log = dir.join("alertmanager.log");
-        let out = std::fs::File::create(&log).unwrap();
-        let child = Command::new(support::testenv_bin("alertmanager"))
+        let mut command = Command::new(support::testenv_bin("alertmanager"));
+        command
             .arg(format!("--config.file={config}"))
             .arg(format!("--storage.path={}", dir.join("alertmanager-data").display()))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .arg("--cluster.listen-address=")
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .expect("alertmanager starts");
-        Alertmanager { child, url: format!("http://127.0.0.1:{port}"), log }
-    }
-}
-
-impl Drop for Alertmanager {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-            eprintln!("alertmanager log ({}):\n{log}", self.log.display());
-        }
+            .current_dir(dir);
+        let process = Process::spawn("alertmanager", command, dir.join("alertmanager.log"));
+        Alertmanager { _process: process, url: format!("http://127.0.0.1:{port}") }
     }
 }
 
@@ -228,38 +211,46 @@ async fn kube_prometheus_stack_alertmanager(client: &kube::Client, ns: &str) {
     );
 }
 
-/// The real prometheus-operator beside the control plane, scoped to the test's namespaces. It is
-/// killed when the test ends however it ends, and its log is printed when the test failed.
-struct PrometheusOperator {
+/// A program the test runs, its output in `log`. It is killed when the test ends however it
+/// ends, and its log is printed when the test failed.
+struct Process {
+    name: &'static str,
     child: Child,
     log: PathBuf,
 }
 
-impl PrometheusOperator {
-    fn start(namespaces: &[&str], log: PathBuf) -> PrometheusOperator {
+impl Process {
+    fn spawn(name: &'static str, mut command: Command, log: PathBuf) -> Process {
         let out = std::fs::File::create(&log).unwrap();
-        let child = Command::new(support::testenv_bin("prometheus-operator"))
-            .env("KUBECONFIG", support::kubeconfig_path())
-            .arg(format!("--namespaces={}", namespaces.join(",")))
-            .args(["--web.listen-address=127.0.0.1:0", "--log-level=info"])
+        let child = command
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
             .stderr(out)
             .spawn()
-            .expect("prometheus-operator starts");
-        PrometheusOperator { child, log }
+            .unwrap_or_else(|e| panic!("{name} does not start: {e}"));
+        Process { name, child, log }
     }
 }
 
-impl Drop for PrometheusOperator {
+impl Drop for Process {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
         if std::thread::panicking() {
             let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-            eprintln!("prometheus-operator log ({}):\n{log}", self.log.display());
+            eprintln!("{} log ({}):\n{log}", self.name, self.log.display());
         }
     }
+}
+
+/// The real prometheus-operator beside the control plane, scoped to the test's namespaces.
+fn prometheus_operator(namespaces: &[&str], log: PathBuf) -> Process {
+    let mut command = Command::new(support::testenv_bin("prometheus-operator"));
+    command
+        .env("KUBECONFIG", support::kubeconfig_path())
+        .arg(format!("--namespaces={}", namespaces.join(",")))
+        .args(["--web.listen-address=127.0.0.1:0", "--log-level=info"]);
+    Process::spawn("prometheus-operator", command, log)
 }
 
 /// The configuration prometheus-operator generated, once it holds every receiver `wanted`.
@@ -355,7 +346,7 @@ async fn prometheus_operator_merges_alert_routes_and_amtool_routes_by_namespace_
     kube_prometheus_stack_alertmanager(&client, &mon).await;
     let dir = tempfile::tempdir().unwrap();
     let _prometheus_operator =
-        PrometheusOperator::start(&[&mon, &a, &b], dir.path().join("prometheus-operator.log"));
+        prometheus_operator(&[&mon, &a, &b], dir.path().join("prometheus-operator.log"));
 
     let deliver_a = format!("{a}/nflbet-trading/deliver");
     let drop_a = format!("{a}/nflbet-trading/drop");

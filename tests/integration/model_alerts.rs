@@ -18,7 +18,7 @@ fn model_with(extra: &str) -> Model {
         r#"
 apiVersion: betting.nflbet.dev/v1alpha1
 kind: Model
-metadata: {name: elo, namespace: betting}
+metadata: {{name: elo, namespace: betting}}
 spec:
   algorithm: elo
   version: 1.0.0
