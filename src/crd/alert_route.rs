@@ -1,5 +1,5 @@
-//! `AlertRoute`: where alerts of a namespace's Sportsbooks and Models go (Slack, PagerDuty),
-//! above a severity threshold. Becomes a prometheus-operator `AlertmanagerConfig` (v1alpha1).
+//! `AlertRoute`: where alerts of a namespace's Sportsbooks and Models go (Slack, PagerDuty,
+//! email), above a severity threshold. Becomes a prometheus-operator `AlertmanagerConfig` (v1alpha1).
 
 use super::common::{SecretKeyRef, Severity, conditions_schema, duration_schema};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
@@ -24,8 +24,8 @@ use serde::{Deserialize, Serialize};
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[x_kube(
-    validation = Rule::new("has(self.slack) || has(self.pagerDuty)")
-        .message("an AlertRoute needs a receiver: spec.slack and/or spec.pagerDuty"),
+    validation = Rule::new("has(self.slack) || has(self.pagerDuty) || has(self.email)")
+        .message("an AlertRoute needs a receiver: spec.slack, spec.pagerDuty and/or spec.email"),
 )]
 #[serde(rename_all = "camelCase")]
 pub struct AlertRouteSpec {
@@ -59,6 +59,10 @@ pub struct AlertRouteSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pager_duty: Option<PagerDutyReceiver>,
 
+    /// Email through an SMTP server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<EmailReceiver>,
+
     /// Labels alerts are grouped by. Default `[alertname, namespace, sportsbook, model]`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 16))]
@@ -85,8 +89,8 @@ pub struct AlertRouteSpec {
         .message("repeatInterval must be longer than 0: Alertmanager refuses a zero repeatInterval"))]
     pub repeat_interval: Option<String>,
 
-    /// Send the operator's own notifications (model rolled back, sportsbook stopped) here too.
-    /// Default true.
+    /// Send the operator's own notifications (model rolled back, sportsbook stopped) here too,
+    /// to the route's Slack and PagerDuty receivers (not by email). Default true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operator_events: Option<bool>,
 
@@ -161,6 +165,52 @@ pub struct PagerDutyReceiver {
     pub send_resolved: Option<bool>,
 }
 
+/// An email address as `email.to` and `email.from` take it: `local@domain`, no display name.
+pub const EMAIL_ADDRESS_PATTERN: &str =
+    "^[A-Za-z0-9._%+-]+@[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?([.][A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$";
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EmailReceiver {
+    /// Recipients, e.g. `[oncall@example.com]`; one email goes to all of them.
+    #[schemars(length(min = 1, max = 16), inner(length(max = 254)))]
+    #[schemars(extend("x-kubernetes-list-type" = "set"))]
+    #[x_kube(validation = Rule::new(format!("self.all(a, a.matches('{EMAIL_ADDRESS_PATTERN}'))"))
+        .message("email.to entries must be email addresses such as oncall@example.com (no display names)"))]
+    pub to: Vec<String>,
+    /// Sender address, e.g. `alerts@example.com`.
+    #[schemars(length(max = 254))]
+    #[x_kube(validation = Rule::new(format!("self.matches('{EMAIL_ADDRESS_PATTERN}')"))
+        .message("email.from must be an email address such as alerts@example.com (no display name)"))]
+    pub from: String,
+    /// SMTP server as `host:port`, e.g. `smtp.example.com:587`.
+    #[schemars(length(max = 261))]
+    #[x_kube(validation = Rule::new(r"self.matches('^([A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|\\[[0-9A-Fa-f:.]+\\]):[0-9]{1,5}$')")
+        .message("email.smarthost must be host:port, e.g. smtp.example.com:587"))]
+    pub smarthost: String,
+    /// Refuse to send unless the server offers STARTTLS. Default true (Alertmanager's).
+    #[serde(default, rename = "requireTLS", skip_serializing_if = "Option::is_none")]
+    pub require_tls: Option<bool>,
+    /// SMTP authentication. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<EmailAuth>,
+    /// Also notify when alerts resolve. Default true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_resolved: Option<bool>,
+}
+
+/// SMTP AUTH: the user name, and the password from a Secret (prometheus-operator reads it into
+/// Alertmanager's configuration; the operator never does).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EmailAuth {
+    /// User name.
+    #[schemars(length(min = 1, max = 254))]
+    pub username: String,
+    /// Secret key holding the password.
+    pub password: SecretKeyRef,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AlertRouteStatus {
@@ -170,7 +220,7 @@ pub struct AlertRouteStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "conditions_schema")]
     pub conditions: Vec<Condition>,
-    /// Receivers configured, e.g. `slack,pagerduty`.
+    /// Receivers configured, e.g. `slack,pagerduty,email`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub receivers: Option<String>,
 }
@@ -187,6 +237,9 @@ impl AlertRouteSpec {
         }
         if self.pager_duty.is_some() {
             r.push("pagerduty");
+        }
+        if self.email.is_some() {
+            r.push("email");
         }
         r.join(",")
     }

@@ -1,6 +1,7 @@
 //! `Model`: a pricing model run as a workload, with calibration and portfolio alerts, a gradual
 //! rollout of new versions, and automatic rollback when a candidate prices worse.
 
+pub use super::common::Severity;
 use super::common::{MatchLabels, WorkloadSettings, conditions_schema, duration_schema};
 use super::sportsbook::StorageSettings;
 use crate::domain::duration::parse_duration;
@@ -10,6 +11,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Why a Model name may not end in `-candidate` (the CRD's rule and `validate-config`).
 pub const CANDIDATE_NAME_MESSAGE: &str = "a Model name must not end in '-candidate': the Deployment nflbet-model-foo-candidate is the candidate of Model foo, so a Model named foo-candidate would take it";
@@ -87,6 +89,10 @@ pub struct ModelSpec {
     /// A candidate version rolled out next to the stable one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout: Option<Rollout>,
+
+    /// Settings of the model's alerts (the PrometheusRule the operator generates).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alerts: Option<ModelAlertSettings>,
 
     /// Automatic rollback of a candidate that prices worse. Default on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -216,6 +222,13 @@ pub struct Staking {
     pub value_threshold: Option<f64>,
 }
 
+impl Staking {
+    /// `maxEventExposure`, or its default 0.05.
+    pub fn max_event_exposure(&self) -> f64 {
+        self.max_event_exposure.unwrap_or(0.05)
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ExposureCaps {
@@ -259,6 +272,98 @@ pub struct CalibrationSettings {
     #[x_kube(validation = Rule::new("duration(self) >= duration('1h')").message("calibration.window must be at least 1h"))]
     #[x_kube(validation = Rule::new("duration(self) <= duration('8784h')").message("calibration.window must be at most 8784h (a year)"))]
     pub window: Option<String>,
+}
+
+/// The alerts of a Model's PrometheusRule, by the name they fire under ([`ModelAlert::as_str`],
+/// also their name in `alerts.severities`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ModelAlert {
+    BrierDrift,
+    LogLossDrift,
+    ExposureAboveCap,
+    EventExposureAboveCap,
+    KellyStakeAboveCap,
+    Down,
+}
+
+impl ModelAlert {
+    pub const ALL: [ModelAlert; 6] = [
+        ModelAlert::BrierDrift,
+        ModelAlert::LogLossDrift,
+        ModelAlert::ExposureAboveCap,
+        ModelAlert::EventExposureAboveCap,
+        ModelAlert::KellyStakeAboveCap,
+        ModelAlert::Down,
+    ];
+
+    /// The alert name, as the rule and Alertmanager carry it (and `alerts.severities` keys it).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ModelAlert::BrierDrift => "NflbetModelBrierDrift",
+            ModelAlert::LogLossDrift => "NflbetModelLogLossDrift",
+            ModelAlert::ExposureAboveCap => "NflbetModelExposureAboveCap",
+            ModelAlert::EventExposureAboveCap => "NflbetModelEventExposureAboveCap",
+            ModelAlert::KellyStakeAboveCap => "NflbetModelKellyStakeAboveCap",
+            ModelAlert::Down => "NflbetModelDown",
+        }
+    }
+
+    /// Severity unless `alerts.severities` says otherwise. Stakes above a cap are a warning (the
+    /// workload applies the caps; the alert says the inputs pushed against them); a workload that
+    /// produces nothing is critical.
+    pub const fn default_severity(self) -> Severity {
+        match self {
+            ModelAlert::Down => Severity::Critical,
+            _ => Severity::Warning,
+        }
+    }
+}
+
+impl Serialize for ModelAlert {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ModelAlert {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        ModelAlert::ALL.into_iter().find(|a| a.as_str() == name).ok_or_else(|| {
+            let names: Vec<&str> = ModelAlert::ALL.iter().map(|a| a.as_str()).collect();
+            serde::de::Error::custom(format!(
+                "unknown alert {name:?}: a Model's alerts are {}",
+                names.join(", ")
+            ))
+        })
+    }
+}
+
+/// Settings of a Model's alerts.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelAlertSettings {
+    /// Severity (`critical`, `warning` or `info`) of each alert, by alert name, e.g.
+    /// `NflbetModelExposureAboveCap: critical`. An alert not listed keeps its default:
+    /// `NflbetModelDown` critical, every other alert warning (docs/runbooks.md).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(schema_with = "severities_schema")]
+    pub severities: BTreeMap<ModelAlert, Severity>,
+}
+
+/// Schema of `alerts.severities`: an object whose keys must be the Model's alert names (a CEL
+/// rule naming them, so a typo is refused with the list) and whose values are severities.
+fn severities_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let names: Vec<&str> = ModelAlert::ALL.iter().map(|a| a.as_str()).collect();
+    let quoted = names.iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", ");
+    schemars::json_schema!({
+        "type": "object",
+        "additionalProperties": generator.subschema_for::<Severity>(),
+        "maxProperties": ModelAlert::ALL.len(),
+        "x-kubernetes-validations": [{
+            "rule": format!("self.all(k, k in [{quoted}])"),
+            "message": format!("alerts.severities keys must be alert names of a Model: {}", names.join(", ")),
+        }],
+    })
 }
 
 /// A candidate version running next to the stable one.
@@ -425,11 +530,58 @@ impl ModelSpec {
         super::sportsbook::StorageSettings::retention(self.storage.as_ref()).max(needed)
     }
 
+    /// The severity `alert` carries: `alerts.severities`, else its default.
+    pub fn alert_severity(&self, alert: ModelAlert) -> Severity {
+        self.alerts
+            .as_ref()
+            .and_then(|a| a.severities.get(&alert).copied())
+            .unwrap_or(alert.default_severity())
+    }
+
     pub fn automatic_rollback(&self) -> bool {
         self.rollback.as_ref().and_then(|r| r.automatic).unwrap_or(true)
     }
 
     pub fn markets(&self) -> Vec<Market> {
         if self.markets.is_empty() { Market::ALL.to_vec() } else { self.markets.clone() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = "algorithm: elo\nversion: 1.0.0\nsportsbooks: {names: [fanduel]}\nstaking: {bankroll: 1000, kellyFraction: 0.25}\n";
+
+    fn spec(alerts: &str) -> ModelSpec {
+        serde_saphyr::from_str(&format!("{BASE}{alerts}")).unwrap()
+    }
+
+    #[test]
+    fn severities_default_as_the_guide_says_and_the_spec_overrides_them() {
+        let plain = spec("");
+        assert_eq!(plain.alert_severity(ModelAlert::ExposureAboveCap), Severity::Warning);
+        assert_eq!(plain.alert_severity(ModelAlert::EventExposureAboveCap), Severity::Warning);
+        assert_eq!(plain.alert_severity(ModelAlert::Down), Severity::Critical);
+        let set =
+            spec("alerts: {severities: {NflbetModelExposureAboveCap: critical, NflbetModelDown: info}}");
+        assert_eq!(set.alert_severity(ModelAlert::ExposureAboveCap), Severity::Critical);
+        assert_eq!(set.alert_severity(ModelAlert::Down), Severity::Info);
+        assert_eq!(set.alert_severity(ModelAlert::BrierDrift), Severity::Warning, "not listed");
+        let back = serde_json::to_value(&set).unwrap();
+        assert_eq!(back["alerts"]["severities"]["NflbetModelDown"], "info");
+    }
+
+    #[test]
+    fn an_unknown_alert_name_is_refused_with_the_list() {
+        let e = serde_saphyr::from_str::<ModelSpec>(&format!(
+            "{BASE}alerts: {{severities: {{ExposureAboveCap: warning}}}}\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains(r#"unknown alert "ExposureAboveCap": a Model's alerts are NflbetModelBrierDrift"#),
+            "{e}"
+        );
     }
 }

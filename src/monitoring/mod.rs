@@ -153,6 +153,8 @@ pub struct AmReceiver {
     pub slack_configs: Vec<AmSlackConfig>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pagerduty_configs: Vec<AmPagerDutyConfig>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub email_configs: Vec<AmEmailConfig>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -183,6 +185,22 @@ pub struct AmPagerDutyConfig {
     pub send_resolved: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub severity: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AmEmailConfig {
+    /// Comma-separated addresses (Alertmanager parses an address list).
+    pub to: String,
+    pub from: String,
+    pub smarthost: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_password: Option<AmSecretKeySelector>,
+    #[serde(default, rename = "requireTLS", skip_serializing_if = "Option::is_none")]
+    pub require_tls: Option<bool>,
+    pub send_resolved: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

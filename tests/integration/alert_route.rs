@@ -32,6 +32,7 @@ async fn alert_route_becomes_an_accepted_alertmanager_config() {
             "models": ["elo"],
             "slack": {"apiURL": {"name": "slack-webhook", "key": "url"}, "channel": "#odds-alerts"},
             "pagerDuty": {"routingKey": {"name": "pagerduty", "key": "routingKey"}},
+            "email": valid_email(),
             "repeatInterval": "2h"
         }),
     ))
@@ -39,7 +40,7 @@ async fn alert_route_becomes_an_accepted_alertmanager_config() {
     routes.create(&PostParams::default(), &ar).await.unwrap();
 
     let ready = support::wait_condition(&routes, "trading", "Ready", "True", Some("Succeeded")).await;
-    assert_eq!(ready.status.as_ref().unwrap().receivers.as_deref(), Some("slack,pagerduty"));
+    assert_eq!(ready.status.as_ref().unwrap().receivers.as_deref(), Some("slack,pagerduty,email"));
     support::wait_condition(&routes, "trading", "ConfigValid", "True", None).await;
 
     // Read back as the API server stored it: the real CRD's schema accepted every field.
@@ -54,6 +55,10 @@ async fn alert_route_becomes_an_accepted_alertmanager_config() {
     let deliver = amc.spec.receivers.iter().find(|r| r.name == "deliver").unwrap();
     assert_eq!(deliver.slack_configs[0].api_url.name, "slack-webhook");
     assert_eq!(deliver.pagerduty_configs[0].routing_key.key, "routingKey");
+    let email = &deliver.email_configs[0];
+    assert_eq!(email.to, "oncall@example.com, trading@example.com");
+    assert_eq!(email.require_tls, Some(false));
+    assert_eq!(email.auth_password.as_ref().map(|p| p.key.as_str()), Some("password"));
 
     // Disabling removes the routing and says so.
     routes
@@ -118,6 +123,15 @@ async fn invalid_alert_routes_are_refused_with_clear_messages() {
     assert!(failures.is_empty(), "{failures:#?}");
 }
 
+/// An email receiver with every field, its password in the Secret `smtp`.
+pub(crate) fn valid_email() -> Value {
+    json!({
+        "to": ["oncall@example.com", "trading@example.com"], "from": "nflbet-alerts@example.com",
+        "smarthost": "smtp.example.com:587", "requireTLS": false,
+        "auth": {"username": "nflbet", "password": {"name": "smtp", "key": "password"}}
+    })
+}
+
 /// Each case: an AlertRoute's spec and a part of the API server's message refusing it. The same
 /// cases go through `nflbet validate-config --strict` in `validate_config_agrees`.
 pub(crate) fn admission_cases() -> Vec<(Value, &'static str)> {
@@ -125,7 +139,27 @@ pub(crate) fn admission_cases() -> Vec<(Value, &'static str)> {
     vec![
         (
             json!({"minSeverity": "warning"}),
-            "an AlertRoute needs a receiver: spec.slack and/or spec.pagerDuty",
+            "an AlertRoute needs a receiver: spec.slack, spec.pagerDuty and/or spec.email",
+        ),
+        (
+            json!({"email": {"to": ["oncall"], "from": "a@example.com", "smarthost": "smtp.example.com:587"}}),
+            "email.to entries must be email addresses such as oncall@example.com",
+        ),
+        (
+            json!({"email": {"to": [], "from": "a@example.com", "smarthost": "smtp.example.com:587"}}),
+            "spec.email.to: Invalid value: 0: spec.email.to in body should have at least 1 items",
+        ),
+        (
+            json!({"email": {"to": ["a@example.com"], "from": "Alerts <a@example.com>", "smarthost": "smtp.example.com:587"}}),
+            "email.from must be an email address such as alerts@example.com",
+        ),
+        (
+            json!({"email": {"to": ["a@example.com"], "from": "a@example.com", "smarthost": "smtp.example.com"}}),
+            "email.smarthost must be host:port, e.g. smtp.example.com:587",
+        ),
+        (
+            json!({"email": {"to": ["a@example.com"], "from": "a@example.com", "smarthost": "smtp.example.com:587", "auth": {"username": "u", "password": "hunter2"}}}),
+            "spec.email.auth.password: Invalid value: \"string\": spec.email.auth.password in body must be of type object",
         ),
         (json!({"slack": slack, "minSeverity": "page"}), r#"Unsupported value: "page""#),
         (

@@ -222,6 +222,9 @@ async fn invalid_models_are_refused_with_clear_messages() {
     )
     .await
     .expect("a retention of the calibration window plus 14 days is valid");
+    api.create(&PostParams::default(), &obj("severities", valid_severities()))
+        .await
+        .expect("severities keyed by the Model's alert names are valid");
 
     let cases = admission_cases();
     let mut failures = Vec::new();
@@ -233,6 +236,11 @@ async fn invalid_models_are_refused_with_clear_messages() {
         }
     }
     assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// `alerts.severities` naming alerts of a Model, each with a severity.
+pub(crate) fn valid_severities() -> Value {
+    json!({"alerts": {"severities": {"NflbetModelExposureAboveCap": "critical", "NflbetModelEventExposureAboveCap": "info"}}})
 }
 
 /// Each case: spec fields changed from [`model_json`]'s valid Model and a part of the API
@@ -283,6 +291,11 @@ pub(crate) fn admission_cases() -> Vec<(Value, &'static str)> {
             json!({"calibration": {"window": "2000h"}, "storage": {"retention": "2000h"}}),
             "storage.retention must be at least calibration.window",
         ),
+        (
+            json!({"alerts": {"severities": {"ExposureAboveCap": "warning"}}}),
+            "alerts.severities keys must be alert names of a Model: NflbetModelBrierDrift, NflbetModelLogLossDrift, NflbetModelExposureAboveCap, NflbetModelEventExposureAboveCap, NflbetModelKellyStakeAboveCap, NflbetModelDown",
+        ),
+        (json!({"alerts": {"severities": {"NflbetModelDown": "page"}}}), r#"Unsupported value: "page""#),
     ]
 }
 

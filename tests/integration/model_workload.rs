@@ -149,8 +149,12 @@ async fn metrics_endpoint_exports_the_alerting_families() {
     let total_bal = samples(&text, "nflreadpy_portfolio_exposure", &[("team", "BAL"), ("market", "total")]);
     assert_eq!(total_kc, total_bal, "a total counts against both teams");
     assert!(total_kc[0] > 0.0);
-    let stake = samples(&text, "nflreadpy_portfolio_stake", &[("market", "total"), ("book", "fanduel")]);
-    assert_eq!(stake, total_kc, "…and once in the stake family");
+    let stake = samples(
+        &text,
+        "nflreadpy_portfolio_stake",
+        &[("event", label.as_str()), ("market", "total"), ("book", "fanduel")],
+    );
+    assert_eq!(stake, total_kc, "…and once in the stake family, under its event");
     assert_eq!(samples(&text, "nflreadpy_portfolio_cap", &[("dimension", "bet")]), vec![200.0]);
 
     // Calibration on a fresh store: zero samples, and no invented scores.

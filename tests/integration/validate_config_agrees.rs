@@ -33,6 +33,16 @@ fn admission_cases() -> Vec<(String, Value, bool)> {
             true,
         ),
         ("valid Model".to_string(), model_operator::model_json("book", json!({})), true),
+        (
+            "valid AlertRoute with email".to_string(),
+            alert_route::route_json("book", json!({"email": alert_route::valid_email()})),
+            true,
+        ),
+        (
+            "valid Model with alert severities".to_string(),
+            model_operator::model_json("book", model_operator::valid_severities()),
+            true,
+        ),
     ];
     for (what, object, _) in sportsbook_admission::cases() {
         out.push((format!("Sportsbook: {what}"), object, false));

@@ -15,8 +15,8 @@ use crate::controller::names;
 use crate::crd::alert_route::{AlertRoute, MatchType};
 use crate::crd::common::Severity;
 use crate::monitoring::{
-    AlertmanagerConfig, AlertmanagerConfigSpec, AmInhibitRule, AmMatcher, AmPagerDutyConfig, AmReceiver,
-    AmRoute, AmSecretKeySelector, AmSlackConfig,
+    AlertmanagerConfig, AlertmanagerConfigSpec, AmEmailConfig, AmInhibitRule, AmMatcher, AmPagerDutyConfig,
+    AmReceiver, AmRoute, AmSecretKeySelector, AmSlackConfig,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::{Resource, ResourceExt};
@@ -124,6 +124,20 @@ pub fn build(ar: &AlertRoute) -> AlertmanagerConfig {
             severity: Some("{{ .CommonLabels.severity }}".into()),
         });
     }
+    if let Some(email) = &spec.email {
+        deliver.email_configs.push(AmEmailConfig {
+            to: email.to.join(", "),
+            from: email.from.clone(),
+            smarthost: email.smarthost.clone(),
+            auth_username: email.auth.as_ref().map(|a| a.username.clone()),
+            auth_password: email
+                .auth
+                .as_ref()
+                .map(|a| AmSecretKeySelector { name: a.password.name.clone(), key: a.password.key.clone() }),
+            require_tls: email.require_tls,
+            send_resolved: email.send_resolved.unwrap_or(true),
+        });
+    }
     let receivers = vec![deliver, AmReceiver { name: DROP.into(), ..AmReceiver::default() }];
 
     let inhibit = AmInhibitRule {
@@ -226,5 +240,31 @@ mod tests {
         let slack = &amc.spec.receivers[0].slack_configs[0];
         assert_eq!((slack.api_url.name.as_str(), slack.api_url.key.as_str()), ("slack", "url"));
         assert!(slack.send_resolved);
+    }
+
+    #[test]
+    fn email_goes_to_every_recipient_with_the_password_by_reference() {
+        let ar = route(
+            "apiVersion: betting.nflbet.dev/v1alpha1\nkind: AlertRoute\nmetadata: {name: mail}\nspec:\n  email:\n    to: [oncall@example.com, trading@example.com]\n    from: alerts@example.com\n    smarthost: smtp.example.com:587\n    auth: {username: alerts, password: {name: smtp, key: password}}\n",
+        );
+        assert_eq!(ar.spec.receivers_label(), "email");
+        let amc = build(&ar);
+        let deliver = &amc.spec.receivers[0];
+        assert!(deliver.slack_configs.is_empty() && deliver.pagerduty_configs.is_empty());
+        let email = &deliver.email_configs[0];
+        assert_eq!(email.to, "oncall@example.com, trading@example.com");
+        assert_eq!(
+            (email.from.as_str(), email.smarthost.as_str()),
+            ("alerts@example.com", "smtp.example.com:587")
+        );
+        assert_eq!(email.auth_username.as_deref(), Some("alerts"));
+        let password = email.auth_password.as_ref().expect("password reference");
+        assert_eq!((password.name.as_str(), password.key.as_str()), ("smtp", "password"));
+        assert_eq!(email.require_tls, None, "Alertmanager's default (true) unless the spec says");
+        assert!(email.send_resolved);
+        // The field names of prometheus-operator's CRD.
+        let json = serde_json::to_value(email).unwrap();
+        assert_eq!(json["authPassword"], serde_json::json!({"name": "smtp", "key": "password"}));
+        assert!(json.get("requireTLS").is_none());
     }
 }

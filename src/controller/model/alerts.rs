@@ -1,31 +1,33 @@
 //! The alerting rules of one Model: calibration drift against the baselines, portfolio limits,
-//! and the workload being down. Every alert carries `severity`, `namespace` and `model`.
+//! and the workload being down. Every alert carries `severity` (its default, or the spec's
+//! `alerts.severities`), `namespace` and `model`.
 //!
 //! Drift rules only fire once the workload reports at least `minSamples` settled bets, so a
 //! fresh model is not judged on three games.
 
 use crate::controller::config::OperatorConfig;
 use crate::controller::names::model::child_name;
-use crate::crd::model::Model;
+use crate::crd::model::{Model, ModelAlert};
 use crate::monitoring::rules::selector;
 use crate::monitoring::{Rule, RuleGroup};
 use kube::ResourceExt;
 use std::collections::BTreeMap;
 
-pub const BRIER_DRIFT: &str = "NflbetModelBrierDrift";
-pub const LOG_LOSS_DRIFT: &str = "NflbetModelLogLossDrift";
-pub const EXPOSURE_ABOVE_CAP: &str = "NflbetModelExposureAboveCap";
-pub const KELLY_ABOVE_CAP: &str = "NflbetModelKellyStakeAboveCap";
-pub const MODEL_DOWN: &str = "NflbetModelDown";
+pub const BRIER_DRIFT: &str = ModelAlert::BrierDrift.as_str();
+pub const LOG_LOSS_DRIFT: &str = ModelAlert::LogLossDrift.as_str();
+pub const EXPOSURE_ABOVE_CAP: &str = ModelAlert::ExposureAboveCap.as_str();
+pub const EVENT_EXPOSURE_ABOVE_CAP: &str = ModelAlert::EventExposureAboveCap.as_str();
+pub const KELLY_ABOVE_CAP: &str = ModelAlert::KellyStakeAboveCap.as_str();
+pub const MODEL_DOWN: &str = ModelAlert::Down.as_str();
 
 pub fn rule_group(m: &Model, ns: &str, cfg: &OperatorConfig) -> RuleGroup {
     let model = m.name_any();
     let spec = &m.spec;
     let cal = spec.calibration();
     let sel = selector(&[("namespace", ns), ("model", &model)]);
-    let labels = |severity: &str| {
+    let labels = |alert: ModelAlert| {
         BTreeMap::from([
-            ("severity".to_string(), severity.to_string()),
+            ("severity".to_string(), spec.alert_severity(alert).as_str().to_string()),
             ("namespace".to_string(), ns.to_string()),
             ("model".to_string(), model.clone()),
         ])
@@ -41,13 +43,13 @@ pub fn rule_group(m: &Model, ns: &str, cfg: &OperatorConfig) -> RuleGroup {
     let mut rules = Vec::new();
 
     for (alert, metric, baseline, what) in [
-        (BRIER_DRIFT, "model_brier_score", cal.baseline_brier, "Brier score"),
-        (LOG_LOSS_DRIFT, "model_log_loss", cal.baseline_log_loss, "log loss"),
+        (ModelAlert::BrierDrift, "model_brier_score", cal.baseline_brier, "Brier score"),
+        (ModelAlert::LogLossDrift, "model_log_loss", cal.baseline_log_loss, "log loss"),
     ] {
         let Some(baseline) = baseline else { continue };
         let limit = baseline + cal.tolerance;
         rules.push(Rule {
-            alert: alert.into(),
+            alert: alert.as_str().into(),
             expr: format!(
                 "(max by (namespace, model, version, role) ({}{sel}) > {limit}) \
                  and on (namespace, model, version, role) (max by (namespace, model, version, role) ({samples}) >= {})",
@@ -55,9 +57,9 @@ pub fn rule_group(m: &Model, ns: &str, cfg: &OperatorConfig) -> RuleGroup {
                 cal.min_samples
             ),
             for_: Some("30m".into()),
-            labels: labels("warning"),
+            labels: labels(alert),
             annotations: annotations(
-                alert,
+                alert.as_str(),
                 format!("Model {model} {what} drifted above its baseline"),
                 format!(
                     "The {what} of model {ns}/{model} ({{{{ $labels.role }}}} {{{{ $labels.version }}}}) is {{{{ $value | printf \"%.4f\" }}}}, \
@@ -85,7 +87,7 @@ pub fn rule_group(m: &Model, ns: &str, cfg: &OperatorConfig) -> RuleGroup {
                 expr: format!("sum by (namespace, model, {dimension}) ({}{sel}) > {limit}", cfg.metric(metric)),
                 for_: Some("5m".into()),
                 labels: {
-                    let mut l = labels("critical");
+                    let mut l = labels(ModelAlert::ExposureAboveCap);
                     l.insert("dimension".into(), dimension.into());
                     l
                 },
@@ -102,6 +104,28 @@ pub fn rule_group(m: &Model, ns: &str, cfg: &OperatorConfig) -> RuleGroup {
         }
     }
 
+    // Every bet once (`portfolio_stake`), summed over the markets, books and roles of one event.
+    let max_event = staking.max_event_exposure();
+    let event_limit = max_event * staking.bankroll;
+    rules.push(Rule {
+        alert: EVENT_EXPOSURE_ABOVE_CAP.into(),
+        expr: format!(
+            "sum by (namespace, model, event) ({}{sel}) > {event_limit}",
+            cfg.metric("portfolio_stake")
+        ),
+        for_: Some("5m".into()),
+        labels: labels(ModelAlert::EventExposureAboveCap),
+        annotations: annotations(
+            EVENT_EXPOSURE_ABOVE_CAP,
+            format!("Model {model} exposure on one event is above maxEventExposure"),
+            format!(
+                "Recommended stakes of model {ns}/{model} on event {{{{ $labels.event }}}} total {{{{ $value | humanize }}}}, \
+                 above maxEventExposure {max_event} × bankroll {} = {event_limit}.",
+                staking.bankroll
+            ),
+        ),
+    });
+
     let max_stake = staking.max_stake_per_bet.unwrap_or(0.02);
     rules.push(Rule {
         alert: KELLY_ABOVE_CAP.into(),
@@ -111,7 +135,7 @@ pub fn rule_group(m: &Model, ns: &str, cfg: &OperatorConfig) -> RuleGroup {
             selector(&[("namespace", ns), ("model", &model), ("which", "kelly")])
         ),
         for_: Some("15m".into()),
-        labels: labels("warning"),
+        labels: labels(ModelAlert::KellyStakeAboveCap),
         annotations: annotations(
             KELLY_ABOVE_CAP,
             format!("Model {model} wants stakes above the per-bet cap"),
@@ -128,7 +152,7 @@ pub fn rule_group(m: &Model, ns: &str, cfg: &OperatorConfig) -> RuleGroup {
         alert: MODEL_DOWN.into(),
         expr: format!("(max by (namespace, service) ({up}) == 0) or absent({up})"),
         for_: Some("5m".into()),
-        labels: labels("critical"),
+        labels: labels(ModelAlert::Down),
         annotations: annotations(
             MODEL_DOWN,
             format!("Model {model} workload is down"),

@@ -259,7 +259,7 @@ pub fn model_args(
     flag("bankroll", s.bankroll.to_string());
     flag("kelly-fraction", s.kelly_fraction.to_string());
     flag("max-stake-per-bet", s.max_stake_per_bet.unwrap_or(0.02).to_string());
-    flag("max-event-exposure", s.max_event_exposure.unwrap_or(0.05).to_string());
+    flag("max-event-exposure", s.max_event_exposure().to_string());
     if let Some(caps) = &s.exposure_caps {
         for (k, v) in [("cap-team", caps.team), ("cap-market", caps.market), ("cap-book", caps.book)] {
             if let Some(v) = v {

@@ -8,7 +8,8 @@
 //!   fractional multiplier and before caps. Reset every run, so vanished markets disappear.
 //! - `{p}_portfolio_exposure{model,role,team,market,book}`: recommended stake in currency units,
 //!   summed; a total counts against both its teams (as the team cap does), so sum this by
-//!   `team` only; `{p}_portfolio_stake{model,role,market,book}` counts every bet once.
+//!   `team` only; `{p}_portfolio_stake{model,role,event,market,book}` counts every bet once
+//!   (sum it by `event` for the per-event cap, by `market` or `book` for theirs).
 //! - `{p}_portfolio_cap{model,role,dimension}`: the caps in currency units (`bet`, `event`,
 //!   `team`, `market`, `book`), of the effective bankroll (bankroll × traffic share).
 //! - `{p}_model_brier_score`, `{p}_model_log_loss`, `{p}_model_calibration_samples`,
@@ -69,8 +70,8 @@ impl Metrics {
         )?;
         let stake = gauge(
             "portfolio_stake",
-            "Recommended stake in currency units by market and book, every bet once",
-            &["model", "role", "market", "book"],
+            "Recommended stake in currency units by event, market and book, every bet once",
+            &["model", "role", "event", "market", "book"],
         )?;
         let cap = gauge(
             "portfolio_cap",
@@ -252,8 +253,8 @@ impl Metrics {
             self.exposure.with_label_values(&[m, r, team, market.as_str(), book]).set(*v);
         }
         self.stake.reset();
-        for ((market, book), v) in &portfolio.by_market_book {
-            self.stake.with_label_values(&[m, r, market.as_str(), book]).set(*v);
+        for ((event, market, book), v) in &portfolio.by_event_market_book {
+            self.stake.with_label_values(&[m, r, event, market.as_str(), book]).set(*v);
         }
         self.markets_priced.with_label_values(&[m, r]).set(markets_priced as i64);
         self.quotes_priced.with_label_values(&[m, r]).set(quotes);

@@ -68,8 +68,8 @@ pub struct EventPricing {
 pub struct Portfolio {
     /// By (team, market, book); a total counts against both its teams.
     pub by_team: BTreeMap<(String, Market, String), f64>,
-    /// By (market, book); every bet once.
-    pub by_market_book: BTreeMap<(Market, String), f64>,
+    /// By (event, market, book); every bet once.
+    pub by_event_market_book: BTreeMap<(String, Market, String), f64>,
     pub total: f64,
     pub bets: usize,
 }
@@ -221,7 +221,10 @@ pub fn size_slate(events: &mut [EventPricing], cfg: &StakingConfig) -> Result<Po
         if q.stake > 0.0 {
             portfolio.bets += 1;
             portfolio.total += q.stake;
-            *portfolio.by_market_book.entry((q.market, q.book.clone())).or_default() += q.stake;
+            *portfolio
+                .by_event_market_book
+                .entry((q.event.clone(), q.market, q.book.clone()))
+                .or_default() += q.stake;
             let mut teams = q.teams.clone();
             teams.sort();
             teams.dedup();
