@@ -187,6 +187,54 @@ impl Metrics {
         &self.registry
     }
 
+    /// The name of every family registered, with series or not (`gather()` leaves out a family
+    /// without series). Destructured, so a new family cannot be left out.
+    pub fn family_names(&self) -> Vec<String> {
+        use prometheus::core::Collector;
+        let Metrics {
+            registry: _,
+            model: _,
+            role: _,
+            edge,
+            exposure,
+            stake,
+            cap,
+            brier,
+            log_loss,
+            samples,
+            pushes,
+            last_run,
+            markets_priced,
+            quotes_priced,
+            runs,
+            duration,
+            errors,
+            status_failures,
+            retention_deleted,
+            retention_failures,
+        } = self;
+        let collectors: [&dyn Collector; 17] = [
+            edge,
+            exposure,
+            stake,
+            cap,
+            brier,
+            log_loss,
+            samples,
+            pushes,
+            last_run,
+            markets_priced,
+            quotes_priced,
+            runs,
+            duration,
+            errors,
+            status_failures,
+            retention_deleted,
+            retention_failures,
+        ];
+        collectors.iter().flat_map(|c| c.desc()).map(|d| d.fq_name.clone()).collect()
+    }
+
     pub fn error(&self, t: ErrorType) {
         self.errors.with_label_values(&[&self.model, &self.role, t.as_str()]).inc();
     }

@@ -160,6 +160,43 @@ impl Metrics {
         &self.registry
     }
 
+    /// The name of every family registered, with series or not (`gather()` leaves out a family
+    /// without series). Destructured, so a new family cannot be left out.
+    pub fn family_names(&self) -> Vec<String> {
+        use prometheus::core::Collector;
+        let Metrics {
+            registry: _,
+            sportsbook: _,
+            latency,
+            errors,
+            last_success,
+            quotes,
+            quotes_per_poll,
+            rejected,
+            polls,
+            consecutive_failures,
+            quota_remaining,
+            heartbeat_failures,
+            retention_deleted,
+            retention_failures,
+        } = self;
+        let collectors: [&dyn Collector; 12] = [
+            latency,
+            errors,
+            last_success,
+            quotes,
+            quotes_per_poll,
+            rejected,
+            polls,
+            consecutive_failures,
+            quota_remaining,
+            heartbeat_failures,
+            retention_deleted,
+            retention_failures,
+        ];
+        collectors.iter().flat_map(|c| c.desc()).map(|d| d.fq_name.clone()).collect()
+    }
+
     pub fn error(&self, t: ErrorType) {
         self.errors.with_label_values(&[&self.sportsbook, t.as_str()]).inc();
     }
