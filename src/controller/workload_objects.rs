@@ -5,6 +5,7 @@
 use crate::controller::children::{ChildKind, ChildSet};
 use crate::crd::common::{SecretKeyRef, WorkloadSettings};
 use crate::crd::sportsbook::StorageSettings;
+use crate::domain::duration::format_duration;
 use crate::monitoring::{
     Capabilities, Endpoint, LabelSelector, PrometheusRule, ServiceMonitor, ServiceMonitorSpec,
 };
@@ -19,7 +20,6 @@ use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector as MetaLabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use crate::domain::duration::format_duration;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -480,9 +480,14 @@ mod tests {
     use super::*;
 
     fn endpoint(scrape_interval: Option<&str>) -> Endpoint {
-        let settings = WorkloadSettings { scrape_interval: scrape_interval.map(String::from), ..Default::default() };
-        let monitor =
-            service_monitor(ObjectMeta::default(), BTreeMap::new(), &BTreeMap::new(), settings.scrape_interval());
+        let settings =
+            WorkloadSettings { scrape_interval: scrape_interval.map(String::from), ..Default::default() };
+        let monitor = service_monitor(
+            ObjectMeta::default(),
+            BTreeMap::new(),
+            &BTreeMap::new(),
+            settings.scrape_interval(),
+        );
         monitor.spec.endpoints.into_iter().next().unwrap()
     }
 

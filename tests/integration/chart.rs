@@ -812,7 +812,11 @@ fn telemetry_renders_a_deployment_service_and_service_monitor_that_match() {
     let endpoint = &monitor["spec"]["endpoints"][0];
     assert_eq!(endpoint["port"], service_port["name"]);
     assert_eq!(endpoint["path"], "/metrics");
-    assert_eq!(endpoint["honorLabels"].as_bool(), Some(true), "telemetry's namespace label is the resource's");
+    assert_eq!(
+        endpoint["honorLabels"].as_bool(),
+        Some(true),
+        "telemetry's namespace label is the resource's"
+    );
     assert_eq!(monitor["metadata"]["labels"]["release"], "kube-prometheus-stack");
     for (probe, path) in [("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")] {
         assert_eq!(container[probe]["httpGet"]["path"], path);
@@ -822,7 +826,9 @@ fn telemetry_renders_a_deployment_service_and_service_monitor_that_match() {
     // The operator's security conventions; its objects never select telemetry's pod, nor the reverse.
     let operator = docs
         .iter()
-        .find(|d| d["kind"] == "Deployment" && d["metadata"]["labels"]["app.kubernetes.io/component"] == "operator")
+        .find(|d| {
+            d["kind"] == "Deployment" && d["metadata"]["labels"]["app.kubernetes.io/component"] == "operator"
+        })
         .unwrap();
     let operator_pod = &operator["spec"]["template"];
     assert_eq!(pod["spec"]["securityContext"], operator_pod["spec"]["securityContext"]);
@@ -830,7 +836,8 @@ fn telemetry_renders_a_deployment_service_and_service_monitor_that_match() {
     assert_eq!(container["image"], operator_pod["spec"]["containers"][0]["image"]);
     assert!(container["resources"]["limits"]["memory"].is_string(), "{container}");
     let mut checked = Vec::new();
-    for other in docs.iter().filter(|d| d["metadata"]["labels"]["app.kubernetes.io/component"] == "operator") {
+    for other in docs.iter().filter(|d| d["metadata"]["labels"]["app.kubernetes.io/component"] == "operator")
+    {
         let selector = match other["kind"].as_str().unwrap() {
             "Deployment" | "PodDisruptionBudget" => &other["spec"]["selector"]["matchLabels"],
             "Service" => &other["spec"]["selector"],
@@ -838,7 +845,11 @@ fn telemetry_renders_a_deployment_service_and_service_monitor_that_match() {
             _ => continue,
         };
         assert!(selects(selector, &operator_pod["metadata"]["labels"]), "{other}");
-        assert!(!selects(selector, &pod["metadata"]["labels"]), "the operator's {} selects telemetry", other["kind"]);
+        assert!(
+            !selects(selector, &pod["metadata"]["labels"]),
+            "the operator's {} selects telemetry",
+            other["kind"]
+        );
         checked.push(other["kind"].as_str().unwrap());
     }
     assert_eq!(checked, ["NetworkPolicy", "Service", "Deployment"]);
@@ -858,10 +869,17 @@ fn telemetry_renders_a_deployment_service_and_service_monitor_that_match() {
     assert_eq!(binding["subjects"][0]["name"], account["metadata"]["name"]);
 
     // Without the chart's monitoring, no ServiceMonitor (as for the operator's); another port.
-    let docs = documents(&template_ok("nflbet", "nflbet-system", &["telemetry.enabled=true", "telemetry.port=9200"]));
+    let docs = documents(&template_ok(
+        "nflbet",
+        "nflbet-system",
+        &["telemetry.enabled=true", "telemetry.port=9200"],
+    ));
     let kinds: Vec<&str> = telemetry_objects(&docs).iter().filter_map(|d| d["kind"].as_str()).collect();
     assert_eq!(kinds, ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Service", "Deployment"]);
-    let deploy = docs.iter().find(|d| d["metadata"]["name"] == "nflbet-nflbet-operator-telemetry" && d["kind"] == "Deployment").unwrap();
+    let deploy = docs
+        .iter()
+        .find(|d| d["metadata"]["name"] == "nflbet-nflbet-operator-telemetry" && d["kind"] == "Deployment")
+        .unwrap();
     assert_eq!(deploy["spec"]["template"]["spec"]["containers"][0]["args"][2], "--port=9200");
 }
 

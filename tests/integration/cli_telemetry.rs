@@ -95,7 +95,11 @@ async fn serves_the_seed_families_from_statuses_and_follows_changes() {
 
     let metrics = support::wait_for("all families", Duration::from_secs(30), || async {
         let (_, body) = get(&format!("{base}/metrics")).await?;
-        if body.contains("nflbet_resource_status_condition{kind=\"AlertRoute\"") { Ok(body) } else { Err(body) }
+        if body.contains("nflbet_resource_status_condition{kind=\"AlertRoute\"") {
+            Ok(body)
+        } else {
+            Err(body)
+        }
     })
     .await;
     let expected = [
@@ -103,7 +107,9 @@ async fn serves_the_seed_families_from_statuses_and_follows_changes() {
             r#"nflreadpy_sportsbook_status_last_snapshot_timestamp_seconds{{namespace="{ns}",sportsbook="fanduel"}} {}"#,
             snapshot.as_second()
         ),
-        format!(r#"nflreadpy_sportsbook_status_consecutive_failures{{namespace="{ns}",sportsbook="fanduel"}} 2"#),
+        format!(
+            r#"nflreadpy_sportsbook_status_consecutive_failures{{namespace="{ns}",sportsbook="fanduel"}} 2"#
+        ),
         format!(
             r#"nflreadpy_model_status_top_edge{{book="fanduel",event="2025_01_KC_BAL",market="moneyline",model="elo",namespace="{ns}",selection="KC",which="ev"}} 0.031"#
         ),
@@ -147,8 +153,9 @@ async fn serves_the_seed_families_from_statuses_and_follows_changes() {
         .expect("patch status");
     support::wait_for("consecutive failures 7", Duration::from_secs(30), || async {
         let (_, body) = get(&format!("{base}/metrics")).await?;
-        let want =
-            format!(r#"nflreadpy_sportsbook_status_consecutive_failures{{namespace="{ns}",sportsbook="fanduel"}} 7"#);
+        let want = format!(
+            r#"nflreadpy_sportsbook_status_consecutive_failures{{namespace="{ns}",sportsbook="fanduel"}} 7"#
+        );
         if body.lines().any(|l| l == want) { Ok(()) } else { Err(body) }
     })
     .await;
@@ -200,7 +207,8 @@ async fn another_prefix_and_no_cluster() {
     let url = format!("http://127.0.0.1:{port}/metrics");
     support::wait_for("prefixed family", Duration::from_secs(30), || async {
         let (_, body) = get(&url).await?;
-        let want = format!(r#"odds_sportsbook_status_consecutive_failures{{namespace="{ns}",sportsbook="dk"}} 0"#);
+        let want =
+            format!(r#"odds_sportsbook_status_consecutive_failures{{namespace="{ns}",sportsbook="dk"}} 0"#);
         if body.lines().any(|l| l == want) && !body.contains("nflreadpy_") { Ok(()) } else { Err(body) }
     })
     .await;

@@ -170,7 +170,10 @@ fn scraped(exposition: &str, target: &[(&str, &str)], honor_labels: bool, minute
             }
         }
         let labels: Vec<String> = all.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
-        out.push_str(&format!("  - series: '{name}{{{}}}'\n    values: '{value}x{minutes}'\n", labels.join(",")));
+        out.push_str(&format!(
+            "  - series: '{name}{{{}}}'\n    values: '{value}x{minutes}'\n",
+            labels.join(",")
+        ));
     }
     out
 }
@@ -231,52 +234,41 @@ fn telemetry_series() -> String {
     scraped(&text, &target, true, 40)
 }
 
+/// A promtool test file: one test group of `input_series` (already indented) and `alert_rule_test`.
+fn one_group(input_series: &str, alert_rule_test: &str) -> String {
+    format!(
+        "rule_files: [rules.yaml]\nevaluation_interval: 1m\ntests:\n- interval: 1m\n  input_series:\n{input_series}  alert_rule_test:\n{alert_rule_test}"
+    )
+}
+
 #[test]
 fn telemetry_beside_the_workload_never_fires_the_portfolio_alerts() {
     // Team cap 1000, book cap 3000, maxStakePerBet 0.02. The workload stays under every cap
     // (KC 600, fanduel 900, no Kelly edges); telemetry's series, 2500 total, 3500 on a book and
     // a Kelly fraction of 0.05, would each be above one if a rule read them.
-    let cases = format!(
-        r#"
-rule_files: [rules.yaml]
-evaluation_interval: 1m
-tests:
-- interval: 1m
-  input_series:
-{}{}
-  alert_rule_test:
-  - {{eval_time: 10m, alertname: NflbetModelExposureAboveCap, exp_alerts: []}}
-  - {{eval_time: 30m, alertname: NflbetModelExposureAboveCap, exp_alerts: []}}
-  - {{eval_time: 30m, alertname: NflbetModelKellyStakeAboveCap, exp_alerts: []}}
+    let cases = one_group(
+        &format!("{}{}", workload_series(600.0), telemetry_series()),
+        r#"  - {eval_time: 10m, alertname: NflbetModelExposureAboveCap, exp_alerts: []}
+  - {eval_time: 30m, alertname: NflbetModelExposureAboveCap, exp_alerts: []}
+  - {eval_time: 30m, alertname: NflbetModelKellyStakeAboveCap, exp_alerts: []}
 "#,
-        workload_series(600.0),
-        telemetry_series()
     );
     let (ok, out) = promtool_test(&cases);
     assert!(ok, "{out}\n{cases}");
 
     // The same inputs with the workload above the team cap: exactly the workload's KC alert
     // fires, so the test above could fail, and telemetry adds no team="" alert of its own.
-    let cases = format!(
-        r#"
-rule_files: [rules.yaml]
-evaluation_interval: 1m
-tests:
-- interval: 1m
-  input_series:
-{}{}
-  alert_rule_test:
-  - eval_time: 10m
+    let cases = one_group(
+        &format!("{}{}", workload_series(1200.0), telemetry_series()),
+        r#"  - eval_time: 10m
     alertname: NflbetModelExposureAboveCap
     exp_alerts:
-    - exp_labels: {{severity: critical, namespace: betting, model: elo, team: KC, dimension: team}}
+    - exp_labels: {severity: critical, namespace: betting, model: elo, team: KC, dimension: team}
       exp_annotations:
         summary: Model elo exposure per team is above its cap
         description: Recommended stakes of model betting/elo on team KC total 1.2k, above the cap 0.1 × bankroll 10000 = 1000.
         runbook_url: https://github.com/nflbet/nflbet/blob/main/docs/runbooks.md#nflbetmodelexposureabovecap
 "#,
-        workload_series(1200.0),
-        telemetry_series()
     );
     let (ok, out) = promtool_test(&cases);
     assert!(ok, "{out}\n{cases}");

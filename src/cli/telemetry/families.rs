@@ -244,7 +244,9 @@ mod tests {
         };
         match (a, b) {
             (Name::Fixed(x), Name::Fixed(y)) => x == y,
-            (Name::Prefixed(_), Name::Prefixed(_)) => tail(a).ends_with(&tail(b)) || tail(b).ends_with(&tail(a)),
+            (Name::Prefixed(_), Name::Prefixed(_)) => {
+                tail(a).ends_with(&tail(b)) || tail(b).ends_with(&tail(a))
+            }
             (Name::Fixed(f), p @ Name::Prefixed(_)) | (p @ Name::Prefixed(_), Name::Fixed(f)) => {
                 f.ends_with(&tail(p))
             }
@@ -257,8 +259,9 @@ mod tests {
         use crate::controller::metrics::Metrics as Operator;
         use kube::core::DeserializeGuard;
         use kube::runtime::{reflector, watcher};
-        let mut out = crate::workloads::scraper::metrics::Metrics::new("PFX", "fd").unwrap().family_names();
-        out.extend(crate::workloads::model::metrics::Metrics::new("PFX", "elo", "stable").unwrap().family_names());
+        let scraper = crate::workloads::scraper::metrics::Metrics::new("PFX", "fd").unwrap();
+        let model = crate::workloads::model::metrics::Metrics::new("PFX", "elo", "stable").unwrap();
+        let mut out: Vec<String> = [scraper.family_names(), model.family_names()].concat();
         // The operator's, with a series in each family so that `gather()` names it.
         let operator = Operator::new();
         let (store, mut writer) = reflector::store::<DeserializeGuard<Sportsbook>>();
@@ -345,13 +348,19 @@ mod tests {
         let text = encode(gather("nflreadpy", &[], &[m], &[]));
         assert!(text.contains(r#"nflreadpy_model_status_top_edge{book="fd",event="2025_01_KC_BAL",market="moneyline",model="elo",namespace="b",selection="KC",which="ev"} 0.05"#), "{text}");
         assert!(text.contains(r#"which="kelly"} 0.02"#), "{text}");
-        assert!(text.contains(r#"nflreadpy_model_status_total_stake{model="elo",namespace="b"} 35"#), "{text}");
+        assert!(
+            text.contains(r#"nflreadpy_model_status_total_stake{model="elo",namespace="b"} 35"#),
+            "{text}"
+        );
         assert!(
             text.contains(
                 r#"nflreadpy_model_status_brier_score{model="elo",namespace="b",role="stable",version="1.0.0"} 0.21"#
             ),
             "{text}"
         );
-        assert!(text.contains(r#"nflbet_resource_spec_suspend{kind="Model",name="elo",namespace="b"} 0"#), "{text}");
+        assert!(
+            text.contains(r#"nflbet_resource_spec_suspend{kind="Model",name="elo",namespace="b"} 0"#),
+            "{text}"
+        );
     }
 }

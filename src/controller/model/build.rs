@@ -402,8 +402,14 @@ mod tests {
     #[test]
     fn the_workloads_scrape_interval_reaches_the_service_monitor() {
         let children = |m: &Model| {
-            build(m, &[], &decide(&m.spec, &Default::default()), &OperatorConfig::default(), Capabilities::ALL)
-                .unwrap()
+            build(
+                m,
+                &[],
+                &decide(&m.spec, &Default::default()),
+                &OperatorConfig::default(),
+                Capabilities::ALL,
+            )
+            .unwrap()
         };
         let endpoint = |m: &Model| children(m).shared.service_monitor.unwrap().spec.endpoints.remove(0);
         let e = endpoint(&model("  workload: {scrapeInterval: 1m}\n"));
