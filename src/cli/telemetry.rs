@@ -5,7 +5,7 @@
 //!
 //! Endpoints: `/metrics`, `/healthz` (the process serves), `/readyz` (every cache has synced).
 
-mod families;
+pub mod families;
 
 use super::status::{ClusterArgs, Scope, connect};
 use crate::crd::{AlertRoute, Model, Sportsbook};

@@ -212,6 +212,42 @@ mod tests {
     }
 
     #[test]
+    fn the_scrape_interval_is_bounded_and_fits_twice_in_the_error_window() {
+        let at = "error: t.yaml: document 1 (Sportsbook fanduel)";
+        for (spec, want) in [
+            ("  workload: {scrapeInterval: 1m}\n", vec![]),
+            (
+                "  workload: {scrapeInterval: 1s}\n",
+                vec![format!(
+                    "{at}: spec.workload.scrapeInterval: workload.scrapeInterval must be between 5s and 2m"
+                )],
+            ),
+            (
+                "  workload: {scrapeInterval: 30 seconds}\n",
+                vec![format!("{at}: spec.workload.scrapeInterval: {}", crate::domain::duration::MESSAGE)],
+            ),
+            (
+                "  workload: {scrapeInterval: 2m}\n  alerts: {errorWindow: 3m}\n",
+                vec![format!(
+                    "{at}: spec.alerts.errorWindow: alerts.errorWindow (default 15m) must be at least twice workload.scrapeInterval: increase() needs two scrapes in the window"
+                )],
+            ),
+            ("  workload: {scrapeInterval: 90s}\n  alerts: {errorWindow: 3m}\n", vec![]),
+        ] {
+            assert_eq!(run_on(&format!("{BOOK}{spec}"), false), want, "{spec}");
+        }
+        let model = "apiVersion: betting.nflbet.dev/v1alpha1\nkind: Model\nmetadata: {name: elo}\nspec:\n  algorithm: elo\n  version: 1.0.0\n  sportsbooks: {names: [fanduel]}\n  staking: {bankroll: 1000, kellyFraction: 0.25}\n  workload: {scrapeInterval: 5m}\n";
+        let errors: Vec<String> =
+            run_on(model, false).into_iter().filter(|f| f.starts_with("error")).collect();
+        assert_eq!(
+            errors,
+            [
+                "error: t.yaml: document 1 (Model elo): spec.workload.scrapeInterval: workload.scrapeInterval must be between 5s and 2m"
+            ]
+        );
+    }
+
+    #[test]
     fn secrets_are_skipped_without_showing_data() {
         let y = "apiVersion: v1\nkind: Secret\nmetadata: {name: key}\nstringData: {api-key: hunter2}\n";
         let out = run_on(y, true);

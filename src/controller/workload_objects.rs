@@ -5,6 +5,7 @@
 use crate::controller::children::{ChildKind, ChildSet};
 use crate::crd::common::{SecretKeyRef, WorkloadSettings};
 use crate::crd::sportsbook::StorageSettings;
+use crate::domain::duration::format_duration;
 use crate::monitoring::{
     Capabilities, Endpoint, LabelSelector, PrometheusRule, ServiceMonitor, ServiceMonitorSpec,
 };
@@ -20,6 +21,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector as MetaLabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 /// What every workload resource (Sportsbook, Model) owns besides its Deployments.
 #[derive(Clone, Debug)]
@@ -323,12 +325,20 @@ pub fn with_extra_labels(mut meta: ObjectMeta, extra: &BTreeMap<String, String>)
 }
 
 /// The ServiceMonitor of a workload's metrics Service, with the operator's `--monitor-label`s
-/// (kube-prometheus-stack selects ServiceMonitors by its `release` label).
+/// (kube-prometheus-stack selects ServiceMonitors by its `release` label). `scrape_interval` is
+/// the spec's `workload.scrapeInterval`: unset, every 30s with Prometheus's timeout (10s); set,
+/// that interval and a timeout of the shorter of it and 10s, which prometheus-operator requires
+/// to be no longer than the interval.
 pub fn service_monitor(
     meta: ObjectMeta,
     selector: BTreeMap<String, String>,
     extra_labels: &BTreeMap<String, String>,
+    scrape_interval: Option<Duration>,
 ) -> ServiceMonitor {
+    let (interval, scrape_timeout) = match scrape_interval {
+        None => ("30s".to_string(), None),
+        Some(every) => (format_duration(every), Some(format_duration(every.min(SCRAPE_TIMEOUT)))),
+    };
     ServiceMonitor {
         metadata: with_extra_labels(meta, extra_labels),
         spec: ServiceMonitorSpec {
@@ -336,12 +346,16 @@ pub fn service_monitor(
             endpoints: vec![Endpoint {
                 port: "metrics".into(),
                 path: "/metrics".into(),
-                interval: Some("30s".into()),
+                interval: Some(interval),
+                scrape_timeout,
                 honor_labels: false,
             }],
         },
     }
 }
+
+/// Prometheus's default scrape timeout, the longest a generated ServiceMonitor asks for.
+const SCRAPE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A Role allowing one verb set on one resource's status, by name: all a workload needs to
 /// report its heartbeat or calibration.
@@ -459,4 +473,42 @@ pub fn rollout(d: &WorkloadState, what: &str) -> Rollout {
         return Rollout::Progressing(format!("{available}/{want} {what} pods available"));
     }
     Rollout::Complete { ready }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn endpoint(scrape_interval: Option<&str>) -> Endpoint {
+        let settings =
+            WorkloadSettings { scrape_interval: scrape_interval.map(String::from), ..Default::default() };
+        let monitor = service_monitor(
+            ObjectMeta::default(),
+            BTreeMap::new(),
+            &BTreeMap::new(),
+            settings.scrape_interval(),
+        );
+        monitor.spec.endpoints.into_iter().next().unwrap()
+    }
+
+    #[test]
+    fn the_scrape_interval_sets_the_interval_and_a_timeout_no_longer() {
+        // Unset: as before the setting existed, so no ServiceMonitor changes on upgrade.
+        let e = endpoint(None);
+        assert_eq!((e.interval.as_deref(), e.scrape_timeout.as_deref()), (Some("30s"), None));
+        for (every, interval, timeout) in [
+            ("15s", "15s", "10s"),
+            ("5s", "5s", "5s"),
+            ("2m", "2m", "10s"),
+            // The resources' syntax allows fractions; prometheus-operator's does not.
+            ("1.5m", "1m30s", "10s"),
+            ("7500ms", "7500ms", "7500ms"),
+        ] {
+            let e = endpoint(Some(every));
+            assert_eq!(e.interval.as_deref(), Some(interval), "{every}");
+            assert_eq!(e.scrape_timeout.as_deref(), Some(timeout), "{every}");
+        }
+        let e = serde_json::to_value(endpoint(Some("15s"))).unwrap();
+        assert_eq!(e["scrapeTimeout"], "10s", "{e}");
+    }
 }

@@ -59,6 +59,22 @@ pub struct WorkloadSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 253))]
     pub service_account_name: Option<String>,
+    /// How often Prometheus scrapes the workload's `/metrics`: the `interval` of its generated
+    /// ServiceMonitor, whose `scrapeTimeout` becomes the shorter of this and 10s. Default 30s.
+    /// Between 5s and 2m: Prometheus drops a series 5m after its last sample, and `rate()` over
+    /// the dashboards' 5m windows needs two.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "duration_schema")]
+    #[x_kube(validation = Rule::new("duration(self) >= duration('5s') && duration(self) <= duration('2m')")
+        .message("workload.scrapeInterval must be between 5s and 2m"))]
+    pub scrape_interval: Option<String>,
+}
+
+impl WorkloadSettings {
+    /// `scrapeInterval` as a duration; None when unset (or, past admission, never, malformed).
+    pub fn scrape_interval(&self) -> Option<std::time::Duration> {
+        self.scrape_interval.as_deref().and_then(|s| crate::domain::duration::parse(s).ok())
+    }
 }
 
 /// Schema of a `metav1.Condition` list as a list-map keyed by `type`, so that server-side apply

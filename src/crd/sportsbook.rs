@@ -50,6 +50,9 @@ pub use crate::domain::duration::PATTERN as DURATION_PATTERN;
     validation = Rule::new("!has(self.alerts) || !has(self.alerts.staleAfter) || !has(self.polling) || !has(self.polling.interval) || duration(self.alerts.staleAfter) > duration(self.polling.interval)")
         .message("alerts.staleAfter must be longer than polling.interval, or every poll would look stale")
         .field_path(".alerts.staleAfter"),
+    validation = Rule::new("!has(self.workload) || !has(self.workload.scrapeInterval) || duration(has(self.alerts) && has(self.alerts.errorWindow) ? self.alerts.errorWindow : '15m') >= duration(self.workload.scrapeInterval) + duration(self.workload.scrapeInterval)")
+        .message("alerts.errorWindow (default 15m) must be at least twice workload.scrapeInterval: increase() needs two scrapes in the window")
+        .field_path(".alerts.errorWindow"),
 )]
 #[serde(rename_all = "camelCase")]
 pub struct SportsbookSpec {

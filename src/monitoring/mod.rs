@@ -66,6 +66,8 @@ pub struct Endpoint {
     pub path: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scrape_timeout: Option<String>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub honor_labels: bool,
 }

@@ -257,9 +257,19 @@ fn chart_version_follows_the_crate() {
     assert_eq!(chart["version"].as_str(), Some(env!("CARGO_PKG_VERSION")), "chart version = crate version");
 }
 
+/// `nflbet telemetry` with its ServiceMonitor and NetworkPolicy.
+const TELEMETRY: &[&str] = &[
+    "telemetry.enabled=true",
+    "serviceMonitor.enabled=true",
+    "monitoring.labels.release=kube-prometheus-stack",
+    "networkPolicy.enabled=true",
+    "networkPolicy.apiServerCIDRs={10.0.0.10/32}",
+    WITH_MONITORING_CRDS,
+];
+
 #[test]
 fn helm_lint_strict_passes() {
-    for set in [&[][..], VARIANT] {
+    for set in [&[][..], VARIANT, TELEMETRY] {
         let mut c = helm();
         c.args(["lint", "--strict", "--kube-version", KUBE_VERSION]).arg(chart_dir());
         // helm lint takes no --api-versions: values only.
@@ -750,6 +760,149 @@ fn the_network_policy_allows_the_api_server_ports_only_to_the_api_server() {
     }
 }
 
+/// The chart's objects of `nflbet telemetry`: those labelled with its component.
+fn telemetry_objects(docs: &[serde_json::Value]) -> Vec<&serde_json::Value> {
+    docs.iter().filter(|d| d["metadata"]["labels"]["app.kubernetes.io/component"] == "telemetry").collect()
+}
+
+/// Whether every label of `selector` is among `labels`.
+fn selects(selector: &serde_json::Value, labels: &serde_json::Value) -> bool {
+    let selector = selector.as_object().expect("a selector map");
+    !selector.is_empty() && selector.iter().all(|(k, v)| labels[k] == *v)
+}
+
+#[test]
+fn telemetry_is_off_by_default() {
+    for set in [&[][..], VARIANT] {
+        let rendered = template_ok("nflbet", "nflbet-system", set);
+        assert!(telemetry_objects(&documents(&rendered)).is_empty(), "{set:?}");
+        assert!(!rendered.contains("- telemetry\n"), "{set:?}");
+    }
+}
+
+#[test]
+fn telemetry_renders_a_deployment_service_and_service_monitor_that_match() {
+    let docs = documents(&template_ok("nflbet", "nflbet-system", TELEMETRY));
+    let objects = telemetry_objects(&docs);
+    let one = |kind: &str| {
+        let found: Vec<_> = objects.iter().filter(|d| d["kind"] == kind).collect();
+        assert_eq!(found.len(), 1, "one telemetry {kind}: {objects:?}");
+        *found[0]
+    };
+    let (deploy, service, monitor) = (one("Deployment"), one("Service"), one("ServiceMonitor"));
+    for d in [deploy, service, monitor] {
+        assert_eq!(d["metadata"]["name"], "nflbet-nflbet-operator-telemetry");
+        assert_eq!(d["metadata"]["namespace"], "nflbet-system");
+    }
+    let pod = &deploy["spec"]["template"];
+    let container = &pod["spec"]["containers"][0];
+    let args: Vec<&str> = container["args"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    assert_eq!(args, ["telemetry", "--bind=0.0.0.0", "--port=9100", "--all-namespaces"]);
+
+    // Deployment selects its pods, the Service them, the ServiceMonitor the Service, by one port.
+    assert!(selects(&deploy["spec"]["selector"]["matchLabels"], &pod["metadata"]["labels"]));
+    assert!(selects(&service["spec"]["selector"], &pod["metadata"]["labels"]));
+    assert!(selects(&monitor["spec"]["selector"]["matchLabels"], &service["metadata"]["labels"]));
+    assert_eq!(monitor["spec"]["namespaceSelector"]["matchNames"][0], "nflbet-system");
+    let port = &container["ports"][0];
+    assert_eq!((port["name"].as_str(), port["containerPort"].as_u64()), (Some("metrics"), Some(9100)));
+    let service_port = &service["spec"]["ports"][0];
+    assert_eq!(service_port["port"].as_u64(), Some(9100));
+    assert_eq!(service_port["targetPort"], port["name"]);
+    let endpoint = &monitor["spec"]["endpoints"][0];
+    assert_eq!(endpoint["port"], service_port["name"]);
+    assert_eq!(endpoint["path"], "/metrics");
+    assert_eq!(
+        endpoint["honorLabels"].as_bool(),
+        Some(true),
+        "telemetry's namespace label is the resource's"
+    );
+    assert_eq!(monitor["metadata"]["labels"]["release"], "kube-prometheus-stack");
+    for (probe, path) in [("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")] {
+        assert_eq!(container[probe]["httpGet"]["path"], path);
+        assert_eq!(container[probe]["httpGet"]["port"], "metrics");
+    }
+
+    // The operator's security conventions; its objects never select telemetry's pod, nor the reverse.
+    let operator = docs
+        .iter()
+        .find(|d| {
+            d["kind"] == "Deployment" && d["metadata"]["labels"]["app.kubernetes.io/component"] == "operator"
+        })
+        .unwrap();
+    let operator_pod = &operator["spec"]["template"];
+    assert_eq!(pod["spec"]["securityContext"], operator_pod["spec"]["securityContext"]);
+    assert_eq!(container["securityContext"], operator_pod["spec"]["containers"][0]["securityContext"]);
+    assert_eq!(container["image"], operator_pod["spec"]["containers"][0]["image"]);
+    assert!(container["resources"]["limits"]["memory"].is_string(), "{container}");
+    let mut checked = Vec::new();
+    for other in docs.iter().filter(|d| d["metadata"]["labels"]["app.kubernetes.io/component"] == "operator")
+    {
+        let selector = match other["kind"].as_str().unwrap() {
+            "Deployment" | "PodDisruptionBudget" => &other["spec"]["selector"]["matchLabels"],
+            "Service" => &other["spec"]["selector"],
+            "NetworkPolicy" => &other["spec"]["podSelector"]["matchLabels"],
+            _ => continue,
+        };
+        assert!(selects(selector, &operator_pod["metadata"]["labels"]), "{other}");
+        assert!(
+            !selects(selector, &pod["metadata"]["labels"]),
+            "the operator's {} selects telemetry",
+            other["kind"]
+        );
+        checked.push(other["kind"].as_str().unwrap());
+    }
+    assert_eq!(checked, ["NetworkPolicy", "Service", "Deployment"]);
+    let policy = one("NetworkPolicy");
+    assert!(selects(&policy["spec"]["podSelector"]["matchLabels"], &pod["metadata"]["labels"]));
+
+    // Read-only on the three kinds, bound to its own ServiceAccount.
+    let account = one("ServiceAccount");
+    assert_eq!(pod["spec"]["serviceAccountName"], account["metadata"]["name"]);
+    let role = one("ClusterRole");
+    assert_eq!(
+        role["rules"],
+        serde_json::json!([{"apiGroups": ["betting.nflbet.dev"], "resources": ["sportsbooks", "models", "alertroutes"], "verbs": ["get", "list", "watch"]}])
+    );
+    let binding = one("ClusterRoleBinding");
+    assert_eq!(binding["roleRef"]["name"], role["metadata"]["name"]);
+    assert_eq!(binding["subjects"][0]["name"], account["metadata"]["name"]);
+
+    // Without the chart's monitoring, no ServiceMonitor (as for the operator's); another port.
+    let docs = documents(&template_ok(
+        "nflbet",
+        "nflbet-system",
+        &["telemetry.enabled=true", "telemetry.port=9200"],
+    ));
+    let kinds: Vec<&str> = telemetry_objects(&docs).iter().filter_map(|d| d["kind"].as_str()).collect();
+    assert_eq!(kinds, ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Service", "Deployment"]);
+    let deploy = docs
+        .iter()
+        .find(|d| d["metadata"]["name"] == "nflbet-nflbet-operator-telemetry" && d["kind"] == "Deployment")
+        .unwrap();
+    assert_eq!(deploy["spec"]["template"]["spec"]["containers"][0]["args"][2], "--port=9200");
+}
+
+#[test]
+fn telemetry_in_a_namespace_scoped_install_reads_one_namespace() {
+    let out = template("nflbet", "nflbet-system", &["watchNamespaces={books-a}", "telemetry.enabled=true"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs telemetry.namespace"), "{out:?}");
+
+    let docs = documents(&template_ok(
+        "nflbet",
+        "nflbet-system",
+        &["watchNamespaces={books-a}", "telemetry.enabled=true", "telemetry.namespace=books-a"],
+    ));
+    let objects = telemetry_objects(&docs);
+    let kinds: Vec<&str> = objects.iter().filter_map(|d| d["kind"].as_str()).collect();
+    assert!(!kinds.contains(&"ClusterRole") && kinds.contains(&"Role"), "{kinds:?}");
+    let role = objects.iter().find(|d| d["kind"] == "Role").unwrap();
+    assert_eq!(role["metadata"]["namespace"], "books-a");
+    let deploy = objects.iter().find(|d| d["kind"] == "Deployment").unwrap();
+    assert_eq!(deploy["spec"]["template"]["spec"]["containers"][0]["args"][3], "--namespace=books-a");
+}
+
 /// `crds/` (for `kubectl apply` and GitOps) and the chart's CRD templates carry the same
 /// nflbet labels: a selector such as `app.kubernetes.io/part-of=nflbet` finds them either way.
 #[test]
@@ -823,7 +976,11 @@ async fn every_rendered_manifest_passes_server_dry_run() {
     let mut variant: Vec<&str> =
         VARIANT.iter().copied().filter(|s| !s.starts_with("watchNamespaces")).collect();
     variant.push(&watch);
+    let telemetry_ns = format!("telemetry.namespace={a}");
+    variant.extend(["telemetry.enabled=true", telemetry_ns.as_str()]);
     dry_run_apply(&template_ok(&release, &release_ns, &variant));
+    // Telemetry reading every namespace, with its ClusterRole.
+    dry_run_apply(&template_ok(&release, &release_ns, TELEMETRY));
 
     for ns in [&release_ns, &a, &b] {
         support::delete_namespace(&client, ns).await;

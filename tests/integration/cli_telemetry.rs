@@ -95,42 +95,48 @@ async fn serves_the_seed_families_from_statuses_and_follows_changes() {
 
     let metrics = support::wait_for("all families", Duration::from_secs(30), || async {
         let (_, body) = get(&format!("{base}/metrics")).await?;
-        if body.contains("nflbet_resource_condition{kind=\"AlertRoute\"") { Ok(body) } else { Err(body) }
+        if body.contains("nflbet_resource_status_condition{kind=\"AlertRoute\"") {
+            Ok(body)
+        } else {
+            Err(body)
+        }
     })
     .await;
     let expected = [
         format!(
-            r#"nflreadpy_sportsbook_last_snapshot_timestamp_seconds{{namespace="{ns}",sportsbook="fanduel"}} {}"#,
+            r#"nflreadpy_sportsbook_status_last_snapshot_timestamp_seconds{{namespace="{ns}",sportsbook="fanduel"}} {}"#,
             snapshot.as_second()
         ),
-        format!(r#"nflreadpy_ingestion_consecutive_failures{{namespace="{ns}",sportsbook="fanduel"}} 2"#),
         format!(
-            r#"nflreadpy_model_edge{{book="fanduel",event="2025_01_KC_BAL",market="moneyline",model="elo",namespace="{ns}",selection="KC",which="ev"}} 0.031"#
+            r#"nflreadpy_sportsbook_status_consecutive_failures{{namespace="{ns}",sportsbook="fanduel"}} 2"#
         ),
         format!(
-            r#"nflreadpy_model_edge{{book="fanduel",event="2025_01_KC_BAL",market="moneyline",model="elo",namespace="{ns}",selection="KC",which="kelly"}} 0.0125"#
-        ),
-        format!(r#"nflreadpy_portfolio_exposure{{model="elo",namespace="{ns}"}} 42.5"#),
-        format!(
-            r#"nflreadpy_model_brier_score{{model="elo",namespace="{ns}",role="stable",version="1.0.0"}} 0.2113"#
+            r#"nflreadpy_model_status_top_edge{{book="fanduel",event="2025_01_KC_BAL",market="moneyline",model="elo",namespace="{ns}",selection="KC",which="ev"}} 0.031"#
         ),
         format!(
-            r#"nflreadpy_model_brier_score{{model="elo",namespace="{ns}",role="candidate",version="1.1.0"}} 0.2301"#
+            r#"nflreadpy_model_status_top_edge{{book="fanduel",event="2025_01_KC_BAL",market="moneyline",model="elo",namespace="{ns}",selection="KC",which="kelly"}} 0.0125"#
+        ),
+        format!(r#"nflreadpy_model_status_total_stake{{model="elo",namespace="{ns}"}} 42.5"#),
+        format!(
+            r#"nflreadpy_model_status_brier_score{{model="elo",namespace="{ns}",role="stable",version="1.0.0"}} 0.2113"#
         ),
         format!(
-            r#"nflreadpy_model_log_loss{{model="elo",namespace="{ns}",role="stable",version="1.0.0"}} 0.61"#
+            r#"nflreadpy_model_status_brier_score{{model="elo",namespace="{ns}",role="candidate",version="1.1.0"}} 0.2301"#
         ),
         format!(
-            r#"nflreadpy_model_calibration_samples{{model="elo",namespace="{ns}",role="candidate",version="1.1.0"}} 120"#
+            r#"nflreadpy_model_status_log_loss{{model="elo",namespace="{ns}",role="stable",version="1.0.0"}} 0.61"#
         ),
         format!(
-            r#"nflbet_resource_condition{{kind="Sportsbook",name="fanduel",namespace="{ns}",status="True",type="Ready"}} 1"#
+            r#"nflreadpy_model_status_calibration_samples{{model="elo",namespace="{ns}",role="candidate",version="1.1.0"}} 120"#
         ),
         format!(
-            r#"nflbet_resource_condition{{kind="AlertRoute",name="trading",namespace="{ns}",status="False",type="Ready"}} 1"#
+            r#"nflbet_resource_status_condition{{kind="Sportsbook",name="fanduel",namespace="{ns}",status="True",type="Ready"}} 1"#
         ),
-        format!(r#"nflbet_suspend_status{{kind="Sportsbook",name="fanduel",namespace="{ns}"}} 0"#),
-        "# TYPE nflreadpy_model_edge gauge".to_string(),
+        format!(
+            r#"nflbet_resource_status_condition{{kind="AlertRoute",name="trading",namespace="{ns}",status="False",type="Ready"}} 1"#
+        ),
+        format!(r#"nflbet_resource_spec_suspend{{kind="Sportsbook",name="fanduel",namespace="{ns}"}} 0"#),
+        "# TYPE nflreadpy_model_status_top_edge gauge".to_string(),
     ];
     for line in &expected {
         assert!(metrics.lines().any(|l| l == line), "missing {line:?} in\n{metrics}");
@@ -147,8 +153,9 @@ async fn serves_the_seed_families_from_statuses_and_follows_changes() {
         .expect("patch status");
     support::wait_for("consecutive failures 7", Duration::from_secs(30), || async {
         let (_, body) = get(&format!("{base}/metrics")).await?;
-        let want =
-            format!(r#"nflreadpy_ingestion_consecutive_failures{{namespace="{ns}",sportsbook="fanduel"}} 7"#);
+        let want = format!(
+            r#"nflreadpy_sportsbook_status_consecutive_failures{{namespace="{ns}",sportsbook="fanduel"}} 7"#
+        );
         if body.lines().any(|l| l == want) { Ok(()) } else { Err(body) }
     })
     .await;
@@ -200,7 +207,8 @@ async fn another_prefix_and_no_cluster() {
     let url = format!("http://127.0.0.1:{port}/metrics");
     support::wait_for("prefixed family", Duration::from_secs(30), || async {
         let (_, body) = get(&url).await?;
-        let want = format!(r#"odds_ingestion_consecutive_failures{{namespace="{ns}",sportsbook="dk"}} 0"#);
+        let want =
+            format!(r#"odds_sportsbook_status_consecutive_failures{{namespace="{ns}",sportsbook="dk"}} 0"#);
         if body.lines().any(|l| l == want) && !body.contains("nflreadpy_") { Ok(()) } else { Err(body) }
     })
     .await;

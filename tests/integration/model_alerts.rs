@@ -43,7 +43,9 @@ fn promtool_test_of(model: &Model, cases: &str) -> (bool, String) {
     support::prometheus_tool("promtool", dir.path(), &["test", "rules", "tests.yaml"])
 }
 
-const L: &str = r#"namespace="betting",model="elo",version="1.0.0",role="stable""#;
+/// Labels of the stable workload's calibration series as Prometheus stores them: the target's
+/// `namespace` and `service` (the Model's Service) beside the workload's own.
+const L: &str = r#"namespace="betting",service="nflbet-model-elo",model="elo",version="1.0.0",role="stable""#;
 
 #[test]
 fn brier_drift_fires_only_with_enough_samples_and_above_tolerance() {
@@ -114,19 +116,19 @@ evaluation_interval: 1m
 tests:
 - interval: 1m
   input_series:
-  - series: 'nflreadpy_portfolio_exposure{namespace="betting",model="elo",team="KC",market="moneyline",book="fanduel"}'
+  - series: 'nflreadpy_portfolio_exposure{namespace="betting",service="nflbet-model-elo",model="elo",team="KC",market="moneyline",book="fanduel"}'
     values: '700x30'
-  - series: 'nflreadpy_portfolio_exposure{namespace="betting",model="elo",team="KC",market="spread",book="draftkings"}'
+  - series: 'nflreadpy_portfolio_exposure{namespace="betting",service="nflbet-model-elo",model="elo",team="KC",market="spread",book="draftkings"}'
     values: '500x30'
-  - series: 'nflreadpy_portfolio_exposure{namespace="betting",model="elo",team="BUF",market="moneyline",book="fanduel"}'
+  - series: 'nflreadpy_portfolio_exposure{namespace="betting",service="nflbet-model-elo",model="elo",team="BUF",market="moneyline",book="fanduel"}'
     values: '300x30'
-  - series: 'nflreadpy_portfolio_stake{namespace="betting",model="elo",role="stable",market="moneyline",book="fanduel"}'
+  - series: 'nflreadpy_portfolio_stake{namespace="betting",service="nflbet-model-elo",model="elo",role="stable",market="moneyline",book="fanduel"}'
     values: '3500x30'
-  - series: 'nflreadpy_portfolio_stake{namespace="betting",model="elo",role="stable",market="spread",book="draftkings"}'
+  - series: 'nflreadpy_portfolio_stake{namespace="betting",service="nflbet-model-elo",model="elo",role="stable",market="spread",book="draftkings"}'
     values: '500x30'
-  - series: 'nflreadpy_model_edge{namespace="betting",model="elo",role="stable",market="moneyline",event="2025_14_KC_BUF",selection="KC",book="fanduel",which="kelly"}'
+  - series: 'nflreadpy_model_edge{namespace="betting",service="nflbet-model-elo",model="elo",role="stable",market="moneyline",event="2025_14_KC_BUF",selection="KC",book="fanduel",which="kelly"}'
     values: '0.05x30'
-  - series: 'nflreadpy_model_edge{namespace="betting",model="elo",role="stable",market="moneyline",event="2025_14_KC_BUF",selection="KC",book="fanduel",which="ev"}'
+  - series: 'nflreadpy_model_edge{namespace="betting",service="nflbet-model-elo",model="elo",role="stable",market="moneyline",event="2025_14_KC_BUF",selection="KC",book="fanduel",which="ev"}'
     values: '0.08x30'
   alert_rule_test:
   - {eval_time: 4m, alertname: NflbetModelExposureAboveCap, exp_alerts: []}
@@ -165,15 +167,15 @@ evaluation_interval: 1m
 tests:
 - interval: 1m
   input_series:
-  - series: 'nflreadpy_portfolio_stake{namespace="betting",model="elo",role="stable",event="2025_14_KC_BUF",market="moneyline",book="fanduel"}'
+  - series: 'nflreadpy_portfolio_stake{namespace="betting",service="nflbet-model-elo",model="elo",role="stable",event="2025_14_KC_BUF",market="moneyline",book="fanduel"}'
     values: '300x30'
-  - series: 'nflreadpy_portfolio_stake{namespace="betting",model="elo",role="stable",event="2025_14_KC_BUF",market="spread",book="draftkings"}'
+  - series: 'nflreadpy_portfolio_stake{namespace="betting",service="nflbet-model-elo",model="elo",role="stable",event="2025_14_KC_BUF",market="spread",book="draftkings"}'
     values: '150x30'
-  - series: 'nflreadpy_portfolio_stake{namespace="betting",model="elo",role="candidate",event="2025_14_KC_BUF",market="moneyline",book="fanduel"}'
+  - series: 'nflreadpy_portfolio_stake{namespace="betting",service="nflbet-model-elo",model="elo",role="candidate",event="2025_14_KC_BUF",market="moneyline",book="fanduel"}'
     values: '100x30'
-  - series: 'nflreadpy_portfolio_stake{namespace="betting",model="elo",role="stable",event="2025_14_DAL_NYG",market="moneyline",book="fanduel"}'
+  - series: 'nflreadpy_portfolio_stake{namespace="betting",service="nflbet-model-elo",model="elo",role="stable",event="2025_14_DAL_NYG",market="moneyline",book="fanduel"}'
     values: '490x30'
-  - series: 'nflreadpy_portfolio_stake{namespace="betting",model="elo",role="stable",event="2025_14_SF_SEA",market="total",book="fanduel"}'
+  - series: 'nflreadpy_portfolio_stake{namespace="betting",service="nflbet-model-elo",model="elo",role="stable",event="2025_14_SF_SEA",market="total",book="fanduel"}'
     values: '500x30'
   alert_rule_test:
   - {eval_time: 4m, alertname: NflbetModelEventExposureAboveCap, exp_alerts: []}
@@ -213,4 +215,130 @@ fn the_severity_the_model_spec_sets_is_the_one_the_alert_carries() {
         Some("warning"),
         "unlisted: its default"
     );
+}
+
+/// promtool input series of one target's `/metrics` text, as Prometheus stores them: the target's
+/// labels added; with `honor_labels` the exported labels win a clash, else Prometheus keeps the
+/// target's and renames the exported one `exported_<name>`. Each value held for `minutes`.
+fn scraped(exposition: &str, target: &[(&str, &str)], honor_labels: bool, minutes: u32) -> String {
+    let pair = regex::Regex::new(r#"([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)""#).unwrap();
+    let mut out = String::new();
+    for line in exposition.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+        let (series, value) = line.rsplit_once(' ').unwrap();
+        let (name, labels) = series.split_once('{').unwrap_or((series, ""));
+        let mut all: Vec<(String, String)> =
+            pair.captures_iter(labels).map(|c| (c[1].to_string(), c[2].to_string())).collect();
+        for (k, v) in target {
+            match all.iter().position(|(n, _)| n == k) {
+                None => all.push((k.to_string(), v.to_string())),
+                Some(_) if honor_labels => {}
+                Some(i) => {
+                    all[i].0 = format!("exported_{k}");
+                    all.push((k.to_string(), v.to_string()));
+                }
+            }
+        }
+        let labels: Vec<String> = all.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+        out.push_str(&format!(
+            "  - series: '{name}{{{}}}'\n    values: '{value}x{minutes}'\n",
+            labels.join(",")
+        ));
+    }
+    out
+}
+
+/// The stable model workload's `/metrics` after one run recommending `kc` on KC and 300 on BUF
+/// (moneyline, fanduel), as Prometheus scrapes it through the Model's ServiceMonitor.
+fn workload_series(kc: f64) -> String {
+    use nflbet::workloads::model::staking::Portfolio;
+    let metrics = nflbet::workloads::model::metrics::Metrics::new("nflreadpy", "elo", "stable").unwrap();
+    let moneyline: nflbet::domain::market::Market = serde_json::from_str("\"moneyline\"").unwrap();
+    let mut portfolio = Portfolio::default();
+    portfolio.by_team.insert(("KC".into(), moneyline, "fanduel".into()), kc);
+    portfolio.by_team.insert(("BUF".into(), moneyline, "fanduel".into()), 300.0);
+    portfolio.by_event_market_book.insert(("2025_14_KC_BUF".into(), moneyline, "fanduel".into()), kc + 300.0);
+    metrics.record_run(&[], &portfolio, 1, 1.7e9, 0.5);
+    let target = [
+        ("namespace", "betting"),
+        ("service", "nflbet-model-elo"),
+        ("job", "nflbet-model-elo"),
+        ("endpoint", "metrics"),
+        ("pod", "nflbet-model-elo-7d9f8-abcde"),
+        ("instance", "10.0.0.7:8080"),
+    ];
+    scraped(&metrics.render(), &target, false, 40)
+}
+
+/// `nflbet telemetry` in the monitoring namespace, scraped with honorLabels (the chart's
+/// ServiceMonitor) so its `namespace` is the Model's: its real exposition for a Model whose status
+/// says 2,500 staked in total and a top bet of 5% of the bankroll, plus the same numbers under the
+/// names telemetry used before (an old telemetry still deployed, or any exporter reusing them).
+fn telemetry_series() -> String {
+    let m: nflbet::crd::Model = serde_json::from_value(serde_json::json!({
+        "apiVersion": "betting.nflbet.dev/v1alpha1", "kind": "Model",
+        "metadata": {"name": "elo", "namespace": "betting"},
+        "spec": {"algorithm": "elo", "version": "1.0.0", "sportsbooks": {"names": ["fanduel"]}, "staking": {"bankroll": 10000.0, "kellyFraction": 0.25}},
+        "status": {"summary": {"totalStake": 2500.0, "topEdges": [
+            {"event": "2025_14_KC_BUF", "market": "moneyline", "selection": "KC", "book": "fanduel", "american": 120, "expectedValue": 0.3, "stake": 500.0}
+        ]}}
+    }))
+    .unwrap();
+    let mut text = String::new();
+    let families = nflbet::cli::telemetry::families::gather("nflreadpy", &[], &[m], &[]);
+    prometheus::TextEncoder::new().encode_utf8(&families, &mut text).unwrap();
+    assert!(text.contains("nflreadpy_model_status_total_stake"), "{text}");
+    text.push_str(concat!(
+        "nflreadpy_portfolio_exposure{model=\"elo\",namespace=\"betting\"} 2500\n",
+        "nflreadpy_portfolio_stake{model=\"elo\",namespace=\"betting\"} 3500\n",
+        "nflreadpy_model_edge{book=\"fanduel\",event=\"2025_14_KC_BUF\",market=\"moneyline\",model=\"elo\",namespace=\"betting\",selection=\"KC\",which=\"kelly\"} 0.05\n",
+    ));
+    let target = [
+        ("namespace", "monitoring"),
+        ("service", "nflbet-telemetry"),
+        ("job", "nflbet-telemetry"),
+        ("endpoint", "metrics"),
+        ("pod", "nflbet-telemetry-5c6d7-fghij"),
+        ("instance", "10.0.0.9:9100"),
+    ];
+    scraped(&text, &target, true, 40)
+}
+
+/// A promtool test file: one test group of `input_series` (already indented) and `alert_rule_test`.
+fn one_group(input_series: &str, alert_rule_test: &str) -> String {
+    format!(
+        "rule_files: [rules.yaml]\nevaluation_interval: 1m\ntests:\n- interval: 1m\n  input_series:\n{input_series}  alert_rule_test:\n{alert_rule_test}"
+    )
+}
+
+#[test]
+fn telemetry_beside_the_workload_never_fires_the_portfolio_alerts() {
+    // Team cap 1000, book cap 3000, maxStakePerBet 0.02. The workload stays under every cap
+    // (KC 600, fanduel 900, no Kelly edges); telemetry's series, 2500 total, 3500 on a book and
+    // a Kelly fraction of 0.05, would each be above one if a rule read them.
+    let cases = one_group(
+        &format!("{}{}", workload_series(600.0), telemetry_series()),
+        r#"  - {eval_time: 10m, alertname: NflbetModelExposureAboveCap, exp_alerts: []}
+  - {eval_time: 30m, alertname: NflbetModelExposureAboveCap, exp_alerts: []}
+  - {eval_time: 30m, alertname: NflbetModelKellyStakeAboveCap, exp_alerts: []}
+"#,
+    );
+    let (ok, out) = promtool_test(&cases);
+    assert!(ok, "{out}\n{cases}");
+
+    // The same inputs with the workload above the team cap: exactly the workload's KC alert
+    // fires, so the test above could fail, and telemetry adds no team="" alert of its own.
+    let cases = one_group(
+        &format!("{}{}", workload_series(1200.0), telemetry_series()),
+        r#"  - eval_time: 10m
+    alertname: NflbetModelExposureAboveCap
+    exp_alerts:
+    - exp_labels: {severity: warning, namespace: betting, model: elo, team: KC, dimension: team}
+      exp_annotations:
+        summary: Model elo exposure per team is above its cap
+        description: Recommended stakes of model betting/elo on team KC total 1.2k, above the cap 0.1 × bankroll 10000 = 1000.
+        runbook_url: https://github.com/nflbet/nflbet/blob/main/docs/runbooks.md#nflbetmodelexposureabovecap
+"#,
+    );
+    let (ok, out) = promtool_test(&cases);
+    assert!(ok, "{out}\n{cases}");
 }

@@ -145,6 +145,20 @@ pub(crate) fn cases() -> Vec<(&'static str, Value, &'static str)> {
             r#"spec.alerts.errorWindow: Invalid value: "0s": alerts.errorWindow must be between 1m and 168h: Prometheus needs at least two scrapes (30s apart) in the window"#,
         ),
         (
+            "scrape interval below 5s",
+            with(base(), &["workload"], json!({"scrapeInterval": "1s"})),
+            r#"spec.workload.scrapeInterval: Invalid value: "1s": workload.scrapeInterval must be between 5s and 2m"#,
+        ),
+        (
+            "error window too short for two scrapes",
+            with(
+                with(base(), &["workload"], json!({"scrapeInterval": "2m"})),
+                &["alerts"],
+                json!({"errorWindow": "3m"}),
+            ),
+            "alerts.errorWindow (default 15m) must be at least twice workload.scrapeInterval: increase() needs two scrapes in the window",
+        ),
+        (
             "zero stale threshold",
             with(base(), &["alerts"], json!({"staleAfter": "0s"})),
             r#"spec.alerts.staleAfter: Invalid value: "0s": alerts.staleAfter must be between 1m and 168h"#,

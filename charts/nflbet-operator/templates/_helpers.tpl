@@ -102,3 +102,26 @@ NFLBET_MONITOR_LABELS. Takes (dict "labels" <map> "values" <the values it comes 
 {{- define "nflbet-operator.monitorLabels" -}}
 {{- include "nflbet-operator.labelPairs" (dict "labels" .Values.monitoring.labels "values" "monitoring.labels") }}
 {{- end }}
+
+{{/* Name of every object of `nflbet telemetry` (telemetry.enabled). */}}
+{{- define "nflbet-operator.telemetryName" -}}
+{{- printf "%s-telemetry" (include "nflbet-operator.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Labels selecting the telemetry pod: a name of its own, so that neither the operator's Service,
+Deployment, PodDisruptionBudget nor NetworkPolicy selects it.
+*/}}
+{{- define "nflbet-operator.telemetrySelectorLabels" -}}
+app.kubernetes.io/name: {{ printf "%s-telemetry" (include "nflbet-operator.name" .) | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "nflbet-operator.telemetryLabels" -}}
+helm.sh/chart: {{ include "nflbet-operator.chart" . }}
+{{ include "nflbet-operator.telemetrySelectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/component: telemetry
+app.kubernetes.io/part-of: nflbet
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}

@@ -24,7 +24,12 @@ pub fn rule_group(m: &Model, ns: &str, cfg: &OperatorConfig) -> RuleGroup {
     let model = m.name_any();
     let spec = &m.spec;
     let cal = spec.calibration();
-    let sel = selector(&[("namespace", ns), ("model", &model)]);
+    // Series of this model's workloads only: Prometheus sets `service` on every target of the
+    // model's ServiceMonitor (stable and candidate share the Service), and no exporter scraped
+    // with honorLabels sets it, so a same-named series from elsewhere (an old `nflbet
+    // telemetry`, a third exporter) can never make these rules fire.
+    let service = child_name(&model);
+    let sel = selector(&[("namespace", ns), ("service", &service), ("model", &model)]);
     let labels = |alert: ModelAlert| {
         BTreeMap::from([
             ("severity".to_string(), spec.alert_severity(alert).as_str().to_string()),
@@ -132,7 +137,7 @@ pub fn rule_group(m: &Model, ns: &str, cfg: &OperatorConfig) -> RuleGroup {
         expr: format!(
             "max by (namespace, model, role) ({}{}) > {max_stake}",
             cfg.metric("model_edge"),
-            selector(&[("namespace", ns), ("model", &model), ("which", "kelly")])
+            selector(&[("namespace", ns), ("service", &service), ("model", &model), ("which", "kelly")])
         ),
         for_: Some("15m".into()),
         labels: labels(ModelAlert::KellyStakeAboveCap),
@@ -146,7 +151,6 @@ pub fn rule_group(m: &Model, ns: &str, cfg: &OperatorConfig) -> RuleGroup {
         ),
     });
 
-    let service = child_name(&model);
     let up = format!("up{}", selector(&[("namespace", ns), ("service", &service)]));
     rules.push(Rule {
         alert: MODEL_DOWN.into(),

@@ -182,6 +182,7 @@ pub fn build(
                     meta(m, name.clone(), &owner),
                     instance_labels(&model),
                     &cfg.monitor_labels,
+                    settings.scrape_interval(),
                 )
             }),
             prometheus_rule,
@@ -396,6 +397,25 @@ mod tests {
         assert_eq!(monitor["release"], "kube-prometheus-stack");
         assert_eq!(monitor["app.kubernetes.io/component"], "model");
         assert_eq!(c.shared.prometheus_rule.unwrap().metadata.labels.unwrap()["release"], "rules");
+    }
+
+    #[test]
+    fn the_workloads_scrape_interval_reaches_the_service_monitor() {
+        let children = |m: &Model| {
+            build(
+                m,
+                &[],
+                &decide(&m.spec, &Default::default()),
+                &OperatorConfig::default(),
+                Capabilities::ALL,
+            )
+            .unwrap()
+        };
+        let endpoint = |m: &Model| children(m).shared.service_monitor.unwrap().spec.endpoints.remove(0);
+        let e = endpoint(&model("  workload: {scrapeInterval: 1m}\n"));
+        assert_eq!((e.interval.as_deref(), e.scrape_timeout.as_deref()), (Some("1m"), Some("10s")));
+        let e = endpoint(&model(""));
+        assert_eq!((e.interval.as_deref(), e.scrape_timeout.as_deref()), (Some("30s"), None));
     }
 
     #[test]

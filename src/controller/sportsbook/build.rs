@@ -106,6 +106,7 @@ pub fn build(sb: &Sportsbook, cfg: &OperatorConfig, caps: Capabilities) -> Resul
             meta(sb, name.clone(), &owner),
             selector_labels(&book),
             &cfg.monitor_labels,
+            settings.scrape_interval(),
         )
     });
 

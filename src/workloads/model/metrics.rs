@@ -32,6 +32,7 @@ use prometheus::{
 
 pub struct Metrics {
     registry: Registry,
+    family_names: Vec<String>,
     model: String,
     role: String,
     edge: GaugeVec,
@@ -55,7 +56,7 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn new(prefix: &str, model: &str, role: &str) -> Result<Metrics, prometheus::Error> {
-        let registry = Registry::new();
+        let mut families = crate::workloads::Families::default();
         let opts = |name: &str, help: &str| Opts::new(name, help).namespace(prefix);
         let gauge = |name: &str, help: &str, labels: &[&str]| GaugeVec::new(opts(name, help), labels);
         let edge = gauge(
@@ -133,10 +134,10 @@ impl Metrics {
             &["model", "role"],
         )?;
         for c in [&edge, &exposure, &stake, &cap, &brier, &log_loss, &last_run] {
-            registry.register(Box::new(c.clone()))?;
+            families.register(Box::new(c.clone()))?;
         }
         for c in [&samples, &pushes, &markets_priced, &quotes_priced] {
-            registry.register(Box::new(c.clone()))?;
+            families.register(Box::new(c.clone()))?;
         }
         let retention_deleted = IntCounterVec::new(
             opts("model_retention_deleted_total", "Own recommendation records deleted by retention"),
@@ -150,9 +151,9 @@ impl Metrics {
             &["model", "role"],
         )?;
         for c in [&runs, &errors, &status_failures, &retention_deleted, &retention_failures] {
-            registry.register(Box::new(c.clone()))?;
+            families.register(Box::new(c.clone()))?;
         }
-        registry.register(Box::new(duration.clone()))?;
+        families.register(Box::new(duration.clone()))?;
         // Series that exist from the start at zero, so rate() sees the first increment.
         for t in ErrorType::ALL {
             errors.with_label_values(&[model, role, t.as_str()]);
@@ -160,8 +161,10 @@ impl Metrics {
         for c in [&runs, &status_failures, &retention_deleted, &retention_failures] {
             c.with_label_values(&[model, role]);
         }
+        let crate::workloads::Families { registry, names: family_names } = families;
         Ok(Metrics {
             registry,
+            family_names,
             model: model.to_owned(),
             role: role.to_owned(),
             edge,
@@ -186,6 +189,11 @@ impl Metrics {
 
     pub fn registry(&self) -> &Registry {
         &self.registry
+    }
+
+    /// The name of every family registered, with series or not.
+    pub fn family_names(&self) -> &[String] {
+        &self.family_names
     }
 
     pub fn error(&self, t: ErrorType) {

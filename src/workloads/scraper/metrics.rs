@@ -27,6 +27,7 @@ use prometheus::{
 
 pub struct Metrics {
     registry: Registry,
+    family_names: Vec<String>,
     sportsbook: String,
     latency: HistogramVec,
     errors: IntCounterVec,
@@ -44,7 +45,7 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn new(prefix: &str, sportsbook: &str) -> Result<Metrics, prometheus::Error> {
-        let registry = Registry::new();
+        let mut families = crate::workloads::Families::default();
         let opts = |name: &str, help: &str| Opts::new(name, help).namespace(prefix);
         let hopts = |name: &str, help: &str, buckets: Vec<f64>| {
             HistogramOpts::new(name, help).namespace(prefix).buckets(buckets)
@@ -97,16 +98,16 @@ impl Metrics {
             opts("ingestion_heartbeat_failures_total", "Status heartbeats that could not be written"),
             &["sportsbook"],
         )?;
-        registry.register(Box::new(latency.clone()))?;
-        registry.register(Box::new(errors.clone()))?;
-        registry.register(Box::new(last_success.clone()))?;
-        registry.register(Box::new(quotes.clone()))?;
-        registry.register(Box::new(quotes_per_poll.clone()))?;
-        registry.register(Box::new(rejected.clone()))?;
-        registry.register(Box::new(polls.clone()))?;
-        registry.register(Box::new(consecutive_failures.clone()))?;
-        registry.register(Box::new(quota_remaining.clone()))?;
-        registry.register(Box::new(heartbeat_failures.clone()))?;
+        families.register(Box::new(latency.clone()))?;
+        families.register(Box::new(errors.clone()))?;
+        families.register(Box::new(last_success.clone()))?;
+        families.register(Box::new(quotes.clone()))?;
+        families.register(Box::new(quotes_per_poll.clone()))?;
+        families.register(Box::new(rejected.clone()))?;
+        families.register(Box::new(polls.clone()))?;
+        families.register(Box::new(consecutive_failures.clone()))?;
+        families.register(Box::new(quota_remaining.clone()))?;
+        families.register(Box::new(heartbeat_failures.clone()))?;
         let retention_deleted = IntCounterVec::new(
             opts(
                 "ingestion_retention_deleted_total",
@@ -121,8 +122,8 @@ impl Metrics {
             ),
             &["sportsbook"],
         )?;
-        registry.register(Box::new(retention_deleted.clone()))?;
-        registry.register(Box::new(retention_failures.clone()))?;
+        families.register(Box::new(retention_deleted.clone()))?;
+        families.register(Box::new(retention_failures.clone()))?;
         retention_deleted.with_label_values(&[sportsbook]);
         retention_failures.with_label_values(&[sportsbook]);
         // Every series exists from the start at zero, so `rate()` and `increase()` see the first
@@ -138,8 +139,10 @@ impl Metrics {
         }
         consecutive_failures.with_label_values(&[sportsbook]);
         heartbeat_failures.with_label_values(&[sportsbook]);
+        let crate::workloads::Families { registry, names: family_names } = families;
         Ok(Metrics {
             registry,
+            family_names,
             sportsbook: sportsbook.to_owned(),
             latency,
             errors,
@@ -158,6 +161,11 @@ impl Metrics {
 
     pub fn registry(&self) -> &Registry {
         &self.registry
+    }
+
+    /// The name of every family registered, with series or not.
+    pub fn family_names(&self) -> &[String] {
+        &self.family_names
     }
 
     pub fn error(&self, t: ErrorType) {
