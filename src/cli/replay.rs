@@ -42,15 +42,15 @@ pub struct ReplayCommand {
     pub model: Option<String>,
 
     /// Namespace of --model. Default: the namespace of the kubeconfig context.
-    #[arg(short = 'n', long, value_name = "NAMESPACE", requires = "model")]
+    #[arg(short = 'n', long, value_name = "NAMESPACE")]
     pub namespace: Option<String>,
 
     /// Kubeconfig file for --model. Default: $KUBECONFIG, then ~/.kube/config.
-    #[arg(long, value_name = "PATH", requires = "model")]
+    #[arg(long, value_name = "PATH")]
     pub kubeconfig: Option<PathBuf>,
 
     /// Kubeconfig context for --model instead of the current one.
-    #[arg(long, value_name = "NAME", requires = "model")]
+    #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
 }
 
@@ -71,6 +71,8 @@ pub enum ModelSourceError {
         "Model {name} selects Sportsbooks by label (spec.sportsbooks.selector), which only the cluster can resolve: replay it with --model {name}, or list its books in spec.sportsbooks.names"
     )]
     SelectorNeedsCluster { name: String },
+    #[error("--namespace, --kubeconfig and --context say where --model NAME is read: give --model")]
+    ClusterWithoutModel,
     #[error(transparent)]
     Connect(#[from] ConnectError),
     #[error("no Model {name} in namespace {namespace} at {server}")]
@@ -83,6 +85,9 @@ pub enum ModelSourceError {
 
 /// Run `nflbet replay`: of a Model when one is named, else of the algorithms in --models.
 pub fn run(cmd: &ReplayCommand) -> anyhow::Result<()> {
+    if cmd.model.is_none() && (cmd.namespace.is_some() || cmd.kubeconfig.is_some() || cmd.context.is_some()) {
+        return Err(ModelSourceError::ClusterWithoutModel.into());
+    }
     let replayed = if let Some(path) = &cmd.model_file {
         let model = read_model_file(path)?;
         let books = file_books(&model)?;
@@ -114,12 +119,8 @@ pub fn read_model_file(path: &Path) -> Result<Model, ModelSourceError> {
 pub fn model_from_manifest(label: &str, text: &str) -> Result<Model, ModelSourceError> {
     let report =
         validate::validate_sources(&[validate::Source { label: label.into(), text: text.into() }], false);
-    let errors: Vec<String> = report
-        .findings
-        .iter()
-        .filter(|f| f.level == Level::Error)
-        .map(|f| format!("  {f}"))
-        .collect();
+    let errors: Vec<String> =
+        report.findings.iter().filter(|f| f.level == Level::Error).map(|f| format!("  {f}")).collect();
     if !errors.is_empty() {
         return Err(ModelSourceError::Invalid { path: label.into(), findings: errors.join("\n") });
     }
@@ -141,7 +142,11 @@ pub fn model_from_manifest(label: &str, text: &str) -> Result<Model, ModelSource
     }
     match models.len() {
         0 => {
-            let found = if others.is_empty() { "it is empty".into() } else { format!("it holds {}", others.join(", ")) };
+            let found = if others.is_empty() {
+                "it is empty".into()
+            } else {
+                format!("it holds {}", others.join(", "))
+            };
             Err(ModelSourceError::NoModel { path: label.into(), found })
         }
         1 => serde_json::from_value(models.remove(0))
@@ -219,7 +224,10 @@ mod tests {
         // validate-config's findings, the schema's and the CEL rules'.
         let bad = MODEL.replace("kellyFraction: 0.25", "kellyFraction: 0.25}\n  elo: {kFactor: 20");
         let e = err(&bad);
-        assert!(e.starts_with("--model-file m.yaml is not valid:\n  error: m.yaml: document 1 (Model consensus)"), "{e}");
+        assert!(
+            e.starts_with("--model-file m.yaml is not valid:\n  error: m.yaml: document 1 (Model consensus)"),
+            "{e}"
+        );
         assert!(e.contains("spec.elo only applies to algorithm elo"), "{e}");
     }
 

@@ -61,6 +61,10 @@ pub enum ReplayError {
     Json(#[from] serde_json::Error),
     #[error("--sportsbooks needs --store: the snapshot store to replay")]
     NoStore,
+    #[error(
+        "--records is the snapshot store: the replay's records would mix with the live Model's; give another store"
+    )]
+    RecordsInStore,
     #[error("--store needs --sportsbooks: the books whose snapshots to replay")]
     NoSportsbooks,
     #[error("snapshot store: {0}")]
@@ -129,6 +133,12 @@ pub struct ReplayArgs {
     /// the closing lines in the games file; results still come from the games file.
     #[arg(long)]
     pub store: Option<String>,
+    /// Keep the replay's recommendation records (one per run, in the model workload's format)
+    /// in this store (file:///path or s3://bucket/prefix) instead of a scratch directory removed
+    /// afterwards; with --store. Never the snapshot store itself: the replay's records would mix
+    /// with the live Model's.
+    #[arg(long, value_name = "URL", requires = "store")]
+    pub records: Option<String>,
     /// Sportsbooks whose stored snapshots are replayed, comma separated (with --store).
     #[arg(long, value_delimiter = ',')]
     pub sportsbooks: Vec<String>,

@@ -116,8 +116,14 @@ pub fn run(args: &ReplayArgs, replayed: &ReplayedModel) -> anyhow::Result<()> {
             let games = load_games(&path).map_err(ReplayError::from)?;
             let model = SnapshotModel { name: replayed.name(), args: margs, clv_margin };
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            let report =
-                runtime.block_on(replay_models(store, &replayed.books, &window, games, vec![model]))?;
+            let report = runtime.block_on(replay_models(
+                store,
+                args.records.as_deref(),
+                &replayed.books,
+                &window,
+                games,
+                vec![model],
+            ))?;
             super::print_snapshots(args, &report)
         }
         None => {
@@ -137,9 +143,10 @@ pub fn run(args: &ReplayArgs, replayed: &ReplayedModel) -> anyhow::Result<()> {
                     }
                     (Box::new(MarketConsensus::new(Reference::Median(Vec::new()), *margin)), *margin)
                 }
-                AlgorithmConfig::Elo(params) => {
-                    (Box::new(Elo::new(*params)), MarginMethod::parse(&margs.margin_method).unwrap_or(MarginMethod::Shin))
-                }
+                AlgorithmConfig::Elo(params) => (
+                    Box::new(Elo::new(*params)),
+                    MarginMethod::parse(&margs.margin_method).unwrap_or(MarginMethod::Shin),
+                ),
             };
             let s = &config.staking;
             if [s.cap_team, s.cap_market, s.cap_book].iter().any(|c| *c < 1.0) {
@@ -153,8 +160,7 @@ pub fn run(args: &ReplayArgs, replayed: &ReplayedModel) -> anyhow::Result<()> {
             if args.report.is_some() {
                 models.push(model_by_name("closingLine", margin)?);
             }
-            let settings =
-                ReplaySettings { window, margin, min_edge: s.value_threshold, policy: s.policy };
+            let settings = ReplaySettings { window, margin, min_edge: s.value_threshold, policy: s.policy };
             let (name, version) = (replayed.name(), config.version.clone());
             super::run_closing_lines(args, &path, &settings, models, |report| {
                 if let Some(m) = report.models.first_mut() {

@@ -142,18 +142,24 @@ pub async fn replay_snapshots(
             clv_margin: args.margin,
         })
         .collect();
-    replay_models(&store_url, &args.sportsbooks, window, games, models).await
+    replay_models(&store_url, args.records.as_deref(), &args.sportsbooks, window, games, models).await
 }
 
 /// Run the model workload over the snapshots of `sportsbooks` in `store_url` within `window`,
-/// once per distinct snapshot time, for every one of `models`.
+/// once per distinct snapshot time, for every one of `models`; their records go to
+/// `records_url`, or to a scratch store removed afterwards.
 pub async fn replay_models(
     store_url: &str,
+    records_url: Option<&str>,
     sportsbooks: &[String],
     window: &Window,
     games: Vec<Game>,
     models: Vec<SnapshotModel>,
 ) -> Result<SnapshotReplayReport, ReplayError> {
+    let same = |a: &str, b: &str| a.trim_end_matches('/') == b.trim_end_matches('/');
+    if records_url.is_some_and(|r| same(r, store_url)) {
+        return Err(ReplayError::RecordsInStore);
+    }
     let (from, to) = time_range(window);
     let s3 = S3Options { egress: crate::egress::Egress::unrestricted(), ..S3Options::default() };
     let store = SnapshotStore::open(store_url, &s3).map_err(|e| ReplayError::Store(e.to_string()))?;
@@ -170,12 +176,13 @@ pub async fn replay_models(
     }
 
     let scratch = tempfile::tempdir().map_err(|e| ReplayError::Store(e.to_string()))?;
-    let scratch_url = format!("file://{}", scratch.path().display());
+    let records_url =
+        records_url.map_or_else(|| format!("file://{}", scratch.path().display()), str::to_owned);
     let mut reports = Vec::new();
     for model in models {
         let mut config =
             ModelConfig::from_args(&model.args).map_err(|e| ReplayError::Store(e.to_string()))?;
-        config.records_url = scratch_url.clone();
+        config.records_url = records_url.clone();
         // Settle every game the window's forecasts are about.
         config.calibration_window = (to - from + ChronoDuration::days(30)).to_std().unwrap_or_default();
         let mut workload =
@@ -289,6 +296,7 @@ mod tests {
             max_event: 0.04,
             store: Some("file:///snapshots".into()),
             sportsbooks: vec!["pinnacle".into(), "fanduel".into()],
+            records: None,
             report: None,
         };
         let dir = tempfile::tempdir().expect("scratch dir");

@@ -11,8 +11,8 @@ use crate::controller::pod_policy::{NamedAccount, PodRequest};
 use crate::controller::workload_objects::{self, PodParams, WorkloadChildren, plain_env};
 use crate::crd::model::Model;
 use crate::domain::duration::format_duration;
-use crate::workloads::model::spec::{self, Deployed};
 use crate::monitoring::{Capabilities, PrometheusRule, PrometheusRuleSpec};
+use crate::workloads::model::spec::{self, Deployed};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
@@ -293,12 +293,21 @@ mod tests {
             Capabilities::ALL,
         )
         .unwrap();
-        let args = |d: &Deployment| d.spec.clone().unwrap().template.spec.unwrap().containers[0].args.clone().unwrap();
+        let args = |d: &Deployment| {
+            d.spec.clone().unwrap().template.spec.unwrap().containers[0].args.clone().unwrap()
+        };
         let books = ["fanduel".to_string()];
-        let stable = spec::flags(&m, &books, Deployed { role: WorkloadRole::Stable, version: "1.0.0", traffic_share: 0.75 });
+        let stable = spec::flags(
+            &m,
+            &books,
+            Deployed { role: WorkloadRole::Stable, version: "1.0.0", traffic_share: 0.75 },
+        );
         assert_eq!(args(&c.stable)[..stable.len()], stable[..]);
-        let candidate =
-            spec::flags(&m, &books, Deployed { role: WorkloadRole::Candidate, version: "1.1.0", traffic_share: 0.25 });
+        let candidate = spec::flags(
+            &m,
+            &books,
+            Deployed { role: WorkloadRole::Candidate, version: "1.1.0", traffic_share: 0.25 },
+        );
         assert_eq!(args(c.candidate.as_ref().unwrap())[..candidate.len()], candidate[..]);
     }
 

@@ -120,13 +120,19 @@ mod tests {
         );
         let a = parse(&flags(&m, &["a".into(), "b".into()], Deployed::stable(&m))).expect("flags parse");
         assert_eq!((a.model.as_str(), a.namespace.as_str()), ("consensus", "betting"));
-        assert_eq!((a.algorithm.as_str(), a.version.as_str(), a.role.as_str()), ("marketConsensus", "1.2.0", "stable"));
+        assert_eq!(
+            (a.algorithm.as_str(), a.version.as_str(), a.role.as_str()),
+            ("marketConsensus", "1.2.0", "stable")
+        );
         assert_eq!(a.traffic_share, 1.0);
         assert_eq!(a.sportsbooks, ["a", "b"]);
         assert_eq!(a.markets, ["moneyline", "spread"]);
         assert_eq!(a.reference_books, ["pinnacle", "circa"]);
         assert_eq!(a.margin_method, "power");
-        assert_eq!((a.bankroll, a.kelly_fraction, a.max_stake_per_bet, a.max_event_exposure), (5000.0, 0.3, 0.01, 0.04));
+        assert_eq!(
+            (a.bankroll, a.kelly_fraction, a.max_stake_per_bet, a.max_event_exposure),
+            (5000.0, 0.3, 0.01, 0.04)
+        );
         assert_eq!((a.cap_team, a.cap_market, a.cap_book), (Some(0.1), Some(0.2), Some(0.3)));
         assert_eq!(a.value_threshold, 0.03);
         assert_eq!((a.calibration_window.as_str(), a.interval.as_str()), ("336h", "30s"));
@@ -143,7 +149,9 @@ mod tests {
         assert!((a.elo_season_regression - 1.0 / 3.0).abs() < 1e-12);
         assert_eq!((a.max_stake_per_bet, a.max_event_exposure, a.value_threshold), (0.02, 0.05, 0.02));
         assert!(a.sportsbooks.is_empty());
-        let c = model("  algorithm: marketConsensus\n  version: 1.0.0\n  sportsbooks: {names: [a]}\n  staking: {bankroll: 100, kellyFraction: 0.25}\n");
+        let c = model(
+            "  algorithm: marketConsensus\n  version: 1.0.0\n  sportsbooks: {names: [a]}\n  staking: {bankroll: 100, kellyFraction: 0.25}\n",
+        );
         assert_eq!(parse(&flags(&c, &[], Deployed::stable(&c))).unwrap().margin_method, "shin");
     }
 
