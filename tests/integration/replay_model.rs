@@ -8,12 +8,13 @@
 //! (`--records`). Both records are read with the workload's own decoder and compared run for run:
 //! same selections, books, lines, prices, expected values, stakes and binding caps.
 
+use super::model_workload::quote;
 use chrono::{DateTime, Duration, Utc};
 use nflbet::controller::config::OperatorConfig;
 use nflbet::controller::model::build::{WorkloadRole, model_args};
 use nflbet::crd::model::Model;
 use nflbet::domain::market::Market;
-use nflbet::feed::quote::{Event, Quote, Selection};
+use nflbet::feed::quote::{Event, Selection};
 use nflbet::feed::snapshot::{S3Options, Snapshot, SnapshotStore};
 use nflbet::workloads::model::record::RecommendationRecord;
 use nflbet::workloads::model::staking::PricedQuote;
@@ -48,32 +49,6 @@ spec:
     url: {store}
 "
     )
-}
-
-fn decimal(american: i32) -> f64 {
-    if american > 0 { 1.0 + american as f64 / 100.0 } else { 1.0 + 100.0 / (-american) as f64 }
-}
-
-fn quote(
-    event: &Event,
-    book: &str,
-    market: Market,
-    sel: Selection,
-    line: Option<f64>,
-    american: i32,
-    at: DateTime<Utc>,
-) -> Quote {
-    Quote {
-        event_id: event.id.clone(),
-        game_id: event.game_id.clone(),
-        book: book.into(),
-        market,
-        selection: sel,
-        line,
-        american,
-        decimal: decimal(american),
-        observed_at: at - Duration::seconds(30),
-    }
 }
 
 /// One round of snapshots of both books at `polled`: three games three days ahead, the sharp

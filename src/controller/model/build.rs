@@ -283,35 +283,6 @@ mod tests {
     }
 
     #[test]
-    fn the_pods_price_and_stake_by_the_one_translation_of_the_spec() {
-        let m = model("  rollout: {candidate: {version: 1.1.0, trafficShare: 0.25}}\n");
-        let c = build(
-            &m,
-            &["fanduel".into()],
-            &decide(&m.spec, &Default::default()),
-            &OperatorConfig::default(),
-            Capabilities::ALL,
-        )
-        .unwrap();
-        let args = |d: &Deployment| {
-            d.spec.clone().unwrap().template.spec.unwrap().containers[0].args.clone().unwrap()
-        };
-        let books = ["fanduel".to_string()];
-        let stable = spec::flags(
-            &m,
-            &books,
-            Deployed { role: WorkloadRole::Stable, version: "1.0.0", traffic_share: 0.75 },
-        );
-        assert_eq!(args(&c.stable)[..stable.len()], stable[..]);
-        let candidate = spec::flags(
-            &m,
-            &books,
-            Deployed { role: WorkloadRole::Candidate, version: "1.1.0", traffic_share: 0.25 },
-        );
-        assert_eq!(args(c.candidate.as_ref().unwrap())[..candidate.len()], candidate[..]);
-    }
-
-    #[test]
     fn workload_image_pull_secrets_reach_stable_and_candidate_pods() {
         let m = model("  rollout: {candidate: {version: 1.1.0, trafficShare: 0.25}}\n");
         let cfg = OperatorConfig { image_pull_secrets: vec!["ghcr".into()], ..OperatorConfig::default() };
@@ -337,6 +308,15 @@ mod tests {
             parse(d.spec.clone().unwrap().template.spec.unwrap().containers[0].args.clone().unwrap())
         };
         assert_eq!(args(&c.stable).traffic_share, 0.75);
+        // Each pod prices and stakes by the one translation of the spec (the one replay uses).
+        let argv = |d: &Deployment| d.spec.clone().unwrap().template.spec.unwrap().containers[0].args.clone();
+        for (d, role, version, traffic_share) in [
+            (&c.stable, WorkloadRole::Stable, "1.0.0", 0.75),
+            (c.candidate.as_ref().unwrap(), WorkloadRole::Candidate, "1.1.0", 0.25),
+        ] {
+            let shared = spec::flags(&m, &[], Deployed { role, version, traffic_share });
+            assert_eq!(argv(d).unwrap()[..shared.len()], shared[..]);
+        }
         let cand = args(c.candidate.as_ref().unwrap());
         assert_eq!(
             (cand.role.as_str(), cand.version.as_str(), cand.traffic_share, cand.shadow),
