@@ -130,7 +130,8 @@ pub struct ReplayArgs {
     #[arg(long, default_value_t = 0.05)]
     pub max_event: f64,
     /// Replay over the snapshots in this store (file:///path or s3://bucket/prefix) instead of
-    /// the closing lines in the games file; results still come from the games file.
+    /// the closing lines in the games file; results still come from the games file. The books
+    /// are --sportsbooks, or those of the Model of --model-file/--model.
     #[arg(long)]
     pub store: Option<String>,
     /// Keep the replay's recommendation records (one per run, in the model workload's format)
