@@ -13,7 +13,7 @@ fn main() -> ExitCode {
     cli::init_tracing(cli.log_format);
     let result = match cli.command {
         Command::Crds(args) => cli::crds::run(&args),
-        Command::Replay(args) => nflbet::replay::run(&args),
+        Command::Replay(args) => cli::replay::run(&args),
         Command::Operator(args) => runtime().block_on(nflbet::controller::run(args)),
         Command::Scrape(args) => runtime().block_on(nflbet::workloads::scraper::run(args)),
         Command::Model(args) => runtime().block_on(nflbet::workloads::model::run(args)),

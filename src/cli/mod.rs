@@ -2,6 +2,7 @@
 
 pub mod completions;
 pub mod crds;
+pub mod replay;
 pub mod status;
 pub mod store;
 pub mod telemetry;
@@ -38,7 +39,7 @@ pub enum Command {
     Crds(crds::CrdsArgs),
     /// Re-run pricing models over past games and closing lines, settle them and report calibration,
     /// ROI and closing-line value.
-    Replay(crate::replay::ReplayArgs),
+    Replay(replay::ReplayCommand),
     /// Run a pricing model workload: price the latest snapshots, size stakes, export metrics,
     /// store recommendations and report calibration into the Model's status.
     // `--version` is the model's version (the operator's contract): no version flag of its own.

@@ -17,6 +17,7 @@ mod schema;
 mod semantic;
 
 pub use finding::{Check, Finding, Level, Location};
+pub use input::Source;
 
 use clap::Args;
 use serde::Serialize;

@@ -34,7 +34,7 @@ pub fn model_by_name(name: &str, margin: MarginMethod) -> Result<Box<dyn Pricing
             crate::domain::consensus::Reference::Median(Vec::new()),
             margin,
         ))),
-        other => Err(ReplayError::UnknownModel { name: other.to_string(), known: MODEL_NAMES.join(", ") }),
+        other => Err(ReplayError::unknown_model(other, &MODEL_NAMES)),
     }
 }
 

@@ -5,6 +5,7 @@
 //! `docs/models.md`); the models are walked forward so no game is priced with its own result.
 
 mod engine;
+pub mod model;
 mod output;
 pub mod report;
 mod snapshot_bets;
@@ -25,6 +26,12 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use thiserror::Error;
 
+impl ReplayError {
+    fn unknown_model(name: &str, known: &[&str]) -> ReplayError {
+        ReplayError::UnknownModel { name: name.to_string(), known: known.join(", ") }
+    }
+}
+
 /// Why a replay could not run.
 #[derive(Debug, Error)]
 pub enum ReplayError {
@@ -32,7 +39,9 @@ pub enum ReplayError {
     InvalidBound { flag: &'static str, value: String },
     #[error("--from ({from}) is after --to ({to})")]
     FromAfterTo { from: String, to: String },
-    #[error("unknown model {name:?}; known models: {known}")]
+    #[error(
+        "unknown model {name:?}: --models takes algorithm names ({known}); to replay a Model resource with its parameters, books and staking, use --model-file FILE or --model NAME"
+    )]
     UnknownModel { name: String, known: String },
     #[error("no models given; known models: {0}")]
     NoModels(String),
@@ -52,12 +61,18 @@ pub enum ReplayError {
     Json(#[from] serde_json::Error),
     #[error("--sportsbooks needs --store: the snapshot store to replay")]
     NoStore,
+    #[error(
+        "--records is the snapshot store: the replay's records would mix with the live Model's; give another store"
+    )]
+    RecordsInStore,
     #[error("--store needs --sportsbooks: the books whose snapshots to replay")]
     NoSportsbooks,
     #[error("snapshot store: {0}")]
     Store(String),
     #[error("no stored snapshots of these books from {0}")]
     EmptySnapshotWindow(String),
+    #[error("Model {name} cannot be replayed: {reason}")]
+    InvalidModel { name: String, reason: String },
     #[error("cannot write the report to {path}: {error}")]
     Report { path: String, error: std::io::Error },
 }
@@ -89,8 +104,9 @@ pub struct ReplayArgs {
     #[arg(long)]
     pub to: String,
     /// Models to replay, comma-separated: closingLine (the margin-free closing line, the market
-    /// baseline), elo, marketConsensus.
-    #[arg(long, value_delimiter = ',', required = true)]
+    /// baseline), elo, marketConsensus. Algorithms with default settings; to replay a Model
+    /// resource, use --model-file or --model.
+    #[arg(long, value_delimiter = ',', required_unless_present_any = ["model_file", "model"])]
     pub models: Vec<String>,
     /// The nflverse games file (data/games.csv of the nflverse/nfldata repository).
     #[arg(long, env = "NFLBET_GAMES")]
@@ -114,9 +130,16 @@ pub struct ReplayArgs {
     #[arg(long, default_value_t = 0.05)]
     pub max_event: f64,
     /// Replay over the snapshots in this store (file:///path or s3://bucket/prefix) instead of
-    /// the closing lines in the games file; results still come from the games file.
-    #[arg(long, requires = "sportsbooks")]
+    /// the closing lines in the games file; results still come from the games file. The books
+    /// are --sportsbooks, or those of the Model of --model-file/--model.
+    #[arg(long)]
     pub store: Option<String>,
+    /// Keep the replay's recommendation records (one per run, in the model workload's format)
+    /// in this store (file:///path or s3://bucket/prefix) instead of a scratch directory removed
+    /// afterwards; with --store. Never the snapshot store itself: the replay's records would mix
+    /// with the live Model's.
+    #[arg(long, value_name = "URL", requires = "store")]
+    pub records: Option<String>,
     /// Sportsbooks whose stored snapshots are replayed, comma separated (with --store).
     #[arg(long, value_delimiter = ',')]
     pub sportsbooks: Vec<String>,
@@ -157,7 +180,7 @@ pub fn prepare(
     Ok((ReplaySettings { window, margin, min_edge: args.min_edge, policy }, models))
 }
 
-/// Run `nflbet replay` and print its report to stdout.
+/// Run `nflbet replay --models ...` and print its report to stdout.
 pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
     if args.store.is_some() {
         return run_snapshots(args);
@@ -172,7 +195,19 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
     let args = &args;
     let (settings, models) = prepare(args)?;
     let path = args.games.clone().ok_or(ReplayError::NoGamesFile)?;
-    let games = load_games(&path).map_err(ReplayError::from)?;
+    run_closing_lines(args, &path, &settings, models, |_| {})
+}
+
+/// Replay `models` over the closing lines of the games file at `path`, then print the report
+/// (`name` may rename what the report shows) and write the HTML page when asked for.
+fn run_closing_lines(
+    args: &ReplayArgs,
+    path: &std::path::Path,
+    settings: &ReplaySettings,
+    models: Vec<Box<dyn crate::domain::pricing_model::PricingModel>>,
+    name: impl FnOnce(&mut ReplayReport),
+) -> anyhow::Result<()> {
+    let games = load_games(path).map_err(ReplayError::from)?;
     let total = settled_games_in(&games, &settings.window);
     let bar = if std::io::stderr().is_terminal() && total > 0 {
         let bar = indicatif::ProgressBar::new(total);
@@ -183,8 +218,9 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
     } else {
         indicatif::ProgressBar::hidden()
     };
-    let report = replay(&games, models, &settings, |n| bar.inc(n))?;
+    let mut report = replay(&games, models, settings, |n| bar.inc(n))?;
     bar.finish_and_clear();
+    name(&mut report);
     write_report(args.report.as_deref(), || report::closing_lines_page(&report))?;
     match args.output {
         OutputFormat::Table => print!("{}", render_table(&report)),
@@ -202,11 +238,16 @@ fn run_snapshots(args: &ReplayArgs) -> anyhow::Result<()> {
     let games = load_games(&path).map_err(ReplayError::from)?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let report = runtime.block_on(snapshots::replay_snapshots(args, &window, games))?;
-    write_report(args.report.as_deref(), || report::snapshots_page(&report))?;
+    print_snapshots(args, &report)
+}
+
+/// Print a snapshot replay's report, and write the HTML page when asked for.
+fn print_snapshots(args: &ReplayArgs, report: &snapshots::SnapshotReplayReport) -> anyhow::Result<()> {
+    write_report(args.report.as_deref(), || report::snapshots_page(report))?;
     match args.output {
-        OutputFormat::Table => print!("{}", snapshots::render_table(&report)),
+        OutputFormat::Table => print!("{}", snapshots::render_table(report)),
         OutputFormat::Json => {
-            println!("{}", serde_json::to_string_pretty(&report).map_err(ReplayError::from)?)
+            println!("{}", serde_json::to_string_pretty(report).map_err(ReplayError::from)?)
         }
     }
     Ok(())

@@ -11,6 +11,7 @@ use super::output::{market_line, num, pct};
 use super::snapshot_bets::{BetsReport, SnapshotBets};
 use super::{ReplayArgs, ReplayError, Window};
 use crate::domain::games::Game;
+use crate::domain::margin::MarginMethod;
 use crate::domain::market::Market;
 use crate::egress::EgressArgs;
 use crate::feed::snapshot::{S3Options, SnapshotStore};
@@ -110,7 +111,15 @@ fn model_args(args: &ReplayArgs, algorithm: &str, store: &str) -> ModelArgs {
     }
 }
 
-/// Run the snapshot replay for every requested model.
+/// One model a snapshot replay runs: the `nflbet model` settings it runs with, the name the
+/// report shows, and the margin removal its bets' closing-line value uses.
+pub struct SnapshotModel {
+    pub name: String,
+    pub args: ModelArgs,
+    pub clv_margin: MarginMethod,
+}
+
+/// Run the snapshot replay for every model named by `--models`.
 pub async fn replay_snapshots(
     args: &ReplayArgs,
     window: &Window,
@@ -121,15 +130,41 @@ pub async fn replay_snapshots(
         return Err(ReplayError::NoSportsbooks);
     }
     // Names first: a typo is refused before any store is read.
-    let models: Vec<&str> = args.models.iter().map(|m| m.trim()).filter(|m| !m.is_empty()).collect();
-    if let Some(name) = models.iter().find(|m| !SNAPSHOT_MODELS.contains(m)) {
-        return Err(ReplayError::UnknownModel { name: name.to_string(), known: SNAPSHOT_MODELS.join(", ") });
+    let names: Vec<&str> = args.models.iter().map(|m| m.trim()).filter(|m| !m.is_empty()).collect();
+    if let Some(name) = names.iter().find(|m| !SNAPSHOT_MODELS.contains(m)) {
+        return Err(ReplayError::unknown_model(name, &SNAPSHOT_MODELS));
+    }
+    let models = names
+        .into_iter()
+        .map(|name| SnapshotModel {
+            name: name.into(),
+            args: model_args(args, name, &store_url),
+            clv_margin: args.margin,
+        })
+        .collect();
+    replay_models(&store_url, args.records.as_deref(), &args.sportsbooks, window, games, models).await
+}
+
+/// Run the model workload over the snapshots of `sportsbooks` in `store_url` within `window`,
+/// once per distinct snapshot time, for every one of `models`; their records go to
+/// `records_url`, or to a scratch store removed afterwards.
+pub async fn replay_models(
+    store_url: &str,
+    records_url: Option<&str>,
+    sportsbooks: &[String],
+    window: &Window,
+    games: Vec<Game>,
+    models: Vec<SnapshotModel>,
+) -> Result<SnapshotReplayReport, ReplayError> {
+    let same = |a: &str, b: &str| a.trim_end_matches('/') == b.trim_end_matches('/');
+    if records_url.is_some_and(|r| same(r, store_url)) {
+        return Err(ReplayError::RecordsInStore);
     }
     let (from, to) = time_range(window);
     let s3 = S3Options { egress: crate::egress::Egress::unrestricted(), ..S3Options::default() };
-    let store = SnapshotStore::open(&store_url, &s3).map_err(|e| ReplayError::Store(e.to_string()))?;
+    let store = SnapshotStore::open(store_url, &s3).map_err(|e| ReplayError::Store(e.to_string()))?;
     let mut times: Vec<DateTime<Utc>> = Vec::new();
-    for book in &args.sportsbooks {
+    for book in sportsbooks {
         let refs = store.list(book, from, to).await.map_err(|e| ReplayError::Store(e.to_string()))?;
         times.extend(refs.into_iter().map(|r| r.polled_at));
     }
@@ -141,12 +176,13 @@ pub async fn replay_snapshots(
     }
 
     let scratch = tempfile::tempdir().map_err(|e| ReplayError::Store(e.to_string()))?;
-    let scratch_url = format!("file://{}", scratch.path().display());
+    let records_url =
+        records_url.map_or_else(|| format!("file://{}", scratch.path().display()), str::to_owned);
     let mut reports = Vec::new();
-    for name in models {
-        let margs = model_args(args, name, &store_url);
-        let mut config = ModelConfig::from_args(&margs).map_err(|e| ReplayError::Store(e.to_string()))?;
-        config.records_url = scratch_url.clone();
+    for model in models {
+        let mut config =
+            ModelConfig::from_args(&model.args).map_err(|e| ReplayError::Store(e.to_string()))?;
+        config.records_url = records_url.clone();
         // Settle every game the window's forecasts are about.
         config.calibration_window = (to - from + ChronoDuration::days(30)).to_std().unwrap_or_default();
         let mut workload =
@@ -163,7 +199,7 @@ pub async fn replay_snapshots(
         }
         let scores = workload.calibrate_at(to + ChronoDuration::days(30)).await;
         reports.push(SnapshotModelReport {
-            model: name.into(),
+            model: model.name,
             runs,
             markets_priced,
             recommendations,
@@ -171,12 +207,12 @@ pub async fn replay_snapshots(
             pushes: scores.pushes,
             brier: scores.brier,
             log_loss: scores.log_loss,
-            bets: bets.settle(&games, args.margin),
+            bets: bets.settle(&games, model.clv_margin),
         });
     }
     Ok(SnapshotReplayReport {
         window: window.to_string(),
-        sportsbooks: args.sportsbooks.clone(),
+        sportsbooks: sportsbooks.to_vec(),
         snapshots,
         models: reports,
     })
@@ -235,7 +271,6 @@ pub fn render_table(r: &SnapshotReplayReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::margin::MarginMethod;
     use clap::Parser;
 
     #[derive(Parser)]
@@ -261,6 +296,7 @@ mod tests {
             max_event: 0.04,
             store: Some("file:///snapshots".into()),
             sportsbooks: vec!["pinnacle".into(), "fanduel".into()],
+            records: None,
             report: None,
         };
         let dir = tempfile::tempdir().expect("scratch dir");

@@ -49,6 +49,10 @@ const SKIP: &[(&str, &str)] = &[
         "nflbet replay --from <start> --to <end> --models marketConsensus,elo --games PATH --store file:///var/lib/nflbet/snapshots --sportsbooks fanduel,pinnacle [--output json]",
         "synopsis",
     ),
+    (
+        "nflbet replay --from <start> --to <end> (--model-file FILE | --model NAME [-n NAMESPACE]) [--games PATH]",
+        "synopsis",
+    ),
     // Elided on purpose: "the same flags as the line above".
     (
         "nflbet replay … --store file:///tmp/drill --output json",

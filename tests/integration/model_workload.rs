@@ -31,7 +31,7 @@ fn config(extra: &[&str]) -> ModelConfig {
     ModelConfig::from_args(&Cli::parse_from(argv).args).unwrap()
 }
 
-fn quote(
+pub(super) fn quote(
     event: &Event,
     book: &str,
     market: Market,

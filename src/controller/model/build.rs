@@ -9,9 +9,10 @@ use crate::controller::names;
 pub use crate::controller::names::model::{candidate_name, child_name};
 use crate::controller::pod_policy::{NamedAccount, PodRequest};
 use crate::controller::workload_objects::{self, PodParams, WorkloadChildren, plain_env};
-use crate::crd::model::{Algorithm, MarginMethod, Model};
+use crate::crd::model::Model;
 use crate::domain::duration::format_duration;
 use crate::monitoring::{Capabilities, PrometheusRule, PrometheusRuleSpec};
+use crate::workloads::model::spec::{self, Deployed};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
@@ -32,20 +33,8 @@ pub fn check_policy(m: &Model, cfg: &OperatorConfig, account: NamedAccount<'_>) 
     Ok(cfg.pod_policy.check(&cfg.workload_image, &req)?)
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WorkloadRole {
-    Stable,
-    Candidate,
-}
-
-impl WorkloadRole {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WorkloadRole::Stable => "stable",
-            WorkloadRole::Candidate => "candidate",
-        }
-    }
-}
+/// The role of a model Deployment: the workload's own `--role`.
+pub use crate::workloads::model::Role as WorkloadRole;
 
 /// Everything the operator wants to exist for one Model.
 #[derive(Clone, Debug)]
@@ -208,7 +197,9 @@ pub fn check_egress(
     }
 }
 
-/// The model workload's command line (`src/workloads/model/args.rs`).
+/// The model workload's command line (`src/workloads/model/args.rs`): the Model's pricing and
+/// staking ([`spec::flags`], the translation `nflbet replay --model` uses too), then where the pod
+/// runs.
 pub fn model_args(
     m: &Model,
     books: &[String],
@@ -218,59 +209,12 @@ pub fn model_args(
     shadow: bool,
     cfg: &OperatorConfig,
 ) -> Vec<String> {
+    let mut args = spec::flags(m, books, Deployed { role, version, traffic_share: share });
     let spec = &m.spec;
-    let mut args: Vec<String> = vec!["model".into()];
     let mut flag = |k: &str, v: String| {
         args.push(format!("--{k}"));
         args.push(v);
     };
-    flag("model", m.name_any());
-    flag("namespace", m.namespace().unwrap_or_default());
-    flag("algorithm", spec.algorithm.as_str().into());
-    flag("version", version.into());
-    flag("role", role.as_str().into());
-    flag("traffic-share", format!("{share}"));
-    if !books.is_empty() {
-        flag("sportsbooks", books.join(","));
-    }
-    flag("markets", spec.markets().iter().map(|m| m.as_str()).collect::<Vec<_>>().join(","));
-    match spec.algorithm {
-        Algorithm::MarketConsensus => {
-            let c = spec.consensus.clone().unwrap_or_default();
-            if !c.reference_books.is_empty() {
-                flag("reference-books", c.reference_books.join(","));
-            }
-            let method = c.margin_method.unwrap_or(MarginMethod::Shin).as_str();
-            flag("margin-method", method.into());
-        }
-        Algorithm::Elo => {
-            let e = spec.elo.clone().unwrap_or_default();
-            if let Some(k) = e.k_factor {
-                flag("elo-k-factor", k.to_string());
-            }
-            if let Some(h) = e.home_field_advantage {
-                flag("elo-home-field-advantage", h.to_string());
-            }
-            if let Some(r) = e.season_regression {
-                flag("elo-season-regression", r.to_string());
-            }
-        }
-    }
-    let s = &spec.staking;
-    flag("bankroll", s.bankroll.to_string());
-    flag("kelly-fraction", s.kelly_fraction.to_string());
-    flag("max-stake-per-bet", s.max_stake_per_bet.unwrap_or(0.02).to_string());
-    flag("max-event-exposure", s.max_event_exposure().to_string());
-    if let Some(caps) = &s.exposure_caps {
-        for (k, v) in [("cap-team", caps.team), ("cap-market", caps.market), ("cap-book", caps.book)] {
-            if let Some(v) = v {
-                flag(k, v.to_string());
-            }
-        }
-    }
-    flag("value-threshold", s.value_threshold.unwrap_or(0.02).to_string());
-    flag("calibration-window", format_duration(spec.calibration().window));
-    flag("interval", spec.interval.clone().unwrap_or_else(|| "60s".into()));
     flag("store", workload_objects::store_url(spec.storage.as_ref()));
     flag("retention", format_duration(spec.record_retention()));
     if let Some(games) = &spec.games {
@@ -365,6 +309,15 @@ mod tests {
             parse(d.spec.clone().unwrap().template.spec.unwrap().containers[0].args.clone().unwrap())
         };
         assert_eq!(args(&c.stable).traffic_share, 0.75);
+        // Each pod prices and stakes by the one translation of the spec (the one replay uses).
+        let argv = |d: &Deployment| d.spec.clone().unwrap().template.spec.unwrap().containers[0].args.clone();
+        for (d, role, version, traffic_share) in [
+            (&c.stable, WorkloadRole::Stable, "1.0.0", 0.75),
+            (c.candidate.as_ref().unwrap(), WorkloadRole::Candidate, "1.1.0", 0.25),
+        ] {
+            let shared = spec::flags(&m, &[], Deployed { role, version, traffic_share });
+            assert_eq!(argv(d).unwrap()[..shared.len()], shared[..]);
+        }
         let cand = args(c.candidate.as_ref().unwrap());
         assert_eq!(
             (cand.role.as_str(), cand.version.as_str(), cand.traffic_share, cand.shadow),

@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod pricing;
 pub mod record;
 pub mod settle;
+pub mod spec;
 pub mod staking;
 pub mod status;
 pub mod store;
