@@ -9,7 +9,7 @@ use crate::controller::names;
 pub use crate::controller::names::model::{candidate_name, child_name};
 use crate::controller::pod_policy::{NamedAccount, PodRequest};
 use crate::controller::workload_objects::{self, PodParams, WorkloadChildren, plain_env};
-use crate::crd::model::{Algorithm, MarginMethod, Model};
+use crate::crd::model::{Algorithm, MarginMethod, Model, ModelParameters};
 use crate::domain::duration::format_duration;
 use crate::monitoring::{Capabilities, PrometheusRule, PrometheusRuleSpec};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -45,6 +45,19 @@ impl WorkloadRole {
             WorkloadRole::Candidate => "candidate",
         }
     }
+}
+
+/// What sets one workload of a Model apart: its role, version, share of the bankroll and
+/// parameters.
+#[derive(Clone, Copy, Debug)]
+pub struct RoleSettings<'a> {
+    pub role: WorkloadRole,
+    pub version: &'a str,
+    /// Share of the bankroll staked.
+    pub share: f64,
+    /// Price and score only.
+    pub shadow: bool,
+    pub parameters: &'a ModelParameters,
 }
 
 /// Everything the operator wants to exist for one Model.
@@ -118,7 +131,15 @@ pub fn build(
         .map(|r| r.candidate.traffic_share.unwrap_or(0.1))
         .unwrap_or(0.0);
 
-    let deployment = |role: WorkloadRole, version: &str, share: f64, shadow: bool, image: Option<String>| {
+    // The candidate's parameters are the spec's with its overrides: held to the spec's rules
+    // across fields (the API server's rules hold each override on its own).
+    let candidate_parameters = spec.candidate_parameters();
+    if let Some(p) = &candidate_parameters {
+        p.check(spec.algorithm, "spec.rollout.candidate.overrides").map_err(SpecError::InvalidSpec)?;
+    }
+
+    let deployment = |w: RoleSettings<'_>, image: Option<String>| {
+        let role = w.role;
         let mut pod_labels = labels(&model);
         pod_labels.retain(|k, _| k != "app.kubernetes.io/managed-by");
         pod_labels.extend(selector_labels(&model, role));
@@ -139,7 +160,7 @@ pub fn build(
             image: cfg.workload_image.clone(),
             pull_policy: cfg.image_pull_policy.clone(),
             pull_secrets: &cfg.image_pull_secrets,
-            args: model_args(m, books, role, version, share, shadow, cfg),
+            args: model_args(m, books, &w, cfg),
             env: [plain_env("NFLBET_LOG_FORMAT", "json"), plain_env("RUST_LOG", "info")]
                 .into_iter()
                 .chain(workload_objects::storage_env(spec.storage.as_ref()))
@@ -151,17 +172,29 @@ pub fn build(
         })
     };
 
-    let stable = deployment(WorkloadRole::Stable, &spec.version, 1.0 - candidate_share, false, None);
-    let candidate = spec.rollout.as_ref().filter(|_| decision.run_candidate).map(|r| {
-        let shadow = decision.phase != Phase::Progressing;
-        deployment(
-            WorkloadRole::Candidate,
-            &r.candidate.version,
-            candidate_share,
-            shadow,
-            r.candidate.image.clone(),
-        )
-    });
+    let stable = deployment(
+        RoleSettings {
+            role: WorkloadRole::Stable,
+            version: &spec.version,
+            share: 1.0 - candidate_share,
+            shadow: false,
+            parameters: spec.stable_parameters(),
+        },
+        None,
+    );
+    let candidate =
+        spec.rollout.as_ref().zip(candidate_parameters.as_ref()).filter(|_| decision.run_candidate).map(
+            |(r, parameters)| {
+                let settings = RoleSettings {
+                    role: WorkloadRole::Candidate,
+                    version: &r.candidate.version,
+                    share: candidate_share,
+                    shadow: decision.phase != Phase::Progressing,
+                    parameters,
+                };
+                deployment(settings, r.candidate.image.clone())
+            },
+        );
 
     let prometheus_rule = (caps.prometheus_rules && !spec.disabled).then(|| PrometheusRule {
         metadata: workload_objects::with_extra_labels(meta(m, name.clone(), &owner), &cfg.rule_labels),
@@ -207,16 +240,8 @@ pub fn check_egress(
     }
 }
 
-/// The model workload's command line (`src/workloads/model/args.rs`).
-pub fn model_args(
-    m: &Model,
-    books: &[String],
-    role: WorkloadRole,
-    version: &str,
-    share: f64,
-    shadow: bool,
-    cfg: &OperatorConfig,
-) -> Vec<String> {
+/// The model workload's command line (`src/workloads/model/args.rs`) for one workload of `m`.
+pub fn model_args(m: &Model, books: &[String], w: &RoleSettings<'_>, cfg: &OperatorConfig) -> Vec<String> {
     let spec = &m.spec;
     let mut args: Vec<String> = vec!["model".into()];
     let mut flag = |k: &str, v: String| {
@@ -226,16 +251,18 @@ pub fn model_args(
     flag("model", m.name_any());
     flag("namespace", m.namespace().unwrap_or_default());
     flag("algorithm", spec.algorithm.as_str().into());
-    flag("version", version.into());
-    flag("role", role.as_str().into());
-    flag("traffic-share", format!("{share}"));
+    flag("version", w.version.into());
+    flag("role", w.role.as_str().into());
+    flag("traffic-share", format!("{}", w.share));
     if !books.is_empty() {
         flag("sportsbooks", books.join(","));
     }
-    flag("markets", spec.markets().iter().map(|m| m.as_str()).collect::<Vec<_>>().join(","));
+    let p = w.parameters;
+    flag("parameters", p.fingerprint());
+    flag("markets", p.markets().iter().map(|m| m.as_str()).collect::<Vec<_>>().join(","));
     match spec.algorithm {
         Algorithm::MarketConsensus => {
-            let c = spec.consensus.clone().unwrap_or_default();
+            let c = p.consensus.clone().unwrap_or_default();
             if !c.reference_books.is_empty() {
                 flag("reference-books", c.reference_books.join(","));
             }
@@ -243,7 +270,7 @@ pub fn model_args(
             flag("margin-method", method.into());
         }
         Algorithm::Elo => {
-            let e = spec.elo.clone().unwrap_or_default();
+            let e = p.elo.clone().unwrap_or_default();
             if let Some(k) = e.k_factor {
                 flag("elo-k-factor", k.to_string());
             }
@@ -255,7 +282,7 @@ pub fn model_args(
             }
         }
     }
-    let s = &spec.staking;
+    let s = &p.staking;
     flag("bankroll", s.bankroll.to_string());
     flag("kelly-fraction", s.kelly_fraction.to_string());
     flag("max-stake-per-bet", s.max_stake_per_bet.unwrap_or(0.02).to_string());
@@ -277,7 +304,7 @@ pub fn model_args(
     }
     flag("listen", format!("0.0.0.0:{}", workload_objects::METRICS_PORT));
     flag("metrics-namespace", cfg.metrics_namespace.clone());
-    if shadow {
+    if w.shadow {
         args.push("--shadow".into());
     }
     args.push("--report-status".into());

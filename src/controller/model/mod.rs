@@ -57,7 +57,11 @@ pub struct Fields {
     #[serde(skip_serializing_if = "Option::is_none")]
     current_version: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    current_parameters: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     candidate_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    candidate_parameters: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     rollout_phase: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -190,11 +194,15 @@ impl Reconciled for Model {
             .and(self.spec.rollout.as_ref())
             .filter(|_| decision.run_candidate)
             .map(|r| r.candidate.version.clone());
+        let candidate_parameters =
+            candidate_version.as_ref().and(self.spec.candidate_parameters()).map(|p| p.fingerprint());
         StatusUpdate {
             conditions: status::conditions(self, decision, &obs),
             fields: Fields {
                 current_version: Some(self.spec.version.clone()),
+                current_parameters: Some(self.spec.stable_parameters().fingerprint()),
                 candidate_version,
+                candidate_parameters,
                 rollout_phase: Some(decision.phase.as_str().to_string()),
                 rollback,
             },
@@ -208,7 +216,9 @@ impl Reconciled for Model {
             s.map(|s| s.conditions.as_slice()).unwrap_or_default(),
             Fields {
                 current_version: s.and_then(|s| s.current_version.clone()),
+                current_parameters: s.and_then(|s| s.current_parameters.clone()),
                 candidate_version: s.and_then(|s| s.candidate_version.clone()),
+                candidate_parameters: s.and_then(|s| s.candidate_parameters.clone()),
                 rollout_phase: s.and_then(|s| s.rollout_phase.clone()),
                 rollback: s.and_then(|s| s.rollback.clone()),
             },
@@ -220,7 +230,12 @@ impl Reconciled for Model {
         let decision = &inputs.decision;
         if decision.newly_rolled_back
             && let Some(rb) = &decision.rollback
-            && ctx.first_time(format!("{}/rollback/{}", self.uid().unwrap_or_default(), rb.candidate_version))
+            && ctx.first_time(format!(
+                "{}/rollback/{}/{}",
+                self.uid().unwrap_or_default(),
+                rb.candidate_version,
+                rb.candidate_parameters.as_deref().unwrap_or_default()
+            ))
         {
             let note = format!("candidate {} rolled back: {}", rb.candidate_version, rb.reason);
             ctx.publish(self, EventType::Warning, "RolledBack", "Rollback", note.clone()).await;
