@@ -313,7 +313,7 @@ pub fn model_args(m: &Model, books: &[String], w: &RoleSettings<'_>, cfg: &Opera
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::controller::model::rollout::decide;
     use crate::workloads::model::ModelArgs;
@@ -408,6 +408,84 @@ mod tests {
         .unwrap();
         assert_eq!(args(&c.stable).traffic_share, 1.0);
         assert!(args(c.candidate.as_ref().unwrap()).shadow);
+    }
+
+    /// `args` as flag → value (a bare flag maps to "").
+    fn flags(args: &[String]) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        let mut it = args.iter().skip(1).peekable();
+        while let Some(k) = it.next() {
+            let v = match it.peek() {
+                Some(v) if !v.starts_with("--") => it.next().cloned().unwrap_or_default(),
+                _ => String::new(),
+            };
+            out.insert(k.clone(), v);
+        }
+        out
+    }
+
+    /// The flags whose values differ between `a` and `b`, with both values.
+    pub(crate) fn differences(a: &[String], b: &[String]) -> Vec<(String, Option<String>, Option<String>)> {
+        let (a, b) = (flags(a), flags(b));
+        let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+        keys.into_iter()
+            .filter(|k| a.get(*k) != b.get(*k))
+            .map(|k| (k.clone(), a.get(k).cloned(), b.get(k).cloned()))
+            .collect()
+    }
+
+    fn container_args(d: &Deployment) -> Vec<String> {
+        d.spec.clone().unwrap().template.spec.unwrap().containers[0].args.clone().unwrap()
+    }
+
+    #[test]
+    fn a_candidate_s_override_reaches_only_its_own_args() {
+        let m = model(
+            "  elo: {kFactor: 20}\n  rollout: {candidate: {version: 1.1.0, trafficShare: 0.25, overrides: {elo: {kFactor: 32}}}}\n",
+        );
+        let c = build(
+            &m,
+            &[],
+            &decide(&m.spec, &Default::default()),
+            &OperatorConfig::default(),
+            Capabilities::ALL,
+        )
+        .unwrap();
+        let (stable, candidate) = (container_args(&c.stable), container_args(c.candidate.as_ref().unwrap()));
+        let stable_fp = m.spec.stable_parameters().fingerprint();
+        let candidate_fp = m.spec.candidate_parameters().unwrap().fingerprint();
+        let s = |v: &str| Some(v.to_string());
+        assert_eq!(
+            differences(&stable, &candidate),
+            [
+                ("--elo-k-factor".into(), s("20"), s("32")),
+                ("--parameters".into(), Some(stable_fp), Some(candidate_fp)),
+                ("--role".into(), s("stable"), s("candidate")),
+                ("--traffic-share".into(), s("0.75"), s("0.25")),
+                ("--version".into(), s("1.0.0"), s("1.1.0")),
+            ]
+        );
+        // The workload takes them.
+        assert_eq!(parse(candidate).elo_k_factor, 32.0);
+        assert_eq!(parse(stable).elo_k_factor, 20.0);
+    }
+
+    #[test]
+    fn a_merged_set_the_spec_s_rules_refuse_is_an_invalid_spec() {
+        // 0.05 per bet is a valid override on its own, but above the spec's 0.04 per event.
+        let mut m =
+            model("  rollout: {candidate: {version: 1.1.0, overrides: {staking: {maxStakePerBet: 0.05}}}}\n");
+        m.spec.parameters.staking.max_event_exposure = Some(0.04);
+        let err = build(
+            &m,
+            &[],
+            &decide(&m.spec, &Default::default()),
+            &OperatorConfig::default(),
+            Capabilities::ALL,
+        )
+        .unwrap_err();
+        assert_eq!(err.reason(), "InvalidSpec");
+        assert!(err.to_string().starts_with("spec.rollout.candidate.overrides.staking: "), "{err}");
     }
 
     #[test]

@@ -355,4 +355,58 @@ mod tests {
         assert!(status[0].body["status"].get("candidateVersion").is_none(), "given up, so removed");
         assert_eq!(status[0].body["status"]["rolloutPhase"], "Stable");
     }
+
+    #[tokio::test]
+    async fn a_candidate_runs_its_overrides_and_a_rollback_leaves_stable_s_parameters_running() {
+        let mut m = model(
+            "  elo: {kFactor: 20}\n  calibration: {baselineBrier: 0.22, baselineLogLoss: 0.63, minSamples: 50}\n  rollout: {candidate: {version: 1.1.0, trafficShare: 0.25, overrides: {elo: {kFactor: 32}}}}\n",
+        );
+        m.metadata.uid = Some("u-1".into());
+        let (api, ctx) = server(&m);
+        reconcile(&m, &ctx).await.unwrap();
+        let seen = api.take();
+        let (stable, candidate) = (args(&api, STABLE), args(&api, CANDIDATE));
+        let (stable_fp, candidate_fp) =
+            (m.spec.stable_parameters().fingerprint(), m.spec.candidate_parameters().unwrap().fingerprint());
+        let changed: Vec<String> =
+            build::tests::differences(&stable, &candidate).into_iter().map(|(flag, ..)| flag).collect();
+        assert_eq!(changed, ["--elo-k-factor", "--parameters", "--role", "--traffic-share", "--version"]);
+        assert!(candidate.windows(2).any(|w| w == ["--elo-k-factor", "32"]), "{candidate:?}");
+        assert!(candidate.windows(2).any(|w| w == ["--parameters", candidate_fp.as_str()]), "{candidate:?}");
+        let status = &status_writes(&seen)[0].body["status"];
+        assert_eq!(status["currentParameters"], stable_fp.as_str());
+        assert_eq!(status["candidateParameters"], candidate_fp.as_str());
+
+        // The candidate reports a worse score for its own parameters: rolled back, and what
+        // runs is stable with the spec's parameters and the whole bankroll.
+        let mut reported = held(&api);
+        reported.status.as_mut().unwrap().calibration = Some(crate::crd::model::CalibrationReport {
+            stable: None,
+            candidate: Some(crate::crd::model::CalibrationScore {
+                version: "1.1.0".into(),
+                parameters: Some(candidate_fp.clone()),
+                brier: 0.26,
+                log_loss: 0.70,
+                samples: 80,
+            }),
+        });
+        api.insert(MODEL, serde_json::to_value(&reported).unwrap());
+        reconcile(&reported, &ctx).await.unwrap();
+        let seen = api.take();
+        assert!(
+            child_writes(&seen).contains(&(
+                Method::DELETE,
+                "deployments".into(),
+                "nflbet-model-elo-candidate".into()
+            )),
+            "{seen:?}"
+        );
+        let after = args(&api, STABLE);
+        let changed = build::tests::differences(&stable, &after);
+        assert_eq!(changed, [("--traffic-share".to_string(), Some("0.75".into()), Some("1".into()))]);
+        let status = &status_writes(&seen)[0].body["status"];
+        assert_eq!(status["rolloutPhase"], "RolledBack");
+        assert_eq!(status["rollback"]["candidateParameters"], candidate_fp.as_str());
+        assert!(status.get("candidateParameters").is_none(), "{status}");
+    }
 }

@@ -219,4 +219,52 @@ mod tests {
             spec("rollout: {candidate: {version: 1.1.0}, paused: true}\nrollback: {automatic: false}");
         assert_eq!(decide(&manual, &st).phase, Phase::Paused);
     }
+
+    fn labelled(mut score: CalibrationScore, parameters: &str) -> CalibrationScore {
+        score.parameters = Some(parameters.into());
+        score
+    }
+
+    #[test]
+    fn only_scores_of_the_running_parameters_are_compared() {
+        let s = spec("rollout: {candidate: {version: 1.1.0, overrides: {elo: {kFactor: 32}}}}");
+        let (stable, candidate) =
+            (s.stable_parameters().fingerprint(), s.candidate_parameters().unwrap().fingerprint());
+        // The candidate's score was earned by other parameters (say kFactor 40): not judged.
+        let stale = status(None, Some(labelled(score("1.1.0", 0.40, 0.9, 500), "0000000000")));
+        assert_eq!(decide(&s, &stale).phase, Phase::Progressing);
+        // Its own: rolled back, against stable's own score; the record names the parameters.
+        let own = status(
+            Some(labelled(score("1.0.0", 0.200, 0.60, 80), &stable)),
+            Some(labelled(score("1.1.0", 0.215, 0.60, 60), &candidate)),
+        );
+        let d = decide(&s, &own);
+        let rb = d.rollback.unwrap();
+        assert_eq!(rb.candidate_parameters.as_deref(), Some(candidate.as_str()));
+        assert!(rb.reason.contains("worse than stable 1.0.0 (0.2000)"), "{}", rb.reason);
+        // Stable's score of other parameters is no reference: the baseline (0.22) is, and
+        // 0.215 is within it.
+        let other_stable = status(
+            Some(labelled(score("1.0.0", 0.200, 0.60, 80), "0000000000")),
+            Some(labelled(score("1.1.0", 0.215, 0.60, 60), &candidate)),
+        );
+        assert_eq!(decide(&s, &other_stable).phase, Phase::Progressing);
+    }
+
+    #[test]
+    fn a_rollback_holds_until_the_candidate_s_parameters_change() {
+        let s = spec("rollout: {candidate: {version: 1.1.0, overrides: {elo: {kFactor: 32}}}}");
+        let mut st = status(None, None);
+        st.rollback = Some(RollbackRecord {
+            candidate_version: "1.1.0".into(),
+            candidate_parameters: Some(s.candidate_parameters().unwrap().fingerprint()),
+            reason: "r".into(),
+            time: None,
+        });
+        let d = decide(&s, &st);
+        assert_eq!((d.phase, d.run_candidate, d.newly_rolled_back), (Phase::RolledBack, false, false));
+        let retuned = spec("rollout: {candidate: {version: 1.1.0, overrides: {elo: {kFactor: 24}}}}");
+        let d = decide(&retuned, &st);
+        assert_eq!((d.phase, d.run_candidate, d.rollback), (Phase::Progressing, true, None));
+    }
 }
