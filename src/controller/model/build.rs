@@ -434,6 +434,11 @@ pub(crate) mod tests {
             .collect()
     }
 
+    /// `m` built for its first reconcile with the default operator settings.
+    fn built(m: &Model) -> Result<Children, SpecError> {
+        build(m, &[], &decide(&m.spec, &Default::default()), &OperatorConfig::default(), Capabilities::ALL)
+    }
+
     fn container_args(d: &Deployment) -> Vec<String> {
         d.spec.clone().unwrap().template.spec.unwrap().containers[0].args.clone().unwrap()
     }
@@ -443,14 +448,7 @@ pub(crate) mod tests {
         let m = model(
             "  elo: {kFactor: 20}\n  rollout: {candidate: {version: 1.1.0, trafficShare: 0.25, overrides: {elo: {kFactor: 32}}}}\n",
         );
-        let c = build(
-            &m,
-            &[],
-            &decide(&m.spec, &Default::default()),
-            &OperatorConfig::default(),
-            Capabilities::ALL,
-        )
-        .unwrap();
+        let c = built(&m).unwrap();
         let (stable, candidate) = (container_args(&c.stable), container_args(c.candidate.as_ref().unwrap()));
         let stable_fp = m.spec.stable_parameters().fingerprint();
         let candidate_fp = m.spec.candidate_parameters().unwrap().fingerprint();
@@ -476,14 +474,7 @@ pub(crate) mod tests {
         let mut m =
             model("  rollout: {candidate: {version: 1.1.0, overrides: {staking: {maxStakePerBet: 0.05}}}}\n");
         m.spec.parameters.staking.max_event_exposure = Some(0.04);
-        let err = build(
-            &m,
-            &[],
-            &decide(&m.spec, &Default::default()),
-            &OperatorConfig::default(),
-            Capabilities::ALL,
-        )
-        .unwrap_err();
+        let err = built(&m).unwrap_err();
         assert_eq!(err.reason(), "InvalidSpec");
         assert!(err.to_string().starts_with("spec.rollout.candidate.overrides.staking: "), "{err}");
     }

@@ -299,6 +299,11 @@ mod tests {
         serde_json::from_value(d["spec"]["template"]["spec"]["containers"][0]["args"].clone()).unwrap()
     }
 
+    fn assert_candidate_deleted(seen: &[Seen]) {
+        let delete = (Method::DELETE, "deployments".into(), "nflbet-model-elo-candidate".into());
+        assert!(child_writes(seen).contains(&delete), "{seen:?}");
+    }
+
     #[tokio::test]
     async fn books_come_from_the_cache_and_an_unchanged_model_costs_nothing() {
         let m = model("");
@@ -342,14 +347,7 @@ mod tests {
         api.insert(MODEL, serde_json::to_value(&done).unwrap());
         reconcile(&done, &ctx).await.unwrap();
         let seen = api.take();
-        assert!(
-            child_writes(&seen).contains(&(
-                Method::DELETE,
-                "deployments".into(),
-                "nflbet-model-elo-candidate".into()
-            )),
-            "{seen:?}"
-        );
+        assert_candidate_deleted(&seen);
         assert!(api.object(CANDIDATE).is_none());
         let status = status_writes(&seen);
         assert!(status[0].body["status"].get("candidateVersion").is_none(), "given up, so removed");
@@ -393,14 +391,7 @@ mod tests {
         api.insert(MODEL, serde_json::to_value(&reported).unwrap());
         reconcile(&reported, &ctx).await.unwrap();
         let seen = api.take();
-        assert!(
-            child_writes(&seen).contains(&(
-                Method::DELETE,
-                "deployments".into(),
-                "nflbet-model-elo-candidate".into()
-            )),
-            "{seen:?}"
-        );
+        assert_candidate_deleted(&seen);
         let after = args(&api, STABLE);
         let changed = build::tests::differences(&stable, &after);
         assert_eq!(changed, [("--traffic-share".to_string(), Some("0.75".into()), Some("1".into()))]);
