@@ -380,7 +380,12 @@ impl ChildStore {
 
     fn seen_from(&self, kind: ChildKind, meta: &ObjectMeta, workload: Option<WorkloadState>) -> Seen {
         let list = self.lock().lists.get(&kind).copied().unwrap_or(0);
-        Seen { resource_version: resource_version(meta), ours: ours(meta), workload: workload.map(Box::new), list }
+        Seen {
+            resource_version: resource_version(meta),
+            ours: ours(meta),
+            workload: workload.map(Box::new),
+            list,
+        }
     }
 
     /// Feed one watch event of a child kind into the store.
@@ -436,7 +441,11 @@ impl ChildStore {
 
 fn child_id<K: Resource>(kind: ChildKind, obj: &K) -> ChildId {
     let meta = obj.meta();
-    ChildId::new(kind, meta.namespace.as_deref().unwrap_or_default(), meta.name.as_deref().unwrap_or_default())
+    ChildId::new(
+        kind,
+        meta.namespace.as_deref().unwrap_or_default(),
+        meta.name.as_deref().unwrap_or_default(),
+    )
 }
 
 /// True unless `known` is a later version than `seen` (resource versions compared as the etcd

@@ -16,6 +16,9 @@ use std::collections::BTreeMap;
 /// Why a Model name may not end in `-candidate` (the CRD's rule and `validate-config`).
 pub const CANDIDATE_NAME_MESSAGE: &str = "a Model name must not end in '-candidate': the Deployment nflbet-model-foo-candidate is the candidate of Model foo, so a Model named foo-candidate would take it";
 
+/// Why a candidate's merged staking is refused (the CRD's rule and the build step).
+pub const PARAMETERS_STAKE_MESSAGE: &str = "the candidate's staking.maxStakePerBet (its override, else the spec's) cannot exceed its staking.maxEventExposure (its override, else the spec's)";
+
 /// Desired state of one pricing model.
 #[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[kube(
@@ -45,6 +48,17 @@ pub const CANDIDATE_NAME_MESSAGE: &str = "a Model name must not end in '-candida
     validation = Rule::new("!has(self.rollout) || self.rollout.candidate.version != self.version")
         .message("rollout.candidate.version must differ from spec.version (to promote a candidate, set spec.version and remove spec.rollout)")
         .field_path(".rollout.candidate.version"),
+    validation = Rule::new("!has(self.rollout) || !has(self.rollout.candidate.overrides) || !has(self.rollout.candidate.overrides.elo) || self.algorithm == 'elo'")
+        .message("rollout.candidate.overrides.elo only applies to algorithm elo")
+        .field_path(".rollout.candidate.overrides.elo"),
+    validation = Rule::new("!has(self.rollout) || !has(self.rollout.candidate.overrides) || !has(self.rollout.candidate.overrides.consensus) || self.algorithm == 'marketConsensus'")
+        .message("rollout.candidate.overrides.consensus only applies to algorithm marketConsensus")
+        .field_path(".rollout.candidate.overrides.consensus"),
+    // The candidate's staking is the spec's with the overrides over it: the same rule as
+    // `staking`'s own, on the merged values.
+    validation = Rule::new("!has(self.rollout) || !has(self.rollout.candidate.overrides) || !has(self.rollout.candidate.overrides.staking) || !(has(self.rollout.candidate.overrides.staking.maxStakePerBet) || has(self.staking.maxStakePerBet)) || !(has(self.rollout.candidate.overrides.staking.maxEventExposure) || has(self.staking.maxEventExposure)) || (has(self.rollout.candidate.overrides.staking.maxStakePerBet) ? self.rollout.candidate.overrides.staking.maxStakePerBet : self.staking.maxStakePerBet) <= (has(self.rollout.candidate.overrides.staking.maxEventExposure) ? self.rollout.candidate.overrides.staking.maxEventExposure : self.staking.maxEventExposure)")
+        .message(PARAMETERS_STAKE_MESSAGE)
+        .field_path(".rollout.candidate.overrides.staking"),
     validation = Rule::new("has(self.sportsbooks.names) || has(self.sportsbooks.selector)")
         .message("spec.sportsbooks needs names or a selector")
         .field_path(".sportsbooks"),
@@ -65,22 +79,9 @@ pub struct ModelSpec {
     /// Sportsbooks whose snapshots the model prices.
     pub sportsbooks: SportsbookSelection,
 
-    /// Markets to price. Default: all.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 16))]
-    #[schemars(extend("x-kubernetes-list-type" = "set"))]
-    pub markets: Vec<Market>,
-
-    /// `marketConsensus` settings.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub consensus: Option<ConsensusSettings>,
-
-    /// `elo` settings.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub elo: Option<EloSettings>,
-
-    /// Bankroll, Kelly fraction and exposure caps.
-    pub staking: Staking,
+    /// Markets, algorithm settings and staking: what a candidate may override.
+    #[serde(flatten)]
+    pub parameters: ModelParameters,
 
     /// Calibration baselines: drift alerts and the rollback test compare against these.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -127,6 +128,30 @@ pub struct ModelSpec {
     /// Pause reconciliation: write nothing to children until lifted.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub suspend: bool,
+}
+
+/// The tunable parameters of a Model: the markets it prices, its algorithm's settings and how it
+/// stakes. The stable workload runs the spec's; a candidate runs them with its
+/// [`ParameterOverrides`] merged over ([`ModelSpec::candidate_parameters`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelParameters {
+    /// Markets to price. Default: all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    #[schemars(extend("x-kubernetes-list-type" = "set"))]
+    pub markets: Vec<Market>,
+
+    /// `marketConsensus` settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consensus: Option<ConsensusSettings>,
+
+    /// `elo` settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub elo: Option<EloSettings>,
+
+    /// Bankroll, Kelly fraction and exposure caps.
+    pub staking: Staking,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -395,6 +420,62 @@ pub struct Candidate {
     /// policy (docs/security.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
+    /// Parameters the candidate runs with instead of the spec's: markets, `elo` or `consensus`
+    /// settings, staking. Each field set here replaces the spec's; the rest is the spec's. The
+    /// merged set is held to the spec's rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overrides: Option<ParameterOverrides>,
+}
+
+/// A candidate's changes to the spec's [`ModelParameters`]: every field optional, each one set
+/// replacing the spec's (settings field by field).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ParameterOverrides {
+    /// Markets to price (empty: all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 16))]
+    #[schemars(extend("x-kubernetes-list-type" = "set"))]
+    pub markets: Option<Vec<Market>>,
+    /// `marketConsensus` settings, over the spec's: a `marginMethod` here replaces the spec's,
+    /// non-empty `referenceBooks` replace the spec's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consensus: Option<ConsensusSettings>,
+    /// `elo` settings, over the spec's, field by field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub elo: Option<EloSettings>,
+    /// Staking, over the spec's, field by field. The bankroll is not overridden: the candidate
+    /// stakes `trafficShare` of the spec's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub staking: Option<StakingOverrides>,
+}
+
+/// [`Staking`] without the bankroll, every field optional.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!has(self.maxStakePerBet) || !has(self.maxEventExposure) || self.maxStakePerBet <= self.maxEventExposure")
+    .message("staking.maxStakePerBet cannot exceed staking.maxEventExposure")
+    .field_path(".maxStakePerBet"))]
+pub struct StakingOverrides {
+    /// Fraction of full Kelly to stake, applied once. In (0, 1].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self > 0.0 && self <= 1.0").message("staking.kellyFraction must be in (0, 1]"))]
+    pub kelly_fraction: Option<f64>,
+    /// Largest stake on one bet. In (0, 1].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self > 0.0 && self <= 1.0").message("staking.maxStakePerBet must be in (0, 1]"))]
+    pub max_stake_per_bet: Option<f64>,
+    /// Largest total stake on one event. In (0, 1].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self > 0.0 && self <= 1.0").message("staking.maxEventExposure must be in (0, 1]"))]
+    pub max_event_exposure: Option<f64>,
+    /// Exposure caps, over the spec's, cap by cap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exposure_caps: Option<ExposureCaps>,
+    /// Smallest expected value per unit stake worth a bet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self >= 0.0 && self < 1.0").message("staking.valueThreshold must be in [0, 1)"))]
+    pub value_threshold: Option<f64>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
@@ -418,13 +499,22 @@ pub struct ModelStatus {
     /// Version of the stable model serving.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_version: Option<String>,
+    /// Fingerprint of the parameters the stable version runs (the spec's), as its calibration is
+    /// labelled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_parameters: Option<String>,
     /// Version of the candidate, while one runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub candidate_version: Option<String>,
+    /// Fingerprint of the parameters the candidate runs (the spec's with its overrides), while
+    /// one runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub candidate_parameters: Option<String>,
     /// Stable, Progressing, Shadow, Paused or RolledBack.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout_phase: Option<String>,
-    /// The last automatic rollback; it holds until `rollout.candidate.version` changes.
+    /// The last automatic rollback; it holds until `rollout.candidate.version` or the candidate's
+    /// parameters change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback: Option<RollbackRecord>,
     /// Calibration reported by the model workloads (field managers `nflbet-model-stable` and
@@ -440,6 +530,9 @@ pub struct ModelStatus {
 #[serde(rename_all = "camelCase")]
 pub struct RollbackRecord {
     pub candidate_version: String,
+    /// Fingerprint of the parameters the candidate ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub candidate_parameters: Option<String>,
     pub reason: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time: Option<Time>,
@@ -459,6 +552,10 @@ pub struct CalibrationReport {
 #[serde(rename_all = "camelCase")]
 pub struct CalibrationScore {
     pub version: String,
+    /// Fingerprint of the parameters that earned the score (`status.currentParameters`,
+    /// `status.candidateParameters`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<String>,
     pub brier: f64,
     pub log_loss: f64,
     pub samples: i64,
@@ -541,14 +638,234 @@ impl ModelSpec {
     pub fn automatic_rollback(&self) -> bool {
         self.rollback.as_ref().and_then(|r| r.automatic).unwrap_or(true)
     }
+}
 
+/// `over` where set, else `base`; both set: `merge(over, base)`.
+fn merge_option<T: Clone>(over: &Option<T>, base: &Option<T>, merge: impl Fn(&T, &T) -> T) -> Option<T> {
+    match (over, base) {
+        (Some(o), Some(b)) => Some(merge(o, b)),
+        (Some(o), None) => Some(o.clone()),
+        (None, b) => b.clone(),
+    }
+}
+
+impl ConsensusSettings {
+    /// These settings over `base`: the margin method where set, the reference books where any.
+    fn over(&self, base: &ConsensusSettings) -> ConsensusSettings {
+        ConsensusSettings {
+            reference_books: if self.reference_books.is_empty() {
+                base.reference_books.clone()
+            } else {
+                self.reference_books.clone()
+            },
+            margin_method: self.margin_method.or(base.margin_method),
+        }
+    }
+}
+
+impl EloSettings {
+    /// These settings over `base`, field by field.
+    fn over(&self, base: &EloSettings) -> EloSettings {
+        EloSettings {
+            k_factor: self.k_factor.or(base.k_factor),
+            home_field_advantage: self.home_field_advantage.or(base.home_field_advantage),
+            season_regression: self.season_regression.or(base.season_regression),
+        }
+    }
+}
+
+impl ExposureCaps {
+    /// These caps over `base`, cap by cap.
+    fn over(&self, base: &ExposureCaps) -> ExposureCaps {
+        ExposureCaps {
+            team: self.team.or(base.team),
+            market: self.market.or(base.market),
+            book: self.book.or(base.book),
+        }
+    }
+}
+
+impl StakingOverrides {
+    /// `base` with these overrides over it; the bankroll is `base`'s.
+    fn over(&self, base: &Staking) -> Staking {
+        Staking {
+            bankroll: base.bankroll,
+            kelly_fraction: self.kelly_fraction.unwrap_or(base.kelly_fraction),
+            max_stake_per_bet: self.max_stake_per_bet.or(base.max_stake_per_bet),
+            max_event_exposure: self.max_event_exposure.or(base.max_event_exposure),
+            exposure_caps: merge_option(&self.exposure_caps, &base.exposure_caps, ExposureCaps::over),
+            value_threshold: self.value_threshold.or(base.value_threshold),
+        }
+    }
+}
+
+/// Hex digits of a parameter set's fingerprint ([`ModelParameters::fingerprint`]).
+pub const FINGERPRINT_LEN: usize = 10;
+
+impl ModelParameters {
+    /// The markets priced: those listed, or all.
     pub fn markets(&self) -> Vec<Market> {
         if self.markets.is_empty() { Market::ALL.to_vec() } else { self.markets.clone() }
+    }
+
+    /// These parameters with `overrides` over them. Pure; the one merge of a candidate's
+    /// parameters.
+    pub fn with_overrides(&self, overrides: &ParameterOverrides) -> ModelParameters {
+        ModelParameters {
+            markets: overrides.markets.clone().unwrap_or_else(|| self.markets.clone()),
+            consensus: merge_option(&overrides.consensus, &self.consensus, ConsensusSettings::over),
+            elo: merge_option(&overrides.elo, &self.elo, EloSettings::over),
+            staking: overrides
+                .staking
+                .as_ref()
+                .map_or_else(|| self.staking.clone(), |o| o.over(&self.staking)),
+        }
+    }
+
+    /// A short name of this parameter set: the first [`FINGERPRINT_LEN`] hex digits of the
+    /// SHA-256 of its JSON. The workloads label their calibration with it, so a score is only
+    /// ever compared for the parameters that earned it.
+    pub fn fingerprint(&self) -> String {
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        let digest = ring::digest::digest(&ring::digest::SHA256, &json);
+        digest.as_ref()[..FINGERPRINT_LEN / 2].iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The spec's rules across fields, on a merged set (a candidate's): settings only for the
+    /// algorithm they belong to, no stake per bet above the exposure per event. `field` is where
+    /// the set comes from, for the message. The API server's rules refuse each override out of
+    /// range; this catches what only the merge can produce.
+    pub fn check(&self, algorithm: Algorithm, field: &str) -> Result<(), String> {
+        match algorithm {
+            Algorithm::MarketConsensus if self.elo.is_some() => {
+                return Err(format!("{field}.elo only applies to algorithm elo"));
+            }
+            Algorithm::Elo if self.consensus.is_some() => {
+                return Err(format!("{field}.consensus only applies to algorithm marketConsensus"));
+            }
+            _ => {}
+        }
+        let s = &self.staking;
+        if let (Some(per_bet), Some(per_event)) = (s.max_stake_per_bet, s.max_event_exposure)
+            && per_bet > per_event
+        {
+            return Err(format!("{field}.staking: {PARAMETERS_STAKE_MESSAGE}: {per_bet} > {per_event}"));
+        }
+        Ok(())
+    }
+}
+
+impl ModelSpec {
+    /// The parameters the stable workload runs: the spec's own.
+    pub fn stable_parameters(&self) -> &ModelParameters {
+        &self.parameters
+    }
+
+    /// The parameters the candidate runs, while the spec has one: the spec's with
+    /// `rollout.candidate.overrides` over them.
+    pub fn candidate_parameters(&self) -> Option<ModelParameters> {
+        let candidate = &self.rollout.as_ref()?.candidate;
+        Some(match &candidate.overrides {
+            Some(o) => self.parameters.with_overrides(o),
+            None => self.parameters.clone(),
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    fn spec(extra: &str) -> ModelSpec {
+        serde_saphyr::from_str(&format!(
+            "algorithm: elo\nversion: 1.0.0\nsportsbooks: {{names: [fanduel]}}\nmarkets: [moneyline, spread]\nelo: {{kFactor: 20, homeFieldAdvantage: 48}}\nstaking: {{bankroll: 10000, kellyFraction: 0.25, maxEventExposure: 0.04, exposureCaps: {{team: 0.1, book: 0.3}}}}\n{extra}"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_spec_reads_and_writes_its_parameters_where_they_always_were() {
+        let s = spec("");
+        assert_eq!(s.parameters.markets, [Market::Moneyline, Market::Spread]);
+        assert_eq!(s.parameters.staking.bankroll, 10000.0);
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["staking"]["kellyFraction"], 0.25);
+        assert_eq!(json["elo"]["kFactor"], 20.0);
+        assert!(json.get("parameters").is_none(), "flattened: {json}");
+    }
+
+    #[test]
+    fn a_candidate_runs_the_spec_s_parameters_with_its_overrides_over_them() {
+        assert_eq!(spec("").candidate_parameters(), None, "no rollout, no candidate");
+        let same = spec("rollout: {candidate: {version: 1.1.0}}");
+        assert_eq!(same.candidate_parameters().as_ref(), Some(same.stable_parameters()));
+
+        let s = spec(
+            "rollout: {candidate: {version: 1.1.0, overrides: {elo: {kFactor: 25}, staking: {kellyFraction: 0.1, exposureCaps: {team: 0.05}}}}}",
+        );
+        let c = s.candidate_parameters().unwrap();
+        let mut want = s.stable_parameters().clone();
+        want.elo.as_mut().unwrap().k_factor = Some(25.0);
+        want.staking.kelly_fraction = 0.1;
+        want.staking.exposure_caps.as_mut().unwrap().team = Some(0.05);
+        assert_eq!(c, want, "field by field: homeFieldAdvantage, the book cap and the rest are the spec's");
+        assert_eq!(s.stable_parameters().elo.as_ref().unwrap().k_factor, Some(20.0), "stable keeps its own");
+
+        let markets = spec("rollout: {candidate: {version: 1.1.0, overrides: {markets: [total]}}}");
+        assert_eq!(markets.candidate_parameters().unwrap().markets(), [Market::Total]);
+        let all = spec("rollout: {candidate: {version: 1.1.0, overrides: {markets: []}}}");
+        assert_eq!(all.candidate_parameters().unwrap().markets(), Market::ALL.to_vec());
+    }
+
+    #[test]
+    fn consensus_overrides_replace_the_margin_method_and_reference_books_given() {
+        let s: ModelSpec = serde_saphyr::from_str(
+            "algorithm: marketConsensus\nversion: 1.0.0\nsportsbooks: {names: [fanduel]}\nconsensus: {referenceBooks: [pinnacle]}\nstaking: {bankroll: 100, kellyFraction: 0.25}\nrollout: {candidate: {version: 1.1.0, overrides: {consensus: {marginMethod: power}}}}",
+        )
+        .unwrap();
+        let c = s.candidate_parameters().unwrap().consensus.unwrap();
+        assert_eq!(
+            (c.reference_books, c.margin_method),
+            (vec!["pinnacle".to_string()], Some(MarginMethod::Power))
+        );
+    }
+
+    #[test]
+    fn the_fingerprint_names_the_parameter_set() {
+        let s = spec("rollout: {candidate: {version: 1.1.0, overrides: {elo: {kFactor: 25}}}}");
+        let (stable, candidate) =
+            (s.stable_parameters().fingerprint(), s.candidate_parameters().unwrap().fingerprint());
+        assert_eq!(stable.len(), FINGERPRINT_LEN);
+        assert!(stable.chars().all(|c| c.is_ascii_hexdigit()), "{stable}");
+        assert_ne!(stable, candidate);
+        assert_eq!(stable, spec("").stable_parameters().fingerprint(), "the rollout is not a parameter");
+        let none = spec("rollout: {candidate: {version: 1.1.0}}");
+        assert_eq!(none.candidate_parameters().unwrap().fingerprint(), stable);
+    }
+
+    #[test]
+    fn a_merged_set_is_held_to_the_spec_s_rules_across_fields() {
+        let field = "spec.rollout.candidate.overrides";
+        let ok = spec("rollout: {candidate: {version: 1.1.0, overrides: {staking: {maxStakePerBet: 0.03}}}}");
+        assert_eq!(ok.candidate_parameters().unwrap().check(Algorithm::Elo, field), Ok(()));
+        // 0.05 is fine on its own, but above the spec's maxEventExposure 0.04.
+        let s = spec("rollout: {candidate: {version: 1.1.0, overrides: {staking: {maxStakePerBet: 0.05}}}}");
+        let err = s.candidate_parameters().unwrap().check(Algorithm::Elo, field).unwrap_err();
+        assert!(
+            err.starts_with(
+                "spec.rollout.candidate.overrides.staking: the candidate's staking.maxStakePerBet"
+            ),
+            "{err}"
+        );
+        assert!(err.ends_with("0.05 > 0.04"), "{err}");
+        let elo = spec("rollout: {candidate: {version: 1.1.0, overrides: {elo: {kFactor: 25}}}}");
+        let err = elo.candidate_parameters().unwrap().check(Algorithm::MarketConsensus, field).unwrap_err();
+        assert_eq!(err, "spec.rollout.candidate.overrides.elo only applies to algorithm elo");
+    }
+}
+
+#[cfg(test)]
+mod alert_severity_tests {
     use super::*;
 
     const BASE: &str = "algorithm: elo\nversion: 1.0.0\nsportsbooks: {names: [fanduel]}\nstaking: {bankroll: 1000, kellyFraction: 0.25}\n";

@@ -71,6 +71,7 @@ fn model_args(args: &ReplayArgs, algorithm: &str, store: &str) -> ModelArgs {
         role: "stable".into(),
         traffic_share: 1.0,
         shadow: false,
+        parameters: None,
         sportsbooks: args.sportsbooks.clone(),
         markets: Market::ALL.iter().map(|m| m.as_str().to_owned()).collect(),
         reference_books: Vec::new(),

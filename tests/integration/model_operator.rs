@@ -207,6 +207,88 @@ async fn drifting_candidate_is_rolled_back_and_rearmed_by_a_new_version() {
     assert_eq!(flag(&args(&candidate), "--version").as_deref(), Some("1.1.1"));
 }
 
+/// Issue 15: a candidate that changes a parameter runs it, stable does not; after a rollback
+/// the stable Deployment runs the spec's parameters, and a new parameter set re-arms the rollout.
+#[tokio::test]
+async fn a_candidate_s_parameter_overrides_run_beside_stable_s_and_roll_back() {
+    let (client, ns, models) = setup("model-overrides").await;
+    let _op = support::start_operator(&client, &ns).await;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    let rollout = json!({"candidate": {"version": "1.1.0", "trafficShare": 0.2, "overrides": {"elo": {"kFactor": 32.0}}}});
+    models
+        .create(&PostParams::default(), &model("elo", json!({"elo": {"kFactor": 20.0}, "rollout": rollout})))
+        .await
+        .unwrap();
+    support::wait_condition(&models, "elo", "Ready", "True", Some("Succeeded")).await;
+    let st = models.get("elo").await.unwrap().status.unwrap();
+    let (stable_fp, candidate_fp) = (st.current_parameters.unwrap(), st.candidate_parameters.unwrap());
+    assert_ne!(stable_fp, candidate_fp);
+    let stable = args(&deployments.get("nflbet-model-elo").await.unwrap());
+    let candidate = args(&deployments.get("nflbet-model-elo-candidate").await.unwrap());
+    assert_eq!(flag(&stable, "--elo-k-factor").as_deref(), Some("20"));
+    assert_eq!(flag(&candidate, "--elo-k-factor").as_deref(), Some("32"));
+    assert_eq!(flag(&candidate, "--parameters"), Some(candidate_fp.clone()));
+    assert_eq!(flag(&stable, "--parameters"), Some(stable_fp.clone()));
+
+    // The candidate's parameters score worse than stable's: rolled back.
+    let score = |parameters: &str, brier: f64| json!({"version": "", "parameters": parameters, "brier": brier, "logLoss": 0.6, "samples": 200});
+    for (role, version, s) in
+        [("stable", "1.0.0", score(&stable_fp, 0.205)), ("candidate", "1.1.0", score(&candidate_fp, 0.240))]
+    {
+        let mut s = s;
+        s["version"] = json!(version);
+        let body = json!({"apiVersion": "betting.nflbet.dev/v1alpha1", "kind": "Model", "status": {"calibration": {role: s}}});
+        models
+            .patch_status(
+                "elo",
+                &PatchParams::apply(&format!("nflbet-model-{role}")).force(),
+                &Patch::Apply(body),
+            )
+            .await
+            .unwrap();
+    }
+    let m = support::wait_condition(&models, "elo", "RolledBack", "True", Some("CalibrationWorse")).await;
+    let rb = m.status.unwrap().rollback.unwrap();
+    assert_eq!(rb.candidate_parameters, Some(candidate_fp.clone()));
+    support::wait_for("candidate Deployment removed", Duration::from_secs(60), || async {
+        match deployments.get_opt("nflbet-model-elo-candidate").await.map_err(|e| e.to_string())? {
+            None => Ok(()),
+            Some(_) => Err("still there".into()),
+        }
+    })
+    .await;
+    let after = args(&deployments.get("nflbet-model-elo").await.unwrap());
+    assert_eq!(flag(&after, "--elo-k-factor").as_deref(), Some("20"), "stable runs the spec's parameters");
+    assert_eq!(flag(&after, "--parameters"), Some(stable_fp));
+
+    // Same version, another K factor: a new parameter set, so the rollout runs again.
+    models
+        .patch(
+            "elo",
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"spec": {"rollout": {"candidate": {"overrides": {"elo": {"kFactor": 24.0}}}}}}),
+            ),
+        )
+        .await
+        .unwrap();
+    support::wait_condition(&models, "elo", "RolledBack", "False", Some("NoRollback")).await;
+    support::wait_for("the new candidate runs and is reported", Duration::from_secs(60), || async {
+        let d = deployments.get_opt("nflbet-model-elo-candidate").await.map_err(|e| e.to_string())?;
+        let k = d.as_ref().and_then(|d| flag(&args(d), "--elo-k-factor"));
+        let st = models.get("elo").await.map_err(|e| e.to_string())?.status.unwrap_or_default();
+        match (k.as_deref(), st.candidate_parameters) {
+            (Some("24"), Some(p))
+                if p != candidate_fp && st.rollout_phase.as_deref() == Some("Progressing") =>
+            {
+                Ok(())
+            }
+            (k, p) => Err(format!("k {k:?}, parameters {p:?}, phase {:?}", st.rollout_phase)),
+        }
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn invalid_models_are_refused_with_clear_messages() {
     let (client, ns, _) = setup("model-admission").await;
@@ -270,6 +352,25 @@ pub(crate) fn admission_cases() -> Vec<(Value, &'static str)> {
         (
             json!({"rollout": {"candidate": {"version": "1.1.0", "shadow": true, "trafficShare": 0.5}}}),
             "a shadow candidate takes no traffic",
+        ),
+        (
+            json!({"rollout": {"candidate": {"version": "1.1.0", "overrides": {"elo": {"kFactor": 150.0}}}}}),
+            "elo.kFactor must be in (0, 100]",
+        ),
+        (
+            json!({"rollout": {"candidate": {"version": "1.1.0", "overrides": {"staking": {"kellyFraction": 0.0}}}}}),
+            "staking.kellyFraction must be in (0, 1]",
+        ),
+        (
+            json!({"rollout": {"candidate": {"version": "1.1.0", "overrides": {"consensus": {"marginMethod": "power"}}}}}),
+            "rollout.candidate.overrides.consensus only applies to algorithm marketConsensus",
+        ),
+        (
+            json!({
+                "staking": {"bankroll": 1000.0, "kellyFraction": 0.5, "maxEventExposure": 0.04},
+                "rollout": {"candidate": {"version": "1.1.0", "overrides": {"staking": {"maxStakePerBet": 0.05}}}}
+            }),
+            "the candidate's staking.maxStakePerBet (its override, else the spec's) cannot exceed its staking.maxEventExposure",
         ),
         (json!({"sportsbooks": {}}), "spec.sportsbooks needs names or a selector"),
         (json!({"algorithm": "magic"}), r#"Unsupported value: "magic""#),

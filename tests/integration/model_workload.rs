@@ -218,6 +218,8 @@ async fn calibration_settles_stored_predictions_of_a_past_season() {
         "1500h",
         "--snapshot-max-age",
         "1h",
+        "--parameters",
+        "aaaaaaaaaa",
     ]);
     let mut workload = Workload::new(cfg).unwrap().with_games(games.clone());
 
@@ -357,9 +359,23 @@ async fn calibration_settles_stored_predictions_of_a_past_season() {
         "--calibration-window",
         "1500h",
     ]);
-    let mut other = Workload::new(cfg).unwrap().with_games(games);
+    let mut other = Workload::new(cfg).unwrap().with_games(games.clone());
     let none = other.calibrate_at(settle_at).await;
     assert_eq!((none.samples, none.brier), (0, None));
+
+    // The same version with other parameters (a candidate's overrides) has none either; with
+    // the same parameters, or none named, the records are its own.
+    let with = |parameters: Option<&'static str>| {
+        let mut extra: Vec<&str> =
+            vec!["--model", "cal-model", "--sportsbooks", "closing", "--store", url.as_str()];
+        extra.extend(["--calibration-window", "1500h"]);
+        extra.extend(parameters.map(|p| ["--parameters", p]).into_iter().flatten());
+        Workload::new(config(&extra)).unwrap().with_games(games.clone())
+    };
+    let none = with(Some("bbbbbbbbbb")).calibrate_at(settle_at).await;
+    assert_eq!((none.samples, none.brier), (0, None));
+    assert_eq!(with(Some("aaaaaaaaaa")).calibrate_at(settle_at).await.samples, n);
+    assert_eq!(with(None).calibrate_at(settle_at).await.samples, n);
 }
 
 /// Gzip `parts` repeated `times` times, written at `key` under `dir`.
@@ -454,6 +470,7 @@ fn record(
         model: model.into(),
         role: role.into(),
         model_version: "1.0.0".into(),
+        parameters: None,
         algorithm: "marketConsensus".into(),
         run_at: at,
         effective_bankroll: 1.0,

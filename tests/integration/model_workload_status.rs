@@ -40,7 +40,13 @@ fn quote(event: &Event, book: &str, sel: &str, american: i32) -> Quote {
 
 fn candidate_score(samples: i64) -> StatusReport {
     StatusReport {
-        calibration: Some(CalibrationScore { version: "1.1.0".into(), brier: 0.2, log_loss: 0.6, samples }),
+        calibration: Some(CalibrationScore {
+            version: "1.1.0".into(),
+            parameters: None,
+            brier: 0.2,
+            log_loss: 0.6,
+            samples,
+        }),
         summary: None,
     }
 }
@@ -110,6 +116,7 @@ async fn status_report_writes_its_role_and_keeps_the_other() {
         model: "consensus".into(),
         role: "stable".into(),
         model_version: "1.0.0".into(),
+        parameters: None,
         algorithm: "marketConsensus".into(),
         run_at: Utc.with_ymd_and_hms(2023, 9, 6, 12, 0, 0).unwrap(),
         effective_bankroll: 10000.0,

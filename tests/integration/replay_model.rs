@@ -11,12 +11,13 @@
 use super::model_workload::quote;
 use chrono::{DateTime, Duration, Utc};
 use nflbet::controller::config::OperatorConfig;
-use nflbet::controller::model::build::{WorkloadRole, model_args};
+use nflbet::controller::model::build::model_args;
 use nflbet::crd::model::Model;
 use nflbet::domain::market::Market;
 use nflbet::feed::quote::{Event, Selection};
 use nflbet::feed::snapshot::{S3Options, Snapshot, SnapshotStore};
 use nflbet::workloads::model::record::RecommendationRecord;
+use nflbet::workloads::model::spec::Deployed;
 use nflbet::workloads::model::staking::PricedQuote;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -94,15 +95,7 @@ async fn write_round(store: &SnapshotStore, polled: DateTime<Utc>, shift: i32) {
 /// left out: no cluster here).
 fn live_run(model: &Model) -> Output {
     let books = ["retail-feed".to_string(), "sharp-feed".to_string()];
-    let args = model_args(
-        model,
-        &books,
-        WorkloadRole::Stable,
-        &model.spec.version,
-        1.0,
-        false,
-        &OperatorConfig::default(),
-    );
+    let args = model_args(model, &books, Deployed::stable(model), false, &OperatorConfig::default());
     assert!(args.contains(&"--cap-team".to_string()), "{args:?}");
     let out = Command::new(env!("CARGO_BIN_EXE_nflbet"))
         .args(args.iter().filter(|a| *a != "--report-status"))

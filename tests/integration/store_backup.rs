@@ -82,6 +82,7 @@ fn record(model: &str, at: DateTime<Utc>, games: &[(String, f64)]) -> Recommenda
         model: model.into(),
         role: "stable".into(),
         model_version: "1.0.0".into(),
+        parameters: None,
         algorithm: "elo".into(),
         run_at: at,
         effective_bankroll: 10_000.0,

@@ -308,7 +308,7 @@ pub fn model(m: &Model) -> ModelRow {
         rollout_phase: status.rollout_phase.clone(),
         top_edge,
         total_stake: summary.total_stake,
-        bankroll: Some(m.spec.staking.bankroll),
+        bankroll: Some(m.spec.parameters.staking.bankroll),
         markets_priced: summary.markets_priced,
         last_run_time: rfc3339(&summary.last_run_time),
         calibration: status.calibration.clone(),

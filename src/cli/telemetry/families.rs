@@ -166,7 +166,7 @@ pub fn gather(
         let (ns, name) = (m.namespace().unwrap_or_default(), m.name_any());
         let status = m.status.clone().unwrap_or_default();
         if let Some(summary) = &status.summary {
-            let bankroll = m.spec.staking.bankroll;
+            let bankroll = m.spec.parameters.staking.bankroll;
             for e in &summary.top_edges {
                 let labels = |which: &str| {
                     vec![

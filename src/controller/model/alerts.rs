@@ -75,7 +75,7 @@ pub fn rule_group(m: &Model, ns: &str, cfg: &OperatorConfig) -> RuleGroup {
         });
     }
 
-    let staking = &spec.staking;
+    let staking = &spec.parameters.staking;
     if let Some(caps) = &staking.exposure_caps {
         // A total bet is exposure on both teams, so team exposure comes from
         // `portfolio_exposure`; market and book totals from `portfolio_stake`, which counts

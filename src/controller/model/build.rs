@@ -107,7 +107,15 @@ pub fn build(
         .map(|r| r.candidate.traffic_share.unwrap_or(0.1))
         .unwrap_or(0.0);
 
-    let deployment = |role: WorkloadRole, version: &str, share: f64, shadow: bool, image: Option<String>| {
+    // The candidate's parameters are the spec's with its overrides: held to the spec's rules
+    // across fields (the API server's rules hold each override on its own).
+    let candidate_parameters = spec.candidate_parameters();
+    if let Some(p) = &candidate_parameters {
+        p.check(spec.algorithm, "spec.rollout.candidate.overrides").map_err(SpecError::InvalidSpec)?;
+    }
+
+    let deployment = |w: Deployed<'_>, shadow: bool, image: Option<String>| {
+        let role = w.role;
         let mut pod_labels = labels(&model);
         pod_labels.retain(|k, _| k != "app.kubernetes.io/managed-by");
         pod_labels.extend(selector_labels(&model, role));
@@ -128,7 +136,7 @@ pub fn build(
             image: cfg.workload_image.clone(),
             pull_policy: cfg.image_pull_policy.clone(),
             pull_secrets: &cfg.image_pull_secrets,
-            args: model_args(m, books, role, version, share, shadow, cfg),
+            args: model_args(m, books, w, shadow, cfg),
             env: [plain_env("NFLBET_LOG_FORMAT", "json"), plain_env("RUST_LOG", "info")]
                 .into_iter()
                 .chain(workload_objects::storage_env(spec.storage.as_ref()))
@@ -140,17 +148,28 @@ pub fn build(
         })
     };
 
-    let stable = deployment(WorkloadRole::Stable, &spec.version, 1.0 - candidate_share, false, None);
-    let candidate = spec.rollout.as_ref().filter(|_| decision.run_candidate).map(|r| {
-        let shadow = decision.phase != Phase::Progressing;
-        deployment(
-            WorkloadRole::Candidate,
-            &r.candidate.version,
-            candidate_share,
-            shadow,
-            r.candidate.image.clone(),
-        )
-    });
+    let stable = deployment(
+        Deployed {
+            role: WorkloadRole::Stable,
+            version: &spec.version,
+            traffic_share: 1.0 - candidate_share,
+            parameters: spec.stable_parameters(),
+        },
+        false,
+        None,
+    );
+    let candidate =
+        spec.rollout.as_ref().zip(candidate_parameters.as_ref()).filter(|_| decision.run_candidate).map(
+            |(r, parameters)| {
+                let deployed = Deployed {
+                    role: WorkloadRole::Candidate,
+                    version: &r.candidate.version,
+                    traffic_share: candidate_share,
+                    parameters,
+                };
+                deployment(deployed, decision.phase != Phase::Progressing, r.candidate.image.clone())
+            },
+        );
 
     let prometheus_rule = (caps.prometheus_rules && !spec.disabled).then(|| PrometheusRule {
         metadata: workload_objects::with_extra_labels(meta(m, name.clone(), &owner), &cfg.rule_labels),
@@ -197,19 +216,17 @@ pub fn check_egress(
     }
 }
 
-/// The model workload's command line (`src/workloads/model/args.rs`): the Model's pricing and
-/// staking ([`spec::flags`], the translation `nflbet replay --model` uses too), then where the pod
-/// runs.
+/// The model workload's command line (`src/workloads/model/args.rs`) for one workload of `m`:
+/// the Model's pricing and staking ([`spec::flags`], the translation `nflbet replay --model` uses
+/// too), then where the pod runs.
 pub fn model_args(
     m: &Model,
     books: &[String],
-    role: WorkloadRole,
-    version: &str,
-    share: f64,
+    w: Deployed<'_>,
     shadow: bool,
     cfg: &OperatorConfig,
 ) -> Vec<String> {
-    let mut args = spec::flags(m, books, Deployed { role, version, traffic_share: share });
+    let mut args = spec::flags(m, books, w);
     let spec = &m.spec;
     let mut flag = |k: &str, v: String| {
         args.push(format!("--{k}"));
@@ -231,7 +248,7 @@ pub fn model_args(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::controller::model::rollout::decide;
     use crate::workloads::model::ModelArgs;
@@ -311,11 +328,12 @@ mod tests {
         assert_eq!(args(&c.stable).traffic_share, 0.75);
         // Each pod prices and stakes by the one translation of the spec (the one replay uses).
         let argv = |d: &Deployment| d.spec.clone().unwrap().template.spec.unwrap().containers[0].args.clone();
-        for (d, role, version, traffic_share) in [
-            (&c.stable, WorkloadRole::Stable, "1.0.0", 0.75),
-            (c.candidate.as_ref().unwrap(), WorkloadRole::Candidate, "1.1.0", 0.25),
+        let candidate_parameters = m.spec.candidate_parameters().unwrap();
+        for (d, role, version, traffic_share, parameters) in [
+            (&c.stable, WorkloadRole::Stable, "1.0.0", 0.75, m.spec.stable_parameters()),
+            (c.candidate.as_ref().unwrap(), WorkloadRole::Candidate, "1.1.0", 0.25, &candidate_parameters),
         ] {
-            let shared = spec::flags(&m, &[], Deployed { role, version, traffic_share });
+            let shared = spec::flags(&m, &[], Deployed { role, version, traffic_share, parameters });
             assert_eq!(argv(d).unwrap()[..shared.len()], shared[..]);
         }
         let cand = args(c.candidate.as_ref().unwrap());
@@ -335,6 +353,75 @@ mod tests {
         .unwrap();
         assert_eq!(args(&c.stable).traffic_share, 1.0);
         assert!(args(c.candidate.as_ref().unwrap()).shadow);
+    }
+
+    /// `args` as flag → value (a bare flag maps to "").
+    fn flags(args: &[String]) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        let mut it = args.iter().skip(1).peekable();
+        while let Some(k) = it.next() {
+            let v = match it.peek() {
+                Some(v) if !v.starts_with("--") => it.next().cloned().unwrap_or_default(),
+                _ => String::new(),
+            };
+            out.insert(k.clone(), v);
+        }
+        out
+    }
+
+    /// The flags whose values differ between `a` and `b`, with both values.
+    pub(crate) fn differences(a: &[String], b: &[String]) -> Vec<(String, Option<String>, Option<String>)> {
+        let (a, b) = (flags(a), flags(b));
+        let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+        keys.into_iter()
+            .filter(|k| a.get(*k) != b.get(*k))
+            .map(|k| (k.clone(), a.get(k).cloned(), b.get(k).cloned()))
+            .collect()
+    }
+
+    /// `m` built for its first reconcile with the default operator settings.
+    fn built(m: &Model) -> Result<Children, SpecError> {
+        build(m, &[], &decide(&m.spec, &Default::default()), &OperatorConfig::default(), Capabilities::ALL)
+    }
+
+    fn container_args(d: &Deployment) -> Vec<String> {
+        d.spec.clone().unwrap().template.spec.unwrap().containers[0].args.clone().unwrap()
+    }
+
+    #[test]
+    fn a_candidate_s_override_reaches_only_its_own_args() {
+        let m = model(
+            "  elo: {kFactor: 20}\n  rollout: {candidate: {version: 1.1.0, trafficShare: 0.25, overrides: {elo: {kFactor: 32}}}}\n",
+        );
+        let c = built(&m).unwrap();
+        let (stable, candidate) = (container_args(&c.stable), container_args(c.candidate.as_ref().unwrap()));
+        let stable_fp = m.spec.stable_parameters().fingerprint();
+        let candidate_fp = m.spec.candidate_parameters().unwrap().fingerprint();
+        let s = |v: &str| Some(v.to_string());
+        assert_eq!(
+            differences(&stable, &candidate),
+            [
+                ("--elo-k-factor".into(), s("20"), s("32")),
+                ("--parameters".into(), Some(stable_fp), Some(candidate_fp)),
+                ("--role".into(), s("stable"), s("candidate")),
+                ("--traffic-share".into(), s("0.75"), s("0.25")),
+                ("--version".into(), s("1.0.0"), s("1.1.0")),
+            ]
+        );
+        // The workload takes them.
+        assert_eq!(parse(candidate).elo_k_factor, 32.0);
+        assert_eq!(parse(stable).elo_k_factor, 20.0);
+    }
+
+    #[test]
+    fn a_merged_set_the_spec_s_rules_refuse_is_an_invalid_spec() {
+        // 0.05 per bet is a valid override on its own, but above the spec's 0.04 per event.
+        let mut m =
+            model("  rollout: {candidate: {version: 1.1.0, overrides: {staking: {maxStakePerBet: 0.05}}}}\n");
+        m.spec.parameters.staking.max_event_exposure = Some(0.04);
+        let err = built(&m).unwrap_err();
+        assert_eq!(err.reason(), "InvalidSpec");
+        assert!(err.to_string().starts_with("spec.rollout.candidate.overrides.staking: "), "{err}");
     }
 
     #[test]

@@ -57,7 +57,11 @@ pub struct Fields {
     #[serde(skip_serializing_if = "Option::is_none")]
     current_version: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    current_parameters: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     candidate_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    candidate_parameters: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     rollout_phase: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -190,11 +194,15 @@ impl Reconciled for Model {
             .and(self.spec.rollout.as_ref())
             .filter(|_| decision.run_candidate)
             .map(|r| r.candidate.version.clone());
+        let candidate_parameters =
+            candidate_version.as_ref().and(self.spec.candidate_parameters()).map(|p| p.fingerprint());
         StatusUpdate {
             conditions: status::conditions(self, decision, &obs),
             fields: Fields {
                 current_version: Some(self.spec.version.clone()),
+                current_parameters: Some(self.spec.stable_parameters().fingerprint()),
                 candidate_version,
+                candidate_parameters,
                 rollout_phase: Some(decision.phase.as_str().to_string()),
                 rollback,
             },
@@ -208,7 +216,9 @@ impl Reconciled for Model {
             s.map(|s| s.conditions.as_slice()).unwrap_or_default(),
             Fields {
                 current_version: s.and_then(|s| s.current_version.clone()),
+                current_parameters: s.and_then(|s| s.current_parameters.clone()),
                 candidate_version: s.and_then(|s| s.candidate_version.clone()),
+                candidate_parameters: s.and_then(|s| s.candidate_parameters.clone()),
                 rollout_phase: s.and_then(|s| s.rollout_phase.clone()),
                 rollback: s.and_then(|s| s.rollback.clone()),
             },
@@ -220,7 +230,12 @@ impl Reconciled for Model {
         let decision = &inputs.decision;
         if decision.newly_rolled_back
             && let Some(rb) = &decision.rollback
-            && ctx.first_time(format!("{}/rollback/{}", self.uid().unwrap_or_default(), rb.candidate_version))
+            && ctx.first_time(format!(
+                "{}/rollback/{}/{}",
+                self.uid().unwrap_or_default(),
+                rb.candidate_version,
+                rb.candidate_parameters.as_deref().unwrap_or_default()
+            ))
         {
             let note = format!("candidate {} rolled back: {}", rb.candidate_version, rb.reason);
             ctx.publish(self, EventType::Warning, "RolledBack", "Rollback", note.clone()).await;
@@ -284,6 +299,11 @@ mod tests {
         serde_json::from_value(d["spec"]["template"]["spec"]["containers"][0]["args"].clone()).unwrap()
     }
 
+    fn assert_candidate_deleted(seen: &[Seen]) {
+        let delete = (Method::DELETE, "deployments".into(), "nflbet-model-elo-candidate".into());
+        assert!(child_writes(seen).contains(&delete), "{seen:?}");
+    }
+
     #[tokio::test]
     async fn books_come_from_the_cache_and_an_unchanged_model_costs_nothing() {
         let m = model("");
@@ -327,17 +347,57 @@ mod tests {
         api.insert(MODEL, serde_json::to_value(&done).unwrap());
         reconcile(&done, &ctx).await.unwrap();
         let seen = api.take();
-        assert!(
-            child_writes(&seen).contains(&(
-                Method::DELETE,
-                "deployments".into(),
-                "nflbet-model-elo-candidate".into()
-            )),
-            "{seen:?}"
-        );
+        assert_candidate_deleted(&seen);
         assert!(api.object(CANDIDATE).is_none());
         let status = status_writes(&seen);
         assert!(status[0].body["status"].get("candidateVersion").is_none(), "given up, so removed");
         assert_eq!(status[0].body["status"]["rolloutPhase"], "Stable");
+    }
+
+    #[tokio::test]
+    async fn a_candidate_runs_its_overrides_and_a_rollback_leaves_stable_s_parameters_running() {
+        let mut m = model(
+            "  elo: {kFactor: 20}\n  calibration: {baselineBrier: 0.22, baselineLogLoss: 0.63, minSamples: 50}\n  rollout: {candidate: {version: 1.1.0, trafficShare: 0.25, overrides: {elo: {kFactor: 32}}}}\n",
+        );
+        m.metadata.uid = Some("u-1".into());
+        let (api, ctx) = server(&m);
+        reconcile(&m, &ctx).await.unwrap();
+        let seen = api.take();
+        let (stable, candidate) = (args(&api, STABLE), args(&api, CANDIDATE));
+        let (stable_fp, candidate_fp) =
+            (m.spec.stable_parameters().fingerprint(), m.spec.candidate_parameters().unwrap().fingerprint());
+        let changed: Vec<String> =
+            build::tests::differences(&stable, &candidate).into_iter().map(|(flag, ..)| flag).collect();
+        assert_eq!(changed, ["--elo-k-factor", "--parameters", "--role", "--traffic-share", "--version"]);
+        assert!(candidate.windows(2).any(|w| w == ["--elo-k-factor", "32"]), "{candidate:?}");
+        assert!(candidate.windows(2).any(|w| w == ["--parameters", candidate_fp.as_str()]), "{candidate:?}");
+        let status = &status_writes(&seen)[0].body["status"];
+        assert_eq!(status["currentParameters"], stable_fp.as_str());
+        assert_eq!(status["candidateParameters"], candidate_fp.as_str());
+
+        // The candidate reports a worse score for its own parameters: rolled back, and what
+        // runs is stable with the spec's parameters and the whole bankroll.
+        let mut reported = held(&api);
+        reported.status.as_mut().unwrap().calibration = Some(crate::crd::model::CalibrationReport {
+            stable: None,
+            candidate: Some(crate::crd::model::CalibrationScore {
+                version: "1.1.0".into(),
+                parameters: Some(candidate_fp.clone()),
+                brier: 0.26,
+                log_loss: 0.70,
+                samples: 80,
+            }),
+        });
+        api.insert(MODEL, serde_json::to_value(&reported).unwrap());
+        reconcile(&reported, &ctx).await.unwrap();
+        let seen = api.take();
+        assert_candidate_deleted(&seen);
+        let after = args(&api, STABLE);
+        let changed = build::tests::differences(&stable, &after);
+        assert_eq!(changed, [("--traffic-share".to_string(), Some("0.75".into()), Some("1".into()))]);
+        let status = &status_writes(&seen)[0].body["status"];
+        assert_eq!(status["rolloutPhase"], "RolledBack");
+        assert_eq!(status["rollback"]["candidateParameters"], candidate_fp.as_str());
+        assert!(status.get("candidateParameters").is_none(), "{status}");
     }
 }

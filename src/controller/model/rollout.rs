@@ -1,13 +1,21 @@
 //! Rollout decisions for a Model: which versions run, and whether a candidate is rolled back.
 //! Pure: spec + reported calibration in, decision out.
 //!
-//! A candidate is judged only on its own version's calibration with at least `minSamples`
-//! settled bets. It is compared with the stable version when the stable version has enough
-//! samples itself, otherwise with the baselines in the spec. Worse by more than `tolerance` in
-//! Brier score or log loss means rollback. The rollback holds (the candidate stays stopped)
-//! until a person changes `rollout.candidate.version` or removes the rollout.
+//! A candidate is judged only on the calibration of its own version and parameters (the
+//! fingerprint its workload labels the score with) with at least `minSamples` settled bets. It
+//! is compared with the stable version when the stable version, with the spec's parameters, has
+//! enough samples itself, otherwise with the baselines in the spec. Worse by more than
+//! `tolerance` in Brier score or log loss means rollback. The rollback holds (the candidate
+//! stays stopped) until a person changes `rollout.candidate.version` or its overrides, or
+//! removes the rollout.
 
 use crate::crd::model::{CalibrationScore, ModelSpec, ModelStatus, RollbackRecord};
+
+/// Whether `score` was earned by `version` with the parameters of fingerprint `parameters`. A
+/// score without a fingerprint (a workload built before parameter rollouts) counts by version.
+pub fn scored_by(score: &CalibrationScore, version: &str, parameters: &str) -> bool {
+    score.version == version && score.parameters.as_deref().is_none_or(|p| p == parameters)
+}
 
 /// Rollout phase as written to `status.rolloutPhase`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,11 +60,10 @@ pub fn worse_than_reference(
     if (candidate.samples.max(0) as u64) < cal.min_samples {
         return None;
     }
-    let stable = status
-        .calibration
-        .as_ref()
-        .and_then(|c| c.stable.as_ref())
-        .filter(|s| s.version == spec.version && (s.samples.max(0) as u64) >= cal.min_samples);
+    let fingerprint = spec.stable_parameters().fingerprint();
+    let stable = status.calibration.as_ref().and_then(|c| c.stable.as_ref()).filter(|s| {
+        scored_by(s, &spec.version, &fingerprint) && (s.samples.max(0) as u64) >= cal.min_samples
+    });
     let (what, brier, log_loss) = match stable {
         Some(s) => (format!("stable {}", s.version), Some(s.brier), Some(s.log_loss)),
         None => ("the baseline".to_string(), cal.baseline_brier, cal.baseline_log_loss),
@@ -91,7 +98,11 @@ pub fn decide(spec: &ModelSpec, status: &ModelStatus) -> Decision {
         };
     };
     let version = &rollout.candidate.version;
-    if let Some(rb) = status.rollback.as_ref().filter(|rb| &rb.candidate_version == version) {
+    let parameters = spec.candidate_parameters().map(|p| p.fingerprint()).unwrap_or_default();
+    // A rollback recorded before parameter rollouts names no parameters: it holds by version.
+    if let Some(rb) = status.rollback.as_ref().filter(|rb| {
+        &rb.candidate_version == version && rb.candidate_parameters.as_ref().is_none_or(|p| p == &parameters)
+    }) {
         return Decision {
             phase: Phase::RolledBack,
             run_candidate: false,
@@ -100,14 +111,22 @@ pub fn decide(spec: &ModelSpec, status: &ModelStatus) -> Decision {
         };
     }
     if spec.automatic_rollback()
-        && let Some(candidate) =
-            status.calibration.as_ref().and_then(|c| c.candidate.as_ref()).filter(|c| &c.version == version)
+        && let Some(candidate) = status
+            .calibration
+            .as_ref()
+            .and_then(|c| c.candidate.as_ref())
+            .filter(|c| scored_by(c, version, &parameters))
         && let Some(reason) = worse_than_reference(spec, status, candidate)
     {
         return Decision {
             phase: Phase::RolledBack,
             run_candidate: false,
-            rollback: Some(RollbackRecord { candidate_version: version.clone(), reason, time: None }),
+            rollback: Some(RollbackRecord {
+                candidate_version: version.clone(),
+                candidate_parameters: Some(parameters),
+                reason,
+                time: None,
+            }),
             newly_rolled_back: true,
         };
     }
@@ -134,7 +153,7 @@ mod tests {
     }
 
     fn score(version: &str, brier: f64, log_loss: f64, samples: i64) -> CalibrationScore {
-        CalibrationScore { version: version.into(), brier, log_loss, samples }
+        CalibrationScore { version: version.into(), parameters: None, brier, log_loss, samples }
     }
 
     fn status(stable: Option<CalibrationScore>, candidate: Option<CalibrationScore>) -> ModelStatus {
@@ -180,8 +199,11 @@ mod tests {
     fn rollback_holds_until_the_candidate_version_changes() {
         let s = spec("rollout: {candidate: {version: 1.1.0}}");
         let mut st = status(None, None);
-        st.rollback =
-            Some(RollbackRecord { candidate_version: "1.1.0".into(), reason: "r".into(), time: None });
+        st.rollback = Some(RollbackRecord {
+            candidate_version: "1.1.0".into(),
+            reason: "r".into(),
+            ..Default::default()
+        });
         let d = decide(&s, &st);
         assert_eq!((d.phase, d.run_candidate, d.newly_rolled_back), (Phase::RolledBack, false, false));
         let rearmed = spec("rollout: {candidate: {version: 1.1.1}}");
@@ -196,5 +218,53 @@ mod tests {
         let manual =
             spec("rollout: {candidate: {version: 1.1.0}, paused: true}\nrollback: {automatic: false}");
         assert_eq!(decide(&manual, &st).phase, Phase::Paused);
+    }
+
+    fn labelled(mut score: CalibrationScore, parameters: &str) -> CalibrationScore {
+        score.parameters = Some(parameters.into());
+        score
+    }
+
+    #[test]
+    fn only_scores_of_the_running_parameters_are_compared() {
+        let s = spec("rollout: {candidate: {version: 1.1.0, overrides: {elo: {kFactor: 32}}}}");
+        let (stable, candidate) =
+            (s.stable_parameters().fingerprint(), s.candidate_parameters().unwrap().fingerprint());
+        // The candidate's score was earned by other parameters (say kFactor 40): not judged.
+        let stale = status(None, Some(labelled(score("1.1.0", 0.40, 0.9, 500), "0000000000")));
+        assert_eq!(decide(&s, &stale).phase, Phase::Progressing);
+        // Its own: rolled back, against stable's own score; the record names the parameters.
+        let own = status(
+            Some(labelled(score("1.0.0", 0.200, 0.60, 80), &stable)),
+            Some(labelled(score("1.1.0", 0.215, 0.60, 60), &candidate)),
+        );
+        let d = decide(&s, &own);
+        let rb = d.rollback.unwrap();
+        assert_eq!(rb.candidate_parameters.as_deref(), Some(candidate.as_str()));
+        assert!(rb.reason.contains("worse than stable 1.0.0 (0.2000)"), "{}", rb.reason);
+        // Stable's score of other parameters is no reference: the baseline (0.22) is, and
+        // 0.215 is within it.
+        let other_stable = status(
+            Some(labelled(score("1.0.0", 0.200, 0.60, 80), "0000000000")),
+            Some(labelled(score("1.1.0", 0.215, 0.60, 60), &candidate)),
+        );
+        assert_eq!(decide(&s, &other_stable).phase, Phase::Progressing);
+    }
+
+    #[test]
+    fn a_rollback_holds_until_the_candidate_s_parameters_change() {
+        let s = spec("rollout: {candidate: {version: 1.1.0, overrides: {elo: {kFactor: 32}}}}");
+        let mut st = status(None, None);
+        st.rollback = Some(RollbackRecord {
+            candidate_version: "1.1.0".into(),
+            candidate_parameters: Some(s.candidate_parameters().unwrap().fingerprint()),
+            reason: "r".into(),
+            time: None,
+        });
+        let d = decide(&s, &st);
+        assert_eq!((d.phase, d.run_candidate, d.newly_rolled_back), (Phase::RolledBack, false, false));
+        let retuned = spec("rollout: {candidate: {version: 1.1.0, overrides: {elo: {kFactor: 24}}}}");
+        let d = decide(&retuned, &st);
+        assert_eq!((d.phase, d.run_candidate, d.rollback), (Phase::Progressing, true, None));
     }
 }

@@ -36,6 +36,12 @@ pub struct ModelArgs {
     #[arg(long)]
     pub shadow: bool,
 
+    /// Fingerprint of the parameters this workload runs (the operator renders the Model's
+    /// `status.currentParameters` or `status.candidateParameters`). Labels the records and the
+    /// reported calibration; calibration scores only records of these parameters (or of none).
+    #[arg(long)]
+    pub parameters: Option<String>,
+
     /// Sportsbooks whose snapshots are priced, comma separated.
     #[arg(long, value_delimiter = ',')]
     pub sportsbooks: Vec<String>,

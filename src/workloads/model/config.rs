@@ -83,6 +83,8 @@ pub struct ModelConfig {
     pub namespace: String,
     pub version: String,
     pub role: Role,
+    /// Fingerprint of the parameters run (`--parameters`), if given.
+    pub parameters: Option<String>,
     pub algorithm: AlgorithmConfig,
     /// Sportsbook resources whose snapshots are priced.
     pub sportsbooks: Vec<String>,
@@ -118,6 +120,7 @@ impl std::fmt::Debug for ModelConfig {
             .field("namespace", &self.namespace)
             .field("version", &self.version)
             .field("role", &self.role)
+            .field("parameters", &self.parameters)
             .field("algorithm", &self.algorithm)
             .field("sportsbooks", &self.sportsbooks)
             .field("markets", &self.markets)
@@ -185,6 +188,12 @@ impl ModelConfig {
         if args.version.trim().is_empty() {
             return Err(ConfigError::flag("version", &args.version, "must not be empty"));
         }
+        let parameters = match args.parameters.as_deref().map(str::trim) {
+            Some(p) if p.is_empty() || p.len() > 64 || !p.chars().all(|c| c.is_ascii_alphanumeric()) => {
+                return Err(ConfigError::flag("parameters", p, "expected up to 64 letters and digits"));
+            }
+            p => p.map(str::to_owned),
+        };
         let margin = MarginMethod::parse(&args.margin_method).ok_or_else(|| {
             ConfigError::flag(
                 "margin-method",
@@ -283,6 +292,7 @@ impl ModelConfig {
             namespace: args.namespace.clone(),
             version: args.version.trim().to_owned(),
             role,
+            parameters,
             algorithm,
             sportsbooks,
             markets,

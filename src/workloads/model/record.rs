@@ -39,6 +39,10 @@ pub struct RecommendationRecord {
     pub role: String,
     /// Version of the model build (`--version`): calibration scores only its own version.
     pub model_version: String,
+    /// Fingerprint of the parameters run (`--parameters`): calibration scores only its own
+    /// parameters. Absent in records written without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<String>,
     pub algorithm: String,
     pub run_at: DateTime<Utc>,
     /// Bankroll actually staked from: bankroll × traffic share, 0 in shadow mode.
@@ -198,6 +202,7 @@ mod tests {
             model: "m".into(),
             role: "stable".into(),
             model_version: "1.0.0".into(),
+            parameters: Some("0a1b2c3d4e".into()),
             algorithm: "elo".into(),
             run_at: Utc::now(),
             effective_bankroll: 1.0,

@@ -50,22 +50,27 @@ pub struct CalibrationScores {
     pub log_loss: Option<f64>,
 }
 
-/// Cache of stored forecasts for one model, role and version.
+/// Cache of stored forecasts for one model, role, version and parameters.
 #[derive(Debug)]
 pub struct Settler {
     model: String,
     role: String,
     version: String,
+    /// Fingerprint of the parameters scored; a record of other parameters is not this
+    /// workload's forecast. Unknown on either side (a record written without one, a run
+    /// without `--parameters`): the version decides.
+    parameters: Option<String>,
     /// key → (run time, forecasts of this version).
     cache: BTreeMap<String, (DateTime<Utc>, Vec<Forecast>)>,
 }
 
 impl Settler {
-    pub fn new(model: &str, role: &str, version: &str) -> Settler {
+    pub fn new(model: &str, role: &str, version: &str, parameters: Option<&str>) -> Settler {
         Settler {
             model: model.to_owned(),
             role: role.to_owned(),
             version: version.to_owned(),
+            parameters: parameters.map(str::to_owned),
             cache: BTreeMap::new(),
         }
     }
@@ -100,7 +105,11 @@ impl Settler {
         while let Some((key, at, rec)) = reads.next().await {
             match rec {
                 Ok(rec) => {
-                    let forecasts = if rec.model_version == self.version {
+                    let same_parameters = match (&rec.parameters, &self.parameters) {
+                        (Some(theirs), Some(ours)) => theirs == ours,
+                        _ => true,
+                    };
+                    let forecasts = if rec.model_version == self.version && same_parameters {
                         rec.predictions
                             .iter()
                             .filter_map(|p| {

@@ -9,23 +9,30 @@
 
 use super::args::ModelArgs;
 use super::config::Role;
-use crate::crd::model::{Algorithm, MarginMethod, Model};
+use crate::crd::model::{Algorithm, MarginMethod, Model, ModelParameters};
 use crate::domain::duration::format_duration;
 use kube::ResourceExt;
 
-/// Which workload of a Model the flags are for: its role, the version it runs, and the share of
-/// the bankroll it stakes.
+/// Which workload of a Model the flags are for: its role, the version it runs, the share of the
+/// bankroll it stakes, and its parameters (the spec's, or a candidate's with its overrides:
+/// `ModelSpec::stable_parameters`, `ModelSpec::candidate_parameters`).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Deployed<'a> {
     pub role: Role,
     pub version: &'a str,
     pub traffic_share: f64,
+    pub parameters: &'a ModelParameters,
 }
 
 impl<'a> Deployed<'a> {
     /// The stable version of `m` alone, staking the whole bankroll.
     pub fn stable(m: &'a Model) -> Deployed<'a> {
-        Deployed { role: Role::Stable, version: &m.spec.version, traffic_share: 1.0 }
+        Deployed {
+            role: Role::Stable,
+            version: &m.spec.version,
+            traffic_share: 1.0,
+            parameters: m.spec.stable_parameters(),
+        }
     }
 }
 
@@ -47,10 +54,12 @@ pub fn flags(m: &Model, books: &[String], deployed: Deployed<'_>) -> Vec<String>
     if !books.is_empty() {
         flag("sportsbooks", books.join(","));
     }
-    flag("markets", spec.markets().iter().map(|m| m.as_str()).collect::<Vec<_>>().join(","));
+    let p = deployed.parameters;
+    flag("parameters", p.fingerprint());
+    flag("markets", p.markets().iter().map(|m| m.as_str()).collect::<Vec<_>>().join(","));
     match spec.algorithm {
         Algorithm::MarketConsensus => {
-            let c = spec.consensus.clone().unwrap_or_default();
+            let c = p.consensus.clone().unwrap_or_default();
             if !c.reference_books.is_empty() {
                 flag("reference-books", c.reference_books.join(","));
             }
@@ -58,7 +67,7 @@ pub fn flags(m: &Model, books: &[String], deployed: Deployed<'_>) -> Vec<String>
             flag("margin-method", method.into());
         }
         Algorithm::Elo => {
-            let e = spec.elo.clone().unwrap_or_default();
+            let e = p.elo.clone().unwrap_or_default();
             if let Some(k) = e.k_factor {
                 flag("elo-k-factor", k.to_string());
             }
@@ -70,7 +79,7 @@ pub fn flags(m: &Model, books: &[String], deployed: Deployed<'_>) -> Vec<String>
             }
         }
     }
-    let s = &spec.staking;
+    let s = &p.staking;
     flag("bankroll", s.bankroll.to_string());
     flag("kelly-fraction", s.kelly_fraction.to_string());
     flag("max-stake-per-bet", s.max_stake_per_bet.unwrap_or(0.02).to_string());

@@ -168,6 +168,7 @@ mod tests {
         let report = StatusReport {
             calibration: Some(CalibrationScore {
                 version: "1.1.0".into(),
+                parameters: Some("0a1b2c3d4e".into()),
                 brier: 0.2,
                 log_loss: 0.6,
                 samples: 50,
@@ -177,6 +178,7 @@ mod tests {
         let b = apply_body("m", Role::Candidate, &report);
         assert_eq!(b["status"].as_object().map(|o| o.len()), Some(1));
         assert_eq!(b["status"]["calibration"]["candidate"]["samples"], 50);
+        assert_eq!(b["status"]["calibration"]["candidate"]["parameters"], "0a1b2c3d4e");
         assert!(b["status"]["calibration"].get("stable").is_none());
         let empty = apply_body("m", Role::Stable, &StatusReport::default());
         assert_eq!(empty["status"].as_object().map(|o| o.len()), Some(0));

@@ -91,7 +91,7 @@ impl Workload {
         let (status_tx, _) = watch::channel(None);
         Ok(Workload {
             games: GamesSource::new(config.games.clone(), config.games_refresh, config.egress.clone()),
-            settler: Settler::new(&config.model, role, &config.version),
+            settler: Settler::new(&config.model, role, &config.version, config.parameters.as_deref()),
             config,
             records,
             pricer: None,
@@ -315,6 +315,7 @@ impl Workload {
             model: self.config.model.clone(),
             role: self.config.role.as_str().into(),
             model_version: self.config.version.clone(),
+            parameters: self.config.parameters.clone(),
             algorithm: self.config.algorithm.name().into(),
             run_at: now,
             effective_bankroll: s.effective_bankroll(),
@@ -412,6 +413,7 @@ impl Workload {
             .then(|| {
                 Some(CalibrationScore {
                     version: self.config.version.clone(),
+                    parameters: self.config.parameters.clone(),
                     brier: report.calibration.brier?,
                     log_loss: report.calibration.log_loss?,
                     samples: report.calibration.samples as i64,
