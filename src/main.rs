@@ -2,11 +2,6 @@ use clap::Parser;
 use nflbet::cli::{self, Cli, Command};
 use std::process::ExitCode;
 
-/// mimalloc rather than glibc's malloc: the operator's live heap is a third of what glibc's
-/// per-thread arenas kept resident (docs/benchmarks.md, "Memory").
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     cli::install_crypto_provider();
