@@ -224,7 +224,8 @@ impl Elo {
         let pre = &fixture.pre_game;
         let rest = match (pre.home_rest, pre.away_rest) {
             (Some(h), Some(a)) => {
-                (f64::from(h) - f64::from(a)).clamp(-MAX_REST_DAYS, MAX_REST_DAYS) * self.params.rest_day_value
+                (f64::from(h) - f64::from(a)).clamp(-MAX_REST_DAYS, MAX_REST_DAYS)
+                    * self.params.rest_day_value
             }
             _ => 0.0,
         };

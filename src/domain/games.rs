@@ -411,8 +411,16 @@ fn parse_row(record: &csv::StringRecord, c: &Columns, line: u64) -> Result<Game,
         pre_game: PreGame {
             home_rest: c.home_rest.map(|i| row.parse::<u16>(i, "home_rest")).transpose()?.flatten(),
             away_rest: c.away_rest.map(|i| row.parse::<u16>(i, "away_rest")).transpose()?.flatten(),
-            home_qb: c.home_qb.map(|i| row.raw(i)).filter(|q| !q.is_empty() && *q != "NA").map(str::to_string),
-            away_qb: c.away_qb.map(|i| row.raw(i)).filter(|q| !q.is_empty() && *q != "NA").map(str::to_string),
+            home_qb: c
+                .home_qb
+                .map(|i| row.raw(i))
+                .filter(|q| !q.is_empty() && *q != "NA")
+                .map(str::to_string),
+            away_qb: c
+                .away_qb
+                .map(|i| row.raw(i))
+                .filter(|q| !q.is_empty() && *q != "NA")
+                .map(str::to_string),
         },
     })
 }
