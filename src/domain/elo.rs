@@ -20,14 +20,17 @@
 //!   (FiveThirtyEight: a third);
 //! - relocated franchises keep their rating (OAK→LV, SD→LAC, STL→LA).
 //!
-//! Spreads and totals need a distribution, not a win probability. The home margin's expectation is
-//! `β·d` and its spread σ, both fitted walk-forward by least squares on every game already observed
-//! (priors β = 1/25, σ = 13.5). Its distribution is a discretised normal reweighted by the key
-//! numbers learned walk-forward ([`ScoreDistribution`]: the mass at 3, 7, 10 and 14 is what the
-//! games so far had, not what a normal says), so a whole-number line's push is the mass at the
-//! line. The total's expectation comes from exponentially weighted team attack/defence ratings
-//! (points scored/allowed above the league average; not the market's total), its σ walk-forward,
-//! and its distribution reweighted the same way from the totals observed.
+//! Spreads and totals need a distribution, not a win probability. Elo's own expected home margin
+//! is `β·d` with spread σ, both fitted walk-forward by least squares on every game already observed
+//! (priors β = 1/25, σ = 13.5); its own expected total comes from exponentially weighted team
+//! attack/defence ratings (points scored/allowed above the league average), σ walk-forward. Each
+//! distribution is a discretised normal reweighted by the key numbers learned walk-forward
+//! ([`ScoreDistribution`]: the mass at 3, 7, 10 and 14 is what the games so far had, not what a
+//! normal says), so a whole-number line's push is the mass at the line. With `anchor_to_market`
+//! (the default) it is centred so that the market's line (the median of the quoted lines) is its
+//! median, moved toward Elo's own number by the share of Elo's disagreement with the closing line
+//! that has come true over the games observed ([`Anchor`]); without, on Elo's own number, which
+//! is worse than a coin flip at the closing line (docs/models.md).
 //!
 //! The moneyline probability is Elo's `E`; NFL ties (≈0.2%) are left out, so it is read as the
 //! probability of winning given no tie, which is also how a two-way moneyline settles.
@@ -310,25 +313,36 @@ impl Elo {
         self.totals.pmf(self.total_centre(fixture, market), self.total_sd())
     }
 
-    fn margin_centre(&self, fixture: &Fixture, market: Option<f64>) -> f64 {
+    /// The median the margin's distribution is given when anchored (the market's line moved
+    /// toward Elo's own number by the share earned), or Elo's own expected margin; and whether it
+    /// is anchored.
+    fn margin_target(&self, fixture: &Fixture, market: Option<f64>) -> (f64, bool) {
         let own = self.expected_margin(fixture);
         match market.filter(|_| self.params.anchor_to_market) {
-            Some(line) => {
-                self.margins.centre_for_median(line, self.margin_sd())
-                    + self.spread_anchor.share(self.params.prior_games) * (own - line)
-            }
-            None => own,
+            Some(line) => (line + self.spread_anchor.share(self.params.prior_games) * (own - line), true),
+            None => (own, false),
+        }
+    }
+
+    fn total_target(&self, fixture: &Fixture, market: Option<f64>) -> (f64, bool) {
+        let (h, a) = self.expected_points(fixture);
+        match market.filter(|_| self.params.anchor_to_market) {
+            Some(line) => (line + self.total_anchor.share(self.params.prior_games) * (h + a - line), true),
+            None => (h + a, false),
+        }
+    }
+
+    fn margin_centre(&self, fixture: &Fixture, market: Option<f64>) -> f64 {
+        match self.margin_target(fixture, market) {
+            (median, true) => self.margins.centre_for_median(median, self.margin_sd()),
+            (mean, false) => mean,
         }
     }
 
     fn total_centre(&self, fixture: &Fixture, market: Option<f64>) -> f64 {
-        let (h, a) = self.expected_points(fixture);
-        match market.filter(|_| self.params.anchor_to_market) {
-            Some(line) => {
-                self.totals.centre_for_median(line, self.total_sd())
-                    + self.total_anchor.share(self.params.prior_games) * (h + a - line)
-            }
-            None => h + a,
+        match self.total_target(fixture, market) {
+            (median, true) => self.totals.centre_for_median(median, self.total_sd()),
+            (mean, false) => mean,
         }
     }
 
@@ -447,13 +461,15 @@ impl PricingModel for Elo {
         let predicted = self.margin_slope() * d;
         let (exp_home, exp_away) = self.expected_points(&fixture);
         let total = f64::from(home_score) + f64::from(away_score);
-        // Key numbers: each value's count against what this game's distribution expected, and
-        // the share of Elo's disagreement with the closing line that came true.
+        // Key numbers: each value's count against what a normal around this game's target (its
+        // median when anchored, its mean otherwise) expected, and the share of Elo's
+        // disagreement with the closing line that came true. (Not the root-found centre pricing
+        // uses: that would cost a root-finding per game learned, and every run learns them all.)
         let (spread_line, total_line) = (game.spread_line, game.total_line);
-        let margin_centre = self.margin_centre(&fixture, spread_line);
-        let total_centre = self.total_centre(&fixture, total_line);
-        self.margins.observe(margin_centre, self.margin_sd(), home_score as i32 - away_score as i32);
-        self.totals.observe(total_centre, self.total_sd(), (home_score + away_score) as i32);
+        let (margin_target, _) = self.margin_target(&fixture, spread_line);
+        let (total_target, _) = self.total_target(&fixture, total_line);
+        self.margins.observe(margin_target, self.margin_sd(), home_score as i32 - away_score as i32);
+        self.totals.observe(total_target, self.total_sd(), (home_score + away_score) as i32);
         if let Some(line) = spread_line {
             self.spread_anchor.observe(predicted, line, margin);
         }
@@ -618,6 +634,42 @@ mod tests {
             changed[pick].away_score = Some(other.1);
             proptest::prop_assert_eq!(&forecast(&changed), &before);
         }
+    }
+
+    #[test]
+    fn anchored_spreads_split_at_the_market_line_until_elo_earns_a_share() {
+        let q = |selection, line| BookPrice {
+            book: "x".into(),
+            market: Market::Spread,
+            selection,
+            line: Some(line),
+            american: -110,
+        };
+        let quotes = [q(Selection::Home, -3.0), q(Selection::Away, 3.0)];
+        assert_eq!(market_number(Market::Spread, &quotes), Some(3.0));
+        let mut elo = Elo::default();
+        // KC far stronger than LV: Elo's own margin is well above the market's 3.
+        for day in 1..=20 {
+            let mut g = game(2020, "KC", "LV", 38, 10);
+            g.gameday = NaiveDate::from_ymd_opt(2020, 9, day).unwrap();
+            g.spread_line = Some(3.0);
+            elo.observe(&g);
+        }
+        let f = game(2020, "KC", "LV", 0, 0).fixture();
+        assert!(elo.expected_margin(&f) > 5.0);
+        let cover = |elo: &Elo| {
+            let fair = elo.price(&f, &quotes).unwrap();
+            let home = fair.iter().find(|p| p.selection == Selection::Home).unwrap();
+            home.win / (1.0 - home.push)
+        };
+        // KC beat a 3-point line by 28 twenty times: Elo's disagreement earned a share, so the
+        // anchored forecast leans to KC but less than Elo's own centre does.
+        let anchored = cover(&elo);
+        let own = cover(&Elo { params: EloParams { anchor_to_market: false, ..elo.params }, ..elo.clone() });
+        assert!(anchored > 0.5 && own > anchored, "anchored {anchored}, own {own}");
+        // Without any game observed the share is 0: the line splits the non-push mass in half.
+        let fresh = cover(&Elo::default());
+        assert!((fresh - 0.5).abs() < 1e-6, "{fresh}");
     }
 
     #[test]

@@ -65,9 +65,16 @@ impl ScoreDistribution {
         (observed + self.prior) / (expected + self.prior)
     }
 
+    /// The discretised normal's mass at every value, each CDF evaluated once.
     fn normal(&self, mean: f64, sd: f64) -> impl Iterator<Item = (i32, f64)> {
         let cdf = move |x: f64| normal_cdf((x - mean) / sd);
-        (self.lo..=self.hi).map(move |v| (v, cdf(f64::from(v) + 0.5) - cdf(f64::from(v) - 0.5)))
+        let mut below = cdf(f64::from(self.lo) - 0.5);
+        (self.lo..=self.hi).map(move |v| {
+            let upper = cdf(f64::from(v) + 0.5);
+            let mass = upper - below;
+            below = upper;
+            (v, mass)
+        })
     }
 
     /// The probability of every value on `lo..=hi`, summing to 1.
@@ -174,10 +181,6 @@ impl Pmf {
     pub fn negated(&self) -> Pmf {
         let hi = self.lo + self.p.len() as i32 - 1;
         Pmf { lo: -hi, p: self.p.iter().rev().copied().collect() }
-    }
-
-    pub fn mean(&self) -> f64 {
-        self.p.iter().enumerate().map(|(i, p)| f64::from(self.lo + i as i32) * p).sum()
     }
 }
 
