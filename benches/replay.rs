@@ -102,6 +102,7 @@ fn slate() -> Vec<(Fixture, Vec<BookPrice>)> {
                 away_team: away.into(),
                 neutral: false,
                 playoff: false,
+                pre_game: Default::default(),
             };
             let p_home = 0.25 + 0.5 * rand();
             let spread = ((p_home - 0.5) * 28.0 * 2.0).round() / 2.0;

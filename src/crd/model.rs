@@ -211,10 +211,25 @@ pub struct EloSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self >= 0.0 && self <= 200.0").message("elo.homeFieldAdvantage must be in [0, 200]"))]
     pub home_field_advantage: Option<f64>,
-    /// Share of a rating's distance to the mean removed between seasons. Default 1/3.
+    /// Share of a rating's distance to the mean removed between seasons. Default 0.5.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self >= 0.0 && self <= 1.0").message("elo.seasonRegression must be in [0, 1]"))]
     pub season_regression: Option<f64>,
+    /// Rating points lost by a side whose starting quarterback (from the games file) is not the
+    /// team's usual starter. 0 turns it off. Default 70.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self >= 0.0 && self <= 300.0").message("elo.quarterbackChangePenalty must be in [0, 300]"))]
+    pub quarterback_change_penalty: Option<f64>,
+    /// Rating points per day of rest more than the opponent, at most 7 days counted. 0 turns it
+    /// off. Default 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self >= 0.0 && self <= 20.0").message("elo.restDayValue must be in [0, 20]"))]
+    pub rest_day_value: Option<f64>,
+    /// Centre spreads and totals on the market's line, moved toward Elo's own number by the share
+    /// of its disagreement with the closing line that has come true so far; false: Elo's own
+    /// number. Default true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchor_to_market: Option<bool>,
 }
 
 /// How stakes are sized. Fractions are of the bankroll.
@@ -670,6 +685,9 @@ impl EloSettings {
             k_factor: self.k_factor.or(base.k_factor),
             home_field_advantage: self.home_field_advantage.or(base.home_field_advantage),
             season_regression: self.season_regression.or(base.season_regression),
+            quarterback_change_penalty: self.quarterback_change_penalty.or(base.quarterback_change_penalty),
+            rest_day_value: self.rest_day_value.or(base.rest_day_value),
+            anchor_to_market: self.anchor_to_market.or(base.anchor_to_market),
         }
     }
 }

@@ -120,7 +120,7 @@ impl PricingModel for MarketConsensus {
     }
 }
 
-fn median(values: &mut [f64]) -> Option<f64> {
+pub(crate) fn median(values: &mut [f64]) -> Option<f64> {
     if values.is_empty() {
         return None;
     }
@@ -146,6 +146,7 @@ mod tests {
             away_team: "BAL".into(),
             neutral: false,
             playoff: false,
+            pre_game: Default::default(),
         }
     }
 

@@ -1,36 +1,55 @@
 //! `elo`: team ratings from nflverse results, and win, spread and total probabilities.
 //!
-//! Ratings follow FiveThirtyEight's published NFL Elo (parameters fixed a priori, not tuned on the
-//! replay data, so every season is out of sample for them):
+//! Ratings follow FiveThirtyEight's published NFL Elo, with a quarterback change and rest added
+//! (their two parameters and the season regression chosen on 2001-2005 only, never on the
+//! 2006-2025 seasons the model is scored on; docs/models.md):
 //!
 //! - expected score of the home side `E = 1 / (1 + 10^(−d/400))`, with
-//!   `d = R_home − R_away + HFA` (HFA = 48 Elo points; none at neutral sites);
+//!   `d = R_home − R_away + HFA + rest + QB` (HFA = 48 Elo points; none at neutral sites);
+//! - rest: `restDayValue` (3) Elo points per day of rest more than the opponent, at most 7 days
+//!   counted (a bye week against a Thursday game);
+//! - quarterback change: a side whose starting QB is not its usual starter loses
+//!   `quarterbackChangePenalty` (70) points. The usual starter is the QB with the most starts for
+//!   the franchise, each earlier start weighing 0.9 times the next (a backup replacing a long-time
+//!   starter becomes the usual one after seven starts in a row); learned walk-forward from the
+//!   games already observed;
 //! - after the game, `R ± K · M · (S − E)` with K = 20, S ∈ {1, ½, 0} and the margin-of-victory
 //!   multiplier `M = ln(|margin| + 1) · 2.2 / (0.001 · d_winner + 2.2)` (damps the autocorrelation
 //!   of favourites winning big);
-//! - between seasons every rating regresses a third of the way to the mean (1505), because rosters
-//!   turn over;
+//! - between seasons every rating regresses half way to the mean (1505), because rosters turn over
+//!   (FiveThirtyEight: a third);
 //! - relocated franchises keep their rating (OAK→LV, SD→LAC, STL→LA).
 //!
-//! Spreads and totals need a distribution, not a win probability. The home margin is modelled as
-//! `M ~ Normal(β·d, σ)`, discretised to whole points (`P(M = m) = Φ((m + ½ − μ)/σ) − Φ((m − ½ − μ)/σ)`)
-//! so that whole-number lines get an explicit push probability. β and σ are fitted walk-forward by
-//! least squares on every game already observed (starting from the priors β = 1/25, σ = 13.5). The
-//! total uses exponentially weighted team attack/defence ratings (points scored/allowed above the
-//! league average) and the same discretised normal with a walk-forward σ. A normal ignores key
-//! numbers (3, 7): honest, simple, and a known limitation.
+//! Spreads and totals need a distribution, not a win probability. Elo's own expected home margin
+//! is `β·d` with spread σ, both fitted walk-forward by least squares on every game already observed
+//! (priors β = 1/25, σ = 13.5); its own expected total comes from exponentially weighted team
+//! attack/defence ratings (points scored/allowed above the league average), σ walk-forward. Each
+//! distribution is a discretised normal reweighted by the key numbers learned walk-forward
+//! ([`ScoreDistribution`]: the mass at 3, 7, 10 and 14 is what the games so far had, not what a
+//! normal says), so a whole-number line's push is the mass at the line. With `anchor_to_market`
+//! (the default) it is centred so that the market's line (the median of the quoted lines) is its
+//! median, moved toward Elo's own number by the share of Elo's disagreement with the closing line
+//! that has come true over the games observed ([`Anchor`]); without, on Elo's own number, which
+//! is worse than a coin flip at the closing line (docs/models.md).
 //!
 //! The moneyline probability is Elo's `E`; NFL ties (≈0.2%) are left out, so it is read as the
 //! probability of winning given no tie, which is also how a two-way moneyline settles.
 
+use super::consensus::median;
 use super::games::Game;
 use super::market::{BookPrice, FairPrice, Market, Selection};
 use super::pricing_model::{Fixture, ModelError, PricingModel, line_for, pair_key};
+use super::score_distribution::{Pmf, ScoreDistribution};
 use std::collections::{BTreeSet, HashMap};
 
-pub const ELO_VERSION: &str = "1.0.0";
+pub const ELO_VERSION: &str = "2.0.0";
 
-/// Elo parameters (defaults: FiveThirtyEight's NFL model).
+/// How much each earlier start counts, against the next, in deciding a team's usual starter.
+const STARTER_MEMORY: f64 = 0.9;
+/// Rest differences beyond this many days count as this many.
+const MAX_REST_DAYS: f64 = 7.0;
+
+/// Elo parameters (defaults: FiveThirtyEight's NFL model, plus rest and quarterback changes).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct EloParams {
     pub k: f64,
@@ -50,6 +69,13 @@ pub struct EloParams {
     pub points_per_team: f64,
     /// Prior standard deviation of the total around its expectation.
     pub total_sd: f64,
+    /// Elo points lost by a side whose starting quarterback is not its usual starter.
+    pub qb_change_penalty: f64,
+    /// Elo points per day of rest more than the opponent (at most 7 days counted).
+    pub rest_day_value: f64,
+    /// Centre spreads and totals on the market's line, moved toward Elo's own number by the
+    /// share of its disagreement that has come true (learned walk-forward); off: Elo's number.
+    pub anchor_to_market: bool,
 }
 
 impl Default for EloParams {
@@ -58,13 +84,16 @@ impl Default for EloParams {
             k: 20.0,
             home_field: 48.0,
             mean: 1505.0,
-            regress: 1.0 / 3.0,
+            regress: 0.5,
             margin_per_elo: 1.0 / 25.0,
             margin_sd: 13.5,
             prior_games: 50.0,
             total_rate: 0.08,
             points_per_team: 21.5,
             total_sd: 13.5,
+            qb_change_penalty: 70.0,
+            rest_day_value: 3.0,
+            anchor_to_market: true,
         }
     }
 }
@@ -89,6 +118,49 @@ pub struct Elo {
     sum_margin_residual_sq: f64,
     sum_total_residual_sq: f64,
     games: f64,
+    /// Per franchise, each quarterback's decayed count of starts.
+    starters: HashMap<String, HashMap<String, f64>>,
+    margins: ScoreDistribution,
+    totals: ScoreDistribution,
+    spread_anchor: Anchor,
+    total_anchor: Anchor,
+}
+
+/// How much of a model's disagreement with the market's number has come true: the least-squares
+/// slope of `(actual − line)` on `(model − line)` over the games observed, shrunk toward 0 (the
+/// market's number) by a prior of `prior_games` games that disagreed by 4 points and were right
+/// about none of it.
+#[derive(Debug, Clone, Copy, Default)]
+struct Anchor {
+    sum_xy: f64,
+    sum_xx: f64,
+}
+
+impl Anchor {
+    /// Typical disagreement of the prior's games, in points.
+    const PRIOR_DISAGREEMENT: f64 = 4.0;
+
+    fn share(&self, prior_games: f64) -> f64 {
+        let prior = prior_games * Self::PRIOR_DISAGREEMENT.powi(2);
+        (self.sum_xy / (self.sum_xx + prior)).clamp(0.0, 1.0)
+    }
+
+    fn observe(&mut self, model: f64, line: f64, actual: f64) {
+        self.sum_xy += (actual - line) * (model - line);
+        self.sum_xx += (model - line).powi(2);
+    }
+}
+
+/// The market's number for a spread (the home margin the median home line implies) or a total
+/// (the median total line) among `quotes`.
+pub fn market_number(market: Market, quotes: &[BookPrice]) -> Option<f64> {
+    let mut lines: Vec<f64> = quotes
+        .iter()
+        .filter(|q| q.market == market && market.selections().contains(&q.selection))
+        .filter_map(|q| Some(pair_key(q)? as f64 / 10.0))
+        .map(|l| if market == Market::Spread { -l } else { l })
+        .collect();
+    median(&mut lines)
 }
 
 impl Default for Elo {
@@ -120,6 +192,11 @@ impl Elo {
             sum_margin_residual_sq: 0.0,
             sum_total_residual_sq: 0.0,
             games: 0.0,
+            starters: HashMap::new(),
+            margins: ScoreDistribution::margins(params.prior_games),
+            totals: ScoreDistribution::totals(params.prior_games),
+            spread_anchor: Anchor::default(),
+            total_anchor: Anchor::default(),
         }
     }
 
@@ -143,11 +220,50 @@ impl Elo {
         }
     }
 
-    /// Elo difference in favour of the home side, home field included.
+    /// Elo difference in favour of the home side: ratings, home field, rest and quarterback
+    /// changes.
     pub fn home_edge(&self, fixture: &Fixture) -> f64 {
         let hfa = if fixture.neutral { 0.0 } else { self.params.home_field };
+        let pre = &fixture.pre_game;
+        let rest = match (pre.home_rest, pre.away_rest) {
+            (Some(h), Some(a)) => {
+                (f64::from(h) - f64::from(a)).clamp(-MAX_REST_DAYS, MAX_REST_DAYS)
+                    * self.params.rest_day_value
+            }
+            _ => 0.0,
+        };
+        let qb = self.qb_change(&fixture.away_team, pre.away_qb.as_deref())
+            - self.qb_change(&fixture.home_team, pre.home_qb.as_deref());
         self.rating(&fixture.home_team, fixture.season) - self.rating(&fixture.away_team, fixture.season)
             + hfa
+            + rest
+            + qb
+    }
+
+    /// The team's usual starting quarterback so far: the most (decayed) starts.
+    pub fn usual_starter(&self, team: &str) -> Option<&str> {
+        self.starters
+            .get(franchise(team))?
+            .iter()
+            .max_by(|a, b| a.1.total_cmp(b.1).then_with(|| b.0.cmp(a.0)))
+            .map(|(qb, _)| qb.as_str())
+    }
+
+    /// The penalty for `team` starting `qb`: none when either is unknown or `qb` is the usual one.
+    fn qb_change(&self, team: &str, qb: Option<&str>) -> f64 {
+        match (qb, self.usual_starter(team)) {
+            (Some(qb), Some(usual)) if qb != usual => self.params.qb_change_penalty,
+            _ => 0.0,
+        }
+    }
+
+    fn learn_starter(&mut self, team: &str, qb: Option<&str>) {
+        let Some(qb) = qb else {
+            return;
+        };
+        let starts = self.starters.entry(franchise(team).to_string()).or_default();
+        starts.values_mut().for_each(|w| *w *= STARTER_MEMORY);
+        *starts.entry(qb.to_string()).or_default() += 1.0;
     }
 
     /// Probability the home side wins (given no tie).
@@ -179,28 +295,65 @@ impl Elo {
         (self.league_points + home.attack + away.defence, self.league_points + away.attack + home.defence)
     }
 
-    /// Win and push probabilities of a selection at a line, from the discretised normal models.
-    fn cover(&self, fixture: &Fixture, market: Market, selection: Selection, line: f64) -> (f64, f64) {
-        match market {
-            Market::Spread => {
-                let mean = self.margin_slope() * self.home_edge(fixture);
-                let sd = self.margin_sd();
-                // Selection's margin + line > 0 wins; the away margin is −M.
-                let (mean, threshold) = match selection {
-                    Selection::Away => (-mean, -line),
-                    _ => (mean, -line),
-                };
-                discrete_above(mean, sd, threshold)
-            }
-            Market::Total => {
-                let (h, a) = self.expected_points(fixture);
-                let (win_over, push) = discrete_above(h + a, self.total_sd(), line);
-                match selection {
-                    Selection::Under => ((1.0 - win_over - push).max(0.0), push),
-                    _ => (win_over, push),
-                }
-            }
-            Market::Moneyline => unreachable!("moneyline has no line"),
+    /// Elo's own expected home margin.
+    pub fn expected_margin(&self, fixture: &Fixture) -> f64 {
+        self.margin_slope() * self.home_edge(fixture)
+    }
+
+    /// The distribution of the home margin. Its normal is centred on Elo's expected margin or,
+    /// with `anchor_to_market` and a market number (the home margin the line implies), where it
+    /// makes the market's line the median (a balanced line is a median, not a mean), moved
+    /// toward Elo's expectation by the share of its disagreement that has come true so far.
+    pub fn margin_pmf(&self, fixture: &Fixture, market: Option<f64>) -> Pmf {
+        self.margins.pmf(self.margin_centre(fixture, market), self.margin_sd())
+    }
+
+    /// The distribution of the total points, as [`Elo::margin_pmf`] with the market's total.
+    pub fn total_pmf(&self, fixture: &Fixture, market: Option<f64>) -> Pmf {
+        self.totals.pmf(self.total_centre(fixture, market), self.total_sd())
+    }
+
+    /// The median the margin's distribution is given when anchored (the market's line moved
+    /// toward Elo's own number by the share earned), or Elo's own expected margin; and whether it
+    /// is anchored.
+    fn margin_target(&self, fixture: &Fixture, market: Option<f64>) -> (f64, bool) {
+        let own = self.expected_margin(fixture);
+        match market.filter(|_| self.params.anchor_to_market) {
+            Some(line) => (line + self.spread_anchor.share(self.params.prior_games) * (own - line), true),
+            None => (own, false),
+        }
+    }
+
+    fn total_target(&self, fixture: &Fixture, market: Option<f64>) -> (f64, bool) {
+        let (h, a) = self.expected_points(fixture);
+        match market.filter(|_| self.params.anchor_to_market) {
+            Some(line) => (line + self.total_anchor.share(self.params.prior_games) * (h + a - line), true),
+            None => (h + a, false),
+        }
+    }
+
+    fn margin_centre(&self, fixture: &Fixture, market: Option<f64>) -> f64 {
+        match self.margin_target(fixture, market) {
+            (median, true) => self.margins.centre_for_median(median, self.margin_sd()),
+            (mean, false) => mean,
+        }
+    }
+
+    fn total_centre(&self, fixture: &Fixture, market: Option<f64>) -> f64 {
+        match self.total_target(fixture, market) {
+            (median, true) => self.totals.centre_for_median(median, self.total_sd()),
+            (mean, false) => mean,
+        }
+    }
+
+    /// Win and push probabilities of a selection at a line, from the margin or total distribution.
+    fn cover(pmf: &Pmf, selection: Selection, line: f64) -> (f64, f64) {
+        match selection {
+            // Home margin + line > 0 wins; the away margin is −M.
+            Selection::Home => pmf.above(-line),
+            Selection::Away => pmf.negated().above(-line),
+            Selection::Over => pmf.above(line),
+            Selection::Under => pmf.negated().above(-line),
         }
     }
 
@@ -224,19 +377,6 @@ impl Elo {
 /// Elo's logistic expected score.
 pub fn expected_score(elo_difference: f64) -> f64 {
     1.0 / (1.0 + 10f64.powf(-elo_difference / 400.0))
-}
-
-/// For an integer-valued X ≈ Normal(mean, sd): (P(X > t), P(X = t)) — the push is non-zero only
-/// for a whole-number `t`.
-pub fn discrete_above(mean: f64, sd: f64, t: f64) -> (f64, f64) {
-    let cdf = |x: f64| normal_cdf((x - mean) / sd);
-    if (t - t.round()).abs() < 1e-9 {
-        let t = t.round();
-        (1.0 - cdf(t + 0.5), cdf(t + 0.5) - cdf(t - 0.5))
-    } else {
-        // X > t ⟺ X ≥ ⌈t⌉.
-        (1.0 - cdf(t.ceil() - 0.5), 0.0)
-    }
 }
 
 /// Standard normal CDF via erfc (Numerical Recipes' Chebyshev fit, relative error < 1.2e-7).
@@ -291,12 +431,17 @@ impl PricingModel for Elo {
             .filter(|q| q.market != Market::Moneyline && q.market.selections().contains(&q.selection))
             .filter_map(|q| Some((q.market, pair_key(q)?)))
             .collect();
+        let mut pmfs: HashMap<Market, Pmf> = HashMap::new();
         for (market, key) in lines {
+            let pmf = pmfs.entry(market).or_insert_with(|| match market {
+                Market::Total => self.total_pmf(fixture, market_number(Market::Total, quotes)),
+                _ => self.margin_pmf(fixture, market_number(Market::Spread, quotes)),
+            });
             for selection in market.selections() {
                 let Some(line) = line_for(market, selection, Some(key)) else {
                     continue;
                 };
-                let (win, push) = self.cover(fixture, market, selection, line);
+                let (win, push) = Self::cover(pmf, selection, line);
                 fair.push(FairPrice { market, selection, line: Some(line), win, push });
             }
         }
@@ -314,11 +459,26 @@ impl PricingModel for Elo {
 
         // Margin model fit (before the update, so it uses the pre-game edge).
         let predicted = self.margin_slope() * d;
+        let (exp_home, exp_away) = self.expected_points(&fixture);
+        let total = f64::from(home_score) + f64::from(away_score);
+        // Key numbers: each value's count against what a normal around this game's target (its
+        // median when anchored, its mean otherwise) expected, and the share of Elo's
+        // disagreement with the closing line that came true. (Not the root-found centre pricing
+        // uses: that would cost a root-finding per game learned, and every run learns them all.)
+        let (spread_line, total_line) = (game.spread_line, game.total_line);
+        let (margin_target, _) = self.margin_target(&fixture, spread_line);
+        let (total_target, _) = self.total_target(&fixture, total_line);
+        self.margins.observe(margin_target, self.margin_sd(), home_score as i32 - away_score as i32);
+        self.totals.observe(total_target, self.total_sd(), (home_score + away_score) as i32);
+        if let Some(line) = spread_line {
+            self.spread_anchor.observe(predicted, line, margin);
+        }
+        if let Some(line) = total_line {
+            self.total_anchor.observe(exp_home + exp_away, line, total);
+        }
         self.sum_dm += d * margin;
         self.sum_dd += d * d;
         self.sum_margin_residual_sq += (margin - predicted).powi(2);
-        let (exp_home, exp_away) = self.expected_points(&fixture);
-        let total = f64::from(home_score) + f64::from(away_score);
         self.sum_total_residual_sq += (total - exp_home - exp_away).powi(2);
         self.games += 1.0;
 
@@ -349,12 +509,17 @@ impl PricingModel for Elo {
         away.attack += rate * away_err;
         away.defence += rate * home_err;
         self.league_points += 0.2 * rate * (home_err + away_err) / 2.0;
+
+        // Starters, after the game's own forecast quantities were used.
+        self.learn_starter(&game.home_team, game.pre_game.home_qb.as_deref());
+        self.learn_starter(&game.away_team, game.pre_game.away_qb.as_deref());
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::games::PreGame;
     use chrono::NaiveDate;
 
     fn game(season: u16, home: &str, away: &str, hs: u32, as_: u32) -> Game {
@@ -382,7 +547,129 @@ mod tests {
         assert!((sum - 3010.0).abs() < 1e-9, "Elo is zero-sum");
         // Regression to the mean at the next season.
         let kc = elo.rating("KC", 2020);
-        assert!((elo.rating("KC", 2021) - (kc - (kc - 1505.0) / 3.0)).abs() < 1e-9);
+        assert!((elo.rating("KC", 2021) - (kc - (kc - 1505.0) / 2.0)).abs() < 1e-9);
+    }
+
+    #[test]
+    fn rest_and_quarterback_changes_move_the_edge() {
+        let mut elo = Elo::default();
+        let with = |home_rest, away_rest, home_qb: Option<&str>| {
+            let mut g = game(2020, "KC", "LV", 0, 0);
+            g.pre_game = PreGame {
+                home_rest,
+                away_rest,
+                home_qb: home_qb.map(str::to_string),
+                away_qb: Some("lv-1".into()),
+            };
+            g.fixture()
+        };
+        let base = elo.home_edge(&with(None, None, Some("kc-1")));
+        // A bye (14 days) against a Thursday game (4 days) counts as 7 days.
+        assert!((elo.home_edge(&with(Some(14), Some(4), Some("kc-1"))) - base - 21.0).abs() < 1e-9);
+        assert!((elo.home_edge(&with(Some(6), Some(7), Some("kc-1"))) - base + 3.0).abs() < 1e-9);
+        // No usual starter yet: no penalty. After three starts by kc-1, a backup costs 70.
+        assert_eq!(elo.home_edge(&with(None, None, Some("kc-2"))), base);
+        for day in 1..=3 {
+            let mut g = game(2020, "KC", "LV", 20, 17);
+            g.gameday = NaiveDate::from_ymd_opt(2020, 9, day).unwrap();
+            g.pre_game.home_qb = Some("kc-1".into());
+            elo.observe(&g);
+        }
+        assert_eq!(elo.usual_starter("KC"), Some("kc-1"));
+        let usual = elo.home_edge(&with(None, None, Some("kc-1")));
+        assert!((elo.home_edge(&with(None, None, Some("kc-2"))) - (usual - 70.0)).abs() < 1e-9);
+        assert_eq!(elo.home_edge(&with(None, None, None)), usual, "an unknown starter is no change");
+        // The backup becomes the usual starter after three starts: kc-1's 1 + 0.9 + 0.81 = 2.71
+        // decays to 2.71·0.9³ = 1.98 while kc-2 reaches 2.71.
+        for _ in 0..3 {
+            let mut g = game(2020, "KC", "LV", 20, 17);
+            g.pre_game.home_qb = Some("kc-2".into());
+            elo.observe(&g);
+        }
+        assert_eq!(elo.usual_starter("KC"), Some("kc-2"));
+    }
+
+    proptest::proptest! {
+        /// No look-ahead: a game's forecast, built from the results known at its kickoff, is the
+        /// same with its own result removed or changed.
+        #[test]
+        fn a_games_own_result_never_changes_its_forecast(
+            scores in proptest::collection::vec((0u32..45, 0u32..45, 0u8..4, 0u8..48), 30..60),
+            pick in 0usize..30,
+            other in (0u32..60, 0u32..60),
+        ) {
+            let teams = ["KC", "LV", "BUF", "MIA", "DEN", "LAC"];
+            let games: Vec<Game> = scores
+                .iter()
+                .enumerate()
+                .map(|(i, &(hs, as_, qb, hours))| {
+                    let mut g = game(2020, teams[i % 6], teams[(i + 1 + i / 6) % 6], hs, as_);
+                    g.game_id = format!("g{i}");
+                    g.kickoff = g.kickoff.map(|k| k + chrono::Duration::hours(i64::from(hours) + 6 * i as i64));
+                    g.pre_game.home_qb = Some(format!("{}-{qb}", g.home_team));
+                    g
+                })
+                .collect();
+            let target = &games[pick];
+            let quotes = [
+                BookPrice { book: "x".into(), market: Market::Moneyline, selection: Selection::Home, line: None, american: -120 },
+                BookPrice { book: "x".into(), market: Market::Spread, selection: Selection::Home, line: Some(-3.0), american: -110 },
+                BookPrice { book: "x".into(), market: Market::Total, selection: Selection::Over, line: Some(44.0), american: -110 },
+            ];
+            let forecast = |games: &[Game]| {
+                let at = target.forecast_deadline();
+                let mut known: Vec<&Game> = games.iter().filter(|g| g.result_known_by(at)).collect();
+                known.sort_by_key(|g| (g.result_known_at(), g.game_id.clone()));
+                let mut elo = Elo::default();
+                known.iter().for_each(|g| elo.observe(g));
+                elo.price(&target.fixture(), &quotes).unwrap()
+            };
+            let before = forecast(&games);
+            let mut removed = games.clone();
+            removed[pick].home_score = None;
+            removed[pick].away_score = None;
+            proptest::prop_assert_eq!(&forecast(&removed), &before);
+            let mut changed = games.clone();
+            changed[pick].home_score = Some(other.0);
+            changed[pick].away_score = Some(other.1);
+            proptest::prop_assert_eq!(&forecast(&changed), &before);
+        }
+    }
+
+    #[test]
+    fn anchored_spreads_split_at_the_market_line_until_elo_earns_a_share() {
+        let q = |selection, line| BookPrice {
+            book: "x".into(),
+            market: Market::Spread,
+            selection,
+            line: Some(line),
+            american: -110,
+        };
+        let quotes = [q(Selection::Home, -3.0), q(Selection::Away, 3.0)];
+        assert_eq!(market_number(Market::Spread, &quotes), Some(3.0));
+        let mut elo = Elo::default();
+        // KC far stronger than LV: Elo's own margin is well above the market's 3.
+        for day in 1..=20 {
+            let mut g = game(2020, "KC", "LV", 38, 10);
+            g.gameday = NaiveDate::from_ymd_opt(2020, 9, day).unwrap();
+            g.spread_line = Some(3.0);
+            elo.observe(&g);
+        }
+        let f = game(2020, "KC", "LV", 0, 0).fixture();
+        assert!(elo.expected_margin(&f) > 5.0);
+        let cover = |elo: &Elo| {
+            let fair = elo.price(&f, &quotes).unwrap();
+            let home = fair.iter().find(|p| p.selection == Selection::Home).unwrap();
+            home.win / (1.0 - home.push)
+        };
+        // KC beat a 3-point line by 28 twenty times: Elo's disagreement earned a share, so the
+        // anchored forecast leans to KC but less than Elo's own centre does.
+        let anchored = cover(&elo);
+        let own = cover(&Elo { params: EloParams { anchor_to_market: false, ..elo.params }, ..elo.clone() });
+        assert!(anchored > 0.5 && own > anchored, "anchored {anchored}, own {own}");
+        // Without any game observed the share is 0: the line splits the non-push mass in half.
+        let fresh = cover(&Elo::default());
+        assert!((fresh - 0.5).abs() < 1e-6, "{fresh}");
     }
 
     #[test]

@@ -105,6 +105,32 @@ pub struct Game {
     pub total_line: Option<f64>,
     pub under_odds: Option<i32>,
     pub over_odds: Option<i32>,
+    /// What else is known before kickoff (rest, starting quarterbacks).
+    #[serde(skip_serializing_if = "PreGame::is_empty")]
+    pub pre_game: PreGame,
+}
+
+/// What the games file knows about a game before kickoff besides teams, date and site: days of
+/// rest and the starting quarterbacks (nflverse `home_rest`, `away_rest`, `home_qb_id`,
+/// `away_qb_id`; optional columns, absent values are None). Starters are announced before
+/// kickoff, so a forecast may use them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PreGame {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub home_rest: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub away_rest: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub home_qb: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub away_qb: Option<String>,
+}
+
+impl PreGame {
+    pub fn is_empty(&self) -> bool {
+        *self == PreGame::default()
+    }
 }
 
 impl Game {
@@ -138,6 +164,7 @@ impl Game {
             total_line: None,
             under_odds: None,
             over_odds: None,
+            pre_game: PreGame::default(),
         }
     }
 
@@ -213,6 +240,7 @@ pub fn parse_games(reader: impl Read) -> Result<Vec<Game>, GamesError> {
     let column = |name: &'static str| {
         headers.iter().position(|h| h.trim() == name).ok_or(GamesError::MissingColumn(name))
     };
+    let optional = |name: &str| headers.iter().position(|h| h.trim() == name);
     let cols = Columns {
         game_id: column("game_id")?,
         season: column("season")?,
@@ -233,6 +261,10 @@ pub fn parse_games(reader: impl Read) -> Result<Vec<Game>, GamesError> {
         total_line: column("total_line")?,
         under_odds: column("under_odds")?,
         over_odds: column("over_odds")?,
+        home_rest: optional("home_rest"),
+        away_rest: optional("away_rest"),
+        home_qb: optional("home_qb_id"),
+        away_qb: optional("away_qb_id"),
     };
     let mut games = Vec::new();
     let mut record = csv::StringRecord::new();
@@ -264,6 +296,11 @@ struct Columns {
     total_line: usize,
     under_odds: usize,
     over_odds: usize,
+    /// Optional pre-game columns.
+    home_rest: Option<usize>,
+    away_rest: Option<usize>,
+    home_qb: Option<usize>,
+    away_qb: Option<usize>,
 }
 
 struct Row<'a> {
@@ -371,6 +408,20 @@ fn parse_row(record: &csv::StringRecord, c: &Columns, line: u64) -> Result<Game,
         total_line: row.line_value(c.total_line, "total_line")?,
         under_odds: row.american(c.under_odds, "under_odds")?,
         over_odds: row.american(c.over_odds, "over_odds")?,
+        pre_game: PreGame {
+            home_rest: c.home_rest.map(|i| row.parse::<u16>(i, "home_rest")).transpose()?.flatten(),
+            away_rest: c.away_rest.map(|i| row.parse::<u16>(i, "away_rest")).transpose()?.flatten(),
+            home_qb: c
+                .home_qb
+                .map(|i| row.raw(i))
+                .filter(|q| !q.is_empty() && *q != "NA")
+                .map(str::to_string),
+            away_qb: c
+                .away_qb
+                .map(|i| row.raw(i))
+                .filter(|q| !q.is_empty() && *q != "NA")
+                .map(str::to_string),
+        },
     })
 }
 

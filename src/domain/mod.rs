@@ -15,3 +15,4 @@ pub mod margin;
 pub mod market;
 pub mod odds;
 pub mod pricing_model;
+pub mod score_distribution;

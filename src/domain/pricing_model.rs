@@ -7,7 +7,7 @@
 //! the future.
 
 use super::ev::{BetProbabilities, EvError, expected_value};
-use super::games::Game;
+use super::games::{Game, PreGame};
 use super::kelly::{KellyError, kelly_single};
 use super::margin::MarginError;
 use super::market::{BookPrice, FairPrice, Market, Selection};
@@ -42,6 +42,9 @@ pub struct Fixture {
     pub away_team: String,
     pub neutral: bool,
     pub playoff: bool,
+    /// Rest days and starting quarterbacks, where known.
+    #[serde(skip_serializing_if = "PreGame::is_empty")]
+    pub pre_game: PreGame,
 }
 
 impl Game {
@@ -56,6 +59,7 @@ impl Game {
             away_team: self.away_team.clone(),
             neutral: self.neutral,
             playoff: self.game_type.is_playoff(),
+            pre_game: self.pre_game.clone(),
         }
     }
 }

@@ -161,12 +161,24 @@ fn spread_and_total_scores_match_an_independent_computation() {
     let early = run("1999", "2005", &["closingLine"]);
     let early = model(&early, "closingLine");
     assert_eq!((early.spread.samples, early.total.samples), (0, 0));
-    assert!(elo.spread.brier.unwrap() < 0.30 && elo.total.brier.unwrap() < 0.30);
+    // Elo 2.0.0 centres spreads and totals on the line (as a median, with the key numbers
+    // learned walk-forward), moved toward its own number by the share of its disagreement that
+    // has come true: measured 0.2505 and 0.2502, a coin flip's Brier to within 0.0006 and the
+    // closing line's own to within 0.0004 (Elo 1.0.0, a rounded normal around its own numbers:
+    // 0.2571 and 0.2591). The 0.2500 is not reached (docs/models.md).
+    for (name, e, c) in [("spread", &elo.spread, &close.spread), ("total", &elo.total, &close.total)] {
+        let (eb, cb) = (e.brier.unwrap(), c.brier.unwrap());
+        println!("{name}: Elo Brier {eb:.5}, closing line {cb:.5}");
+        assert!(eb <= 0.2506, "Elo {name} Brier {eb:.5}");
+        assert!(eb <= cb + 0.0005, "Elo {name} Brier {eb:.5} against the closing line's {cb:.5}");
+    }
 }
 
 /// (2) Walk-forward Elo vs the closing line on the seasons with moneylines (2006 on). Elo's
-/// parameters are fixed a priori and 1999-2005 are its burn-in, so every scored season is out of
-/// sample. The market should win; Elo must still be far better than a coin flip.
+/// parameters were chosen on 2001-2005 only (docs/models.md) and 1999-2005 are its burn-in, so
+/// every scored season is out of sample. The market should win; Elo must still be far better than
+/// a coin flip, and 2.0.0 (quarterback changes, rest, regression ½) must keep what it gained over
+/// 1.0.0's 0.2200: within 0.0075 of the closing line (measured 0.2182 against 0.2111).
 #[test]
 fn elo_walk_forward_against_the_closing_line() {
     let report = run("2006", "2025", &["closingLine", "elo"]);
@@ -199,6 +211,7 @@ fn elo_walk_forward_against_the_closing_line() {
     assert_eq!(close.moneyline.samples, elo.moneyline.samples);
     assert!(eb < 0.25, "elo overall Brier {eb} is no better than a coin flip");
     assert!(eb > cb - 0.02, "elo Brier {eb} beats the closing line {cb} by an implausible margin: leakage?");
+    assert!(eb <= cb + 0.0075 && eb < 0.2185, "elo Brier {eb:.4} against the closing line's {cb:.4}");
     assert!(el < std::f64::consts::LN_2 && el > cl - 0.05);
     // The model bets all three markets and every bet is settled, pushes included.
     for market in Market::ALL {
@@ -209,6 +222,47 @@ fn elo_walk_forward_against_the_closing_line() {
     assert!(elo.bets_by_market[&Market::Spread].pushes > 0, "spreads on 3 and 7 push");
     // Stakes respect the per-bet cap.
     assert!(elo.bets.staked <= elo.bets.bets as f64 * 0.02 + 1e-9);
+}
+
+/// Key numbers on real data: walking 1999-2025 forward, Elo's push probability at closing spreads
+/// of ±3 and ±7 is close to how often those games pushed (a rounded normal said about 3% at 3).
+#[test]
+fn elo_prices_pushes_at_key_numbers_from_the_data() {
+    use nflbet::domain::elo::Elo;
+    use nflbet::domain::market::Selection;
+    use nflbet::domain::pricing_model::PricingModel;
+    let mut order: Vec<&Game> = games().iter().filter(|g| g.score().is_some()).collect();
+    order.sort_by_key(|g| (g.forecast_deadline(), g.game_id.clone()));
+    let mut results = order.clone();
+    results.sort_by_key(|g| (g.result_known_at(), g.game_id.clone()));
+    let mut elo = Elo::default();
+    let mut learned = 0;
+    // Per key number: (games, pushes, Σ predicted push).
+    let mut at = [(0u32, 0u32, 0.0f64); 2];
+    for game in order {
+        while learned < results.len() && results[learned].result_known_by(game.forecast_deadline()) {
+            elo.observe(results[learned]);
+            learned += 1;
+        }
+        let (Some(line), Some(margin)) = (game.spread_line, game.home_margin()) else { continue };
+        let Some(k) = [3.0, 7.0].iter().position(|&key| line.abs() == key) else { continue };
+        if game.season < 2006 {
+            continue;
+        }
+        let fair = elo.price(&game.fixture(), &game.closing_prices()).unwrap();
+        let Some(home) = fair.iter().find(|f| f.market == Market::Spread && f.selection == Selection::Home)
+        else {
+            continue;
+        };
+        at[k].0 += 1;
+        at[k].1 += u32::from(f64::from(margin) == line);
+        at[k].2 += home.push;
+    }
+    for (key, (n, pushes, predicted)) in [3, 7].into_iter().zip(at) {
+        let (rate, predicted) = (f64::from(pushes) / f64::from(n), predicted / f64::from(n));
+        println!("line ±{key}: {n} games, pushed {rate:.3}, Elo's mean push probability {predicted:.3}");
+        assert!(n > 300 && (rate - predicted).abs() < 0.02, "±{key}: {rate:.3} against {predicted:.3}");
+    }
 }
 
 /// Walk-forward means a model's forecasts for a window do not depend on where the window starts.

@@ -67,8 +67,21 @@ pub struct ModelArgs {
     pub elo_home_field_advantage: f64,
 
     /// elo: share of the distance to the mean removed between seasons.
-    #[arg(long, default_value_t = 1.0 / 3.0)]
+    #[arg(long, default_value_t = 0.5)]
     pub elo_season_regression: f64,
+
+    /// elo: rating points lost by a side whose starting quarterback is not its usual starter.
+    #[arg(long, default_value_t = 70.0)]
+    pub elo_quarterback_change_penalty: f64,
+
+    /// elo: rating points per day of rest more than the opponent (at most 7 days counted).
+    #[arg(long, default_value_t = 3.0)]
+    pub elo_rest_day_value: f64,
+
+    /// elo: centre spreads and totals on the market's line, moved toward Elo's number by the
+    /// share of its disagreement that has come true (false: Elo's own number).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub elo_anchor_to_market: bool,
 
     /// Bankroll in currency units.
     #[arg(long)]

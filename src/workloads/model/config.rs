@@ -221,6 +221,13 @@ impl ModelConfig {
                     k: positive("elo-k-factor", args.elo_k_factor, 100.0)?,
                     home_field: positive("elo-home-field-advantage", args.elo_home_field_advantage, 200.0)?,
                     regress: positive("elo-season-regression", args.elo_season_regression, 1.0)?,
+                    qb_change_penalty: positive(
+                        "elo-quarterback-change-penalty",
+                        args.elo_quarterback_change_penalty,
+                        300.0,
+                    )?,
+                    rest_day_value: positive("elo-rest-day-value", args.elo_rest_day_value, 20.0)?,
+                    anchor_to_market: args.elo_anchor_to_market,
                     ..EloParams::default()
                 })
             }

@@ -57,6 +57,7 @@ impl EventPrices {
             away_team: self.away.clone(),
             neutral: false,
             playoff: u32::from(week) > crate::feed::calendar::regular_season_weeks(i32::from(season)),
+            pre_game: Default::default(),
         }
     }
 

@@ -77,6 +77,15 @@ pub fn flags(m: &Model, books: &[String], deployed: Deployed<'_>) -> Vec<String>
             if let Some(r) = e.season_regression {
                 flag("elo-season-regression", r.to_string());
             }
+            if let Some(q) = e.quarterback_change_penalty {
+                flag("elo-quarterback-change-penalty", q.to_string());
+            }
+            if let Some(r) = e.rest_day_value {
+                flag("elo-rest-day-value", r.to_string());
+            }
+            if let Some(a) = e.anchor_to_market {
+                flag("elo-anchor-to-market", a.to_string());
+            }
         }
     }
     let s = &p.staking;
