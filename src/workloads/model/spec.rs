@@ -164,7 +164,7 @@ mod tests {
         );
         let a = parse(&flags(&m, &[], Deployed::stable(&m))).expect("flags parse");
         assert_eq!((a.elo_k_factor, a.elo_home_field_advantage), (25.0, 55.0));
-        assert!((a.elo_season_regression - 1.0 / 3.0).abs() < 1e-12);
+        assert!((a.elo_season_regression - 0.5).abs() < 1e-12, "the Elo default: regression ½");
         assert_eq!((a.max_stake_per_bet, a.max_event_exposure, a.value_threshold), (0.02, 0.05, 0.02));
         assert!(a.sportsbooks.is_empty());
         let c = model(
