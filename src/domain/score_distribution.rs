@@ -23,7 +23,6 @@
 
 use super::elo::normal_cdf;
 use std::collections::HashMap;
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{LazyLock, Mutex};
 
 /// Centres already found: (state digest, median bits, sd bits) → centre.
@@ -47,14 +46,19 @@ pub struct ScoreDistribution {
     digest: (u64, u64),
 }
 
-/// `previous` and `parts` hashed twice, under two different salts: a 128-bit digest.
-fn chain(previous: (u64, u64), parts: impl Hash + Copy) -> (u64, u64) {
-    let half = |salt: u8, previous: u64| {
-        let mut h = DefaultHasher::new();
-        (salt, previous, parts).hash(&mut h);
-        h.finish()
+/// `previous` with `parts` mixed in, in two lanes with different constants (splitmix64's
+/// finaliser: cheap enough to run on every game every model run learns): a 128-bit digest.
+fn chain(previous: (u64, u64), parts: &[u64]) -> (u64, u64) {
+    let mix = |mut h: u64, salt: u64| {
+        for &x in parts {
+            let mut z = (h ^ x).wrapping_add(salt);
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            h = z ^ (z >> 31);
+        }
+        h
     };
-    (half(1, previous.0), half(2, previous.1))
+    (mix(previous.0, 0x9E37_79B9_7F4A_7C15), mix(previous.1, 0xD1B5_4A32_D192_ED03))
 }
 
 impl ScoreDistribution {
@@ -62,7 +66,7 @@ impl ScoreDistribution {
     /// (then `lo` must be `−hi`).
     pub fn new(lo: i32, hi: i32, symmetric: bool, prior: f64) -> Self {
         let n = (hi - lo + 1).max(1) as usize;
-        let digest = chain((0, 0), (lo, hi, symmetric, prior.to_bits()));
+        let digest = chain((0, 0), &[lo as u64, hi as u64, u64::from(symmetric), prior.to_bits()]);
         Self { lo, hi, symmetric, prior, observed: vec![0.0; n], expected: vec![0.0; n], digest }
     }
 
@@ -196,7 +200,7 @@ impl ScoreDistribution {
 
     /// Learn one game's value `v`, forecast at the time as Normal(`mean`, `sd`).
     pub fn observe(&mut self, mean: f64, sd: f64, v: i32) {
-        self.digest = chain(self.digest, (mean.to_bits(), sd.to_bits(), v));
+        self.digest = chain(self.digest, &[mean.to_bits(), sd.to_bits(), v as u64]);
         let expected: Vec<(i32, f64)> = self.normal(mean, sd).collect();
         for (value, p) in expected {
             if let Some(i) = self.index(value) {
