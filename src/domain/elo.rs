@@ -313,36 +313,28 @@ impl Elo {
         self.totals.pmf(self.total_centre(fixture, market), self.total_sd())
     }
 
-    /// The median the margin's distribution is given when anchored (the market's line moved
-    /// toward Elo's own number by the share earned), or Elo's own expected margin; and whether it
-    /// is anchored.
-    fn margin_target(&self, fixture: &Fixture, market: Option<f64>) -> (f64, bool) {
+    /// The centre of the margin's normal: anchored, where it makes the market's line the median
+    /// (a balanced line is a median, not a mean), moved toward Elo's own expected margin by the
+    /// share of its disagreement that has come true so far; otherwise Elo's expected margin.
+    fn margin_centre(&self, fixture: &Fixture, market: Option<f64>) -> f64 {
         let own = self.expected_margin(fixture);
         match market.filter(|_| self.params.anchor_to_market) {
-            Some(line) => (line + self.spread_anchor.share(self.params.prior_games) * (own - line), true),
-            None => (own, false),
-        }
-    }
-
-    fn total_target(&self, fixture: &Fixture, market: Option<f64>) -> (f64, bool) {
-        let (h, a) = self.expected_points(fixture);
-        match market.filter(|_| self.params.anchor_to_market) {
-            Some(line) => (line + self.total_anchor.share(self.params.prior_games) * (h + a - line), true),
-            None => (h + a, false),
-        }
-    }
-
-    fn margin_centre(&self, fixture: &Fixture, market: Option<f64>) -> f64 {
-        match self.margin_target(fixture, market) {
-            (median, true) => self.margins.centre_for_median(median, self.margin_sd()),
-            (mean, false) => mean,
+            Some(line) => {
+                self.margins.centre_for_median(line, self.margin_sd())
+                    + self.spread_anchor.share(self.params.prior_games) * (own - line)
+            }
+            None => own,
         }
     }
 
     fn total_centre(&self, fixture: &Fixture, market: Option<f64>) -> f64 {
-        match self.total_target(fixture, market) {
-            (median, true) => self.totals.centre_for_median(median, self.total_sd()),
-            (mean, false) => mean,
+        let (h, a) = self.expected_points(fixture);
+        match market.filter(|_| self.params.anchor_to_market) {
+            Some(line) => {
+                self.totals.centre_for_median(line, self.total_sd())
+                    + self.total_anchor.share(self.params.prior_games) * (h + a - line)
+            }
+            None => h + a,
         }
     }
 
@@ -461,15 +453,16 @@ impl PricingModel for Elo {
         let predicted = self.margin_slope() * d;
         let (exp_home, exp_away) = self.expected_points(&fixture);
         let total = f64::from(home_score) + f64::from(away_score);
-        // Key numbers: each value's count against what a normal around this game's target (its
-        // median when anchored, its mean otherwise) expected, and the share of Elo's
-        // disagreement with the closing line that came true. (Not the root-found centre pricing
-        // uses: that would cost a root-finding per game learned, and every run learns them all.)
+        // Key numbers: each value's count against what the normal this game was priced with
+        // (centred where it makes the closing line its median, moved by the share earned, when
+        // anchored; on Elo's own number otherwise) expected, and the share of Elo's disagreement with the closing
+        // line that came true. The centres are root-found once per distribution state and then
+        // memoised (score_distribution), so relearning every game in each run stays cheap.
         let (spread_line, total_line) = (game.spread_line, game.total_line);
-        let (margin_target, _) = self.margin_target(&fixture, spread_line);
-        let (total_target, _) = self.total_target(&fixture, total_line);
-        self.margins.observe(margin_target, self.margin_sd(), home_score as i32 - away_score as i32);
-        self.totals.observe(total_target, self.total_sd(), (home_score + away_score) as i32);
+        let margin_centre = self.margin_centre(&fixture, spread_line);
+        let total_centre = self.total_centre(&fixture, total_line);
+        self.margins.observe(margin_centre, self.margin_sd(), home_score as i32 - away_score as i32);
+        self.totals.observe(total_centre, self.total_sd(), (home_score + away_score) as i32);
         if let Some(line) = spread_line {
             self.spread_anchor.observe(predicted, line, margin);
         }

@@ -12,8 +12,25 @@
 //! is near 1 (the normal), and a value seen a thousand times (a margin of 3) gets the weight the
 //! data says, about 2.5 times the normal's mass. A margin distribution is symmetric (a home win by
 //! 3 and an away win by 3 pool their counts; the home side's edge is in μ); a total's is not.
+//!
+//! [`ScoreDistribution::centre_for_median`] is a root-finding of a handful of pmfs. A model learns
+//! every game around the centre it priced the game with, and every model run relearns every
+//! finished game, so the centres are memoised process-wide by the distribution's exact state (a
+//! 128-bit digest of its construction and of every observation, in order) and the root-finding's
+//! inputs: the memo returns what the root-finding would, so it cannot change a forecast or let
+//! one use a later game, and a run that relearns the same games in the same order finds each
+//! centre once.
 
 use super::elo::normal_cdf;
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
+
+/// Centres already found: (state digest, median bits, sd bits) → centre.
+type CentreKey = (u64, u64, u64, u64);
+static CENTRES: LazyLock<Mutex<HashMap<CentreKey, f64>>> = LazyLock::new(Default::default);
+/// The memo is cleared when it holds this many centres (about 30 000 are needed per 1999-2025
+/// history: two per game learned); a long-running process that sees many histories stays bounded.
+const MAX_CENTRES: usize = 1 << 20;
 
 /// The learned weights of an integer score's values on `lo..=hi` (values outside are clamped
 /// when observed and get weight 1 when priced).
@@ -25,6 +42,23 @@ pub struct ScoreDistribution {
     prior: f64,
     observed: Vec<f64>,
     expected: Vec<f64>,
+    /// Digest of the construction and of every observation so far: equal digests, equal state.
+    digest: (u64, u64),
+}
+
+/// `previous` with `parts` mixed in, in two lanes with different constants (splitmix64's
+/// finaliser: cheap enough to run on every game every model run learns): a 128-bit digest.
+fn chain(previous: (u64, u64), parts: &[u64]) -> (u64, u64) {
+    let mix = |mut h: u64, salt: u64| {
+        for &x in parts {
+            let mut z = (h ^ x).wrapping_add(salt);
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            h = z ^ (z >> 31);
+        }
+        h
+    };
+    (mix(previous.0, 0x9E37_79B9_7F4A_7C15), mix(previous.1, 0xD1B5_4A32_D192_ED03))
 }
 
 impl ScoreDistribution {
@@ -32,7 +66,8 @@ impl ScoreDistribution {
     /// (then `lo` must be `−hi`).
     pub fn new(lo: i32, hi: i32, symmetric: bool, prior: f64) -> Self {
         let n = (hi - lo + 1).max(1) as usize;
-        Self { lo, hi, symmetric, prior, observed: vec![0.0; n], expected: vec![0.0; n] }
+        let digest = chain((0, 0), &[lo as u64, hi as u64, u64::from(symmetric), prior.to_bits()]);
+        Self { lo, hi, symmetric, prior, observed: vec![0.0; n], expected: vec![0.0; n], digest }
     }
 
     /// Home margins, −70..=70, symmetric.
@@ -91,14 +126,42 @@ impl ScoreDistribution {
     /// `median` on each side of it (for a half-point `median`, P(X > median) = ½). A balanced
     /// line is a median, not a mean: with the mass at 3, a normal centred on 2.5 puts more than
     /// half of the margins above 2.5. The mass above grows with the centre, so the root is unique.
+    /// Memoised by the distribution's state (module docs).
     pub fn centre_for_median(&self, median: f64, sd: f64) -> f64 {
+        let key = (self.digest.0, self.digest.1, median.to_bits(), sd.to_bits());
+        if let Some(&centre) = CENTRES.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return centre;
+        }
+        let centre = self.find_centre(median, sd);
+        let mut memo = CENTRES.lock().unwrap_or_else(|e| e.into_inner());
+        if memo.len() >= MAX_CENTRES {
+            memo.clear();
+        }
+        memo.insert(key, centre);
+        centre
+    }
+
+    fn find_centre(&self, median: f64, sd: f64) -> f64 {
+        // P(X > median) − P(X < median) of the pmf centred on `centre`, in one pass over the
+        // values with the weights looked up once per search.
+        let weights: Vec<f64> = (self.lo..=self.hi).map(|v| self.weight(v)).collect();
         let balance = |centre: f64| {
-            let (above, at) = self.pmf(centre, sd).above(median);
-            above - (1.0 - above - at)
+            let (mut above, mut below, mut total) = (0.0, 0.0, 0.0);
+            for ((v, p), w) in self.normal(centre, sd).zip(&weights) {
+                let mass = p * w;
+                total += mass;
+                let x = f64::from(v);
+                if (x - median).abs() < 1e-9 {
+                    continue;
+                }
+                if x > median { above += mass } else { below += mass }
+            }
+            if total > 0.0 { (above - below) / total } else { -1.0 }
         };
         // Regula falsi (Illinois) on a bracket that widens until it holds the root: a handful of
-        // evaluations instead of bisection's thirty.
-        let (mut lo, mut hi) = (median - 4.0, median + 4.0);
+        // evaluations instead of bisection's thirty. The key numbers move the centre by well
+        // under a point, so the first bracket is ±1.
+        let (mut lo, mut hi) = (median - 1.0, median + 1.0);
         let (mut f_lo, mut f_hi) = (balance(lo), balance(hi));
         while f_lo > 0.0 && lo > median - 4.0 * sd {
             lo -= 4.0;
@@ -137,6 +200,7 @@ impl ScoreDistribution {
 
     /// Learn one game's value `v`, forecast at the time as Normal(`mean`, `sd`).
     pub fn observe(&mut self, mean: f64, sd: f64, v: i32) {
+        self.digest = chain(self.digest, &[mean.to_bits(), sd.to_bits(), v as u64]);
         let expected: Vec<(i32, f64)> = self.normal(mean, sd).collect();
         for (value, p) in expected {
             if let Some(i) = self.index(value) {
@@ -229,6 +293,25 @@ mod tests {
         let above = d.pmf(2.5, 13.5).above(2.5).0;
         let centre = d.centre_for_median(2.5, 13.5);
         assert!((above - 0.5).abs() > 0.005 && (centre - 2.5).abs() > 0.1, "{above} {centre}");
+    }
+
+    #[test]
+    fn memoised_centres_are_the_root_findings_own() {
+        let learned = learned();
+        let fresh = ScoreDistribution::margins(50.0);
+        let mut one_more = learned.clone();
+        one_more.observe(2.5, 13.5, 3);
+        assert_ne!(one_more.digest, learned.digest, "an observation changes the state's digest");
+        for median in [2.5, 3.0, -6.5] {
+            // Twice each: the first finds and memoises the centre, the second reads the memo;
+            // distributions with other histories must not read each other's centres.
+            for _ in 0..2 {
+                for d in [&learned, &fresh, &one_more] {
+                    assert_eq!(d.centre_for_median(median, 13.5), d.find_centre(median, 13.5), "{median}");
+                }
+            }
+        }
+        assert_ne!(learned.centre_for_median(3.0, 13.5), one_more.centre_for_median(3.0, 13.5));
     }
 
     #[test]
