@@ -378,31 +378,42 @@ fn median_p99(mut latencies: Vec<Duration>) -> Option<(Duration, Duration, usize
     (!latencies.is_empty()).then(|| (pct(&latencies, 0.5), pct(&latencies, 0.99), latencies.len()))
 }
 
-/// Sportsbooks: a `disabled: true` patch until the Deployment shows 0 replicas, one at a time.
-async fn disable_latency(client: &Client, ns: &str, n: usize) -> Option<(Duration, Duration, usize)> {
-    let books: Api<Sportsbook> = Api::namespaced(client.clone(), ns);
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
+/// Median and p99 of `disable` over the first (at most) 100 books, one at a time: each call
+/// disables the named book and says whether the Deployment was seen at 0 replicas.
+async fn timed_disables(
+    n: usize,
+    disable: impl AsyncFn(String) -> bool,
+) -> Option<(Duration, Duration, usize)> {
     let mut latencies = Vec::new();
     for i in 0..n.min(100) {
-        let name = Sportsbook::object(i).name_any();
         let t = Instant::now();
-        disable(&books, &name).await;
-        let dep = sportsbook::build::child_name(&name);
-        // Poll finely: the latency is a few hundred milliseconds at most.
-        let got = wait_until(Duration::from_secs(60), Duration::from_millis(10), || async {
-            deployments.get(&dep).await.map(|d| d.spec.and_then(|s| s.replicas) == Some(0)).unwrap_or(false)
-        })
-        .await;
-        if got.is_some() {
+        if disable(Sportsbook::object(i).name_any()).await {
             latencies.push(t.elapsed());
         }
     }
     median_p99(latencies)
 }
 
-/// The same disable made by a plain client, one at a time: the merge patch, the scaled
-/// Deployment applied (what the operator's one apply round sends for it), one GET that sees it.
-/// The floor under the operator's disable latency on this machine.
+/// Sportsbooks: a `disabled: true` patch until the Deployment shows 0 replicas.
+async fn disable_latency(client: &Client, ns: &str, n: usize) -> Option<(Duration, Duration, usize)> {
+    let books: Api<Sportsbook> = Api::namespaced(client.clone(), ns);
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
+    timed_disables(n, async |name| {
+        disable(&books, &name).await;
+        let dep = sportsbook::build::child_name(&name);
+        // Poll finely: the latency is a few hundred milliseconds at most.
+        wait_until(Duration::from_secs(60), Duration::from_millis(10), || async {
+            deployments.get(&dep).await.map(|d| d.spec.and_then(|s| s.replicas) == Some(0)).unwrap_or(false)
+        })
+        .await
+        .is_some()
+    })
+    .await
+}
+
+/// The same disable made by a plain client: the merge patch, the scaled Deployment applied
+/// (what the operator's one apply round sends for it), one GET that sees it. The floor under
+/// the operator's disable latency on this machine.
 async fn disable_floor(
     client: &Client,
     ns: &str,
@@ -412,19 +423,14 @@ async fn disable_floor(
 ) -> Option<(Duration, Duration, usize)> {
     let books: Api<Sportsbook> = Api::namespaced(client.clone(), ns);
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
-    let mut latencies = Vec::new();
-    for i in 0..n.min(100) {
-        let name = Sportsbook::object(i).name_any();
-        let t = Instant::now();
+    timed_disables(n, async |name| {
         let patched = disable(&books, &name).await;
         let c = sportsbook::build::build(&patched, cfg, caps).unwrap();
         put(client, &c.deployment).await;
         let seen = deployments.get(&sportsbook::build::child_name(&name)).await.unwrap();
-        if seen.spec.and_then(|s| s.replicas) == Some(0) {
-            latencies.push(t.elapsed());
-        }
-    }
-    median_p99(latencies)
+        seen.spec.and_then(|s| s.replicas) == Some(0)
+    })
+    .await
 }
 
 async fn run<K: Kind>(client: &Client, n: usize) -> Row {
