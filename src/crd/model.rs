@@ -235,9 +235,6 @@ pub struct EloSettings {
 /// How stakes are sized. Fractions are of the bankroll.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("!has(self.maxStakePerBet) || !has(self.maxEventExposure) || self.maxStakePerBet <= self.maxEventExposure")
-    .message("staking.maxStakePerBet cannot exceed staking.maxEventExposure")
-    .field_path(".maxStakePerBet"))]
 pub struct Staking {
     /// Bankroll in currency units.
     #[x_kube(validation = Rule::new("self > 0.0").message("staking.bankroll must be positive"))]
@@ -245,27 +242,49 @@ pub struct Staking {
     /// Fraction of full Kelly to stake, applied once. In (0, 1].
     #[x_kube(validation = Rule::new("self > 0.0 && self <= 1.0").message("staking.kellyFraction must be in (0, 1]"))]
     pub kelly_fraction: f64,
-    /// Largest stake on one bet. In (0, 1]. Default 0.02.
+    #[serde(flatten)]
+    pub limits: StakeLimits,
+}
+
+/// The limits on stakes, the same fields in the spec's [`Staking`] and a candidate's
+/// [`StakingOverrides`] (there each set limit replaces the spec's). Fractions are of the bankroll.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!has(self.maxStakePerBet) || !has(self.maxEventExposure) || self.maxStakePerBet <= self.maxEventExposure")
+    .message("staking.maxStakePerBet cannot exceed staking.maxEventExposure")
+    .field_path(".maxStakePerBet"))]
+pub struct StakeLimits {
+    /// Largest stake on one bet. In (0, 1]. Default 0.02 (in overrides: the spec's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self > 0.0 && self <= 1.0").message("staking.maxStakePerBet must be in (0, 1]"))]
     pub max_stake_per_bet: Option<f64>,
-    /// Largest total stake on one event. In (0, 1]. Default 0.05.
+    /// Largest total stake on one event. In (0, 1]. Default 0.05 (in overrides: the spec's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self > 0.0 && self <= 1.0").message("staking.maxEventExposure must be in (0, 1]"))]
     pub max_event_exposure: Option<f64>,
-    /// Exposure caps by team, market and book.
+    /// Exposure caps by team, market and book (in overrides: over the spec's, cap by cap).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exposure_caps: Option<ExposureCaps>,
-    /// Smallest expected value per unit stake worth a bet. Default 0.02.
+    /// Smallest expected value per unit stake worth a bet. Default 0.02 (in overrides: the spec's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self >= 0.0 && self < 1.0").message("staking.valueThreshold must be in [0, 1)"))]
     pub value_threshold: Option<f64>,
 }
 
-impl Staking {
+impl StakeLimits {
     /// `maxEventExposure`, or its default 0.05.
     pub fn max_event_exposure(&self) -> f64 {
         self.max_event_exposure.unwrap_or(0.05)
+    }
+
+    /// These limits over `base`, limit by limit.
+    fn over(&self, base: &StakeLimits) -> StakeLimits {
+        StakeLimits {
+            max_stake_per_bet: self.max_stake_per_bet.or(base.max_stake_per_bet),
+            max_event_exposure: self.max_event_exposure.or(base.max_event_exposure),
+            exposure_caps: merge_option(&self.exposure_caps, &base.exposure_caps, ExposureCaps::over),
+            value_threshold: self.value_threshold.or(base.value_threshold),
+        }
     }
 }
 
@@ -468,29 +487,13 @@ pub struct ParameterOverrides {
 /// [`Staking`] without the bankroll, every field optional.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("!has(self.maxStakePerBet) || !has(self.maxEventExposure) || self.maxStakePerBet <= self.maxEventExposure")
-    .message("staking.maxStakePerBet cannot exceed staking.maxEventExposure")
-    .field_path(".maxStakePerBet"))]
 pub struct StakingOverrides {
     /// Fraction of full Kelly to stake, applied once. In (0, 1].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self > 0.0 && self <= 1.0").message("staking.kellyFraction must be in (0, 1]"))]
     pub kelly_fraction: Option<f64>,
-    /// Largest stake on one bet. In (0, 1].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new("self > 0.0 && self <= 1.0").message("staking.maxStakePerBet must be in (0, 1]"))]
-    pub max_stake_per_bet: Option<f64>,
-    /// Largest total stake on one event. In (0, 1].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new("self > 0.0 && self <= 1.0").message("staking.maxEventExposure must be in (0, 1]"))]
-    pub max_event_exposure: Option<f64>,
-    /// Exposure caps, over the spec's, cap by cap.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub exposure_caps: Option<ExposureCaps>,
-    /// Smallest expected value per unit stake worth a bet.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new("self >= 0.0 && self < 1.0").message("staking.valueThreshold must be in [0, 1)"))]
-    pub value_threshold: Option<f64>,
+    #[serde(flatten)]
+    pub limits: StakeLimits,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
@@ -709,10 +712,7 @@ impl StakingOverrides {
         Staking {
             bankroll: base.bankroll,
             kelly_fraction: self.kelly_fraction.unwrap_or(base.kelly_fraction),
-            max_stake_per_bet: self.max_stake_per_bet.or(base.max_stake_per_bet),
-            max_event_exposure: self.max_event_exposure.or(base.max_event_exposure),
-            exposure_caps: merge_option(&self.exposure_caps, &base.exposure_caps, ExposureCaps::over),
-            value_threshold: self.value_threshold.or(base.value_threshold),
+            limits: self.limits.over(&base.limits),
         }
     }
 }
@@ -764,7 +764,7 @@ impl ModelParameters {
             _ => {}
         }
         let s = &self.staking;
-        if let (Some(per_bet), Some(per_event)) = (s.max_stake_per_bet, s.max_event_exposure)
+        if let (Some(per_bet), Some(per_event)) = (s.limits.max_stake_per_bet, s.limits.max_event_exposure)
             && per_bet > per_event
         {
             return Err(format!("{field}.staking: {PARAMETERS_STAKE_MESSAGE}: {per_bet} > {per_event}"));
@@ -825,7 +825,7 @@ mod tests {
         let mut want = s.stable_parameters().clone();
         want.elo.as_mut().unwrap().k_factor = Some(25.0);
         want.staking.kelly_fraction = 0.1;
-        want.staking.exposure_caps.as_mut().unwrap().team = Some(0.05);
+        want.staking.limits.exposure_caps.as_mut().unwrap().team = Some(0.05);
         assert_eq!(c, want, "field by field: homeFieldAdvantage, the book cap and the rest are the spec's");
         assert_eq!(s.stable_parameters().elo.as_ref().unwrap().k_factor, Some(20.0), "stable keeps its own");
 

@@ -76,7 +76,7 @@ pub fn rule_group(m: &Model, ns: &str, cfg: &OperatorConfig) -> RuleGroup {
     }
 
     let staking = &spec.parameters.staking;
-    if let Some(caps) = &staking.exposure_caps {
+    if let Some(caps) = &staking.limits.exposure_caps {
         // A total bet is exposure on both teams, so team exposure comes from
         // `portfolio_exposure`; market and book totals from `portfolio_stake`, which counts
         // each bet once.
@@ -110,7 +110,7 @@ pub fn rule_group(m: &Model, ns: &str, cfg: &OperatorConfig) -> RuleGroup {
     }
 
     // Every bet once (`portfolio_stake`), summed over the markets, books and roles of one event.
-    let max_event = staking.max_event_exposure();
+    let max_event = staking.limits.max_event_exposure();
     let event_limit = max_event * staking.bankroll;
     rules.push(Rule {
         alert: EVENT_EXPOSURE_ABOVE_CAP.into(),
@@ -131,7 +131,7 @@ pub fn rule_group(m: &Model, ns: &str, cfg: &OperatorConfig) -> RuleGroup {
         ),
     });
 
-    let max_stake = staking.max_stake_per_bet.unwrap_or(0.02);
+    let max_stake = staking.limits.max_stake_per_bet.unwrap_or(0.02);
     rules.push(Rule {
         alert: KELLY_ABOVE_CAP.into(),
         expr: format!(

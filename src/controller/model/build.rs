@@ -418,7 +418,7 @@ pub(crate) mod tests {
         // 0.05 per bet is a valid override on its own, but above the spec's 0.04 per event.
         let mut m =
             model("  rollout: {candidate: {version: 1.1.0, overrides: {staking: {maxStakePerBet: 0.05}}}}\n");
-        m.spec.parameters.staking.max_event_exposure = Some(0.04);
+        m.spec.parameters.staking.limits.max_event_exposure = Some(0.04);
         let err = built(&m).unwrap_err();
         assert_eq!(err.reason(), "InvalidSpec");
         assert!(err.to_string().starts_with("spec.rollout.candidate.overrides.staking: "), "{err}");

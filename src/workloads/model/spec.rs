@@ -91,16 +91,16 @@ pub fn flags(m: &Model, books: &[String], deployed: Deployed<'_>) -> Vec<String>
     let s = &p.staking;
     flag("bankroll", s.bankroll.to_string());
     flag("kelly-fraction", s.kelly_fraction.to_string());
-    flag("max-stake-per-bet", s.max_stake_per_bet.unwrap_or(0.02).to_string());
-    flag("max-event-exposure", s.max_event_exposure().to_string());
-    if let Some(caps) = &s.exposure_caps {
+    flag("max-stake-per-bet", s.limits.max_stake_per_bet.unwrap_or(0.02).to_string());
+    flag("max-event-exposure", s.limits.max_event_exposure().to_string());
+    if let Some(caps) = &s.limits.exposure_caps {
         for (k, v) in [("cap-team", caps.team), ("cap-market", caps.market), ("cap-book", caps.book)] {
             if let Some(v) = v {
                 flag(k, v.to_string());
             }
         }
     }
-    flag("value-threshold", s.value_threshold.unwrap_or(0.02).to_string());
+    flag("value-threshold", s.limits.value_threshold.unwrap_or(0.02).to_string());
     flag("calibration-window", format_duration(spec.calibration().window));
     flag("interval", spec.interval.clone().unwrap_or_else(|| "60s".into()));
     args
