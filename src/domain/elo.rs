@@ -32,8 +32,10 @@
 //! that has come true over the games observed ([`Anchor`]); without, on Elo's own number, which
 //! is worse than a coin flip at the closing line (docs/models.md).
 //!
-//! The moneyline probability is Elo's `E`; NFL ties (≈0.2%) are left out, so it is read as the
-//! probability of winning given no tie, which is also how a two-way moneyline settles.
+//! The moneyline probability is, anchored and with a spread quoted, read off the same margin
+//! distribution (`P(margin > 0) / (1 − P(margin = 0))`), so the three markets agree; otherwise
+//! Elo's `E`. NFL ties (≈0.2%) are left out, so it is the probability of winning given no tie,
+//! which is also how a two-way moneyline settles.
 
 use super::consensus::median;
 use super::games::Game;
@@ -42,7 +44,7 @@ use super::pricing_model::{Fixture, ModelError, PricingModel, line_for, pair_key
 use super::score_distribution::{Pmf, ScoreDistribution};
 use std::collections::{BTreeSet, HashMap};
 
-pub const ELO_VERSION: &str = "2.0.0";
+pub const ELO_VERSION: &str = "2.1.0";
 
 /// How much each earlier start counts, against the next, in deciding a team's usual starter.
 const STARTER_MEMORY: f64 = 0.9;
@@ -129,19 +131,33 @@ pub struct Elo {
 /// How much of a model's disagreement with the market's number has come true: the least-squares
 /// slope of `(actual − line)` on `(model − line)` over the games observed, shrunk toward 0 (the
 /// market's number) by a prior of `prior_games` games that disagreed by 4 points and were right
-/// about none of it.
-#[derive(Debug, Clone, Copy, Default)]
+/// about none of it. The priors were chosen on 2006-2015 and are reported on 2016-2025 too
+/// (docs/models.md): a share learned from fewer games costs more in noise than it earns.
+#[derive(Debug, Clone, Copy)]
 struct Anchor {
     sum_xy: f64,
     sum_xx: f64,
+    prior_games: f64,
 }
 
 impl Anchor {
     /// Typical disagreement of the prior's games, in points.
     const PRIOR_DISAGREEMENT: f64 = 4.0;
 
-    fn share(&self, prior_games: f64) -> f64 {
-        let prior = prior_games * Self::PRIOR_DISAGREEMENT.powi(2);
+    /// Elo's margin against the spread: the best prior on 2006-2015 (50 to 50,000 games tried).
+    fn spread() -> Anchor {
+        Anchor { sum_xy: 0.0, sum_xx: 0.0, prior_games: 500.0 }
+    }
+
+    /// Elo's total against the total line: on 2006-2015 every prior tried scored worse than the
+    /// next larger one, up to 50,000 games, so the market's total is kept unless Elo's proves
+    /// itself over tens of thousands of games.
+    fn total() -> Anchor {
+        Anchor { sum_xy: 0.0, sum_xx: 0.0, prior_games: 50_000.0 }
+    }
+
+    fn share(&self) -> f64 {
+        let prior = self.prior_games * Self::PRIOR_DISAGREEMENT.powi(2);
         (self.sum_xy / (self.sum_xx + prior)).clamp(0.0, 1.0)
     }
 
@@ -195,8 +211,8 @@ impl Elo {
             starters: HashMap::new(),
             margins: ScoreDistribution::margins(params.prior_games),
             totals: ScoreDistribution::totals(params.prior_games),
-            spread_anchor: Anchor::default(),
-            total_anchor: Anchor::default(),
+            spread_anchor: Anchor::spread(),
+            total_anchor: Anchor::total(),
         }
     }
 
@@ -271,6 +287,20 @@ impl Elo {
         expected_score(self.home_edge(fixture))
     }
 
+    /// The moneyline's home probability (given no tie). Anchored, with a market number for the
+    /// spread, it is read off the same margin distribution the spreads are priced from (the
+    /// market's line its median, moved by the share Elo has earned), so the three markets agree;
+    /// otherwise Elo's own `E`.
+    pub fn moneyline_home(&self, fixture: &Fixture, spread: Option<f64>) -> f64 {
+        match spread.filter(|_| self.params.anchor_to_market) {
+            Some(line) => {
+                let (win, tie) = self.margin_pmf(fixture, Some(line)).above(0.0);
+                win / (1.0 - tie)
+            }
+            None => self.home_win_probability(fixture),
+        }
+    }
+
     /// Current slope of expected home margin per Elo point.
     pub fn margin_slope(&self) -> f64 {
         let w = self.params.prior_games * 400.0 * 400.0 / 4.0; // prior Σd², d ≈ 200 typical
@@ -321,7 +351,7 @@ impl Elo {
         match market.filter(|_| self.params.anchor_to_market) {
             Some(line) => {
                 self.margins.centre_for_median(line, self.margin_sd())
-                    + self.spread_anchor.share(self.params.prior_games) * (own - line)
+                    + self.spread_anchor.share() * (own - line)
             }
             None => own,
         }
@@ -332,7 +362,7 @@ impl Elo {
         match market.filter(|_| self.params.anchor_to_market) {
             Some(line) => {
                 self.totals.centre_for_median(line, self.total_sd())
-                    + self.total_anchor.share(self.params.prior_games) * (h + a - line)
+                    + self.total_anchor.share() * (h + a - line)
             }
             None => h + a,
         }
@@ -401,7 +431,7 @@ impl PricingModel for Elo {
 
     fn price(&self, fixture: &Fixture, quotes: &[BookPrice]) -> Result<Vec<FairPrice>, ModelError> {
         let mut fair = Vec::new();
-        let p_home = self.home_win_probability(fixture);
+        let p_home = self.moneyline_home(fixture, market_number(Market::Spread, quotes));
         if quotes.iter().any(|q| q.market == Market::Moneyline) {
             fair.push(FairPrice {
                 market: Market::Moneyline,
@@ -663,6 +693,56 @@ mod tests {
         // Without any game observed the share is 0: the line splits the non-push mass in half.
         let fresh = cover(&Elo::default());
         assert!((fresh - 0.5).abs() < 1e-6, "{fresh}");
+    }
+
+    #[test]
+    fn the_anchored_moneyline_is_read_off_the_margin_distribution() {
+        let q = |market, selection, line, american| BookPrice {
+            book: "x".into(),
+            market,
+            selection,
+            line,
+            american,
+        };
+        let moneyline = [
+            q(Market::Moneyline, Selection::Home, None, -150),
+            q(Market::Moneyline, Selection::Away, None, 130),
+        ];
+        let home_win = |elo: &Elo, quotes: &[BookPrice]| {
+            let fair = elo.price(&game(2020, "KC", "LV", 0, 0).fixture(), quotes).unwrap();
+            let home = fair
+                .iter()
+                .find(|p| p.market == Market::Moneyline && p.selection == Selection::Home)
+                .unwrap();
+            let away = fair
+                .iter()
+                .find(|p| p.market == Market::Moneyline && p.selection == Selection::Away)
+                .unwrap();
+            assert!((home.win + away.win - 1.0).abs() < 1e-12 && home.push == 0.0);
+            home.win
+        };
+        let mut elo = Elo::default();
+        // Equal ratings: Elo's own number is home field alone.
+        let own = home_win(&elo, &moneyline);
+        assert!((own - expected_score(48.0)).abs() < 1e-12, "{own}");
+        // The market makes KC a 7-point favourite at home: the moneyline follows the spread's
+        // distribution (about 0.75 with the key number at 7), not Elo's 0.57.
+        let with_spread: Vec<BookPrice> = moneyline
+            .iter()
+            .cloned()
+            .chain([
+                q(Market::Spread, Selection::Home, Some(-7.0), -110),
+                q(Market::Spread, Selection::Away, Some(7.0), -110),
+            ])
+            .collect();
+        let anchored = home_win(&elo, &with_spread);
+        let f = game(2020, "KC", "LV", 0, 0).fixture();
+        let (win, tie) = elo.margin_pmf(&f, Some(7.0)).above(0.0);
+        assert!((anchored - win / (1.0 - tie)).abs() < 1e-12);
+        assert!(anchored > 0.7 && anchored < 0.85, "{anchored}");
+        // Unanchored, the spread quotes change nothing: Elo's own number.
+        elo.params.anchor_to_market = false;
+        assert!((home_win(&elo, &with_spread) - own).abs() < 1e-12);
     }
 
     #[test]
