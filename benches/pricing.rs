@@ -68,7 +68,7 @@ fn snapshot(books: usize) -> Snapshot {
         };
         let p_home = 0.35 + 0.3 * (i as f64 / 15.0);
         for b in 0..books {
-            let book = format!("book{b:03}");
+            let book: std::sync::Arc<str> = format!("book{b:03}").into();
             let mut push = |market, sel: Selection, line: Option<f64>, american: i32| {
                 let decimal = if american > 0 {
                     1.0 + f64::from(american) / 100.0

@@ -10,16 +10,18 @@ use super::teams;
 use crate::domain::market::Market;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// One game as a feed describes it, with its nflverse identity where it can be determined.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Event {
-    /// The provider's id of the event; always present, unique within a payload.
-    pub id: String,
+    /// The provider's id of the event; always present, unique within a payload. Shared with
+    /// every quote of the event.
+    pub id: Arc<str>,
     /// nflverse game id `SEASON_WEEK_AWAY_HOME`, when teams and kickoff determine it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub game_id: Option<String>,
+    pub game_id: Option<Arc<str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub season: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -49,8 +51,8 @@ impl Event {
             _ => None,
         };
         Event {
-            id: id.to_owned(),
-            game_id,
+            id: Arc::from(id),
+            game_id: game_id.map(Arc::from),
             season: sw.map(|s| s.season),
             week: sw.map(|s| s.week),
             home: home.map(str::to_owned),
@@ -124,13 +126,14 @@ impl<'de> Deserialize<'de> for Selection {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Quote {
-    /// Provider event id (see [`Event::id`]).
-    pub event_id: String,
-    /// nflverse game id, copied from the event for readers that want quotes alone.
+    /// Provider event id (see [`Event::id`]); shared with the event, not copied.
+    pub event_id: Arc<str>,
+    /// nflverse game id, shared with the event for readers that want quotes alone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub game_id: Option<String>,
-    /// Bookmaker key, lower_snake as the provider spells it (`fanduel`, `draftkings`).
-    pub book: String,
+    pub game_id: Option<Arc<str>>,
+    /// Bookmaker key, lower_snake as the provider spells it (`fanduel`, `draftkings`); shared by
+    /// the book's quotes.
+    pub book: Arc<str>,
     pub market: Market,
     pub selection: Selection,
     /// Spread from the selection's view (−3.5 = favourite by 3.5), or the total; None for

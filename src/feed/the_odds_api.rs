@@ -315,7 +315,7 @@ mod tests {
                 {"name":"Kansas City Chiefs","price":-148}]}]}]}]"#;
         let feed = all_markets().parse(body).unwrap();
         let e = &feed.events[0];
-        assert_eq!((e.id.as_str(), e.home_name.as_str()), ("e\"1\"", "Kansas City Chiefs"));
+        assert_eq!((&*e.id, e.home_name.as_str()), ("e\"1\"", "Kansas City Chiefs"));
         assert_eq!(e.game_id.as_deref(), Some("2024_01_BAL_KC"), "the escaped kickoff was read");
         assert_eq!(feed.quotes.len(), 2, "{:?}", feed.skipped);
         assert_eq!(&*feed.quotes[0].book, "fan/duel");

@@ -134,7 +134,7 @@ pub fn normalise(raw: RawFeed, policy: &ValidationPolicy, now: DateTime<Utc>) ->
                 out.quotes.push(Quote {
                     event_id: event.id.clone(),
                     game_id: event.game_id.clone(),
-                    book: q.book.to_string(),
+                    book: q.book.clone(),
                     market: q.market,
                     selection: Selection::from(selection),
                     line,

@@ -120,7 +120,7 @@ async fn metrics_endpoint_exports_the_alerting_families() {
         let mut l = base.to_vec();
         l.extend([
             ("market", market),
-            ("event", label.as_str()),
+            ("event", &*label),
             ("selection", sel),
             ("book", book),
             ("which", which),
@@ -152,7 +152,7 @@ async fn metrics_endpoint_exports_the_alerting_families() {
     let stake = samples(
         &text,
         "nflreadpy_portfolio_stake",
-        &[("event", label.as_str()), ("market", "total"), ("book", "fanduel")],
+        &[("event", &*label), ("market", "total"), ("book", "fanduel")],
     );
     assert_eq!(stake, total_kc, "…and once in the stake family, under its event");
     assert_eq!(samples(&text, "nflreadpy_portfolio_cap", &[("dimension", "bet")]), vec![200.0]);
@@ -234,8 +234,8 @@ async fn calibration_settles_stored_predictions_of_a_past_season() {
         for g in week {
             let kickoff = g.gameday.and_hms_opt(17, 0, 0).unwrap().and_utc();
             let event = Event {
-                id: format!("desk-{}", g.game_id),
-                game_id: Some(g.game_id.clone()),
+                id: format!("desk-{}", g.game_id).into(),
+                game_id: Some(g.game_id.as_str().into()),
                 season: Some(i32::from(g.season)),
                 week: Some(u32::from(g.week)),
                 home: Some(g.home_team.clone()),
@@ -279,8 +279,8 @@ async fn calibration_settles_stored_predictions_of_a_past_season() {
     let mut snap = Snapshot::new("closing", "genericJson", late);
     for g in week1 {
         let event = Event {
-            id: format!("desk-{}", g.game_id),
-            game_id: Some(g.game_id.clone()),
+            id: format!("desk-{}", g.game_id).into(),
+            game_id: Some(g.game_id.as_str().into()),
             season: Some(2023),
             week: Some(1),
             home: Some(g.home_team.clone()),

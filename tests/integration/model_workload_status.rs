@@ -138,7 +138,7 @@ async fn status_report_writes_its_role_and_keeps_the_other() {
             .enumerate()
     {
         let event = Event {
-            id: format!("evt-{i}"),
+            id: format!("evt-{i}").into(),
             game_id: None,
             season: None,
             week: None,

@@ -57,7 +57,7 @@ fn the_odds_api_week_one() {
         n.quotes
             .iter()
             .find(|q| {
-                q.book == book && q.event_id == event && q.market == market && q.selection.as_str() == sel
+                &*q.book == book && &*q.event_id == event && q.market == market && q.selection.as_str() == sel
             })
             .unwrap_or_else(|| panic!("no {book} {market} {sel}"))
     };
@@ -132,11 +132,11 @@ fn generic_v1_desk_feed() {
     );
     assert_eq!(n.events[0].game_id.as_deref(), Some("2024_01_BAL_KC"), "abbreviation and full name mix");
     assert_eq!(n.events[2].game_id, None, "a non-NFL team keeps only the provider id");
-    assert_eq!(n.events[2].id, "desk-preseason-friendly");
+    assert_eq!(&*n.events[2].id, "desk-preseason-friendly");
     let by = |event: &str, sel: &str, market: Market| {
         n.quotes
             .iter()
-            .find(|q| q.event_id == event && q.selection.as_str() == sel && q.market == market)
+            .find(|q| &*q.event_id == event && q.selection.as_str() == sel && q.market == market)
             .unwrap()
     };
     let over = by("desk-2024-w1-bal-kc", "over", Market::Total);
@@ -150,7 +150,7 @@ fn generic_v1_desk_feed() {
     assert_eq!(bal.observed_at, Utc.with_ymd_and_hms(2024, 9, 5, 17, 59, 0).unwrap(), "generatedAt fallback");
     let atl = by("desk-2024-w1-pit-atl", "ATL", Market::Spread);
     assert_eq!((atl.line, atl.american), (Some(0.0), -100), "PK is a pick'em line");
-    assert!(n.quotes.iter().all(|q| q.book == "desk_a"));
+    assert!(n.quotes.iter().all(|q| &*q.book == "desk_a"));
 }
 
 #[test]

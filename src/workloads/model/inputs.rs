@@ -95,7 +95,7 @@ pub struct Skipped {
 }
 
 fn key_of(event: &Event) -> String {
-    event.game_id.clone().unwrap_or_else(|| event.id.clone())
+    event.game_id.as_deref().unwrap_or(&event.id).to_string()
 }
 
 /// (event key, book, market, selection, line in tenths).
@@ -129,14 +129,14 @@ impl<'a> Collector<'a> {
     /// Take in one snapshot's quotes; the snapshot can be dropped afterwards.
     pub fn add(&mut self, snap: &Snapshot) {
         let (markets, now, skipped) = (self.markets, self.now, &mut self.skipped);
-        let by_id: HashMap<&str, &Event> = snap.events.iter().map(|e| (e.id.as_str(), e)).collect();
+        let by_id: HashMap<&str, &Event> = snap.events.iter().map(|e| (&*e.id, e)).collect();
         for q in &snap.quotes {
             let m = q.market;
             if !markets.contains(&m) {
                 skipped.market += 1;
                 continue;
             }
-            let Some(event) = by_id.get(q.event_id.as_str()) else {
+            let Some(event) = by_id.get(&*q.event_id) else {
                 skipped.selection += 1;
                 continue;
             };
@@ -164,8 +164,8 @@ impl<'a> Collector<'a> {
                 order.push(key.clone());
                 EventPrices {
                     key: key.clone(),
-                    game_id: event.game_id.clone(),
-                    event_id: event.id.clone(),
+                    game_id: event.game_id.as_deref().map(str::to_string),
+                    event_id: event.id.to_string(),
                     home: event.home.clone().unwrap_or_else(|| event.home_name.clone()),
                     away: event.away.clone().unwrap_or_else(|| event.away_name.clone()),
                     teams_known: event.home.is_some() && event.away.is_some(),
@@ -175,10 +175,15 @@ impl<'a> Collector<'a> {
                     prices: Vec::new(),
                 }
             });
-            let price =
-                BookPrice { book: q.book.clone(), market: m, selection, line: q.line, american: q.american };
+            let price = BookPrice {
+                book: q.book.to_string(),
+                market: m,
+                selection,
+                line: q.line,
+                american: q.american,
+            };
             let line_key = q.line.map(|l| (l * 10.0).round() as i64);
-            let pk = (key, q.book.clone(), m, selection, line_key);
+            let pk = (key, q.book.to_string(), m, selection, line_key);
             match self.seen.get_mut(&pk) {
                 Some((idx, at)) => {
                     skipped.duplicate += 1;
