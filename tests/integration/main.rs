@@ -36,6 +36,7 @@ mod operator_alerts;
 mod pod_policy;
 mod quickstart;
 mod replay_model;
+mod replay_gate;
 mod replay_real_data;
 mod replay_report;
 mod replay_snapshots;
