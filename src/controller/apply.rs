@@ -113,7 +113,11 @@ pub async fn named_service_account(
 
 /// A Job and its pods (by `batch.kubernetes.io/job-name`), as the replay gate reads them; `None`
 /// when the Job does not exist (yet).
-pub async fn job_and_pods(client: &Client, ns: &str, job: &str) -> Result<Option<(Job, Vec<Pod>)>, ApplyError> {
+pub async fn job_and_pods(
+    client: &Client,
+    ns: &str,
+    job: &str,
+) -> Result<Option<(Job, Vec<Pod>)>, ApplyError> {
     let error = |verb, kind: &str, source| ApplyError { verb, kind: kind.into(), name: job.into(), source };
     let jobs: Api<Job> = Api::namespaced(client.clone(), ns);
     let Some(found) = jobs.get_opt(job).await.map_err(|e| error("get", "Job", e))? else {

@@ -259,7 +259,9 @@ async fn run<K: Reconciled>(obj: &K, ctx: &Context) -> Result<Action, Error> {
             ctx.publish(obj, EventType::Warning, "MonitoringFailed", "Apply", r.message).await;
             Err(Error::MonitoringFailed(first))
         }
-        Outcome::Applied { .. } => Ok(Action::requeue(obj.requeue(&inputs).map_or(RESYNC, |d| d.min(RESYNC)))),
+        Outcome::Applied { .. } => {
+            Ok(Action::requeue(obj.requeue(&inputs).map_or(RESYNC, |d| d.min(RESYNC))))
+        }
         Outcome::ApplyFailed(e) => {
             ctx.publish(obj, EventType::Warning, "ReconcileFailed", "Apply", e.to_string()).await;
             Err(Error::ApplyFailed(e))

@@ -425,7 +425,8 @@ impl SnapshotStore {
                 .common_prefixes
                 .into_iter()
                 .filter(|p| {
-                    p.filename().is_some_and(|seg| seg.len() == width && seg.bytes().all(|b| b.is_ascii_digit()))
+                    p.filename()
+                        .is_some_and(|seg| seg.len() == width && seg.bytes().all(|b| b.is_ascii_digit()))
                 })
                 .collect();
             // Oldest first onto the stack, so the newest is popped next.
@@ -534,7 +535,8 @@ mod tests {
 
     #[tokio::test]
     async fn newest_finds_the_latest_snapshot_however_old_and_only_the_book_s() {
-        let store = SnapshotStore::from_store(Arc::new(object_store::memory::InMemory::new()), "odds", "mem://");
+        let store =
+            SnapshotStore::from_store(Arc::new(object_store::memory::InMemory::new()), "odds", "mem://");
         assert_eq!(store.newest("fd").await.unwrap(), None);
         let at = |y, m, d, h| Utc.with_ymd_and_hms(y, m, d, h, 7, 0).unwrap();
         for t in [at(2019, 12, 31, 23), at(2023, 9, 10, 17), at(2023, 9, 10, 9), at(2023, 1, 2, 3)] {

@@ -9,9 +9,9 @@
 //! written to the termination log, where the operator reads it. The store is opened under the
 //! workload's own egress policy (the flags the operator rendered).
 
+use super::ReplayError;
 use super::snapshots::{SnapshotModel, SnapshotModelReport, replay_store, time_range};
 use super::window::{Bound, Window};
-use super::ReplayError;
 use crate::domain::margin::MarginMethod;
 use crate::workloads::model::ModelArgs;
 use crate::workloads::model::config::ModelConfig;
@@ -21,7 +21,10 @@ use chrono::{DateTime, Duration, SecondsFormat, Utc};
 
 /// Replay `args` over the last `weeks` of its books' stored snapshots and report.
 pub async fn replay(args: &ModelArgs, weeks: u32) -> Result<GateReport, ReplayError> {
-    let invalid = |e: &dyn std::fmt::Display| ReplayError::InvalidModel { name: args.model.clone(), reason: e.to_string() };
+    let invalid = |e: &dyn std::fmt::Display| ReplayError::InvalidModel {
+        name: args.model.clone(),
+        reason: e.to_string(),
+    };
     let config = ModelConfig::from_args(args).map_err(|e| invalid(&e))?;
     if args.sportsbooks.is_empty() {
         return Err(invalid(&"it selects no Sportsbooks, so no snapshots to replay"));
@@ -56,12 +59,12 @@ pub async fn replay(args: &ModelArgs, weeks: u32) -> Result<GateReport, ReplayEr
     let (from, _) = time_range(&window);
     let clv_margin = MarginMethod::parse(&args.margin_method).unwrap_or(MarginMethod::Shin);
     let model = SnapshotModel { name: args.model.clone(), args: args.clone(), clv_margin };
-    let report =
-        match replay_store(&config.store, None, &args.sportsbooks, &window, games, vec![model]).await {
-            Ok(r) => r,
-            Err(ReplayError::EmptySnapshotWindow(_)) => return Ok(empty(Some(stamp(from)), Some(stamp(newest)))),
-            Err(e) => return Err(e),
-        };
+    let report = match replay_store(&config.store, None, &args.sportsbooks, &window, games, vec![model]).await
+    {
+        Ok(r) => r,
+        Err(ReplayError::EmptySnapshotWindow(_)) => return Ok(empty(Some(stamp(from)), Some(stamp(newest)))),
+        Err(e) => return Err(e),
+    };
     let m: &SnapshotModelReport = report.models.first().ok_or_else(|| invalid(&"nothing replayed"))?;
     Ok(GateReport {
         version: args.version.clone(),

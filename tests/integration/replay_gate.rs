@@ -101,14 +101,22 @@ fn side_args(m: &Model, role: Role) -> Vec<String> {
         Role::Candidate => (m.spec.rollout.as_ref().unwrap().candidate.version.as_str(), &candidate),
     };
     let books = ["sharp".to_string()];
-    gate_args(m, &books, Deployed { role, version, traffic_share: 1.0, parameters }, 4, &OperatorConfig::default())
+    gate_args(
+        m,
+        &books,
+        Deployed { role, version, traffic_share: 1.0, parameters },
+        4,
+        &OperatorConfig::default(),
+    )
 }
 
 #[test]
 fn the_gate_command_scores_a_bad_candidate_worse_and_an_empty_window_as_no_history() {
     let (_dir, url) = stored_snapshots();
     let games = support::games_file();
-    let m: Model = serde_json::from_value(model_json("elo", Some(serde_json::from_str(BAD_OVERRIDES).unwrap()))).unwrap();
+    let m: Model =
+        serde_json::from_value(model_json("elo", Some(serde_json::from_str(BAD_OVERRIDES).unwrap())))
+            .unwrap();
 
     let mut reports = Vec::new();
     for role in [Role::Stable, Role::Candidate] {
@@ -120,25 +128,23 @@ fn the_gate_command_scores_a_bad_candidate_worse_and_an_empty_window_as_no_histo
     let (stable, candidate) = (&reports[0], &reports[1]);
     assert_eq!((stable.version.as_str(), candidate.version.as_str()), ("1.0.0", "1.1.0"));
     assert_eq!(stable.parameters.as_deref(), Some(m.spec.stable_parameters().fingerprint().as_str()));
-    assert_eq!(candidate.parameters.as_deref(), Some(m.spec.candidate_parameters().unwrap().fingerprint().as_str()));
+    assert_eq!(
+        candidate.parameters.as_deref(),
+        Some(m.spec.candidate_parameters().unwrap().fingerprint().as_str())
+    );
     assert!(stable.samples >= 30, "two weeks of games settled: {stable:?}");
     assert_eq!(stable.samples, candidate.samples, "the same games");
     let (sb, cb) = (stable.brier.unwrap(), candidate.brier.unwrap());
-    assert!(cb > sb + 0.01, "the bad candidate is worse beyond the tolerance: stable {sb:.4}, candidate {cb:.4}");
+    assert!(
+        cb > sb + 0.01,
+        "the bad candidate is worse beyond the tolerance: stable {sb:.4}, candidate {cb:.4}"
+    );
     // The window ends at the newest snapshot (week 2) and starts 4 weeks before, at midnight.
     assert!(stable.to.as_deref().unwrap().starts_with("2023-09-1"), "{stable:?}");
     assert!(stable.from.as_deref().unwrap().ends_with("T00:00:00Z"), "{stable:?}");
 
     // The operator's judgement of the two reports.
-    let figures = |r: &GateReport| nflbet::crd::model::ReplayGateFigures {
-        version: r.version.clone(),
-        parameters: r.parameters.clone().unwrap_or_default(),
-        brier: r.brier,
-        log_loss: r.log_loss,
-        samples: r.samples as i64,
-        bets: Some(r.bets as i64),
-        roi: r.roi,
-    };
+    let figures = gate::figures;
     let (result, message) = gate::judge(&figures(stable), &figures(candidate), 10, 0.01);
     assert_eq!(result, ReplayGateResult::Failed, "{message}");
 
@@ -163,7 +169,8 @@ async fn run_gate_pod(client: &kube::Client, ns: &str, job: &str, store: &str) {
         let pods = pods.clone();
         let selector = selector.clone();
         async move {
-            let list = pods.list(&ListParams::default().labels(&selector)).await.map_err(|e| e.to_string())?;
+            let list =
+                pods.list(&ListParams::default().labels(&selector)).await.map_err(|e| e.to_string())?;
             list.items.into_iter().next().ok_or_else(|| "no pod yet".to_string())
         }
     })

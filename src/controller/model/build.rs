@@ -204,7 +204,12 @@ pub fn build(
                     side(WorkloadRole::Candidate, &r.candidate.version, candidate),
                 ),
             ];
-            let mut params = pod(meta(m, gate::job_name(&model, key), &owner), WorkloadRole::Stable, Vec::new(), &settings);
+            let mut params = pod(
+                meta(m, gate::job_name(&model, key), &owner),
+                WorkloadRole::Stable,
+                Vec::new(),
+                &settings,
+            );
             // Not a serving pod: the Service selects `nflbet-model` pods, and the gate needs no API token.
             params.pod_labels.insert("app.kubernetes.io/name".into(), "nflbet-model-gate".into());
             params.pod_labels.insert("betting.nflbet.dev/role".into(), "gate".into());
@@ -298,7 +303,13 @@ pub fn model_args(
 /// The command line of one side of the replay gate: the workload's own flags ([`spec::flags`])
 /// with where it reads (store, games file) and the egress policy, then the gate flag. Nothing of
 /// serving (listen address, status reports, retention): it replays and exits.
-pub fn gate_args(m: &Model, books: &[String], w: Deployed<'_>, weeks: u32, cfg: &OperatorConfig) -> Vec<String> {
+pub fn gate_args(
+    m: &Model,
+    books: &[String],
+    w: Deployed<'_>,
+    weeks: u32,
+    cfg: &OperatorConfig,
+) -> Vec<String> {
     let mut args = spec::flags(m, books, w);
     let spec = &m.spec;
     args.extend(["--store".into(), workload_objects::store_url(spec.storage.as_ref())]);
@@ -399,14 +410,7 @@ pub(crate) mod tests {
     #[test]
     fn rollout_splits_the_bankroll_and_shadow_stakes_nothing() {
         let m = model("  rollout: {candidate: {version: 1.1.0, trafficShare: 0.25}}\n");
-        let c = build(
-            &m,
-            &[],
-            &gate_passed(&m.spec),
-            &OperatorConfig::default(),
-            Capabilities::ALL,
-        )
-        .unwrap();
+        let c = build(&m, &[], &gate_passed(&m.spec), &OperatorConfig::default(), Capabilities::ALL).unwrap();
         let args = |d: &Deployment| {
             parse(d.spec.clone().unwrap().template.spec.unwrap().containers[0].args.clone().unwrap())
         };
@@ -428,14 +432,9 @@ pub(crate) mod tests {
         );
 
         let shadow = model("  rollout: {candidate: {version: 1.1.0, shadow: true}}\n");
-        let c = build(
-            &shadow,
-            &[],
-            &gate_passed(&shadow.spec),
-            &OperatorConfig::default(),
-            Capabilities::ALL,
-        )
-        .unwrap();
+        let c =
+            build(&shadow, &[], &gate_passed(&shadow.spec), &OperatorConfig::default(), Capabilities::ALL)
+                .unwrap();
         assert_eq!(args(&c.stable).traffic_share, 1.0);
         assert!(args(c.candidate.as_ref().unwrap()).shadow);
     }
@@ -527,14 +526,7 @@ pub(crate) mod tests {
     #[test]
     fn the_workloads_scrape_interval_reaches_the_service_monitor() {
         let children = |m: &Model| {
-            build(
-                m,
-                &[],
-                &gate_passed(&m.spec),
-                &OperatorConfig::default(),
-                Capabilities::ALL,
-            )
-            .unwrap()
+            build(m, &[], &gate_passed(&m.spec), &OperatorConfig::default(), Capabilities::ALL).unwrap()
         };
         let endpoint = |m: &Model| children(m).shared.service_monitor.unwrap().spec.endpoints.remove(0);
         let e = endpoint(&model("  workload: {scrapeInterval: 1m}\n"));
@@ -570,14 +562,7 @@ pub(crate) mod tests {
     #[test]
     fn roles_have_distinct_selectors_and_disabled_scales_both_to_zero() {
         let m = model("  disabled: true\n  rollout: {candidate: {version: 1.1.0}}\n");
-        let c = build(
-            &m,
-            &[],
-            &gate_passed(&m.spec),
-            &OperatorConfig::default(),
-            Capabilities::ALL,
-        )
-        .unwrap();
+        let c = build(&m, &[], &gate_passed(&m.spec), &OperatorConfig::default(), Capabilities::ALL).unwrap();
         let sel = |d: &Deployment| d.spec.clone().unwrap().selector.match_labels.unwrap();
         assert_ne!(sel(&c.stable), sel(c.candidate.as_ref().unwrap()));
         assert_eq!(c.stable.spec.unwrap().replicas, Some(0));
@@ -587,14 +572,8 @@ pub(crate) mod tests {
     #[test]
     fn records_are_kept_for_calibration_and_the_volume_is_bounded() {
         let retention = |m: &Model| {
-            let c = build(
-                m,
-                &[],
-                &gate_passed(&m.spec),
-                &OperatorConfig::default(),
-                Capabilities::ALL,
-            )
-            .unwrap();
+            let c =
+                build(m, &[], &gate_passed(&m.spec), &OperatorConfig::default(), Capabilities::ALL).unwrap();
             let pod = c.stable.spec.unwrap().template.spec.unwrap();
             let size = pod.volumes.as_ref().unwrap()[0].empty_dir.as_ref().and_then(|e| e.size_limit.clone());
             (parse(pod.containers[0].args.clone().unwrap()).retention, size.map(|q| q.0))
@@ -618,10 +597,8 @@ pub(crate) mod tests {
         let m = model(
             "  games: https://games.example/games.csv\n  storage: {url: 's3://odds/snapshots', s3: {endpoint: 'https://s3.example', accessKeyId: {name: s3, key: id}, secretAccessKey: {name: s3, key: secret}}}\n  workload: {serviceAccountName: pricing, resources: {limits: {memory: 512Mi}}}\n  rollout: {candidate: {version: 1.1.0, image: 'ghcr.io/nflbet/nflbet:cand', overrides: {elo: {kFactor: 90}}}, gate: {weeks: 6}}\n",
         );
-        let cfg = OperatorConfig {
-            egress: crate::egress::Egress::unrestricted(),
-            ..OperatorConfig::default()
-        };
+        let cfg =
+            OperatorConfig { egress: crate::egress::Egress::unrestricted(), ..OperatorConfig::default() };
         let d = decide(&m.spec, &ModelStatus::default(), k8s_openapi::jiff::Timestamp::now());
         let books = ["fanduel".to_string()];
         let c = build(&m, &books, &d, &cfg, Capabilities::ALL).unwrap();
@@ -630,9 +607,15 @@ pub(crate) mod tests {
         let (key, _) = gate::key(&m.spec).unwrap();
         assert_eq!(job.metadata.name.as_deref(), Some(gate::job_name("elo", &key).as_str()));
         let owner = &job.metadata.owner_references.as_ref().unwrap()[0];
-        assert_eq!((owner.kind.as_str(), owner.name.as_str(), owner.controller), ("Model", "elo", Some(true)));
+        assert_eq!(
+            (owner.kind.as_str(), owner.name.as_str(), owner.controller),
+            ("Model", "elo", Some(true))
+        );
         let spec = job.spec.unwrap();
-        assert_eq!((spec.backoff_limit, spec.active_deadline_seconds, spec.ttl_seconds_after_finished), (Some(0), Some(900), Some(3600)));
+        assert_eq!(
+            (spec.backoff_limit, spec.active_deadline_seconds, spec.ttl_seconds_after_finished),
+            (Some(0), Some(900), Some(3600))
+        );
         let pod = spec.template.spec.unwrap();
         assert_eq!(pod.restart_policy.as_deref(), Some("Never"));
         assert_eq!(pod.automount_service_account_token, Some(false), "the replay needs no API token");
@@ -640,15 +623,28 @@ pub(crate) mod tests {
         // Each side: the one translation of its role, where it reads, the egress policy, the flag.
         let expected = |role, version: &str, parameters: &crate::crd::model::ModelParameters| {
             let mut a = spec::flags(&m, &books, Deployed { role, version, traffic_share: 1.0, parameters });
-            a.extend(["--store".into(), "s3://odds/snapshots".into(), "--games".into(), "https://games.example/games.csv".into()]);
+            a.extend([
+                "--store".into(),
+                "s3://odds/snapshots".into(),
+                "--games".into(),
+                "https://games.example/games.csv".into(),
+            ]);
             a.extend(cfg.egress.to_args());
             a.extend(["--replay-gate-weeks".into(), "6".into()]);
             a
         };
         let candidate_parameters = m.spec.candidate_parameters().unwrap();
         let want = [
-            ("stable", cfg.workload_image.as_str(), expected(WorkloadRole::Stable, "1.0.0", m.spec.stable_parameters())),
-            ("candidate", "ghcr.io/nflbet/nflbet:cand", expected(WorkloadRole::Candidate, "1.1.0", &candidate_parameters)),
+            (
+                "stable",
+                cfg.workload_image.as_str(),
+                expected(WorkloadRole::Stable, "1.0.0", m.spec.stable_parameters()),
+            ),
+            (
+                "candidate",
+                "ghcr.io/nflbet/nflbet:cand",
+                expected(WorkloadRole::Candidate, "1.1.0", &candidate_parameters),
+            ),
         ];
         assert_eq!(pod.containers.len(), 2);
         for (container, (name, image, args)) in pod.containers.iter().zip(want) {
@@ -680,7 +676,12 @@ pub(crate) mod tests {
         assert_eq!(labels.get("app.kubernetes.io/name").map(String::as_str), Some("nflbet-model-gate"));
     }
 
-    fn job_labels(m: &Model, books: &[String], d: &Decision, cfg: &OperatorConfig) -> BTreeMap<String, String> {
+    fn job_labels(
+        m: &Model,
+        books: &[String],
+        d: &Decision,
+        cfg: &OperatorConfig,
+    ) -> BTreeMap<String, String> {
         let job = build(m, books, d, cfg, Capabilities::ALL).unwrap().gate_job.unwrap();
         job.spec.unwrap().template.metadata.unwrap().labels.unwrap()
     }

@@ -9,9 +9,7 @@
 //! candidate start only once the record of the current key passed (or found too little history).
 
 use crate::controller::names;
-use crate::crd::model::{
-    ModelSpec, ReplayGateFigures, ReplayGateKey, ReplayGateResult, ReplayGateStatus,
-};
+use crate::crd::model::{ModelSpec, ReplayGateFigures, ReplayGateKey, ReplayGateResult, ReplayGateStatus};
 use crate::workloads::model::gate::GateReport;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ContainerStateTerminated, Pod};
@@ -104,7 +102,8 @@ struct Side<'a> {
 fn report_of(side: &Side<'_>, terminated: &ContainerStateTerminated) -> Result<GateReport, String> {
     let message = terminated.message.as_deref().unwrap_or("").trim();
     if terminated.exit_code != 0 {
-        let tail: String = message.chars().rev().take(MESSAGE_MAX).collect::<Vec<_>>().into_iter().rev().collect();
+        let tail: String =
+            message.chars().rev().take(MESSAGE_MAX).collect::<Vec<_>>().into_iter().rev().collect();
         return Err(format!(
             "the {} replay failed (exit code {}){}",
             side.container,
@@ -130,7 +129,8 @@ fn report_of(side: &Side<'_>, terminated: &ContainerStateTerminated) -> Result<G
     Ok(report)
 }
 
-fn figures(r: &GateReport) -> ReplayGateFigures {
+/// One side's report as `status.replayGate` records it.
+pub fn figures(r: &GateReport) -> ReplayGateFigures {
     ReplayGateFigures {
         version: r.version.clone(),
         parameters: r.parameters.clone().unwrap_or_default(),
@@ -222,7 +222,11 @@ pub fn read(
     };
     let error = |message: String| record(ReplayGateResult::Error, None, None, None, None, message);
     let sides = [
-        Side { container: STABLE_CONTAINER, version: &key.stable_version, parameters: &key.stable_parameters },
+        Side {
+            container: STABLE_CONTAINER,
+            version: &key.stable_version,
+            parameters: &key.stable_parameters,
+        },
         Side {
             container: CANDIDATE_CONTAINER,
             version: &key.candidate_version,
@@ -241,11 +245,15 @@ pub fn read(
                 .and_then(|c| c.state.as_ref())
                 .and_then(|s| s.terminated.clone())
         };
-        let ended: Vec<Option<ContainerStateTerminated>> = sides.iter().map(|s| terminated(s.container)).collect();
+        let ended: Vec<Option<ContainerStateTerminated>> =
+            sides.iter().map(|s| terminated(s.container)).collect();
         let phase = status.and_then(|s| s.phase.as_deref()).unwrap_or("Pending");
         if ended.iter().all(Option::is_some) {
-            let reports: Result<Vec<GateReport>, String> =
-                sides.iter().zip(&ended).map(|(side, t)| report_of(side, t.as_ref().expect("ended"))).collect();
+            let reports: Result<Vec<GateReport>, String> = sides
+                .iter()
+                .zip(&ended)
+                .map(|(side, t)| report_of(side, t.as_ref().expect("ended")))
+                .collect();
             return Some(match reports {
                 Err(message) => error(message),
                 Ok(reports) => {
@@ -351,11 +359,22 @@ pub(crate) mod tests {
 
     #[test]
     fn a_worse_candidate_fails_with_both_figures() {
-        let (s, c) = (report("1.0.0", "aaaaaaaaaa", 0.2100, 0.61, 120), report("1.1.0", "bbbbbbbbbb", 0.2450, 0.68, 118));
+        let (s, c) = (
+            report("1.0.0", "aaaaaaaaaa", 0.2100, 0.61, 120),
+            report("1.1.0", "bbbbbbbbbb", 0.2450, 0.68, 118),
+        );
         let r = read_pods(&[pod("Succeeded", Some((0, &s)), Some((0, &c)))]).unwrap();
         assert_eq!(r.result, ReplayGateResult::Failed);
-        assert!(r.message.contains("Brier score 0.2450 is worse than stable 1.0.0's 0.2100"), "{}", r.message);
-        assert!(r.message.contains("stable 1.0.0 Brier 0.2100, log loss 0.6100 over 120 samples"), "{}", r.message);
+        assert!(
+            r.message.contains("Brier score 0.2450 is worse than stable 1.0.0's 0.2100"),
+            "{}",
+            r.message
+        );
+        assert!(
+            r.message.contains("stable 1.0.0 Brier 0.2100, log loss 0.6100 over 120 samples"),
+            "{}",
+            r.message
+        );
         assert_eq!((r.stable.unwrap().samples, r.candidate.unwrap().brier), (120, Some(0.245)));
         assert_eq!((r.from.as_deref(), r.job_name.as_str()), (Some("2024-09-01T00:00:00Z"), "job"));
     }
@@ -411,7 +430,10 @@ pub(crate) mod tests {
         let mut bare = pod("Succeeded", None, None);
         bare.status.as_mut().unwrap().container_statuses = None;
         let m = error(&[bare]);
-        assert_eq!(m, "pod gate-pod ended Succeeded without a report from the stable and candidate container");
+        assert_eq!(
+            m,
+            "pod gate-pod ended Succeeded without a report from the stable and candidate container"
+        );
     }
 
     #[test]
@@ -423,7 +445,10 @@ pub(crate) mod tests {
         .unwrap();
         let r = read(&key(), "job", Some(&job), &[], 50, 0.01, Time(Timestamp::now())).unwrap();
         assert_eq!(r.result, ReplayGateResult::Error);
-        assert_eq!(r.message, "Job job failed without a pod: DeadlineExceeded: Job was active longer than specified deadline");
+        assert_eq!(
+            r.message,
+            "Job job failed without a pod: DeadlineExceeded: Job was active longer than specified deadline"
+        );
     }
 
     #[test]
@@ -431,7 +456,10 @@ pub(crate) mod tests {
         let mut other = key();
         other.weeks = 5;
         let (a, b) = (job_name("elo", &key()), job_name("elo", &other));
-        assert!(a.starts_with("nflbet-model-elo-gate-") && a.len() == "nflbet-model-elo-gate-".len() + 8, "{a}");
+        assert!(
+            a.starts_with("nflbet-model-elo-gate-") && a.len() == "nflbet-model-elo-gate-".len() + 8,
+            "{a}"
+        );
         assert_ne!(a, b);
         let long = job_name(&"m".repeat(253), &key());
         assert!(names::is_dns_label(&long) && long.ends_with(&a["nflbet-model-elo".len()..]), "{long}");

@@ -399,7 +399,8 @@ mod tests {
     #[tokio::test]
     async fn a_candidate_runs_during_a_rollout_and_is_removed_with_it() {
         // About the candidate's Deployment: the replay gate is off (its own tests below).
-        let m = model("  rollout: {candidate: {version: 1.1.0, trafficShare: 0.25}, gate: {enabled: false}}\n");
+        let m =
+            model("  rollout: {candidate: {version: 1.1.0, trafficShare: 0.25}, gate: {enabled: false}}\n");
         let (api, ctx) = server(&m);
         reconcile(&m, &ctx).await.unwrap();
         let seen = api.take();
@@ -479,10 +480,18 @@ mod tests {
     fn reports(api: &FakeApiServer, m: &Model, stable: (f64, f64), candidate: (f64, f64), samples: u64) {
         let (key, _) = gate::key(&m.spec).unwrap();
         let s = gate::tests::report(&key.stable_version, &key.stable_parameters, stable.0, stable.1, samples);
-        let c =
-            gate::tests::report(&key.candidate_version, &key.candidate_parameters, candidate.0, candidate.1, samples);
+        let c = gate::tests::report(
+            &key.candidate_version,
+            &key.candidate_parameters,
+            candidate.0,
+            candidate.1,
+            samples,
+        );
         let pod = gate::tests::pod("Succeeded", Some((0, &s)), Some((0, &c)));
-        api.insert(PODS, serde_json::json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [pod]}));
+        api.insert(
+            PODS,
+            serde_json::json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [pod]}),
+        );
     }
 
     #[tokio::test]
@@ -492,11 +501,18 @@ mod tests {
         );
         let (api, ctx) = server(&m);
         let action = reconcile(&m, &ctx).await.unwrap();
-        assert_eq!(action, kube::runtime::controller::Action::requeue(gate::POLL), "the gate's pods are polled");
+        assert_eq!(
+            action,
+            kube::runtime::controller::Action::requeue(gate::POLL),
+            "the gate's pods are polled"
+        );
         let seen = api.take();
         let job = api.object(&job_path(&m)).expect("the gate Job");
         let containers = &job["spec"]["template"]["spec"]["containers"];
-        assert_eq!((containers[0]["name"].as_str(), containers[1]["name"].as_str()), (Some("stable"), Some("candidate")));
+        assert_eq!(
+            (containers[0]["name"].as_str(), containers[1]["name"].as_str()),
+            (Some("stable"), Some("candidate"))
+        );
         assert!(api.object(CANDIDATE).is_none(), "the candidate takes no traffic before the gate");
         let status = &status_writes(&seen)[0];
         assert_eq!(status.body["status"]["rolloutPhase"], "Gating");
@@ -506,7 +522,10 @@ mod tests {
 
         // Still running: nothing changes, polled again.
         let pod = gate::tests::pod("Running", None, None);
-        api.insert(PODS, serde_json::json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [pod]}));
+        api.insert(
+            PODS,
+            serde_json::json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [pod]}),
+        );
         let running = held(&api);
         reconcile(&running, &ctx).await.unwrap();
         let seen = api.take();
@@ -523,14 +542,23 @@ mod tests {
         let status = &status_writes(&seen)[0].body["status"];
         assert_eq!(status["rolloutPhase"], "GateFailed");
         let gate = &status["replayGate"];
-        assert_eq!((gate["result"].as_str(), gate["jobName"].as_str()), (Some("Failed"), Some(job_name.as_str())));
-        assert_eq!((gate["stable"]["brier"].as_f64(), gate["candidate"]["brier"].as_f64()), (Some(0.21), Some(0.245)));
+        assert_eq!(
+            (gate["result"].as_str(), gate["jobName"].as_str()),
+            (Some("Failed"), Some(job_name.as_str()))
+        );
+        assert_eq!(
+            (gate["stable"]["brier"].as_f64(), gate["candidate"]["brier"].as_f64()),
+            (Some(0.21), Some(0.245))
+        );
         assert_eq!(gate["candidate"]["samples"], 120);
         assert_eq!(gate["key"]["candidateVersion"], "1.1.0");
         assert_eq!(event_reasons(&seen), ["ReplayGateFailed"]);
         let event = seen.iter().find(|s| s.path.contains("/events")).unwrap();
         let note = event.body["note"].as_str().unwrap();
-        assert!(note.contains("stable 1.0.0 Brier 0.2100") && note.contains("candidate 1.1.0 Brier 0.2450"), "{note}");
+        assert!(
+            note.contains("stable 1.0.0 Brier 0.2100") && note.contains("candidate 1.1.0 Brier 0.2450"),
+            "{note}"
+        );
 
         // Held: the failed key never starts, and nothing is polled.
         reconcile(&held(&api), &ctx).await.unwrap();

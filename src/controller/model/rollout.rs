@@ -30,8 +30,9 @@ pub fn scored_by(score: &CalibrationScore, version: &str, parameters: &str) -> b
 }
 
 /// Rollout phase as written to `status.rolloutPhase`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Phase {
+    #[default]
     Stable,
     /// The replay gate runs (or waits to run again after an error); the candidate does not.
     Gating,
@@ -75,12 +76,6 @@ pub struct Decision {
     pub newly_gated: bool,
     /// Reconcile again this soon (the gate Job's pods are polled; an error is retried).
     pub requeue: Option<Duration>,
-}
-
-impl Default for Phase {
-    fn default() -> Phase {
-        Phase::Stable
-    }
 }
 
 /// Why a candidate is worse, or `None` when it is not (or cannot be judged yet).
@@ -179,7 +174,9 @@ pub fn decide(spec: &ModelSpec, status: &ModelStatus, now: Timestamp) -> Decisio
                     _ => Decision { gate_job: Some(key), requeue: Some(gate::POLL), ..gating },
                 };
             }
-            Some((ReplayGateResult::Passed | ReplayGateResult::InsufficientHistory, _)) => passed = record.cloned(),
+            Some((ReplayGateResult::Passed | ReplayGateResult::InsufficientHistory, _)) => {
+                passed = record.cloned()
+            }
         }
     }
     let phase = if rollout.paused {
@@ -368,13 +365,20 @@ mod tests {
 
     #[test]
     fn passed_or_insufficient_history_starts_the_rollout() {
-        let s = spec("rollout: {candidate: {version: 1.1.0, trafficShare: 0.2}, gate: {weeks: 6, tolerance: 0.02}}");
+        let s = spec(
+            "rollout: {candidate: {version: 1.1.0, trafficShare: 0.2}, gate: {weeks: 6, tolerance: 0.02}}",
+        );
         let (key, tolerance) = gate::key(&s).unwrap();
         assert_eq!((key.weeks, tolerance), (6, 0.02));
         for result in [ReplayGateResult::Passed, ReplayGateResult::InsufficientHistory] {
-            let st = ModelStatus { replay_gate: Some(record(key.clone(), result, None)), ..Default::default() };
+            let st =
+                ModelStatus { replay_gate: Some(record(key.clone(), result, None)), ..Default::default() };
             let d = at(&s, &st, Timestamp::now());
-            assert_eq!((d.phase, d.run_candidate, d.gate_job), (Phase::Progressing, true, None), "{result:?}");
+            assert_eq!(
+                (d.phase, d.run_candidate, d.gate_job),
+                (Phase::Progressing, true, None),
+                "{result:?}"
+            );
             assert_eq!(d.gate.unwrap().result, result, "the record stays in status");
         }
     }
@@ -399,7 +403,11 @@ mod tests {
             let d = at(&spec(changed), &st, Timestamp::now());
             assert_eq!(d.phase, Phase::Gating, "{changed}");
             assert!(d.gate_job.is_some() && !d.run_candidate);
-            assert_eq!(d.gate.unwrap().result, ReplayGateResult::Failed, "the old record stays until the new one");
+            assert_eq!(
+                d.gate.unwrap().result,
+                ReplayGateResult::Failed,
+                "the old record stays until the new one"
+            );
         }
         let mut other_stable = s.clone();
         other_stable.version = "1.0.1".into();
@@ -431,7 +439,11 @@ mod tests {
     fn a_rollback_comes_before_the_gate() {
         let s = spec("rollout: {candidate: {version: 1.1.0}}");
         let mut st = status(None, None);
-        st.rollback = Some(RollbackRecord { candidate_version: "1.1.0".into(), reason: "r".into(), ..Default::default() });
+        st.rollback = Some(RollbackRecord {
+            candidate_version: "1.1.0".into(),
+            reason: "r".into(),
+            ..Default::default()
+        });
         let d = at(&s, &st, Timestamp::now());
         assert_eq!((d.phase, d.gate_job), (Phase::RolledBack, None));
     }

@@ -22,18 +22,26 @@ fn gate_condition(m: &Model, decision: &Decision) -> Option<Desired> {
     let (key, _) = gate::key(&m.spec)?;
     let current = decision.gate.as_ref().filter(|r| r.key == key);
     Some(match current {
-        Some(r) if r.result.lets_through() => Desired::new(REPLAY_GATE, Status::True, r.result.as_str(), r.message.clone()),
+        Some(r) if r.result.lets_through() => {
+            Desired::new(REPLAY_GATE, Status::True, r.result.as_str(), r.message.clone())
+        }
         Some(r) if r.result == ReplayGateResult::Error && decision.gate_job.is_none() => Desired::new(
             REPLAY_GATE,
             Status::False,
             r.result.as_str(),
-            format!("{}; the gate runs again 10 minutes after it ended, or when the stable or candidate version or parameters change", r.message),
+            format!(
+                "{}; the gate runs again 10 minutes after it ended, or when the stable or candidate version or parameters change",
+                r.message
+            ),
         ),
         Some(r) if r.result == ReplayGateResult::Failed => Desired::new(
             REPLAY_GATE,
             Status::False,
             r.result.as_str(),
-            format!("{}; the candidate does not start until its version or parameters (or stable's) change", r.message),
+            format!(
+                "{}; the candidate does not start until its version or parameters (or stable's) change",
+                r.message
+            ),
         ),
         _ => Desired::new(
             REPLAY_GATE,
