@@ -166,6 +166,11 @@ impl Reconciled for Model {
             decision.newly_rolled_back = false;
             decision.newly_gated = false;
         }
+        if self.spec.suspend || self.spec.disabled {
+            // No gate Job is made for a stopped or suspended Model: nothing to poll.
+            decision.gate_job = None;
+            decision.requeue = None;
+        }
         let named = self.spec.workload.as_ref().and_then(|w| w.service_account_name.as_deref());
         let account =
             apply::named_service_account(&ctx.client, &self.namespace().unwrap_or_default(), named).await?;
