@@ -279,6 +279,9 @@ mod tests {
         });
         let d = passed(&s, &st);
         assert_eq!((d.phase, d.run_candidate, d.newly_rolled_back), (Phase::RolledBack, false, false));
+        // A rollback comes before the gate: no gate Job for a rolled-back candidate.
+        let d = decide(&s, &st, Timestamp::now());
+        assert_eq!((d.phase, d.gate_job), (Phase::RolledBack, None));
         let rearmed = spec("rollout: {candidate: {version: 1.1.1}}");
         assert_eq!(passed(&rearmed, &st).phase, Phase::Progressing);
     }
@@ -433,18 +436,5 @@ mod tests {
         // A changed key does not wait.
         let d = at(&spec("rollout: {candidate: {version: 1.1.1}}"), &st, minutes(1));
         assert!(d.gate_job.is_some());
-    }
-
-    #[test]
-    fn a_rollback_comes_before_the_gate() {
-        let s = spec("rollout: {candidate: {version: 1.1.0}}");
-        let mut st = status(None, None);
-        st.rollback = Some(RollbackRecord {
-            candidate_version: "1.1.0".into(),
-            reason: "r".into(),
-            ..Default::default()
-        });
-        let d = at(&s, &st, Timestamp::now());
-        assert_eq!((d.phase, d.gate_job), (Phase::RolledBack, None));
     }
 }
