@@ -194,7 +194,8 @@ impl Kind for Model {
     }
 
     async fn write_children(client: &Client, m: &Self, cfg: &OperatorConfig, caps: Capabilities) {
-        let decision = model::rollout::decide(&m.spec, &Default::default());
+        let decision =
+            model::rollout::decide(&m.spec, &Default::default(), k8s_openapi::jiff::Timestamp::now());
         let c = model::build::build(m, &[MODEL_BOOK.to_string()], &decision, cfg, caps).unwrap();
         let deployments: Vec<&Deployment> = std::iter::once(&c.stable).chain(c.candidate.as_ref()).collect();
         put_workload(client, &c.shared, &deployments).await;

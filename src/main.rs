@@ -11,6 +11,10 @@ fn main() -> ExitCode {
         Command::Replay(args) => cli::replay::run(&args),
         Command::Operator(args) => runtime().block_on(nflbet::controller::run(args)),
         Command::Scrape(args) => runtime().block_on(nflbet::workloads::scraper::run(args)),
+        // The replay gate replays the workload's flags instead of serving them.
+        Command::Model(args) if let Some(weeks) = args.replay_gate_weeks => {
+            runtime().block_on(nflbet::replay::gate::run(args, weeks))
+        }
         Command::Model(args) => runtime().block_on(nflbet::workloads::model::run(args)),
         Command::Completions(args) => cli::completions::run(&args),
         // These choose their own exit status (0 ok, 1 findings or unhealthy, 2 unusable).

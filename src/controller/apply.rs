@@ -7,7 +7,8 @@
 
 use super::conditions::Refusal;
 use super::config::FIELD_MANAGER;
-use k8s_openapi::api::core::v1::ServiceAccount;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
 use kube::api::{Api, Patch, PatchParams};
 use kube::core::NamespaceResourceScope;
 use kube::{Client, Resource, ResourceExt};
@@ -108,6 +109,26 @@ pub async fn named_service_account(
         name: name.into(),
         source,
     })
+}
+
+/// A Job and its pods (by `batch.kubernetes.io/job-name`), as the replay gate reads them; `None`
+/// when the Job does not exist (yet).
+pub async fn job_and_pods(
+    client: &Client,
+    ns: &str,
+    job: &str,
+) -> Result<Option<(Job, Vec<Pod>)>, ApplyError> {
+    let error = |verb, kind: &str, source| ApplyError { verb, kind: kind.into(), name: job.into(), source };
+    let jobs: Api<Job> = Api::namespaced(client.clone(), ns);
+    let Some(found) = jobs.get_opt(job).await.map_err(|e| error("get", "Job", e))? else {
+        return Ok(None);
+    };
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let listed = pods
+        .list(&kube::api::ListParams::default().labels(&format!("batch.kubernetes.io/job-name={job}")))
+        .await
+        .map_err(|e| error("list", "Pod", e))?;
+    Ok(Some((found, listed.items)))
 }
 
 /// Server-side apply a custom resource's status subresource with only the fields in `status`,

@@ -26,6 +26,7 @@ use super::config::FIELD_MANAGER;
 use super::workload_objects::WorkloadState;
 use crate::monitoring::{AlertmanagerConfig, PrometheusRule, ServiceMonitor};
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Service, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PropagationPolicy};
@@ -45,6 +46,8 @@ pub enum ChildKind {
     RoleBinding,
     Service,
     Deployment,
+    /// A Model's replay gate.
+    Job,
     ServiceMonitor,
     PrometheusRule,
     AlertmanagerConfig,
@@ -63,6 +66,7 @@ impl ChildKind {
             ChildKind::RoleBinding => ApiResource::erase::<RoleBinding>(&()),
             ChildKind::Service => ApiResource::erase::<Service>(&()),
             ChildKind::Deployment => ApiResource::erase::<Deployment>(&()),
+            ChildKind::Job => ApiResource::erase::<Job>(&()),
             ChildKind::ServiceMonitor => ApiResource::erase::<ServiceMonitor>(&()),
             ChildKind::PrometheusRule => ApiResource::erase::<PrometheusRule>(&()),
             ChildKind::AlertmanagerConfig => ApiResource::erase::<AlertmanagerConfig>(&()),
@@ -76,7 +80,7 @@ impl ChildKind {
 
     /// Written in the second round: it refers to children of the first.
     fn refers_to_others(self) -> bool {
-        matches!(self, ChildKind::RoleBinding | ChildKind::Deployment)
+        matches!(self, ChildKind::RoleBinding | ChildKind::Deployment | ChildKind::Job)
     }
 }
 

@@ -171,6 +171,12 @@ pub trait Reconciled:
     /// The status as it is now: generation observed, conditions, the operator's other fields.
     fn current_status(&self) -> (Option<i64>, &[Condition], Self::Fields);
 
+    /// Reconcile again this soon after a successful reconcile, instead of the periodic resync
+    /// (a Model polls its replay gate's Job).
+    fn requeue(&self, _inputs: &Self::Inputs) -> Option<std::time::Duration> {
+        None
+    }
+
     /// Events and notifications for what changed between the previous and the new status
     /// (e.g. stopped, rolled back). Sent once per change.
     fn announce(
@@ -253,7 +259,9 @@ async fn run<K: Reconciled>(obj: &K, ctx: &Context) -> Result<Action, Error> {
             ctx.publish(obj, EventType::Warning, "MonitoringFailed", "Apply", r.message).await;
             Err(Error::MonitoringFailed(first))
         }
-        Outcome::Applied { .. } => Ok(Action::requeue(RESYNC)),
+        Outcome::Applied { .. } => {
+            Ok(Action::requeue(obj.requeue(&inputs).map_or(RESYNC, |d| d.min(RESYNC))))
+        }
         Outcome::ApplyFailed(e) => {
             ctx.publish(obj, EventType::Warning, "ReconcileFailed", "Apply", e.to_string()).await;
             Err(Error::ApplyFailed(e))

@@ -32,6 +32,7 @@ use config::{MANAGED_BY, OperatorConfig};
 use context::{Caches, Context};
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Service, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{Api, ListParams};
@@ -610,6 +611,7 @@ impl Run<'_> {
                 // Whole Deployments: the status step needs their rollout state.
                 ChildKind::Deployment => owning(c, scoped::<Deployment>(client, ns), w),
                 ChildKind::Service => owning(c, scoped_meta::<Service>(client, ns), w),
+                ChildKind::Job => owning(c, scoped_meta::<Job>(client, ns), w),
                 ChildKind::ServiceAccount => owning(c, scoped_meta::<ServiceAccount>(client, ns), w),
                 ChildKind::Role => owning(c, scoped_meta::<Role>(client, ns), w),
                 ChildKind::RoleBinding => owning(c, scoped_meta::<RoleBinding>(client, ns), w),

@@ -147,6 +147,12 @@ pub mod model {
     pub fn candidate_name(model: &str) -> String {
         dns_label("nflbet-model-", model, CANDIDATE_SUFFIX)
     }
+
+    /// Name of a replay gate Job: `-gate-` and 8 hex digits naming what it replays (its key).
+    /// A DNS-1035 label, so also a valid `batch.kubernetes.io/job-name` label value.
+    pub fn gate_job_name(model: &str, key_hash: &str) -> String {
+        dns_label("nflbet-model-", model, &format!("-gate-{key_hash}"))
+    }
 }
 
 #[cfg(test)]
@@ -156,10 +162,11 @@ mod tests {
     use std::collections::HashMap;
 
     /// Every prefix and suffix the controllers use.
-    const CHILDREN: [(&str, &str); 4] = [
+    const CHILDREN: [(&str, &str); 5] = [
         ("nflbet-scraper-", ""),
         ("nflbet-model-", ""),
         ("nflbet-model-", CANDIDATE_SUFFIX),
+        ("nflbet-model-", "-gate-0123abcd"),
         ("nflbet-", ""),
     ];
 

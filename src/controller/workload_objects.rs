@@ -10,6 +10,7 @@ use crate::monitoring::{
     Capabilities, Endpoint, LabelSelector, PrometheusRule, ServiceMonitor, ServiceMonitorSpec,
 };
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
+use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{
     Capabilities as LinuxCapabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource,
     HTTPGetAction, LocalObjectReference, PersistentVolumeClaimVolumeSource, PodSecurityContext, PodSpec,
@@ -150,7 +151,7 @@ pub struct PodParams<'a> {
     pub pull_secrets: &'a [String],
     pub args: Vec<String>,
     pub env: Vec<EnvVar>,
-    pub settings: &'a WorkloadSettings,
+    pub settings: WorkloadSettings,
     pub service_account: String,
     /// Mount an API token only when the workload reports into its resource's status.
     pub api_access: bool,
@@ -187,16 +188,17 @@ fn default_resources() -> ResourceRequirements {
     }
 }
 
-/// A single-container Deployment with the restricted Pod Security Standard applied: non-root,
-/// no privilege escalation, no capabilities, read-only root filesystem, RuntimeDefault seccomp.
-pub fn deployment(p: PodParams<'_>) -> Deployment {
-    let s = p.settings;
-    let container = Container {
+/// The workload container of `p`: the restricted Pod Security Standard applied (non-root, no
+/// privilege escalation, no capabilities, read-only root filesystem), the data volume mounted,
+/// metrics port and probes.
+fn workload_container(p: &PodParams<'_>) -> Container {
+    let s = &p.settings;
+    Container {
         name: p.container.into(),
-        image: Some(s.image.clone().unwrap_or(p.image)),
-        image_pull_policy: Some(s.image_pull_policy.clone().unwrap_or(p.pull_policy)),
-        args: Some(p.args),
-        env: Some(p.env),
+        image: Some(s.image.clone().unwrap_or_else(|| p.image.clone())),
+        image_pull_policy: Some(s.image_pull_policy.clone().unwrap_or_else(|| p.pull_policy.clone())),
+        args: Some(p.args.clone()),
+        env: Some(p.env.clone()),
         ports: Some(vec![ContainerPort {
             name: Some("metrics".into()),
             container_port: METRICS_PORT,
@@ -222,12 +224,20 @@ pub fn deployment(p: PodParams<'_>) -> Deployment {
             ..VolumeMount::default()
         }]),
         ..Container::default()
-    };
-    let data = match p.data_claim {
+    }
+}
+
+/// The pod of a workload, as every workload Deployment (and the replay gate's Job) runs it: one
+/// container (see [`workload_container`]), the data volume (the claim, or a size-limited
+/// emptyDir), the ServiceAccount, pull Secrets, placement, and a non-root pod security context
+/// with RuntimeDefault seccomp.
+pub fn pod_template(p: &PodParams<'_>) -> PodTemplateSpec {
+    let s = &p.settings;
+    let data = match &p.data_claim {
         Some(claim) => Volume {
             name: "data".into(),
             persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
-                claim_name: claim,
+                claim_name: claim.clone(),
                 read_only: Some(false),
             }),
             ..Volume::default()
@@ -241,6 +251,42 @@ pub fn deployment(p: PodParams<'_>) -> Deployment {
             ..Volume::default()
         },
     };
+    PodTemplateSpec {
+        metadata: Some(ObjectMeta {
+            labels: Some(p.pod_labels.clone()),
+            annotations: (!s.pod_annotations.is_empty()).then(|| s.pod_annotations.clone()),
+            ..ObjectMeta::default()
+        }),
+        spec: Some(PodSpec {
+            service_account_name: Some(p.service_account.clone()),
+            image_pull_secrets: (!p.pull_secrets.is_empty()).then(|| {
+                p.pull_secrets.iter().map(|name| LocalObjectReference { name: name.clone() }).collect()
+            }),
+            automount_service_account_token: Some(p.api_access),
+            containers: vec![workload_container(p)],
+            volumes: Some(vec![data]),
+            node_selector: (!s.node_selector.is_empty()).then(|| s.node_selector.clone()),
+            tolerations: (!s.tolerations.is_empty()).then(|| s.tolerations.clone()),
+            security_context: Some(PodSecurityContext {
+                run_as_non_root: Some(true),
+                run_as_user: Some(65532),
+                run_as_group: Some(65532),
+                fs_group: Some(65532),
+                seccomp_profile: Some(SeccompProfile {
+                    type_: "RuntimeDefault".into(),
+                    ..SeccompProfile::default()
+                }),
+                ..PodSecurityContext::default()
+            }),
+            termination_grace_period_seconds: Some(30),
+            ..PodSpec::default()
+        }),
+    }
+}
+
+/// A single-container Deployment of [`pod_template`].
+pub fn deployment(p: PodParams<'_>) -> Deployment {
+    let template = pod_template(&p);
     Deployment {
         metadata: p.meta,
         spec: Some(DeploymentSpec {
@@ -253,43 +299,53 @@ pub fn deployment(p: PodParams<'_>) -> Deployment {
                 ..DeploymentStrategy::default()
             }),
             revision_history_limit: Some(3),
-            template: PodTemplateSpec {
-                metadata: Some(ObjectMeta {
-                    labels: Some(p.pod_labels),
-                    annotations: (!s.pod_annotations.is_empty()).then(|| s.pod_annotations.clone()),
-                    ..ObjectMeta::default()
-                }),
-                spec: Some(PodSpec {
-                    service_account_name: Some(p.service_account),
-                    image_pull_secrets: (!p.pull_secrets.is_empty()).then(|| {
-                        p.pull_secrets
-                            .iter()
-                            .map(|name| LocalObjectReference { name: name.clone() })
-                            .collect()
-                    }),
-                    automount_service_account_token: Some(p.api_access),
-                    containers: vec![container],
-                    volumes: Some(vec![data]),
-                    node_selector: (!s.node_selector.is_empty()).then(|| s.node_selector.clone()),
-                    tolerations: (!s.tolerations.is_empty()).then(|| s.tolerations.clone()),
-                    security_context: Some(PodSecurityContext {
-                        run_as_non_root: Some(true),
-                        run_as_user: Some(65532),
-                        run_as_group: Some(65532),
-                        fs_group: Some(65532),
-                        seccomp_profile: Some(SeccompProfile {
-                            type_: "RuntimeDefault".into(),
-                            ..SeccompProfile::default()
-                        }),
-                        ..PodSecurityContext::default()
-                    }),
-                    termination_grace_period_seconds: Some(30),
-                    ..PodSpec::default()
-                }),
-            },
+            template,
             ..DeploymentSpec::default()
         }),
         ..Deployment::default()
+    }
+}
+
+/// How long a run-to-completion workload (the replay gate) may run, and how long its finished
+/// Job stays for inspection.
+pub struct JobLimits {
+    pub active_deadline: Duration,
+    pub ttl_after_finished: Duration,
+}
+
+/// A Job of one pod of [`pod_template`]s, one container per entry of `containers` (name, image,
+/// args), each the workload container of `p` with that name, image and args, no port and no
+/// probes (it runs to completion), and its termination message read back from the file it
+/// writes, else from its log when it fails. Never retried (`backoffLimit: 0`, `restartPolicy:
+/// Never`): its owner decides whether to run it again.
+pub fn job(p: PodParams<'_>, containers: Vec<(String, String, Vec<String>)>, limits: JobLimits) -> Job {
+    let mut template = pod_template(&p);
+    let pod = template.spec.as_mut().expect("the template has a pod spec");
+    let base = pod.containers.remove(0);
+    pod.containers = containers
+        .into_iter()
+        .map(|(name, image, args)| Container {
+            name,
+            image: Some(image),
+            args: Some(args),
+            ports: None,
+            readiness_probe: None,
+            liveness_probe: None,
+            termination_message_policy: Some("FallbackToLogsOnError".into()),
+            ..base.clone()
+        })
+        .collect();
+    pod.restart_policy = Some("Never".into());
+    Job {
+        metadata: p.meta,
+        spec: Some(JobSpec {
+            backoff_limit: Some(0),
+            active_deadline_seconds: Some(limits.active_deadline.as_secs() as i64),
+            ttl_seconds_after_finished: Some(limits.ttl_after_finished.as_secs() as i32),
+            template,
+            ..JobSpec::default()
+        }),
+        ..Job::default()
     }
 }
 

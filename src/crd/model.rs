@@ -433,6 +433,41 @@ pub struct Rollout {
     /// Hold the rollout: the candidate keeps running but its share is not used for stakes.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub paused: bool,
+    /// The replay gate: before a candidate takes traffic, it and the stable version are replayed
+    /// over the last `weeks` of stored snapshots, and a candidate worse by more than `tolerance`
+    /// does not start. Shadow candidates take no traffic and are never gated. Default: enabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate: Option<ReplayGate>,
+}
+
+/// `rollout.gate`: how a candidate is replayed against the stable version before it takes
+/// traffic.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplayGate {
+    /// Replay before the candidate takes traffic. Default true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Weeks of stored snapshots replayed, ending at the newest one. 1 to 52, default 4.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 52))]
+    pub weeks: Option<i32>,
+    /// How much worse than stable the candidate's replayed Brier score or log loss may be.
+    /// Default: `calibration.tolerance`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self > 0.0 && self <= 0.5").message("rollout.gate.tolerance must be in (0, 0.5]"))]
+    pub tolerance: Option<f64>,
+}
+
+/// Weeks of snapshots the replay gate replays when `rollout.gate.weeks` is not set.
+pub const DEFAULT_GATE_WEEKS: u32 = 4;
+
+/// The replay gate's settings with defaults applied; `None` from [`ModelSpec::replay_gate`]
+/// when there is nothing to gate.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EffectiveGate {
+    pub weeks: u32,
+    pub tolerance: f64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
@@ -510,7 +545,8 @@ pub struct RollbackSettings {
 pub struct ModelStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
-    /// Ready, Stopped, Suspended, MonitoringAvailable, CalibrationDrift, RolledBack, StorageShared.
+    /// Ready, Stopped, Suspended, MonitoringAvailable, CalibrationDrift, RolledBack, StorageShared,
+    /// ReplayGate.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "conditions_schema")]
     pub conditions: Vec<Condition>,
@@ -528,13 +564,18 @@ pub struct ModelStatus {
     /// one runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub candidate_parameters: Option<String>,
-    /// Stable, Progressing, Shadow, Paused or RolledBack.
+    /// Stable, Gating, Progressing, Shadow, Paused, GateFailed or RolledBack.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout_phase: Option<String>,
     /// The last automatic rollback; it holds until `rollout.candidate.version` or the candidate's
     /// parameters change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback: Option<RollbackRecord>,
+    /// The last replay gate: what was replayed (versions, parameters, weeks), the result and
+    /// both sides' figures. A candidate takes traffic only once the gate of its current key has
+    /// passed (or found too little history to judge).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay_gate: Option<ReplayGateStatus>,
     /// Calibration reported by the model workloads (field managers `nflbet-model-stable` and
     /// `nflbet-model-candidate`, one per version).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -552,6 +593,90 @@ pub struct RollbackRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub candidate_parameters: Option<String>,
     pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<Time>,
+}
+
+/// What a replay gate is about: the two sides and the window length. A new key (a changed
+/// version or parameters of either side, or `weeks`) is gated again.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplayGateKey {
+    pub stable_version: String,
+    pub stable_parameters: String,
+    pub candidate_version: String,
+    pub candidate_parameters: String,
+    pub weeks: i32,
+}
+
+/// The outcome of a replay gate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema, strum::IntoStaticStr)]
+pub enum ReplayGateResult {
+    /// The candidate is no worse than stable beyond the tolerance: the rollout starts.
+    Passed,
+    /// Too few settled forecasts in the window to judge (fewer than `calibration.minSamples`):
+    /// the rollout starts, judged live by the rollback.
+    InsufficientHistory,
+    /// The candidate is worse beyond the tolerance: it does not start until its key changes.
+    Failed,
+    /// The replay did not produce two readable reports; retried after 10 minutes or when the
+    /// key changes.
+    Error,
+}
+
+impl ReplayGateResult {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    /// Whether the rollout may start.
+    pub fn lets_through(self) -> bool {
+        matches!(self, ReplayGateResult::Passed | ReplayGateResult::InsufficientHistory)
+    }
+}
+
+/// One side of a replay gate, as its replay reported it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplayGateFigures {
+    pub version: String,
+    pub parameters: String,
+    /// Brier score of the settled pre-kickoff forecasts; unset when nothing was settled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub brier: Option<f64>,
+    /// Log loss of the same forecasts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_loss: Option<f64>,
+    /// Settled forecasts scored.
+    pub samples: i64,
+    /// Bets placed (at their first recommendation) and settled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bets: Option<i64>,
+    /// Their profit over stake.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roi: Option<f64>,
+}
+
+/// `status.replayGate`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplayGateStatus {
+    /// What was replayed.
+    pub key: ReplayGateKey,
+    pub result: ReplayGateResult,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stable: Option<ReplayGateFigures>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub candidate: Option<ReplayGateFigures>,
+    /// The replayed window (RFC 3339), as the replay reported it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    pub message: String,
+    /// The Job that replayed both sides.
+    pub job_name: String,
+    /// When the result was read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time: Option<Time>,
 }
@@ -655,6 +780,20 @@ impl ModelSpec {
 
     pub fn automatic_rollback(&self) -> bool {
         self.rollback.as_ref().and_then(|r| r.automatic).unwrap_or(true)
+    }
+
+    /// The replay gate a candidate must pass before it takes traffic: `None` without a rollout,
+    /// for a shadow candidate (it takes no traffic) and when `rollout.gate.enabled` is false.
+    pub fn replay_gate(&self) -> Option<EffectiveGate> {
+        let rollout = self.rollout.as_ref()?;
+        let gate = rollout.gate.clone().unwrap_or_default();
+        if rollout.candidate.shadow.unwrap_or(false) || !gate.enabled.unwrap_or(true) {
+            return None;
+        }
+        Some(EffectiveGate {
+            weeks: gate.weeks.map_or(DEFAULT_GATE_WEEKS, |w| w.clamp(1, 52) as u32),
+            tolerance: gate.tolerance.unwrap_or(self.calibration().tolerance),
+        })
     }
 }
 

@@ -393,6 +393,49 @@ impl SnapshotStore {
         Ok(out)
     }
 
+    /// The poll time of a sportsbook's newest snapshot, however old, if it has any. Walks the
+    /// dated prefixes down from the newest (year, month, day, hour: a few list requests), so it
+    /// does not depend on how far back to look.
+    pub async fn newest(&self, sportsbook: &str) -> Result<Option<DateTime<Utc>>, SnapshotError> {
+        check_sportsbook(sportsbook)?;
+        let root = self.full(&format!("v{VERSION}/{sportsbook}"));
+        // Depth first, newest first; a period whose objects were all deleted is skipped.
+        let mut stack: Vec<(Path, usize)> = vec![(root, 0)];
+        while let Some((prefix, depth)) = stack.pop() {
+            if depth == 4 {
+                let metas: Vec<_> =
+                    self.store.list(Some(&prefix)).try_collect().await.map_err(SnapshotError::List)?;
+                let newest = metas
+                    .iter()
+                    .filter_map(|m| self.relative(&m.location))
+                    .filter_map(|k| parse_key(&k))
+                    .max();
+                if newest.is_some() {
+                    return Ok(newest);
+                }
+                continue;
+            }
+            let listed = match self.store.list_with_delimiter(Some(&prefix)).await {
+                Ok(l) => l,
+                Err(object_store::Error::NotFound { .. }) => continue,
+                Err(e) => return Err(SnapshotError::List(e)),
+            };
+            let width = if depth == 0 { 4 } else { 2 };
+            let mut periods: Vec<Path> = listed
+                .common_prefixes
+                .into_iter()
+                .filter(|p| {
+                    p.filename()
+                        .is_some_and(|seg| seg.len() == width && seg.bytes().all(|b| b.is_ascii_digit()))
+                })
+                .collect();
+            // Oldest first onto the stack, so the newest is popped next.
+            periods.sort_by(|a, b| a.filename().cmp(&b.filename()));
+            stack.extend(periods.into_iter().map(|p| (p, depth + 1)));
+        }
+        Ok(None)
+    }
+
     /// The newest snapshot of a sportsbook within `lookback` of `now`, if any.
     pub async fn latest(
         &self,
@@ -488,6 +531,20 @@ mod tests {
         assert_eq!(parse_key("v1/fanduel-main/2025/09/07/17/1757264645123.json.gz#1"), None);
         assert!(SnapshotStore::key_for("../etc", at).is_err());
         assert!(SnapshotStore::key_for("Fan Duel", at).is_err());
+    }
+
+    #[tokio::test]
+    async fn newest_finds_the_latest_snapshot_however_old_and_only_the_book_s() {
+        let store =
+            SnapshotStore::from_store(Arc::new(object_store::memory::InMemory::new()), "odds", "mem://");
+        assert_eq!(store.newest("fd").await.unwrap(), None);
+        let at = |y, m, d, h| Utc.with_ymd_and_hms(y, m, d, h, 7, 0).unwrap();
+        for t in [at(2019, 12, 31, 23), at(2023, 9, 10, 17), at(2023, 9, 10, 9), at(2023, 1, 2, 3)] {
+            store.write(&Snapshot::new("fd", "genericJson", t)).await.unwrap();
+        }
+        store.write(&Snapshot::new("other", "genericJson", at(2025, 1, 1, 0))).await.unwrap();
+        assert_eq!(store.newest("fd").await.unwrap(), Some(at(2023, 9, 10, 17)));
+        assert_eq!(store.newest("other").await.unwrap(), Some(at(2025, 1, 1, 0)));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! `docs/models.md`); the models are walked forward so no game is priced with its own result.
 
 mod engine;
+pub mod gate;
 pub mod model;
 mod output;
 pub mod report;

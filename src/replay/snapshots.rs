@@ -54,7 +54,7 @@ pub struct SnapshotReplayReport {
 }
 
 /// The window as a time range: from the first day's midnight to the day after the last.
-fn time_range(window: &Window) -> (DateTime<Utc>, DateTime<Utc>) {
+pub fn time_range(window: &Window) -> (DateTime<Utc>, DateTime<Utc>) {
     let start = window.from.earliest().and_time(NaiveTime::MIN).and_utc();
     let end = (window.to.latest() + ChronoDuration::days(1)).and_time(NaiveTime::MIN).and_utc();
     (start, end)
@@ -99,6 +99,7 @@ fn model_args(args: &ReplayArgs, algorithm: &str, store: &str) -> ModelArgs {
         metrics_namespace: "nflreadpy".into(),
         report_status: false,
         once: false,
+        replay_gate_weeks: None,
         snapshot_max_age: "10m".into(),
         games_refresh: "1h".into(),
         status_interval: "30s".into(),
@@ -164,9 +165,22 @@ pub async fn replay_models(
     if records_url.is_some_and(|r| same(r, store_url)) {
         return Err(ReplayError::RecordsInStore);
     }
-    let (from, to) = time_range(window);
     let s3 = S3Options { egress: crate::egress::Egress::unrestricted(), ..S3Options::default() };
     let store = SnapshotStore::open(store_url, &s3).map_err(|e| ReplayError::Store(e.to_string()))?;
+    replay_store(&store, records_url, sportsbooks, window, games, models).await
+}
+
+/// [`replay_models`] over an open store (the replay gate's, opened under its workload's egress
+/// policy).
+pub async fn replay_store(
+    store: &SnapshotStore,
+    records_url: Option<&str>,
+    sportsbooks: &[String],
+    window: &Window,
+    games: Vec<Game>,
+    models: Vec<SnapshotModel>,
+) -> Result<SnapshotReplayReport, ReplayError> {
+    let (from, to) = time_range(window);
     let mut times: Vec<DateTime<Utc>> = Vec::new();
     for book in sportsbooks {
         let refs = store.list(book, from, to).await.map_err(|e| ReplayError::Store(e.to_string()))?;

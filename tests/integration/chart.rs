@@ -1103,6 +1103,11 @@ async fn helm_install_cluster_wide_runs_the_operator() {
         ("create", "servicemonitors.monitoring.coreos.com"),
         ("create", "alertmanagerconfigs.monitoring.coreos.com"),
         ("patch", "events.events.k8s.io"),
+        // A Model's replay gate: its Job, and reading the reports off the Job's pod.
+        ("patch", "jobs.batch"),
+        ("watch", "jobs.batch"),
+        ("delete", "jobs.batch"),
+        ("list", "pods"),
     ] {
         assert!(can_i(sa, &ns, verb, res, None), "operator cannot {verb} {res}");
     }

@@ -81,7 +81,9 @@ fn model(name: &str, rollout: bool) -> serde_json::Value {
         }
     });
     if rollout {
-        m["spec"]["rollout"] = json!({"candidate": {"version": "1.1.0", "trafficShare": 0.2}});
+        // About names: the replay gate is off, so the candidate Deployment is made at once.
+        m["spec"]["rollout"] =
+            json!({"candidate": {"version": "1.1.0", "trafficShare": 0.2}, "gate": {"enabled": false}});
     }
     m
 }

@@ -35,6 +35,7 @@ mod notifications;
 mod operator_alerts;
 mod pod_policy;
 mod quickstart;
+mod replay_gate;
 mod replay_model;
 mod replay_real_data;
 mod replay_report;

@@ -123,7 +123,8 @@ async fn drifting_candidate_is_rolled_back_and_rearmed_by_a_new_version() {
     models
         .create(
             &PostParams::default(),
-            &model("elo", json!({"rollout": {"candidate": {"version": "1.1.0", "trafficShare": 0.2}}})),
+            // About the rollback by live calibration: the replay gate is off (tests/integration/replay_gate.rs).
+            &model("elo", json!({"rollout": {"candidate": {"version": "1.1.0", "trafficShare": 0.2}, "gate": {"enabled": false}}})),
         )
         .await
         .unwrap();
@@ -214,7 +215,8 @@ async fn a_candidate_s_parameter_overrides_run_beside_stable_s_and_roll_back() {
     let (client, ns, models) = setup("model-overrides").await;
     let _op = support::start_operator(&client, &ns).await;
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
-    let rollout = json!({"candidate": {"version": "1.1.0", "trafficShare": 0.2, "overrides": {"elo": {"kFactor": 32.0}}}});
+    // About parameter rollouts: the replay gate is off (tests/integration/replay_gate.rs).
+    let rollout = json!({"candidate": {"version": "1.1.0", "trafficShare": 0.2, "overrides": {"elo": {"kFactor": 32.0}}}, "gate": {"enabled": false}});
     models
         .create(&PostParams::default(), &model("elo", json!({"elo": {"kFactor": 20.0}, "rollout": rollout})))
         .await
@@ -371,6 +373,18 @@ pub(crate) fn admission_cases() -> Vec<(Value, &'static str)> {
                 "rollout": {"candidate": {"version": "1.1.0", "overrides": {"staking": {"maxStakePerBet": 0.05}}}}
             }),
             "the candidate's staking.maxStakePerBet (its override, else the spec's) cannot exceed its staking.maxEventExposure",
+        ),
+        (
+            json!({"rollout": {"candidate": {"version": "1.1.0"}, "gate": {"weeks": 53}}}),
+            "spec.rollout.gate.weeks",
+        ),
+        (
+            json!({"rollout": {"candidate": {"version": "1.1.0"}, "gate": {"weeks": 0}}}),
+            "spec.rollout.gate.weeks",
+        ),
+        (
+            json!({"rollout": {"candidate": {"version": "1.1.0"}, "gate": {"tolerance": 0.0}}}),
+            "rollout.gate.tolerance must be in (0, 0.5]",
         ),
         (json!({"sportsbooks": {}}), "spec.sportsbooks needs names or a selector"),
         (json!({"algorithm": "magic"}), r#"Unsupported value: "magic""#),

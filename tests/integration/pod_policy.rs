@@ -294,7 +294,8 @@ async fn a_model_is_held_to_the_same_policy_including_its_candidate_image() {
         }))
         .unwrap()
     };
-    let candidate = json!({"rollout": {"candidate": {"version": "1.1.0", "image": "evil.example/model:1"}}});
+    // About the pod policy: the replay gate is off, so the candidate Deployment is made at once.
+    let candidate = json!({"rollout": {"candidate": {"version": "1.1.0", "image": "evil.example/model:1"}, "gate": {"enabled": false}}});
     models.create(&PostParams::default(), &model("elo", candidate)).await.unwrap();
     e.create_account("pricing", json!({})).await;
     models

@@ -25,6 +25,14 @@ are the AlertRoute receivers named in notifications.secretNames, for its own not
 - apiGroups: ["apps"]
   resources: ["deployments"]
   verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
+# A Model's replay gate: one Job per gated candidate (server-side apply, deleted once its result
+# is recorded), and its pod, whose containers' termination messages are the two reports.
+- apiGroups: ["batch"]
+  resources: ["jobs"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["get", "list"]
 # Each workload's metrics Service and its ServiceAccount.
 - apiGroups: [""]
   resources: ["services", "serviceaccounts"]

@@ -2,6 +2,7 @@
 //! capabilities) → desired children.
 
 use super::alerts;
+use super::gate;
 use super::rollout::{Decision, Phase};
 use crate::controller::config::{MANAGED_BY, OperatorConfig};
 use crate::controller::driver::SpecError;
@@ -9,11 +10,13 @@ use crate::controller::names;
 pub use crate::controller::names::model::{candidate_name, child_name};
 use crate::controller::pod_policy::{NamedAccount, PodRequest};
 use crate::controller::workload_objects::{self, PodParams, WorkloadChildren, plain_env};
-use crate::crd::model::Model;
+use crate::crd::common::WorkloadSettings;
+use crate::crd::model::{Model, ModelParameters};
 use crate::domain::duration::format_duration;
 use crate::monitoring::{Capabilities, PrometheusRule, PrometheusRuleSpec};
 use crate::workloads::model::spec::{self, Deployed};
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::{Resource, ResourceExt};
@@ -41,8 +44,10 @@ pub use crate::workloads::model::Role as WorkloadRole;
 pub struct Children {
     pub shared: WorkloadChildren,
     pub stable: Deployment,
-    /// `None`: the candidate must not run (no rollout, or rolled back).
+    /// `None`: the candidate must not run (no rollout, gating, or rolled back).
     pub candidate: Option<Deployment>,
+    /// The replay gate's Job, while the gate of the current key runs.
+    pub gate_job: Option<Job>,
 }
 
 /// Pods of both roles; what the Service selects.
@@ -114,11 +119,34 @@ pub fn build(
         p.check(spec.algorithm, "spec.rollout.candidate.overrides").map_err(SpecError::InvalidSpec)?;
     }
 
-    let deployment = |w: Deployed<'_>, shadow: bool, image: Option<String>| {
-        let role = w.role;
+    // What every pod of the Model shares: the workload's settings, ServiceAccount, storage
+    // volume and environment (S3 credentials as Secret references).
+    let pod = |meta: ObjectMeta, role: WorkloadRole, args: Vec<String>, settings: &WorkloadSettings| {
         let mut pod_labels = labels(&model);
         pod_labels.retain(|k, _| k != "app.kubernetes.io/managed-by");
         pod_labels.extend(selector_labels(&model, role));
+        PodParams {
+            meta,
+            selector: selector_labels(&model, role),
+            pod_labels,
+            replicas: if spec.disabled { 0 } else { 1 },
+            container: "model",
+            image: cfg.workload_image.clone(),
+            pull_policy: cfg.image_pull_policy.clone(),
+            pull_secrets: &cfg.image_pull_secrets,
+            args,
+            env: [plain_env("NFLBET_LOG_FORMAT", "json"), plain_env("RUST_LOG", "info")]
+                .into_iter()
+                .chain(workload_objects::storage_env(spec.storage.as_ref()))
+                .collect(),
+            settings: settings.clone(),
+            service_account: sa_name.clone(),
+            api_access: true,
+            data_claim: spec.storage.as_ref().and_then(|s| s.persistent_volume_claim.clone()),
+        }
+    };
+    let deployment = |w: Deployed<'_>, shadow: bool, image: Option<String>| {
+        let role = w.role;
         let mut settings = settings.clone();
         if image.is_some() {
             settings.image = image;
@@ -127,25 +155,8 @@ pub fn build(
             WorkloadRole::Stable => name.clone(),
             WorkloadRole::Candidate => candidate_name(&model),
         };
-        workload_objects::deployment(PodParams {
-            meta: meta(m, deployment_name, &owner),
-            selector: selector_labels(&model, role),
-            pod_labels,
-            replicas: if spec.disabled { 0 } else { 1 },
-            container: "model",
-            image: cfg.workload_image.clone(),
-            pull_policy: cfg.image_pull_policy.clone(),
-            pull_secrets: &cfg.image_pull_secrets,
-            args: model_args(m, books, w, shadow, cfg),
-            env: [plain_env("NFLBET_LOG_FORMAT", "json"), plain_env("RUST_LOG", "info")]
-                .into_iter()
-                .chain(workload_objects::storage_env(spec.storage.as_ref()))
-                .collect(),
-            settings: &settings,
-            service_account: sa_name.clone(),
-            api_access: true,
-            data_claim: spec.storage.as_ref().and_then(|s| s.persistent_volume_claim.clone()),
-        })
+        let args = model_args(m, books, w, shadow, cfg);
+        workload_objects::deployment(pod(meta(m, deployment_name, &owner), role, args, &settings))
     };
 
     let stable = deployment(
@@ -170,6 +181,47 @@ pub fn build(
                 deployment(deployed, decision.phase != Phase::Progressing, r.candidate.image.clone())
             },
         );
+
+    // The replay gate: one pod, the stable and the candidate replayed side by side, each by its
+    // own image and flags.
+    let gate_job = match (&decision.gate_job, &spec.rollout, &candidate_parameters) {
+        (Some(key), Some(r), Some(candidate)) if !spec.disabled => {
+            let weeks = key.weeks.max(1) as u32;
+            let stable_image = settings.image.clone().unwrap_or_else(|| cfg.workload_image.clone());
+            let candidate_image = r.candidate.image.clone().unwrap_or_else(|| stable_image.clone());
+            let side = |role: WorkloadRole, version: &str, parameters: &ModelParameters| {
+                gate_args(m, books, Deployed { role, version, traffic_share: 1.0, parameters }, weeks, cfg)
+            };
+            let containers = vec![
+                (
+                    gate::STABLE_CONTAINER.to_string(),
+                    stable_image,
+                    side(WorkloadRole::Stable, &spec.version, spec.stable_parameters()),
+                ),
+                (
+                    gate::CANDIDATE_CONTAINER.to_string(),
+                    candidate_image,
+                    side(WorkloadRole::Candidate, &r.candidate.version, candidate),
+                ),
+            ];
+            let mut params = pod(
+                meta(m, gate::job_name(&model, key), &owner),
+                WorkloadRole::Stable,
+                Vec::new(),
+                &settings,
+            );
+            // Not a serving pod: the Service selects `nflbet-model` pods, and the gate needs no API token.
+            params.pod_labels.insert("app.kubernetes.io/name".into(), "nflbet-model-gate".into());
+            params.pod_labels.insert("betting.nflbet.dev/role".into(), "gate".into());
+            params.api_access = false;
+            let limits = workload_objects::JobLimits {
+                active_deadline: gate::ACTIVE_DEADLINE,
+                ttl_after_finished: gate::TTL_AFTER_FINISHED,
+            };
+            Some(workload_objects::job(params, containers, limits))
+        }
+        _ => None,
+    };
 
     let prometheus_rule = (caps.prometheus_rules && !spec.disabled).then(|| PrometheusRule {
         metadata: workload_objects::with_extra_labels(meta(m, name.clone(), &owner), &cfg.rule_labels),
@@ -197,6 +249,7 @@ pub fn build(
         },
         stable,
         candidate,
+        gate_job,
     })
 }
 
@@ -247,10 +300,53 @@ pub fn model_args(
     args
 }
 
+/// The command line of one side of the replay gate: the workload's own flags ([`spec::flags`])
+/// with where it reads (store, games file) and the egress policy, then the gate flag. Nothing of
+/// serving (listen address, status reports, retention): it replays and exits.
+pub fn gate_args(
+    m: &Model,
+    books: &[String],
+    w: Deployed<'_>,
+    weeks: u32,
+    cfg: &OperatorConfig,
+) -> Vec<String> {
+    let mut args = spec::flags(m, books, w);
+    let spec = &m.spec;
+    args.extend(["--store".into(), workload_objects::store_url(spec.storage.as_ref())]);
+    if let Some(games) = &spec.games {
+        args.extend(["--games".into(), games.clone()]);
+    }
+    args.extend(cfg.egress.to_args());
+    args.extend([gate::GATE_FLAG.into(), weeks.to_string()]);
+    args
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::controller::model::rollout::decide;
+    use crate::controller::model::rollout::{Decision, decide};
+    use crate::crd::model::{ModelSpec, ModelStatus};
+
+    /// The decision for `spec` once its replay gate (if any) passed: what runs in a rollout.
+    pub fn gate_passed(spec: &ModelSpec) -> Decision {
+        decide(spec, &passed_status(spec), k8s_openapi::jiff::Timestamp::now())
+    }
+
+    /// A status whose replay gate passed for `spec`'s current key.
+    pub fn passed_status(spec: &ModelSpec) -> ModelStatus {
+        let replay_gate = gate::key(spec).map(|(key, _)| crate::crd::model::ReplayGateStatus {
+            key,
+            result: crate::crd::model::ReplayGateResult::Passed,
+            stable: None,
+            candidate: None,
+            from: None,
+            to: None,
+            message: "passed".into(),
+            job_name: "nflbet-model-elo-gate-00000000".into(),
+            time: None,
+        });
+        ModelStatus { replay_gate, ..ModelStatus::default() }
+    }
     use crate::workloads::model::ModelArgs;
     use clap::Parser;
 
@@ -286,7 +382,7 @@ pub(crate) mod tests {
         let c = build(
             &m,
             &["fanduel".into()],
-            &decide(&m.spec, &Default::default()),
+            &gate_passed(&m.spec),
             &OperatorConfig::default(),
             Capabilities::ALL,
         )
@@ -304,7 +400,7 @@ pub(crate) mod tests {
     fn workload_image_pull_secrets_reach_stable_and_candidate_pods() {
         let m = model("  rollout: {candidate: {version: 1.1.0, trafficShare: 0.25}}\n");
         let cfg = OperatorConfig { image_pull_secrets: vec!["ghcr".into()], ..OperatorConfig::default() };
-        let c = build(&m, &[], &decide(&m.spec, &Default::default()), &cfg, Capabilities::ALL).unwrap();
+        let c = build(&m, &[], &gate_passed(&m.spec), &cfg, Capabilities::ALL).unwrap();
         for d in [c.stable, c.candidate.expect("a candidate")] {
             let secrets = d.spec.unwrap().template.spec.unwrap().image_pull_secrets.unwrap();
             assert_eq!(secrets.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["ghcr"]);
@@ -314,14 +410,7 @@ pub(crate) mod tests {
     #[test]
     fn rollout_splits_the_bankroll_and_shadow_stakes_nothing() {
         let m = model("  rollout: {candidate: {version: 1.1.0, trafficShare: 0.25}}\n");
-        let c = build(
-            &m,
-            &[],
-            &decide(&m.spec, &Default::default()),
-            &OperatorConfig::default(),
-            Capabilities::ALL,
-        )
-        .unwrap();
+        let c = build(&m, &[], &gate_passed(&m.spec), &OperatorConfig::default(), Capabilities::ALL).unwrap();
         let args = |d: &Deployment| {
             parse(d.spec.clone().unwrap().template.spec.unwrap().containers[0].args.clone().unwrap())
         };
@@ -343,14 +432,9 @@ pub(crate) mod tests {
         );
 
         let shadow = model("  rollout: {candidate: {version: 1.1.0, shadow: true}}\n");
-        let c = build(
-            &shadow,
-            &[],
-            &decide(&shadow.spec, &Default::default()),
-            &OperatorConfig::default(),
-            Capabilities::ALL,
-        )
-        .unwrap();
+        let c =
+            build(&shadow, &[], &gate_passed(&shadow.spec), &OperatorConfig::default(), Capabilities::ALL)
+                .unwrap();
         assert_eq!(args(&c.stable).traffic_share, 1.0);
         assert!(args(c.candidate.as_ref().unwrap()).shadow);
     }
@@ -381,7 +465,7 @@ pub(crate) mod tests {
 
     /// `m` built for its first reconcile with the default operator settings.
     fn built(m: &Model) -> Result<Children, SpecError> {
-        build(m, &[], &decide(&m.spec, &Default::default()), &OperatorConfig::default(), Capabilities::ALL)
+        build(m, &[], &gate_passed(&m.spec), &OperatorConfig::default(), Capabilities::ALL)
     }
 
     fn container_args(d: &Deployment) -> Vec<String> {
@@ -432,7 +516,7 @@ pub(crate) mod tests {
             rule_labels: BTreeMap::from([("release".into(), "rules".into())]),
             ..OperatorConfig::default()
         };
-        let c = build(&m, &[], &decide(&m.spec, &Default::default()), &cfg, Capabilities::ALL).unwrap();
+        let c = build(&m, &[], &gate_passed(&m.spec), &cfg, Capabilities::ALL).unwrap();
         let monitor = c.shared.service_monitor.unwrap().metadata.labels.unwrap();
         assert_eq!(monitor["release"], "kube-prometheus-stack");
         assert_eq!(monitor["app.kubernetes.io/component"], "model");
@@ -442,14 +526,7 @@ pub(crate) mod tests {
     #[test]
     fn the_workloads_scrape_interval_reaches_the_service_monitor() {
         let children = |m: &Model| {
-            build(
-                m,
-                &[],
-                &decide(&m.spec, &Default::default()),
-                &OperatorConfig::default(),
-                Capabilities::ALL,
-            )
-            .unwrap()
+            build(m, &[], &gate_passed(&m.spec), &OperatorConfig::default(), Capabilities::ALL).unwrap()
         };
         let endpoint = |m: &Model| children(m).shared.service_monitor.unwrap().spec.endpoints.remove(0);
         let e = endpoint(&model("  workload: {scrapeInterval: 1m}\n"));
@@ -485,14 +562,7 @@ pub(crate) mod tests {
     #[test]
     fn roles_have_distinct_selectors_and_disabled_scales_both_to_zero() {
         let m = model("  disabled: true\n  rollout: {candidate: {version: 1.1.0}}\n");
-        let c = build(
-            &m,
-            &[],
-            &decide(&m.spec, &Default::default()),
-            &OperatorConfig::default(),
-            Capabilities::ALL,
-        )
-        .unwrap();
+        let c = build(&m, &[], &gate_passed(&m.spec), &OperatorConfig::default(), Capabilities::ALL).unwrap();
         let sel = |d: &Deployment| d.spec.clone().unwrap().selector.match_labels.unwrap();
         assert_ne!(sel(&c.stable), sel(c.candidate.as_ref().unwrap()));
         assert_eq!(c.stable.spec.unwrap().replicas, Some(0));
@@ -502,14 +572,8 @@ pub(crate) mod tests {
     #[test]
     fn records_are_kept_for_calibration_and_the_volume_is_bounded() {
         let retention = |m: &Model| {
-            let c = build(
-                m,
-                &[],
-                &decide(&m.spec, &Default::default()),
-                &OperatorConfig::default(),
-                Capabilities::ALL,
-            )
-            .unwrap();
+            let c =
+                build(m, &[], &gate_passed(&m.spec), &OperatorConfig::default(), Capabilities::ALL).unwrap();
             let pod = c.stable.spec.unwrap().template.spec.unwrap();
             let size = pod.volumes.as_ref().unwrap()[0].empty_dir.as_ref().and_then(|e| e.size_limit.clone());
             (parse(pod.containers[0].args.clone().unwrap()).retention, size.map(|q| q.0))
@@ -526,5 +590,110 @@ pub(crate) mod tests {
             crate::workloads::model::settle::LEAD.to_std().unwrap(),
             "the CRD's lead is calibration's"
         );
+    }
+
+    #[test]
+    fn the_gate_job_runs_each_side_s_own_flags_in_the_model_s_pod() {
+        let m = model(
+            "  games: https://games.example/games.csv\n  storage: {url: 's3://odds/snapshots', s3: {endpoint: 'https://s3.example', accessKeyId: {name: s3, key: id}, secretAccessKey: {name: s3, key: secret}}}\n  workload: {serviceAccountName: pricing, resources: {limits: {memory: 512Mi}}}\n  rollout: {candidate: {version: 1.1.0, image: 'ghcr.io/nflbet/nflbet:cand', overrides: {elo: {kFactor: 90}}}, gate: {weeks: 6}}\n",
+        );
+        let cfg =
+            OperatorConfig { egress: crate::egress::Egress::unrestricted(), ..OperatorConfig::default() };
+        let d = decide(&m.spec, &ModelStatus::default(), k8s_openapi::jiff::Timestamp::now());
+        let books = ["fanduel".to_string()];
+        let c = build(&m, &books, &d, &cfg, Capabilities::ALL).unwrap();
+        assert!(c.candidate.is_none(), "gating: no candidate Deployment");
+        let job = c.gate_job.expect("the gate Job");
+        let (key, _) = gate::key(&m.spec).unwrap();
+        assert_eq!(job.metadata.name.as_deref(), Some(gate::job_name("elo", &key).as_str()));
+        let owner = &job.metadata.owner_references.as_ref().unwrap()[0];
+        assert_eq!(
+            (owner.kind.as_str(), owner.name.as_str(), owner.controller),
+            ("Model", "elo", Some(true))
+        );
+        let spec = job.spec.unwrap();
+        assert_eq!(
+            (spec.backoff_limit, spec.active_deadline_seconds, spec.ttl_seconds_after_finished),
+            (Some(0), Some(900), Some(3600))
+        );
+        let pod = spec.template.spec.unwrap();
+        assert_eq!(pod.restart_policy.as_deref(), Some("Never"));
+        assert_eq!(pod.automount_service_account_token, Some(false), "the replay needs no API token");
+
+        // Each side: the one translation of its role, where it reads, the egress policy, the flag.
+        let expected = |role, version: &str, parameters: &crate::crd::model::ModelParameters| {
+            let mut a = spec::flags(&m, &books, Deployed { role, version, traffic_share: 1.0, parameters });
+            a.extend([
+                "--store".into(),
+                "s3://odds/snapshots".into(),
+                "--games".into(),
+                "https://games.example/games.csv".into(),
+            ]);
+            a.extend(cfg.egress.to_args());
+            a.extend(["--replay-gate-weeks".into(), "6".into()]);
+            a
+        };
+        let candidate_parameters = m.spec.candidate_parameters().unwrap();
+        let want = [
+            (
+                "stable",
+                cfg.workload_image.as_str(),
+                expected(WorkloadRole::Stable, "1.0.0", m.spec.stable_parameters()),
+            ),
+            (
+                "candidate",
+                "ghcr.io/nflbet/nflbet:cand",
+                expected(WorkloadRole::Candidate, "1.1.0", &candidate_parameters),
+            ),
+        ];
+        assert_eq!(pod.containers.len(), 2);
+        for (container, (name, image, args)) in pod.containers.iter().zip(want) {
+            assert_eq!(container.name, name);
+            assert_eq!(container.image.as_deref(), Some(image), "{name}");
+            assert_eq!(container.args.as_ref(), Some(&args), "{name}");
+            let parsed = parse(args[..].to_vec());
+            assert_eq!(parsed.replay_gate_weeks, Some(6));
+            assert_eq!(container.termination_message_policy.as_deref(), Some("FallbackToLogsOnError"));
+            assert!(container.ports.is_none() && container.readiness_probe.is_none());
+        }
+
+        // The same pod as the model's Deployment: account, security, storage volume and env, limits.
+        let stable = c.stable.spec.unwrap().template.spec.unwrap();
+        let model_container = &stable.containers[0];
+        for container in &pod.containers {
+            assert_eq!(container.env, model_container.env, "storage env and S3 credentials by reference");
+            assert_eq!(container.volume_mounts, model_container.volume_mounts);
+            assert_eq!(container.security_context, model_container.security_context);
+            assert_eq!(container.resources, model_container.resources);
+        }
+        assert_eq!(pod.volumes, stable.volumes);
+        assert_eq!(pod.service_account_name.as_deref(), Some("pricing"));
+        assert_eq!(pod.security_context, stable.security_context);
+        let env = serde_json::to_string(&model_container.env).unwrap();
+        assert!(env.contains("AWS_SECRET_ACCESS_KEY") && env.contains("secretKeyRef"), "{env}");
+        // Its pods are not the Service's.
+        let labels = job_labels(&m, &books, &d, &cfg);
+        assert_eq!(labels.get("app.kubernetes.io/name").map(String::as_str), Some("nflbet-model-gate"));
+    }
+
+    fn job_labels(
+        m: &Model,
+        books: &[String],
+        d: &Decision,
+        cfg: &OperatorConfig,
+    ) -> BTreeMap<String, String> {
+        let job = build(m, books, d, cfg, Capabilities::ALL).unwrap().gate_job.unwrap();
+        job.spec.unwrap().template.metadata.unwrap().labels.unwrap()
+    }
+
+    #[test]
+    fn no_gate_job_once_the_gate_passed_or_for_a_shadow_candidate() {
+        let m = model("  rollout: {candidate: {version: 1.1.0}}\n");
+        let c = build(&m, &[], &gate_passed(&m.spec), &OperatorConfig::default(), Capabilities::ALL).unwrap();
+        assert!(c.gate_job.is_none() && c.candidate.is_some());
+        let shadow = model("  rollout: {candidate: {version: 1.1.0, shadow: true}}\n");
+        let d = decide(&shadow.spec, &ModelStatus::default(), k8s_openapi::jiff::Timestamp::now());
+        let c = build(&shadow, &[], &d, &OperatorConfig::default(), Capabilities::ALL).unwrap();
+        assert!(c.gate_job.is_none() && c.candidate.is_some());
     }
 }

@@ -10,6 +10,7 @@
 
 pub mod alerts;
 pub mod build;
+pub mod gate;
 pub mod rollout;
 pub mod status;
 pub mod storage;
@@ -23,7 +24,7 @@ use super::driver::{Observed, Outcome, Reconciled, SpecError, StatusUpdate};
 use super::pod_policy;
 use super::snapshot_store::StoreLocation;
 use crate::crd::Sportsbook;
-use crate::crd::model::{Model, RollbackRecord};
+use crate::crd::model::{Model, ReplayGateStatus, RollbackRecord};
 use crate::monitoring::Capabilities;
 use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
@@ -36,8 +37,17 @@ use std::collections::BTreeMap;
 
 pub const CONTROLLER: &str = "model";
 
-/// The children the Model controller makes and watches.
-pub const CHILDREN: &[ChildKind] = super::sportsbook::CHILDREN;
+/// The children the Model controller makes and watches: a workload's, and the replay gate's Job.
+pub const CHILDREN: &[ChildKind] = &[
+    ChildKind::Deployment,
+    ChildKind::Service,
+    ChildKind::ServiceAccount,
+    ChildKind::Role,
+    ChildKind::RoleBinding,
+    ChildKind::PrometheusRule,
+    ChildKind::ServiceMonitor,
+    ChildKind::Job,
+];
 
 /// What the read step found.
 pub struct Inputs {
@@ -66,6 +76,8 @@ pub struct Fields {
     rollout_phase: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     rollback: Option<RollbackRecord>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replay_gate: Option<ReplayGateStatus>,
 }
 
 /// The Sportsbooks `m` prices (the listed names plus those matching the selector, sorted), with
@@ -113,6 +125,7 @@ impl Reconciled for Model {
         status::ROLLED_BACK,
         status::CALIBRATION_DRIFT,
         status::STORAGE_SHARED,
+        status::REPLAY_GATE,
     ];
     type Inputs = Inputs;
     type Fields = Fields;
@@ -123,10 +136,40 @@ impl Reconciled for Model {
         caches.sportsbooks_listed().await;
         let books = resolve_books(self, &caches.sportsbooks.state());
         let storage = storage::check(self.spec.storage.as_ref(), &books);
-        let mut decision = rollout::decide(&self.spec, &self.status.clone().unwrap_or_default());
+        let mut status = self.status.clone().unwrap_or_default();
+        let now = Timestamp::now();
+        let mut decision = rollout::decide(&self.spec, &status, now);
+        // The replay gate runs: read its pods; a result decides again.
+        if let Some(key) = decision.gate_job.clone()
+            && let Some((_, tolerance)) = gate::key(&self.spec)
+        {
+            let ns = self.namespace().unwrap_or_default();
+            let job_name = gate::job_name(&self.name_any(), &key);
+            if let Some((job, pods)) = apply::job_and_pods(&ctx.client, &ns, &job_name).await?
+                && let Some(record) = gate::read(
+                    &key,
+                    &job_name,
+                    Some(&job),
+                    &pods,
+                    self.spec.calibration().min_samples,
+                    tolerance,
+                    Time(now),
+                )
+            {
+                status.replay_gate = Some(record);
+                decision = rollout::decide(&self.spec, &status, now);
+                decision.newly_gated = true;
+            }
+        }
         if self.spec.suspend {
             // While suspended the previous rollout state is reported as it is, not re-decided.
             decision.newly_rolled_back = false;
+            decision.newly_gated = false;
+        }
+        if self.spec.suspend || self.spec.disabled {
+            // No gate Job is made for a stopped or suspended Model: nothing to poll.
+            decision.gate_job = None;
+            decision.requeue = None;
         }
         let named = self.spec.workload.as_ref().and_then(|w| w.service_account_name.as_deref());
         let account =
@@ -158,6 +201,16 @@ impl Reconciled for Model {
             &build::candidate_name(&model),
             c.candidate.as_ref(),
         );
+        match (&c.gate_job, &inputs.decision.gate) {
+            (Some(job), _) => {
+                set.put(ChildKind::Job, job);
+            }
+            // The result is recorded: its Job goes (with its pod).
+            (None, Some(record)) => {
+                set.remove(ChildKind::Job, &ns, &record.job_name);
+            }
+            (None, None) => {}
+        }
         Ok(set)
     }
 
@@ -205,8 +258,13 @@ impl Reconciled for Model {
                 candidate_parameters,
                 rollout_phase: Some(decision.phase.as_str().to_string()),
                 rollback,
+                replay_gate: decision.gate.clone(),
             },
         }
+    }
+
+    fn requeue(&self, inputs: &Inputs) -> Option<std::time::Duration> {
+        inputs.decision.requeue
     }
 
     fn current_status(&self) -> (Option<i64>, &[Condition], Fields) {
@@ -221,6 +279,7 @@ impl Reconciled for Model {
                 candidate_parameters: s.and_then(|s| s.candidate_parameters.clone()),
                 rollout_phase: s.and_then(|s| s.rollout_phase.clone()),
                 rollback: s.and_then(|s| s.rollback.clone()),
+                replay_gate: s.and_then(|s| s.replay_gate.clone()),
             },
         )
     }
@@ -240,6 +299,18 @@ impl Reconciled for Model {
             let note = format!("candidate {} rolled back: {}", rb.candidate_version, rb.reason);
             ctx.publish(self, EventType::Warning, "RolledBack", "Rollback", note.clone()).await;
             ctx.notifier.notify_model(self, "ModelRolledBack", &note).await;
+        }
+        if decision.newly_gated
+            && let Some(record) = &decision.gate
+            && ctx.first_time(format!(
+                "{}/gate/{}/{:?}",
+                self.uid().unwrap_or_default(),
+                record.job_name,
+                record.time.as_ref().map(|t| t.0)
+            ))
+        {
+            let (kind, reason) = gate::event(record.result);
+            ctx.publish(self, kind, reason, "ReplayGate", gate::event_note(record)).await;
         }
     }
 }
@@ -332,7 +403,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_candidate_runs_during_a_rollout_and_is_removed_with_it() {
-        let m = model("  rollout: {candidate: {version: 1.1.0, trafficShare: 0.25}}\n");
+        // About the candidate's Deployment: the replay gate is off (its own tests below).
+        let m =
+            model("  rollout: {candidate: {version: 1.1.0, trafficShare: 0.25}, gate: {enabled: false}}\n");
         let (api, ctx) = server(&m);
         reconcile(&m, &ctx).await.unwrap();
         let seen = api.take();
@@ -357,7 +430,7 @@ mod tests {
     #[tokio::test]
     async fn a_candidate_runs_its_overrides_and_a_rollback_leaves_stable_s_parameters_running() {
         let mut m = model(
-            "  elo: {kFactor: 20}\n  calibration: {baselineBrier: 0.22, baselineLogLoss: 0.63, minSamples: 50}\n  rollout: {candidate: {version: 1.1.0, trafficShare: 0.25, overrides: {elo: {kFactor: 32}}}}\n",
+            "  elo: {kFactor: 20}\n  calibration: {baselineBrier: 0.22, baselineLogLoss: 0.63, minSamples: 50}\n  rollout: {candidate: {version: 1.1.0, trafficShare: 0.25, overrides: {elo: {kFactor: 32}}}, gate: {enabled: false}}\n",
         );
         m.metadata.uid = Some("u-1".into());
         let (api, ctx) = server(&m);
@@ -399,5 +472,122 @@ mod tests {
         assert_eq!(status["rolloutPhase"], "RolledBack");
         assert_eq!(status["rollback"]["candidateParameters"], candidate_fp.as_str());
         assert!(status.get("candidateParameters").is_none(), "{status}");
+    }
+
+    const PODS: &str = "/api/v1/namespaces/betting/pods";
+
+    fn job_path(m: &Model) -> String {
+        let (key, _) = gate::key(&m.spec).unwrap();
+        format!("/apis/batch/v1/namespaces/betting/jobs/{}", gate::job_name("elo", &key))
+    }
+
+    /// The gate Job's pod, terminated with both sides' reports of `m`'s current key.
+    fn reports(api: &FakeApiServer, m: &Model, stable: (f64, f64), candidate: (f64, f64), samples: u64) {
+        let (key, _) = gate::key(&m.spec).unwrap();
+        let s = gate::tests::report(&key.stable_version, &key.stable_parameters, stable.0, stable.1, samples);
+        let c = gate::tests::report(
+            &key.candidate_version,
+            &key.candidate_parameters,
+            candidate.0,
+            candidate.1,
+            samples,
+        );
+        let pod = gate::tests::pod("Succeeded", Some((0, &s)), Some((0, &c)));
+        api.insert(
+            PODS,
+            serde_json::json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [pod]}),
+        );
+    }
+
+    #[tokio::test]
+    async fn a_traffic_candidate_is_gated_a_worse_one_never_starts_and_a_better_one_does() {
+        let m = model(
+            "  calibration: {minSamples: 50}\n  rollout: {candidate: {version: 1.1.0, trafficShare: 0.25, overrides: {elo: {kFactor: 90}}}}\n",
+        );
+        let (api, ctx) = server(&m);
+        let action = reconcile(&m, &ctx).await.unwrap();
+        assert_eq!(
+            action,
+            kube::runtime::controller::Action::requeue(gate::POLL),
+            "the gate's pods are polled"
+        );
+        let seen = api.take();
+        let job = api.object(&job_path(&m)).expect("the gate Job");
+        let containers = &job["spec"]["template"]["spec"]["containers"];
+        assert_eq!(
+            (containers[0]["name"].as_str(), containers[1]["name"].as_str()),
+            (Some("stable"), Some("candidate"))
+        );
+        assert!(api.object(CANDIDATE).is_none(), "the candidate takes no traffic before the gate");
+        let status = &status_writes(&seen)[0];
+        assert_eq!(status.body["status"]["rolloutPhase"], "Gating");
+        assert_eq!(condition(status, status::REPLAY_GATE).unwrap().1, "Replaying");
+        // The stable workload stakes the whole bankroll meanwhile.
+        assert!(args(&api, STABLE).windows(2).any(|w| w == ["--traffic-share", "1"]));
+
+        // Still running: nothing changes, polled again.
+        let pod = gate::tests::pod("Running", None, None);
+        api.insert(
+            PODS,
+            serde_json::json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [pod]}),
+        );
+        let running = held(&api);
+        reconcile(&running, &ctx).await.unwrap();
+        let seen = api.take();
+        assert!(child_writes(&seen).is_empty() && status_writes(&seen).is_empty(), "{seen:?}");
+        assert!(seen.iter().any(|s| s.method == Method::GET && s.path == PODS), "{seen:?}");
+
+        // Both reports: the candidate is worse beyond the tolerance.
+        reports(&api, &m, (0.2100, 0.610), (0.2450, 0.690), 120);
+        reconcile(&held(&api), &ctx).await.unwrap();
+        let seen = api.take();
+        let job_name = job_path(&m).rsplit('/').next().unwrap().to_string();
+        assert!(child_writes(&seen).contains(&(Method::DELETE, "jobs".into(), job_name.clone())), "{seen:?}");
+        assert!(api.object(CANDIDATE).is_none());
+        let status = &status_writes(&seen)[0].body["status"];
+        assert_eq!(status["rolloutPhase"], "GateFailed");
+        let gate = &status["replayGate"];
+        assert_eq!(
+            (gate["result"].as_str(), gate["jobName"].as_str()),
+            (Some("Failed"), Some(job_name.as_str()))
+        );
+        assert_eq!(
+            (gate["stable"]["brier"].as_f64(), gate["candidate"]["brier"].as_f64()),
+            (Some(0.21), Some(0.245))
+        );
+        assert_eq!(gate["candidate"]["samples"], 120);
+        assert_eq!(gate["key"]["candidateVersion"], "1.1.0");
+        assert_eq!(event_reasons(&seen), ["ReplayGateFailed"]);
+        let event = seen.iter().find(|s| s.path.contains("/events")).unwrap();
+        let note = event.body["note"].as_str().unwrap();
+        assert!(
+            note.contains("stable 1.0.0 Brier 0.2100") && note.contains("candidate 1.1.0 Brier 0.2450"),
+            "{note}"
+        );
+
+        // Held: the failed key never starts, and nothing is polled.
+        reconcile(&held(&api), &ctx).await.unwrap();
+        let seen = api.take();
+        assert!(child_writes(&seen).is_empty() && seen.iter().all(|s| s.method != Method::GET), "{seen:?}");
+
+        // A better candidate (the bad override removed): a new key, a new Job; it passes and runs.
+        let mut better = held(&api);
+        better.spec.rollout.as_mut().unwrap().candidate.overrides = None;
+        better.metadata.generation = Some(3);
+        api.insert(MODEL, serde_json::to_value(&better).unwrap());
+        reconcile(&better, &ctx).await.unwrap();
+        api.take();
+        assert!(api.object(&job_path(&better)).is_some(), "a new Job for the new key");
+        assert_ne!(job_path(&better), job_path(&m));
+        reports(&api, &better, (0.2100, 0.610), (0.2080, 0.605), 120);
+        reconcile(&held(&api), &ctx).await.unwrap();
+        let seen = api.take();
+        assert!(api.object(CANDIDATE).is_some(), "the candidate runs once the gate passed");
+        assert!(args(&api, STABLE).windows(2).any(|w| w == ["--traffic-share", "0.75"]));
+        let write = status_writes(&seen)[0];
+        assert_eq!(write.body["status"]["rolloutPhase"], "Progressing");
+        assert_eq!(write.body["status"]["replayGate"]["result"], "Passed");
+        assert_eq!(condition(write, status::REPLAY_GATE).unwrap(), ("True".into(), "Passed".into()));
+        assert_eq!(event_reasons(&seen), ["ReplayGatePassed"]);
     }
 }

@@ -1,17 +1,62 @@
 //! Status step of a Model: conditions from the observed Deployments, the rollout decision and
 //! the calibration the workloads report. Pure.
 
+use super::gate;
 use super::rollout::{Decision, Phase};
 use super::storage::{self, StorageCheck};
 use crate::controller::conditions::{self, Desired, MONITORING, READY, Status};
 use crate::controller::workload_objects::{Rollout, WorkloadState, rollout};
-use crate::crd::model::Model;
+use crate::crd::model::{Model, ReplayGateResult};
 use crate::monitoring::Capabilities;
 
 pub const CALIBRATION_DRIFT: &str = "CalibrationDrift";
 pub const ROLLED_BACK: &str = "RolledBack";
 /// Every book the model prices writes its snapshots where the model reads them.
 pub const STORAGE_SHARED: &str = "StorageShared";
+/// The candidate passed the replay gate of its current key (set only while a gated rollout is on).
+pub const REPLAY_GATE: &str = "ReplayGate";
+
+/// `ReplayGate`, while the spec gates a candidate: unknown while the gate runs, true once it
+/// passed (or found too little history), false when it failed or ended in an error.
+fn gate_condition(m: &Model, decision: &Decision) -> Option<Desired> {
+    let (key, _) = gate::key(&m.spec)?;
+    let current = decision.gate.as_ref().filter(|r| r.key == key);
+    Some(match current {
+        Some(r) if r.result.lets_through() => {
+            Desired::new(REPLAY_GATE, Status::True, r.result.as_str(), r.message.clone())
+        }
+        Some(r) if r.result == ReplayGateResult::Error && decision.gate_job.is_none() => Desired::new(
+            REPLAY_GATE,
+            Status::False,
+            r.result.as_str(),
+            format!(
+                "{}; the gate runs again 10 minutes after it ended, or when the stable or candidate version or parameters change",
+                r.message
+            ),
+        ),
+        Some(r) if r.result == ReplayGateResult::Failed => Desired::new(
+            REPLAY_GATE,
+            Status::False,
+            r.result.as_str(),
+            format!(
+                "{}; the candidate does not start until its version or parameters (or stable's) change",
+                r.message
+            ),
+        ),
+        _ => Desired::new(
+            REPLAY_GATE,
+            Status::Unknown,
+            "Replaying",
+            format!(
+                "replaying stable {} and candidate {} over the last {} week(s) of stored snapshots (Job {})",
+                key.stable_version,
+                key.candidate_version,
+                key.weeks,
+                gate::job_name(&m.metadata.name.clone().unwrap_or_default(), &key)
+            ),
+        ),
+    })
+}
 
 #[derive(Debug, Default)]
 pub struct Observed<'a> {
@@ -199,6 +244,7 @@ pub fn conditions(m: &Model, decision: &Decision, obs: &Observed<'_>) -> Vec<Des
     };
     out.push(ready);
     out.extend(storage);
+    out.extend(gate_condition(m, decision));
     out
 }
 
@@ -246,7 +292,7 @@ mod tests {
             storage: Some(&storage),
             ..Default::default()
         };
-        conditions(m, &decide(&m.spec, &Default::default()), &obs)
+        conditions(m, &decide(&m.spec, &Default::default(), k8s_openapi::jiff::Timestamp::now()), &obs)
     }
 
     fn find<'a>(c: &'a [Desired], type_: &str) -> &'a Desired {

@@ -245,7 +245,7 @@ fn build_deployment(
         pull_secrets: &cfg.image_pull_secrets,
         args: scraper_args(sb, cfg)?,
         env,
-        settings: &settings,
+        settings: settings.clone(),
         service_account: sa_name.into(),
         api_access: spec.feature_heartbeat(),
         data_claim: spec.storage.as_ref().and_then(|s| s.persistent_volume_claim.clone()),

@@ -153,6 +153,13 @@ pub struct ModelArgs {
     #[arg(long)]
     pub once: bool,
 
+    /// Instead of serving: replay these flags over the last N weeks (1 to 52) of the store's
+    /// snapshots, ending at the newest, as of each snapshot time; settle the forecasts with the
+    /// games file; print a JSON report (`workloads::model::gate::GateReport`) and write it to
+    /// the pod's termination log. The operator's replay gate runs it, once per side.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=52), conflicts_with = "once")]
+    pub replay_gate_weeks: Option<u32>,
+
     /// Oldest snapshot worth pricing (Go duration): an older one means the scraper is behind, and
     /// stale prices make fake edges, so that book is skipped.
     #[arg(long, default_value = "10m")]

@@ -12,6 +12,7 @@ mod args;
 pub mod config;
 pub mod error;
 pub mod games_source;
+pub mod gate;
 pub mod inputs;
 pub mod metrics;
 pub mod pricing;
