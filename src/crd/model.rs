@@ -59,6 +59,11 @@ pub const PARAMETERS_STAKE_MESSAGE: &str = "the candidate's staking.maxStakePerB
     validation = Rule::new("!has(self.rollout) || !has(self.rollout.candidate.overrides) || !has(self.rollout.candidate.overrides.staking) || !(has(self.rollout.candidate.overrides.staking.maxStakePerBet) || has(self.staking.maxStakePerBet)) || !(has(self.rollout.candidate.overrides.staking.maxEventExposure) || has(self.staking.maxEventExposure)) || (has(self.rollout.candidate.overrides.staking.maxStakePerBet) ? self.rollout.candidate.overrides.staking.maxStakePerBet : self.staking.maxStakePerBet) <= (has(self.rollout.candidate.overrides.staking.maxEventExposure) ? self.rollout.candidate.overrides.staking.maxEventExposure : self.staking.maxEventExposure)")
         .message(PARAMETERS_STAKE_MESSAGE)
         .field_path(".rollout.candidate.overrides.staking"),
+    // The replay gate settles both sides' replays with the games file: without one it could
+    // never judge, and the rollout would wait for it forever.
+    validation = Rule::new("!has(self.rollout) || has(self.games) || (has(self.rollout.candidate.shadow) && self.rollout.candidate.shadow) || (has(self.rollout.gate) && has(self.rollout.gate.enabled) && !self.rollout.gate.enabled)")
+        .message("the rollout's replay gate settles the candidate's and stable's replays with spec.games: set spec.games (a games file in the nflverse format), or set rollout.gate.enabled: false to roll out without it")
+        .field_path(".games"),
     validation = Rule::new("has(self.sportsbooks.names) || has(self.sportsbooks.selector)")
         .message("spec.sportsbooks needs names or a selector")
         .field_path(".sportsbooks"),

@@ -375,6 +375,10 @@ pub(crate) fn admission_cases() -> Vec<(Value, &'static str)> {
             "the candidate's staking.maxStakePerBet (its override, else the spec's) cannot exceed its staking.maxEventExposure",
         ),
         (
+            json!({"rollout": {"candidate": {"version": "1.1.0", "trafficShare": 0.2}}}),
+            "the rollout's replay gate settles the candidate's and stable's replays with spec.games",
+        ),
+        (
             json!({"rollout": {"candidate": {"version": "1.1.0"}, "gate": {"weeks": 53}}}),
             "spec.rollout.gate.weeks",
         ),
