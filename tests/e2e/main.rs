@@ -20,6 +20,7 @@ mod cluster;
 
 use cluster::{Diagnostics, Prometheus, kubectl, kubectl_apply, pod_ip, wait_pods_ready};
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, ListParams};
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
@@ -346,6 +347,62 @@ async fn a_users_story_on_a_real_node() {
             }
         },
     )
+    .await;
+
+    // ---- Roll out a candidate the way the runbook says (kubectl patch): before it stakes
+    // anything, the replay gate's Job runs the project's image on this node, both sides replaying
+    // the snapshots the books wrote to the shared volume and settling with the games file put
+    // there; the operator reads both reports from the real kubelet's termination messages. The
+    // story's games have no results yet, so too little history is settled to judge: the rollout
+    // starts and the candidate's pod runs.
+    let games = store.join("games.csv");
+    std::fs::copy(support::games_file(), &games).expect("the games file onto the shared volume");
+    std::os::unix::fs::chown(&games, Some(65532), Some(65532)).expect("chown the games file");
+    kubectl(&[
+        "patch",
+        "model",
+        "consensus",
+        "-n",
+        ns,
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"games":"/var/lib/nflbet/games.csv","rollout":{"candidate":{"version":"1.1.0","trafficShare":0.2,"overrides":{"staking":{"kellyFraction":0.1}}},"gate":{"weeks":1}}}}"#,
+    ]);
+    let gate =
+        wait_for("the replay gate's result in status.replayGate", Duration::from_secs(240), || async {
+            let m = model_api.get("consensus").await.map_err(|e| e.to_string())?;
+            let gate = m.data["status"]["replayGate"].clone();
+            match gate["result"].as_str() {
+                Some("InsufficientHistory" | "Passed") => Ok(gate),
+                _ => Err(format!("status: {}", m.data["status"])),
+            }
+        })
+        .await;
+    assert_eq!(gate["stable"]["version"], "1.0.0", "{gate}");
+    assert_eq!(gate["candidate"]["version"], "1.1.0", "{gate}");
+    assert_ne!(gate["stable"]["parameters"], gate["candidate"]["parameters"], "{gate}");
+    assert!(gate["message"].as_str().unwrap_or("").contains("candidate 1.1.0"), "{gate}");
+    let job = gate["jobName"].as_str().expect("the gate's Job name").to_string();
+    wait_for("the candidate model running after the gate", Duration::from_secs(120), || async {
+        let m = model_api.get("consensus").await.map_err(|e| e.to_string())?;
+        let phase = m.data["status"]["rolloutPhase"].clone();
+        let d = deployments.get_opt("nflbet-model-consensus-candidate").await.map_err(|e| e.to_string())?;
+        let ready = d.and_then(|d| d.status).and_then(|s| s.ready_replicas).unwrap_or(0);
+        if phase == "Progressing" && ready == 1 {
+            Ok(())
+        } else {
+            Err(format!("phase {phase}, ready {ready}"))
+        }
+    })
+    .await;
+    let jobs: Api<Job> = Api::namespaced(client.clone(), ns);
+    wait_for("the gate's Job removed once its result is recorded", Duration::from_secs(60), || async {
+        match jobs.get_opt(&job).await.map_err(|e| e.to_string())? {
+            None => Ok(()),
+            Some(_) => Err(format!("Job {job} still there")),
+        }
+    })
     .await;
 
     diag.passed();
