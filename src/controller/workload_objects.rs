@@ -76,6 +76,9 @@ pub const DATA_DIR: &str = "/var/lib/nflbet";
 /// 3–40 KiB, one a minute), a model's records over theirs a few hundred MB at most; past the
 /// limit the kubelet evicts the pod instead of filling the node's disk.
 pub const DATA_VOLUME_SIZE_LIMIT: &str = "1Gi";
+/// `sizeLimit` of a Job's scratch emptyDir at `/tmp` (the root filesystem is read-only): the
+/// replay gate keeps the records of its replays there, a few MB per week replayed.
+pub const SCRATCH_VOLUME_SIZE_LIMIT: &str = "256Mi";
 /// Default ephemeral-storage request and limit of a workload container. The limit covers the
 /// data emptyDir (counted against the pod's ephemeral storage) plus logs.
 pub const EPHEMERAL_STORAGE_REQUEST: &str = "64Mi";
@@ -315,26 +318,41 @@ pub struct JobLimits {
 
 /// A Job of one pod of [`pod_template`]s, one container per entry of `containers` (name, image,
 /// args), each the workload container of `p` with that name, image and args, no port and no
-/// probes (it runs to completion), and its termination message read back from the file it
-/// writes, else from its log when it fails. Never retried (`backoffLimit: 0`, `restartPolicy:
-/// Never`): its owner decides whether to run it again.
+/// probes (it runs to completion), a scratch emptyDir at `/tmp` (the root filesystem
+/// stays read-only), and its termination message read back from the file it writes, else from
+/// its log when it fails. Never retried (`backoffLimit: 0`, `restartPolicy: Never`): its owner
+/// decides whether to run it again.
 pub fn job(p: PodParams<'_>, containers: Vec<(String, String, Vec<String>)>, limits: JobLimits) -> Job {
     let mut template = pod_template(&p);
     let pod = template.spec.as_mut().expect("the template has a pod spec");
     let base = pod.containers.remove(0);
     pod.containers = containers
         .into_iter()
-        .map(|(name, image, args)| Container {
-            name,
-            image: Some(image),
-            args: Some(args),
-            ports: None,
-            readiness_probe: None,
-            liveness_probe: None,
-            termination_message_policy: Some("FallbackToLogsOnError".into()),
-            ..base.clone()
+        .map(|(name, image, args)| {
+            let scratch =
+                VolumeMount { name: "tmp".into(), mount_path: "/tmp".into(), ..VolumeMount::default() };
+            let mounts = base.volume_mounts.iter().flatten().cloned().chain([scratch]).collect();
+            Container {
+                image: Some(image),
+                args: Some(args),
+                ports: None,
+                readiness_probe: None,
+                liveness_probe: None,
+                termination_message_policy: Some("FallbackToLogsOnError".into()),
+                volume_mounts: Some(mounts),
+                name,
+                ..base.clone()
+            }
         })
         .collect();
+    pod.volumes.get_or_insert_with(Vec::new).push(Volume {
+        name: "tmp".into(),
+        empty_dir: Some(EmptyDirVolumeSource {
+            size_limit: Some(Quantity(SCRATCH_VOLUME_SIZE_LIMIT.into())),
+            ..EmptyDirVolumeSource::default()
+        }),
+        ..Volume::default()
+    });
     pod.restart_policy = Some("Never".into());
     Job {
         metadata: p.meta,

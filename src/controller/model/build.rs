@@ -660,13 +660,29 @@ pub(crate) mod tests {
         // The same pod as the model's Deployment: account, security, storage volume and env, limits.
         let stable = c.stable.spec.unwrap().template.spec.unwrap();
         let model_container = &stable.containers[0];
+        // The root filesystem is read-only, so the replays' scratch records get an emptyDir at
+        // /tmp (without it, the real node refused the first write: "Read-only file system").
+        let mut mounts = model_container.volume_mounts.clone().unwrap();
+        use k8s_openapi::api::core::v1::VolumeMount;
+        mounts.push(VolumeMount { name: "tmp".into(), mount_path: "/tmp".into(), ..VolumeMount::default() });
         for container in &pod.containers {
             assert_eq!(container.env, model_container.env, "storage env and S3 credentials by reference");
-            assert_eq!(container.volume_mounts, model_container.volume_mounts);
+            assert_eq!(container.volume_mounts.as_ref(), Some(&mounts));
             assert_eq!(container.security_context, model_container.security_context);
+            assert_eq!(
+                container.security_context.as_ref().and_then(|s| s.read_only_root_filesystem),
+                Some(true)
+            );
             assert_eq!(container.resources, model_container.resources);
         }
-        assert_eq!(pod.volumes, stable.volumes);
+        let volumes = pod.volumes.as_ref().unwrap();
+        assert_eq!(&volumes[..volumes.len() - 1], &stable.volumes.as_ref().unwrap()[..]);
+        let tmp = volumes.last().unwrap();
+        assert_eq!(tmp.name, "tmp");
+        assert_eq!(
+            tmp.empty_dir.as_ref().and_then(|e| e.size_limit.as_ref()).map(|q| q.0.as_str()),
+            Some(workload_objects::SCRATCH_VOLUME_SIZE_LIMIT)
+        );
         assert_eq!(pod.service_account_name.as_deref(), Some("pricing"));
         assert_eq!(pod.security_context, stable.security_context);
         let env = serde_json::to_string(&model_container.env).unwrap();
