@@ -14,9 +14,10 @@ pub const TERMINATION_LOG: &str = "/dev/termination-log";
 /// The largest termination message the kubelet keeps (4096 bytes); a report stays far below.
 pub const TERMINATION_MESSAGE_LIMIT: usize = 4096;
 
-/// What one side of the gate replayed and how it scored. JSON, camelCase.
+/// What one side of the gate replayed and how it scored. JSON, camelCase. Fields it does not know
+/// are ignored: a candidate's image may be newer than the operator reading its report.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct GateReport {
     /// The model version replayed (`--version`).
     pub version: String,
@@ -65,5 +66,8 @@ mod tests {
         assert_eq!(GateReport::parse(&format!("{json}\n")).unwrap(), r);
         assert!(GateReport::parse("thread 'main' panicked at src/main.rs").is_err());
         assert!(GateReport::parse("{\"version\": \"1.0.0\"}").is_err(), "fields missing");
+        // A newer image may report more; what this operator reads is still there.
+        let newer = json.replacen('{', "{\"calibrationBins\":[0.1,0.2],", 1);
+        assert_eq!(GateReport::parse(&newer).unwrap(), r);
     }
 }
