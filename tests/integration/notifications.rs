@@ -18,9 +18,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 #[derive(Clone, Default)]
-struct Inbox(Arc<Mutex<Vec<(String, Value)>>>);
+pub(crate) struct Inbox(pub(crate) Arc<Mutex<Vec<(String, Value)>>>);
 
-async fn receiver() -> (String, Inbox) {
+/// A Slack- and PagerDuty-shaped receiver on 127.0.0.1: every POST to `/{path}` is recorded.
+pub(crate) async fn receiver() -> (String, Inbox) {
     let inbox = Inbox::default();
     let app = Router::new()
         .route(
@@ -50,7 +51,7 @@ async fn receiver() -> (String, Inbox) {
     (format!("http://{addr}"), inbox)
 }
 
-async fn secret(client: &kube::Client, ns: &str, name: &str, key: &str, value: &str) {
+pub(crate) async fn secret(client: &kube::Client, ns: &str, name: &str, key: &str, value: &str) {
     let api: Api<Secret> = Api::namespaced(client.clone(), ns);
     let s: Secret = serde_json::from_value(json!({
         "apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "stringData": {key: value}
@@ -59,7 +60,7 @@ async fn secret(client: &kube::Client, ns: &str, name: &str, key: &str, value: &
     api.create(&PostParams::default(), &s).await.unwrap();
 }
 
-async fn route(client: &kube::Client, ns: &str, name: &str, spec: Value) {
+pub(crate) async fn route(client: &kube::Client, ns: &str, name: &str, spec: Value) {
     let api: Api<AlertRoute> = Api::namespaced(client.clone(), ns);
     let ar: AlertRoute = serde_json::from_value(json!({
         "apiVersion": "betting.nflbet.dev/v1alpha1", "kind": "AlertRoute", "metadata": {"name": name}, "spec": spec

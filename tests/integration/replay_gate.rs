@@ -14,6 +14,7 @@
 //!   (GateFailed, both figures in status and in the Event, no candidate Deployment); a better
 //!   one (the bad override removed) is a new key, a new Job, passes, and its Deployment appears.
 
+use super::notifications;
 use super::replay_snapshots::{slate, write_closing_snapshots};
 use crate::support;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -210,6 +211,16 @@ async fn on_the_control_plane_a_worse_candidate_never_starts_and_a_better_one_do
     support::install_nflbet_crds(&client).await;
     let ns = support::namespace(&client, "replay-gate").await;
     let (_dir, store) = tokio::task::spawn_blocking(stored_snapshots).await.unwrap();
+    // A refused rollout is also sent to the AlertRoutes taking operator notices.
+    let (base, inbox) = notifications::receiver().await;
+    notifications::secret(&client, &ns, "slack-webhook", "url", &format!("{base}/slack")).await;
+    notifications::route(
+        &client,
+        &ns,
+        "desk",
+        json!({"slack": {"apiURL": {"name": "slack-webhook", "key": "url"}}}),
+    )
+    .await;
     let _op = support::start_operator(&client, &ns).await;
     let models: Api<Model> = Api::namespaced(client.clone(), &ns);
     let jobs: Api<Job> = Api::namespaced(client.clone(), &ns);
@@ -253,6 +264,18 @@ async fn on_the_control_plane_a_worse_candidate_never_starts_and_a_better_one_do
         note.contains(&shown(stable.brier)) && note.contains(&shown(candidate.brier)),
         "both figures in the Event: {note}"
     );
+    let slack =
+        support::wait_for("the ModelReplayGateFailed notice on Slack", Duration::from_secs(30), || {
+            let got = inbox.0.lock().unwrap().clone();
+            async move {
+                got.into_iter()
+                    .map(|(_, body)| body.to_string())
+                    .find(|text| text.contains("ModelReplayGateFailed"))
+                    .ok_or_else(|| "no notice yet".to_string())
+            }
+        })
+        .await;
+    assert!(slack.contains(&shown(candidate.brier)), "the candidate's figure in the notice: {slack}");
     support::wait_for("the recorded gate's Job deleted", Duration::from_secs(30), || {
         let jobs = jobs.clone();
         let name = job_name.clone();

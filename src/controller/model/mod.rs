@@ -6,7 +6,7 @@
 //! - validate and build (`build`, pure): the pod policy, then RBAC, the stable and candidate
 //!   Deployments, Service, ServiceMonitor and PrometheusRule (`alerts`);
 //! - status (`status`, pure): rollout, calibration drift, storage, as conditions; an Event and a
-//!   notification when a candidate is rolled back.
+//!   notification when a candidate is rolled back or refused by its replay gate.
 
 pub mod alerts;
 pub mod build;
@@ -24,7 +24,7 @@ use super::driver::{Observed, Outcome, Reconciled, SpecError, StatusUpdate};
 use super::pod_policy;
 use super::snapshot_store::StoreLocation;
 use crate::crd::Sportsbook;
-use crate::crd::model::{Model, ReplayGateStatus, RollbackRecord};
+use crate::crd::model::{Model, ReplayGateResult, ReplayGateStatus, RollbackRecord};
 use crate::monitoring::Capabilities;
 use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
@@ -284,7 +284,8 @@ impl Reconciled for Model {
         )
     }
 
-    /// A Warning Event and a notification when a candidate is rolled back.
+    /// A Warning Event and a notification when a candidate is rolled back; an Event for each
+    /// replay gate result, and a notification when it refuses the candidate.
     async fn announce(&self, ctx: &Context, inputs: &Inputs, _: &[Condition], _: &[Condition]) {
         let decision = &inputs.decision;
         if decision.newly_rolled_back
@@ -310,7 +311,12 @@ impl Reconciled for Model {
             ))
         {
             let (kind, reason) = gate::event(record.result);
-            ctx.publish(self, kind, reason, "ReplayGate", gate::event_note(record)).await;
+            let note = gate::event_note(record);
+            ctx.publish(self, kind, reason, "ReplayGate", note.clone()).await;
+            // A refused rollout waits for a person; an error is retried on its own.
+            if record.result == ReplayGateResult::Failed {
+                ctx.notifier.notify_model(self, "ModelReplayGateFailed", &note).await;
+            }
         }
     }
 }
