@@ -1,5 +1,7 @@
 //! The writes and reads at the ends of the pipeline besides the children's (`super::children`):
-//! the status subresource, the ServiceAccount a spec names, and how a refused write is reported.
+//! the status subresource, the ServiceAccount a spec names, a replay gate's Job and its pods (the
+//! child store keeps only a Job's identity, not its status or its pods' termination messages), and
+//! how a refused write is reported.
 //!
 //! Every write is a server-side apply with the operator's field manager and `force`: whatever a
 //! person changed in a field the operator owns is taken back on the next reconcile (drift
