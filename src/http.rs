@@ -18,6 +18,12 @@ use tokio_util::sync::CancellationToken;
 /// Anything that renders the Prometheus text exposition format.
 pub trait Exposition: Send + Sync + 'static {
     fn render(&self) -> String;
+
+    /// The same text in pieces, sent as they are made; one piece unless the exposition is large
+    /// (the operator's per-resource gauges).
+    fn chunks(&self) -> Box<dyn Iterator<Item = String> + Send> {
+        Box::new(std::iter::once(self.render()))
+    }
 }
 
 /// What `/readyz` asks: `None` when ready, otherwise why not (the 503 body; empty for the
@@ -49,7 +55,11 @@ pub fn router(metrics: Arc<dyn Exposition>, ready: Arc<dyn Readiness>, waiting: 
 }
 
 async fn metrics_handler(State(s): State<Arc<AppState>>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], s.metrics.render())
+    let chunks = futures::stream::iter(s.metrics.chunks().map(Ok::<_, std::convert::Infallible>));
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        axum::body::Body::from_stream(chunks),
+    )
 }
 
 async fn ready_handler(State(s): State<Arc<AppState>>) -> impl IntoResponse {

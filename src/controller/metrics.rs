@@ -27,6 +27,7 @@ use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 #[derive(Clone)]
@@ -37,6 +38,10 @@ pub struct Metrics {
     duration: HistogramVec,
     active: IntGaugeVec,
     leader: IntGaugeVec,
+    /// The per-resource gauges of the current term of leadership; `None` while following.
+    resources: Arc<RwLock<Option<Arc<ResourceGauges>>>>,
+    /// The metrics namespace whose resource families are reserved in the registry.
+    reserved: Arc<Mutex<Option<String>>>,
 }
 
 impl Metrics {
@@ -83,7 +88,16 @@ impl Metrics {
         registry.register(Box::new(active.clone())).expect("unique metric");
         registry.register(Box::new(leader.clone())).expect("unique metric");
         registry.register(Box::new(super::api_requests::REQUESTS.clone())).expect("unique metric");
-        Metrics { registry, reconciles, errors, duration, active, leader }
+        Metrics {
+            registry,
+            reconciles,
+            errors,
+            duration,
+            active,
+            leader,
+            resources: Arc::default(),
+            reserved: Arc::default(),
+        }
     }
 
     /// Start timing one reconcile; the guard records the duration when dropped.
@@ -116,21 +130,29 @@ impl Metrics {
         others: Option<OtherStores>,
         metrics_namespace: &str,
     ) {
-        self.forget_sportsbooks(metrics_namespace);
-        let mut collector = SportsbookCollector::new(sportsbooks, metrics_namespace);
-        collector.others = others;
-        if let Err(e) = self.registry.register(Box::new(collector)) {
-            tracing::warn!(error = %e, "per-resource gauges not exported");
+        let gauges = ResourceGauges::new(sportsbooks, others, metrics_namespace);
+        // The registry holds the families' names (so nothing else can take them), not their
+        // series: those are written at scrape time by `chunks`.
+        let mut reserved = self.reserved.lock().expect("reserved families lock");
+        if reserved.as_deref() != Some(metrics_namespace) {
+            if let Some(old) = reserved.take() {
+                let _ = self.registry.unregister(Box::new(ResourceFamilies::new(&old)));
+            }
+            match self.registry.register(Box::new(ResourceFamilies::new(metrics_namespace))) {
+                Ok(()) => *reserved = Some(metrics_namespace.to_string()),
+                Err(e) => {
+                    tracing::warn!(error = %e, "per-resource gauges not exported");
+                    return;
+                }
+            }
         }
+        *self.resources.write().expect("resource gauges lock") = Some(Arc::new(gauges));
     }
 
     /// Stop exporting per-Sportsbook gauges (the controllers stopped: their cache no longer
     /// follows the cluster, and a frozen heartbeat would look like stale data).
-    pub fn forget_sportsbooks(&self, metrics_namespace: &str) {
-        // The registry finds a collector by its descriptors; an empty one with the same names
-        // identifies the registered one.
-        let (empty, _writer) = kube::runtime::reflector::store();
-        let _ = self.registry.unregister(Box::new(SportsbookCollector::new(empty, metrics_namespace)));
+    pub fn forget_sportsbooks(&self, _metrics_namespace: &str) {
+        *self.resources.write().expect("resource gauges lock") = None;
     }
 
     /// The leadership gauge of Lease `lease`.
@@ -138,11 +160,23 @@ impl Metrics {
         self.leader.with_label_values(&[lease])
     }
 
+    /// The whole exposition as one string (tests; `/metrics` streams [`Metrics::chunks`]).
     pub fn encode(&self) -> String {
+        self.chunks().collect()
+    }
+
+    /// The exposition in pieces: the registry's families, then the per-resource gauges a few
+    /// hundred objects at a time, so a scrape of 10,000 objects never holds its whole text (or,
+    /// as the registry would build it, a protobuf family per series: ~40 MB at that size).
+    pub fn chunks(&self) -> Box<dyn Iterator<Item = String> + Send> {
         let mut out = String::new();
         let encoder = prometheus::TextEncoder::new();
         encoder.encode_utf8(&self.registry.gather(), &mut out).expect("text encoding never fails");
-        out
+        let resources = self.resources.read().expect("resource gauges lock").clone();
+        match resources {
+            Some(r) => Box::new(std::iter::once(out).chain(r.chunks())),
+            None => Box::new(std::iter::once(out)),
+        }
     }
 }
 
@@ -171,154 +205,189 @@ impl Drop for ReconcileTimer {
 /// The Models' and AlertRoutes' caches, exported beside the Sportsbooks' once given.
 type OtherStores = (Store<DeserializeGuard<Model>>, Store<DeserializeGuard<AlertRoute>>);
 
-struct SportsbookCollector {
-    store: Store<DeserializeGuard<Sportsbook>>,
+const CONDITION: (&str, &str) = (
+    "nflbet_resource_condition",
+    "Status of each condition of each nflbet resource (1 for the current status)",
+);
+const SUSPEND: (&str, &str) = ("nflbet_suspend_status", "1 when the resource's reconciliation is suspended");
+const SNAPSHOT_HELP: &str =
+    "Unix time of the last snapshot a Sportsbook's scraper reported (creation time before the first)";
+
+/// Objects per chunk of the exposition (about 50 kB of text).
+const CHUNK: usize = 256;
+
+/// The per-resource gauges, read from the controllers' caches at scrape time and written
+/// straight into the exposition text.
+struct ResourceGauges {
+    books: Store<DeserializeGuard<Sportsbook>>,
     others: Option<OtherStores>,
-    descs: Vec<Desc>,
     snapshot_name: String,
 }
 
-/// `nflbet_resource_condition` and `nflbet_suspend_status` samples of every object in `store`.
-fn resource_samples<K: Reconciled>(
-    store: &Store<DeserializeGuard<K>>,
-    conditions: &mut Vec<(Vec<(&'static str, String)>, f64)>,
-    suspended: &mut Vec<(Vec<(&'static str, String)>, f64)>,
-) {
-    let kind = K::kind(&()).to_string();
-    for guarded in store.state() {
-        let Ok(obj) = &guarded.0 else { continue };
-        let ns = obj.namespace().unwrap_or_default();
-        let name = obj.name_any();
-        for c in obj.current_status().1 {
-            conditions.push((
-                vec![
-                    ("kind", kind.clone()),
-                    ("namespace", ns.clone()),
-                    ("name", name.clone()),
-                    ("type", c.type_.clone()),
-                    ("status", c.status.clone()),
-                ],
-                1.0,
-            ));
+impl ResourceGauges {
+    fn new(
+        books: Store<DeserializeGuard<Sportsbook>>,
+        others: Option<OtherStores>,
+        metrics_namespace: &str,
+    ) -> Self {
+        ResourceGauges { books, others, snapshot_name: snapshot_family(metrics_namespace) }
+    }
+
+    /// The three families, each a header and then its series in chunks of [`CHUNK`] objects,
+    /// from one snapshot of each cache (a list of `Arc`s).
+    fn chunks(&self) -> impl Iterator<Item = String> + Send + use<> {
+        let books = Arc::new(self.books.state());
+        let (models, routes) = match &self.others {
+            Some((m, r)) => (Arc::new(m.state()), Arc::new(r.state())),
+            None => (Arc::default(), Arc::default()),
+        };
+        let conditions = std::iter::once(header(CONDITION.0, CONDITION.1))
+            .chain(chunked(books.clone(), write_conditions::<Sportsbook>))
+            .chain(chunked(models.clone(), write_conditions::<Model>))
+            .chain(chunked(routes.clone(), write_conditions::<AlertRoute>));
+        let suspended = std::iter::once(header(SUSPEND.0, SUSPEND.1))
+            .chain(chunked(books.clone(), write_suspended::<Sportsbook>))
+            .chain(chunked(models, write_suspended::<Model>))
+            .chain(chunked(routes, write_suspended::<AlertRoute>));
+        let name = self.snapshot_name.clone();
+        let snapshots = std::iter::once(header(&self.snapshot_name, SNAPSHOT_HELP))
+            .chain(chunked(books, move |b, out| write_snapshot(&name, b, out)));
+        conditions.chain(suspended).chain(snapshots)
+    }
+}
+
+fn snapshot_family(metrics_namespace: &str) -> String {
+    format!("{metrics_namespace}_{}", super::sportsbook::alerts::OPERATOR_SNAPSHOT_GAUGE)
+}
+
+fn header(name: &str, help: &str) -> String {
+    format!("# HELP {name} {help}\n# TYPE {name} gauge\n")
+}
+
+/// `objects` rendered [`CHUNK`] at a time by `write`.
+fn chunked<T: Send + Sync + 'static>(
+    objects: Arc<Vec<T>>,
+    write: impl Fn(&T, &mut String) + Send + 'static,
+) -> impl Iterator<Item = String> + Send {
+    (0..objects.len()).step_by(CHUNK).map(move |start| {
+        let mut out = String::with_capacity(CHUNK * 160);
+        for o in &objects[start..(start + CHUNK).min(objects.len())] {
+            write(o, &mut out);
         }
-        suspended.push((
-            vec![("kind", kind.clone()), ("namespace", ns), ("name", name)],
-            if obj.suspended() { 1.0 } else { 0.0 },
-        ));
+        out
+    })
+}
+
+/// One series: `name{labels} value`, labels in the order given (sorted by name, as the
+/// registry's own families are), values escaped as the text format requires.
+fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: f64) {
+    use std::fmt::Write;
+    out.push_str(name);
+    out.push('{');
+    for (i, (k, v)) in labels.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(k);
+        out.push_str("=\"");
+        for c in v.chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '"' => out.push_str("\\\""),
+                '\n' => out.push_str("\\n"),
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+    }
+    let _ = writeln!(out, "}} {value}");
+}
+
+/// `nflbet_resource_condition`: one series per condition of the object.
+fn write_conditions<K: Reconciled>(guarded: &Arc<DeserializeGuard<K>>, out: &mut String) {
+    let Ok(obj) = &guarded.0 else { return };
+    let (kind, ns, name) = (K::kind(&()), obj.meta().namespace.as_deref().unwrap_or(""), obj.name_any());
+    for c in obj.current_status().1 {
+        let labels =
+            [("kind", &*kind), ("name", &name), ("namespace", ns), ("status", &c.status), ("type", &c.type_)];
+        sample(out, CONDITION.0, &labels, 1.0);
     }
 }
 
-impl SportsbookCollector {
-    fn new(store: Store<DeserializeGuard<Sportsbook>>, metrics_namespace: &str) -> Self {
-        let snapshot_name =
-            format!("{metrics_namespace}_{}", super::sportsbook::alerts::OPERATOR_SNAPSHOT_GAUGE);
-        let descs = vec![
-            Desc::new(
-                "nflbet_resource_condition".into(),
-                "Status of each condition of each nflbet resource (1 for the current status)".into(),
-                vec!["kind".into(), "namespace".into(), "name".into(), "type".into(), "status".into()],
-                Default::default(),
-            )
-            .expect("valid desc"),
-            Desc::new(
-                "nflbet_suspend_status".into(),
-                "1 when the resource's reconciliation is suspended".into(),
-                vec!["kind".into(), "namespace".into(), "name".into()],
-                Default::default(),
-            )
-            .expect("valid desc"),
-            Desc::new(
-                snapshot_name.clone(),
-                "Unix time of the last snapshot a Sportsbook's scraper reported (creation time before the first)".into(),
-                vec!["namespace".into(), "sportsbook".into()],
-                Default::default(),
-            )
-            .expect("valid desc"),
-        ];
-        SportsbookCollector { store, others: None, descs, snapshot_name }
+/// `nflbet_suspend_status`: 1 while the object's reconciliation is suspended.
+fn write_suspended<K: Reconciled>(guarded: &Arc<DeserializeGuard<K>>, out: &mut String) {
+    let Ok(obj) = &guarded.0 else { return };
+    let (kind, ns, name) = (K::kind(&()), obj.meta().namespace.as_deref().unwrap_or(""), obj.name_any());
+    let labels = [("kind", &*kind), ("name", &name), ("namespace", ns)];
+    sample(out, SUSPEND.0, &labels, if obj.suspended() { 1.0 } else { 0.0 });
+}
+
+/// The Sportsbook's heartbeat: its last snapshot's time, or its creation before the first.
+fn write_snapshot(family: &str, guarded: &Arc<DeserializeGuard<Sportsbook>>, out: &mut String) {
+    let Ok(sb) = &guarded.0 else { return };
+    let last = sb
+        .status
+        .as_ref()
+        .and_then(|s| s.ingestion.as_ref())
+        .and_then(|i| i.last_snapshot_time.as_ref())
+        .or(sb.metadata.creation_timestamp.as_ref());
+    if let Some(t) = last {
+        let ns = sb.metadata.namespace.as_deref().unwrap_or("");
+        let name = sb.name_any();
+        sample(
+            out,
+            family,
+            &[("namespace", ns), ("sportsbook", &name)],
+            t.0.as_millisecond() as f64 / 1000.0,
+        );
     }
 }
 
-fn gauge_family(name: &str, help: &str, samples: Vec<(Vec<(&str, String)>, f64)>) -> MetricFamily {
-    use prometheus::proto::{Gauge, LabelPair, Metric, MetricType};
-    let mut family = MetricFamily::default();
-    family.set_name(name.into());
-    family.set_help(help.into());
-    family.set_field_type(MetricType::GAUGE);
-    for (labels, value) in samples {
-        let mut m = Metric::default();
-        let mut labels = labels;
-        // Sorted by name, like the crate's own metrics, so the exposition is stable.
-        labels.sort_by(|a, b| a.0.cmp(b.0));
-        let pairs: Vec<LabelPair> = labels
-            .into_iter()
-            .map(|(k, v)| {
-                let mut p = LabelPair::default();
-                p.set_name(k.into());
-                p.set_value(v);
-                p
-            })
-            .collect();
-        m.set_label(pairs);
-        let mut g = Gauge::default();
-        g.set_value(value);
-        m.set_gauge(g);
-        family.mut_metric().push(m);
-    }
-    family
+/// Reserves the per-resource families' names in the registry: no other collector can take them,
+/// and a probe of the registry finds them. It collects nothing; [`ResourceGauges`] writes the
+/// series.
+struct ResourceFamilies {
+    descs: Vec<Desc>,
 }
 
-impl Collector for SportsbookCollector {
+impl ResourceFamilies {
+    fn new(metrics_namespace: &str) -> Self {
+        let desc = |name: &str, help: &str, labels: &[&str]| {
+            Desc::new(
+                name.into(),
+                help.into(),
+                labels.iter().map(|l| l.to_string()).collect(),
+                Default::default(),
+            )
+            .expect("valid desc")
+        };
+        ResourceFamilies {
+            descs: vec![
+                desc(CONDITION.0, CONDITION.1, &["kind", "namespace", "name", "type", "status"]),
+                desc(SUSPEND.0, SUSPEND.1, &["kind", "namespace", "name"]),
+                desc(&snapshot_family(metrics_namespace), SNAPSHOT_HELP, &["namespace", "sportsbook"]),
+            ],
+        }
+    }
+}
+
+impl Collector for ResourceFamilies {
     fn desc(&self) -> Vec<&Desc> {
         self.descs.iter().collect()
     }
 
     fn collect(&self) -> Vec<MetricFamily> {
-        let mut conditions = Vec::new();
-        let mut suspended = Vec::new();
-        let mut snapshots = Vec::new();
-        resource_samples(&self.store, &mut conditions, &mut suspended);
-        if let Some((models, routes)) = &self.others {
-            resource_samples(models, &mut conditions, &mut suspended);
-            resource_samples(routes, &mut conditions, &mut suspended);
-        }
-        for guarded in self.store.state() {
-            let Ok(sb) = &guarded.0 else { continue };
-            let (ns, name) = (sb.namespace().unwrap_or_default(), sb.name_any());
-            let last = sb
-                .status
-                .as_ref()
-                .and_then(|s| s.ingestion.as_ref())
-                .and_then(|i| i.last_snapshot_time.as_ref())
-                .or(sb.metadata.creation_timestamp.as_ref())
-                .map(|t| t.0.as_millisecond() as f64 / 1000.0);
-            if let Some(ts) = last {
-                snapshots.push((vec![("namespace", ns), ("sportsbook", name)], ts));
-            }
-        }
-        vec![
-            gauge_family(
-                "nflbet_resource_condition",
-                "Status of each condition of each nflbet resource (1 for the current status)",
-                conditions,
-            ),
-            gauge_family(
-                "nflbet_suspend_status",
-                "1 when the resource's reconciliation is suspended",
-                suspended,
-            ),
-            gauge_family(
-                &self.snapshot_name,
-                "Unix time of the last snapshot a Sportsbook's scraper reported (creation time before the first)",
-                snapshots,
-            ),
-        ]
+        Vec::new()
     }
 }
 
 impl crate::http::Exposition for Metrics {
     fn render(&self) -> String {
         self.encode()
+    }
+
+    fn chunks(&self) -> Box<dyn Iterator<Item = String> + Send> {
+        Metrics::chunks(self)
     }
 }
 
@@ -355,38 +424,34 @@ mod tests {
         metrics.failure("model", "ApplyFailed");
         drop(metrics.start("alertroute"));
 
-        let families = metrics.registry.gather();
-        let names: Vec<&str> = families.iter().map(|f| f.name()).collect();
+        let text = metrics.encode();
+        let all = series(&text);
         for expected in [
             "controller_runtime_reconcile_total",
             "controller_runtime_reconcile_errors_total",
-            "controller_runtime_reconcile_time_seconds",
+            "controller_runtime_reconcile_time_seconds_bucket",
             "controller_runtime_active_workers",
             "nflbet_resource_condition",
             "nflbet_suspend_status",
             "nflreadpy_sportsbook_last_snapshot_timestamp_seconds",
         ] {
-            assert!(names.contains(&expected), "{expected} not exported: {names:?}");
+            assert!(all.iter().any(|(name, _)| name == expected), "{expected} not exported: {text}");
+            assert!(text.contains(&format!("# TYPE {} ", expected.trim_end_matches("_bucket"))), "{text}");
         }
-        for family in &families {
-            for metric in family.get_metric() {
-                for label in metric.get_label() {
-                    assert!(
-                        !TARGET_LABELS.contains(&label.name()),
-                        "{} carries target label {:?}",
-                        family.name(),
-                        label.name()
-                    );
-                }
+        for (name, labels) in &all {
+            for (label, _) in labels {
+                assert!(!TARGET_LABELS.contains(&label.as_str()), "{name} carries target label {label:?}");
             }
         }
-        let snapshot = families
+        let (_, labels) = all
             .iter()
-            .find(|f| f.name() == "nflreadpy_sportsbook_last_snapshot_timestamp_seconds")
+            .find(|(name, _)| name == "nflreadpy_sportsbook_last_snapshot_timestamp_seconds")
             .unwrap();
-        let labels: Vec<(&str, &str)> =
-            snapshot.get_metric()[0].get_label().iter().map(|l| (l.name(), l.value())).collect();
-        assert_eq!(labels, [("namespace", "betting"), ("sportsbook", "fanduel")]);
+        assert_eq!(
+            labels,
+            &[("namespace".to_string(), "betting".to_string()), ("sportsbook".into(), "fanduel".into())]
+        );
+        assert!(text.contains("nflreadpy_sportsbook_last_snapshot_timestamp_seconds{namespace=\"betting\",sportsbook=\"fanduel\"} 1700000000\n"), "{text}");
         // The stale-data rule selects the operator's copy by exactly those labels, as they arrive
         // with honorLabels (not as exported_namespace).
         let stale = rules.rules.iter().find(|r| r.alert == crate::controller::sportsbook::alerts::DATA_STALE);
@@ -400,11 +465,11 @@ mod tests {
     fn a_new_term_of_leadership_exports_its_own_cache_and_a_follower_none() {
         let metrics = Metrics::new();
         let exported = |m: &Metrics| {
-            let families = m.registry.gather();
-            let suspend = families.iter().find(|f| f.name() == "nflbet_suspend_status");
-            suspend.map_or(Vec::new(), |f| {
-                f.get_metric().iter().map(|m| m.get_label()[1].value().to_string()).collect::<Vec<_>>()
-            })
+            series(&m.encode())
+                .into_iter()
+                .filter(|(name, _)| name == "nflbet_suspend_status")
+                .map(|(_, labels)| labels[1].1.clone())
+                .collect::<Vec<_>>()
         };
         let term = |name: &str| {
             let (store, mut writer) = reflector::store::<DeserializeGuard<Sportsbook>>();
@@ -450,5 +515,89 @@ mod tests {
             text.contains(r#"nflbet_suspend_status{kind="Model",name="elo",namespace="betting"} 1"#),
             "{text}"
         );
+    }
+
+    /// The series of a text exposition: name and labels, in order (values unescaped).
+    fn series(text: &str) -> Vec<(String, Vec<(String, String)>)> {
+        text.lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .map(|line| {
+                let (name, rest) = line.split_once('{').unwrap_or((line.split(' ').next().unwrap(), "}"));
+                let (labels, _value) = rest.rsplit_once("} ").unwrap_or(("", ""));
+                let mut out = Vec::new();
+                let mut chars = labels.chars().peekable();
+                while chars.peek().is_some() {
+                    let key: String = chars.by_ref().take_while(|c| *c != '=').collect();
+                    assert_eq!(chars.next(), Some('"'), "{line}");
+                    let mut value = String::new();
+                    while let Some(c) = chars.next() {
+                        match c {
+                            '\\' => match chars.next() {
+                                Some('n') => value.push('\n'),
+                                Some(c) => value.push(c),
+                                None => panic!("{line}"),
+                            },
+                            '"' => break,
+                            c => value.push(c),
+                        }
+                    }
+                    out.push((key, value));
+                    if chars.peek() == Some(&',') {
+                        chars.next();
+                    }
+                }
+                (name.to_string(), out)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn label_values_are_escaped_and_large_caches_come_in_chunks() {
+        let (store, mut writer) = reflector::store::<DeserializeGuard<Sportsbook>>();
+        for i in 0..(2 * CHUNK + 3) {
+            let mut sb = crate::controller::sportsbook::build::fixtures::book(&format!("book-{i}")).build();
+            sb.status = Some(
+                serde_json::from_value(serde_json::json!({"conditions": [{
+                    "type": "Odd\"type\\\n", "status": "True", "reason": "Succeeded", "message": "",
+                    "lastTransitionTime": "2024-09-05T18:00:00Z"
+                }]}))
+                .unwrap(),
+            );
+            writer.apply_watcher_event(&watcher::Event::Apply(DeserializeGuard(Ok(sb))));
+        }
+        let metrics = Metrics::new();
+        metrics.register_sportsbooks(store, "nflreadpy");
+        let chunks: Vec<String> = metrics.chunks().collect();
+        assert!(
+            chunks.len() >= 3 * 3,
+            "three families of three chunks each and the registry: {}",
+            chunks.len()
+        );
+        assert!(chunks.iter().all(|c| c.len() < CHUNK * 400), "no chunk holds more than {CHUNK} objects");
+        let text: String = chunks.concat();
+        assert_eq!(text, metrics.encode());
+        let conditions: Vec<_> =
+            series(&text).into_iter().filter(|(name, _)| name == "nflbet_resource_condition").collect();
+        assert_eq!(conditions.len(), 2 * CHUNK + 3, "one series per book's condition");
+        assert!(conditions.iter().all(|(_, labels)| labels[4] == ("type".into(), "Odd\"type\\\n".into())));
+        assert!(text.contains(r#"type="Odd\"type\\\n"} 1"#), "escaped as the text format says");
+        // One header per family, however many chunks.
+        assert_eq!(text.matches("# TYPE nflbet_resource_condition gauge").count(), 1);
+        assert_eq!(text.matches("# TYPE nflbet_suspend_status gauge").count(), 1);
+    }
+
+    #[test]
+    fn the_resource_families_names_are_reserved_in_the_registry() {
+        let metrics = Metrics::new();
+        let (store, _writer) = reflector::store::<DeserializeGuard<Sportsbook>>();
+        metrics.register_sportsbooks(store.clone(), "nflreadpy");
+        let taken = prometheus::Gauge::new("nflbet_suspend_status", "another").unwrap();
+        assert!(metrics.registry.register(Box::new(taken)).is_err(), "the name is reserved");
+        // A new term with the same namespace keeps its reservation; none is registered twice.
+        metrics.forget_sportsbooks("nflreadpy");
+        metrics.register_sportsbooks(store, "nflreadpy");
+        let free =
+            prometheus::Gauge::new("nflreadpy_sportsbook_last_snapshot_timestamp_seconds", "x").unwrap();
+        assert!(metrics.registry.register(Box::new(free)).is_err());
     }
 }
