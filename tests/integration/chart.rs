@@ -1525,11 +1525,11 @@ async fn the_operator_works_with_the_charts_args_env_and_rbac() {
     // namespace does not have (its pod would never be scheduled); the RBAC is what is checked.
     book.spec.storage = None;
     // Allowed only by the chart's podPolicy values: Ready proves they reach the operator.
-    book.spec.workload = Some(nflbet::crd::common::WorkloadSettings {
+    book.spec.workload = Some(Box::new(nflbet::crd::common::WorkloadSettings {
         image: Some("example.invalid/team/nflbet:1".into()),
         pod_annotations: [("prometheus.io/scrape".to_string(), "true".to_string())].into(),
         ..Default::default()
-    });
+    }));
     let name = book.metadata.name.clone().unwrap();
     books.create(&Default::default(), &book).await.unwrap();
     let ready = tokio::time::timeout(

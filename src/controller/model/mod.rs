@@ -105,7 +105,7 @@ pub fn resolve_books(
         }
         let selected = selector.is_some_and(|want| want.iter().all(|(k, v)| labels.get(k) == Some(v)));
         if selected || m.spec.sportsbooks.names.contains(&name) {
-            let writes = guard.0.as_ref().ok().map(|sb| StoreLocation::of(sb.spec.storage.as_ref()));
+            let writes = guard.0.as_ref().ok().map(|sb| StoreLocation::of(sb.spec.storage.as_deref()));
             books.insert(name, writes);
         }
     }

@@ -67,7 +67,7 @@ pub fn check_policy(
     cfg: &OperatorConfig,
     account: NamedAccount<'_>,
 ) -> Result<(), SpecError> {
-    let settings = sb.spec.workload.clone().unwrap_or_default();
+    let settings = sb.spec.workload.as_deref().cloned().unwrap_or_default();
     let req = PodRequest { settings: &settings, extra_images: vec![], account };
     Ok(cfg.pod_policy.check(&cfg.workload_image, &req)?)
 }
@@ -83,7 +83,7 @@ pub fn build(sb: &Sportsbook, cfg: &OperatorConfig, caps: Capabilities) -> Resul
     }
     check_egress(spec, &cfg.egress)?;
     let name = child_name(&book);
-    let settings = spec.workload.clone().unwrap_or_default();
+    let settings = spec.workload.as_deref().cloned().unwrap_or_default();
 
     let service_account = match settings.service_account_name {
         Some(_) => None,
@@ -153,7 +153,7 @@ pub fn check_egress(spec: &SportsbookSpec, egress: &Egress) -> Result<(), SpecEr
             .check_destination(&url)
             .map_err(|source| SpecError::EgressRefused { field: "spec.endpoint", source })?;
     }
-    workload_objects::storage_egress(spec.storage.as_ref(), egress)
+    workload_objects::storage_egress(spec.storage.as_deref(), egress)
         .map_err(|source| SpecError::EgressRefused { field: "spec.storage.s3.endpoint", source })
 }
 
@@ -205,8 +205,8 @@ pub fn scraper_args(sb: &Sportsbook, cfg: &OperatorConfig) -> Result<Vec<String>
     }
     flag("max-response-bytes", p.max_response_bytes.to_string());
     flag("max-quote-age", format_duration(p.max_quote_age));
-    flag("store", workload_objects::store_url(spec.storage.as_ref()));
-    flag("retention", format_duration(StorageSettings::retention(spec.storage.as_ref())));
+    flag("store", workload_objects::store_url(spec.storage.as_deref()));
+    flag("retention", format_duration(StorageSettings::retention(spec.storage.as_deref())));
     flag("listen", format!("0.0.0.0:{METRICS_PORT}"));
     flag("metrics-namespace", cfg.metrics_namespace.clone());
     if spec.feature_heartbeat() {
@@ -225,13 +225,13 @@ fn build_deployment(
 ) -> Result<Deployment, SpecError> {
     let spec = &sb.spec;
     let book = sb.name_any();
-    let settings = spec.workload.clone().unwrap_or_default();
+    let settings = spec.workload.as_deref().cloned().unwrap_or_default();
 
     let mut env = vec![plain_env("NFLBET_LOG_FORMAT", "json"), plain_env("RUST_LOG", "info")];
     if let Some(creds) = &spec.credentials {
         env.push(secret_env("NFLBET_API_KEY", creds));
     }
-    env.extend(workload_objects::storage_env(spec.storage.as_ref()));
+    env.extend(workload_objects::storage_env(spec.storage.as_deref()));
     let mut pod_labels = labels(&book);
     pod_labels.retain(|k, _| k != "app.kubernetes.io/managed-by");
     Ok(workload_objects::deployment(PodParams {
@@ -437,10 +437,10 @@ mod tests {
     #[test]
     fn user_service_account_replaces_the_generated_one() {
         let sb = book("fanduel").spec(|s| {
-            s.workload = Some(crate::crd::common::WorkloadSettings {
+            s.workload = Some(Box::new(crate::crd::common::WorkloadSettings {
                 service_account_name: Some("odds-team".into()),
                 ..Default::default()
-            })
+            }))
         });
         let c = children(&sb.build());
         assert!(c.shared.service_account.is_none());
@@ -488,10 +488,10 @@ mod tests {
         assert_eq!(check_policy(&ok, &cfg, NamedAccount::NotNamed), Ok(()));
         let foreign = book("fanduel")
             .spec(|s| {
-                s.workload = Some(crate::crd::common::WorkloadSettings {
+                s.workload = Some(Box::new(crate::crd::common::WorkloadSettings {
                     image: Some("evil.example/miner:1".into()),
                     ..Default::default()
-                })
+                }))
             })
             .build();
         let err = check_policy(&foreign, &cfg, NamedAccount::NotNamed).unwrap_err();
@@ -543,10 +543,10 @@ mod tests {
         let c = children(
             &book("fanduel")
                 .spec(|s| {
-                    s.alerts = Some(crate::crd::sportsbook::AlertSettings {
+                    s.alerts = Some(Box::new(crate::crd::sportsbook::AlertSettings {
                         extra_labels: BTreeMap::from([("team".into(), "trading".into())]),
                         ..Default::default()
-                    })
+                    }))
                 })
                 .build(),
         );
@@ -575,10 +575,10 @@ mod tests {
 
         // A claim replaces the emptyDir (its size is the claim's).
         let claimed = book("fanduel").spec(|s| {
-            s.storage = Some(crate::crd::sportsbook::StorageSettings {
+            s.storage = Some(Box::new(crate::crd::sportsbook::StorageSettings {
                 persistent_volume_claim: Some("snapshots".into()),
                 ..Default::default()
-            })
+            }))
         });
         let pod = children(&claimed.build()).deployment.spec.unwrap().template.spec.unwrap();
         let data = &pod.volumes.unwrap()[0];
@@ -598,11 +598,11 @@ mod tests {
         assert_eq!(retention(book("fanduel").build()).as_deref(), Some("24h"), "the pod's own emptyDir");
         let s3 = |r: Option<&str>| {
             book("fanduel").spec(|s| {
-                s.storage = Some(crate::crd::sportsbook::StorageSettings {
+                s.storage = Some(Box::new(crate::crd::sportsbook::StorageSettings {
                     url: Some("s3://odds/prod".into()),
                     retention: r.map(Into::into),
                     ..Default::default()
-                })
+                }))
             })
         };
         assert_eq!(retention(s3(None).build()).as_deref(), Some("4392h"), "a season on a shared store");
