@@ -12,7 +12,7 @@
 //! derived from its variant's name, never written by hand.
 
 use super::apply::{self, ApplyError};
-use super::children::{ChildSet, ChildStore};
+use super::children::{ChildSet, ChildStore, Recreated};
 use super::conditions::{self, Desired, Refusal};
 use super::config::OperatorConfig;
 use super::context::Context;
@@ -109,8 +109,9 @@ pub enum Outcome {
     Suspended,
     /// The build step refused the spec; nothing was written (children of an earlier spec stay).
     Invalid(SpecError),
-    /// Every child is as wanted, except monitoring objects the API server refused.
-    Applied { refused: Option<Refusal>, first_refusal: Option<ApplyError> },
+    /// Every child is as wanted, except monitoring objects the API server refused; `recreated`
+    /// were deleted and created again, since they could not change in place (a Job's template).
+    Applied { refused: Option<Refusal>, first_refusal: Option<ApplyError>, recreated: Vec<Recreated> },
     /// A write failed (the workload may be partly written).
     ApplyFailed(ApplyError),
 }
@@ -239,6 +240,7 @@ async fn run<K: Reconciled>(obj: &K, ctx: &Context) -> Result<Action, Error> {
                 Ok(applied) => Outcome::Applied {
                     refused: apply::refusal(&applied.monitoring),
                     first_refusal: applied.monitoring.into_iter().next(),
+                    recreated: applied.recreated,
                 },
                 Err(e) => Outcome::ApplyFailed(e),
             },
@@ -248,6 +250,11 @@ async fn run<K: Reconciled>(obj: &K, ctx: &Context) -> Result<Action, Error> {
     let observed = Observed { outcome: &outcome, caps, children: &caches.children };
     let update = obj.status(&inputs, &observed);
     write_status(obj, ctx, &inputs, update).await?;
+    if let Outcome::Applied { recreated, .. } = &outcome {
+        for r in recreated {
+            ctx.publish(obj, EventType::Normal, "Recreated", "Apply", r.note()).await;
+        }
+    }
 
     match outcome {
         Outcome::Suspended => Ok(Action::requeue(RESYNC)),
@@ -255,7 +262,7 @@ async fn run<K: Reconciled>(obj: &K, ctx: &Context) -> Result<Action, Error> {
             ctx.publish(obj, EventType::Warning, e.reason(), "Reconcile", e.to_string()).await;
             Err(Error::Spec(e))
         }
-        Outcome::Applied { refused: Some(r), first_refusal: Some(first) } => {
+        Outcome::Applied { refused: Some(r), first_refusal: Some(first), .. } => {
             ctx.publish(obj, EventType::Warning, "MonitoringFailed", "Apply", r.message).await;
             Err(Error::MonitoringFailed(first))
         }
