@@ -687,6 +687,32 @@ mod tests {
     }
 
     #[test]
+    fn the_api_server_s_own_refusal_of_a_changed_job_template_is_recognised_and_the_fake_s_has_its_shape() {
+        let real: serde_json::Value =
+            serde_json::from_str(include_str!("../../tests/fixtures/api/job-template-immutable.json"))
+                .unwrap();
+        let error = |body: &serde_json::Value| {
+            kube::Error::Api(Box::new(serde_json::from_value(body.clone()).unwrap()))
+        };
+        assert_eq!(immutable_fields(&error(&real)), Some(vec!["spec.template".to_string()]));
+        let fake = crate::controller::fixtures::immutable(
+            "Job",
+            "batch",
+            "probe",
+            "spec.template",
+            &serde_json::json!({"metadata": {"labels": {"job-name": "probe"}}, "spec": {}}),
+        );
+        assert_eq!(immutable_fields(&error(&fake)), Some(vec!["spec.template".to_string()]));
+        let keys = |v: &serde_json::Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+        assert_eq!(keys(&fake), keys(&real));
+        assert_eq!(keys(&fake["details"]), keys(&real["details"]));
+        assert_eq!(keys(&fake["details"]["causes"][0]), keys(&real["details"]["causes"][0]));
+        let head =
+            |v: &serde_json::Value| v["message"].as_str().unwrap().split(": {").next().unwrap().to_string();
+        assert_eq!(head(&fake), head(&real));
+    }
+
+    #[test]
     fn only_a_refusal_of_nothing_but_immutable_fields_is_one_a_new_object_would_pass() {
         let immutable = |field: &str| serde_json::json!({"reason": "FieldValueInvalid", "field": field, "message": "Invalid value: {\"x\":1}: field is immutable"});
         assert_eq!(

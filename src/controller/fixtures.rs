@@ -221,12 +221,14 @@ fn fields_of(obj: &Value) -> Value {
 }
 
 /// The API server's answer to a write that would change an immutable field (`field` of `kind`
-/// `name`, to `value`): `apimachinery`'s `NewInvalid` of one `ValidateImmutableField` error, as
-/// kube-apiserver 1.36 sends it for a Job's template (the value is the internal type's JSON, so
-/// the pod spec's keys are Go's field names).
+/// `name`, to `value`): `apimachinery`'s `NewInvalid` of one `ValidateImmutableField` error, in
+/// the shape kube-apiserver 1.36 sends (`tests/fixtures/api/job-template-immutable.json`, captured
+/// from the test control plane). The value is the internal type's JSON: for a pod template, the
+/// metadata's fields at the top and the spec under `Spec`.
 pub fn immutable(kind: &str, group: &str, name: &str, field: &str, value: &Value) -> Value {
-    let shown = json!({"metadata": value["metadata"], "Spec": value["spec"]});
-    let cause = format!("Invalid value: {shown}: field is immutable");
+    let mut shown = value["metadata"].as_object().cloned().unwrap_or_default();
+    shown.insert("Spec".into(), value["spec"].clone());
+    let cause = format!("Invalid value: {}: field is immutable", Value::Object(shown));
     json!({
         "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
         "message": format!("{kind}.{group} {name:?} is invalid: {field}: {cause}"),
