@@ -706,12 +706,24 @@ mod tests {
         let c = gate::tests::report(&key.candidate_version, &key.candidate_parameters, 0.2080, 0.605, 120);
         let done = owned(&api, &path, gate::tests::pod("Succeeded", Some((0, &s)), Some((0, &c))));
         pods(&api, &[killed, done]);
-        reconcile(&held(&api), &ctx).await.unwrap();
+        let before = held(&api);
+        reconcile(&before, &ctx).await.unwrap();
         let seen = api.take();
         assert!(child_writes(&seen).contains(&job(Method::DELETE)), "the recorded gate's Job goes");
         let model = held(&api).status.unwrap();
         assert_eq!(model.rollout_phase.as_deref(), Some("Progressing"));
         assert_eq!(model.replay_gate.unwrap().result, ReplayGateResult::Passed);
         assert!(api.object(CANDIDATE).is_some());
+
+        // The Job's deletion wakes the controller before the watch brought the status write back:
+        // the cached Model still says Gating with no result. Deciding on it would write that back
+        // and make the Job again; the reconcile waits for the cache instead.
+        let action = reconcile(&before, &ctx).await.unwrap();
+        assert_eq!(action, kube::runtime::controller::Action::requeue(driver::STALE_RETRY));
+        assert!(api.take().is_empty(), "nothing read or written");
+        assert_eq!(held(&api).status.unwrap().replay_gate.unwrap().result, ReplayGateResult::Passed);
+        assert!(api.object(&path).is_none(), "no Job made again");
+        reconcile(&held(&api), &ctx).await.unwrap();
+        assert!(child_writes(&api.take()).is_empty());
     }
 }
