@@ -1,7 +1,7 @@
 //! The writes and reads at the ends of the pipeline besides the children's (`super::children`):
-//! the status subresource, the ServiceAccount a spec names, a replay gate's Job and its pods (the
-//! child store keeps only a Job's identity, not its status or its pods' termination messages), and
-//! how a refused write is reported.
+//! the status subresource, the ServiceAccount a spec names, a replay gate's Job and the pods it
+//! owns (the child store keeps only a Job's identity, not its status or its pods' termination
+//! messages), and how a refused write is reported.
 //!
 //! Every write is a server-side apply with the operator's field manager and `force`: whatever a
 //! person changed in a field the operator owns is taken back on the next reconcile (drift
@@ -113,8 +113,11 @@ pub async fn named_service_account(
     })
 }
 
-/// A Job and its pods (by `batch.kubernetes.io/job-name`), as the replay gate reads them; `None`
-/// when the Job does not exist (yet).
+/// A Job and its pods, as the replay gate reads them; `None` when the Job does not exist (yet).
+/// The pods are listed by the `batch.kubernetes.io/job-name` label and kept only when this Job,
+/// by uid, owns them: a Job re-created under the same name (`super::children`, a template that
+/// could not change in place) leaves the old one's pod behind for a moment with the same label,
+/// killed by the delete, and its end is no result of the new Job.
 pub async fn job_and_pods(
     client: &Client,
     ns: &str,
@@ -130,7 +133,13 @@ pub async fn job_and_pods(
         .list(&kube::api::ListParams::default().labels(&format!("batch.kubernetes.io/job-name={job}")))
         .await
         .map_err(|e| error("list", "Pod", e))?;
-    Ok(Some((found, listed.items)))
+    let uid = found.metadata.uid.as_deref();
+    let owned = listed
+        .items
+        .into_iter()
+        .filter(|p| p.owner_references().iter().any(|o| Some(o.uid.as_str()) == uid))
+        .collect();
+    Ok(Some((found, owned)))
 }
 
 /// Server-side apply a custom resource's status subresource with only the fields in `status`,

@@ -20,6 +20,22 @@
 //! apply's response and ignores watch events older than it, so a reconcile that runs before the
 //! watch caught up does not apply again. After a restart the memory is empty: everything is
 //! applied once.
+//!
+//! **A Job whose template changed is replaced.** A Job's pod template (and a few other fields of
+//! its spec) cannot change once it exists: the API server refuses the apply with 422 Invalid,
+//! every cause saying `field is immutable`. The operator makes the Job under the same name again
+//! when what it wants changes under the same name (an upgrade with another workload image, other
+//! egress flags, another storage Secret), so for Jobs only ([`ChildKind::recreated_when_immutable`])
+//! such a refusal deletes the Job with its pod (propagation `Background`) and applies it again
+//! in the same write; [`Applied::recreated`] says so, and the driver publishes an Event.
+//! `Background`, not `Foreground`: the Job object goes at once and the new one is created in the
+//! same reconcile, while the garbage collector deletes the old pod (`Foreground` keeps the old Job,
+//! under the same name, until its pod has gone: the re-apply would be refused again, for up to
+//! its 30 s grace period). The old pod may still be listed for a moment under the same
+//! `job-name` label, so whoever reads a Job's pods reads them by the Job's uid
+//! (`super::apply::job_and_pods`). Other kinds are never deleted to be replaced: a Deployment's
+//! selector is immutable too, but deleting a serving workload is no silent reaction; its
+//! refusal is reported like any other.
 
 use super::apply::ApplyError;
 use super::config::FIELD_MANAGER;
@@ -81,6 +97,13 @@ impl ChildKind {
     /// Written in the second round: it refers to children of the first.
     fn refers_to_others(self) -> bool {
         matches!(self, ChildKind::RoleBinding | ChildKind::Deployment | ChildKind::Job)
+    }
+
+    /// Deleted and created again when the API server refuses to change it in place (module
+    /// docs). Only the replay gate's Job: it runs to completion, and its owner reads a new one's
+    /// pods by its uid.
+    pub fn recreated_when_immutable(self) -> bool {
+        matches!(self, ChildKind::Job)
     }
 }
 
@@ -184,7 +207,10 @@ impl ChildSet {
             let results = futures::future::join_all(round.into_iter().map(|w| write(client, store, w))).await;
             for (kind, result) in results {
                 match result {
-                    Ok(wrote) => applied.writes += usize::from(wrote),
+                    Ok(Wrote { requests, recreated }) => {
+                        applied.writes += requests;
+                        applied.recreated.extend(recreated);
+                    }
                     Err(e) if kind.is_monitoring() => applied.monitoring.push(e),
                     Err(e) => return Err(e),
                 }
@@ -205,16 +231,59 @@ impl ChildSet {
     }
 }
 
-/// What [`ChildSet::apply`] did: how many requests it sent, and the monitoring objects the API
-/// server refused.
+/// What [`ChildSet::apply`] did: how many requests it sent, the monitoring objects the API
+/// server refused, and the children it replaced because they could not change in place.
 #[derive(Debug, Default)]
 pub struct Applied {
     pub writes: usize,
     pub monitoring: Vec<ApplyError>,
+    pub recreated: Vec<Recreated>,
 }
 
-/// Write one child unless the store says it is as wanted. `Ok(true)` when a request was sent.
-async fn write(client: &Client, store: &ChildStore, w: Wanted) -> (ChildKind, Result<bool, ApplyError>) {
+/// A child deleted and created again because the API server refused to change it in place.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Recreated {
+    pub key: ChildKey,
+    /// The fields the API server called immutable (`spec.template`).
+    pub fields: Vec<String>,
+}
+
+impl Recreated {
+    /// An Event's note.
+    pub fn note(&self) -> String {
+        format!(
+            "{} {} was deleted (with its pods) and created again: {} cannot change in place (field is immutable)",
+            self.key.kind.name(),
+            self.key.name,
+            self.fields.join(", ")
+        )
+    }
+}
+
+/// What writing one child cost.
+#[derive(Debug, Default)]
+struct Wrote {
+    requests: usize,
+    recreated: Option<Recreated>,
+}
+
+/// The fields the API server refused to change in place, when that is all it refused: 422
+/// Invalid with at least one cause, every cause ending in `field is immutable`
+/// (`apimachinery`'s `ValidateImmutableField`). A refusal for any other reason would refuse a
+/// new object too, so it replaces nothing.
+fn immutable_fields(e: &kube::Error) -> Option<Vec<String>> {
+    let kube::Error::Api(s) = e else { return None };
+    if s.code != 422 || s.reason != "Invalid" {
+        return None;
+    }
+    let causes = &s.details.as_ref()?.causes;
+    let only_immutable =
+        !causes.is_empty() && causes.iter().all(|c| c.message.ends_with("field is immutable"));
+    only_immutable.then(|| causes.iter().map(|c| c.field.clone()).collect())
+}
+
+/// Write one child unless the store says it is as wanted.
+async fn write(client: &Client, store: &ChildStore, w: Wanted) -> (ChildKind, Result<Wrote, ApplyError>) {
     let kind = w.key.kind;
     let api: Api<DynamicObject> =
         Api::namespaced_with(client.clone(), &w.key.namespace, &kind.api_resource());
@@ -228,13 +297,30 @@ async fn write(client: &Client, store: &ChildStore, w: Wanted) -> (ChildKind, Re
         Some(desired) => {
             let hash = hash_json(desired);
             if store.unchanged(&w.key, hash) {
-                return (kind, Ok(false));
+                return (kind, Ok(Wrote::default()));
             }
             let params = PatchParams::apply(FIELD_MANAGER).force();
-            match api.patch(&w.key.name, &params, &Patch::Apply(desired)).await {
+            let mut wrote = Wrote { requests: 1, recreated: None };
+            let mut result = api.patch(&w.key.name, &params, &Patch::Apply(desired)).await;
+            if let Err(e) = &result
+                && kind.recreated_when_immutable()
+                && let Some(fields) = immutable_fields(e)
+            {
+                tracing::info!(kind = kind.name(), name = %w.key.name, ?fields, "cannot change in place: re-creating");
+                wrote.requests += 2;
+                result = match delete(&api, &w.key.name).await {
+                    Ok(()) => api.patch(&w.key.name, &params, &Patch::Apply(desired)).await,
+                    Err(e) => {
+                        store.forget(&w.key);
+                        return (kind, Err(error("delete", e)));
+                    }
+                };
+                wrote.recreated = Some(Recreated { key: w.key.clone(), fields });
+            }
+            match result {
                 Ok(obj) => {
                     store.applied(&w.key, hash, &obj);
-                    Ok(true)
+                    Ok(wrote)
                 }
                 Err(e) => {
                     store.forget(&w.key);
@@ -244,26 +330,30 @@ async fn write(client: &Client, store: &ChildStore, w: Wanted) -> (ChildKind, Re
         }
         None => {
             if store.absent(&w.key) {
-                return (kind, Ok(false));
+                return (kind, Ok(Wrote::default()));
             }
-            let dp = DeleteParams {
-                propagation_policy: Some(PropagationPolicy::Background),
-                ..DeleteParams::default()
-            };
-            match api.delete(&w.key.name, &dp).await {
-                Ok(_) => {
+            match delete(&api, &w.key.name).await {
+                Ok(()) => {
                     store.deleted(&w.key);
-                    Ok(true)
-                }
-                Err(kube::Error::Api(s)) if s.code == 404 => {
-                    store.deleted(&w.key);
-                    Ok(true)
+                    Ok(Wrote { requests: 1, recreated: None })
                 }
                 Err(e) => Err(error("delete", e)),
             }
         }
     };
     (kind, result)
+}
+
+/// Delete a child and, in the background, what it owns (a Job's pods; the API's default for a
+/// Job would orphan them); one already gone is fine.
+async fn delete(api: &Api<DynamicObject>, name: &str) -> Result<(), kube::Error> {
+    let dp =
+        DeleteParams { propagation_policy: Some(PropagationPolicy::Background), ..DeleteParams::default() };
+    match api.delete(name, &dp).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// A stable 64-bit hash of a JSON value (serde_json keeps object keys sorted, so equal values
@@ -607,6 +697,132 @@ mod tests {
         assert!(store.absent(&gone), "not in the new list");
         assert!(!store.absent(&kept));
         assert!(!store.absent(&ChildKey::new(ChildKind::Role, "ns", "kept")), "Roles never listed");
+    }
+
+    fn status(code: u16, reason: &str, causes: serde_json::Value) -> kube::Error {
+        let s = serde_json::json!({"status": "Failure", "code": code, "reason": reason, "message": "m", "details": {"causes": causes}});
+        kube::Error::Api(Box::new(serde_json::from_value(s).unwrap()))
+    }
+
+    #[test]
+    fn the_api_server_s_own_refusal_of_a_changed_job_template_is_recognised_and_the_fake_s_has_its_shape() {
+        let real: serde_json::Value =
+            serde_json::from_str(include_str!("../../tests/fixtures/api/job-template-immutable.json"))
+                .unwrap();
+        let error = |body: &serde_json::Value| {
+            kube::Error::Api(Box::new(serde_json::from_value(body.clone()).unwrap()))
+        };
+        assert_eq!(immutable_fields(&error(&real)), Some(vec!["spec.template".to_string()]));
+        let fake = crate::controller::fixtures::immutable(
+            "Job",
+            "batch",
+            "probe",
+            "spec.template",
+            &serde_json::json!({"metadata": {"labels": {"job-name": "probe"}}, "spec": {}}),
+        );
+        assert_eq!(immutable_fields(&error(&fake)), Some(vec!["spec.template".to_string()]));
+        let keys = |v: &serde_json::Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+        assert_eq!(keys(&fake), keys(&real));
+        assert_eq!(keys(&fake["details"]), keys(&real["details"]));
+        assert_eq!(keys(&fake["details"]["causes"][0]), keys(&real["details"]["causes"][0]));
+        let head =
+            |v: &serde_json::Value| v["message"].as_str().unwrap().split(": {").next().unwrap().to_string();
+        assert_eq!(head(&fake), head(&real));
+    }
+
+    #[test]
+    fn only_a_refusal_of_nothing_but_immutable_fields_is_one_a_new_object_would_pass() {
+        let immutable = |field: &str| serde_json::json!({"reason": "FieldValueInvalid", "field": field, "message": "Invalid value: {\"x\":1}: field is immutable"});
+        assert_eq!(
+            immutable_fields(&status(422, "Invalid", serde_json::json!([immutable("spec.template")]))),
+            Some(vec!["spec.template".to_string()])
+        );
+        let other = serde_json::json!({"reason": "FieldValueRequired", "field": "spec.template.spec.containers[0].image", "message": "Required value"});
+        assert_eq!(
+            immutable_fields(&status(422, "Invalid", serde_json::json!([immutable("spec.template"), other]))),
+            None,
+            "the new object would be refused too"
+        );
+        assert_eq!(immutable_fields(&status(422, "Invalid", serde_json::json!([]))), None, "no causes given");
+        assert_eq!(
+            immutable_fields(&status(409, "Conflict", serde_json::json!([immutable("spec.template")]))),
+            None
+        );
+    }
+
+    /// Apply `set` against the fake API server holding what `seed` applied: the requests it saw.
+    async fn apply_against(
+        api: &crate::controller::fixtures::FakeApiServer,
+        set: ChildSet,
+    ) -> (Result<Applied, ApplyError>, Vec<crate::controller::fixtures::Seen>) {
+        let ctx = api.context(crate::monitoring::Capabilities::ALL);
+        let result = set.apply(&ctx.client, &ChildStore::default()).await;
+        (result, api.take())
+    }
+
+    fn job(image: &str) -> Job {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "gate", "namespace": "ns"},
+            "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": image}]}}}
+        }))
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_job_that_cannot_change_in_place_is_deleted_with_its_pods_and_created_again() {
+        use crate::controller::fixtures::{FakeApiServer, child_writes};
+        use http::Method;
+        let api = FakeApiServer::default();
+        let mut set = ChildSet::new();
+        set.put(ChildKind::Job, &job("nflbet:1"));
+        apply_against(&api, set).await.0.unwrap();
+        let path = "/apis/batch/v1/namespaces/ns/jobs/gate";
+        let uid = api.object(path).unwrap()["metadata"]["uid"].clone();
+
+        let mut set = ChildSet::new();
+        set.put(ChildKind::Job, &job("nflbet:2"));
+        let (applied, seen) = apply_against(&api, set).await;
+        let applied = applied.unwrap();
+        let write = |m: Method| (m, "jobs".to_string(), "gate".to_string());
+        assert_eq!(child_writes(&seen), [write(Method::PATCH), write(Method::DELETE), write(Method::PATCH)]);
+        let delete = seen.iter().find(|s| s.method == Method::DELETE).unwrap();
+        assert_eq!(
+            delete.body["propagationPolicy"], "Background",
+            "the pod goes too, and the name is free at once"
+        );
+        assert_eq!(applied.writes, 3);
+        assert_eq!(
+            applied.recreated,
+            [Recreated {
+                key: ChildKey::new(ChildKind::Job, "ns", "gate"),
+                fields: vec!["spec.template".into()]
+            }]
+        );
+        let now = api.object(path).unwrap();
+        assert_ne!(now["metadata"]["uid"], uid, "a new Job");
+        assert_eq!(now["spec"]["template"]["spec"]["containers"][0]["image"], "nflbet:2");
+    }
+
+    #[tokio::test]
+    async fn a_deployment_that_cannot_change_in_place_is_refused_not_deleted() {
+        use crate::controller::fixtures::{FakeApiServer, child_writes, immutable};
+        use http::Method;
+        let api = FakeApiServer::default();
+        let path = "/apis/apps/v1/namespaces/ns/deployments/d";
+        api.refuse_with(
+            path,
+            422,
+            immutable("Deployment", "apps", "d", "spec.selector", &serde_json::json!({})),
+        );
+        let mut set = ChildSet::new();
+        let d: Deployment =
+            serde_json::from_value(serde_json::json!({"metadata": {"name": "d", "namespace": "ns"}}))
+                .unwrap();
+        set.put(ChildKind::Deployment, &d);
+        let (result, seen) = apply_against(&api, set).await;
+        let e = result.unwrap_err();
+        assert_eq!((e.verb, e.reason()), ("apply", "Invalid"));
+        assert_eq!(child_writes(&seen), [(Method::PATCH, "deployments".into(), "d".into())], "never deleted");
     }
 
     #[test]

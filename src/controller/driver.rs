@@ -12,7 +12,7 @@
 //! derived from its variant's name, never written by hand.
 
 use super::apply::{self, ApplyError};
-use super::children::{ChildSet, ChildStore};
+use super::children::{ChildSet, ChildStore, Recreated};
 use super::conditions::{self, Desired, Refusal};
 use super::config::OperatorConfig;
 use super::context::Context;
@@ -109,8 +109,9 @@ pub enum Outcome {
     Suspended,
     /// The build step refused the spec; nothing was written (children of an earlier spec stay).
     Invalid(SpecError),
-    /// Every child is as wanted, except monitoring objects the API server refused.
-    Applied { refused: Option<Refusal>, first_refusal: Option<ApplyError> },
+    /// Every child is as wanted, except monitoring objects the API server refused; `recreated`
+    /// were deleted and created again, since they could not change in place (a Job's template).
+    Applied { refused: Option<Refusal>, first_refusal: Option<ApplyError>, recreated: Vec<Recreated> },
     /// A write failed (the workload may be partly written).
     ApplyFailed(ApplyError),
 }
@@ -224,7 +225,19 @@ pub async fn reconcile<K: Reconciled>(
     result
 }
 
+/// How soon a reconcile skipped on a stale cache runs again, should the watch event it waits for
+/// not trigger one first.
+pub const STALE_RETRY: Duration = Duration::from_secs(1);
+
 async fn run<K: Reconciled>(obj: &K, ctx: &Context) -> Result<Action, Error> {
+    // The cache has not caught up with the operator's own last status write to this object
+    // (the watch event of that write is on its way). A reconcile of the older object would
+    // decide on the status as it was and write it back: a Model's replay gate result, read from
+    // a Job deleted in the same reconcile, would be undone and the gate run again. Wait for it.
+    let cached_version = obj.meta().resource_version.as_deref().and_then(|rv| rv.parse::<u64>().ok());
+    if ctx.status_memo.written_after(&key(K::CONTROLLER, obj), cached_version) {
+        return Ok(Action::requeue(STALE_RETRY));
+    }
     let caps = ctx.capabilities();
     let caches = ctx.caches();
     // Read (end 1).
@@ -239,6 +252,7 @@ async fn run<K: Reconciled>(obj: &K, ctx: &Context) -> Result<Action, Error> {
                 Ok(applied) => Outcome::Applied {
                     refused: apply::refusal(&applied.monitoring),
                     first_refusal: applied.monitoring.into_iter().next(),
+                    recreated: applied.recreated,
                 },
                 Err(e) => Outcome::ApplyFailed(e),
             },
@@ -248,6 +262,11 @@ async fn run<K: Reconciled>(obj: &K, ctx: &Context) -> Result<Action, Error> {
     let observed = Observed { outcome: &outcome, caps, children: &caches.children };
     let update = obj.status(&inputs, &observed);
     write_status(obj, ctx, &inputs, update).await?;
+    if let Outcome::Applied { recreated, .. } = &outcome {
+        for r in recreated {
+            ctx.publish(obj, EventType::Normal, "Recreated", "Apply", r.note()).await;
+        }
+    }
 
     match outcome {
         Outcome::Suspended => Ok(Action::requeue(RESYNC)),
@@ -255,7 +274,7 @@ async fn run<K: Reconciled>(obj: &K, ctx: &Context) -> Result<Action, Error> {
             ctx.publish(obj, EventType::Warning, e.reason(), "Reconcile", e.to_string()).await;
             Err(Error::Spec(e))
         }
-        Outcome::Applied { refused: Some(r), first_refusal: Some(first) } => {
+        Outcome::Applied { refused: Some(r), first_refusal: Some(first), .. } => {
             ctx.publish(obj, EventType::Warning, "MonitoringFailed", "Apply", r.message).await;
             Err(Error::MonitoringFailed(first))
         }
@@ -270,8 +289,8 @@ async fn run<K: Reconciled>(obj: &K, ctx: &Context) -> Result<Action, Error> {
 }
 
 /// Merge the conditions, and write the status with server-side apply when it differs from what
-/// the object shows, or, when the cached object is older than the operator's own last status
-/// write, from what that write said. One write at most.
+/// the object shows (never an object older than the operator's own last status write: `run`
+/// waits for it). One write at most.
 async fn write_status<K: Reconciled>(
     obj: &K,
     ctx: &Context,
@@ -287,16 +306,9 @@ async fn write_status<K: Reconciled>(
     let mut body = serde_json::to_value(&update.fields).expect("status serialises");
     body["observedGeneration"] = serde_json::json!(generation);
     body["conditions"] = serde_json::to_value(&merged).expect("conditions serialise");
-    let status_key = key(K::CONTROLLER, obj);
-    let cached_version = obj.meta().resource_version.as_deref().and_then(|rv| rv.parse::<u64>().ok());
-    if ctx.status_memo.already_written(&status_key, cached_version, &body) {
-        // The cache has not caught up with the operator's own write, which said exactly this;
-        // the watch brings the object back, and that reconcile compares again.
-        return Ok(());
-    }
     obj.announce(ctx, inputs, previous, &merged).await;
-    let written = apply::apply_status(&ctx.client, obj, body.clone()).await.map_err(Error::StatusFailed)?;
-    ctx.status_memo.wrote(status_key, written, &body);
+    let written = apply::apply_status(&ctx.client, obj, body).await.map_err(Error::StatusFailed)?;
+    ctx.status_memo.wrote(key(K::CONTROLLER, obj), written);
     Ok(())
 }
 
@@ -327,40 +339,29 @@ pub fn error_policy<K: Reconciled>(obj: Arc<DeserializeGuard<K>>, err: &Error, c
     }
 }
 
-/// The operator's own last status write per object: the resource version it produced and a hash
-/// of what it said. Lets a reconcile that runs on a cached object older than that write skip
-/// writing the same status again.
+/// The resource version of the operator's own last status write per object: a reconcile of a
+/// cached object older than that waits for the watch to bring the write back (`run`).
 #[derive(Default)]
 pub struct StatusMemo {
-    written: std::sync::Mutex<std::collections::HashMap<String, (u64, u64)>>,
+    written: std::sync::Mutex<std::collections::HashMap<String, u64>>,
 }
 
 impl StatusMemo {
-    fn hash(body: &serde_json::Value) -> u64 {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        serde_json::to_vec(body).expect("JSON serialises").hash(&mut h);
-        h.finish()
-    }
-
-    /// True when the operator wrote exactly `body` at a resource version newer than the cached
-    /// object's.
-    fn already_written(&self, key: &str, cached_version: Option<u64>, body: &serde_json::Value) -> bool {
+    /// True when the operator's last status write to `key` produced a resource version newer
+    /// than the cached object's.
+    fn written_after(&self, key: &str, cached_version: Option<u64>) -> bool {
         let written = self.written.lock().expect("status memo lock");
-        match (written.get(key), cached_version) {
-            (Some((version, hash)), Some(cached)) => cached < *version && *hash == Self::hash(body),
-            _ => false,
-        }
+        matches!((written.get(key), cached_version), (Some(version), Some(cached)) if cached < *version)
     }
 
-    fn wrote(&self, key: String, resource_version: Option<u64>, body: &serde_json::Value) {
+    fn wrote(&self, key: String, resource_version: Option<u64>) {
         let mut written = self.written.lock().expect("status memo lock");
         if written.len() > 100_000 {
-            // Bounded memory; forgetting costs at most one repeated write.
+            // Bounded memory; forgetting costs at most one reconcile of a stale object.
             written.clear();
         }
         match resource_version {
-            Some(v) => written.insert(key, (v, Self::hash(body))),
+            Some(v) => written.insert(key, v),
             None => written.remove(&key),
         };
     }
@@ -380,13 +381,12 @@ mod tests {
     }
 
     #[test]
-    fn the_memo_skips_only_the_same_status_on_an_older_cache() {
+    fn the_memo_knows_a_cache_older_than_the_operators_own_status_write() {
         let memo = StatusMemo::default();
-        let body = serde_json::json!({"observedGeneration": 1});
-        assert!(!memo.already_written("k", Some(5), &body), "nothing written yet");
-        memo.wrote("k".into(), Some(10), &body);
-        assert!(memo.already_written("k", Some(9), &body), "cache older than the write");
-        assert!(!memo.already_written("k", Some(10), &body), "cache has the write: compare it instead");
-        assert!(!memo.already_written("k", Some(9), &serde_json::json!({"observedGeneration": 2})));
+        assert!(!memo.written_after("k", Some(5)), "nothing written yet");
+        memo.wrote("k".into(), Some(10));
+        assert!(memo.written_after("k", Some(9)), "cache older than the write");
+        assert!(!memo.written_after("k", Some(10)) && !memo.written_after("k", Some(11)));
+        assert!(!memo.written_after("other", Some(1)) && !memo.written_after("k", None));
     }
 }

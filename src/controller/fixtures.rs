@@ -4,6 +4,9 @@
 //! namespace match its URL, the status subresource for status) and answers as an API server
 //! would, keeping the objects it holds. A test then asserts on the requests seen, in
 //! milliseconds and without a cluster. The integration tests on the real control plane stay.
+//!
+//! Like the API server it gives each object it creates a uid (kept by later applies), and
+//! refuses to change a Job's pod template with the API server's own 422 ([`immutable`]).
 
 use super::config::{FIELD_MANAGER, OperatorConfig};
 use super::context::{Caches, Context};
@@ -46,8 +49,8 @@ struct State {
     objects: BTreeMap<String, Value>,
     seen: Vec<Seen>,
     version: u64,
-    /// Paths that answer with an error: (code, reason, message).
-    refuse: BTreeMap<String, (u16, String, String)>,
+    /// Paths whose writes answer with an error: (code, Status body).
+    refuse: BTreeMap<String, (u16, Value)>,
 }
 
 /// Handle of the fake API server: what it holds and what it saw.
@@ -60,6 +63,12 @@ impl FakeApiServer {
     /// A client whose requests this server answers, and a context around it (no watches run:
     /// the test feeds the caches itself).
     pub fn context(&self, caps: Capabilities) -> Arc<Context> {
+        self.context_with(caps, OperatorConfig::default())
+    }
+
+    /// [`FakeApiServer::context`] for an operator started with `config`: another operator
+    /// process (its child store starts empty) against the same objects.
+    pub fn context_with(&self, caps: Capabilities, config: OperatorConfig) -> Arc<Context> {
         // The notifier's HTTP client needs a TLS provider, as the binary installs at start.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
@@ -73,7 +82,7 @@ impl FakeApiServer {
         });
         let ctx = Context::new(
             client,
-            OperatorConfig::default(),
+            config,
             Arc::new(Metrics::new()),
             Some("test".into()),
             crate::notify::NotifierSettings::default(),
@@ -90,7 +99,13 @@ impl FakeApiServer {
 
     /// Answer writes to `path` with an error status.
     pub fn refuse(&self, path: &str, code: u16, reason: &str, message: &str) {
-        self.state.lock().unwrap().refuse.insert(path.into(), (code, reason.into(), message.into()));
+        let body = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": code, "reason": reason, "message": message});
+        self.refuse_with(path, code, body);
+    }
+
+    /// Answer writes to `path` with `code` and this Status body.
+    pub fn refuse_with(&self, path: &str, code: u16, body: Value) {
+        self.state.lock().unwrap().refuse.insert(path.into(), (code, body));
     }
 
     /// The object held at `path`.
@@ -119,12 +134,9 @@ impl FakeApiServer {
         });
         let object_path = path.trim_end_matches("/status").to_string();
         if parts.method != Method::GET
-            && let Some((code, reason, message)) = state.refuse.get(&object_path).cloned()
+            && let Some((code, body)) = state.refuse.get(&object_path).cloned()
         {
-            return reply(
-                code,
-                json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": code, "reason": reason, "message": message}),
-            );
+            return reply(code, body);
         }
         match parts.method {
             Method::GET => match state.objects.get(&object_path) {
@@ -146,18 +158,33 @@ impl FakeApiServer {
                     name,
                     "object named as its URL"
                 );
+                let held = state.objects.get(&object_path).cloned();
+                if let Some(held) = &held
+                    && !path.ends_with("/status")
+                    && path.contains("/jobs/")
+                    && held["spec"]["template"] != body["spec"]["template"]
+                {
+                    return reply(
+                        422,
+                        immutable("Job", "batch", &name, "spec.template", &body["spec"]["template"]),
+                    );
+                }
                 state.version += 1;
                 let version = state.version;
-                let mut obj = state.objects.get(&object_path).cloned().unwrap_or_else(|| {
-                    json!({"apiVersion": body["apiVersion"], "kind": body["kind"], "metadata": {"name": name}})
+                let mut obj = held.unwrap_or_else(|| {
+                    json!({"apiVersion": body["apiVersion"], "kind": body["kind"], "metadata": {"name": name, "uid": format!("uid-{version}")}})
                 });
                 if path.ends_with("/status") {
                     obj["status"] = body["status"].clone();
                 } else {
                     let status = obj.get("status").cloned();
+                    let uid = obj["metadata"]["uid"].clone();
                     obj = body.clone();
                     if let Some(status) = status {
                         obj["status"] = status;
+                    }
+                    if !uid.is_null() {
+                        obj["metadata"]["uid"] = uid;
                     }
                     // What the API server records for the apply: the operator owns what it sent.
                     obj["metadata"]["managedFields"] = json!([{
@@ -191,6 +218,26 @@ fn fields_of(obj: &Value) -> Value {
         ),
         _ => json!({}),
     }
+}
+
+/// The API server's answer to a write that would change an immutable field (`field` of `kind`
+/// `name`, to `value`): `apimachinery`'s `NewInvalid` of one `ValidateImmutableField` error, in
+/// the shape kube-apiserver 1.36 sends (`tests/fixtures/api/job-template-immutable.json`, captured
+/// from the test control plane). The value is the internal type's JSON: for a pod template, the
+/// metadata's fields at the top and the spec under `Spec`.
+pub fn immutable(kind: &str, group: &str, name: &str, field: &str, value: &Value) -> Value {
+    let mut shown = value["metadata"].as_object().cloned().unwrap_or_default();
+    shown.insert("Spec".into(), value["spec"].clone());
+    let cause = format!("Invalid value: {}: field is immutable", Value::Object(shown));
+    json!({
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": format!("{kind}.{group} {name:?} is invalid: {field}: {cause}"),
+        "reason": "Invalid",
+        "details": {"name": name, "group": group, "kind": kind, "causes": [
+            {"reason": "FieldValueInvalid", "message": cause, "field": field}
+        ]},
+        "code": 422
+    })
 }
 
 fn reply(code: u16, body: Value) -> Response<Body> {

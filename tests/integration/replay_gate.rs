@@ -13,6 +13,10 @@
 //!   termination messages through the pod's status subresource. A worse candidate is refused
 //!   (GateFailed, both figures in status and in the Event, no candidate Deployment); a better
 //!   one (the bad override removed) is a new key, a new Job, passes, and its Deployment appears.
+//! - An operator upgraded while the gate runs (another `--workload-image`): the same key, so the
+//!   same Job name, but another pod template, which the API server refuses to change in place.
+//!   The Job is replaced (a new uid, the new image, the old pod deleted with it), the Model stays
+//!   `Gating`/`Replaying` with a `Recreated` Event and no error, and the result is the new Job's.
 
 use super::notifications;
 use super::replay_snapshots::{slate, write_closing_snapshots};
@@ -164,18 +168,7 @@ fn the_gate_command_scores_a_bad_candidate_worse_and_an_empty_window_as_no_histo
 /// against the local store and games file, and write the reports as the containers'
 /// termination messages (the pod's status subresource), the pod Succeeded.
 async fn run_gate_pod(client: &kube::Client, ns: &str, job: &str, store: &str) {
-    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
-    let selector = format!("batch.kubernetes.io/job-name={job}");
-    let pod = support::wait_for(&format!("the pod of Job {job}"), Duration::from_secs(60), || {
-        let pods = pods.clone();
-        let selector = selector.clone();
-        async move {
-            let list =
-                pods.list(&ListParams::default().labels(&selector)).await.map_err(|e| e.to_string())?;
-            list.items.into_iter().next().ok_or_else(|| "no pod yet".to_string())
-        }
-    })
-    .await;
+    let pod = gate_pod(client, ns, job).await;
     let name = pod.metadata.name.clone().unwrap();
     let games = support::games_file();
     let mut statuses = Vec::new();
@@ -190,7 +183,29 @@ async fn run_gate_pod(client: &kube::Client, ns: &str, job: &str, store: &str) {
         }));
     }
     let status = json!({"status": {"phase": "Succeeded", "containerStatuses": statuses}});
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
     pods.patch_status(&name, &PatchParams::default(), &Patch::Merge(&status)).await.unwrap();
+}
+
+/// The pod of the Job `job` as it is now (by the Job's uid: a Job made again under the same name
+/// leaves the old one's pod behind for a moment).
+async fn gate_pod(client: &kube::Client, ns: &str, job: &str) -> Pod {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let jobs: Api<Job> = Api::namespaced(client.clone(), ns);
+    let selector = format!("batch.kubernetes.io/job-name={job}");
+    support::wait_for(&format!("the pod of Job {job}"), Duration::from_secs(60), || {
+        let (pods, jobs, selector) = (pods.clone(), jobs.clone(), selector.clone());
+        async move {
+            let uid = jobs.get(job).await.map_err(|e| e.to_string())?.metadata.uid;
+            let list =
+                pods.list(&ListParams::default().labels(&selector)).await.map_err(|e| e.to_string())?;
+            list.items
+                .into_iter()
+                .find(|p| p.metadata.owner_references.iter().flatten().any(|o| Some(&o.uid) == uid.as_ref()))
+                .ok_or_else(|| "no pod yet".to_string())
+        }
+    })
+    .await
 }
 
 async fn model_status(models: &Api<Model>, phase: &str) -> Model {
@@ -317,5 +332,99 @@ async fn on_the_control_plane_a_worse_candidate_never_starts_and_a_better_one_do
         }
     })
     .await;
+    support::delete_namespace(&client, &ns).await;
+}
+
+#[tokio::test]
+async fn on_the_control_plane_a_gate_job_whose_template_changed_under_the_same_key_is_replaced() {
+    let client = support::client().await;
+    support::install_nflbet_crds(&client).await;
+    let ns = support::namespace(&client, "gate-recreate").await;
+    let (_dir, store) = tokio::task::spawn_blocking(stored_snapshots).await.unwrap();
+    let op = support::start_operator(&client, &ns).await;
+    let models: Api<Model> = Api::namespaced(client.clone(), &ns);
+    let jobs: Api<Job> = Api::namespaced(client.clone(), &ns);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+
+    let mut manifest = model_json("elo", Some(serde_json::from_str(BAD_OVERRIDES).unwrap()));
+    manifest["metadata"]["namespace"] = json!(ns);
+    let m: Model = serde_json::from_value(manifest).unwrap();
+    models.create(&PostParams::default(), &m).await.unwrap();
+    let gating = model_status(&models, "Gating").await;
+    let (key, _) = gate::key(&gating.spec).unwrap();
+    let job_name = gate::job_name("elo", &key);
+    // The gate runs: its Job's pod exists.
+    let old_pod = gate_pod(&client, &ns, &job_name).await;
+    let old_uid = jobs.get(&job_name).await.unwrap().metadata.uid.unwrap();
+
+    // The operator is upgraded mid-gate: another workload image, the same key.
+    op.stop().await.unwrap();
+    let image = "example.invalid/nflbet:upgraded";
+    let _op = support::start_operator_with(&client, &ns, |a| a.workload_image = Some(image.into())).await;
+    let job =
+        support::wait_for("the gate Job made again with the new image", Duration::from_secs(60), || {
+            let jobs = jobs.clone();
+            let (name, old_uid) = (job_name.clone(), old_uid.clone());
+            async move {
+                let job = jobs.get_opt(&name).await.map_err(|e| e.to_string())?.ok_or("no Job")?;
+                let images: Vec<String> = job
+                    .spec
+                    .as_ref()
+                    .unwrap()
+                    .template
+                    .spec
+                    .as_ref()
+                    .unwrap()
+                    .containers
+                    .iter()
+                    .map(|c| c.image.clone().unwrap_or_default())
+                    .collect();
+                match job.metadata.uid.as_deref() {
+                    Some(uid) if uid != old_uid && images.iter().all(|i| i == image) => Ok(job),
+                    uid => Err(format!("uid {uid:?}, images {images:?}")),
+                }
+            }
+        })
+        .await;
+    assert_eq!(job.metadata.name.as_deref(), Some(job_name.as_str()), "the same key, the same name");
+    // The old pod went with its Job.
+    support::wait_for("the old Job's pod deleted", Duration::from_secs(60), || {
+        let pods = pods.clone();
+        let name = old_pod.metadata.name.clone().unwrap();
+        async move {
+            match pods.get_opt(&name).await.map_err(|e| e.to_string())? {
+                Some(p) if p.metadata.deletion_timestamp.is_none() => Err("still there".to_string()),
+                _ => Ok(()),
+            }
+        }
+    })
+    .await;
+    // The Model is still gating, not stuck in an error, and says what happened.
+    let model = support::wait_condition(&models, "elo", "ReplayGate", "Unknown", Some("Replaying")).await;
+    assert_eq!(model.status.as_ref().unwrap().rollout_phase.as_deref(), Some("Gating"));
+    let ready =
+        model.status.as_ref().unwrap().conditions.iter().find(|c| c.type_ == "Ready").cloned().unwrap();
+    assert_ne!(ready.reason, "ReconcileFailed", "{}", ready.message);
+    assert!(model.status.unwrap().replay_gate.is_none(), "no result from the old pod");
+    let events: Api<Event> = Api::namespaced(client.clone(), &ns);
+    let event = support::wait_for("the Recreated Event", Duration::from_secs(30), || {
+        let events = events.clone();
+        async move {
+            let list = events.list(&ListParams::default()).await.map_err(|e| e.to_string())?;
+            list.items
+                .into_iter()
+                .find(|e| e.reason.as_deref() == Some("Recreated"))
+                .ok_or_else(|| "no Event yet".to_string())
+        }
+    })
+    .await;
+    let note = event.message.unwrap_or_default();
+    assert!(note.contains(&job_name) && note.contains("spec.template"), "{note}");
+
+    // The new Job's pod reports: the gate's result is its.
+    run_gate_pod(&client, &ns, &job_name, &store).await;
+    let failed = model_status(&models, "GateFailed").await;
+    let record = failed.status.unwrap().replay_gate.unwrap();
+    assert_eq!((record.result, record.job_name.as_str()), (ReplayGateResult::Failed, job_name.as_str()));
     support::delete_namespace(&client, &ns).await;
 }

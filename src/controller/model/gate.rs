@@ -7,6 +7,20 @@
 //! [`GateReport`] to its termination message. The reconcile lists the Job's pods while it runs
 //! and [`read`] turns them into the `status.replayGate` record; `rollout::decide` lets the
 //! candidate start only once the record of the current key passed (or found too little history).
+//!
+//! **The same key, another template.** The Job's name comes from the key alone, but its pod
+//! template also carries how the replays run: the workload image, the egress flags, the storage
+//! Secret. When that changes while the gate waits for a result (an operator upgrade, a new
+//! Secret), the API server refuses to change the Job in place, and the apply layer deletes it
+//! with its pod and creates the new one (`crate::controller::children`); the status stays
+//! `Replaying`, the Model gets a `Recreated` Event. Only the new Job's pods are read (by its uid,
+//! `crate::controller::apply::job_and_pods`): the old pod is killed by the delete, and its exit
+//! says nothing about the candidate. A result the old pod had written before it was deleted
+//! is not looked for either: the new Job is the gate the operator now runs, and its pod replays
+//! the same key in full. A result read *before* the template changed stands, as any recorded
+//! result does: the key is what the gate compares (both sides' version and parameters, the
+//! weeks), and both sides ran under the same template, so the comparison was like for like; only
+//! a new key, or an error's retry, runs the gate again.
 
 use crate::controller::names;
 use crate::crd::model::{ModelSpec, ReplayGateFigures, ReplayGateKey, ReplayGateResult, ReplayGateStatus};

@@ -329,6 +329,8 @@ mod tests {
     use crate::controller::driver;
     use crate::controller::fixtures::*;
     use http::Method;
+    use k8s_openapi::api::core::v1::Pod;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
     use kube::runtime::watcher::Event;
     use std::sync::Arc;
 
@@ -487,6 +489,28 @@ mod tests {
         format!("/apis/batch/v1/namespaces/betting/jobs/{}", gate::job_name("elo", &key))
     }
 
+    /// `pod` as the Job controller makes it for the Job held at `job`: owned by it, by uid.
+    fn owned(api: &FakeApiServer, job: &str, mut pod: Pod) -> Pod {
+        let job = api.object(job).expect("the Job");
+        pod.metadata.owner_references = Some(vec![OwnerReference {
+            api_version: "batch/v1".into(),
+            kind: "Job".into(),
+            name: job["metadata"]["name"].as_str().unwrap().into(),
+            uid: job["metadata"]["uid"].as_str().expect("a uid").into(),
+            controller: Some(true),
+            block_owner_deletion: Some(true),
+        }]);
+        pod
+    }
+
+    /// The pods the API server lists.
+    fn pods(api: &FakeApiServer, pods: &[Pod]) {
+        api.insert(
+            PODS,
+            serde_json::json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": pods}),
+        );
+    }
+
     /// The gate Job's pod, terminated with both sides' reports of `m`'s current key.
     fn reports(api: &FakeApiServer, m: &Model, stable: (f64, f64), candidate: (f64, f64), samples: u64) {
         let (key, _) = gate::key(&m.spec).unwrap();
@@ -499,10 +523,7 @@ mod tests {
             samples,
         );
         let pod = gate::tests::pod("Succeeded", Some((0, &s)), Some((0, &c)));
-        api.insert(
-            PODS,
-            serde_json::json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [pod]}),
-        );
+        pods(api, &[owned(api, &job_path(m), pod)]);
     }
 
     #[tokio::test]
@@ -532,11 +553,7 @@ mod tests {
         assert!(args(&api, STABLE).windows(2).any(|w| w == ["--traffic-share", "1"]));
 
         // Still running: nothing changes, polled again.
-        let pod = gate::tests::pod("Running", None, None);
-        api.insert(
-            PODS,
-            serde_json::json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [pod]}),
-        );
+        pods(&api, &[owned(&api, &job_path(&m), gate::tests::pod("Running", None, None))]);
         let running = held(&api);
         reconcile(&running, &ctx).await.unwrap();
         let seen = api.take();
@@ -595,5 +612,118 @@ mod tests {
         assert_eq!(write.body["status"]["replayGate"]["result"], "Passed");
         assert_eq!(condition(write, status::REPLAY_GATE).unwrap(), ("True".into(), "Passed".into()));
         assert_eq!(event_reasons(&seen), ["ReplayGatePassed"]);
+    }
+
+    /// The same model run by another operator process (its child store empty) with `config`,
+    /// reading the same Sportsbook cache: an upgrade.
+    fn restarted(api: &FakeApiServer, ctx: &Context, config: OperatorConfig) -> Arc<Context> {
+        let upgraded = api.context_with(Capabilities::ALL, config);
+        upgraded.set_caches(Caches { sportsbooks: ctx.caches().sportsbooks.clone(), ..Caches::default() });
+        upgraded
+    }
+
+    /// The held Model's condition `type_` as (status, reason, message).
+    fn held_condition(api: &FakeApiServer, type_: &str) -> (String, String, String) {
+        let c = held(api).status.unwrap().conditions.into_iter().find(|c| c.type_ == type_).unwrap();
+        (c.status, c.reason, c.message)
+    }
+
+    #[tokio::test]
+    async fn a_gate_job_whose_template_changed_is_replaced_and_only_the_new_job_s_pod_is_read() {
+        let m = model(
+            "  calibration: {minSamples: 50}\n  rollout: {candidate: {version: 1.1.0, trafficShare: 0.25}}\n",
+        );
+        let (api, ctx) = server(&m);
+        reconcile(&m, &ctx).await.unwrap();
+        api.take();
+        let path = job_path(&m);
+        let job_name = path.rsplit('/').next().unwrap().to_string();
+        let old_uid = api.object(&path).unwrap()["metadata"]["uid"].clone();
+        pods(&api, &[owned(&api, &path, gate::tests::pod("Running", None, None))]);
+        let old_pod = owned(&api, &path, gate::tests::pod("Running", None, None));
+
+        // The operator is upgraded while the gate runs: another workload image. The key, so the
+        // Job's name, is the same; its template is not, and the API server refuses to change it
+        // in place (422, field is immutable).
+        let image = "registry.example/nflbet:0.2.0";
+        let ctx = restarted(
+            &api,
+            &ctx,
+            OperatorConfig { workload_image: image.into(), ..OperatorConfig::default() },
+        );
+        let action = reconcile(&held(&api), &ctx).await.expect("not an error");
+        assert_eq!(action, kube::runtime::controller::Action::requeue(gate::POLL), "the new Job is polled");
+        let seen = api.take();
+        let job = |method: Method| (method, "jobs".to_string(), job_name.clone());
+        let jobs: Vec<_> =
+            child_writes(&seen).into_iter().filter(|(_, plural, _)| plural == "jobs").collect();
+        assert_eq!(jobs, [job(Method::PATCH), job(Method::DELETE), job(Method::PATCH)], "{seen:?}");
+        let delete = seen.iter().find(|s| s.method == Method::DELETE).unwrap();
+        assert_eq!(delete.body["propagationPolicy"], "Background");
+        let new = api.object(&path).expect("the Job made again");
+        assert_ne!(new["metadata"]["uid"], old_uid);
+        let images: Vec<&str> = new["spec"]["template"]["spec"]["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["image"].as_str().unwrap())
+            .collect();
+        assert_eq!(images, [image, image]);
+        assert_eq!(event_reasons(&seen), ["Recreated"]);
+        let note = seen.iter().find(|s| s.path.contains("/events")).unwrap().body["note"].as_str().unwrap();
+        assert!(note.contains(&job_name) && note.contains("spec.template cannot change in place"), "{note}");
+        // The status says the gate runs, as before the upgrade; no error in Ready.
+        let model = held(&api).status.unwrap();
+        assert_eq!((model.rollout_phase.as_deref(), model.replay_gate.as_ref()), (Some("Gating"), None));
+        assert_eq!(held_condition(&api, status::REPLAY_GATE).1, "Replaying");
+        assert_ne!(held_condition(&api, READY).1, "ReconcileFailed");
+        assert!(api.object(CANDIDATE).is_none());
+
+        // The old pod, killed by the delete, is still listed (same job-name label) until the
+        // garbage collector removes it: its exit is no result of the new Job.
+        let mut killed = old_pod;
+        let status = killed.status.as_mut().unwrap();
+        status.phase = Some("Failed".into());
+        for c in status.container_statuses.iter_mut().flatten() {
+            c.state = Some(k8s_openapi::api::core::v1::ContainerState {
+                terminated: Some(k8s_openapi::api::core::v1::ContainerStateTerminated {
+                    exit_code: 143,
+                    reason: Some("Error".into()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            });
+        }
+        pods(&api, &[killed.clone()]);
+        reconcile(&held(&api), &ctx).await.unwrap();
+        let seen = api.take();
+        assert!(child_writes(&seen).is_empty() && status_writes(&seen).is_empty(), "{seen:?}");
+        assert!(held(&api).status.unwrap().replay_gate.is_none(), "no Error from the killed pod");
+
+        // The new Job's pod reports: its result is the gate's.
+        let (key, _) = gate::key(&m.spec).unwrap();
+        let s = gate::tests::report(&key.stable_version, &key.stable_parameters, 0.2100, 0.610, 120);
+        let c = gate::tests::report(&key.candidate_version, &key.candidate_parameters, 0.2080, 0.605, 120);
+        let done = owned(&api, &path, gate::tests::pod("Succeeded", Some((0, &s)), Some((0, &c))));
+        pods(&api, &[killed, done]);
+        let before = held(&api);
+        reconcile(&before, &ctx).await.unwrap();
+        let seen = api.take();
+        assert!(child_writes(&seen).contains(&job(Method::DELETE)), "the recorded gate's Job goes");
+        let model = held(&api).status.unwrap();
+        assert_eq!(model.rollout_phase.as_deref(), Some("Progressing"));
+        assert_eq!(model.replay_gate.unwrap().result, ReplayGateResult::Passed);
+        assert!(api.object(CANDIDATE).is_some());
+
+        // The Job's deletion wakes the controller before the watch brought the status write back:
+        // the cached Model still says Gating with no result. Deciding on it would write that back
+        // and make the Job again; the reconcile waits for the cache instead.
+        let action = reconcile(&before, &ctx).await.unwrap();
+        assert_eq!(action, kube::runtime::controller::Action::requeue(driver::STALE_RETRY));
+        assert!(api.take().is_empty(), "nothing read or written");
+        assert_eq!(held(&api).status.unwrap().replay_gate.unwrap().result, ReplayGateResult::Passed);
+        assert!(api.object(&path).is_none(), "no Job made again");
+        reconcile(&held(&api), &ctx).await.unwrap();
+        assert!(child_writes(&api.take()).is_empty());
     }
 }
