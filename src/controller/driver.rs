@@ -30,7 +30,7 @@ use serde::de::DeserializeOwned;
 use std::fmt::Debug;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How often a healthy object is reconciled anyway (drift in what no watch covers, e.g. a
 /// named ServiceAccount's labels).
@@ -235,7 +235,7 @@ async fn run<K: Reconciled>(obj: &K, ctx: &Context) -> Result<Action, Error> {
     // decide on the status as it was and write it back: a Model's replay gate result, read from
     // a Job deleted in the same reconcile, would be undone and the gate run again. Wait for it.
     let cached_version = obj.meta().resource_version.as_deref().and_then(|rv| rv.parse::<u64>().ok());
-    if ctx.status_memo.written_after(&key(K::CONTROLLER, obj), cached_version) {
+    if ctx.status_memo.written_after(&key(K::CONTROLLER, obj), cached_version, Instant::now()) {
         return Ok(Action::requeue(STALE_RETRY));
     }
     let caps = ctx.capabilities();
@@ -343,15 +343,23 @@ pub fn error_policy<K: Reconciled>(obj: Arc<DeserializeGuard<K>>, err: &Error, c
 /// cached object older than that waits for the watch to bring the write back (`run`).
 #[derive(Default)]
 pub struct StatusMemo {
-    written: std::sync::Mutex<std::collections::HashMap<String, u64>>,
+    written: std::sync::Mutex<std::collections::HashMap<String, (u64, Instant)>>,
 }
 
+/// How long a reconcile waits for the watch to bring back the operator's own status write. The
+/// watch takes milliseconds; past this the cache is trusted again whatever its version says (an
+/// etcd restored from a backup can number its objects lower than the write the operator saw).
+pub const STALE_WAIT_MAX: Duration = Duration::from_secs(30);
+
 impl StatusMemo {
-    /// True when the operator's last status write to `key` produced a resource version newer
-    /// than the cached object's.
-    fn written_after(&self, key: &str, cached_version: Option<u64>) -> bool {
+    /// True when the operator's last status write to `key`, less than [`STALE_WAIT_MAX`] before
+    /// `now`, produced a resource version newer than the cached object's.
+    fn written_after(&self, key: &str, cached_version: Option<u64>, now: Instant) -> bool {
         let written = self.written.lock().expect("status memo lock");
-        matches!((written.get(key), cached_version), (Some(version), Some(cached)) if cached < *version)
+        matches!(
+            (written.get(key), cached_version),
+            (Some((version, at)), Some(cached)) if cached < *version && now.duration_since(*at) < STALE_WAIT_MAX
+        )
     }
 
     fn wrote(&self, key: String, resource_version: Option<u64>) {
@@ -361,7 +369,7 @@ impl StatusMemo {
             written.clear();
         }
         match resource_version {
-            Some(v) => written.insert(key, v),
+            Some(v) => written.insert(key, (v, Instant::now())),
             None => written.remove(&key),
         };
     }
@@ -383,10 +391,15 @@ mod tests {
     #[test]
     fn the_memo_knows_a_cache_older_than_the_operators_own_status_write() {
         let memo = StatusMemo::default();
-        assert!(!memo.written_after("k", Some(5)), "nothing written yet");
+        let now = Instant::now();
+        assert!(!memo.written_after("k", Some(5), now), "nothing written yet");
         memo.wrote("k".into(), Some(10));
-        assert!(memo.written_after("k", Some(9)), "cache older than the write");
-        assert!(!memo.written_after("k", Some(10)) && !memo.written_after("k", Some(11)));
-        assert!(!memo.written_after("other", Some(1)) && !memo.written_after("k", None));
+        let now = Instant::now();
+        assert!(memo.written_after("k", Some(9), now), "cache older than the write");
+        assert!(!memo.written_after("k", Some(10), now) && !memo.written_after("k", Some(11), now));
+        assert!(!memo.written_after("other", Some(1), now) && !memo.written_after("k", None, now));
+        // A watch that never brings the write back (etcd restored, versions lower) is not
+        // waited for beyond the limit.
+        assert!(!memo.written_after("k", Some(9), now + STALE_WAIT_MAX), "trusted again");
     }
 }
