@@ -20,5 +20,5 @@ export NFLBET_SHARED_DIR
 kubectl --kubeconfig "$NFLBET_TEST_KUBECONFIG" apply --server-side --force-conflicts -f crds/ >/dev/null
 kubectl --kubeconfig "$NFLBET_TEST_KUBECONFIG" apply --server-side --force-conflicts \
   -f "$NFLBET_SHARED_DIR/third_party/prometheus-operator-crds/" >/dev/null
-kubectl --kubeconfig "$NFLBET_TEST_KUBECONFIG" wait --for=condition=Established crd --all --timeout=60s >/dev/null
+bash "$TESTENV" wait-crds
 cargo bench --locked "$@"

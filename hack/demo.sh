@@ -51,7 +51,7 @@ step "Installing the CRDs"
 "$NFLBET_BIN" crds | kubectl apply --server-side -f - >/dev/null
 kubectl apply --server-side -f "$SHARED/third_party/prometheus-operator-crds/" >/dev/null
 echo "prometheus-operator v0.93.0 CRDs from $SHARED/third_party (see hack/shared-data.sh)"
-kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null
+bash hack/testenv/testenv.sh wait-crds
 
 step "Starting the operator (nflbet operator) and a sample odds feed"
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }

@@ -17,6 +17,7 @@
 #   testenv.sh load-image FILE   import an OCI/docker archive into the real node's containerd
 #   testenv.sh restart NAME      kill -9 etcd or kube-apiserver and start it again with the same flags
 #   testenv.sh down    stop what `up` started (by pid, never by name) and restore the host
+#   testenv.sh wait-crds   wait until every CRD of the running control plane is Established
 #   testenv.sh env     print `export KUBECONFIG=...` and PATH for the running control plane
 #
 # Why not release binaries: they cannot be downloaded here; the Go module proxy can serve the sources.
@@ -563,6 +564,17 @@ KP
     "$BIN/kubectl" --kubeconfig "$RUN/kubeconfig" apply --server-side -f - >/dev/null
 }
 
+# crds_established KUBECTL...: every CRD Established. A CRD created a moment ago may have no
+# status yet, which `kubectl wait` reports as an error instead of waiting for it: ask again.
+crds_established() {
+  local i
+  for i in $(seq 20); do
+    "$@" wait --for=condition=Established crd --all --timeout=60s >/dev/null 2>&1 && return 0
+    sleep 1
+  done
+  "$@" wait --for=condition=Established crd --all --timeout=60s >/dev/null
+}
+
 # start_monitoring: prometheus-operator's CRDs (all of them, from its Go module, the version its
 # binary was built from), prometheus-operator beside the cluster, and Prometheus and Alertmanager
 # as real pods (monitoring.yaml). Waits until both pods are Ready.
@@ -570,7 +582,7 @@ start_monitoring() {
   local K=("$BIN/kubectl" --kubeconfig "$RUN/kubeconfig") crds
   crds=$(cd "$TE/prometheus-operator" && go list -m -f '{{.Dir}}' github.com/prometheus-operator/prometheus-operator)/example/prometheus-operator-crd
   "${K[@]}" apply --server-side -f "$crds" >/dev/null
-  "${K[@]}" wait --for=condition=Established crd --all --timeout=60s >/dev/null
+  crds_established "${K[@]}"
   local MB; MB=$(group_dir monitoring)
   KUBECONFIG=$RUN/kubeconfig start prometheus-operator "$MB/prometheus-operator" \
     --web.listen-address=127.0.0.1:0 --log-level=info \
@@ -686,6 +698,7 @@ down) down ;;
 load-image) ctr_import "$2"; log "loaded $2 into the node's containerd" ;;
 restart) restart "$2" ;;
 bin-dir) echo "$LINKS" ;;
+wait-crds) crds_established "$BIN/kubectl" --kubeconfig "$RUN/kubeconfig" ;;
 env) echo "export KUBECONFIG=$RUN/kubeconfig PATH=$LINKS:\$PATH" ;;
-*) echo "usage: $0 build [kube|node|images|monitoring|all]|up [--kwok|--real-node]|down|load-image FILE|restart etcd|kube-apiserver|bin-dir|env" >&2; exit 2 ;;
+*) echo "usage: $0 build [kube|node|images|monitoring|all]|up [--kwok|--real-node]|down|load-image FILE|restart etcd|kube-apiserver|bin-dir|wait-crds|env" >&2; exit 2 ;;
 esac
