@@ -241,14 +241,7 @@ async fn on_the_control_plane_a_worse_candidate_never_starts_and_a_better_one_do
     let jobs: Api<Job> = Api::namespaced(client.clone(), &ns);
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
 
-    let mut manifest = model_json("elo", Some(serde_json::from_str(BAD_OVERRIDES).unwrap()));
-    manifest["metadata"]["namespace"] = json!(ns);
-    let m: Model = serde_json::from_value(manifest).unwrap();
-    models.create(&PostParams::default(), &m).await.unwrap();
-
-    let gating = model_status(&models, "Gating").await;
-    let (key, _) = gate::key(&gating.spec).unwrap();
-    let job_name = gate::job_name("elo", &key);
+    let job_name = create_gating_model(&models, &ns).await;
     let job = jobs.get(&job_name).await.expect("the gate Job");
     let containers = job.spec.unwrap().template.spec.unwrap().containers;
     assert_eq!(containers.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["stable", "candidate"]);
@@ -261,18 +254,7 @@ async fn on_the_control_plane_a_worse_candidate_never_starts_and_a_better_one_do
     let (stable, candidate) = (record.stable.unwrap(), record.candidate.unwrap());
     assert!(candidate.brier.unwrap() > stable.brier.unwrap() + 0.01, "{}", record.message);
     assert!(stable.samples >= 30 && candidate.samples == stable.samples);
-    let events: Api<Event> = Api::namespaced(client.clone(), &ns);
-    let event = support::wait_for("the ReplayGateFailed Event", Duration::from_secs(30), || {
-        let events = events.clone();
-        async move {
-            let list = events.list(&ListParams::default()).await.map_err(|e| e.to_string())?;
-            list.items
-                .into_iter()
-                .find(|e| e.reason.as_deref() == Some("ReplayGateFailed"))
-                .ok_or_else(|| "no Event yet".to_string())
-        }
-    })
-    .await;
+    let event = event_with_reason(&client, &ns, "ReplayGateFailed").await;
     let note = event.message.unwrap_or_default();
     let shown = |v: Option<f64>| format!("{:.4}", v.unwrap());
     assert!(
@@ -346,13 +328,7 @@ async fn on_the_control_plane_a_gate_job_whose_template_changed_under_the_same_k
     let jobs: Api<Job> = Api::namespaced(client.clone(), &ns);
     let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
 
-    let mut manifest = model_json("elo", Some(serde_json::from_str(BAD_OVERRIDES).unwrap()));
-    manifest["metadata"]["namespace"] = json!(ns);
-    let m: Model = serde_json::from_value(manifest).unwrap();
-    models.create(&PostParams::default(), &m).await.unwrap();
-    let gating = model_status(&models, "Gating").await;
-    let (key, _) = gate::key(&gating.spec).unwrap();
-    let job_name = gate::job_name("elo", &key);
+    let job_name = create_gating_model(&models, &ns).await;
     // The gate runs: its Job's pod exists.
     let old_pod = gate_pod(&client, &ns, &job_name).await;
     let old_uid = jobs.get(&job_name).await.unwrap().metadata.uid.unwrap();
@@ -406,18 +382,7 @@ async fn on_the_control_plane_a_gate_job_whose_template_changed_under_the_same_k
         model.status.as_ref().unwrap().conditions.iter().find(|c| c.type_ == "Ready").cloned().unwrap();
     assert_ne!(ready.reason, "ReconcileFailed", "{}", ready.message);
     assert!(model.status.unwrap().replay_gate.is_none(), "no result from the old pod");
-    let events: Api<Event> = Api::namespaced(client.clone(), &ns);
-    let event = support::wait_for("the Recreated Event", Duration::from_secs(30), || {
-        let events = events.clone();
-        async move {
-            let list = events.list(&ListParams::default()).await.map_err(|e| e.to_string())?;
-            list.items
-                .into_iter()
-                .find(|e| e.reason.as_deref() == Some("Recreated"))
-                .ok_or_else(|| "no Event yet".to_string())
-        }
-    })
-    .await;
+    let event = event_with_reason(&client, &ns, "Recreated").await;
     let note = event.message.unwrap_or_default();
     assert!(note.contains(&job_name) && note.contains("spec.template"), "{note}");
 
@@ -427,4 +392,31 @@ async fn on_the_control_plane_a_gate_job_whose_template_changed_under_the_same_k
     let record = failed.status.unwrap().replay_gate.unwrap();
     assert_eq!((record.result, record.job_name.as_str()), (ReplayGateResult::Failed, job_name.as_str()));
     support::delete_namespace(&client, &ns).await;
+}
+
+/// The first Event in `ns` with `reason`, waited for up to 30 s.
+async fn event_with_reason(client: &kube::Client, ns: &str, reason: &'static str) -> Event {
+    let events: Api<Event> = Api::namespaced(client.clone(), ns);
+    support::wait_for(&format!("the {reason} Event"), Duration::from_secs(30), || {
+        let events = events.clone();
+        async move {
+            let list = events.list(&ListParams::default()).await.map_err(|e| e.to_string())?;
+            list.items
+                .into_iter()
+                .find(|e| e.reason.as_deref() == Some(reason))
+                .ok_or_else(|| "no Event yet".to_string())
+        }
+    })
+    .await
+}
+
+/// Model `elo` with the bad candidate overrides, created in `ns` and gating: its gate Job's name.
+async fn create_gating_model(models: &Api<Model>, ns: &str) -> String {
+    let mut manifest = model_json("elo", Some(serde_json::from_str(BAD_OVERRIDES).unwrap()));
+    manifest["metadata"]["namespace"] = json!(ns);
+    let m: Model = serde_json::from_value(manifest).unwrap();
+    models.create(&PostParams::default(), &m).await.unwrap();
+    let gating = model_status(models, "Gating").await;
+    let (key, _) = gate::key(&gating.spec).unwrap();
+    gate::job_name("elo", &key)
 }
