@@ -149,9 +149,9 @@ impl Metrics {
         *self.resources.write().expect("resource gauges lock") = Some(Arc::new(gauges));
     }
 
-    /// Stop exporting per-Sportsbook gauges (the controllers stopped: their cache no longer
-    /// follows the cluster, and a frozen heartbeat would look like stale data).
-    pub fn forget_sportsbooks(&self, _metrics_namespace: &str) {
+    /// Stop exporting the per-resource gauges (the controllers stopped: their caches no longer
+    /// follow the cluster, and a frozen heartbeat would look like stale data).
+    pub fn forget_resources(&self) {
         *self.resources.write().expect("resource gauges lock") = None;
     }
 
@@ -479,7 +479,7 @@ mod tests {
         };
         metrics.register_sportsbooks(term("fanduel"), "nflreadpy");
         assert_eq!(exported(&metrics), ["fanduel"]);
-        metrics.forget_sportsbooks("nflreadpy");
+        metrics.forget_resources();
         assert!(exported(&metrics).is_empty(), "a follower exports no frozen cache");
         metrics.register_sportsbooks(term("draftkings"), "nflreadpy");
         assert_eq!(exported(&metrics), ["draftkings"], "the new term's cache, not the old one");
@@ -594,7 +594,7 @@ mod tests {
         let taken = prometheus::Gauge::new("nflbet_suspend_status", "another").unwrap();
         assert!(metrics.registry.register(Box::new(taken)).is_err(), "the name is reserved");
         // A new term with the same namespace keeps its reservation; none is registered twice.
-        metrics.forget_sportsbooks("nflreadpy");
+        metrics.forget_resources();
         metrics.register_sportsbooks(store, "nflreadpy");
         let free =
             prometheus::Gauge::new("nflreadpy_sportsbook_last_snapshot_timestamp_seconds", "x").unwrap();

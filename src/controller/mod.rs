@@ -362,7 +362,6 @@ pub async fn start(
         .map_err(OperatorError::Leader)?;
     let leadership = elector.as_ref().map(leader::LeaderElector::subscribe);
     let concurrency = args.concurrency;
-    let metrics_namespace = args.metrics_namespace.clone();
     let stop = shutdown.clone();
     tasks.spawn(async move {
         let reconcile =
@@ -395,7 +394,7 @@ pub async fn start(
                 elector.release().await;
                 return Ok(());
             };
-            ctx.metrics.forget_sportsbooks(&metrics_namespace);
+            ctx.metrics.forget_resources();
             health.clear();
             elector.follow();
             tracing::error!(reason = %why, "stepped down: stopped reconciling; following the lease again");
