@@ -339,8 +339,10 @@ pub fn error_policy<K: Reconciled>(obj: Arc<DeserializeGuard<K>>, err: &Error, c
     }
 }
 
-/// The resource version of the operator's own last status write per object: a reconcile of a
-/// cached object older than that waits for the watch to bring the write back (`run`).
+/// The resource version of the operator's own last status write per object, until the watch
+/// brings it back: a reconcile of a cached object older than that waits for it (`run`). Small:
+/// an entry lives from a status write until the next reconcile sees the write (milliseconds),
+/// or [`STALE_WAIT_MAX`] at most.
 #[derive(Default)]
 pub struct StatusMemo {
     written: std::sync::Mutex<std::collections::HashMap<String, (u64, Instant)>>,
@@ -351,27 +353,39 @@ pub struct StatusMemo {
 /// etcd restored from a backup can number its objects lower than the write the operator saw).
 pub const STALE_WAIT_MAX: Duration = Duration::from_secs(30);
 
+/// Above this many entries, a status write first drops those past [`STALE_WAIT_MAX`].
+const MEMO_PRUNE_ABOVE: usize = 1024;
+
 impl StatusMemo {
     /// True when the operator's last status write to `key`, less than [`STALE_WAIT_MAX`] before
-    /// `now`, produced a resource version newer than the cached object's.
+    /// `now`, produced a resource version newer than the cached object's. Otherwise the write
+    /// is forgotten: the cache shows it, or it is no longer waited for.
     fn written_after(&self, key: &str, cached_version: Option<u64>, now: Instant) -> bool {
-        let written = self.written.lock().expect("status memo lock");
-        matches!(
-            (written.get(key), cached_version),
-            (Some((version, at)), Some(cached)) if cached < *version && now.duration_since(*at) < STALE_WAIT_MAX
-        )
+        let mut written = self.written.lock().expect("status memo lock");
+        let Some(&(version, at)) = written.get(key) else { return false };
+        let waiting =
+            cached_version.is_some_and(|cached| cached < version) && now.duration_since(at) < STALE_WAIT_MAX;
+        if !waiting {
+            written.remove(key);
+        }
+        waiting
     }
 
     fn wrote(&self, key: String, resource_version: Option<u64>) {
         let mut written = self.written.lock().expect("status memo lock");
-        if written.len() > 100_000 {
-            // Bounded memory; forgetting costs at most one reconcile of a stale object.
-            written.clear();
+        if written.len() > MEMO_PRUNE_ABOVE {
+            // Writes no reconcile came back for (the object was deleted, or nothing changed).
+            written.retain(|_, (_, at)| at.elapsed() < STALE_WAIT_MAX);
         }
         match resource_version {
             Some(v) => written.insert(key, (v, Instant::now())),
             None => written.remove(&key),
         };
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.written.lock().unwrap().len()
     }
 }
 
@@ -397,9 +411,26 @@ mod tests {
         let now = Instant::now();
         assert!(memo.written_after("k", Some(9), now), "cache older than the write");
         assert!(!memo.written_after("k", Some(10), now) && !memo.written_after("k", Some(11), now));
-        assert!(!memo.written_after("other", Some(1), now) && !memo.written_after("k", None, now));
+        assert!(!memo.written_after("other", Some(1), now));
+        assert_eq!(memo.len(), 0, "forgotten once the cache showed the write");
         // A watch that never brings the write back (etcd restored, versions lower) is not
         // waited for beyond the limit.
+        memo.wrote("k".into(), Some(10));
+        let now = Instant::now();
+        assert!(memo.written_after("k", Some(9), now), "waiting again after a new write");
         assert!(!memo.written_after("k", Some(9), now + STALE_WAIT_MAX), "trusted again");
+        assert_eq!(memo.len(), 0);
+    }
+
+    #[test]
+    fn the_memo_drops_writes_no_reconcile_came_back_for() {
+        let memo = StatusMemo::default();
+        let long_ago = Instant::now() - STALE_WAIT_MAX;
+        for i in 0..=MEMO_PRUNE_ABOVE {
+            memo.written.lock().unwrap().insert(format!("gone-{i}"), (1, long_ago));
+        }
+        memo.wrote("k".into(), Some(2));
+        assert_eq!(memo.len(), 1, "only the fresh write is kept");
+        assert!(memo.written_after("k", Some(1), Instant::now()));
     }
 }
