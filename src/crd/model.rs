@@ -603,14 +603,21 @@ pub struct RollbackRecord {
 }
 
 /// What a replay gate is about: the two sides and the window length. A new key (a changed
-/// version or parameters of either side, or `weeks`) is gated again.
+/// version, parameters or image of either side, or `weeks`) is gated again.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReplayGateKey {
     pub stable_version: String,
     pub stable_parameters: String,
+    /// The stable side's image when the spec names one (`workload.image`); unset: the
+    /// operator's workload image, which both sides share.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stable_image: Option<String>,
     pub candidate_version: String,
     pub candidate_parameters: String,
+    /// The candidate's own image (`rollout.candidate.image`); unset: the stable side's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub candidate_image: Option<String>,
     pub weeks: i32,
 }
 

@@ -18,9 +18,9 @@
 //! says nothing about the candidate. A result the old pod had written before it was deleted
 //! is not looked for either: the new Job is the gate the operator now runs, and its pod replays
 //! the same key in full. A result read *before* the template changed stands, as any recorded
-//! result does: the key is what the gate compares (both sides' version and parameters, the
-//! weeks), and both sides ran under the same template, so the comparison was like for like; only
-//! a new key, or an error's retry, runs the gate again.
+//! result does: the key is what the gate compares (both sides' version, parameters and the
+//! images the spec names, the weeks), and both sides ran under the same template, so the
+//! comparison was like for like; only a new key, or an error's retry, runs the gate again.
 
 use crate::controller::names;
 use crate::crd::model::{ModelSpec, ReplayGateFigures, ReplayGateKey, ReplayGateResult, ReplayGateStatus};
@@ -48,8 +48,10 @@ pub const TTL_AFTER_FINISHED: Duration = Duration::from_secs(3600);
 /// The longest message of a failed container kept in status (its log's tail).
 const MESSAGE_MAX: usize = 300;
 
-/// The gate the spec asks for: the key (both sides' version and parameters, the weeks) and the
-/// tolerance; `None` when nothing is gated (see `ModelSpec::replay_gate`).
+/// The gate the spec asks for: the key (both sides' version, parameters and the images the spec
+/// names, the weeks) and the tolerance; `None` when nothing is gated (see
+/// `ModelSpec::replay_gate`). The operator's default workload image is not in it: an upgrade
+/// changes both sides alike, so a result stands (module docs).
 pub fn key(spec: &ModelSpec) -> Option<(ReplayGateKey, f64)> {
     let gate = spec.replay_gate()?;
     let rollout = spec.rollout.as_ref()?;
@@ -58,8 +60,10 @@ pub fn key(spec: &ModelSpec) -> Option<(ReplayGateKey, f64)> {
         ReplayGateKey {
             stable_version: spec.version.clone(),
             stable_parameters: spec.stable_parameters().fingerprint(),
+            stable_image: spec.workload.as_ref().and_then(|w| w.image.clone()),
             candidate_version: rollout.candidate.version.clone(),
             candidate_parameters: candidate.fingerprint(),
+            candidate_image: rollout.candidate.image.clone(),
             weeks: gate.weeks as i32,
         },
         gate.tolerance,
@@ -315,6 +319,7 @@ pub(crate) mod tests {
             candidate_version: "1.1.0".into(),
             candidate_parameters: "bbbbbbbbbb".into(),
             weeks: 4,
+            ..ReplayGateKey::default()
         }
     }
 

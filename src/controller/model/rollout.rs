@@ -397,11 +397,13 @@ mod tests {
         let d = at(&s, &st, Timestamp::now());
         assert_eq!((d.phase, d.run_candidate, d.gate_job.is_none()), (Phase::GateFailed, false, true));
         assert_eq!(d.requeue, None, "however long ago: a failure waits for a change");
-        // New candidate parameters, a new stable version, or other weeks: a new key, gated again.
+        // New candidate parameters, a new candidate version or image, or other weeks: a new key,
+        // gated again.
         for changed in [
             "rollout: {candidate: {version: 1.1.0, overrides: {elo: {kFactor: 24}}}}",
             "rollout: {candidate: {version: 1.1.1, overrides: {elo: {kFactor: 90}}}}",
             "rollout: {candidate: {version: 1.1.0, overrides: {elo: {kFactor: 90}}}, gate: {weeks: 8}}",
+            "rollout: {candidate: {version: 1.1.0, image: 'registry.example/nflbet:1.1.0-rc2', overrides: {elo: {kFactor: 90}}}}",
         ] {
             let d = at(&spec(changed), &st, Timestamp::now());
             assert_eq!(d.phase, Phase::Gating, "{changed}");
@@ -415,6 +417,10 @@ mod tests {
         let mut other_stable = s.clone();
         other_stable.version = "1.0.1".into();
         assert_eq!(at(&other_stable, &st, Timestamp::now()).phase, Phase::Gating);
+        // The stable side's own image is the code it replays with, too.
+        let mut stable_image = s.clone();
+        stable_image.workload.get_or_insert_default().image = Some("registry.example/nflbet:1.0.0-p1".into());
+        assert_eq!(at(&stable_image, &st, Timestamp::now()).phase, Phase::Gating);
     }
 
     #[test]
