@@ -32,8 +32,10 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// How often a healthy object is reconciled anyway (drift in what no watch covers, e.g. a
-/// named ServiceAccount's labels).
+/// How often every object is reconciled anyway (drift in what no watch covers, e.g. a named
+/// ServiceAccount's labels): one pass over the controller's cache per period, spread evenly over
+/// it (`watch::resync`). A reconcile that needs nothing sooner returns `await_change`, so kube's
+/// scheduler holds no timer per object (about 0.5 KB each at 10,000 books).
 pub const RESYNC: Duration = Duration::from_secs(300);
 
 /// Why a spec cannot be turned into children. Only a change of the spec (or of what it names,
@@ -269,7 +271,7 @@ async fn run<K: Reconciled>(obj: &K, ctx: &Context) -> Result<Action, Error> {
     }
 
     match outcome {
-        Outcome::Suspended => Ok(Action::requeue(RESYNC)),
+        Outcome::Suspended => Ok(Action::await_change()),
         Outcome::Invalid(e) => {
             ctx.publish(obj, EventType::Warning, e.reason(), "Reconcile", e.to_string()).await;
             Err(Error::Spec(e))
@@ -279,7 +281,7 @@ async fn run<K: Reconciled>(obj: &K, ctx: &Context) -> Result<Action, Error> {
             Err(Error::MonitoringFailed(first))
         }
         Outcome::Applied { .. } => {
-            Ok(Action::requeue(obj.requeue(&inputs).map_or(RESYNC, |d| d.min(RESYNC))))
+            Ok(obj.requeue(&inputs).map_or_else(Action::await_change, |d| Action::requeue(d.min(RESYNC))))
         }
         Outcome::ApplyFailed(e) => {
             ctx.publish(obj, EventType::Warning, "ReconcileFailed", "Apply", e.to_string()).await;
@@ -331,7 +333,7 @@ pub fn error_policy<K: Reconciled>(obj: Arc<DeserializeGuard<K>>, err: &Error, c
     match err {
         Error::InvalidObject(_) => Action::await_change(),
         Error::Spec(SpecError::PolicyViolation(_)) => Action::requeue(ctx.backoff.next(&object)),
-        Error::Spec(_) => Action::requeue(RESYNC),
+        Error::Spec(_) => Action::await_change(),
         Error::MonitoringFailed(_) => {
             Action::requeue(ctx.backoff.next(&object).min(apply::MONITORING_RETRY_MAX))
         }

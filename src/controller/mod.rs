@@ -567,8 +567,8 @@ struct Run<'a> {
 impl Run<'_> {
     /// The controller of kind `K`: its own objects (through `DeserializeGuard`, so one malformed
     /// object never stops the watch of the others), each kind of child it makes (labelled with
-    /// `component`) among those the cluster serves, and whatever `extra` adds; reconciled by the
-    /// driver. No debounce: the first event of a burst is reconciled at once, and the events
+    /// `component`) among those the cluster serves, the periodic resync pass, and whatever `extra`
+    /// adds; reconciled by the driver. No debounce: the first event of a burst is reconciled at once, and the events
     /// that arrive while it runs are folded into one more reconcile, which finds the children as
     /// wanted and writes nothing.
     fn controller<K, F>(
@@ -590,10 +590,12 @@ impl Run<'_> {
         let ns = self.namespace;
         let synced = |resource: &str| self.health.watch(K::CONTROLLER, resource);
         let objects: Api<DeserializeGuard<K>> = scoped(client, ns);
+        let resync = watch::resync(store.clone(), driver::RESYNC);
         let mut c = Controller::for_stream(
             watch::reflected(objects, watcher::Config::default().any_semantic(), writer, listed),
             store,
-        );
+        )
+        .reconcile_on(resync);
         let mut selector = format!("app.kubernetes.io/managed-by={MANAGED_BY}");
         if !component.is_empty() {
             selector.push_str(&format!(",app.kubernetes.io/component={component}"));

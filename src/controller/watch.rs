@@ -272,6 +272,43 @@ where
     relisting(synced, move || watcher(api.clone(), wc.clone()).boxed()).touched_objects()
 }
 
+/// The periodic resync of a controller: every object of `store`, one at a time, spread evenly
+/// over each `period`. A pass takes the cache as it is when the pass starts; the first starts
+/// one period after the controller (its initial list reconciles everything). One timer for the
+/// whole controller instead of one per object in kube's scheduler, and no burst of reconciles
+/// once a period.
+pub fn resync<K>(
+    store: reflector::Store<K>,
+    period: Duration,
+) -> impl Stream<Item = reflector::ObjectRef<K>> + Send + 'static
+where
+    K: kube::Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
+{
+    // (objects left in this pass, the gap between two of them, whether a pass has run yet)
+    let state = (Vec::<Arc<K>>::new(), period, false);
+    futures::stream::unfold(state, move |(mut pass, mut gap, mut started)| {
+        let store = store.clone();
+        async move {
+            loop {
+                if let Some(obj) = pass.pop() {
+                    tokio::time::sleep(gap).await;
+                    return Some((reflector::ObjectRef::from_obj(&*obj), (pass, gap, started)));
+                }
+                if !started {
+                    started = true;
+                    tokio::time::sleep(period).await;
+                }
+                pass = store.state();
+                if pass.is_empty() {
+                    tokio::time::sleep(period).await;
+                    continue;
+                }
+                gap = period / u32::try_from(pass.len()).unwrap_or(u32::MAX);
+            }
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -305,6 +342,30 @@ mod tests {
         let health = Health::new(&prometheus::Registry::new());
         let synced = health.watch("test", "ConfigMap");
         (health, synced)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_resync_spreads_each_pass_over_the_period() {
+        let (store, mut writer) = reflector::store::<ConfigMap>();
+        for name in ["a", "b", "c", "d"] {
+            writer.apply_watcher_event(&Event::Apply(cm(name)));
+        }
+        let period = Duration::from_secs(300);
+        let start = tokio::time::Instant::now();
+        let mut refs = std::pin::pin!(resync(store, period));
+        let mut seen = Vec::new();
+        for _ in 0..8 {
+            let r = refs.next().await.unwrap();
+            seen.push((r.name, start.elapsed().as_secs()));
+        }
+        // Nothing in the first period; then one object every 75 s, each once a pass.
+        let times: Vec<u64> = seen.iter().map(|(_, t)| *t).collect();
+        assert_eq!(times, [375, 450, 525, 600, 675, 750, 825, 900]);
+        let mut first: Vec<&str> = seen[..4].iter().map(|(n, _)| n.as_str()).collect();
+        let mut second: Vec<&str> = seen[4..].iter().map(|(n, _)| n.as_str()).collect();
+        first.sort();
+        second.sort();
+        assert_eq!((first, second), (vec!["a", "b", "c", "d"], vec!["a", "b", "c", "d"]));
     }
 
     #[tokio::test(start_paused = true)]

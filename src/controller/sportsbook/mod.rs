@@ -148,7 +148,7 @@ mod tests {
     //! The pipeline for Sportsbooks against the fake API server (`super::super::fixtures`).
     use super::*;
     use crate::controller::children::ChildKind;
-    use crate::controller::driver::{self, Error, RESYNC};
+    use crate::controller::driver::{self, Error};
     use crate::controller::fixtures::*;
     use http::Method;
     use k8s_openapi::api::apps::v1::Deployment;
@@ -190,7 +190,7 @@ mod tests {
     async fn a_new_book_gets_each_child_once_referents_first_and_then_nothing_is_written() {
         let sb = build::fixtures::book("fanduel").build();
         let (api, ctx) = server(&sb);
-        assert_eq!(reconcile(&sb, &ctx).await.unwrap(), Action::requeue(RESYNC));
+        assert_eq!(reconcile(&sb, &ctx).await.unwrap(), Action::await_change(), "the resync pass comes back to it");
         let seen = api.take();
         let writes = child_writes(&seen);
         assert!(writes.iter().all(|(m, _, _)| *m == Method::PATCH), "{writes:?}");
@@ -288,11 +288,11 @@ mod tests {
         assert_eq!(condition(status_writes(&seen)[0], READY), Some(("False".into(), "InvalidSpec".into())));
         assert_eq!(event_reasons(&seen), ["InvalidSpec"]);
         let obj = Arc::new(DeserializeGuard(Ok(sb)));
-        assert_eq!(driver::error_policy(obj.clone(), &err, ctx.clone()), Action::requeue(RESYNC));
+        assert_eq!(driver::error_policy(obj.clone(), &err, ctx.clone()), Action::await_change());
         assert_eq!(
             driver::error_policy(obj, &err, ctx),
-            Action::requeue(RESYNC),
-            "no backoff: only a change helps"
+            Action::await_change(),
+            "no backoff: only a change (or the resync pass) helps"
         );
     }
 
