@@ -44,10 +44,20 @@ pub async fn counted_client() -> Result<Client, kube::Error> {
 }
 
 /// A client for `config` (same TLS, auth and timeouts as [`Client::try_from`]) with every request
-/// counted.
+/// counted, and at most [`MAX_IN_FLIGHT`] waiting for their response headers at once.
 pub fn counted_client_from(config: Config) -> Result<Client, kube::Error> {
-    Ok(ClientBuilder::try_from(config)?.with_layer(&CountRequests).build())
+    Ok(ClientBuilder::try_from(config)?
+        .with_layer(&CountRequests)
+        .with_layer(&tower::limit::ConcurrencyLimitLayer::new(MAX_IN_FLIGHT))
+        .build())
 }
+
+/// Requests of the operator's client waiting for their response headers at once; more wait their
+/// turn. Each one in flight holds an HTTP/1.1 connection of its own, kept in the pool afterwards
+/// with about 28 KB of TLS and read buffers: a burst of reconciles (16 at a time, each applying
+/// its children at once) had opened 127. A watch counts only until its headers: its stream of
+/// events does not hold a place.
+pub const MAX_IN_FLIGHT: usize = 32;
 
 /// The tower layer that counts requests in [`REQUESTS`].
 #[derive(Clone, Copy, Debug, Default)]
@@ -276,5 +286,61 @@ mod tests {
             (after.0 - before.0, after.1 - before.1, after.2 - before.2, after.3 - before.3),
             (2, 1, 1, 1)
         );
+    }
+
+    /// A loopback server that holds every request until `release` fires, counting how many it
+    /// holds at once: the client sends no more than [`MAX_IN_FLIGHT`] however many are asked for.
+    #[tokio::test]
+    async fn no_more_than_the_limit_wait_for_headers_at_once() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let held = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let release = Arc::new(tokio::sync::Notify::new());
+        let (h, m, r) = (held.clone(), most.clone(), release.clone());
+        let app = axum::Router::new().fallback(move || {
+            let (h, m, r) = (h.clone(), m.clone(), r.clone());
+            async move {
+                m.fetch_max(h.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
+                r.notified().await;
+                h.fetch_sub(1, Ordering::SeqCst);
+                axum::Json(serde_json::json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}))
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let client = counted_client_from(Config::new(url.parse().unwrap())).unwrap();
+        let asked = MAX_IN_FLIGHT + 8;
+        let requests = (0..asked).map(|i| {
+            let client = client.clone();
+            async move {
+                let req =
+                    Request::get(format!("/api/v1/namespaces/n/configmaps/c{i}")).body(Vec::new()).unwrap();
+                client.request_text(req).await
+            }
+        });
+        let all = tokio::spawn(futures::future::join_all(requests));
+        // Wait (bounded) until the server holds as many as it will get.
+        for _ in 0..200 {
+            if held.load(Ordering::SeqCst) >= MAX_IN_FLIGHT {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert_eq!(held.load(Ordering::SeqCst), MAX_IN_FLIGHT, "the rest wait in the client");
+        // Let them all through: the ones waiting are sent as places free up.
+        let done = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            while !all.is_finished() {
+                release.notify_waiters();
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        })
+        .await;
+        assert!(done.is_ok(), "every request was answered");
+        let results = all.await.unwrap();
+        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), asked);
+        assert_eq!(most.load(Ordering::SeqCst), MAX_IN_FLIGHT);
     }
 }

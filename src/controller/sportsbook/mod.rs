@@ -190,7 +190,11 @@ mod tests {
     async fn a_new_book_gets_each_child_once_referents_first_and_then_nothing_is_written() {
         let sb = build::fixtures::book("fanduel").build();
         let (api, ctx) = server(&sb);
-        assert_eq!(reconcile(&sb, &ctx).await.unwrap(), Action::await_change(), "the resync pass comes back to it");
+        assert_eq!(
+            reconcile(&sb, &ctx).await.unwrap(),
+            Action::await_change(),
+            "the resync pass comes back to it"
+        );
         let seen = api.take();
         let writes = child_writes(&seen);
         assert!(writes.iter().all(|(m, _, _)| *m == Method::PATCH), "{writes:?}");
