@@ -403,10 +403,10 @@ async fn disable_latency(client: &Client, ns: &str, n: usize) -> Option<(Duratio
         let dep = sportsbook::build::child_name(&name);
         // From the list's resource version (now), not the object's: an object unchanged for
         // minutes can be older than the API server's watch window (410 Gone at 10,000 books).
-        let name = format!("metadata.name={dep}");
-        let list = deployments.list_metadata(&ListParams::default().fields(&name)).await.ok()?;
+        let selector = format!("metadata.name={dep}");
+        let list = deployments.list_metadata(&ListParams::default().fields(&selector)).await.ok()?;
         let version = list.metadata.resource_version?;
-        let params = WatchParams::default().fields(&name).timeout(60);
+        let params = WatchParams::default().fields(&selector).timeout(60);
         let mut events = deployments.watch(&params, &version).await.ok()?.boxed();
         let t = Instant::now();
         disable(&books, &name).await;
