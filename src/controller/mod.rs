@@ -568,9 +568,9 @@ impl Run<'_> {
     /// The controller of kind `K`: its own objects (through `DeserializeGuard`, so one malformed
     /// object never stops the watch of the others), each kind of child it makes (labelled with
     /// `component`) among those the cluster serves, the periodic resync pass, and whatever `extra`
-    /// adds; reconciled by the driver. No debounce: the first event of a burst is reconciled at once, and the events
-    /// that arrive while it runs are folded into one more reconcile, which finds the children as
-    /// wanted and writes nothing.
+    /// adds; reconciled by the driver. No debounce: the first event of a burst is reconciled at
+    /// once, and the events that arrive while it runs are folded into one more reconcile, which
+    /// finds the children as wanted and writes nothing.
     fn controller<K, F>(
         &self,
         (store, writer, listed): (
