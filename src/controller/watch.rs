@@ -284,19 +284,14 @@ pub fn resync<K>(
 where
     K: kube::Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
 {
-    // (objects left in this pass, the gap between two of them, whether a pass has run yet)
-    let state = (Vec::<Arc<K>>::new(), period, false);
-    futures::stream::unfold(state, move |(mut pass, mut gap, mut started)| {
+    // The first pass one period in; then (objects left in this pass, the gap between two).
+    let passes = futures::stream::unfold((Vec::<Arc<K>>::new(), period), move |(mut pass, mut gap)| {
         let store = store.clone();
         async move {
             loop {
                 if let Some(obj) = pass.pop() {
                     tokio::time::sleep(gap).await;
-                    return Some((reflector::ObjectRef::from_obj(&*obj), (pass, gap, started)));
-                }
-                if !started {
-                    started = true;
-                    tokio::time::sleep(period).await;
+                    return Some((reflector::ObjectRef::from_obj(&*obj), (pass, gap)));
                 }
                 pass = store.state();
                 if pass.is_empty() {
@@ -306,7 +301,12 @@ where
                 gap = period / u32::try_from(pass.len()).unwrap_or(u32::MAX);
             }
         }
+    });
+    futures::stream::once(async move {
+        tokio::time::sleep(period).await;
+        passes
     })
+    .flatten()
 }
 
 #[cfg(test)]
