@@ -11,8 +11,9 @@
 //! - the time the API server needs for the same child writes made directly by a plain client
 //!   (server-side apply of the same built objects, same concurrency), and the ratio;
 //! - Sportsbooks only: latency from a `disabled: true` patch to the Deployment showing 0
-//!   replicas (seen by a watch on it), median and p99 over 100 patches; and the same disable by a plain client (the
-//!   patch, the scaled Deployment applied, one GET), the floor on this machine.
+//!   replicas (seen by a watch on it), median and p99 over 100 patches; and the same disable by
+//!   a plain client (the patch, the scaled Deployment applied, one GET), the floor on this
+//!   machine.
 //!
 //! Sizes: `NFLBET_BENCH_BOOKS`, `NFLBET_BENCH_MODELS`, `NFLBET_BENCH_ROUTES` (comma-separated,
 //! default `100,1000`; `0` or empty skips the kind). Figures are printed, never asserted.
