@@ -373,3 +373,31 @@ fn chart_default_image_is_the_one_make_image_builds() {
         "already fully qualified, so containerd finds it by that name"
     );
 }
+
+/// `build.rs` packs the binary's relative relocations (DT_RELR): unpacked, their 2 MB table is
+/// read at every start and stays resident in every nflbet process. The glibc the image carries
+/// (Debian 12's 2.36) is the first to load packed relocations.
+#[test]
+fn the_binary_packs_its_relative_relocations() {
+    let out = Command::new("readelf")
+        .args(["--dynamic", "--wide", env!("CARGO_BIN_EXE_nflbet")])
+        .output()
+        .expect("readelf (binutils, which links the binary) runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let dynamic = String::from_utf8_lossy(&out.stdout);
+    assert!(dynamic.contains("(RELR)"), "no DT_RELR entry in:\n{dynamic}");
+    let relocations = Command::new("readelf")
+        .args(["--section-headers", "--wide", env!("CARGO_BIN_EXE_nflbet")])
+        .output()
+        .unwrap();
+    let sections = String::from_utf8_lossy(&relocations.stdout);
+    let rela_dyn = sections
+        .lines()
+        .find(|l| l.contains(" .rela.dyn "))
+        .and_then(|l| l.split_whitespace().skip_while(|w| *w != ".rela.dyn").nth(4))
+        .map(|size| u64::from_str_radix(size, 16).unwrap());
+    assert!(
+        rela_dyn.is_none_or(|size| size < 64 * 1024),
+        ".rela.dyn is {rela_dyn:?} bytes: the relative relocations are not packed"
+    );
+}
