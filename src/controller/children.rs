@@ -39,7 +39,7 @@
 
 use super::apply::ApplyError;
 use super::config::FIELD_MANAGER;
-use super::workload_objects::WorkloadState;
+use super::workload_objects::{WatchedDeployment, WorkloadState};
 use crate::monitoring::{AlertmanagerConfig, PrometheusRule, ServiceMonitor};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
@@ -567,7 +567,7 @@ fn workload_of(kind: ChildKind, obj: &DynamicObject) -> Option<WorkloadState> {
         return None;
     }
     let value = serde_json::to_value(obj).ok()?;
-    let deployment: Deployment = serde_json::from_value(value).ok()?;
+    let deployment: WatchedDeployment = serde_json::from_value(value).ok()?;
     Some(WorkloadState::of(&deployment))
 }
 
@@ -579,7 +579,7 @@ pub trait ChildView: Resource {
     }
 }
 
-impl ChildView for Deployment {
+impl ChildView for WatchedDeployment {
     fn workload(&self) -> Option<WorkloadState> {
         Some(WorkloadState::of(self))
     }

@@ -31,7 +31,7 @@ pub use config::FIELD_MANAGER;
 use config::{MANAGED_BY, OperatorConfig};
 use context::{Caches, Context};
 use futures::{FutureExt, StreamExt};
-use k8s_openapi::api::apps::v1::Deployment;
+use workload_objects::WatchedDeployment;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Service, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
@@ -609,8 +609,8 @@ impl Run<'_> {
                 store: self.caches.children.clone(),
             };
             c = match kind {
-                // Whole Deployments: the status step needs their rollout state.
-                ChildKind::Deployment => owning(c, scoped::<Deployment>(client, ns), w),
+                // Deployments without their pod template: the status step needs their rollout state.
+                ChildKind::Deployment => owning(c, scoped::<WatchedDeployment>(client, ns), w),
                 ChildKind::Service => owning(c, scoped_meta::<Service>(client, ns), w),
                 ChildKind::Job => owning(c, scoped_meta::<Job>(client, ns), w),
                 ChildKind::ServiceAccount => owning(c, scoped_meta::<ServiceAccount>(client, ns), w),

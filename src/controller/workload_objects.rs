@@ -9,7 +9,7 @@ use crate::domain::duration::format_duration;
 use crate::monitoring::{
     Capabilities, Endpoint, LabelSelector, PrometheusRule, ServiceMonitor, ServiceMonitorSpec,
 };
-use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStatus, DeploymentStrategy};
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{
     Capabilities as LinuxCapabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource,
@@ -474,6 +474,48 @@ pub enum Rollout {
     Stopped,
 }
 
+/// A workload Deployment as the operator's watch decodes it: metadata, `spec.replicas` and the
+/// status. The pod template, most of a Deployment's bytes, is skipped by the decoder and never
+/// allocated: every scale and every rollout step of thousands of workloads arrives as a watch
+/// event, and the status step reads none of it.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+pub struct WatchedDeployment {
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    #[serde(default)]
+    pub spec: Option<WatchedDeploymentSpec>,
+    #[serde(default)]
+    pub status: Option<DeploymentStatus>,
+}
+
+/// The one field of a Deployment's spec the status step reads.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+pub struct WatchedDeploymentSpec {
+    #[serde(default)]
+    pub replicas: Option<i32>,
+}
+
+impl k8s_openapi::Resource for WatchedDeployment {
+    const API_VERSION: &'static str = <Deployment as k8s_openapi::Resource>::API_VERSION;
+    const GROUP: &'static str = <Deployment as k8s_openapi::Resource>::GROUP;
+    const KIND: &'static str = <Deployment as k8s_openapi::Resource>::KIND;
+    const VERSION: &'static str = <Deployment as k8s_openapi::Resource>::VERSION;
+    const URL_PATH_SEGMENT: &'static str = <Deployment as k8s_openapi::Resource>::URL_PATH_SEGMENT;
+    type Scope = <Deployment as k8s_openapi::Resource>::Scope;
+}
+
+impl k8s_openapi::Metadata for WatchedDeployment {
+    type Ty = ObjectMeta;
+
+    fn metadata(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+
+    fn metadata_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+}
+
 /// What the status step needs of a workload Deployment: the numbers `kubectl rollout status`
 /// reads. Kept instead of the Deployment itself, so the operator's cache of thousands of
 /// workloads stays small.
@@ -493,7 +535,7 @@ pub struct WorkloadState {
 }
 
 impl WorkloadState {
-    pub fn of(d: &Deployment) -> WorkloadState {
+    pub fn of(d: &WatchedDeployment) -> WorkloadState {
         let want = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
         let generation = d.metadata.generation.unwrap_or(0);
         let Some(st) = d.status.as_ref() else {
@@ -552,6 +594,47 @@ pub fn rollout(d: &WorkloadState, what: &str) -> Rollout {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_watched_deployment_is_the_rollout_state_of_a_whole_one_at_the_deployments_url() {
+        use kube::Resource;
+        assert_eq!(WatchedDeployment::url_path(&(), Some("ns")), "/apis/apps/v1/namespaces/ns/deployments");
+        assert_eq!(WatchedDeployment::kind(&()), "Deployment");
+        let whole = serde_json::json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "d", "namespace": "ns", "generation": 3},
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": {"app": "d"}},
+                "template": {"spec": {"containers": [{"name": "c", "image": "i", "args": ["scrape"]}]}},
+            },
+            "status": {
+                "observedGeneration": 3, "replicas": 2, "updatedReplicas": 2, "readyReplicas": 1,
+                "availableReplicas": 1,
+                "conditions": [{"type": "Progressing", "status": "False",
+                                "reason": "ProgressDeadlineExceeded", "message": "stuck"}],
+            },
+        });
+        let watched: WatchedDeployment = serde_json::from_value(whole).unwrap();
+        assert_eq!(watched.metadata.name.as_deref(), Some("d"));
+        assert_eq!(
+            WorkloadState::of(&watched),
+            WorkloadState {
+                want: 2,
+                generation: 3,
+                observed_generation: Some(3),
+                replicas: 2,
+                updated: 2,
+                ready: 1,
+                available: 1,
+                deadline_exceeded: Some("stuck".into()),
+            }
+        );
+        let fresh: WatchedDeployment =
+            serde_json::from_value(serde_json::json!({"metadata": {"name": "d"}, "spec": {}})).unwrap();
+        assert_eq!(WorkloadState::of(&fresh).want, 1, "spec.replicas defaults to 1");
+        assert_eq!(WorkloadState::of(&fresh).observed_generation, None, "no status yet");
+    }
 
     fn endpoint(scrape_interval: Option<&str>) -> Endpoint {
         let settings =

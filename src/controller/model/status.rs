@@ -254,7 +254,8 @@ mod tests {
     use crate::controller::model::rollout::decide;
     use crate::controller::model::storage::{BookStore, check};
     use crate::controller::snapshot_store::StoreLocation;
-    use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStatus};
+    use crate::controller::workload_objects::{WatchedDeployment, WatchedDeploymentSpec};
+    use k8s_openapi::api::apps::v1::DeploymentStatus;
 
     fn model(disabled: bool) -> Model {
         serde_json::from_value(serde_json::json!({
@@ -271,9 +272,9 @@ mod tests {
     }
 
     fn running(replicas: i32) -> WorkloadState {
-        WorkloadState::of(&Deployment {
+        WorkloadState::of(&WatchedDeployment {
             metadata: Default::default(),
-            spec: Some(DeploymentSpec { replicas: Some(replicas), ..Default::default() }),
+            spec: Some(WatchedDeploymentSpec { replicas: Some(replicas) }),
             status: Some(DeploymentStatus {
                 replicas: Some(replicas),
                 updated_replicas: Some(replicas),

@@ -151,7 +151,7 @@ mod tests {
     use crate::controller::driver::{self, Error};
     use crate::controller::fixtures::*;
     use http::Method;
-    use k8s_openapi::api::apps::v1::Deployment;
+    use crate::controller::workload_objects::WatchedDeployment;
     use kube::core::DeserializeGuard;
     use kube::runtime::controller::Action;
     use kube::runtime::watcher::Event;
@@ -223,7 +223,7 @@ mod tests {
         reconcile(&sb, &ctx).await.unwrap();
         api.take();
         // The watch reports the Deployment after a `kubectl edit` took a field from the operator.
-        let mut edited: Deployment = serde_json::from_value(api.object(DEPLOYMENT).unwrap()).unwrap();
+        let mut edited: WatchedDeployment = serde_json::from_value(api.object(DEPLOYMENT).unwrap()).unwrap();
         edited.metadata.resource_version = Some("1000".into());
         let fields = &mut edited.metadata.managed_fields.as_mut().unwrap()[0];
         fields.fields_v1 =
@@ -269,7 +269,7 @@ mod tests {
         let mut d = api.object(DEPLOYMENT).unwrap();
         d["status"] = json!({"observedGeneration": 0, "replicas": 0});
         d["metadata"]["resourceVersion"] = json!("1000");
-        let scaled: Deployment = serde_json::from_value(d).unwrap();
+        let scaled: WatchedDeployment = serde_json::from_value(d).unwrap();
         ctx.caches().children.observe(ChildKind::Deployment, &Event::Apply(scaled));
         reconcile(&held(&api), &ctx).await.unwrap();
         let seen = api.take();

@@ -76,7 +76,8 @@ pub fn conditions(sb: &Sportsbook, obs: &Observed<'_>) -> Vec<Desired> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStatus};
+    use crate::controller::workload_objects::{WatchedDeployment, WatchedDeploymentSpec};
+    use k8s_openapi::api::apps::v1::DeploymentStatus;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
     fn deployment(
@@ -87,9 +88,9 @@ mod tests {
         updated: i32,
         available: i32,
     ) -> WorkloadState {
-        WorkloadState::of(&Deployment {
+        WorkloadState::of(&WatchedDeployment {
             metadata: ObjectMeta { generation: Some(generation), ..Default::default() },
-            spec: Some(DeploymentSpec { replicas: Some(want), ..Default::default() }),
+            spec: Some(WatchedDeploymentSpec { replicas: Some(want) }),
             status: Some(DeploymentStatus {
                 observed_generation: Some(observed),
                 replicas: Some(total),
