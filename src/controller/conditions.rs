@@ -4,7 +4,8 @@
 //! `observedGeneration` is set on every condition; `lastTransitionTime` changes only when the
 //! status value flips, so an unchanged reconcile writes an identical status and triggers nothing.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use crate::crd::condition::Condition;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 
 pub const READY: &str = "Ready";

@@ -19,7 +19,7 @@ use super::context::Context;
 use super::pod_policy::Violations;
 use crate::egress::EgressError;
 use crate::monitoring::Capabilities;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use crate::crd::condition::Condition;
 use k8s_openapi::jiff::Timestamp;
 use kube::Resource;
 use kube::core::{DeserializeGuard, NamespaceResourceScope};

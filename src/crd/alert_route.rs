@@ -2,7 +2,7 @@
 //! email), above a severity threshold. Becomes a prometheus-operator `AlertmanagerConfig` (v1alpha1).
 
 use super::common::{SecretKeyRef, Severity, conditions_schema, duration_schema};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use crate::crd::condition::Condition;
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

@@ -2,7 +2,7 @@
 //! conditions and the schema helpers that make server-side apply merge lists correctly.
 
 use k8s_openapi::api::core::v1::{ResourceRequirements, Toleration};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use crate::crd::condition::Condition;
 use kube::KubeSchema;
 use schemars::JsonSchema;
 use schemars::{Schema, SchemaGenerator, json_schema};

@@ -6,6 +6,7 @@
 pub mod alert_route;
 pub mod api_doc;
 pub mod common;
+pub mod condition;
 pub mod model;
 pub mod sportsbook;
 

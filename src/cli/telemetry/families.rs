@@ -12,7 +12,7 @@
 //! per-team exposure or per-quote edge, which the Model's alert rules and the dashboards read.
 
 use crate::crd::{AlertRoute, Model, Sportsbook};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use crate::crd::condition::Condition;
 use kube::ResourceExt;
 use prometheus::proto::{Gauge, LabelPair, Metric, MetricFamily, MetricType};
 use std::collections::BTreeSet;
@@ -118,7 +118,7 @@ impl Family {
 
 fn conditions(out: &mut Family, kind: &str, ns: &str, name: &str, conditions: &[Condition]) {
     for c in conditions {
-        out.add(vec![kind.into(), ns.into(), name.into(), c.type_.clone(), c.status.clone()], 1.0);
+        out.add(vec![kind.into(), ns.into(), name.into(), c.type_.to_string(), c.status.to_string()], 1.0);
     }
 }
 

@@ -16,7 +16,7 @@ use super::context::Context;
 use super::driver::{Observed, Outcome, Reconciled, SpecError, StatusUpdate};
 use crate::crd::alert_route::AlertRoute;
 use crate::monitoring::Capabilities;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use crate::crd::condition::Condition;
 use kube::ResourceExt;
 use serde::Serialize;
 

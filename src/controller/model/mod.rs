@@ -27,7 +27,8 @@ use crate::crd::Sportsbook;
 use crate::crd::model::{Model, ReplayGateResult, ReplayGateStatus, RollbackRecord};
 use crate::monitoring::Capabilities;
 use k8s_openapi::api::core::v1::ServiceAccount;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use crate::crd::condition::Condition;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use kube::core::DeserializeGuard;
@@ -625,7 +626,7 @@ mod tests {
     /// The held Model's condition `type_` as (status, reason, message).
     fn held_condition(api: &FakeApiServer, type_: &str) -> (String, String, String) {
         let c = held(api).status.unwrap().conditions.into_iter().find(|c| c.type_ == type_).unwrap();
-        (c.status, c.reason, c.message)
+        (c.status.to_string(), c.reason.to_string(), c.message)
     }
 
     #[tokio::test]

@@ -20,7 +20,7 @@ use super::pod_policy;
 use crate::crd::sportsbook::Sportsbook;
 use crate::monitoring::Capabilities;
 use k8s_openapi::api::core::v1::ServiceAccount;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use crate::crd::condition::Condition;
 use kube::ResourceExt;
 use kube::runtime::events::EventType;
 use serde::Serialize;
