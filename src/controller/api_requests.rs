@@ -55,9 +55,12 @@ pub fn counted_client_from(config: Config) -> Result<Client, kube::Error> {
 /// Requests of the operator's client waiting for their response headers at once; more wait their
 /// turn. Each one in flight holds an HTTP/1.1 connection of its own, kept in the pool afterwards
 /// with about 28 KB of TLS and read buffers: a burst of reconciles (16 at a time, each applying
-/// its children at once) had opened 127. A watch counts only until its headers: its stream of
-/// events does not hold a place.
-pub const MAX_IN_FLIGHT: usize = 32;
+/// its children at once, up to 96 requests) had opened 127 connections. At 32, the burst of 1,000
+/// books took 1.3–1.5 times as long as a plain client writing the same children 32 at a time (the
+/// operator also writes each book's status), against 1.22 unlimited; 64 keeps two places for every
+/// reconcile's children. A watch counts only until its headers: its stream of events does not
+/// hold a place.
+pub const MAX_IN_FLIGHT: usize = 64;
 
 /// The tower layer that counts requests in [`REQUESTS`].
 #[derive(Clone, Copy, Debug, Default)]
