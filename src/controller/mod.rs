@@ -31,7 +31,6 @@ pub use config::FIELD_MANAGER;
 use config::{MANAGED_BY, OperatorConfig};
 use context::{Caches, Context};
 use futures::{FutureExt, StreamExt};
-use workload_objects::WatchedDeployment;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Service, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
@@ -47,6 +46,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+use workload_objects::WatchedDeployment;
 
 #[derive(Args, Debug, Clone)]
 pub struct OperatorArgs {

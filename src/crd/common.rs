@@ -1,8 +1,8 @@
 //! Types shared by the three custom resources: secret references, workload settings, status
 //! conditions and the schema helpers that make server-side apply merge lists correctly.
 
-use k8s_openapi::api::core::v1::{ResourceRequirements, Toleration};
 use crate::crd::condition::Condition;
+use k8s_openapi::api::core::v1::{ResourceRequirements, Toleration};
 use kube::KubeSchema;
 use schemars::JsonSchema;
 use schemars::{Schema, SchemaGenerator, json_schema};

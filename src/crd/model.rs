@@ -4,10 +4,10 @@
 pub use super::common::Severity;
 use super::common::{MatchLabels, WorkloadSettings, conditions_schema, duration_schema};
 use super::sportsbook::StorageSettings;
+use crate::crd::condition::Condition;
 use crate::domain::duration::parse_duration;
 pub use crate::domain::margin::MarginMethod;
 use crate::domain::market::Market;
-use crate::crd::condition::Condition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;

@@ -5,9 +5,9 @@
 
 pub use super::common::Severity;
 use super::common::{SecretKeyRef, WorkloadSettings, conditions_schema, duration_schema, labels_schema};
+use crate::crd::condition::Condition;
 use crate::domain::duration::parse_duration;
 pub use crate::domain::market::Market;
-use crate::crd::condition::Condition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;

@@ -9,9 +9,9 @@
 //!   its stale-data alert).
 
 use crate::crd::common::find_condition;
+use crate::crd::condition::Condition;
 use crate::crd::model::{CalibrationReport, EdgeSummary};
 use crate::crd::{AlertRoute, Model, Sportsbook};
-use crate::crd::condition::Condition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::jiff::Timestamp;
 use serde::Serialize;
@@ -177,7 +177,9 @@ impl StatusReport {
 
 fn ready(conditions: &[Condition]) -> Ready {
     match find_condition(conditions, crate::controller::conditions::READY) {
-        Some(c) => Ready { status: c.status.to_string(), reason: c.reason.to_string(), message: c.message.clone() },
+        Some(c) => {
+            Ready { status: c.status.to_string(), reason: c.reason.to_string(), message: c.message.clone() }
+        }
         None => Ready {
             status: "Unknown".into(),
             reason: "NoStatus".into(),

@@ -11,8 +11,8 @@
 //! workloads never reads telemetry's summary (a total stake, the top ten edges) as the workloads'
 //! per-team exposure or per-quote edge, which the Model's alert rules and the dashboards read.
 
-use crate::crd::{AlertRoute, Model, Sportsbook};
 use crate::crd::condition::Condition;
+use crate::crd::{AlertRoute, Model, Sportsbook};
 use kube::ResourceExt;
 use prometheus::proto::{Gauge, LabelPair, Metric, MetricFamily, MetricType};
 use std::collections::BTreeSet;

@@ -15,8 +15,8 @@ use super::config::OperatorConfig;
 use super::context::Context;
 use super::driver::{Observed, Outcome, Reconciled, SpecError, StatusUpdate};
 use crate::crd::alert_route::AlertRoute;
-use crate::monitoring::Capabilities;
 use crate::crd::condition::Condition;
+use crate::monitoring::Capabilities;
 use kube::ResourceExt;
 use serde::Serialize;
 
