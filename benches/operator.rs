@@ -238,9 +238,27 @@ async fn namespace(client: &Client, name: &str) {
     api.create(&PostParams::default(), &ns).await.unwrap();
 }
 
-async fn delete_namespace(client: &Client, name: &str) {
+/// Deletes the namespaces and waits (at most 30 minutes) until they are gone, so that the next
+/// run starts on a control plane that is not still deleting this one's objects: after 10,000
+/// books and their children, the Model benchmark's first book was not Ready in 120 s.
+async fn delete_namespaces(client: &Client, names: &[&str]) {
     let api: Api<Namespace> = Api::all(client.clone());
-    let _ = api.delete(name, &DeleteParams::default()).await;
+    for name in names {
+        let _ = api.delete(name, &DeleteParams::default()).await;
+    }
+    let gone = wait_until(Duration::from_secs(1800), Duration::from_secs(2), || async {
+        for name in names {
+            if !matches!(api.get_opt(name).await, Ok(None)) {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
+    match gone {
+        Some(took) => eprintln!("  namespaces {names:?} deleted in {:.0} s", took.as_secs_f64()),
+        None => eprintln!("  namespaces {names:?} still terminating after 30 minutes"),
+    }
 }
 
 fn vm_hwm_kib(pid: u32) -> u64 {
@@ -524,8 +542,7 @@ async fn run<K: Kind>(client: &Client, n: usize) -> Row {
     let disable_floor =
         if K::NAME == "Sportsbook" { disable_floor(client, &direct_ns, n, &cfg, caps).await } else { None };
 
-    delete_namespace(client, &ns).await;
-    delete_namespace(client, &direct_ns).await;
+    delete_namespaces(client, &[&ns, &direct_ns]).await;
     Row { n, children: children_done, ready: all_ready, direct, requests, rss_mib, disable, disable_floor }
 }
 

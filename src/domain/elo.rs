@@ -29,8 +29,9 @@
 //! normal says), so a whole-number line's push is the mass at the line. With `anchor_to_market`
 //! (the default) it is centred so that the market's line (the median of the quoted lines) is its
 //! median, moved toward Elo's own number by the share of Elo's disagreement with the closing line
-//! that has come true over the games observed ([`Anchor`]); without, on Elo's own number, which
-//! is worse than a coin flip at the closing line (docs/models.md).
+//! that the games observed show to come true beyond their noise ([`Anchor`]: the slope's 95% lower
+//! bound, 0 until then); without, on Elo's own number, which is worse than a coin flip at the
+//! closing line (docs/models.md).
 //!
 //! The moneyline probability is, anchored and with a spread quoted, read off the same margin
 //! distribution (`P(margin > 0) / (1 − P(margin = 0))`), so the three markets agree; otherwise
@@ -44,7 +45,7 @@ use super::pricing_model::{Fixture, ModelError, PricingModel, line_for, pair_key
 use super::score_distribution::{Pmf, ScoreDistribution};
 use std::collections::{BTreeSet, HashMap};
 
-pub const ELO_VERSION: &str = "2.1.0";
+pub const ELO_VERSION: &str = "2.2.0";
 
 /// How much each earlier start counts, against the next, in deciding a team's usual starter.
 const STARTER_MEMORY: f64 = 0.9;
@@ -128,42 +129,42 @@ pub struct Elo {
     total_anchor: Anchor,
 }
 
-/// How much of a model's disagreement with the market's number has come true: the least-squares
-/// slope of `(actual − line)` on `(model − line)` over the games observed, shrunk toward 0 (the
-/// market's number) by a prior of `prior_games` games that disagreed by 4 points and were right
-/// about none of it. The priors were chosen on 2006-2015 and are reported on 2016-2025 too
-/// (docs/models.md): a share learned from fewer games costs more in noise than it earns.
-#[derive(Debug, Clone, Copy)]
+/// How much of a model's disagreement with the market's number to believe: the least-squares
+/// slope of `(actual − line)` on `(model − line)` over the games observed (the share of the
+/// disagreement that came true), taken at its one-sided 95% lower confidence bound and never
+/// below 0 (the market's number). A model earns a share only once the games show, beyond their
+/// noise, that its disagreement comes true; until then it prices at the market's number. The
+/// same rule for spreads and totals, with nothing chosen on the scored seasons (2.1.0 shrank
+/// the slope by priors of 500 and 50,000 games picked on 2006-2015: docs/models.md).
+#[derive(Debug, Clone, Copy, Default)]
 struct Anchor {
+    n: f64,
     sum_xy: f64,
     sum_xx: f64,
-    prior_games: f64,
+    sum_yy: f64,
 }
 
 impl Anchor {
-    /// Typical disagreement of the prior's games, in points.
-    const PRIOR_DISAGREEMENT: f64 = 4.0;
-
-    /// Elo's margin against the spread: the best prior on 2006-2015 (50 to 50,000 games tried).
-    fn spread() -> Anchor {
-        Anchor { sum_xy: 0.0, sum_xx: 0.0, prior_games: 500.0 }
-    }
-
-    /// Elo's total against the total line: on 2006-2015 every prior tried scored worse than the
-    /// next larger one, up to 50,000 games, so the market's total is kept unless Elo's proves
-    /// itself over tens of thousands of games.
-    fn total() -> Anchor {
-        Anchor { sum_xy: 0.0, sum_xx: 0.0, prior_games: 50_000.0 }
-    }
+    /// One-sided 95% normal quantile.
+    const Z: f64 = 1.645;
 
     fn share(&self) -> f64 {
-        let prior = self.prior_games * Self::PRIOR_DISAGREEMENT.powi(2);
-        (self.sum_xy / (self.sum_xx + prior)).clamp(0.0, 1.0)
+        if self.n < 3.0 || self.sum_xx <= 0.0 {
+            return 0.0;
+        }
+        let slope = self.sum_xy / self.sum_xx;
+        // Residual variance of the fit through the origin, and the slope's standard error.
+        let residual = ((self.sum_yy - slope * self.sum_xy) / (self.n - 1.0)).max(0.0);
+        let se = (residual / self.sum_xx).sqrt();
+        (slope - Self::Z * se).clamp(0.0, 1.0)
     }
 
     fn observe(&mut self, model: f64, line: f64, actual: f64) {
-        self.sum_xy += (actual - line) * (model - line);
-        self.sum_xx += (model - line).powi(2);
+        let (x, y) = (model - line, actual - line);
+        self.n += 1.0;
+        self.sum_xy += x * y;
+        self.sum_xx += x * x;
+        self.sum_yy += y * y;
     }
 }
 
@@ -211,8 +212,8 @@ impl Elo {
             starters: HashMap::new(),
             margins: ScoreDistribution::margins(params.prior_games),
             totals: ScoreDistribution::totals(params.prior_games),
-            spread_anchor: Anchor::spread(),
-            total_anchor: Anchor::total(),
+            spread_anchor: Anchor::default(),
+            total_anchor: Anchor::default(),
         }
     }
 
