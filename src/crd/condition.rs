@@ -204,8 +204,9 @@ mod tests {
         assert_eq!(a, b);
         assert!(std::ptr::eq(a.as_str(), b.as_str()), "one copy of the word");
         assert_eq!(Word::from(String::from("SomeReasonOnlyThisTestUses")).as_ptr(), a.as_ptr());
-        assert_eq!(Word::from("Ready"), "Ready");
-        assert!("Ready" == Word::from("Ready"));
+        let ready = Word::from("Ready");
+        assert_eq!(ready, "Ready");
+        assert_eq!("Ready", ready, "compared either way round");
     }
 
     #[test]
