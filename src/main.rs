@@ -41,10 +41,10 @@ fn runtime() -> tokio::runtime::Runtime {
 
 /// The operator allocates from one glibc malloc arena, not one per thread. glibc gives each
 /// thread that allocates an arena of its own (up to eight per core); the operator's tokio workers
-/// take turns on the same objects (a watch event decoded on one, cached, dropped on another), so
-/// every arena grew to the size of the whole cache: at 10,000 books, two 19 MB arenas resident for
-/// one cache. The lock they now share is taken by two to four threads. Set before the runtime
-/// starts any thread.
+/// take turns on the same objects (a watch event decoded on one, cached, dropped on another), and
+/// at 10,000 books each of the two workers' arenas had grown to 19 MB, free space in one unusable
+/// by the other. The lock they now share is taken by a few threads. Set before the runtime starts
+/// any thread.
 fn one_malloc_arena() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes a malloc parameter, and no other thread exists yet.
