@@ -41,14 +41,14 @@ pub struct Condition {
 ///
 /// The operator's own words are `&'static str` constants and cost nothing. A word read from the
 /// API server is interned: each distinct one is allocated once for the life of the process and
-/// shared by every object that carries it. At most [`WORDS_MAX`] distinct words are interned, so
+/// shared by every object that carries it. At most 4,096 (`WORDS_MAX`) distinct words are interned, so
 /// that a writer inventing a new reason on every update cannot grow the table without bound; past
 /// that a word is an owned string like any other.
 #[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Word(Cow<'static, str>);
 
 /// The most distinct words interned.
-pub const WORDS_MAX: usize = 4096;
+const WORDS_MAX: usize = 4096;
 
 static WORDS: LazyLock<Interner> = LazyLock::new(|| Interner::new(WORDS_MAX));
 
