@@ -7,7 +7,7 @@
 //! - API requests per object until every object is Ready, from the operator's own counter
 //!   (`nflbet_kube_client_requests_total` on its `/metrics`, read before the first create and at
 //!   convergence), in total and by verb and resource;
-//! - the operator process's peak RSS (VmHWM);
+//! - the operator process's peak RSS (VmHWM) over its whole run, the disables included;
 //! - the time the API server needs for the same child writes made directly by a plain client
 //!   (server-side apply of the same built objects, same concurrency), and the ratio;
 //! - Sportsbooks only: latency from a `disabled: true` patch to the Deployment showing 0
@@ -464,7 +464,8 @@ async fn disable_floor(
     .await
 }
 
-async fn run<K: Kind>(client: &Client, n: usize) -> Row {
+/// One row, and the two namespaces it used (deleted by the caller once the row is printed).
+async fn run<K: Kind>(client: &Client, n: usize) -> (Row, [String; 2]) {
     let stamp = std::process::id();
     let kind = K::NAME.to_lowercase();
     let ns = format!("bench-{kind}-{n}-{stamp}");
@@ -524,8 +525,9 @@ async fn run<K: Kind>(client: &Client, n: usize) -> Row {
         })
         .filter(|(_, v)| *v > 0)
         .collect();
-    let rss_mib = vm_hwm_kib(op.child.id()) as f64 / 1024.0;
     let disable = if K::NAME == "Sportsbook" { disable_latency(client, &ns, n).await } else { None };
+    // The peak over the operator's whole run, its disables included.
+    let rss_mib = vm_hwm_kib(op.child.id()) as f64 / 1024.0;
     drop(op);
 
     // Baseline: the same children written directly (server-side apply, same concurrency).
@@ -542,8 +544,8 @@ async fn run<K: Kind>(client: &Client, n: usize) -> Row {
     let disable_floor =
         if K::NAME == "Sportsbook" { disable_floor(client, &direct_ns, n, &cfg, caps).await } else { None };
 
-    delete_namespaces(client, &[&ns, &direct_ns]).await;
-    Row { n, children: children_done, ready: all_ready, direct, requests, rss_mib, disable, disable_floor }
+    let row = Row { n, children: children_done, ready: all_ready, direct, requests, rss_mib, disable, disable_floor };
+    (row, [ns, direct_ns])
 }
 
 fn secs(d: Option<Duration>) -> String {
@@ -610,10 +612,12 @@ fn sizes(var: &str) -> Vec<usize> {
 async fn bench<K: Kind>(client: &Client) {
     let mut rows = Vec::new();
     for n in sizes(K::SIZES) {
-        let row = run::<K>(client, n).await;
-        // Each row as soon as it is measured (a long run shows progress), the table at the end.
+        let (row, [ns, direct_ns]) = run::<K>(client, n).await;
+        // Each row as soon as it is measured (a long run shows progress; deleting 10,000 books
+        // takes longer than measuring them), the table at the end.
         print_table(K::NAME, std::slice::from_ref(&row));
         rows.push(row);
+        delete_namespaces(client, &[&ns, &direct_ns]).await;
     }
     if rows.len() > 1 {
         print_table(K::NAME, &rows);
