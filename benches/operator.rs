@@ -544,7 +544,16 @@ async fn run<K: Kind>(client: &Client, n: usize) -> (Row, [String; 2]) {
     let disable_floor =
         if K::NAME == "Sportsbook" { disable_floor(client, &direct_ns, n, &cfg, caps).await } else { None };
 
-    let row = Row { n, children: children_done, ready: all_ready, direct, requests, rss_mib, disable, disable_floor };
+    let row = Row {
+        n,
+        children: children_done,
+        ready: all_ready,
+        direct,
+        requests,
+        rss_mib,
+        disable,
+        disable_floor,
+    };
     (row, [ns, direct_ns])
 }
 
