@@ -11,9 +11,11 @@
 //! - the time the API server needs for the same child writes made directly by a plain client
 //!   (server-side apply of the same built objects, same concurrency), and the ratio;
 //! - Sportsbooks only: latency from a `disabled: true` patch to the Deployment showing 0
-//!   replicas (seen by a watch on it), median and p99 over 100 patches; and the same disable by
+//!   replicas (seen by a watch on it), median and p99 over 100 patches, and how soon a watch on
+//!   the book sees the patch (what the operator's own watch waits for); and the same disable by
 //!   a plain client (the patch, the scaled Deployment applied, one GET), the floor on this
-//!   machine.
+//!   machine, with the API server's own mean time for each of those requests (its
+//!   `apiserver_request_duration_seconds`).
 //!
 //! Sizes: `NFLBET_BENCH_BOOKS`, `NFLBET_BENCH_MODELS`, `NFLBET_BENCH_ROUTES` (comma-separated,
 //! default `100,1000`; `0` or empty skips the kind). Figures are printed, never asserted.
@@ -261,6 +263,64 @@ async fn delete_namespaces(client: &Client, names: &[&str]) {
     }
 }
 
+/// The requests of one disable by the plain client: the user's patch, the scaled Deployment's
+/// apply, the GET that sees it.
+const FLOOR_REQUESTS: &[(&str, &str)] =
+    &[("PATCH", "sportsbooks"), ("APPLY", "deployments"), ("GET", "deployments")];
+
+/// The API server's own `apiserver_request_duration_seconds` so far, by verb and resource (no
+/// subresource): the sum of seconds and the count.
+async fn server_times(client: &Client) -> BTreeMap<(String, String), (f64, u64)> {
+    let request = http::Request::get("/metrics").body(Vec::new()).unwrap();
+    let text = client.request_text(request).await.unwrap_or_default();
+    let mut times: BTreeMap<(String, String), (f64, u64)> = BTreeMap::new();
+    for line in text.lines() {
+        let Some((series, value)) = line.rsplit_once(' ') else { continue };
+        let (is_sum, labels) = if let Some(l) = series.strip_prefix("apiserver_request_duration_seconds_sum{")
+        {
+            (true, l)
+        } else if let Some(l) = series.strip_prefix("apiserver_request_duration_seconds_count{") {
+            (false, l)
+        } else {
+            continue;
+        };
+        let label = |name: &str| {
+            labels
+                .split(',')
+                .find_map(|kv| kv.strip_prefix(&format!("{name}=\"")).map(|v| v.trim_end_matches(['"', '}'])))
+        };
+        let (Some(verb), Some(resource)) = (label("verb"), label("resource")) else { continue };
+        if label("subresource").is_some_and(|s| !s.is_empty()) {
+            continue;
+        }
+        let entry = times.entry((verb.to_string(), resource.to_string())).or_default();
+        let Ok(v) = value.parse::<f64>() else { continue };
+        if is_sum {
+            entry.0 += v;
+        } else {
+            entry.1 += v as u64;
+        }
+    }
+    times
+}
+
+/// Mean server time per request between two readings of [`server_times`], for `wanted`.
+fn server_means(
+    before: &BTreeMap<(String, String), (f64, u64)>,
+    after: &BTreeMap<(String, String), (f64, u64)>,
+    wanted: &[(&'static str, &'static str)],
+) -> Vec<(&'static str, &'static str, Duration)> {
+    wanted
+        .iter()
+        .filter_map(|&(verb, resource)| {
+            let key = (verb.to_string(), resource.to_string());
+            let (s0, c0) = before.get(&key).copied().unwrap_or_default();
+            let (s1, c1) = after.get(&key).copied()?;
+            (c1 > c0).then(|| (verb, resource, Duration::from_secs_f64((s1 - s0) / (c1 - c0) as f64)))
+        })
+        .collect()
+}
+
 fn vm_hwm_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -382,6 +442,12 @@ struct Row {
     rss_mib: f64,
     disable: Option<(Duration, Duration, usize)>,
     disable_floor: Option<(Duration, Duration, usize)>,
+    /// From the start of each disable's patch until a watch on the book sees it.
+    patch_seen: Option<(Duration, Duration, usize)>,
+    /// The API server's own mean time for each request of the disables: the operator's, the
+    /// plain client's.
+    disable_server: Vec<(&'static str, &'static str, Duration)>,
+    floor_server: Vec<(&'static str, &'static str, Duration)>,
 }
 
 /// The user's disable: `kubectl patch sportsbook NAME --type merge -p '{"spec":{"disabled":true}}'`.
@@ -415,7 +481,12 @@ async fn timed_disables(
 /// Sportsbooks: a `disabled: true` patch until the Deployment shows 0 replicas, seen the way
 /// `kubectl get deployment -w` sees it: by a watch opened before the patch, so the figure is
 /// the operator's latency and not a polling interval's.
-async fn disable_latency(client: &Client, ns: &str, n: usize) -> Option<(Duration, Duration, usize)> {
+async fn disable_latency(
+    client: &Client,
+    ns: &str,
+    n: usize,
+    patch_seen: &std::sync::Mutex<Vec<Duration>>,
+) -> Option<(Duration, Duration, usize)> {
     let books: Api<Sportsbook> = Api::namespaced(client.clone(), ns);
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
     timed_disables(n, async |name| {
@@ -427,16 +498,37 @@ async fn disable_latency(client: &Client, ns: &str, n: usize) -> Option<(Duratio
         let version = list.metadata.resource_version?;
         let params = WatchParams::default().fields(&selector).timeout(60);
         let mut events = deployments.watch(&params, &version).await.ok()?.boxed();
+        // The book watched too: when a watch sees the patch is when the operator's own watch
+        // can, the first part of its latency.
+        let selector = format!("metadata.name={name}");
+        let list = books.list_metadata(&ListParams::default().fields(&selector)).await.ok()?;
+        let version = list.metadata.resource_version?;
+        let params = WatchParams::default().fields(&selector).timeout(60);
+        let mut book_events = books.watch(&params, &version).await.ok()?.boxed();
         let t = Instant::now();
-        disable(&books, &name).await;
-        while let Some(event) = events.next().await {
-            if let Ok(WatchEvent::Modified(d)) = event
-                && d.spec.and_then(|s| s.replicas) == Some(0)
-            {
-                return Some(t.elapsed());
+        let book_seen = async {
+            while let Some(event) = book_events.next().await {
+                if let Ok(WatchEvent::Modified(b)) = event
+                    && b.spec.disabled
+                {
+                    return Some(t.elapsed());
+                }
             }
-        }
-        None
+            None
+        };
+        let scaled = async {
+            while let Some(event) = events.next().await {
+                if let Ok(WatchEvent::Modified(d)) = event
+                    && d.spec.and_then(|s| s.replicas) == Some(0)
+                {
+                    return Some(t.elapsed());
+                }
+            }
+            None
+        };
+        let (_, book_seen, scaled) = tokio::join!(disable(&books, &name), book_seen, scaled);
+        patch_seen.lock().unwrap().extend(book_seen);
+        scaled
     })
     .await
 }
@@ -525,7 +617,16 @@ async fn run<K: Kind>(client: &Client, n: usize) -> (Row, [String; 2]) {
         })
         .filter(|(_, v)| *v > 0)
         .collect();
-    let disable = if K::NAME == "Sportsbook" { disable_latency(client, &ns, n).await } else { None };
+    let server_before = server_times(client).await;
+    let patch_seen = std::sync::Mutex::new(Vec::new());
+    let disable =
+        if K::NAME == "Sportsbook" { disable_latency(client, &ns, n, &patch_seen).await } else { None };
+    let patch_seen = median_p99(patch_seen.into_inner().unwrap());
+    let disable_server = if disable.is_some() {
+        server_means(&server_before, &server_times(client).await, &FLOOR_REQUESTS[..2])
+    } else {
+        Vec::new()
+    };
     // The peak over the operator's whole run, its disables included.
     let rss_mib = vm_hwm_kib(op.child.id()) as f64 / 1024.0;
     drop(op);
@@ -541,8 +642,14 @@ async fn run<K: Kind>(client: &Client, n: usize) -> (Row, [String; 2]) {
         .for_each_concurrent(CONCURRENCY, |o| K::write_children(client, o, &cfg, caps))
         .await;
     let direct = t.elapsed();
+    let server_before = server_times(client).await;
     let disable_floor =
         if K::NAME == "Sportsbook" { disable_floor(client, &direct_ns, n, &cfg, caps).await } else { None };
+    let floor_server = if disable_floor.is_some() {
+        server_means(&server_before, &server_times(client).await, FLOOR_REQUESTS)
+    } else {
+        Vec::new()
+    };
 
     let row = Row {
         n,
@@ -553,6 +660,9 @@ async fn run<K: Kind>(client: &Client, n: usize) -> (Row, [String; 2]) {
         rss_mib,
         disable,
         disable_floor,
+        patch_seen,
+        disable_server,
+        floor_server,
     };
     (row, [ns, direct_ns])
 }
@@ -605,6 +715,29 @@ fn print_table(kind: &str, rows: &[Row]) {
             })
             .collect();
         println!("  N = {}: requests / object by verb and resource: {}", r.n, parts.join(", "));
+        let ms = |times: &[(&str, &str, Duration)]| {
+            let parts: Vec<String> = times
+                .iter()
+                .map(|(verb, resource, d)| format!("{verb} {resource} {:.1} ms", d.as_secs_f64() * 1e3))
+                .collect();
+            parts.join(", ")
+        };
+        if let Some((median, p99, count)) = r.patch_seen {
+            println!(
+                "  N = {}: the disable's patch seen by a watch on the book: median {:.0} ms, p99 {:.0} ms ({count})",
+                r.n,
+                median.as_secs_f64() * 1e3,
+                p99.as_secs_f64() * 1e3
+            );
+        }
+        if !r.disable_server.is_empty() {
+            println!(
+                "  N = {}: the API server's own time per request (mean), the operator's disables: {}; the plain client's: {}",
+                r.n,
+                ms(&r.disable_server),
+                ms(&r.floor_server)
+            );
+        }
     }
 }
 
