@@ -82,6 +82,9 @@ fn nodelay_client(config: Config) -> Client {
         .option_layer(config.auth_layer().unwrap())
         .layer(config.extra_headers_layer().unwrap())
         .map_err(tower::BoxError::from)
+        // Until the response headers (a watch's stream goes on after them), as kube's client
+        // bounds its reads.
+        .layer(tower::timeout::TimeoutLayer::new(Duration::from_secs(120)))
         .service(hyper);
     Client::new(service, config.default_namespace)
 }
