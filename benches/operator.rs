@@ -20,6 +20,7 @@
 //! Sizes: `NFLBET_BENCH_BOOKS`, `NFLBET_BENCH_MODELS`, `NFLBET_BENCH_ROUTES` (comma-separated,
 //! default `100,1000`; `0` or empty skips the kind). Figures are printed, never asserted.
 
+use futures::stream::BoxStream;
 use futures::{StreamExt, stream};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Namespace;
@@ -318,8 +319,8 @@ async fn server_times(client: &Client) -> BTreeMap<(String, String), (f64, u64)>
         if label("subresource").is_some_and(|s| !s.is_empty()) {
             continue;
         }
-        let entry = times.entry((verb.to_string(), resource.to_string())).or_default();
         let Ok(v) = value.parse::<f64>() else { continue };
+        let entry = times.entry((verb.to_string(), resource.to_string())).or_default();
         if is_sum {
             entry.0 += v;
         } else {
@@ -515,47 +516,51 @@ async fn disable_latency(
     let books: Api<Sportsbook> = Api::namespaced(client.clone(), ns);
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
     timed_disables(n, async |name| {
-        let dep = sportsbook::build::child_name(&name);
-        // From the list's resource version (now), not the object's: an object unchanged for
-        // minutes can be older than the API server's watch window (410 Gone at 10,000 books).
-        let selector = format!("metadata.name={dep}");
-        let list = deployments.list_metadata(&ListParams::default().fields(&selector)).await.ok()?;
-        let version = list.metadata.resource_version?;
-        let params = WatchParams::default().fields(&selector).timeout(60);
-        let mut events = deployments.watch(&params, &version).await.ok()?.boxed();
+        let scaled = watch_one(&deployments, &sportsbook::build::child_name(&name)).await?;
         // The book watched too: when a watch sees the patch is when the operator's own watch
         // can, the first part of its latency.
-        let selector = format!("metadata.name={name}");
-        let list = books.list_metadata(&ListParams::default().fields(&selector)).await.ok()?;
-        let version = list.metadata.resource_version?;
-        let params = WatchParams::default().fields(&selector).timeout(60);
-        let mut book_events = books.watch(&params, &version).await.ok()?.boxed();
+        let book = watch_one(&books, &name).await?;
         let t = Instant::now();
-        let book_seen = async {
-            while let Some(event) = book_events.next().await {
-                if let Ok(WatchEvent::Modified(b)) = event
-                    && b.spec.disabled
-                {
-                    return Some(t.elapsed());
-                }
-            }
-            None
-        };
-        let scaled = async {
-            while let Some(event) = events.next().await {
-                if let Ok(WatchEvent::Modified(d)) = event
-                    && d.spec.and_then(|s| s.replicas) == Some(0)
-                {
-                    return Some(t.elapsed());
-                }
-            }
-            None
-        };
-        let (_, book_seen, scaled) = tokio::join!(disable(&books, &name), book_seen, scaled);
+        let (_, book_seen, scaled) = tokio::join!(
+            disable(&books, &name),
+            first_modified(book, t, |b: &Sportsbook| b.spec.disabled),
+            first_modified(scaled, t, |d: &Deployment| d.spec.as_ref().and_then(|s| s.replicas) == Some(0)),
+        );
         patch_seen.lock().unwrap().extend(book_seen);
         scaled
     })
     .await
+}
+
+/// Events of the object `name`, from now on. From the list's resource version (now), not the
+/// object's: an object unchanged for minutes can be older than the API server's watch window
+/// (410 Gone at 10,000 books).
+async fn watch_one<K>(api: &Api<K>, name: &str) -> Option<BoxStream<'static, kube::Result<WatchEvent<K>>>>
+where
+    K: Resource + Clone + Debug + DeserializeOwned + Send + 'static,
+{
+    let selector = format!("metadata.name={name}");
+    let list = api.list_metadata(&ListParams::default().fields(&selector)).await.ok()?;
+    let version = list.metadata.resource_version?;
+    let params = WatchParams::default().fields(&selector).timeout(60);
+    Some(api.watch(&params, &version).await.ok()?.boxed())
+}
+
+/// Time from `t` until `events` shows the object modified so that `done` holds (`None`: the
+/// watch ended first).
+async fn first_modified<K>(
+    mut events: BoxStream<'static, kube::Result<WatchEvent<K>>>,
+    t: Instant,
+    done: impl Fn(&K) -> bool,
+) -> Option<Duration> {
+    while let Some(event) = events.next().await {
+        if let Ok(WatchEvent::Modified(o)) = event
+            && done(&o)
+        {
+            return Some(t.elapsed());
+        }
+    }
+    None
 }
 
 /// The same disable made by a plain client: the merge patch, the scaled Deployment applied
